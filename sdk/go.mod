@@ -1,0 +1,3 @@
+module github.com/edulure/edulure/sdk
+
+go 1.26
