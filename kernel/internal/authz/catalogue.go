@@ -1,0 +1,132 @@
+package authz
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"sync"
+)
+
+// Built-in roles every tenant has.
+const (
+	RoleAdmin      = "admin"
+	RoleInstructor = "instructor"
+	RoleLearner    = "learner"
+)
+
+// BuiltinRoles lists the built-in roles in display order.
+var BuiltinRoles = []string{RoleAdmin, RoleInstructor, RoleLearner}
+
+// Permission is one named permission with the built-in roles granted it by default.
+type Permission struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Owner       string   `json:"owner"` // "kernel" or a plugin name
+	Defaults    []string `json:"default_roles"`
+}
+
+// PermissionName is the form of a permission: owner.noun.verb, lowercase.
+var PermissionName = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,3}$`)
+
+// KernelPermissions are the permissions of the kernel's own routes.
+var KernelPermissions = []Permission{
+	{Name: "tenancy.settings.read", Description: "Read the institution's settings", Defaults: []string{RoleAdmin, RoleInstructor, RoleLearner}},
+	{Name: "tenancy.settings.update", Description: "Change the institution's settings (name, self-signup, MFA policy)", Defaults: []string{RoleAdmin}},
+	{Name: "tenancy.member.read", Description: "List members and their roles", Defaults: []string{RoleAdmin, RoleInstructor}},
+	{Name: "tenancy.member.invite", Description: "Invite people by email and manage invitations", Defaults: []string{RoleAdmin}},
+	{Name: "tenancy.member.update", Description: "Change a member's roles", Defaults: []string{RoleAdmin}},
+	{Name: "tenancy.member.remove", Description: "Remove a member from the institution", Defaults: []string{RoleAdmin}},
+	{Name: "tenancy.role.read", Description: "List roles and the permission catalogue", Defaults: []string{RoleAdmin}},
+	{Name: "tenancy.role.manage", Description: "Create, change and delete roles", Defaults: []string{RoleAdmin}},
+	{Name: "identity.apikey.read", Description: "List API keys", Defaults: []string{RoleAdmin}},
+	{Name: "identity.apikey.create", Description: "Create API keys for service accounts", Defaults: []string{RoleAdmin}},
+	{Name: "identity.apikey.revoke", Description: "Revoke API keys", Defaults: []string{RoleAdmin}},
+	{Name: "audit.log.read", Description: "Read and verify the institution's audit log", Defaults: []string{RoleAdmin}},
+	{Name: "platform.tenant.create", Description: "Create institutions (platform operators)"},
+	{Name: "platform.tenant.read", Description: "List institutions (platform operators)"},
+	{Name: "platform.keys.manage", Description: "Rotate and retire token signing keys (platform operators)"},
+	{Name: "platform.audit.read", Description: "Read and verify the platform audit chain (platform operators)"},
+}
+
+// Catalogue is the set of known permissions. Safe for concurrent use.
+type Catalogue struct {
+	mu    sync.RWMutex
+	perms map[string]Permission
+}
+
+// NewCatalogue returns a catalogue holding perms, owned by owner.
+func NewCatalogue(owner string, perms []Permission) (*Catalogue, error) {
+	c := &Catalogue{perms: map[string]Permission{}}
+	return c, c.Add(owner, perms)
+}
+
+// Add registers permissions. A malformed or already registered name is an error.
+func (c *Catalogue) Add(owner string, perms []Permission) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range perms {
+		if !PermissionName.MatchString(p.Name) {
+			return fmt.Errorf("permission %q: name must look like owner.noun.verb", p.Name)
+		}
+		if prev, ok := c.perms[p.Name]; ok {
+			return fmt.Errorf("permission %q is already declared by %s", p.Name, prev.Owner)
+		}
+		for _, r := range p.Defaults {
+			if !IsBuiltinRole(r) {
+				return fmt.Errorf("permission %q: default role %q is not a built-in role", p.Name, r)
+			}
+		}
+		p.Owner = owner
+		c.perms[p.Name] = p
+	}
+	return nil
+}
+
+// Has reports whether name is a known permission.
+func (c *Catalogue) Has(name string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.perms[name]
+	return ok
+}
+
+// All returns the permissions sorted by name.
+func (c *Catalogue) All() []Permission {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]Permission, 0, len(c.perms))
+	for _, p := range c.perms {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Defaults returns the built-in roles' default grants.
+func (c *Catalogue) Defaults() map[string][]string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := map[string][]string{}
+	for _, r := range BuiltinRoles {
+		out[r] = []string{}
+	}
+	for _, p := range c.perms {
+		for _, r := range p.Defaults {
+			out[r] = append(out[r], p.Name)
+		}
+	}
+	for _, ps := range out {
+		sort.Strings(ps)
+	}
+	return out
+}
+
+// IsBuiltinRole reports whether r is admin, instructor or learner.
+func IsBuiltinRole(r string) bool {
+	for _, b := range BuiltinRoles {
+		if r == b {
+			return true
+		}
+	}
+	return false
+}

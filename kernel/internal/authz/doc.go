@@ -1,0 +1,7 @@
+// Package authz decides requests with Open Policy Agent. The policy
+// (policies/authz.rego) is compiled once into prepared queries; role →
+// permission grants are data in OPA's in-memory store: the shipped defaults
+// of the built-in roles, and per-tenant custom roles and overrides that tenant
+// admins change at run time. The permission catalogue names every permission
+// the kernel (and, later, each plugin) declares.
+package authz

@@ -1,0 +1,148 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+)
+
+// Subject is who is asking.
+type Subject struct {
+	Type        string   // "user" or "apikey"
+	ID          string   // user or key ID
+	Operator    bool     // platform operator
+	Permissions []string // API keys only
+}
+
+// Input is one question to the policy.
+type Input struct {
+	Subject  Subject
+	Roles    []string
+	Tenant   string // "" when the token names no tenant
+	Action   string
+	Resource *Resource
+}
+
+// Resource narrows a decision to one object.
+type Resource struct {
+	Type   string
+	ID     string
+	Tenant string
+}
+
+// Engine evaluates the policy. Safe for concurrent use.
+type Engine struct {
+	store   storage.Store
+	allow   rego.PreparedEvalQuery
+	granted rego.PreparedEvalQuery
+}
+
+// NewEngine compiles the policy modules in policies (test files excluded)
+// and loads the default grants.
+func NewEngine(ctx context.Context, policies fs.FS, defaults map[string][]string) (*Engine, error) {
+	store := inmem.NewFromObject(map[string]any{
+		"edulure": map[string]any{"defaults": grantSets(defaults), "tenants": map[string]any{}},
+	})
+	opts := []func(*rego.Rego){rego.Store(store)}
+	entries, err := fs.ReadDir(policies, ".")
+	if err != nil {
+		return nil, fmt.Errorf("reading policies: %w", err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".rego") || strings.HasSuffix(e.Name(), "_test.rego") {
+			continue
+		}
+		b, err := fs.ReadFile(policies, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, rego.Module(e.Name(), string(b)))
+	}
+	e := &Engine{store: store}
+	if e.allow, err = rego.New(append(opts, rego.Query("data.edulure.authz.allow"))...).PrepareForEval(ctx); err != nil {
+		return nil, fmt.Errorf("compiling authz policy: %w", err)
+	}
+	if e.granted, err = rego.New(append(opts, rego.Query("data.edulure.authz.granted"))...).PrepareForEval(ctx); err != nil {
+		return nil, fmt.Errorf("compiling authz policy: %w", err)
+	}
+	return e, nil
+}
+
+// Allowed decides one request.
+func (e *Engine) Allowed(ctx context.Context, in Input) (bool, error) {
+	rs, err := e.allow.Eval(ctx, rego.EvalInput(in.value()))
+	if err != nil {
+		return false, fmt.Errorf("evaluating authz policy: %w", err)
+	}
+	return rs.Allowed(), nil
+}
+
+// Granted lists every permission the subject has in the tenant, sorted.
+func (e *Engine) Granted(ctx context.Context, in Input) ([]string, error) {
+	rs, err := e.granted.Eval(ctx, rego.EvalInput(in.value()))
+	if err != nil {
+		return nil, fmt.Errorf("evaluating authz policy: %w", err)
+	}
+	out := []string{}
+	if len(rs) == 1 && len(rs[0].Expressions) == 1 {
+		if set, ok := rs[0].Expressions[0].Value.([]any); ok {
+			for _, v := range set {
+				if s, ok := v.(string); ok {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// SetTenantRoles replaces a tenant's role definitions (custom roles and
+// overrides of built-in ones). Decisions after it returns see the change.
+func (e *Engine) SetTenantRoles(ctx context.Context, tenant string, roles map[string][]string) error {
+	return storage.WriteOne(ctx, e.store, storage.AddOp, storage.Path{"edulure", "tenants", tenant},
+		map[string]any{"roles": grantSets(roles)})
+}
+
+// SetDefaults replaces the built-in roles' default grants.
+func (e *Engine) SetDefaults(ctx context.Context, defaults map[string][]string) error {
+	return storage.WriteOne(ctx, e.store, storage.AddOp, storage.Path{"edulure", "defaults"}, grantSets(defaults))
+}
+
+func grantSets(roles map[string][]string) map[string]any {
+	out := make(map[string]any, len(roles))
+	for r, perms := range roles {
+		set := make(map[string]any, len(perms))
+		for _, p := range perms {
+			set[p] = true
+		}
+		out[r] = set
+	}
+	return out
+}
+
+func (in Input) value() map[string]any {
+	roles := make([]any, len(in.Roles))
+	for i, r := range in.Roles {
+		roles[i] = r
+	}
+	subject := map[string]any{"type": in.Subject.Type, "id": in.Subject.ID, "operator": in.Subject.Operator}
+	if in.Subject.Type == "apikey" {
+		perms := make(map[string]any, len(in.Subject.Permissions))
+		for _, p := range in.Subject.Permissions {
+			perms[p] = true
+		}
+		subject["permissions"] = perms
+	}
+	v := map[string]any{"subject": subject, "roles": roles, "tenant": in.Tenant, "action": in.Action}
+	if in.Resource != nil {
+		v["resource"] = map[string]any{"type": in.Resource.Type, "id": in.Resource.ID, "tenant": in.Resource.Tenant}
+	}
+	return v
+}

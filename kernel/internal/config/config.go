@@ -1,0 +1,148 @@
+package config
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the kernel reads from its environment.
+type Config struct {
+	DatabaseURL     string        // DATABASE_URL (required)
+	Addr            string        // EDULURE_ADDR, default ":8080"
+	SecretKey       []byte        // EDULURE_SECRET_KEY: 32 bytes, hex or base64 (required)
+	Issuer          string        // EDULURE_ISSUER, default "edulure"
+	AccessTokenTTL  time.Duration // EDULURE_ACCESS_TOKEN_TTL, default 15m
+	RefreshTokenTTL time.Duration // EDULURE_REFRESH_TOKEN_TTL, default 720h
+	LogFormat       string        // EDULURE_LOG_FORMAT: auto|json|text, default auto
+	LogLevel        string        // EDULURE_LOG_LEVEL: trace|debug|info|warn|error, default info
+	CORSOrigins     []string      // EDULURE_CORS_ORIGINS: comma-separated origins, default none
+	BodyLimit       int64         // EDULURE_BODY_LIMIT_BYTES, default 1 MiB
+	RequestTimeout  time.Duration // EDULURE_REQUEST_TIMEOUT, default 30s
+	MigrateOnStart  bool          // EDULURE_MIGRATE_ON_START, default true
+	DBMaxConns      int32         // EDULURE_DB_MAX_CONNS, default 20
+	AuthRatePerIP   int           // EDULURE_AUTH_RATE_PER_IP: auth requests per minute per client IP, default 60
+	AuthRatePerUser int           // EDULURE_AUTH_RATE_PER_ACCOUNT: login attempts per minute per account, default 10
+	TrustProxy      bool          // EDULURE_TRUST_PROXY: take the client IP from X-Forwarded-For, default false
+}
+
+// Load reads the configuration through getenv (os.Getenv in production).
+// Every problem found is reported, each naming its variable.
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	str := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	dur := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad(name, "must be a positive duration such as 15m or 30s, got %q", v)
+			return def
+		}
+		return d
+	}
+	integer := func(name string, def, min, max int) int {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min || n > max {
+			bad(name, "must be an integer between %d and %d, got %q", min, max, v)
+			return def
+		}
+		return n
+	}
+	boolean := func(name string, def bool) bool {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad(name, "must be true or false, got %q", v)
+			return def
+		}
+		return b
+	}
+
+	c := Config{
+		DatabaseURL:     str("DATABASE_URL", ""),
+		Addr:            str("EDULURE_ADDR", ":8080"),
+		Issuer:          str("EDULURE_ISSUER", "edulure"),
+		AccessTokenTTL:  dur("EDULURE_ACCESS_TOKEN_TTL", 15*time.Minute),
+		RefreshTokenTTL: dur("EDULURE_REFRESH_TOKEN_TTL", 30*24*time.Hour),
+		LogFormat:       str("EDULURE_LOG_FORMAT", "auto"),
+		LogLevel:        str("EDULURE_LOG_LEVEL", "info"),
+		BodyLimit:       int64(integer("EDULURE_BODY_LIMIT_BYTES", 1<<20, 1024, 64<<20)),
+		RequestTimeout:  dur("EDULURE_REQUEST_TIMEOUT", 30*time.Second),
+		MigrateOnStart:  boolean("EDULURE_MIGRATE_ON_START", true),
+		DBMaxConns:      int32(integer("EDULURE_DB_MAX_CONNS", 20, 2, 1000)),
+		AuthRatePerIP:   integer("EDULURE_AUTH_RATE_PER_IP", 60, 1, 1_000_000),
+		AuthRatePerUser: integer("EDULURE_AUTH_RATE_PER_ACCOUNT", 10, 1, 1_000_000),
+		TrustProxy:      boolean("EDULURE_TRUST_PROXY", false),
+	}
+	if c.DatabaseURL == "" {
+		bad("DATABASE_URL", "is required (postgres://user:password@host:port/db)")
+	} else if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		bad("DATABASE_URL", "must be a postgres:// URL")
+	}
+	if raw := getenv("EDULURE_SECRET_KEY"); raw == "" {
+		bad("EDULURE_SECRET_KEY", "is required: 32 random bytes, hex or base64 (openssl rand -hex 32)")
+	} else if key, err := decodeKey(raw); err != nil {
+		bad("EDULURE_SECRET_KEY", "%v", err)
+	} else {
+		c.SecretKey = key
+	}
+	switch c.LogFormat {
+	case "auto", "json", "text":
+	default:
+		bad("EDULURE_LOG_FORMAT", "must be auto, json or text, got %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		bad("EDULURE_LOG_LEVEL", "must be trace, debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if v := getenv("EDULURE_CORS_ORIGINS"); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			o = strings.TrimSpace(o)
+			if o == "*" || strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://") {
+				c.CORSOrigins = append(c.CORSOrigins, o)
+			} else if o != "" {
+				bad("EDULURE_CORS_ORIGINS", "origin %q must start with http:// or https:// (or be *)", o)
+			}
+		}
+	}
+	if c.AccessTokenTTL > 24*time.Hour {
+		bad("EDULURE_ACCESS_TOKEN_TTL", "must be at most 24h: access tokens are meant to be short-lived")
+	}
+	return c, errors.Join(errs...)
+}
+
+func decodeKey(raw string) ([]byte, error) {
+	raw = strings.TrimSpace(raw)
+	if b, err := hex.DecodeString(raw); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(raw); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("must be exactly 32 bytes, written as 64 hex digits or base64")
+}

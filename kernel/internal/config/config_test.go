@@ -1,0 +1,52 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/edulure/edulure/kernel/internal/config"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+const goodKey = "0000000000000000000000000000000000000000000000000000000000000001"
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"DATABASE_URL": "postgres://x@localhost/db", "EDULURE_SECRET_KEY": goodKey}))
+	require.NoError(t, err)
+	require.Equal(t, ":8080", c.Addr)
+	require.Equal(t, 15*time.Minute, c.AccessTokenTTL)
+	require.Len(t, c.SecretKey, 32)
+	require.True(t, c.MigrateOnStart)
+}
+
+func TestLoadNamesEveryBadVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"missing required", map[string]string{}, []string{"DATABASE_URL: is required", "EDULURE_SECRET_KEY: is required"}},
+		{"short key", map[string]string{"DATABASE_URL": "postgres://x/y", "EDULURE_SECRET_KEY": "abcd"}, []string{"EDULURE_SECRET_KEY: must be exactly 32 bytes"}},
+		{"bad duration", map[string]string{"DATABASE_URL": "postgres://x/y", "EDULURE_SECRET_KEY": goodKey, "EDULURE_ACCESS_TOKEN_TTL": "soon"}, []string{"EDULURE_ACCESS_TOKEN_TTL: must be a positive duration"}},
+		{"bad bool and int", map[string]string{"DATABASE_URL": "mysql://x", "EDULURE_SECRET_KEY": goodKey, "EDULURE_MIGRATE_ON_START": "maybe", "EDULURE_DB_MAX_CONNS": "-3"}, []string{"DATABASE_URL: must be a postgres:// URL", "EDULURE_MIGRATE_ON_START: must be true or false", "EDULURE_DB_MAX_CONNS: must be an integer"}},
+		{"bad origin", map[string]string{"DATABASE_URL": "postgres://x/y", "EDULURE_SECRET_KEY": goodKey, "EDULURE_CORS_ORIGINS": "https://a.example, ftp://b"}, []string{`EDULURE_CORS_ORIGINS: origin "ftp://b"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(tt.env))
+			require.Error(t, err)
+			for _, w := range tt.want {
+				require.True(t, strings.Contains(err.Error(), w), "error %q should contain %q", err, w)
+			}
+		})
+	}
+}

@@ -1,0 +1,49 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Kernel event types. Their payloads are documented in docs/events.md.
+const (
+	UserCreated            = "identity.user.created.v1"
+	PasswordResetRequested = "identity.password_reset.requested.v1"
+	MemberJoined           = "tenancy.member.joined.v1"
+	MemberRolesChanged     = "tenancy.member.roles_changed.v1"
+	MemberRemoved          = "tenancy.member.removed.v1"
+	InvitationCreated      = "tenancy.invitation.created.v1"
+	TenantCreated          = "tenancy.tenant.created.v1"
+)
+
+// Event is one event to publish.
+type Event struct {
+	Type      string
+	TenantID  string // "" for platform events
+	Actor     string // "user:<id>", "apikey:<id>", "system"
+	RequestID string
+	Data      any
+}
+
+// Add writes ev to the outbox inside tx and returns its ID (UUIDv7, sortable).
+func Add(ctx context.Context, tx pgx.Tx, ev Event) (string, error) {
+	data, err := json.Marshal(ev.Data)
+	if err != nil {
+		return "", fmt.Errorf("encoding event %s: %w", ev.Type, err)
+	}
+	id := uuid.Must(uuid.NewV7())
+	var tenant any
+	if ev.TenantID != "" {
+		tenant = ev.TenantID
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO kernel.outbox (id, type, tenant_id, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+		id, ev.Type, tenant, ev.Actor, ev.RequestID, data)
+	if err != nil {
+		return "", fmt.Errorf("writing event %s to the outbox: %w", ev.Type, err)
+	}
+	return id.String(), nil
+}
