@@ -1,0 +1,51 @@
+# Edulure platform kernel. `make` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+export GOFLAGS := -buildvcs=false
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_\/-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## Install what the project needs on a fresh machine (PostgreSQL server binaries)
+	@./scripts/ensure-postgres.sh
+
+.PHONY: build
+build: ## Build the edulure binary into bin/
+	$(GO) build -o $(BIN)/edulure ./cmd/edulure
+
+.PHONY: run
+run: deps build ## Run a development kernel on :8080 with a local Postgres under .data/ and a demo institution
+	./$(BIN)/edulure dev
+
+.PHONY: test
+test: deps ## Run every test (Go, Rego) against a throwaway Postgres that is removed afterwards
+	$(GO) run ./cmd/withpg -- $(GO) test -count=1 ./...
+	cd sdk && $(GO) test -count=1 ./...
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz test for 30 s
+	$(GO) test ./kernel/internal/httpapi -run '^$$' -fuzz FuzzDecodeBody -fuzztime 30s
+	$(GO) test ./kernel/internal/token -run '^$$' -fuzz FuzzVerify -fuzztime 30s
+
+.PHONY: bench
+bench: deps ## Run the Go benchmarks (token verification, OPA decision)
+	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench . -benchmem ./kernel/...
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l . | tee /dev/stderr)"
+	$(GO) vet ./...
+	cd sdk && $(GO) vet ./...
+
+.PHONY: generate
+generate: ## Regenerate generated code (none yet: the plugin protocol adds protobuf)
+	$(GO) generate ./...
+
+.PHONY: db/reset
+db/reset: ## Delete the development database under .data/ (make run recreates it)
+	rm -rf .data/pg .data/pg.password

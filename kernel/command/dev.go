@@ -1,0 +1,196 @@
+package command
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/edulure/edulure/kernel/internal/app"
+	"github.com/edulure/edulure/kernel/internal/config"
+	"github.com/edulure/edulure/kernel/internal/pgcluster"
+	"github.com/edulure/edulure/kernel/internal/tenancy"
+	"github.com/edulure/edulure/sdk"
+)
+
+func init() {
+	commands["dev"] = command{synopsis: "Run a development kernel: local Postgres under .data/, demo institution, serve (make run)", run: dev}
+}
+
+func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("dev", stderr)
+	dataDir := fs.String("data", ".data", "directory for the local database and generated secrets")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(*dataDir, 0o755); err != nil { // the server user must reach pg/
+		return err
+	}
+	env := map[string]string{}
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	if os.Getenv("DATABASE_URL") == "" {
+		c, err := pgcluster.Open(ctx, filepath.Join(*dataDir, "pg"), pgcluster.Options{})
+		if err != nil {
+			return err
+		}
+		if err := c.Start(ctx); err != nil {
+			return err
+		}
+		defer func() {
+			fmt.Fprintln(stdout, "stopping local Postgres")
+			if err := c.Stop(); err != nil {
+				fmt.Fprintln(stderr, err)
+			}
+		}()
+		if err := ensureDatabase(ctx, c.URL("postgres"), "edulure"); err != nil {
+			return err
+		}
+		env["DATABASE_URL"] = c.URL("edulure")
+		fmt.Fprintf(stdout, "local Postgres on 127.0.0.1:%d (data in %s)\n", c.Port, filepath.Join(*dataDir, "pg"))
+	}
+	if os.Getenv("EDULURE_SECRET_KEY") == "" {
+		key, err := readOrCreate(filepath.Join(*dataDir, "secret.key"), func() string { return randomHex(32) })
+		if err != nil {
+			return err
+		}
+		env["EDULURE_SECRET_KEY"] = key
+	}
+	if os.Getenv("EDULURE_LOG_FORMAT") == "" {
+		env["EDULURE_LOG_FORMAT"] = "text"
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := app.NewLogger(cfg, stderr)
+	pool, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	creds, err := seedDemo(ctx, pool, *dataDir)
+	if err != nil {
+		return fmt.Errorf("seeding demo data: %w", err)
+	}
+	k, err := app.New(ctx, cfg, log, pool)
+	if err != nil {
+		return err
+	}
+	url := "http://localhost" + cfg.Addr
+	if !strings.HasPrefix(cfg.Addr, ":") {
+		url = "http://" + cfg.Addr
+	}
+	fmt.Fprintf(stdout, "\nEdulure kernel: %s  (API docs: %s/api/openapi.json)\n\nDemo institution %q — log in with POST /api/v1/auth/login:\n", url, url, "demo")
+	for _, c := range creds {
+		fmt.Fprintf(stdout, "  %-10s %-28s %s\n", c[0], c[1], c[2])
+	}
+	fmt.Fprintln(stdout, "\nPress Ctrl-C to stop.")
+	return k.Serve(ctx)
+}
+
+// seedDemo creates the demo institution and its people once; passwords are
+// generated on the first run and kept in <data>/demo-passwords.
+func seedDemo(ctx context.Context, pool *pgxpool.Pool, dataDir string) ([][3]string, error) {
+	people := []struct{ role, email, name string }{
+		{"operator", "operator@edulure.test", "Platform Operator"},
+		{"admin", "admin@demo.edulure.test", "Ada Admin"},
+		{"instructor", "instructor@demo.edulure.test", "Ian Instructor"},
+		{"learner", "learner@demo.edulure.test", "Lea Learner"},
+	}
+	pwFile := filepath.Join(dataDir, "demo-passwords")
+	raw, err := readOrCreate(pwFile, func() string {
+		var b strings.Builder
+		for _, p := range people {
+			fmt.Fprintf(&b, "%s %s\n", p.email, "Demo-"+randomHex(6)+"-pass")
+		}
+		return b.String()
+	})
+	if err != nil {
+		return nil, err
+	}
+	passwords := map[string]string{}
+	for _, line := range strings.Split(raw, "\n") {
+		if email, pw, ok := strings.Cut(strings.TrimSpace(line), " "); ok {
+			passwords[email] = pw
+		}
+	}
+	if _, err := tenancy.GetTenantBySlug(ctx, pool, "demo"); errors.Is(err, sdk.ErrNotFound) {
+		if _, err := app.CreateTenant(ctx, pool, "demo", "Demo University"); err != nil {
+			return nil, err
+		}
+		for _, p := range people {
+			spec := app.UserSpec{Email: p.email, Name: p.name, Password: passwords[p.email]}
+			if p.role == "operator" {
+				spec.Operator = true
+			} else {
+				spec.Tenant, spec.Roles = "demo", []string{p.role}
+			}
+			if _, err := app.CreateUser(ctx, pool, spec); err != nil {
+				return nil, fmt.Errorf("creating %s: %w", p.email, err)
+			}
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	out := make([][3]string, 0, len(people))
+	for _, p := range people {
+		out = append(out, [3]string{p.role, p.email, passwords[p.email]})
+	}
+	return out, nil
+}
+
+func ensureDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	return err
+}
+
+func readOrCreate(path string, gen func() string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	v := gen()
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(v), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}

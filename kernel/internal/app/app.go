@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mattn/go-isatty"
+
+	"github.com/edulure/edulure/kernel/internal/authz"
+	"github.com/edulure/edulure/kernel/internal/config"
+	"github.com/edulure/edulure/kernel/internal/database"
+	"github.com/edulure/edulure/kernel/internal/httpapi"
+	"github.com/edulure/edulure/kernel/internal/seal"
+	"github.com/edulure/edulure/kernel/internal/token"
+	"github.com/edulure/edulure/migrations"
+	"github.com/edulure/edulure/policies"
+)
+
+// Kernel is an assembled kernel.
+type Kernel struct {
+	Config  config.Config
+	Logger  hclog.Logger
+	Pool    *pgxpool.Pool
+	Keyring *token.Keyring
+	API     *httpapi.Server
+}
+
+// NewLogger makes the kernel's logger: JSON when not on a terminal (or when
+// asked), human-readable text on one.
+func NewLogger(cfg config.Config, out io.Writer) hclog.Logger {
+	json := cfg.LogFormat == "json"
+	if cfg.LogFormat == "auto" {
+		f, ok := out.(*os.File)
+		json = !ok || !isatty.IsTerminal(f.Fd())
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "edulure", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: json, Output: out})
+}
+
+// Open connects to the database and applies migrations if configured.
+func Open(ctx context.Context, cfg config.Config, log hclog.Logger) (*pgxpool.Pool, error) {
+	pool, err := database.Connect(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MigrateOnStart {
+		applied, err := database.Migrate(ctx, pool, "kernel", migrations.FS)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("migrating: %w", err)
+		}
+		if len(applied) > 0 {
+			log.Info("applied migrations", "versions", applied)
+		}
+	}
+	return pool, nil
+}
+
+// New assembles a kernel on an open pool.
+func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool.Pool) (*Kernel, error) {
+	sealer, err := seal.New(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	keyring, err := token.NewKeyring(ctx, pool, sealer, token.Options{Issuer: cfg.Issuer, TTL: cfg.AccessTokenTTL})
+	if err != nil {
+		return nil, fmt.Errorf("loading signing keys: %w", err)
+	}
+	cat, err := authz.NewCatalogue("kernel", authz.KernelPermissions)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := authz.NewEngine(ctx, policies.FS, cat.Defaults())
+	if err != nil {
+		return nil, err
+	}
+	api, err := httpapi.New(ctx, httpapi.Deps{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, Authz: engine, Catalogue: cat, Sealer: sealer})
+	if err != nil {
+		return nil, err
+	}
+	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api}, nil
+}
+
+// Serve runs the kernel until ctx ends.
+func (k *Kernel) Serve(ctx context.Context) error {
+	k.API.Run(ctx)
+	k.Logger.Info("serving", "addr", k.Config.Addr)
+	return k.API.Serve(ctx, k.Config.Addr)
+}

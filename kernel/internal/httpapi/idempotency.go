@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
+
+	"github.com/edulure/edulure/kernel/internal/problem"
+)
+
+// idempotency honours Idempotency-Key on POSTs that create: the first
+// successful response is stored and replayed for a retry with the same key
+// and the same body; the same key with another body is a 422; a retry while
+// the first request still runs is a 409. Failed requests free the key.
+func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		key := c.Request().Header.Get("Idempotency-Key")
+		if key == "" {
+			return next(c)
+		}
+		if len(key) > 255 {
+			return problem.New(http.StatusBadRequest, "bad-idempotency-key", "Idempotency-Key must be at most 255 characters")
+		}
+		body, err := io.ReadAll(c.Request().Body)
+		if err != nil {
+			return problem.New(http.StatusRequestEntityTooLarge, "body-too-large", "request body is too large")
+		}
+		c.Request().Body = io.NopCloser(bytes.NewReader(body))
+		p := principalOf(c)
+		kind, id := p.Actor()
+		scope := kind + ":" + id + ":" + p.TenantID.String()
+		h := sha256.New()
+		h.Write([]byte(c.Request().Method + " " + c.Request().URL.Path + "\n"))
+		h.Write(body)
+		hash := h.Sum(nil)
+		ctx := c.Request().Context()
+
+		tag, err := s.Pool.Exec(ctx, `INSERT INTO kernel.idempotency_keys (scope, key, method, path, request_hash) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (scope, key) DO NOTHING`, scope, key, c.Request().Method, c.Request().URL.Path, hash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var storedHash, storedBody []byte
+			var status *int
+			var headers map[string]string
+			err := s.Pool.QueryRow(ctx, `SELECT request_hash, status, headers, body FROM kernel.idempotency_keys WHERE scope = $1 AND key = $2`, scope, key).
+				Scan(&storedHash, &status, &headers, &storedBody)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return problem.New(http.StatusConflict, "idempotency-key-in-use", "a request with this Idempotency-Key just failed; retry")
+			}
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(storedHash, hash) {
+				return problem.New(http.StatusUnprocessableEntity, "idempotency-key-reused", "this Idempotency-Key was used for a different request")
+			}
+			if status == nil {
+				p := problem.New(http.StatusConflict, "idempotency-key-in-use", "a request with this Idempotency-Key is still being processed")
+				p.RetryAfter = 1
+				return p
+			}
+			for k, v := range headers {
+				c.Response().Header().Set(k, v)
+			}
+			c.Response().Header().Set("Idempotent-Replayed", "true")
+			return c.Blob(*status, headers["Content-Type"], storedBody)
+		}
+
+		rec := &recorder{ResponseWriter: c.Response().Writer}
+		c.Response().Writer = rec
+		err = next(c)
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		status := c.Response().Status
+		if err != nil || status >= 400 {
+			s.Pool.Exec(cleanup, `DELETE FROM kernel.idempotency_keys WHERE scope = $1 AND key = $2`, scope, key) //nolint:errcheck
+			return err
+		}
+		headers := map[string]string{"Content-Type": c.Response().Header().Get(echo.HeaderContentType)}
+		hj, _ := json.Marshal(headers)
+		if _, err := s.Pool.Exec(cleanup, `UPDATE kernel.idempotency_keys SET status = $3, headers = $4, body = $5 WHERE scope = $1 AND key = $2`,
+			scope, key, status, hj, rec.buf.Bytes()); err != nil {
+			s.requestLogger(c).Warn("storing idempotent response", "error", err)
+		}
+		return nil
+	}
+}
+
+type recorder struct {
+	http.ResponseWriter
+	buf bytes.Buffer
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.buf.Write(b)
+	return r.ResponseWriter.Write(b)
+}

@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+)
+
+// Principal is who a request acts as, resolved from its credentials.
+type Principal struct {
+	Kind        string // "user" or "apikey"
+	UserID      uuid.UUID
+	KeyID       uuid.UUID
+	TenantID    uuid.UUID // uuid.Nil: the token names no tenant
+	SessionID   uuid.UUID
+	Roles       []string
+	Permissions []string // API keys
+	Operator    bool
+	MFA         bool
+}
+
+// HasTenant reports whether the principal acts in a tenant.
+func (p *Principal) HasTenant() bool { return p.TenantID != uuid.Nil }
+
+// Actor names the principal in audit entries and events.
+func (p *Principal) Actor() (kind, id string) {
+	if p == nil {
+		return "anonymous", ""
+	}
+	if p.Kind == "apikey" {
+		return "apikey", p.KeyID.String()
+	}
+	if p.Operator && !p.HasTenant() {
+		return "operator", p.UserID.String()
+	}
+	return "user", p.UserID.String()
+}
+
+const principalKey = "edulure.principal"
+
+func principalOf(c echo.Context) *Principal {
+	p, _ := c.Get(principalKey).(*Principal)
+	return p
+}

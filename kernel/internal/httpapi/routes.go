@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/edulure/edulure/kernel/internal/audit"
+	"github.com/edulure/edulure/kernel/internal/authz"
+	"github.com/edulure/edulure/kernel/internal/identity"
+	"github.com/edulure/edulure/kernel/internal/tenancy"
+	"github.com/edulure/edulure/kernel/internal/token"
+)
+
+// kernelRoutes is the kernel's route table: every route, its access level,
+// the permission it needs, and its request and response types.
+func (s *Server) kernelRoutes() []Route {
+	const (
+		get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
+	)
+	ok, created, none := http.StatusOK, http.StatusCreated, http.StatusNoContent
+	return []Route{
+		// Operations.
+		{Method: get, Path: "/healthz", Tag: "operations", Summary: "Liveness: the process is up", Response: HealthResponse{}, Status: ok, Handler: s.healthz},
+		{Method: get, Path: "/readyz", Tag: "operations", Summary: "Readiness: the database answers", Response: HealthResponse{}, Status: ok, Handler: s.readyz},
+		{Method: get, Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics", Status: ok, Handler: s.metricsHandler},
+		{Method: get, Path: "/api/openapi.json", Tag: "operations", Summary: "This OpenAPI document", Status: ok, Handler: s.openAPI},
+		{Method: get, Path: "/.well-known/jwks.json", Tag: "auth", Summary: "Public keys that verify access tokens", Status: ok, Handler: s.jwks},
+
+		// Authentication.
+		{Method: post, Path: "/api/v1/auth/signup", Tag: "auth", Summary: "Create an account (optionally joining by invitation or self-signup)", Request: SignupRequest{}, Response: SignupResponse{}, Status: created, AuthLimited: true, Handler: s.signup},
+		{Method: post, Path: "/api/v1/auth/login", Tag: "auth", Summary: "Log in with email and password; may answer with an MFA challenge", Request: LoginRequest{}, Response: TokenResponse{}, Status: ok, AuthLimited: true, Handler: s.login},
+		{Method: post, Path: "/api/v1/auth/mfa/setup", Tag: "auth", Summary: "Enrol an authenticator during a login that requires MFA", Request: MFASetupRequest{}, Response: identity.TOTPEnrolment{}, Status: ok, AuthLimited: true, Handler: s.mfaSetup},
+		{Method: post, Path: "/api/v1/auth/mfa/verify", Tag: "auth", Summary: "Complete a login with a TOTP or recovery code", Request: MFAVerifyRequest{}, Response: TokenResponse{}, Status: ok, AuthLimited: true, Handler: s.mfaVerify},
+		{Method: post, Path: "/api/v1/auth/refresh", Tag: "auth", Summary: "Rotate a refresh token for new tokens", Request: RefreshRequest{}, Response: TokenResponse{}, Status: ok, AuthLimited: true, Handler: s.refresh},
+		{Method: post, Path: "/api/v1/auth/logout", Tag: "auth", Summary: "Revoke the current session", Access: UserOnly, Status: none, Handler: s.logout},
+		{Method: post, Path: "/api/v1/auth/switch", Tag: "auth", Summary: "Get tokens for another institution you belong to", Access: UserOnly, Request: SwitchRequest{}, Response: TokenResponse{}, Status: ok, AuthLimited: true, Handler: s.switchTenant},
+		{Method: post, Path: "/api/v1/auth/password/forgot", Tag: "auth", Summary: "Request a password-reset token (sent by email)", Request: ForgotPasswordRequest{}, Response: AcceptedResponse{}, Status: http.StatusAccepted, AuthLimited: true, Handler: s.forgotPassword},
+		{Method: post, Path: "/api/v1/auth/password/reset", Tag: "auth", Summary: "Set a new password with a reset token; revokes all sessions", Request: ResetPasswordRequest{}, Status: none, AuthLimited: true, Handler: s.resetPassword},
+
+		// The caller.
+		{Method: get, Path: "/api/v1/me", Tag: "me", Summary: "Who am I: user or API key, tenant, roles, memberships", Access: Authenticated, Response: MeResponse{}, Status: ok, Handler: s.me},
+		{Method: get, Path: "/api/v1/me/permissions", Tag: "me", Summary: "What may I do in my current institution", Access: Authenticated, Response: PermissionsResponse{}, Status: ok, Handler: s.myPermissions},
+		{Method: get, Path: "/api/v1/me/sessions", Tag: "me", Summary: "My active sessions", Access: UserOnly, Response: Page[identity.Session]{}, Status: ok, Handler: s.mySessions},
+		{Method: del, Path: "/api/v1/me/sessions", Tag: "me", Summary: "Revoke all my sessions except this one", Access: UserOnly, Response: RevokedResponse{}, Status: ok, Handler: s.revokeMySessions},
+		{Method: del, Path: "/api/v1/me/sessions/:session_id", Tag: "me", Summary: "Revoke one of my sessions", Access: UserOnly, Status: none, Handler: s.revokeMySession},
+		{Method: post, Path: "/api/v1/me/mfa/totp", Tag: "me", Summary: "Start TOTP enrolment: secret and otpauth URL", Access: UserOnly, Response: identity.TOTPEnrolment{}, Status: ok, Handler: s.beginTOTP},
+		{Method: post, Path: "/api/v1/me/mfa/totp/confirm", Tag: "me", Summary: "Confirm TOTP enrolment with a code; returns recovery codes once", Access: UserOnly, Request: CodeRequest{}, Response: RecoveryCodesResponse{}, Status: ok, Handler: s.confirmTOTP},
+		{Method: post, Path: "/api/v1/me/mfa/recovery-codes", Tag: "me", Summary: "Replace my recovery codes (needs a code)", Access: UserOnly, Request: CodeRequest{}, Response: RecoveryCodesResponse{}, Status: ok, Handler: s.regenerateRecoveryCodes},
+		{Method: post, Path: "/api/v1/me/mfa/disable", Tag: "me", Summary: "Turn off two-factor authentication (needs a code)", Access: UserOnly, Request: CodeRequest{}, Status: none, Handler: s.disableMFA},
+		{Method: post, Path: "/api/v1/me/invitations/accept", Tag: "me", Summary: "Join an institution with an invitation sent to my email", Access: UserOnly, Request: AcceptInvitationRequest{}, Response: tenancy.Membership{}, Status: ok, Handler: s.acceptInvitation},
+
+		// The caller's institution.
+		{Method: get, Path: "/api/v1/tenant", Tag: "tenant", Summary: "My institution's settings", Access: TenantScoped, Permission: "tenancy.settings.read", Response: tenancy.Tenant{}, Status: ok, Handler: s.getTenant},
+		{Method: patch, Path: "/api/v1/tenant", Tag: "tenant", Summary: "Change my institution's settings", Access: TenantScoped, Permission: "tenancy.settings.update", Request: UpdateTenantRequest{}, Response: tenancy.Tenant{}, Status: ok, Handler: s.updateTenant},
+		{Method: get, Path: "/api/v1/tenant/members", Tag: "tenant", Summary: "List members", Access: TenantScoped, Permission: "tenancy.member.read", Response: Page[tenancy.Member]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.listMembers},
+		{Method: get, Path: "/api/v1/tenant/members/:user_id", Tag: "tenant", Summary: "One member", Access: TenantScoped, Permission: "tenancy.member.read", Response: tenancy.Member{}, Status: ok, Handler: s.getMember},
+		{Method: put, Path: "/api/v1/tenant/members/:user_id/roles", Tag: "tenant", Summary: "Replace a member's roles", Access: TenantScoped, Permission: "tenancy.member.update", Request: SetRolesRequest{}, Response: tenancy.Member{}, Status: ok, Handler: s.setMemberRoles},
+		{Method: del, Path: "/api/v1/tenant/members/:user_id", Tag: "tenant", Summary: "Remove a member", Access: TenantScoped, Permission: "tenancy.member.remove", Status: none, Handler: s.removeMember},
+		{Method: post, Path: "/api/v1/tenant/invitations", Tag: "tenant", Summary: "Invite someone by email", Access: TenantScoped, Permission: "tenancy.member.invite", Request: InviteRequest{}, Response: InvitationCreated{}, Status: created, Idempotent: true, Handler: s.invite},
+		{Method: get, Path: "/api/v1/tenant/invitations", Tag: "tenant", Summary: "List invitations", Access: TenantScoped, Permission: "tenancy.member.invite", Response: Page[tenancy.Invitation]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.listInvitations},
+		{Method: del, Path: "/api/v1/tenant/invitations/:invitation_id", Tag: "tenant", Summary: "Revoke a pending invitation", Access: TenantScoped, Permission: "tenancy.member.invite", Status: none, Handler: s.revokeInvitation},
+		{Method: get, Path: "/api/v1/tenant/roles", Tag: "tenant", Summary: "Roles with their permissions (built-in and custom)", Access: TenantScoped, Permission: "tenancy.role.read", Response: Page[tenancy.Role]{}, Status: ok, Handler: s.listRoles},
+		{Method: put, Path: "/api/v1/tenant/roles/:role", Tag: "tenant", Summary: "Create a custom role or change a role's permissions", Access: TenantScoped, Permission: "tenancy.role.manage", Request: PutRoleRequest{}, Response: tenancy.Role{}, Status: ok, Handler: s.putRole},
+		{Method: del, Path: "/api/v1/tenant/roles/:role", Tag: "tenant", Summary: "Delete a custom role, or reset a built-in role to its defaults", Access: TenantScoped, Permission: "tenancy.role.manage", Status: none, Handler: s.deleteRole},
+		{Method: get, Path: "/api/v1/tenant/permissions", Tag: "tenant", Summary: "The permission catalogue", Access: TenantScoped, Permission: "tenancy.role.read", Response: Page[authz.Permission]{}, Status: ok, Handler: s.listPermissions},
+		{Method: post, Path: "/api/v1/tenant/apikeys", Tag: "tenant", Summary: "Create an API key (the secret is shown once)", Access: TenantScoped, Permission: "identity.apikey.create", Request: CreateAPIKeyRequest{}, Response: APIKeyCreated{}, Status: created, Idempotent: true, Handler: s.createAPIKey},
+		{Method: get, Path: "/api/v1/tenant/apikeys", Tag: "tenant", Summary: "List API keys", Access: TenantScoped, Permission: "identity.apikey.read", Response: Page[identity.APIKey]{}, Status: ok, Handler: s.listAPIKeys},
+		{Method: del, Path: "/api/v1/tenant/apikeys/:key_id", Tag: "tenant", Summary: "Revoke an API key", Access: TenantScoped, Permission: "identity.apikey.revoke", Response: identity.APIKey{}, Status: ok, Handler: s.revokeAPIKey},
+		{Method: get, Path: "/api/v1/tenant/audit", Tag: "tenant", Summary: "The institution's audit log, newest first", Access: TenantScoped, Permission: "audit.log.read", Response: Page[audit.Entry]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.tenantAudit},
+		{Method: get, Path: "/api/v1/tenant/audit/verify", Tag: "tenant", Summary: "Verify the institution's audit hash chain", Access: TenantScoped, Permission: "audit.log.read", Response: audit.Result{}, Status: ok, Handler: s.verifyTenantAudit},
+
+		// Platform operators.
+		{Method: post, Path: "/api/v1/tenants", Tag: "platform", Summary: "Create an institution", Access: Platform, Permission: "platform.tenant.create", Request: CreateTenantRequest{}, Response: TenantCreated{}, Status: created, Idempotent: true, Handler: s.createTenant},
+		{Method: get, Path: "/api/v1/tenants", Tag: "platform", Summary: "List institutions", Access: Platform, Permission: "platform.tenant.read", Response: Page[tenancy.Tenant]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.listTenants},
+		{Method: get, Path: "/api/v1/tenants/:tenant_id", Tag: "platform", Summary: "One institution", Access: Platform, Permission: "platform.tenant.read", Response: tenancy.Tenant{}, Status: ok, Handler: s.getTenantByID},
+		{Method: get, Path: "/api/v1/admin/keys", Tag: "platform", Summary: "Token signing keys", Access: Platform, Permission: "platform.keys.manage", Response: Page[token.KeyInfo]{}, Status: ok, Handler: s.listKeys},
+		{Method: post, Path: "/api/v1/admin/keys/rotate", Tag: "platform", Summary: "Rotate the signing key (old tokens stay valid)", Access: Platform, Permission: "platform.keys.manage", Response: RotatedResponse{}, Status: created, Handler: s.rotateKey},
+		{Method: del, Path: "/api/v1/admin/keys/:kid", Tag: "platform", Summary: "Retire a signing key: tokens it signed stop working", Access: Platform, Permission: "platform.keys.manage", Status: none, Handler: s.retireKey},
+		{Method: get, Path: "/api/v1/admin/audit", Tag: "platform", Summary: "The platform audit chain", Access: Platform, Permission: "platform.audit.read", Response: Page[audit.Entry]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.platformAudit},
+		{Method: get, Path: "/api/v1/admin/audit/verify", Tag: "platform", Summary: "Verify the platform audit chain", Access: Platform, Permission: "platform.audit.read", Response: audit.Result{}, Status: ok, Handler: s.verifyPlatformAudit},
+	}
+}
