@@ -99,4 +99,3 @@ func CreateUser(ctx context.Context, pool *pgxpool.Pool, s UserSpec) (identity.U
 	})
 	return u, err
 }
-

@@ -173,9 +173,9 @@ func (b *testBundle) login(email, tenant string) string {
 // institution creates a tenant with an admin, an instructor and a learner
 // and returns their tokens.
 type institution struct {
-	slug, id                  string
+	slug, id                   string
 	admin, instructor, learner string
-	adminID, learnerID        string
+	adminID, learnerID         string
 }
 
 func (b *testBundle) institution(slug string) institution {

@@ -27,8 +27,8 @@ type CreateTenantRequest struct {
 // TenantCreated is the new institution and how its first admin was set up.
 type TenantCreated struct {
 	tenancy.Tenant
-	Admin           *tenancy.Member             `json:"admin,omitempty"`
-	AdminInvitation *InvitationCreated          `json:"admin_invitation,omitempty"`
+	Admin           *tenancy.Member    `json:"admin,omitempty"`
+	AdminInvitation *InvitationCreated `json:"admin_invitation,omitempty"`
 }
 
 func (s *Server) createTenant(c echo.Context) error {

@@ -36,16 +36,16 @@ type Deps struct {
 // Server is the kernel's HTTP API.
 type Server struct {
 	Deps
-	echo        *echo.Echo
-	routes      []Route
-	openapi     []byte
-	roles       *roleCache
-	revoked     *revocations
-	ipLimit     *limiter
-	accountLim  *limiter
-	metrics     *metrics
-	now         func() time.Time
-	mfaIssuer   string
+	echo       *echo.Echo
+	routes     []Route
+	openapi    []byte
+	roles      *roleCache
+	revoked    *revocations
+	ipLimit    *limiter
+	accountLim *limiter
+	metrics    *metrics
+	now        func() time.Time
+	mfaIssuer  string
 }
 
 // New builds the API and registers every kernel route.

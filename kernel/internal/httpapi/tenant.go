@@ -102,8 +102,6 @@ func (s *Server) validateRoleList(c echo.Context, t *txc, tenantID uuid.UUID, fi
 	return out, fe
 }
 
-
-
 func (s *Server) listMembers(c echo.Context) error {
 	limit, cursor, err := pageParams(c)
 	if err != nil {

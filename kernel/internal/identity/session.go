@@ -162,4 +162,3 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
-

@@ -130,4 +130,3 @@ func AcceptInvitation(ctx context.Context, tx pgx.Tx, token string, userID uuid.
 	inv.Status = "accepted"
 	return inv, nil
 }
-
