@@ -91,13 +91,14 @@ func NewKeyring(ctx context.Context, pool *pgxpool.Pool, sealer *seal.Sealer, op
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(30*time.Second),
+		jwt.WithStrictDecoding(), // one token, one spelling: no spare base64 bits
 		jwt.WithTimeFunc(func() time.Time { return k.now() }),
 	)
 	if err := k.Reload(ctx); err != nil {
 		return nil, err
 	}
 	if k.activeKey() == nil {
-		if _, err := k.Rotate(ctx); err != nil {
+		if _, err := k.rotate(ctx, true); err != nil {
 			return nil, err
 		}
 	}
@@ -108,6 +109,12 @@ func NewKeyring(ctx context.Context, pool *pgxpool.Pool, sealer *seal.Sealer, op
 // verifying until retired. It takes a lock so that replicas starting
 // together create one first key, not several.
 func (k *Keyring) Rotate(ctx context.Context) (string, error) {
+	return k.rotate(ctx, false)
+}
+
+// rotate creates a key; with first set, only if no unretired key exists
+// once the lock is held.
+func (k *Keyring) rotate(ctx context.Context, first bool) (string, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return "", err
@@ -120,6 +127,15 @@ func (k *Keyring) Rotate(ctx context.Context) (string, error) {
 	defer tx.Rollback(ctx) //nolint:errcheck
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(7312002)"); err != nil {
 		return "", err
+	}
+	if first {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM kernel.signing_keys WHERE retired_at IS NULL)`).Scan(&exists); err != nil {
+			return "", err
+		}
+		if exists { // another replica created it while we waited for the lock
+			return "", k.Reload(ctx)
+		}
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO kernel.signing_keys (kid, algorithm, private_key, public_key) VALUES ($1, 'EdDSA', $2, $3)`,
 		kid, k.sealer.Seal(priv.Seed(), []byte("signing-key:"+kid)), []byte(pub))

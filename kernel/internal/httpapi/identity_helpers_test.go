@@ -1,0 +1,106 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// loginAs logs in with a password and returns the whole answer, which may be
+// tokens, an MFA challenge or a problem.
+func (b *testBundle) loginAs(email, pw, tenant string) response {
+	b.t.Helper()
+	body := map[string]any{"email": email, "password": pw}
+	if tenant != "" {
+		body["tenant"] = tenant
+	}
+	return b.do("POST", "/api/v1/auth/login", "", body)
+}
+
+// requireTokens asserts a completed login: tokens, no challenge.
+func requireTokens(t *testing.T, r response) {
+	t.Helper()
+	require.Equal(t, 200, r.Status, "body: %s", r.Raw)
+	require.NotEmpty(t, r.str("access_token"), "body: %s", r.Raw)
+	require.NotEmpty(t, r.str("refresh_token"), "body: %s", r.Raw)
+	require.Equal(t, "Bearer", r.str("token_type"))
+	require.Nil(t, r.get("mfa_required"), "body: %s", r.Raw)
+}
+
+// requireChallenge asserts a login that stopped at the second factor.
+func requireChallenge(t *testing.T, r response) string {
+	t.Helper()
+	require.Equal(t, 200, r.Status, "body: %s", r.Raw)
+	require.Equal(t, true, r.get("mfa_required"), "body: %s", r.Raw)
+	require.True(t, strings.HasPrefix(r.str("mfa_token"), "edm_"), "body: %s", r.Raw)
+	require.Nil(t, r.get("access_token"), "body: %s", r.Raw)
+	require.Nil(t, r.get("refresh_token"), "body: %s", r.Raw)
+	return r.str("mfa_token")
+}
+
+// requireFieldError asserts a 422 naming field among its errors.
+func requireFieldError(t *testing.T, r response, field string) {
+	t.Helper()
+	requireProblem(t, r, 422, "invalid-request")
+	errs, _ := r.get("errors").([]any)
+	var fields []string
+	for _, e := range errs {
+		if m, ok := e.(map[string]any); ok {
+			f, _ := m["field"].(string)
+			fields = append(fields, f)
+		}
+	}
+	require.Contains(t, fields, field, "body: %s", r.Raw)
+}
+
+// wrongTOTP returns a six-digit code the kernel will not accept now.
+func wrongTOTP(t *testing.T, secret string) string {
+	t.Helper()
+	now := time.Now()
+	near := map[string]bool{}
+	for off := -3; off <= 3; off++ {
+		near[totpCode(t, secret, now.Add(time.Duration(off)*30*time.Second))] = true
+	}
+	for _, c := range []string{"000000", "111111", "222222", "333333", "444444", "555555", "666666", "777777", "888888"} {
+		if !near[c] {
+			return c
+		}
+	}
+	t.Fatal("no wrong code found")
+	return ""
+}
+
+// resetToken reads the newest password-reset token sent to email from the outbox.
+func (b *testBundle) resetToken(email string) string {
+	b.t.Helper()
+	var tok string
+	err := b.pool.QueryRow(context.Background(), `SELECT data->>'token' FROM kernel.outbox
+		WHERE type = 'identity.password_reset.requested.v1' AND data->>'email' = $1 ORDER BY id DESC LIMIT 1`, email).Scan(&tok)
+	require.NoError(b.t, err)
+	require.True(b.t, strings.HasPrefix(tok, "edp_"), "token %q", tok)
+	return tok
+}
+
+// jwtPart decodes the header (0) or the claims (1) of a JWT.
+func jwtPart(t *testing.T, tok string, i int) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	require.Len(t, parts, 3)
+	raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(raw, &m))
+	return m
+}
+
+func b64JSON(t *testing.T, v any) string {
+	t.Helper()
+	j, err := json.Marshal(v)
+	require.NoError(t, err)
+	return base64.RawURLEncoding.EncodeToString(j)
+}
