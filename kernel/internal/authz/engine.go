@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -76,7 +77,7 @@ func NewEngine(ctx context.Context, policies fs.FS, defaults map[string][]string
 
 // Allowed decides one request.
 func (e *Engine) Allowed(ctx context.Context, in Input) (bool, error) {
-	rs, err := e.allow.Eval(ctx, rego.EvalInput(in.value()))
+	rs, err := e.allow.Eval(ctx, rego.EvalParsedInput(in.astValue()))
 	if err != nil {
 		return false, fmt.Errorf("evaluating authz policy: %w", err)
 	}
@@ -85,7 +86,7 @@ func (e *Engine) Allowed(ctx context.Context, in Input) (bool, error) {
 
 // Granted lists every permission the subject has in the tenant, sorted.
 func (e *Engine) Granted(ctx context.Context, in Input) ([]string, error) {
-	rs, err := e.granted.Eval(ctx, rego.EvalInput(in.value()))
+	rs, err := e.granted.Eval(ctx, rego.EvalParsedInput(in.astValue()))
 	if err != nil {
 		return nil, fmt.Errorf("evaluating authz policy: %w", err)
 	}
@@ -127,22 +128,37 @@ func grantSets(roles map[string][]string) map[string]any {
 	return out
 }
 
-func (in Input) value() map[string]any {
-	roles := make([]any, len(in.Roles))
+// astValue builds the policy input directly as an OPA value, which skips
+// the reflection-based conversion of a Go map on every decision.
+func (in Input) astValue() ast.Value {
+	roles := make([]*ast.Term, len(in.Roles))
 	for i, r := range in.Roles {
-		roles[i] = r
+		roles[i] = ast.StringTerm(r)
 	}
-	subject := map[string]any{"type": in.Subject.Type, "id": in.Subject.ID, "operator": in.Subject.Operator}
+	subject := [][2]*ast.Term{
+		ast.Item(ast.StringTerm("type"), ast.StringTerm(in.Subject.Type)),
+		ast.Item(ast.StringTerm("id"), ast.StringTerm(in.Subject.ID)),
+		ast.Item(ast.StringTerm("operator"), ast.BooleanTerm(in.Subject.Operator)),
+	}
 	if in.Subject.Type == "apikey" {
-		perms := make(map[string]any, len(in.Subject.Permissions))
-		for _, p := range in.Subject.Permissions {
-			perms[p] = true
+		perms := make([][2]*ast.Term, len(in.Subject.Permissions))
+		for i, p := range in.Subject.Permissions {
+			perms[i] = ast.Item(ast.StringTerm(p), ast.BooleanTerm(true))
 		}
-		subject["permissions"] = perms
+		subject = append(subject, ast.Item(ast.StringTerm("permissions"), ast.ObjectTerm(perms...)))
 	}
-	v := map[string]any{"subject": subject, "roles": roles, "tenant": in.Tenant, "action": in.Action}
+	items := [][2]*ast.Term{
+		ast.Item(ast.StringTerm("subject"), ast.ObjectTerm(subject...)),
+		ast.Item(ast.StringTerm("roles"), ast.ArrayTerm(roles...)),
+		ast.Item(ast.StringTerm("tenant"), ast.StringTerm(in.Tenant)),
+		ast.Item(ast.StringTerm("action"), ast.StringTerm(in.Action)),
+	}
 	if in.Resource != nil {
-		v["resource"] = map[string]any{"type": in.Resource.Type, "id": in.Resource.ID, "tenant": in.Resource.Tenant}
+		items = append(items, ast.Item(ast.StringTerm("resource"), ast.ObjectTerm(
+			ast.Item(ast.StringTerm("type"), ast.StringTerm(in.Resource.Type)),
+			ast.Item(ast.StringTerm("id"), ast.StringTerm(in.Resource.ID)),
+			ast.Item(ast.StringTerm("tenant"), ast.StringTerm(in.Resource.Tenant)),
+		)))
 	}
-	return v
+	return ast.NewObject(items...)
 }
