@@ -13,7 +13,7 @@ func ExampleInvalid() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// invalid: email: must be a valid address; email: must be a valid address
+	// invalid: email: must be a valid address
 }
 
 func ExampleErrorf() {

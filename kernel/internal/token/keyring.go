@@ -134,6 +134,9 @@ func (k *Keyring) rotate(ctx context.Context, first bool) (string, error) {
 			return "", err
 		}
 		if exists { // another replica created it while we waited for the lock
+			if err := tx.Rollback(ctx); err != nil {
+				return "", err
+			}
 			return "", k.Reload(ctx)
 		}
 	}
