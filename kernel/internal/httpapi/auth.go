@@ -50,7 +50,10 @@ func (s *Server) signup(c echo.Context) error {
 		fe.addf("tenant", "give either tenant or invitation_token, not both")
 	}
 	if req.Tenant != "" {
-		fe.add(tenancy.ValidateSlug(req.Tenant))
+		if e := tenancy.ValidateSlug(req.Tenant); e != nil {
+			e.Field = "tenant" // the request names it tenant, not slug
+			fe.add(e)
+		}
 	}
 	if err := fe.err(); err != nil {
 		return err
@@ -141,7 +144,10 @@ func (s *Server) login(c echo.Context) error {
 		fe.addf("password", "is required (at most 256 bytes)")
 	}
 	if req.Tenant != "" {
-		fe.add(tenancy.ValidateSlug(req.Tenant))
+		if e := tenancy.ValidateSlug(req.Tenant); e != nil {
+			e.Field = "tenant" // the request names it tenant, not slug
+			fe.add(e)
+		}
 	}
 	if err := fe.err(); err != nil {
 		return err
@@ -447,6 +453,13 @@ func (s *Server) refresh(c echo.Context) error {
 			tn, err := tenancy.GetTenant(ctx, t, *sess.TenantID)
 			if err != nil {
 				return err
+			}
+			// The institution may have required MFA for a role since this
+			// session began without it: the session must log in again.
+			if !sess.MFA && slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(tn.MFARequiredRoles, r) }) {
+				failure = unauthorized("mfa-required", "your institution now requires two-factor authentication for your role; log in again")
+				s.revoked.add(sess.ID)
+				return identity.RevokeSession(ctx, t, sess.ID, "mfa now required")
 			}
 			out.Tenant = &tenancy.Membership{TenantID: tn.ID, Slug: tn.Slug, Name: tn.Name, Roles: roles}
 		}

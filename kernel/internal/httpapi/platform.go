@@ -156,6 +156,13 @@ func (s *Server) rotateKey(c echo.Context) error {
 
 func (s *Server) retireKey(c echo.Context) error {
 	kid := c.Param("kid")
+	known := false
+	for _, k := range s.Keyring.Keys() {
+		known = known || (k.KID == kid && !k.Retired)
+	}
+	if !known {
+		return sdk.Errorf(sdk.ErrNotFound, "no unretired signing key %q", kid)
+	}
 	if err := s.Keyring.Retire(c.Request().Context(), kid); err != nil {
 		return sdk.Errorf(sdk.ErrConflict, "%v", err).WithCode("cannot-retire-key")
 	}

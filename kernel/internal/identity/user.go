@@ -126,8 +126,8 @@ func GetUserByEmail(ctx context.Context, q database.Querier, email string) (User
 	return scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM kernel.users WHERE lower(email) = lower($1)`, email))
 }
 
-// Lockout policy: after FreeFailures consecutive failures, each further
-// failure locks the account for an exponentially growing time.
+// Lockout policy: the FreeFailures-th consecutive failure locks the account,
+// and each further failure locks it for twice as long (at most an hour).
 const (
 	FreeFailures = 5
 	maxLock      = time.Hour
