@@ -31,7 +31,7 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		body, err := io.ReadAll(c.Request().Body)
 		if err != nil {
-			return problem.New(http.StatusRequestEntityTooLarge, "body-too-large", "request body is too large")
+			return bodyReadError(err)
 		}
 		c.Request().Body = io.NopCloser(bytes.NewReader(body))
 		p := principalOf(c)
