@@ -63,6 +63,9 @@ func ValidatePassword(field, password, email string) *sdk.FieldError {
 	case email != "" && strings.Contains(strings.ToLower(password), strings.ToLower(strings.Split(email, "@")[0])) && len(strings.Split(email, "@")[0]) >= 4:
 		return &sdk.FieldError{Field: field, Message: "must not contain your email address"}
 	}
+	if isCommonPassword(password) {
+		return &sdk.FieldError{Field: field, Message: "is one of the most commonly used passwords; choose another"}
+	}
 	if err := passwordvalidator.Validate(password, MinPasswordEntropy); err != nil {
 		return &sdk.FieldError{Field: field, Message: "is too weak: " + strings.TrimSuffix(err.Error(), ".")}
 	}
@@ -189,4 +192,24 @@ func SetPassword(ctx context.Context, q database.Querier, userID uuid.UUID, pass
 	}
 	_, err = q.Exec(ctx, `UPDATE kernel.users SET password_hash = $2, failed_logins = 0, locked_until = NULL, updated_at = now() WHERE id = $1`, userID, hash)
 	return err
+}
+
+// commonStems are the bases of the most used passwords in public breach
+// corpora; a password that is one of them plus digits or symbols is refused
+// whatever its estimated entropy.
+var commonStems = map[string]bool{
+	"password": true, "passw0rd": true, "qwerty": true, "qwertyuiop": true, "letmein": true, "welcome": true,
+	"iloveyou": true, "admin": true, "administrator": true, "abc": true, "abcdef": true, "monkey": true,
+	"dragon": true, "football": true, "baseball": true, "sunshine": true, "princess": true, "master": true,
+	"login": true, "starwars": true, "whatever": true, "trustno": true, "superman": true, "shadow": true,
+	"michael": true, "jennifer": true, "hunter": true, "freedom": true, "changeme": true, "secret": true,
+	"edulure": true, "student": true, "teacher": true, "university": true, "school": true, "summer": true,
+	"winter": true, "spring": true, "autumn": true, "asdfgh": true, "zxcvbn": true, "qazwsx": true,
+}
+
+func isCommonPassword(pw string) bool {
+	stem := strings.ToLower(strings.TrimRightFunc(pw, func(r rune) bool {
+		return (r >= '0' && r <= '9') || strings.ContainsRune("!@#$%^&*?._-+= ", r)
+	}))
+	return commonStems[stem] || strings.Trim(strings.ToLower(pw), "0123456789") == ""
 }
