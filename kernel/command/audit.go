@@ -16,7 +16,7 @@ func init() {
 func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit-verify", stderr)
 	slug := fs.String("tenant", "", "verify only this institution's chain")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	pool, _, err := openAdmin(ctx)

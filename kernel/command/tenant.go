@@ -16,7 +16,7 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlags("tenant-create", stderr)
 	slug := fs.String("slug", "", "unique slug, lowercase (required)")
 	name := fs.String("name", "", "display name (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *slug == "" || *name == "" {

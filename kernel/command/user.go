@@ -21,7 +21,7 @@ func userCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	operator := fs.Bool("operator", false, "make the user a platform operator")
 	tenant := fs.String("tenant", "", "slug of an institution to join")
 	roles := fs.String("roles", "learner", "comma-separated roles in -tenant")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *email == "" || *name == "" {

@@ -31,13 +31,24 @@ func decodeJSON(c echo.Context, dst any) error {
 	}
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return problem.New(http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("request body is larger than the limit of %d bytes", maxErr.Limit))
-		}
-		return problem.New(http.StatusBadRequest, "bad-request", "could not read the request body")
+		return bodyReadError(err)
 	}
 	return DecodeBody(body, dst)
+}
+
+// bodyReadError turns a failure to read a request body into a problem: a
+// body over the limit is a 413 whether it had a Content-Length or not.
+func bodyReadError(err error) error {
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return problem.New(http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("request body is larger than the limit of %d bytes", maxErr.Limit))
+	}
+	// echo's BodyLimit reports a chunked body over the limit while it is read.
+	var he *echo.HTTPError
+	if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
+		return he
+	}
+	return problem.New(http.StatusBadRequest, "bad-request", "could not read the request body")
 }
 
 // DecodeBody decodes a JSON document strictly into dst. It is the request
@@ -75,7 +86,11 @@ func jsonProblem(err error) *problem.Problem {
 		p.Errors = []sdk.FieldError{{Field: field, Message: fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)}}
 		return p
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		quoted := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		name, uerr := strconv.Unquote(quoted) // encoding/json quotes the name with %q
+		if uerr != nil {
+			name = strings.Trim(quoted, `"`)
+		}
 		p := problem.New(http.StatusUnprocessableEntity, "invalid-request", fmt.Sprintf("unknown field %q", name))
 		p.Errors = []sdk.FieldError{{Field: name, Message: "is not a field of this request"}}
 		return p
