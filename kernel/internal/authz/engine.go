@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -38,10 +42,22 @@ type Resource struct {
 }
 
 // Engine evaluates the policy. Safe for concurrent use.
+//
+// A decision is a pure function of the input and the policy data, so
+// Allowed caches decisions keyed by the whole input and stamped with a data
+// generation that every write to the data bumps: a cached answer is never
+// served across a change of grants.
 type Engine struct {
-	store   storage.Store
-	allow   rego.PreparedEvalQuery
-	granted rego.PreparedEvalQuery
+	store     storage.Store
+	allow     rego.PreparedEvalQuery
+	granted   rego.PreparedEvalQuery
+	gen       atomic.Uint64
+	decisions *lru.Cache[string, decision]
+}
+
+type decision struct {
+	gen   uint64
+	allow bool
 }
 
 // NewEngine compiles the policy modules in policies (test files excluded)
@@ -66,6 +82,7 @@ func NewEngine(ctx context.Context, policies fs.FS, defaults map[string][]string
 		opts = append(opts, rego.Module(e.Name(), string(b)))
 	}
 	e := &Engine{store: store}
+	e.decisions, _ = lru.New[string, decision](100_000)
 	if e.allow, err = rego.New(append(opts, rego.Query("data.edulure.authz.allow"))...).PrepareForEval(ctx); err != nil {
 		return nil, fmt.Errorf("compiling authz policy: %w", err)
 	}
@@ -77,6 +94,21 @@ func NewEngine(ctx context.Context, policies fs.FS, defaults map[string][]string
 
 // Allowed decides one request.
 func (e *Engine) Allowed(ctx context.Context, in Input) (bool, error) {
+	key := in.cacheKey()
+	gen := e.gen.Load()
+	if d, ok := e.decisions.Get(key); ok && d.gen == gen {
+		return d.allow, nil
+	}
+	ok, err := e.Evaluate(ctx, in)
+	if err != nil {
+		return false, err
+	}
+	e.decisions.Add(key, decision{gen: gen, allow: ok})
+	return ok, nil
+}
+
+// Evaluate decides one request with OPA, bypassing the decision cache.
+func (e *Engine) Evaluate(ctx context.Context, in Input) (bool, error) {
 	rs, err := e.allow.Eval(ctx, rego.EvalParsedInput(in.astValue()))
 	if err != nil {
 		return false, fmt.Errorf("evaluating authz policy: %w", err)
@@ -107,12 +139,14 @@ func (e *Engine) Granted(ctx context.Context, in Input) ([]string, error) {
 // SetTenantRoles replaces a tenant's role definitions (custom roles and
 // overrides of built-in ones). Decisions after it returns see the change.
 func (e *Engine) SetTenantRoles(ctx context.Context, tenant string, roles map[string][]string) error {
+	defer e.gen.Add(1) // after the write: a decision racing it is cached under the old generation
 	return storage.WriteOne(ctx, e.store, storage.AddOp, storage.Path{"edulure", "tenants", tenant},
 		map[string]any{"roles": grantSets(roles)})
 }
 
 // SetDefaults replaces the built-in roles' default grants.
 func (e *Engine) SetDefaults(ctx context.Context, defaults map[string][]string) error {
+	defer e.gen.Add(1)
 	return storage.WriteOne(ctx, e.store, storage.AddOp, storage.Path{"edulure", "defaults"}, grantSets(defaults))
 }
 
@@ -126,6 +160,31 @@ func grantSets(roles map[string][]string) map[string]any {
 		out[r] = set
 	}
 	return out
+}
+
+// cacheKey identifies an input exactly: every field, length-prefixed.
+func (in Input) cacheKey() string {
+	var b strings.Builder
+	w := func(s string) { b.WriteString(strconv.Itoa(len(s))); b.WriteByte(':'); b.WriteString(s) }
+	w(in.Subject.Type)
+	w(in.Subject.ID)
+	w(strconv.FormatBool(in.Subject.Operator))
+	w(in.Tenant)
+	w(in.Action)
+	b.WriteString(strconv.Itoa(len(in.Roles)))
+	for _, r := range in.Roles {
+		w(r)
+	}
+	b.WriteString(strconv.Itoa(len(in.Subject.Permissions)))
+	for _, p := range in.Subject.Permissions {
+		w(p)
+	}
+	if in.Resource != nil {
+		w(in.Resource.Type)
+		w(in.Resource.ID)
+		w(in.Resource.Tenant)
+	}
+	return b.String()
 }
 
 // astValue builds the policy input directly as an OPA value, which skips

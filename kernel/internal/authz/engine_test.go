@@ -80,12 +80,50 @@ func BenchmarkDecision(b *testing.B) {
 		require.NoError(b, e.SetTenantRoles(ctx, fmt.Sprintf("tenant-%d", tn), roles))
 	}
 	in := authz.Input{Subject: authz.Subject{Type: "user", ID: "u"}, Roles: []string{"role01", "role20", "role49"}, Tenant: "tenant-42", Action: "tenancy.member.invite"}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		ok, err := e.Allowed(ctx, in)
-		if err != nil || !ok {
-			b.Fatal(ok, err)
+	b.Run("opa", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ok, err := e.Evaluate(ctx, in)
+			if err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ok, err := e.Allowed(ctx, in)
+			if err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+}
+
+// TestDecisionCacheFollowsDataChanges: a cached decision is never served
+// after the grants it depended on change.
+func TestDecisionCacheFollowsDataChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEngine(t)
+	in := authz.Input{Subject: authz.Subject{Type: "user", ID: "u"}, Roles: []string{"ta"}, Tenant: "t1", Action: "tenancy.member.read"}
+	for i, grant := range []bool{true, false, true} {
+		perms := []string{}
+		if grant {
+			perms = append(perms, "tenancy.member.read")
+		}
+		require.NoError(t, e.SetTenantRoles(ctx, "t1", map[string][]string{"ta": perms}))
+		for range 2 { // second call is served from the cache
+			ok, err := e.Allowed(ctx, in)
+			require.NoError(t, err)
+			require.Equal(t, grant, ok, "step %d", i)
 		}
 	}
+	// Inputs that differ in any field are different decisions.
+	other := in
+	other.Roles = []string{"ta", "x"}
+	other.Tenant = "t2"
+	ok, err := e.Allowed(ctx, other)
+	require.NoError(t, err)
+	require.False(t, ok)
 }
