@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/kernel/internal/database"
+	"github.com/edulure/edulure/kernel/internal/opaque"
 	"github.com/edulure/edulure/sdk"
 )
 
@@ -34,11 +35,11 @@ type APIKey struct {
 // caller shows once.
 func CreateAPIKey(ctx context.Context, tx pgx.Tx, k APIKey) (APIKey, string, error) {
 	k.ID = uuid.Must(uuid.NewV7())
-	secret, _ := newSecret("")
+	secret, _ := opaque.New("")
 	full := APIKeyPrefix + strings.ReplaceAll(k.ID.String(), "-", "") + "_" + secret
 	err := tx.QueryRow(ctx, `INSERT INTO kernel.api_keys (id, tenant_id, name, secret_hash, permissions, created_by, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at`,
-		k.ID, k.TenantID, k.Name, HashSecret(full), k.Permissions, k.CreatedBy, k.ExpiresAt).Scan(&k.CreatedAt)
+		k.ID, k.TenantID, k.Name, opaque.Hash(full), k.Permissions, k.CreatedBy, k.ExpiresAt).Scan(&k.CreatedAt)
 	if err != nil {
 		return APIKey{}, "", fmt.Errorf("storing API key: %w", err)
 	}
@@ -95,7 +96,7 @@ func AuthenticateAPIKey(ctx context.Context, q database.Querier, presented strin
 	if err != nil {
 		return APIKey{}, err
 	}
-	if string(hash) != string(HashSecret(presented)) {
+	if string(hash) != string(opaque.Hash(presented)) {
 		return APIKey{}, bad
 	}
 	if k.RevokedAt != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/edulure/edulure/kernel/internal/opaque"
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/sdk"
 )
@@ -114,7 +115,7 @@ func NewRecoveryCodes(ctx context.Context, tx pgx.Tx, userID uuid.UUID) ([]strin
 		}
 		s := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:12]
 		codes[i] = s[:4] + "-" + s[4:8] + "-" + s[8:]
-		if _, err := tx.Exec(ctx, `INSERT INTO kernel.mfa_recovery_codes (user_id, code_hash) VALUES ($1, $2)`, userID, HashSecret(normaliseRecovery(codes[i]))); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO kernel.mfa_recovery_codes (user_id, code_hash) VALUES ($1, $2)`, userID, opaque.Hash(normaliseRecovery(codes[i]))); err != nil {
 			return nil, err
 		}
 	}
@@ -128,7 +129,7 @@ func normaliseRecovery(code string) string {
 // UseRecoveryCode spends one recovery code.
 func UseRecoveryCode(ctx context.Context, tx pgx.Tx, userID uuid.UUID, code string) error {
 	tag, err := tx.Exec(ctx, `UPDATE kernel.mfa_recovery_codes SET used_at = now() WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL`,
-		userID, HashSecret(normaliseRecovery(code)))
+		userID, opaque.Hash(normaliseRecovery(code)))
 	if err != nil {
 		return err
 	}
@@ -161,7 +162,7 @@ const maxChallengeAttempts = 5
 
 // NewChallenge issues a 5-minute token for the second step of a login.
 func NewChallenge(ctx context.Context, tx pgx.Tx, c Challenge) (string, error) {
-	tok, hash := newSecret(ChallengePrefix)
+	tok, hash := opaque.New(ChallengePrefix)
 	_, err := tx.Exec(ctx, `INSERT INTO kernel.mfa_challenges (token_hash, user_id, tenant_id, expires_at) VALUES ($1, $2, $3, now() + interval '5 minutes')`,
 		hash, c.UserID, c.TenantID)
 	return tok, err
@@ -174,7 +175,7 @@ var ErrChallenge = sdk.Errorf(sdk.ErrUnauthorized, "the MFA token is not valid o
 func GetChallenge(ctx context.Context, tx pgx.Tx, token string) (Challenge, error) {
 	var c Challenge
 	err := tx.QueryRow(ctx, `SELECT user_id, tenant_id FROM kernel.mfa_challenges
-		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() AND attempts < $2 FOR UPDATE`, HashSecret(token), maxChallengeAttempts).
+		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() AND attempts < $2 FOR UPDATE`, opaque.Hash(token), maxChallengeAttempts).
 		Scan(&c.UserID, &c.TenantID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Challenge{}, ErrChallenge
@@ -184,12 +185,12 @@ func GetChallenge(ctx context.Context, tx pgx.Tx, token string) (Challenge, erro
 
 // FailChallenge counts a wrong code against a challenge.
 func FailChallenge(ctx context.Context, q pgx.Tx, token string) error {
-	_, err := q.Exec(ctx, `UPDATE kernel.mfa_challenges SET attempts = attempts + 1 WHERE token_hash = $1`, HashSecret(token))
+	_, err := q.Exec(ctx, `UPDATE kernel.mfa_challenges SET attempts = attempts + 1 WHERE token_hash = $1`, opaque.Hash(token))
 	return err
 }
 
 // SpendChallenge marks a challenge used.
 func SpendChallenge(ctx context.Context, q pgx.Tx, token string) error {
-	_, err := q.Exec(ctx, `UPDATE kernel.mfa_challenges SET used_at = now() WHERE token_hash = $1`, HashSecret(token))
+	_, err := q.Exec(ctx, `UPDATE kernel.mfa_challenges SET used_at = now() WHERE token_hash = $1`, opaque.Hash(token))
 	return err
 }

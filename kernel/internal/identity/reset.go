@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edulure/edulure/kernel/internal/opaque"
 	"github.com/edulure/edulure/sdk"
 )
 
@@ -23,7 +24,7 @@ func NewPasswordReset(ctx context.Context, tx pgx.Tx, userID uuid.UUID) (string,
 	if _, err := tx.Exec(ctx, `UPDATE kernel.password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
 		return "", time.Time{}, err
 	}
-	tok, hash := newSecret(ResetPrefix)
+	tok, hash := opaque.New(ResetPrefix)
 	var exp time.Time
 	err := tx.QueryRow(ctx, `INSERT INTO kernel.password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3::interval) RETURNING expires_at`,
 		hash, userID, ResetTTL.String()).Scan(&exp)
@@ -34,7 +35,7 @@ func NewPasswordReset(ctx context.Context, tx pgx.Tx, userID uuid.UUID) (string,
 func SpendPasswordReset(ctx context.Context, tx pgx.Tx, token string) (uuid.UUID, error) {
 	var userID uuid.UUID
 	err := tx.QueryRow(ctx, `UPDATE kernel.password_resets SET used_at = now()
-		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id`, HashSecret(token)).Scan(&userID)
+		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id`, opaque.Hash(token)).Scan(&userID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return uuid.Nil, sdk.Errorf(sdk.ErrGone, "the reset token is not valid, has expired or was already used; request a new one").WithCode("invalid-reset-token")
 	}

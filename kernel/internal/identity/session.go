@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/kernel/internal/database"
+	"github.com/edulure/edulure/kernel/internal/opaque"
 	"github.com/edulure/edulure/sdk"
 )
 
@@ -45,7 +46,7 @@ func NewSession(ctx context.Context, tx pgx.Tx, s Session, ttl time.Duration) (S
 }
 
 func addRefreshToken(ctx context.Context, tx pgx.Tx, sessionID uuid.UUID, expires time.Time) (string, error) {
-	tok, hash := newSecret(RefreshPrefix)
+	tok, hash := opaque.New(RefreshPrefix)
 	_, err := tx.Exec(ctx, `INSERT INTO kernel.refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)`, hash, sessionID, expires)
 	if err != nil {
 		return "", fmt.Errorf("storing refresh token: %w", err)
@@ -68,7 +69,7 @@ func Rotate(ctx context.Context, tx pgx.Tx, token string) (Session, string, erro
 	var revoked *time.Time
 	err := tx.QueryRow(ctx, `SELECT s.id, s.user_id, s.tenant_id, s.mfa, s.expires_at, s.revoked_at, r.used_at, r.expires_at
 		FROM kernel.refresh_tokens r JOIN kernel.sessions s ON s.id = r.session_id
-		WHERE r.token_hash = $1 FOR UPDATE OF r, s`, HashSecret(token)).
+		WHERE r.token_hash = $1 FOR UPDATE OF r, s`, opaque.Hash(token)).
 		Scan(&s.ID, &s.UserID, &s.TenantID, &s.MFA, &s.ExpiresAt, &revoked, &usedAt, &tokExpires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, "", sdk.Errorf(sdk.ErrUnauthorized, "refresh token is not valid").WithCode("invalid-refresh-token")
@@ -88,7 +89,7 @@ func Rotate(ctx context.Context, tx pgx.Tx, token string) (Session, string, erro
 	if time.Now().After(tokExpires) {
 		return Session{}, "", sdk.Errorf(sdk.ErrUnauthorized, "refresh token has expired; log in again").WithCode("refresh-token-expired")
 	}
-	if _, err := tx.Exec(ctx, `UPDATE kernel.refresh_tokens SET used_at = now() WHERE token_hash = $1`, HashSecret(token)); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE kernel.refresh_tokens SET used_at = now() WHERE token_hash = $1`, opaque.Hash(token)); err != nil {
 		return Session{}, "", err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE kernel.sessions SET last_used_at = now() WHERE id = $1`, s.ID); err != nil {

@@ -2,9 +2,6 @@ package tenancy
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"time"
@@ -13,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/kernel/internal/database"
+	"github.com/edulure/edulure/kernel/internal/opaque"
 	"github.com/edulure/edulure/sdk"
 )
 
@@ -36,20 +34,14 @@ type Invitation struct {
 	Status     string     `json:"status"` // pending, accepted, revoked, expired
 }
 
-func hashToken(t string) []byte { h := sha256.Sum256([]byte(t)); return h[:] }
-
 // CreateInvitation stores an invitation and returns it with its token, which
 // is sent to the invitee (and shown once to the inviter).
 func CreateInvitation(ctx context.Context, tx pgx.Tx, inv Invitation) (Invitation, string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return Invitation{}, "", err
-	}
-	tok := InvitationPrefix + base64.RawURLEncoding.EncodeToString(b)
+	tok, hash := opaque.New(InvitationPrefix)
 	inv.ID = uuid.Must(uuid.NewV7())
 	err := tx.QueryRow(ctx, `INSERT INTO kernel.invitations (id, tenant_id, email, roles, token_hash, invited_by, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval) RETURNING created_at, expires_at`,
-		inv.ID, inv.TenantID, inv.Email, inv.Roles, hashToken(tok), inv.InvitedBy, InvitationTTL.String()).Scan(&inv.CreatedAt, &inv.ExpiresAt)
+		inv.ID, inv.TenantID, inv.Email, inv.Roles, hash, inv.InvitedBy, InvitationTTL.String()).Scan(&inv.CreatedAt, &inv.ExpiresAt)
 	inv.Status = "pending"
 	return inv, tok, err
 }
@@ -108,7 +100,7 @@ func AcceptInvitation(ctx context.Context, tx pgx.Tx, token string, userID uuid.
 	if !strings.HasPrefix(token, InvitationPrefix) || len(token) > 200 {
 		return Invitation{}, ErrInvitation
 	}
-	inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM kernel.invitations WHERE token_hash = $1 FOR UPDATE`, hashToken(token)))
+	inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM kernel.invitations WHERE token_hash = $1 FOR UPDATE`, opaque.Hash(token)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Invitation{}, ErrInvitation
 	}
