@@ -144,6 +144,17 @@ func (e *Engine) SetTenantRoles(ctx context.Context, tenant string, roles map[st
 		map[string]any{"roles": grantSets(roles)})
 }
 
+// ReplaceAllTenantRoles replaces every tenant's role definitions at once,
+// so a tenant whose definitions were all deleted loses them too.
+func (e *Engine) ReplaceAllTenantRoles(ctx context.Context, all map[string]map[string][]string) error {
+	defer e.gen.Add(1)
+	tenants := make(map[string]any, len(all))
+	for t, roles := range all {
+		tenants[t] = map[string]any{"roles": grantSets(roles)}
+	}
+	return storage.WriteOne(ctx, e.store, storage.AddOp, storage.Path{"edulure", "tenants"}, tenants)
+}
+
 // SetDefaults replaces the built-in roles' default grants.
 func (e *Engine) SetDefaults(ctx context.Context, defaults map[string][]string) error {
 	defer e.gen.Add(1)

@@ -127,3 +127,18 @@ func TestDecisionCacheFollowsDataChanges(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok)
 }
+
+func TestReplaceAllTenantRolesDropsMissingTenants(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEngine(t)
+	in := authz.Input{Subject: authz.Subject{Type: "user", ID: "u"}, Roles: []string{"ta"}, Tenant: "t1", Action: "tenancy.member.read"}
+	require.NoError(t, e.SetTenantRoles(ctx, "t1", map[string][]string{"ta": {"tenancy.member.read"}}))
+	ok, err := e.Allowed(ctx, in)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, e.ReplaceAllTenantRoles(ctx, map[string]map[string][]string{"t2": {"ta": {"tenancy.member.read"}}}))
+	ok, err = e.Allowed(ctx, in)
+	require.NoError(t, err)
+	require.False(t, ok, "t1's custom role is gone after a full reload without it")
+}

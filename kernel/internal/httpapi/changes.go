@@ -94,12 +94,11 @@ func (s *Server) loadTenantRoles(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	byTenant := make(map[string]map[string][]string, len(all))
 	for tid, roles := range all {
-		if err := s.Authz.SetTenantRoles(ctx, tid.String(), roles); err != nil {
-			return err
-		}
+		byTenant[tid.String()] = roles
 	}
-	return nil
+	return s.Authz.ReplaceAllTenantRoles(ctx, byTenant)
 }
 
 func (s *Server) loadRolesOf(ctx context.Context, tid uuid.UUID) error {
