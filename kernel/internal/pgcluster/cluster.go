@@ -82,7 +82,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Cluster, error) {
 		c.runAs = u
 	}
 	pwFile := dir + ".password"
-	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err == nil {
+	if _, err := os.Stat(filepath.Join(c.dataDir(), "PG_VERSION")); err == nil {
 		pw, err := os.ReadFile(pwFile)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s exists but its password file is missing: %w", dir, err)

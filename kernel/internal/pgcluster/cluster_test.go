@@ -1,0 +1,44 @@
+package pgcluster_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edulure/edulure/kernel/internal/pgcluster"
+)
+
+// A development cluster survives a restart: the second Open reuses the data
+// directory and its password instead of running initdb again (make run twice).
+func TestOpenTwiceReusesCluster(t *testing.T) {
+	// Not t.TempDir: its parent is private, and the server may run as the
+	// postgres user, which must reach the data directory.
+	dir, err := os.MkdirTemp("", "edulure-pgcluster-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	ctx := context.Background()
+	path := filepath.Join(dir, "pg")
+	for round := range 2 {
+		c, err := pgcluster.Open(ctx, path, pgcluster.Options{Throwaway: true})
+		require.NoError(t, err, "round %d", round)
+		require.NoError(t, c.Start(ctx), "round %d", round)
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		require.NoError(t, err)
+		if round == 0 {
+			_, err = conn.Exec(ctx, "CREATE TABLE kept (id int)")
+		} else {
+			_, err = conn.Exec(ctx, "SELECT * FROM kept")
+		}
+		require.NoError(t, err, "round %d: data survives the restart", round)
+		conn.Close(ctx)
+		require.NoError(t, c.Stop())
+	}
+	c, err := pgcluster.Open(ctx, path, pgcluster.Options{})
+	require.NoError(t, err)
+	require.NoError(t, c.Remove())
+}
