@@ -101,9 +101,6 @@ func (c *Cluster) initdb(ctx context.Context, pwFile string) error {
 		return err
 	}
 	c.password = randomHex(16)
-	if err := os.WriteFile(pwFile, []byte(c.password+"\n"), 0o600); err != nil {
-		return err
-	}
 	// initdb reads the password from a file the server user can read.
 	tmpPw := filepath.Join(c.Dir, ".initpw")
 	if err := os.WriteFile(tmpPw, []byte(c.password+"\n"), 0o600); err != nil {
@@ -123,7 +120,9 @@ func (c *Cluster) initdb(ctx context.Context, pwFile string) error {
 	if err != nil {
 		return fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	return nil
+	// Only a cluster that exists gets a password file, so a failed initdb
+	// never leaves a password that matches nothing.
+	return os.WriteFile(pwFile, []byte(c.password+"\n"), 0o600)
 }
 
 func (c *Cluster) dataDir() string { return filepath.Join(c.Dir, "data") }
