@@ -241,16 +241,18 @@ func (s *Server) checkSecondFactor(c echo.Context, t *txc, u identity.User, req 
 	return identity.CheckTOTP(c.Request().Context(), t, s.Sealer, u.ID, req.Code, s.now())
 }
 
-func (s *Server) disableMFA(c echo.Context) error {
+// withSecondFactor decodes a CodeRequest, checks it against the caller's
+// enrolled second factor and runs then in the same transaction. A wrong code
+// is still committed (it spends a recovery code or records a time step).
+func (s *Server) withSecondFactor(c echo.Context, then func(t *txc, u identity.User) error) error {
 	var req CodeRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	p := principalOf(c)
-	ctx := c.Request().Context()
 	var failure error
 	err := s.inTx(c, func(t *txc) error {
-		u, err := identity.GetUser(ctx, t, p.UserID)
+		u, err := identity.GetUser(c.Request().Context(), t, p.UserID)
 		if err != nil {
 			return err
 		}
@@ -258,7 +260,18 @@ func (s *Server) disableMFA(c echo.Context) error {
 			failure = err
 			return nil
 		}
-		if err := identity.DisableMFA(ctx, t, u.ID); err != nil {
+		return then(t, u)
+	})
+	if err != nil {
+		return err
+	}
+	return failure
+}
+
+func (s *Server) disableMFA(c echo.Context) error {
+	p := principalOf(c)
+	err := s.withSecondFactor(c, func(t *txc, u identity.User) error {
+		if err := identity.DisableMFA(c.Request().Context(), t, u.ID); err != nil {
 			return err
 		}
 		return t.audit(p.TenantID, "identity.mfa.disabled", u.ID.String(), nil)
@@ -266,40 +279,21 @@ func (s *Server) disableMFA(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if failure != nil {
-		return failure
-	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (s *Server) regenerateRecoveryCodes(c echo.Context) error {
-	var req CodeRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
 	p := principalOf(c)
-	ctx := c.Request().Context()
 	var codes []string
-	var failure error
-	err := s.inTx(c, func(t *txc) error {
-		u, err := identity.GetUser(ctx, t, p.UserID)
-		if err != nil {
-			return err
-		}
-		if err := s.checkSecondFactor(c, t, u, req); err != nil {
-			failure = err
-			return nil
-		}
-		if codes, err = identity.NewRecoveryCodes(ctx, t, u.ID); err != nil {
+	err := s.withSecondFactor(c, func(t *txc, u identity.User) error {
+		var err error
+		if codes, err = identity.NewRecoveryCodes(c.Request().Context(), t, u.ID); err != nil {
 			return err
 		}
 		return t.audit(p.TenantID, "identity.mfa.recovery_codes_regenerated", u.ID.String(), nil)
 	})
 	if err != nil {
 		return err
-	}
-	if failure != nil {
-		return failure
 	}
 	return c.JSON(http.StatusOK, RecoveryCodesResponse{RecoveryCodes: codes})
 }
