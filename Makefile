@@ -43,8 +43,8 @@ lint: ## gofmt and go vet
 	cd sdk && $(GO) vet ./...
 
 .PHONY: generate
-generate: ## Regenerate generated code (none yet: the plugin protocol adds protobuf)
-	$(GO) generate ./...
+generate: ## Regenerate the plugin protocol's Go code from sdk/proto (installs protoc if missing)
+	./scripts/generate-proto.sh
 
 .PHONY: db/reset
 db/reset: ## Delete the development database under .data/ (make run recreates it)

@@ -87,3 +87,45 @@ func Invalid(fields ...FieldError) *Error {
 
 // WithCode sets a machine-readable code and returns the error.
 func (e *Error) WithCode(code string) *Error { e.Code = code; return e }
+
+// kindNames are the wire names of the sentinel errors (the plugin protocol's
+// Error.kind). Append-only.
+var kindNames = []struct {
+	err  error
+	name string
+}{
+	{ErrInvalid, "invalid"},
+	{ErrBadRequest, "bad_request"},
+	{ErrUnauthorized, "unauthorized"},
+	{ErrForbidden, "forbidden"},
+	{ErrNotFound, "not_found"},
+	{ErrConflict, "conflict"},
+	{ErrGone, "gone"},
+	{ErrTooManyRequests, "too_many_requests"},
+	{ErrUnavailable, "unavailable"},
+}
+
+// KindName is the wire name of the sentinel err wraps, or "internal".
+//
+// Since: v1.0
+func KindName(err error) string {
+	for _, k := range kindNames {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	return "internal"
+}
+
+// KindByName is the sentinel of a wire name, or nil for "internal" and
+// unknown names.
+//
+// Since: v1.0
+func KindByName(name string) error {
+	for _, k := range kindNames {
+		if k.name == name {
+			return k.err
+		}
+	}
+	return nil
+}

@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/edulure/edulure/kernel/internal/database"
-	"github.com/edulure/edulure/kernel/internal/pgcluster"
+	"github.com/edulure/edulure/sdk/pgcluster"
 	"github.com/edulure/edulure/migrations"
 )
 

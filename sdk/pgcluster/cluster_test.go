@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/edulure/edulure/kernel/internal/pgcluster"
+	"github.com/edulure/edulure/sdk/pgcluster"
 )
 
 // A development cluster survives a restart: the second Open reuses the data

@@ -1,0 +1,461 @@
+package supervisor
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// Config is the parsed plugins.hcl.
+type Config struct {
+	Path    string         // the file it was read from ("" when parsed from bytes with a name only)
+	Plugins []PluginConfig // in file order
+}
+
+// PluginConfig is one plugin block.
+type PluginConfig struct {
+	Name             string
+	Path             string // absolute, resolved against the config file's directory
+	Version          string
+	SHA256           string          // lowercase hex
+	Checksum         []byte          // decoded SHA256 (32 bytes)
+	EnabledByDefault bool            // false unless set
+	Config           json.RawMessage // operator config as a JSON object; "{}" when absent
+	Limits           Limits
+}
+
+// Limits bounds what one plugin may use. Absent values take the defaults.
+type Limits struct {
+	MaxConcurrentRequests int           // in-flight requests; default 64, 1..10000
+	RequestTimeout        time.Duration // per request; default 10s, (0, 5m]
+	DBConnections         int           // pool size for the plugin's schema; default 4, 1..100
+}
+
+const (
+	defaultMaxConcurrentRequests = 64
+	maxMaxConcurrentRequests     = 10000
+	defaultRequestTimeout        = 10 * time.Second
+	maxRequestTimeout            = 5 * time.Minute
+	defaultDBConnections         = 4
+	maxDBConnections             = 100
+)
+
+var (
+	// pluginNameRE: the name becomes the Postgres schema plugin_<name> and a
+	// permission prefix, so it is kept to lowercase identifier characters.
+	pluginNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{1,30}$`)
+	// semverRE is the regular expression from semver.org (2.0.0), without a "v".
+	semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
+		`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +
+		`(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+	sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+)
+
+var (
+	fileSchema = &hcl.BodySchema{
+		Blocks: []hcl.BlockHeaderSchema{{Type: "plugin", LabelNames: []string{"name"}}},
+	}
+	// Required attributes are checked by hand, for a message that says what
+	// the value should be.
+	pluginSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "path"},
+			{Name: "version"},
+			{Name: "sha256"},
+			{Name: "enabled_by_default"},
+			{Name: "config"},
+		},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "limits"}},
+	}
+	limitsSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "max_concurrent_requests"},
+			{Name: "request_timeout"},
+			{Name: "db_connections"},
+		},
+	}
+)
+
+// requiredAttrs are the plugin attributes without a default, and what each
+// should hold.
+var requiredAttrs = []struct{ name, want string }{
+	{"path", `the plugin binary's path, absolute or relative to this file's directory, e.g. "bin/plugins/<name>"`},
+	{"version", `the plugin's semantic version MAJOR.MINOR.PATCH, e.g. "0.1.0"`},
+	{"sha256", "the SHA-256 checksum of the plugin binary as 64 hex characters (the output of `sha256sum`)"},
+}
+
+// LoadConfig reads and validates plugins.hcl. A missing file is an error wrapping fs.ErrNotExist.
+func LoadConfig(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading plugin config: %w", err)
+	}
+	cfg, err := ParseConfig(src, path)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("resolving plugin config path %q: %w", path, err)
+	}
+	cfg.Path = abs
+	return cfg, nil
+}
+
+// ParseConfig parses src as if read from filename (relative plugin paths resolve against filepath.Dir(filename)).
+//
+// The error, if any, lists every problem found, one per line, each starting
+// with filename:line,column as HCL diagnostics do; it unwraps to hcl.Diagnostics.
+func ParseConfig(src []byte, filename string) (*Config, error) {
+	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, newDiagnosticsError(diags)
+	}
+	content, diags := file.Body.Content(fileSchema)
+
+	p := configParser{dir: filepath.Dir(filename), seen: map[string]hcl.Range{}}
+	cfg := &Config{Plugins: make([]PluginConfig, 0, len(content.Blocks))}
+	for _, block := range content.Blocks {
+		pc, pdiags := p.plugin(block)
+		diags = append(diags, pdiags...)
+		cfg.Plugins = append(cfg.Plugins, pc)
+	}
+	if diags.HasErrors() {
+		return nil, newDiagnosticsError(diags)
+	}
+	return cfg, nil
+}
+
+// Plugin returns the named plugin's config.
+func (c *Config) Plugin(name string) (PluginConfig, bool) {
+	if c == nil {
+		return PluginConfig{}, false
+	}
+	for _, p := range c.Plugins {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PluginConfig{}, false
+}
+
+// configParser holds what one ParseConfig call needs across plugin blocks.
+type configParser struct {
+	dir  string               // directory relative plugin paths resolve against
+	seen map[string]hcl.Range // plugin name -> its label's range, for duplicates
+}
+
+func (p *configParser) plugin(block *hcl.Block) (PluginConfig, hcl.Diagnostics) {
+	name := block.Labels[0]
+	nameRange := block.LabelRanges[0]
+	pc := PluginConfig{
+		Name:   name,
+		Config: json.RawMessage("{}"),
+		Limits: Limits{
+			MaxConcurrentRequests: defaultMaxConcurrentRequests,
+			RequestTimeout:        defaultRequestTimeout,
+			DBConnections:         defaultDBConnections,
+		},
+	}
+
+	var diags hcl.Diagnostics
+	if !pluginNameRE.MatchString(name) {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid plugin name",
+			Detail: fmt.Sprintf("Plugin name %q is not allowed: expected 2 to 31 characters, "+
+				"starting with a lowercase letter, then lowercase letters, digits or underscores "+
+				"(it becomes the database schema plugin_<name>), e.g. %q.", name, "gamification"),
+			Subject: nameRange.Ptr(),
+			Context: block.DefRange.Ptr(),
+		})
+	}
+	if first, dup := p.seen[name]; dup {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate plugin",
+			Detail: fmt.Sprintf("Plugin %q is already declared at %s; each plugin name must be unique.",
+				name, first),
+			Subject: nameRange.Ptr(),
+			Context: block.DefRange.Ptr(),
+		})
+	} else {
+		p.seen[name] = nameRange
+	}
+
+	content, cdiags := block.Body.Content(pluginSchema)
+	diags = append(diags, cdiags...)
+
+	for _, req := range requiredAttrs {
+		if _, ok := content.Attributes[req.name]; !ok {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Missing required argument",
+				Detail:   fmt.Sprintf("Plugin %q has no %q; expected %s.", name, req.name, req.want),
+				Subject:  block.DefRange.Ptr(),
+			})
+		}
+	}
+
+	if attr, ok := content.Attributes["path"]; ok {
+		pc.Path, cdiags = p.path(attr)
+		diags = append(diags, cdiags...)
+	}
+	if attr, ok := content.Attributes["version"]; ok {
+		pc.Version, cdiags = version(attr)
+		diags = append(diags, cdiags...)
+	}
+	if attr, ok := content.Attributes["sha256"]; ok {
+		pc.SHA256, pc.Checksum, cdiags = checksum(attr)
+		diags = append(diags, cdiags...)
+	}
+	if attr, ok := content.Attributes["enabled_by_default"]; ok {
+		if v, vdiags := attrValue(attr, cty.Bool, "true or false"); vdiags.HasErrors() {
+			diags = append(diags, vdiags...)
+		} else {
+			pc.EnabledByDefault = v.True()
+		}
+	}
+	if attr, ok := content.Attributes["config"]; ok {
+		var raw json.RawMessage
+		raw, cdiags = operatorConfig(attr)
+		diags = append(diags, cdiags...)
+		if raw != nil {
+			pc.Config = raw
+		}
+	}
+
+	var limitsBlock *hcl.Block
+	for _, b := range content.Blocks {
+		if limitsBlock != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate limits block",
+				Detail: fmt.Sprintf("Plugin %q already has a limits block at %s; expected at most one.",
+					name, limitsBlock.DefRange),
+				Subject: b.DefRange.Ptr(),
+			})
+			continue
+		}
+		limitsBlock = b
+		diags = append(diags, limits(b, &pc.Limits)...)
+	}
+
+	return pc, diags
+}
+
+// path resolves the plugin binary's path against the config file's directory.
+func (p *configParser) path(attr *hcl.Attribute) (string, hcl.Diagnostics) {
+	v, diags := attrValue(attr, cty.String, "a string")
+	if diags.HasErrors() {
+		return "", diags
+	}
+	s := v.AsString()
+	if strings.TrimSpace(s) == "" {
+		return "", invalid(attr, "Invalid path",
+			"The plugin path is empty; expected the plugin binary's path, absolute or relative to this file's directory.")
+	}
+	if !filepath.IsAbs(s) {
+		s = filepath.Join(p.dir, s)
+	}
+	abs, err := filepath.Abs(s)
+	if err != nil {
+		return "", invalid(attr, "Invalid path", fmt.Sprintf("Cannot make %q absolute: %s.", s, err))
+	}
+	return abs, nil
+}
+
+func version(attr *hcl.Attribute) (string, hcl.Diagnostics) {
+	v, diags := attrValue(attr, cty.String, "a string")
+	if diags.HasErrors() {
+		return "", diags
+	}
+	s := v.AsString()
+	if semverRE.MatchString(s) {
+		return s, nil
+	}
+	detail := fmt.Sprintf("%q is not a semantic version; expected MAJOR.MINOR.PATCH with optional -prerelease and +build, e.g. \"0.1.0\".", s)
+	if rest, ok := strings.CutPrefix(s, "v"); ok && semverRE.MatchString(rest) {
+		detail = fmt.Sprintf("%q has a leading \"v\"; expected the bare semantic version %q.", s, rest)
+	}
+	return "", invalid(attr, "Invalid version", detail)
+}
+
+func checksum(attr *hcl.Attribute) (string, []byte, hcl.Diagnostics) {
+	v, diags := attrValue(attr, cty.String, "a string")
+	if diags.HasErrors() {
+		return "", nil, diags
+	}
+	s := v.AsString()
+	if !sha256RE.MatchString(s) {
+		return "", nil, invalid(attr, "Invalid sha256", fmt.Sprintf(
+			"%q is not a SHA-256 checksum: expected exactly 64 hex characters (0-9, a-f), got %d characters.",
+			s, len(s)))
+	}
+	s = strings.ToLower(s)
+	sum, err := hex.DecodeString(s)
+	if err != nil { // unreachable after the regexp, kept so a bad edit cannot pass silently
+		return "", nil, invalid(attr, "Invalid sha256", fmt.Sprintf("Cannot decode %q: %s.", s, err))
+	}
+	return s, sum, nil
+}
+
+// operatorConfig converts the config attribute to a JSON object. It returns
+// nil, without diagnostics, for config = null.
+func operatorConfig(attr *hcl.Attribute) (json.RawMessage, hcl.Diagnostics) {
+	v, diags := attr.Expr.Value(nil)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if v.IsNull() {
+		return nil, nil
+	}
+	if ty := v.Type(); !ty.IsObjectType() && !ty.IsMapType() {
+		return nil, invalid(attr, "Invalid config", fmt.Sprintf(
+			"The plugin's config must be an object such as { points_per_lesson = 10 }; got %s.",
+			ty.FriendlyName()))
+	}
+	if !v.IsWhollyKnown() {
+		return nil, invalid(attr, "Invalid config", "The plugin's config must be a literal value.")
+	}
+	raw, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil, invalid(attr, "Invalid config", fmt.Sprintf("Cannot convert config to JSON: %s.", err))
+	}
+	return raw, nil
+}
+
+// limits decodes a limits block into l, which holds the defaults on entry.
+func limits(block *hcl.Block, l *Limits) hcl.Diagnostics {
+	content, diags := block.Body.Content(limitsSchema)
+	if attr, ok := content.Attributes["max_concurrent_requests"]; ok {
+		n, ndiags := intInRange(attr, 1, maxMaxConcurrentRequests)
+		diags = append(diags, ndiags...)
+		if !ndiags.HasErrors() {
+			l.MaxConcurrentRequests = n
+		}
+	}
+	if attr, ok := content.Attributes["db_connections"]; ok {
+		n, ndiags := intInRange(attr, 1, maxDBConnections)
+		diags = append(diags, ndiags...)
+		if !ndiags.HasErrors() {
+			l.DBConnections = n
+		}
+	}
+	if attr, ok := content.Attributes["request_timeout"]; ok {
+		d, ddiags := timeout(attr)
+		diags = append(diags, ddiags...)
+		if !ddiags.HasErrors() {
+			l.RequestTimeout = d
+		}
+	}
+	return diags
+}
+
+func intInRange(attr *hcl.Attribute, lo, hi int) (int, hcl.Diagnostics) {
+	want := fmt.Sprintf("a whole number from %d to %d", lo, hi)
+	v, diags := attrValue(attr, cty.Number, want)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	f := v.AsBigFloat()
+	if !f.IsInt() || f.Cmp(big.NewFloat(float64(lo))) < 0 || f.Cmp(big.NewFloat(float64(hi))) > 0 {
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf(
+			"%s is %s; expected %s.", attr.Name, f.Text('f', -1), want))
+	}
+	n, _ := f.Int64()
+	return int(n), nil
+}
+
+func timeout(attr *hcl.Attribute) (time.Duration, hcl.Diagnostics) {
+	want := fmt.Sprintf(`a Go duration string greater than 0 and at most %s, e.g. "10s" or "1m30s"`, maxRequestTimeout)
+	v, diags := attrValue(attr, cty.String, want)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	s := v.AsString()
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 || d > maxRequestTimeout {
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %q; expected %s.", attr.Name, s, want))
+	}
+	return d, nil
+}
+
+// attrValue evaluates attr as a literal (no variables or functions) and
+// converts it to ty; want says what is expected, for the error message.
+func attrValue(attr *hcl.Attribute, ty cty.Type, want string) (cty.Value, hcl.Diagnostics) {
+	v, diags := attr.Expr.Value(nil)
+	if diags.HasErrors() {
+		return cty.NilVal, diags
+	}
+	if v.IsNull() {
+		return cty.NilVal, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is null; expected %s.", attr.Name, want))
+	}
+	if !v.IsWhollyKnown() {
+		return cty.NilVal, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s must be a literal value; expected %s.", attr.Name, want))
+	}
+	cv, err := convert.Convert(v, ty)
+	if err != nil {
+		return cty.NilVal, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf(
+			"%s is %s; expected %s.", attr.Name, v.Type().FriendlyName(), want))
+	}
+	return cv, nil
+}
+
+// invalid reports a bad value, pointing at the value's source range.
+func invalid(attr *hcl.Attribute, summary, detail string) hcl.Diagnostics {
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   detail,
+		Subject:  attr.Expr.Range().Ptr(),
+		Context:  attr.Range.Ptr(),
+	}}
+}
+
+// diagnosticsError reports every problem in a config file, in file order,
+// one per line. It unwraps to hcl.Diagnostics for callers that want to render
+// them with source snippets.
+type diagnosticsError struct {
+	diags hcl.Diagnostics
+}
+
+func newDiagnosticsError(diags hcl.Diagnostics) error {
+	errs := make(hcl.Diagnostics, 0, len(diags))
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			errs = append(errs, d)
+		}
+	}
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, b := errs[i].Subject, errs[j].Subject
+		if a == nil || b == nil {
+			return a != nil
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+	return &diagnosticsError{diags: errs}
+}
+
+func (e *diagnosticsError) Error() string {
+	lines := make([]string, len(e.diags))
+	for i, d := range e.diags {
+		lines[i] = d.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *diagnosticsError) Unwrap() error { return e.diags }

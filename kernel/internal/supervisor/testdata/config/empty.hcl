@@ -1,0 +1,4 @@
+# No plugins are installed yet.
+
+// Both comment styles,
+/* and block comments, are allowed. */

@@ -1,0 +1,126 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Env is what a plugin gets in Provision.
+//
+// Since: v1.0
+type Env struct {
+	// Logger writes to the kernel's log, named after the plugin.
+	Logger hclog.Logger
+	// DB is connected as the plugin's own database role, with its schema
+	// first on the search path. Nil when the plugin has no migrations.
+	DB *DB
+	// Host calls back into the kernel.
+	Host Host
+	// OperatorConfig is the plugin's block of configuration in plugins.hcl
+	// (a JSON object; "{}" when none).
+	OperatorConfig json.RawMessage
+}
+
+// TenantSetting is the Postgres setting row-level security reads the
+// current institution from. The SDK sets it per transaction.
+const TenantSetting = "edulure.tenant_id"
+
+// DB is the plugin's database: a pgx pool connected as the plugin's role.
+//
+// Since: v1.0
+type DB struct {
+	Pool *pgxpool.Pool
+}
+
+// InTenant runs fn in a transaction in which row-level security admits only
+// rows of tenantID. An empty tenantID leaves the setting unset: the
+// transaction then sees no tenant-scoped rows at all. The transaction
+// commits when fn returns nil and rolls back otherwise.
+func (db *DB) InTenant(ctx context.Context, tenantID string, fn func(tx pgx.Tx) error) error {
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
+	if tenantID != "" {
+		if _, err := tx.Exec(ctx, "SELECT set_config($1, $2, true)", TenantSetting, tenantID); err != nil {
+			return fmt.Errorf("setting the transaction's tenant: %w", err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// Host is the kernel's services a plugin may call. Each call crosses the
+// process boundary (a gRPC round trip): prefer the local answers a Request
+// already carries (Principal.Can, Request.Config) on hot paths.
+//
+// Since: v1.0
+type Host interface {
+	// Authorize asks for a resource-level decision: may p do permission on res?
+	Authorize(ctx context.Context, p Principal, permission string, res Resource) (bool, error)
+	// Audit appends an entry to the institution's tamper-evident audit log.
+	Audit(ctx context.Context, e AuditEntry) error
+	// TenantConfig reads the plugin's configuration for an institution and
+	// whether the plugin is enabled there.
+	TenantConfig(ctx context.Context, tenantID string) (config json.RawMessage, enabled bool, err error)
+}
+
+// Resource is the object of a resource-level decision.
+type Resource struct {
+	Type     string
+	ID       string
+	TenantID string // the institution that owns it
+}
+
+// AuditEntry is one audit log entry written by a plugin.
+type AuditEntry struct {
+	TenantID   string
+	Actor      Principal
+	Action     string // prefixed with the plugin's name: gamification.points.award
+	TargetType string
+	TargetID   string
+	Details    any // encoded as JSON
+	RequestID  string
+}
+
+// HostFuncs is a Host built from functions, for tests: a nil field answers
+// with ErrUnavailable.
+type HostFuncs struct {
+	AuthorizeFunc    func(ctx context.Context, p Principal, permission string, res Resource) (bool, error)
+	AuditFunc        func(ctx context.Context, e AuditEntry) error
+	TenantConfigFunc func(ctx context.Context, tenantID string) (json.RawMessage, bool, error)
+}
+
+var _ Host = HostFuncs{}
+
+// Authorize calls AuthorizeFunc.
+func (h HostFuncs) Authorize(ctx context.Context, p Principal, permission string, res Resource) (bool, error) {
+	if h.AuthorizeFunc == nil {
+		return false, Errorf(ErrUnavailable, "no Authorize in this host")
+	}
+	return h.AuthorizeFunc(ctx, p, permission, res)
+}
+
+// Audit calls AuditFunc.
+func (h HostFuncs) Audit(ctx context.Context, e AuditEntry) error {
+	if h.AuditFunc == nil {
+		return Errorf(ErrUnavailable, "no Audit in this host")
+	}
+	return h.AuditFunc(ctx, e)
+}
+
+// TenantConfig calls TenantConfigFunc.
+func (h HostFuncs) TenantConfig(ctx context.Context, tenantID string) (json.RawMessage, bool, error) {
+	if h.TenantConfigFunc == nil {
+		return nil, false, Errorf(ErrUnavailable, "no TenantConfig in this host")
+	}
+	return h.TenantConfigFunc(ctx, tenantID)
+}

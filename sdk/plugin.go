@@ -1,0 +1,125 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+)
+
+// Plugin is what a plugin author implements. The kernel drives every plugin
+// through the same lifecycle, in this order, and refuses calls out of order:
+//
+//  1. New: the factory given to Serve builds the plugin. No I/O yet.
+//  2. Manifest: the kernel reads the manifest, validates it (names, routes,
+//     permissions, events, jobs, config schema) and refuses a bad plugin.
+//  3. The kernel creates schema plugin_<name> and the plugin's database
+//     roles, applies the manifest's migrations and turns on row-level
+//     security for every table with a tenant_id column.
+//  4. Provision: the plugin gets its Env (database pool as its own role,
+//     host services, logger, operator configuration) and prepares itself.
+//  5. Serve: the kernel forwards requests to the route handlers.
+//  6. Cleanup: on shutdown, after in-flight requests have drained.
+//
+// Since: v1.0
+type Plugin interface {
+	Manifest() Manifest
+	Provision(ctx context.Context, env *Env) error
+	Cleanup(ctx context.Context) error
+}
+
+// ProtocolVersion is the kernel protocol version this SDK speaks.
+//
+// Since: v1.0
+const ProtocolVersion = 1
+
+// Manifest declares everything the kernel needs to know about a plugin.
+//
+// Since: v1.0
+type Manifest struct {
+	// Name is the plugin's name: lowercase letters, digits and underscores
+	// (it names the schema plugin_<name> and prefixes the permissions).
+	Name string
+	// Version is the plugin's semantic version without a leading v ("1.2.0").
+	Version string
+	// Description is one line shown to operators and institution admins.
+	Description string
+	// MinProtocol and MaxProtocol bound the kernel protocol versions the
+	// plugin works with; zero means ProtocolVersion.
+	MinProtocol, MaxProtocol int
+	// Routes the plugin serves, under /api/v1 and outside the kernel's
+	// reserved prefixes.
+	Routes []Route
+	// Permissions the plugin introduces, named <plugin>.<noun>.<verb>.
+	Permissions []Permission
+	// Publishes lists the event types the plugin publishes.
+	Publishes []EventType
+	// Subscribes lists the event types the plugin handles.
+	Subscribes []string
+	// Jobs the plugin declares.
+	Jobs []Job
+	// Migrations holds numbered SQL files (0001_init.up.sql), usually an
+	// embed.FS. They run in the plugin's schema, in order, once each.
+	Migrations fs.FS
+	// ConfigSchema is the JSON Schema of the per-institution configuration
+	// (nil: the plugin takes none).
+	ConfigSchema json.RawMessage
+}
+
+// Route is one REST route served by the plugin.
+//
+// Since: v1.0
+type Route struct {
+	Method string // GET, POST, PUT, PATCH or DELETE
+	// Path under /api/v1 with {name} parameters: /api/v1/leaderboard/{user_id}.
+	Path string
+	// Permission the caller needs, checked by the kernel before the handler
+	// runs. Required unless Public.
+	Permission string
+	// Public routes need no credentials; a token, when sent, is still
+	// honoured and its principal passed on.
+	Public  bool
+	Summary string
+	// Request and Response are OpenAPI 3 schema objects of the JSON bodies
+	// (nil: no body), merged into the kernel's /api/openapi.json.
+	Request, Response json.RawMessage
+	// Status is the success status for the OpenAPI document (200 if zero).
+	Status int
+	// Query names the query parameters the route reads.
+	Query   []string
+	Handler Handler
+}
+
+// Key identifies the route on the wire: "GET /api/v1/leaderboard".
+func (r Route) Key() string { return r.Method + " " + r.Path }
+
+// Permission is a permission a plugin introduces.
+//
+// Since: v1.0
+type Permission struct {
+	Name        string
+	Description string
+	// DefaultRoles are the built-in roles (admin, instructor, learner)
+	// granted it unless an institution changes its roles.
+	DefaultRoles []string
+}
+
+// EventType is an event the plugin publishes.
+//
+// Since: v1.0
+type EventType struct {
+	Type        string // <plugin>.<noun>.<verb>.v<N>
+	Description string
+	Schema      json.RawMessage // JSON Schema of the event's data
+}
+
+// Job is a job the plugin declares. Its execution arrives with the kernel's
+// job system; today the kernel validates and lists it.
+//
+// Since: v1.0
+type Job struct {
+	Name        string
+	Description string
+	Schedule    string // cron, five fields; "" when not scheduled
+	OnEvent     string // event type that triggers it; "" when none
+	PerTenant   bool   // run once per enabled institution
+}

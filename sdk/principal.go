@@ -1,0 +1,33 @@
+package sdk
+
+import "slices"
+
+// Principal is who a request acts as, as the kernel resolved it.
+//
+// Since: v1.0
+type Principal struct {
+	Kind     string // "user", "apikey" or "anonymous"
+	UserID   string // users
+	APIKeyID string // API keys
+	TenantID string // "" when the credentials name no institution
+	Roles    []string
+	// Permissions are the caller's permissions among the plugin's own, as
+	// decided by the kernel for this request: Can answers locally, without
+	// a call back to the kernel.
+	Permissions []string
+	Operator    bool
+}
+
+// Can reports whether the principal holds one of the plugin's permissions.
+func (p Principal) Can(permission string) bool { return slices.Contains(p.Permissions, permission) }
+
+// Anonymous reports whether the request carried no credentials.
+func (p Principal) Anonymous() bool { return p.Kind == "" || p.Kind == "anonymous" }
+
+// ID is the user's or API key's ID.
+func (p Principal) ID() string {
+	if p.Kind == "apikey" {
+		return p.APIKeyID
+	}
+	return p.UserID
+}

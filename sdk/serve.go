@@ -1,0 +1,58 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/edulure/edulure/sdk/wire"
+)
+
+// Serve runs a plugin built by newPlugin until the kernel stops it. It is
+// the whole of a plugin's main:
+//
+//	func main() { sdk.Serve(gamification.New) }
+//
+// Started by hand rather than by the kernel, it explains so and exits.
+//
+// Since: v1.0
+func Serve[P Plugin](newPlugin func() P) {
+	logger := hclog.New(&hclog.LoggerOptions{
+		Output:     os.Stderr,
+		JSONFormat: true, // the kernel's go-plugin client parses it into its own log
+		Level:      hclog.Trace,
+	})
+	if os.Getenv(wire.Handshake.MagicCookieKey) != wire.Handshake.MagicCookieValue {
+		fmt.Fprintln(os.Stderr, "This is an Edulure plugin. List it in plugins.hcl and the kernel will start it.")
+		os.Exit(1)
+	}
+	srv := newServer(newPlugin(), logger)
+	go exitWithParent(logger, os.Getppid(), 500*time.Millisecond)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  wire.Handshake,
+		VersionedPlugins: wire.ServerPlugins(srv, srv.setBroker),
+		GRPCServer:       plugin.DefaultGRPCServer,
+		Logger:           logger,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.cleanup(ctx); err != nil {
+		logger.Error("cleanup", "error", err)
+	}
+}
+
+// exitWithParent ends the process when the kernel that started it is gone,
+// even if it died by SIGKILL and could not stop its plugins: the process is
+// then re-parented and os.Getppid changes.
+func exitWithParent(logger hclog.Logger, parent int, every time.Duration) {
+	for range time.Tick(every) {
+		if os.Getppid() != parent {
+			logger.Warn("the kernel process is gone; exiting", "parent", parent)
+			os.Exit(3)
+		}
+	}
+}
