@@ -121,9 +121,20 @@ func (s *server) HandleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) (*plu
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "no route %q in this plugin", in.Route)
 	}
-	req := decodeRequest(in, env.DB)
-	resp, err := callHandler(ctx, s.logger, h, req)
-	return encodeResponse(resp, err), nil
+	return Dispatch(ctx, s.logger, h, in, env.DB), nil
+}
+
+// Dispatch runs one forwarded request through h exactly as a served plugin
+// does: it decodes in (principal, query, headers, tenant configuration),
+// calls h with db behind Request.Tx, turns a panic into a logged internal
+// error, and encodes the answer or the error for the kernel. sdk/plugintest
+// calls it so that a plugin's tests take the production code path.
+//
+// Since: v1.0
+func Dispatch(ctx context.Context, logger hclog.Logger, h Handler, in *pluginv1.HTTPRequest, db *DB) *pluginv1.HTTPResponse {
+	req := decodeRequest(in, db)
+	resp, err := callHandler(ctx, logger, h, req)
+	return encodeResponse(resp, err)
 }
 
 // Health reports whether the plugin is configured and its database answers.

@@ -64,22 +64,36 @@ func NewCatalogue(owner string, perms []Permission) (*Catalogue, error) {
 func (c *Catalogue) Add(owner string, perms []Permission) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	next, err := withPermissions(c.perms, owner, perms)
+	if err != nil {
+		return err
+	}
+	c.perms = next
+	return nil
+}
+
+// withPermissions returns a copy of have with perms added under owner.
+func withPermissions(have map[string]Permission, owner string, perms []Permission) (map[string]Permission, error) {
+	next := make(map[string]Permission, len(have)+len(perms))
+	for k, v := range have {
+		next[k] = v
+	}
 	for _, p := range perms {
 		if !PermissionName.MatchString(p.Name) {
-			return fmt.Errorf("permission %q: name must look like owner.noun.verb", p.Name)
+			return nil, fmt.Errorf("permission %q: name must look like owner.noun.verb", p.Name)
 		}
-		if prev, ok := c.perms[p.Name]; ok {
-			return fmt.Errorf("permission %q is already declared by %s", p.Name, prev.Owner)
+		if prev, ok := next[p.Name]; ok {
+			return nil, fmt.Errorf("permission %q is already declared by %s", p.Name, prev.Owner)
 		}
 		for _, r := range p.Defaults {
 			if !IsBuiltinRole(r) {
-				return fmt.Errorf("permission %q: default role %q is not a built-in role", p.Name, r)
+				return nil, fmt.Errorf("permission %q: default role %q is not a built-in role", p.Name, r)
 			}
 		}
 		p.Owner = owner
-		c.perms[p.Name] = p
+		next[p.Name] = p
 	}
-	return nil
+	return next, nil
 }
 
 // Has reports whether name is a known permission.
@@ -129,4 +143,41 @@ func IsBuiltinRole(r string) bool {
 		}
 	}
 	return false
+}
+
+// Replace swaps all of owner's permissions for perms, atomically: on error
+// the catalogue is unchanged. Plugins use it when they load and upgrade.
+func (c *Catalogue) Replace(owner string, perms []Permission) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	others := make(map[string]Permission, len(c.perms))
+	for name, p := range c.perms {
+		if p.Owner != owner {
+			others[name] = p
+		}
+	}
+	next, err := withPermissions(others, owner, perms)
+	if err != nil {
+		return err
+	}
+	c.perms = next
+	return nil
+}
+
+// OwnedBy lists owner's permissions, sorted by name.
+func (c *Catalogue) OwnedBy(owner string) []Permission {
+	var out []Permission
+	for _, p := range c.All() {
+		if p.Owner == owner {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Owner returns who declared a permission ("" when unknown).
+func (c *Catalogue) Owner(name string) string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.perms[name].Owner
 }

@@ -1,0 +1,135 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/edulure/edulure/kernel/internal/problem"
+	"github.com/edulure/edulure/sdk"
+	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+)
+
+// Forward sends one request to the plugin serving t, within the plugin's
+// concurrency limit and request timeout. Whatever goes wrong on the way
+// comes back as a *problem.Problem: 503 when the plugin is not running or is
+// at its concurrency limit, 504 when it does not answer in time, 502 when it
+// dies or answers nonsense; a handler's sdk error becomes its problem.
+func (s *Supervisor) Forward(ctx context.Context, t Target, req *pluginv1.HTTPRequest) (*pluginv1.HTTPResponse, error) {
+	inst := t.slot.inst.Load()
+	if inst == nil {
+		return nil, s.unavailable(t)
+	}
+	select {
+	case inst.sem <- struct{}{}:
+	default:
+		p := problem.New(http.StatusServiceUnavailable, "plugin-busy",
+			fmt.Sprintf("plugin %q is at its limit of %d concurrent requests; retry shortly", t.Plugin, cap(inst.sem)))
+		p.RetryAfter, p.Source = 1, problem.SourcePlugin
+		return nil, p
+	}
+	inst.inflight.Add(1)
+	defer func() { <-inst.sem; inst.inflight.Done() }()
+
+	timeout := inst.cfg.Limits.RequestTimeout
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if dl, ok := ctx.Deadline(); ok {
+		req.DeadlineUnixMs = dl.UnixMilli()
+	}
+	resp, err := inst.rpc.HandleHTTP(ctx, req)
+	if err != nil {
+		return nil, s.callProblem(ctx, t, inst, err, timeout)
+	}
+	if resp.Error != nil {
+		p := problem.FromError(sdk.DecodeError(resp.Error))
+		if p.Status >= 500 {
+			p.Source = problem.SourcePlugin
+			if p.Code == "internal" {
+				p.Code, p.Type = "plugin-error", problem.TypeBase+"plugin-error"
+				p.Detail = fmt.Sprintf("plugin %q failed to handle the request; its log has the details under this request ID", t.Plugin)
+			}
+		}
+		return nil, p
+	}
+	if resp.Status < 200 || resp.Status > 599 {
+		return nil, badGateway(t, fmt.Sprintf("plugin %q answered with the invalid status %d", t.Plugin, resp.Status))
+	}
+	return resp, nil
+}
+
+func (s *Supervisor) unavailable(t Target) *problem.Problem {
+	st := t.slot.status()
+	p := problem.New(http.StatusServiceUnavailable, "plugin-unavailable", fmt.Sprintf("plugin %q is %s; retry shortly", t.Plugin, st.State))
+	p.RetryAfter = 2
+	if st.State == StateQuarantined {
+		p.Code, p.Type = "plugin-quarantined", problem.TypeBase+"plugin-quarantined"
+		p.Detail = fmt.Sprintf("plugin %q crashed repeatedly and is quarantined until an operator reloads it", t.Plugin)
+		p.RetryAfter = 60
+	}
+	p.Source = problem.SourcePlugin
+	return p
+}
+
+func (s *Supervisor) callProblem(ctx context.Context, t Target, inst *instance, err error, timeout time.Duration) *problem.Problem {
+	code := status.Code(err)
+	switch {
+	case code == codes.DeadlineExceeded || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		p := problem.New(http.StatusGatewayTimeout, "plugin-timeout", fmt.Sprintf("plugin %q did not answer within %s", t.Plugin, timeout))
+		p.Source = problem.SourcePlugin
+		return p
+	case code == codes.Canceled:
+		p := problem.New(http.StatusServiceUnavailable, "request-canceled", "the request was canceled before the plugin answered")
+		p.Source = problem.SourceClient
+		return p
+	case code == codes.Unavailable || inst.exited():
+		p := problem.New(http.StatusBadGateway, "plugin-crashed", fmt.Sprintf("plugin %q stopped while handling the request; it is being restarted", t.Plugin))
+		p.Source = problem.SourcePlugin
+		return p
+	}
+	s.logger.Error("plugin call failed", "plugin", t.Plugin, "route", t.Route.Key, "error", err)
+	return badGateway(t, fmt.Sprintf("plugin %q could not handle the request (%s)", t.Plugin, code))
+}
+
+func badGateway(t Target, detail string) *problem.Problem {
+	p := problem.New(http.StatusBadGateway, "plugin-error", detail)
+	p.Source = problem.SourcePlugin
+	return p
+}
+
+// Permissions returns which of the plugin's permissions allowed reports as
+// granted: the list handed to the plugin with each request, so a handler
+// answers Principal.Can locally.
+func (t Target) Permissions(allowed func(perm string) bool) []string {
+	t.slot.mu.Lock()
+	m := t.slot.manifest
+	t.slot.mu.Unlock()
+	var out []string
+	if m == nil {
+		return nil
+	}
+	for _, p := range m.Permissions {
+		if allowed(p.Name) {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// Manifest returns the validated manifest of a loaded plugin.
+func (s *Supervisor) Manifest(name string) (*Manifest, bool) {
+	s.mu.RLock()
+	sl, ok := s.slots[name]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return sl.manifest, sl.manifest != nil
+}

@@ -1,0 +1,131 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/edulure/edulure/kernel/internal/audit"
+	"github.com/edulure/edulure/kernel/internal/authz"
+	"github.com/edulure/edulure/kernel/internal/database"
+	"github.com/edulure/edulure/kernel/internal/tenancy"
+	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+)
+
+// hostServer is the Host service the kernel serves to one plugin. It trusts
+// the plugin with IDs only: roles and API key permissions are looked up
+// again, so a plugin cannot widen a principal's rights.
+type hostServer struct {
+	pluginv1.UnimplementedHostServer
+	s      *Supervisor
+	plugin string
+}
+
+func (h *hostServer) Authorize(ctx context.Context, req *pluginv1.AuthorizeRequest) (*pluginv1.AuthorizeResponse, error) {
+	p := req.Principal
+	if p == nil || req.Permission == "" {
+		return nil, status.Error(codes.InvalidArgument, "principal and permission are required")
+	}
+	in := authz.Input{Action: req.Permission, Tenant: p.TenantId}
+	tenant, err := uuid.Parse(p.TenantId)
+	if err != nil {
+		return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+	}
+	switch p.Kind {
+	case "user":
+		user, err := uuid.Parse(p.UserId)
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, "user_id is not a UUID")
+		}
+		roles, err := tenancy.MemberRoles(ctx, h.s.pool, tenant, user)
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "reading roles: %v", err)
+		}
+		in.Subject, in.Roles = authz.Subject{Type: "user", ID: p.UserId}, roles
+	case "apikey":
+		var perms []string
+		err := h.s.pool.QueryRow(ctx, `SELECT permissions FROM kernel.api_keys
+			WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+			p.ApiKeyId, tenant).Scan(&perms)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+		}
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "reading API key: %v", err)
+		}
+		in.Subject = authz.Subject{Type: "apikey", ID: p.ApiKeyId, Permissions: perms}
+	default:
+		return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+	}
+	if r := req.Resource; r != nil && (r.Type != "" || r.Id != "" || r.TenantId != "") {
+		in.Resource = &authz.Resource{Type: r.Type, ID: r.Id, Tenant: r.TenantId}
+	}
+	ok, err := h.s.authz.Allowed(ctx, in)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "evaluating policy: %v", err)
+	}
+	return &pluginv1.AuthorizeResponse{Allowed: ok}, nil
+}
+
+func (h *hostServer) WriteAudit(ctx context.Context, req *pluginv1.WriteAuditRequest) (*pluginv1.WriteAuditResponse, error) {
+	if !strings.HasPrefix(req.Action, h.plugin+".") {
+		return nil, status.Errorf(codes.InvalidArgument, "audit action %q must start with %q", req.Action, h.plugin+".")
+	}
+	tenant, err := uuid.Parse(req.TenantId)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "tenant_id is not a UUID")
+	}
+	data := map[string]any{}
+	if len(req.DetailsJson) > 0 {
+		if err := json.Unmarshal(req.DetailsJson, &data); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "details must be a JSON object: %v", err)
+		}
+	}
+	data["plugin"] = h.plugin
+	e := audit.Entry{TenantID: tenant.String(), ActorType: "system", ActorID: "plugin:" + h.plugin, Action: req.Action, Data: data, RequestID: req.RequestId}
+	if a := req.Actor; a != nil && (a.Kind == "user" || a.Kind == "apikey") {
+		e.ActorType, e.ActorID = a.Kind, a.UserId
+		if a.Kind == "apikey" {
+			e.ActorID = a.ApiKeyId
+		}
+	}
+	if req.TargetType != "" {
+		e.Target = req.TargetType + ":" + req.TargetId
+	}
+	err = database.InTx(ctx, h.s.pool, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM kernel.tenants WHERE id = $1)", tenant).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return status.Error(codes.NotFound, "no such tenant")
+		}
+		return audit.Append(ctx, tx, e)
+	})
+	if err != nil {
+		if _, ok := status.FromError(err); ok {
+			return nil, err
+		}
+		return nil, status.Errorf(codes.Unavailable, "writing audit entry: %v", err)
+	}
+	return &pluginv1.WriteAuditResponse{}, nil
+}
+
+func (h *hostServer) GetTenantConfig(ctx context.Context, req *pluginv1.GetTenantConfigRequest) (*pluginv1.GetTenantConfigResponse, error) {
+	tenant, err := uuid.Parse(req.TenantId)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "tenant_id is not a UUID")
+	}
+	st, err := h.s.Enablement.Get(ctx, tenant, h.plugin)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "%v", fmt.Errorf("reading settings: %w", err))
+	}
+	return &pluginv1.GetTenantConfigResponse{Enabled: st.Enabled, ConfigJson: st.Config}, nil
+}

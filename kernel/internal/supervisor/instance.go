@@ -1,0 +1,162 @@
+package supervisor
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/storage"
+	"github.com/edulure/edulure/sdk/wire"
+)
+
+// instance is one running process of a plugin.
+type instance struct {
+	cfg      PluginConfig
+	manifest *Manifest
+	client   *plugin.Client
+	rpc      *wire.Client
+	logger   hclog.Logger
+	started  time.Time
+	pid      int
+
+	sem      chan struct{} // concurrency limit
+	inflight sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// refusal is an error that restarting will not cure: a checksum mismatch,
+// a bad manifest, a failed migration. The plugin is not restarted.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+func refuse(format string, args ...any) error { return &refusal{fmt.Errorf(format, args...)} }
+
+// start runs the lifecycle of sdk.Plugin up to serving: start the process
+// (checksum verified, AutoMTLS), negotiate the protocol, read and validate
+// the manifest, provision storage, configure.
+func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[string][]*Route) (*instance, error) {
+	logger := s.logger.Named(cfg.Name)
+	if _, err := os.Stat(cfg.Path); err != nil {
+		return nil, refuse("plugin binary %s: %w", cfg.Path, err)
+	}
+	cmd := exec.Command(cfg.Path)
+	// Plugins get none of the kernel's environment: no DATABASE_URL, no
+	// secret key. go-plugin adds its handshake variables.
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "EDULURE_PLUGIN_NAME=" + cfg.Name}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake,
+		VersionedPlugins: wire.ClientPlugins(),
+		Cmd:              cmd,
+		SecureConfig:     &plugin.SecureConfig{Checksum: cfg.Checksum, Hash: sha256.New()},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           logger,
+		StartTimeout:     s.opts.StartTimeout,
+		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20))},
+	})
+	inst := &instance{cfg: cfg, client: client, logger: logger, started: time.Now(), sem: make(chan struct{}, cfg.Limits.MaxConcurrentRequests)}
+	fail := func(err error) (*instance, error) {
+		client.Kill()
+		return nil, err
+	}
+	rpcClient, err := client.Client()
+	if err != nil {
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return fail(refuse("plugin binary %s does not match the sha256 in plugins.hcl (%s): refusing to start it", cfg.Path, cfg.SHA256))
+		}
+		return fail(fmt.Errorf("starting plugin process: %w", err))
+	}
+	if rc := client.ReattachConfig(); rc != nil {
+		inst.pid = rc.Pid
+	}
+	raw, err := rpcClient.Dispense(wire.PluginKey)
+	if err != nil {
+		return fail(fmt.Errorf("connecting to plugin: %w", err))
+	}
+	inst.rpc = raw.(*wire.Client)
+	protocol := client.NegotiatedVersion()
+
+	callCtx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
+	defer cancel()
+	pm, err := inst.rpc.GetManifest(callCtx, &pluginv1.GetManifestRequest{ProtocolVersion: uint32(protocol), KernelVersion: s.opts.KernelVersion})
+	if err != nil {
+		return fail(refuse("reading manifest: %w", err))
+	}
+	m, err := validateManifest(pm, cfg, protocol, others, s.knownPermission(cfg.Name))
+	if err != nil {
+		return fail(refuse("invalid manifest: %w", err))
+	}
+	inst.manifest = m
+
+	spec := storage.Spec{
+		Plugin: cfg.Name, RolePrefix: s.opts.RolePrefix, Password: s.rolePassword(cfg.Name),
+		Migrations: m.Migrations,
+	}
+	applied, err := storage.Provision(callCtx, s.pool, spec)
+	if err != nil {
+		return fail(refuse("provisioning storage: %w", err))
+	}
+	if len(applied) > 0 {
+		logger.Info("applied plugin migrations", "versions", applied)
+	}
+	dsn, err := storage.RuntimeURL(s.opts.DatabaseURL, spec)
+	if err != nil {
+		return fail(refuse("%w", err))
+	}
+
+	hostID := inst.rpc.Broker.NextId()
+	host := &hostServer{s: s, plugin: cfg.Name}
+	go inst.rpc.Broker.AcceptAndServe(hostID, func(opts []grpc.ServerOption) *grpc.Server {
+		srv := grpc.NewServer(opts...)
+		pluginv1.RegisterHostServer(srv, host)
+		return srv
+	})
+	if _, err := inst.rpc.Configure(callCtx, &pluginv1.ConfigureRequest{
+		ProtocolVersion: uint32(protocol), DatabaseUrl: dsn, DatabaseMaxConns: int32(cfg.Limits.DBConnections),
+		OperatorConfigJson: cfg.Config, HostBrokerId: hostID,
+	}); err != nil {
+		return fail(fmt.Errorf("configuring plugin: %w", err))
+	}
+	logger.Info("plugin started", "version", m.Version, "protocol", protocol, "pid", inst.pid, "routes", len(m.Routes))
+	return inst, nil
+}
+
+// rolePassword derives the plugin role's password from the kernel's secret,
+// so every replica sets and hands out the same one.
+func (s *Supervisor) rolePassword(name string) string {
+	mac := hmac.New(sha256.New, s.opts.Secret)
+	mac.Write([]byte("edulure plugin role password\x00" + s.opts.RolePrefix + name))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// exited reports whether the process has ended.
+func (i *instance) exited() bool { return i.client.Exited() }
+
+// stop waits up to grace for in-flight requests, then ends the process
+// (go-plugin asks it to shut down, and kills it if it does not).
+func (i *instance) stop(grace time.Duration) {
+	i.stopOnce.Do(func() {
+		done := make(chan struct{})
+		go func() { i.inflight.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(grace):
+			i.logger.Warn("stopping plugin with requests still in flight", "grace", grace)
+		}
+		i.client.Kill()
+	})
+}

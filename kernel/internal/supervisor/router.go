@@ -1,0 +1,74 @@
+package supervisor
+
+import (
+	"sort"
+
+	"github.com/edulure/edulure/sdk/wire"
+)
+
+// routeTable is an immutable snapshot of every loaded plugin's routes,
+// swapped whole when a plugin loads, upgrades or goes away.
+type routeTable struct {
+	byMethod map[string][]Target
+	all      []Target
+}
+
+// Target is a plugin route a request resolved to.
+type Target struct {
+	Route  *Route
+	Plugin string
+	slot   *slot
+}
+
+// Lookup outcomes.
+const (
+	NoRoute = iota
+	Found
+	WrongMethod
+)
+
+// Lookup finds the plugin route for method and path. On WrongMethod the path
+// exists with other methods.
+func (s *Supervisor) Lookup(method, path string) (Target, map[string]string, int) {
+	t := s.table.Load()
+	parts := wire.SplitPath(path)
+	for _, e := range t.byMethod[method] {
+		if params, ok := e.Route.Path.Match(parts); ok {
+			return e, params, Found
+		}
+	}
+	for _, e := range t.all {
+		if _, ok := e.Route.Path.Match(parts); ok {
+			return Target{}, nil, WrongMethod
+		}
+	}
+	return Target{}, nil, NoRoute
+}
+
+// Routes lists every plugin route, for the OpenAPI document.
+func (s *Supervisor) Routes() []Target { return s.table.Load().all }
+
+// rebuildTable snapshots the routes of every slot with a manifest. Routes of
+// a restarting or quarantined plugin stay, so that clients get a 503 that
+// says so rather than a 404.
+func (s *Supervisor) rebuildTable() {
+	s.mu.RLock()
+	t := &routeTable{byMethod: map[string][]Target{}}
+	for name, sl := range s.slots {
+		sl.mu.Lock()
+		if sl.manifest != nil && sl.state != StateStopped {
+			for _, r := range sl.manifest.Routes {
+				e := Target{Route: r, Plugin: name, slot: sl}
+				t.byMethod[r.Method] = append(t.byMethod[r.Method], e)
+				t.all = append(t.all, e)
+			}
+		}
+		sl.mu.Unlock()
+	}
+	s.mu.RUnlock()
+	// Literal segments before parameters: /x/new wins over /x/{id}, as in the
+	// kernel's router. Overlaps within a method are refused at load, so the
+	// order only matters for readability of the OpenAPI document.
+	sort.Slice(t.all, func(i, j int) bool { return t.all[i].Route.Key < t.all[j].Route.Key })
+	s.table.Store(t)
+}
