@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,6 +17,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/database"
 	"github.com/edulure/edulure/kernel/internal/httpapi"
 	"github.com/edulure/edulure/kernel/internal/seal"
+	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/token"
 	"github.com/edulure/edulure/migrations"
 	"github.com/edulure/edulure/policies"
@@ -27,6 +30,7 @@ type Kernel struct {
 	Pool    *pgxpool.Pool
 	Keyring *token.Keyring
 	API     *httpapi.Server
+	Plugins *supervisor.Supervisor
 }
 
 // NewLogger makes the kernel's logger: JSON when not on a terminal (or when
@@ -77,16 +81,51 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.New(ctx, httpapi.Deps{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, Authz: engine, Catalogue: cat, Sealer: sealer})
+	plugins := supervisor.New(supervisor.Deps{Logger: log, Pool: pool, Authz: engine, Catalogue: cat}, supervisor.Options{
+		ConfigPath: cfg.PluginsFile, DatabaseURL: cfg.DatabaseURL, RolePrefix: cfg.DBRolePrefix,
+		Secret: cfg.SecretKey, KernelVersion: Version,
+	})
+	if err := plugins.Load(ctx); err != nil {
+		plugins.Close()
+		return nil, fmt.Errorf("loading plugins: %w", err)
+	}
+	api, err := httpapi.New(ctx, httpapi.Deps{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, Authz: engine, Catalogue: cat, Sealer: sealer, Plugins: plugins})
 	if err != nil {
+		plugins.Close()
 		return nil, err
 	}
-	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api}, nil
+	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api, Plugins: plugins}, nil
 }
 
-// Serve runs the kernel until ctx ends.
+// Version is the kernel's version, told to plugins.
+var Version = "0.3.0"
+
+// Serve runs the kernel until ctx ends: on SIGHUP it reloads plugins.hcl;
+// at the end it drains HTTP requests, then stops the plugins.
 func (k *Kernel) Serve(ctx context.Context) error {
+	defer k.Plugins.Close()
 	k.API.Run(ctx)
-	k.Logger.Info("serving", "addr", k.Config.Addr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				res, err := k.Plugins.Reload(ctx)
+				if err != nil {
+					k.Logger.Error("reloading plugins.hcl", "error", err)
+					continue
+				}
+				k.Logger.Info("reloaded plugins.hcl", "started", res.Started, "upgraded", res.Upgraded, "restarted", res.Restarted, "removed", res.Removed, "failed", res.Failed)
+			}
+		}
+	}()
+	k.Logger.Info("serving", "addr", k.Config.Addr, "plugins", len(k.Plugins.Statuses()))
 	return k.API.Serve(ctx, k.Config.Addr)
 }
+
+// Close releases what New acquired (the plugins; the pool is the caller's).
+func (k *Kernel) Close() { k.Plugins.Close() }

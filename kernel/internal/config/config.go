@@ -5,10 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 )
+
+var rolePrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,19}$`)
 
 // Config is everything the kernel reads from its environment.
 type Config struct {
@@ -28,6 +31,8 @@ type Config struct {
 	AuthRatePerIP   int           // EDULURE_AUTH_RATE_PER_IP: auth requests per minute per client IP, default 60
 	AuthRatePerUser int           // EDULURE_AUTH_RATE_PER_ACCOUNT: login attempts per minute per account, default 10
 	TrustProxy      bool          // EDULURE_TRUST_PROXY: take the client IP from X-Forwarded-For, default false
+	PluginsFile     string        // EDULURE_PLUGINS_FILE: the plugins to run, default "plugins.hcl"; "none" runs none
+	DBRolePrefix    string        // EDULURE_DB_ROLE_PREFIX: prefix of plugin database roles, default none
 }
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -95,6 +100,14 @@ func Load(getenv func(string) string) (Config, error) {
 		AuthRatePerIP:   integer("EDULURE_AUTH_RATE_PER_IP", 60, 1, 1_000_000),
 		AuthRatePerUser: integer("EDULURE_AUTH_RATE_PER_ACCOUNT", 10, 1, 1_000_000),
 		TrustProxy:      boolean("EDULURE_TRUST_PROXY", false),
+		PluginsFile:     str("EDULURE_PLUGINS_FILE", "plugins.hcl"),
+		DBRolePrefix:    str("EDULURE_DB_ROLE_PREFIX", ""),
+	}
+	if c.PluginsFile == "none" {
+		c.PluginsFile = ""
+	}
+	if c.DBRolePrefix != "" && !rolePrefix.MatchString(c.DBRolePrefix) {
+		bad("EDULURE_DB_ROLE_PREFIX", "must be up to 20 lowercase letters, digits or underscores, starting with a letter, got %q", c.DBRolePrefix)
 	}
 	if c.DatabaseURL == "" {
 		bad("DATABASE_URL", "is required (postgres://user:password@host:port/db)")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 )
 
@@ -56,6 +57,7 @@ func (s *Server) listenOnce(ctx context.Context) error {
 
 func (s *Server) reloadAll(ctx context.Context) {
 	s.roles.purge()
+	s.Plugins.Enablement.DropAll()
 	if err := s.loadTenantRoles(ctx); err != nil {
 		s.Logger.Error("reloading tenant roles", "error", err)
 	}
@@ -81,6 +83,10 @@ func (s *Server) applyChange(ctx context.Context, payload string) {
 			if err := s.loadRolesOf(ctx, tid); err != nil {
 				s.Logger.Error("reloading roles of tenant", "tenant", tid, "error", err)
 			}
+		}
+	case supervisor.TopicPlugins:
+		if tid, err := uuid.Parse(arg); err == nil {
+			s.Plugins.Enablement.Drop(tid)
 		}
 	case "keys":
 		if err := s.Keyring.Reload(ctx); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -41,6 +42,8 @@ func setup(t *testing.T, env ...string) *testBundle {
 		"EDULURE_AUTH_RATE_PER_IP":      "100000",
 		"EDULURE_AUTH_RATE_PER_ACCOUNT": "100000",
 		"EDULURE_MIGRATE_ON_START":      "false",
+		"EDULURE_PLUGINS_FILE":          "none",
+		"EDULURE_DB_ROLE_PREFIX":        rolePrefixFor(dbURL),
 	}
 	for i := 0; i+1 < len(env); i += 2 {
 		vars[env[i]] = env[i+1]
@@ -55,6 +58,7 @@ func setup(t *testing.T, env ...string) *testBundle {
 	t.Cleanup(cancel)
 	k, err := app.New(ctx, cfg, log, pool)
 	require.NoError(t, err)
+	t.Cleanup(k.Close)
 	k.API.Run(ctx)
 	srv := httptest.NewServer(k.API.Handler())
 	t.Cleanup(srv.Close)
@@ -205,4 +209,24 @@ func totpCode(t *testing.T, secret string, at time.Time) string {
 	code, err := totp.GenerateCode(secret, at)
 	require.NoError(t, err)
 	return code
+}
+
+// rolePrefixFor gives each test database its own plugin role names: roles
+// are global to the cluster the tests share.
+func rolePrefixFor(dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		panic(err)
+	}
+	name := strings.ToLower(strings.TrimPrefix(u.Path, "/"))
+	name = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, name)
+	if len(name) > 18 {
+		name = name[len(name)-18:]
+	}
+	return "t" + name + "_"
 }

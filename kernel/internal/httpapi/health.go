@@ -23,6 +23,11 @@ func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	out := HealthResponse{Status: "ok", Checks: map[string]string{"database": "ok"}}
+	// Plugins are reported, not required: one broken plugin must not take
+	// the replica out of the load balancer for every other route.
+	for _, st := range s.Plugins.Statuses() {
+		out.Checks["plugin:"+st.Name] = string(st.State)
+	}
 	if err := s.Pool.Ping(ctx); err != nil {
 		out.Status, out.Checks["database"] = "unavailable", err.Error()
 		return c.JSON(http.StatusServiceUnavailable, out)
@@ -41,5 +46,9 @@ func (s *Server) jwks(c echo.Context) error {
 }
 
 func (s *Server) openAPI(c echo.Context) error {
-	return c.JSONBlob(http.StatusOK, s.openapi)
+	doc, err := s.openAPIDocument()
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusOK, doc)
 }

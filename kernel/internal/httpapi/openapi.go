@@ -12,12 +12,33 @@ import (
 	"github.com/getkin/kin-openapi/openapi3gen"
 
 	"github.com/edulure/edulure/kernel/internal/problem"
+	"github.com/edulure/edulure/kernel/internal/supervisor"
 )
 
 var pathParam = regexp.MustCompile(`:([a-z_]+)`)
 
-// buildOpenAPI turns the route table into an OpenAPI 3 document.
-func buildOpenAPI(routes []Route) ([]byte, error) {
+type openAPICache struct {
+	version uint64
+	doc     []byte
+}
+
+// openAPIDocument is the document for the kernel's routes and the plugins'
+// current ones, rebuilt when the plugin route table changes.
+func (s *Server) openAPIDocument() ([]byte, error) {
+	targets, version := s.Plugins.Routes()
+	if c := s.openapi.Load(); c != nil && c.version == version {
+		return c.doc, nil
+	}
+	doc, err := buildOpenAPI(s.routes, targets)
+	if err != nil {
+		return nil, err
+	}
+	s.openapi.Store(&openAPICache{version: version, doc: doc})
+	return doc, nil
+}
+
+// buildOpenAPI turns the route tables into an OpenAPI 3 document.
+func buildOpenAPI(routes []Route, plugins []supervisor.Target) ([]byte, error) {
 	doc := &openapi3.T{
 		OpenAPI: "3.0.3",
 		Info: &openapi3.Info{
@@ -76,6 +97,46 @@ func buildOpenAPI(routes []Route) ([]byte, error) {
 			WithContent(openapi3.Content{problem.ContentType: openapi3.NewMediaType().WithSchemaRef(problemSchema)})}
 		op.Responses.Set("default", problemResp)
 		doc.AddOperation(pathParam.ReplaceAllString(r.Path, "{$1}"), r.Method, op)
+	}
+	for _, t := range plugins {
+		r := t.Route
+		op := &openapi3.Operation{Summary: r.Summary, Tags: []string{t.Plugin}, Responses: openapi3.NewResponses(),
+			OperationID: t.Plugin + "_" + strings.ToLower(r.Method) + "_" + strings.NewReplacer("/api/v1/", "", "/", "_", "{", "", "}", "", ".", "_", "-", "_").Replace(r.Path.String())}
+		op.Responses.Delete("default")
+		op.Extensions = map[string]any{"x-plugin": t.Plugin}
+		if !r.Public {
+			op.Security = &openapi3.SecurityRequirements{{"bearer": []string{}}}
+			op.Extensions["x-permission"] = r.Permission
+		}
+		for _, name := range r.Path.Params() {
+			op.Parameters = append(op.Parameters, &openapi3.ParameterRef{Value: openapi3.NewPathParameter(name).WithSchema(openapi3.NewStringSchema())})
+		}
+		for _, q := range r.Query {
+			op.Parameters = append(op.Parameters, &openapi3.ParameterRef{Value: openapi3.NewQueryParameter(q).WithSchema(openapi3.NewStringSchema())})
+		}
+		if len(r.RequestSchemaJson) > 0 {
+			sch, err := supervisor.OpenAPISchema(r.RequestSchemaJson)
+			if err != nil {
+				return nil, err
+			}
+			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchema(sch)}
+		}
+		status := int(r.SuccessStatus)
+		if status == 0 {
+			status = http.StatusOK
+		}
+		resp := openapi3.NewResponse().WithDescription(http.StatusText(status))
+		if len(r.ResponseSchemaJson) > 0 {
+			sch, err := supervisor.OpenAPISchema(r.ResponseSchemaJson)
+			if err != nil {
+				return nil, err
+			}
+			resp = resp.WithJSONSchema(sch)
+		}
+		op.Responses.Set(strconv.Itoa(status), &openapi3.ResponseRef{Value: resp})
+		op.Responses.Set("default", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("Problem details (RFC 9457)").
+			WithContent(openapi3.Content{problem.ContentType: openapi3.NewMediaType().WithSchemaRef(problemSchema)})})
+		doc.AddOperation(r.Path.String(), r.Method, op)
 	}
 	if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/audit"
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/identity"
+	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/kernel/internal/token"
 )
@@ -65,6 +66,8 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: post, Path: "/api/v1/tenant/apikeys", Tag: "tenant", Summary: "Create an API key (the secret is shown once)", Access: TenantScoped, Permission: "identity.apikey.create", Request: CreateAPIKeyRequest{}, Response: APIKeyCreated{}, Status: created, Idempotent: true, Handler: s.createAPIKey},
 		{Method: get, Path: "/api/v1/tenant/apikeys", Tag: "tenant", Summary: "List API keys", Access: TenantScoped, Permission: "identity.apikey.read", Response: Page[identity.APIKey]{}, Status: ok, Handler: s.listAPIKeys},
 		{Method: del, Path: "/api/v1/tenant/apikeys/:key_id", Tag: "tenant", Summary: "Revoke an API key", Access: TenantScoped, Permission: "identity.apikey.revoke", Response: identity.APIKey{}, Status: ok, Handler: s.revokeAPIKey},
+		{Method: get, Path: "/api/v1/tenant/plugins", Tag: "tenant", Summary: "Plugins installed on the platform and their setting for my institution", Access: TenantScoped, Permission: "tenancy.plugin.read", Response: Page[PluginView]{}, Status: ok, Handler: s.listTenantPlugins},
+		{Method: put, Path: "/api/v1/tenant/plugins/:name", Tag: "tenant", Summary: "Enable or disable a plugin for my institution and set its configuration", Access: TenantScoped, Permission: "tenancy.plugin.manage", Request: PutPluginRequest{}, Response: PluginView{}, Status: ok, Handler: s.putTenantPlugin},
 		{Method: get, Path: "/api/v1/tenant/audit", Tag: "tenant", Summary: "The institution's audit log, newest first", Access: TenantScoped, Permission: "audit.log.read", Response: Page[audit.Entry]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.tenantAudit},
 		{Method: get, Path: "/api/v1/tenant/audit/verify", Tag: "tenant", Summary: "Verify the institution's audit hash chain", Access: TenantScoped, Permission: "audit.log.read", Response: audit.Result{}, Status: ok, Handler: s.verifyTenantAudit},
 
@@ -72,6 +75,8 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: post, Path: "/api/v1/tenants", Tag: "platform", Summary: "Create an institution", Access: Platform, Permission: "platform.tenant.create", Request: CreateTenantRequest{}, Response: TenantCreated{}, Status: created, Idempotent: true, Handler: s.createTenant},
 		{Method: get, Path: "/api/v1/tenants", Tag: "platform", Summary: "List institutions", Access: Platform, Permission: "platform.tenant.read", Response: Page[tenancy.Tenant]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.listTenants},
 		{Method: get, Path: "/api/v1/tenants/:tenant_id", Tag: "platform", Summary: "One institution", Access: Platform, Permission: "platform.tenant.read", Response: tenancy.Tenant{}, Status: ok, Handler: s.getTenantByID},
+		{Method: get, Path: "/api/v1/plugins", Tag: "platform", Summary: "Installed plugins: version, state, restarts, last error", Access: Platform, Permission: "platform.plugin.read", Response: Page[supervisor.Status]{}, Status: ok, Handler: s.listPlugins},
+		{Method: post, Path: "/api/v1/plugins/reload", Tag: "platform", Summary: "Re-read plugins.hcl: start new plugins, upgrade changed ones without failing requests, stop removed ones", Access: Platform, Permission: "platform.plugin.manage", Response: supervisor.ReloadResult{}, Status: ok, Handler: s.reloadPlugins},
 		{Method: get, Path: "/api/v1/admin/keys", Tag: "platform", Summary: "Token signing keys", Access: Platform, Permission: "platform.keys.manage", Response: Page[token.KeyInfo]{}, Status: ok, Handler: s.listKeys},
 		{Method: post, Path: "/api/v1/admin/keys/rotate", Tag: "platform", Summary: "Rotate the signing key (old tokens stay valid)", Access: Platform, Permission: "platform.keys.manage", Response: RotatedResponse{}, Status: created, Handler: s.rotateKey},
 		{Method: del, Path: "/api/v1/admin/keys/:kid", Tag: "platform", Summary: "Retire a signing key: tokens it signed stop working", Access: Platform, Permission: "platform.keys.manage", Status: none, Handler: s.retireKey},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -18,6 +19,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/config"
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/kernel/internal/seal"
+	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/token"
 )
 
@@ -30,6 +32,7 @@ type Deps struct {
 	Authz     *authz.Engine
 	Catalogue *authz.Catalogue
 	Sealer    *seal.Sealer
+	Plugins   *supervisor.Supervisor
 	Registry  *prometheus.Registry // nil: a fresh one
 }
 
@@ -38,7 +41,7 @@ type Server struct {
 	Deps
 	echo       *echo.Echo
 	routes     []Route
-	openapi    []byte
+	openapi    atomic.Pointer[openAPICache]
 	roles      *roleCache
 	revoked    *revocations
 	ipLimit    *limiter
@@ -102,11 +105,12 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 			return nil, err
 		}
 	}
-	doc, err := buildOpenAPI(s.routes)
-	if err != nil {
+	// Every other /api/v1 path may be a plugin's: the proxy resolves it
+	// against the plugins' route table, which changes as plugins load.
+	s.echo.Any("/api/v1/*", s.pluginProxy)
+	if _, err := s.openAPIDocument(); err != nil {
 		return nil, fmt.Errorf("building OpenAPI document: %w", err)
 	}
-	s.openapi = doc
 	return s, nil
 }
 

@@ -18,6 +18,8 @@ const (
 	MemberRemoved          = "tenancy.member.removed.v1"
 	InvitationCreated      = "tenancy.invitation.created.v1"
 	TenantCreated          = "tenancy.tenant.created.v1"
+	PluginEnabled          = "tenancy.plugin.enabled.v1"
+	PluginDisabled         = "tenancy.plugin.disabled.v1"
 )
 
 // Event is one event to publish.

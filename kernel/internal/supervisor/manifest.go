@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/robfig/cron/v3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -110,8 +112,11 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 			bad("route %s: plugins cannot require platform permissions", key)
 		}
 		for _, js := range [][]byte{r.RequestSchemaJson, r.ResponseSchemaJson} {
-			if len(js) > 0 && !isJSONObject(js) {
-				bad("route %s: request and response schemas must be JSON objects", key)
+			if len(js) == 0 {
+				continue
+			}
+			if _, err := OpenAPISchema(js); err != nil {
+				bad("route %s: %v", key, err)
 			}
 		}
 		route := &Route{Route: r, Key: key, Path: path}
@@ -194,9 +199,21 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 	return out, nil
 }
 
-func isJSONObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+// OpenAPISchema parses and checks a route's request or response schema
+// fragment (an OpenAPI 3 schema object).
+func OpenAPISchema(raw []byte) (*openapi3.Schema, error) {
+	b := bytes.TrimSpace(raw)
+	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+		return nil, errors.New("a request or response schema must be a JSON object")
+	}
+	s := &openapi3.Schema{}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	if err := s.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("schema is not a valid OpenAPI 3 schema: %w", err)
+	}
+	return s, nil
 }
 
 func compileSchema(name string, raw []byte) (*jsonschema.Schema, error) {

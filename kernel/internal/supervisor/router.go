@@ -9,6 +9,7 @@ import (
 // routeTable is an immutable snapshot of every loaded plugin's routes,
 // swapped whole when a plugin loads, upgrades or goes away.
 type routeTable struct {
+	version  uint64
 	byMethod map[string][]Target
 	all      []Target
 }
@@ -45,15 +46,19 @@ func (s *Supervisor) Lookup(method, path string) (Target, map[string]string, int
 	return Target{}, nil, NoRoute
 }
 
-// Routes lists every plugin route, for the OpenAPI document.
-func (s *Supervisor) Routes() []Target { return s.table.Load().all }
+// Routes lists every plugin route, for the OpenAPI document, with a version
+// that changes whenever the list does.
+func (s *Supervisor) Routes() ([]Target, uint64) {
+	t := s.table.Load()
+	return t.all, t.version
+}
 
 // rebuildTable snapshots the routes of every slot with a manifest. Routes of
 // a restarting or quarantined plugin stay, so that clients get a 503 that
 // says so rather than a 404.
 func (s *Supervisor) rebuildTable() {
 	s.mu.RLock()
-	t := &routeTable{byMethod: map[string][]Target{}}
+	t := &routeTable{byMethod: map[string][]Target{}, version: s.tableVersion.Add(1)}
 	for name, sl := range s.slots {
 		sl.mu.Lock()
 		if sl.manifest != nil && sl.state != StateStopped {

@@ -91,6 +91,8 @@ type Supervisor struct {
 	mu     sync.RWMutex
 	slots  map[string]*slot
 	table  atomic.Pointer[routeTable]
+
+	tableVersion atomic.Uint64
 }
 
 // slot is one plugin of plugins.hcl across its processes: restarts and

@@ -1,0 +1,404 @@
+package plugintest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/storage"
+	"github.com/edulure/edulure/sdk/wire"
+)
+
+// maxConns caps the plugin role's connections, as the kernel does.
+const maxConns = 4
+
+// Harness is one provisioned plugin with its own database. Its methods are
+// safe for concurrent use (parallel subtests may share a Harness).
+type Harness struct {
+	t        testing.TB
+	plugin   sdk.Plugin
+	manifest sdk.Manifest
+	routes   []route
+	logger   hclog.Logger
+	logOut   *testLog
+	env      *sdk.Env
+
+	adminURL    string // the server's maintenance database
+	dbURL       string // this harness's database, as the admin
+	ownsDB      bool
+	rolePrefix  string // of every plugin in the database; roles are global to the server
+	admin       *pgxpool.Pool
+	spec        storage.Spec
+	provisioned bool // storage.Provision ran (or was attempted)
+	configured  bool // the plugin's Provision succeeded
+
+	recorder *recordingHost // the default host; nil with WithHost
+
+	mu      sync.Mutex
+	tenants map[string]tenantSettings
+}
+
+type route struct {
+	sdk.Route
+	path     wire.Path
+	literals int // how specific the template is
+	handler  sdk.Handler
+}
+
+type tenantSettings struct {
+	config   json.RawMessage
+	disabled bool
+}
+
+// Option changes how New sets up a Harness.
+type Option func(*options)
+
+type options struct {
+	operatorConfig json.RawMessage
+	host           sdk.Host
+	shared         *Harness
+}
+
+// WithOperatorConfig sets Env.OperatorConfig, the plugin's block of
+// configuration in plugins.hcl as JSON ("{}" by default).
+func WithOperatorConfig(cfg json.RawMessage) Option {
+	return func(o *options) { o.operatorConfig = cfg }
+}
+
+// WithHost replaces the default host, which answers Authorize from the
+// principal's permissions and institution, records Audit entries (see
+// AuditEntries) and answers TenantConfig from SetTenantConfig.
+func WithHost(h sdk.Host) Option {
+	return func(o *options) { o.host = h }
+}
+
+// WithDatabaseOf provisions the plugin in the database of another Harness,
+// next to its plugin, with the same role prefix: the layout of a kernel
+// running several plugins. The other Harness must outlive this one (create
+// it first in the same test or a parent test).
+func WithDatabaseOf(other *Harness) Option {
+	return func(o *options) { o.shared = other }
+}
+
+// New provisions p as the kernel does and returns its Harness. It reads
+// the manifest and refuses an invalid one, creates a fresh database (or
+// uses the one of WithDatabaseOf), calls storage.Provision for the
+// plugin's schema, roles, migrations and row-level security, connects
+// Env.DB as the plugin's own role, and calls p.Provision. Everything is
+// undone in t.Cleanup: p.Cleanup runs, the pools close, and the database
+// and roles are dropped. New fails the test on any error.
+func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
+	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	h := &Harness{t: t, plugin: p, manifest: p.Manifest(), tenants: map[string]tenantSettings{}}
+	if err := h.loadRoutes(); err != nil {
+		t.Fatalf("plugintest: the kernel would refuse plugin %q: %v", h.manifest.Name, err)
+	}
+	migrations, err := storage.LoadMigrations(h.manifest.Migrations)
+	if err != nil {
+		t.Fatalf("plugintest: plugin %q: %v", h.manifest.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	h.logOut = &testLog{t: t}
+	h.logger = hclog.New(&hclog.LoggerOptions{Name: h.manifest.Name, Level: hclog.Debug, Output: h.logOut, DisableTime: true})
+	t.Cleanup(h.cleanup)
+
+	if err := h.openDatabase(ctx, o.shared); err != nil {
+		t.Fatalf("plugintest: %v", err)
+	}
+	env := &sdk.Env{Logger: h.logger, Host: o.host, OperatorConfig: o.operatorConfig}
+	if len(env.OperatorConfig) == 0 {
+		env.OperatorConfig = json.RawMessage("{}")
+	}
+	if !json.Valid(env.OperatorConfig) {
+		t.Fatalf("plugintest: WithOperatorConfig: not valid JSON: %s", env.OperatorConfig)
+	}
+	if env.Host == nil {
+		h.recorder = &recordingHost{h: h}
+		env.Host = h.recorder
+	}
+	if len(migrations) > 0 { // Env.DB is nil for a plugin without migrations
+		h.spec = storage.Spec{Plugin: h.manifest.Name, RolePrefix: h.rolePrefix, Password: randomHex(16), Migrations: migrations, MaxConns: maxConns}
+		h.provisioned = true
+		if _, err := storage.Provision(ctx, h.admin, h.spec); err != nil {
+			t.Fatalf("plugintest: provisioning plugin %q: %v", h.manifest.Name, err)
+		}
+		runtime, err := storage.RuntimeURL(h.dbURL, h.spec)
+		if err != nil {
+			t.Fatalf("plugintest: %v", err)
+		}
+		cfg, err := pgxpool.ParseConfig(runtime)
+		if err != nil {
+			t.Fatalf("plugintest: %v", err)
+		}
+		cfg.MaxConns = maxConns
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			t.Fatalf("plugintest: connecting as the plugin's role: %v", err)
+		}
+		env.DB = &sdk.DB{Pool: pool}
+	}
+	h.env = env
+	if err := p.Provision(ctx, env); err != nil {
+		t.Fatalf("plugintest: plugin %q Provision: %v", h.manifest.Name, err)
+	}
+	h.configured = true
+	return h
+}
+
+// loadRoutes checks what the kernel checks of routes and permissions and
+// indexes the routes for Do.
+func (h *Harness) loadRoutes() error {
+	_, handlers, err := sdk.EncodeManifest(h.manifest)
+	if err != nil {
+		return err
+	}
+	if !storage.PluginName.MatchString(h.manifest.Name) {
+		return fmt.Errorf("name %q: must be 2-31 lowercase letters, digits or underscores, starting with a letter", h.manifest.Name)
+	}
+	perms := map[string]bool{}
+	for _, p := range h.manifest.Permissions {
+		if !strings.HasPrefix(p.Name, h.manifest.Name+".") {
+			return fmt.Errorf("permission %q must start with %q", p.Name, h.manifest.Name+".")
+		}
+		perms[p.Name] = true
+	}
+	for _, r := range h.manifest.Routes {
+		switch r.Method {
+		case "GET", "POST", "PUT", "PATCH", "DELETE":
+		default:
+			return fmt.Errorf("route %s: method must be GET, POST, PUT, PATCH or DELETE", r.Key())
+		}
+		path, err := wire.ParsePath(r.Path)
+		if err != nil {
+			return fmt.Errorf("route %s: %w", r.Key(), err)
+		}
+		if !r.Public && !perms[r.Permission] {
+			return fmt.Errorf("route %s needs permission %q, which the manifest does not declare", r.Key(), r.Permission)
+		}
+		lit := path.Segments() - len(path.Params())
+		h.routes = append(h.routes, route{Route: r, path: path, literals: lit, handler: handlers[r.Key()]})
+	}
+	return nil
+}
+
+func (h *Harness) openDatabase(ctx context.Context, shared *Harness) error {
+	if shared != nil {
+		if shared.admin == nil {
+			return errors.New("WithDatabaseOf: that Harness has no database (was it cleaned up?)")
+		}
+		h.adminURL, h.dbURL, h.rolePrefix = shared.adminURL, shared.dbURL, shared.rolePrefix
+	} else {
+		server, err := adminURL(ctx)
+		if err != nil {
+			return err
+		}
+		h.adminURL = server
+		name := "plugintest_" + randomHex(6)
+		if err := createDatabase(ctx, server, name); err != nil {
+			return err
+		}
+		h.ownsDB, h.rolePrefix = true, "pt"+randomHex(4)+"_"
+		if h.dbURL, err = withDatabase(server, name); err != nil {
+			return err
+		}
+	}
+	cfg, err := pgxpool.ParseConfig(h.dbURL)
+	if err != nil {
+		return err
+	}
+	cfg.MaxConns = 4
+	if h.admin, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return fmt.Errorf("connecting as the admin: %w", err)
+	}
+	return nil
+}
+
+func createDatabase(ctx context.Context, server, name string) error {
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", EnvURL, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for attempt := 0; ; attempt++ {
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+		var pe *pgconn.PgError
+		if err != nil && errors.As(err, &pe) && pe.Code == "55006" && attempt < 50 {
+			time.Sleep(100 * time.Millisecond) // someone is connected to template1
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("creating database %s: %w", name, err)
+		}
+		return nil
+	}
+}
+
+func withDatabase(rawURL, db string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("%s must be a postgres:// URL: %w", EnvURL, err)
+	}
+	u.Path = "/" + db
+	return u.String(), nil
+}
+
+// cleanup undoes New, in reverse order, as far as New got.
+func (h *Harness) cleanup() {
+	defer h.logOut.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if h.configured {
+		if err := h.plugin.Cleanup(ctx); err != nil {
+			h.t.Errorf("plugintest: plugin %q Cleanup: %v", h.manifest.Name, err)
+		}
+	}
+	if h.env != nil && h.env.DB != nil {
+		h.env.DB.Pool.Close()
+	}
+	if h.admin != nil {
+		if h.provisioned && !h.ownsDB { // an owned database goes as a whole
+			if err := storage.Drop(ctx, h.admin, h.spec); err != nil {
+				h.t.Logf("plugintest: dropping plugin %q storage: %v", h.manifest.Name, err)
+			}
+		}
+		h.admin.Close()
+		h.admin = nil
+	}
+	if !h.ownsDB {
+		return
+	}
+	conn, err := pgx.Connect(ctx, h.adminURL)
+	if err != nil {
+		h.t.Logf("plugintest: dropping the test database: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	name := strings.TrimPrefix(mustURL(h.dbURL).Path, "/")
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		h.t.Logf("plugintest: dropping database %s: %v", name, err)
+		return
+	}
+	// Roles are global to the server: drop those of every plugin that
+	// shared this database (they own nothing now that it is gone).
+	rows, _ := conn.Query(ctx, "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)", h.rolePrefix)
+	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		h.t.Logf("plugintest: listing roles to drop: %v", err)
+	}
+	for _, r := range roles {
+		if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize()); err != nil {
+			h.t.Logf("plugintest: dropping role %s: %v", r, err)
+		}
+	}
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		return &url.URL{}
+	}
+	return u
+}
+
+// DB is a pool on the Harness's database as the admin (a superuser, which
+// row-level security does not restrict): for setting up and checking data
+// behind the plugin's back.
+func (h *Harness) DB() *pgxpool.Pool { return h.admin }
+
+// PluginDB is the plugin's own Env.DB, connected as its role: what its
+// handlers see. Nil when the plugin has no migrations.
+func (h *Harness) PluginDB() *sdk.DB { return h.env.DB }
+
+// Env is the Env the plugin was provisioned with.
+func (h *Harness) Env() *sdk.Env { return h.env }
+
+// InTenant runs fn in a transaction as the plugin's role, scoped to
+// institution tenantID like Request.Tx ("" for none), and fails the test
+// if the plugin has no database.
+func (h *Harness) InTenant(tenantID string, fn func(tx pgx.Tx) error) error {
+	h.t.Helper()
+	if h.env.DB == nil {
+		h.t.Fatalf("plugintest: plugin %q has no migrations, hence no database", h.manifest.Name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return h.env.DB.InTenant(ctx, tenantID, fn)
+}
+
+// SetTenantConfig sets the plugin's configuration for an institution: what
+// Request.Config carries on its requests and Host.TenantConfig answers.
+// The kernel validates a configuration against the manifest's ConfigSchema
+// when an admin saves it; the harness stores it as given.
+func (h *Harness) SetTenantConfig(tenantID string, config json.RawMessage) {
+	h.t.Helper()
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(config, &obj); err != nil || obj == nil {
+		h.t.Fatalf("plugintest: SetTenantConfig: the configuration must be a JSON object, not %s", config)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.tenants[tenantID]
+	s.config = append(json.RawMessage{}, config...)
+	h.tenants[tenantID] = s
+}
+
+// SetEnabled turns the plugin on or off for an institution. It is on for
+// every institution until turned off (enabled_by_default); requests from an
+// institution where it is off get the kernel's 404.
+func (h *Harness) SetEnabled(tenantID string, enabled bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.tenants[tenantID]
+	s.disabled = !enabled
+	h.tenants[tenantID] = s
+}
+
+func (h *Harness) tenantConfig(tenantID string) (json.RawMessage, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.tenants[tenantID]
+	if len(s.config) == 0 {
+		return json.RawMessage("{}"), !s.disabled
+	}
+	return append(json.RawMessage{}, s.config...), !s.disabled
+}
+
+// testLog sends the plugin's log to t.Log until the test is over.
+type testLog struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *testLog) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(b), "\n"))
+	}
+	return len(b), nil
+}
+
+func (w *testLog) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}
