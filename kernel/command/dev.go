@@ -16,9 +16,9 @@ import (
 
 	"github.com/edulure/edulure/kernel/internal/app"
 	"github.com/edulure/edulure/kernel/internal/config"
-	"github.com/edulure/edulure/sdk/pgcluster"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/pgcluster"
 )
 
 func init() {

@@ -46,7 +46,7 @@ func ClientPlugins() map[int]plugin.PluginSet {
 // GRPCPlugin is the go-plugin glue for the Plugin service.
 type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	Impl     pluginv1.PluginServer     // plugin side
+	Impl     pluginv1.PluginServer    // plugin side
 	OnBroker func(*plugin.GRPCBroker) // plugin side: receives the broker
 }
 

@@ -19,8 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/edulure/edulure/kernel/internal/database"
-	"github.com/edulure/edulure/sdk/pgcluster"
 	"github.com/edulure/edulure/migrations"
+	"github.com/edulure/edulure/sdk/pgcluster"
 )
 
 // EnvURL names the variable holding the admin connection string.
