@@ -123,3 +123,17 @@ type Job struct {
 	OnEvent     string // event type that triggers it; "" when none
 	PerTenant   bool   // run once per enabled institution
 }
+
+// MustSub is fs.Sub for embedded migrations that panics on a bad directory
+// name (a programming error found at the first run):
+//
+//	//go:embed migrations/*.sql
+//	var migrations embed.FS
+//	... Migrations: sdk.MustSub(migrations, "migrations"),
+func MustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}

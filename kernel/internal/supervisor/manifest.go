@@ -222,7 +222,7 @@ func compileSchema(name string, raw []byte) (*jsonschema.Schema, error) {
 		return nil, fmt.Errorf("not valid JSON: %w", err)
 	}
 	c := jsonschema.NewCompiler()
-	url := "mem://" + name + ".json"
+	url := "mem:///" + strings.ReplaceAll(name, ":", "/") + ".json"
 	if err := c.AddResource(url, doc); err != nil {
 		return nil, err
 	}
