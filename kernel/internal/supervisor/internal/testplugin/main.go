@@ -44,7 +44,9 @@ func (p *probe) Manifest() sdk.Manifest {
 	}
 	base := "/api/v1/" + pre
 	read, write := name+".item.read", name+".item.write"
-	h := func(f func(context.Context, *sdk.Request) (*sdk.Response, error)) sdk.Handler { return sdk.HandlerFunc(f) }
+	h := func(f func(context.Context, *sdk.Request) (*sdk.Response, error)) sdk.Handler {
+		return sdk.HandlerFunc(f)
+	}
 	return sdk.Manifest{
 		Name: name, Version: version, Description: "Test plugin for the kernel's own tests",
 		Permissions: []sdk.Permission{
