@@ -66,9 +66,14 @@ func setup(t *testing.T, env ...string) *testBundle {
 	require.NoError(t, err)
 	t.Cleanup(k.Close)
 	k.API.Run(ctx)
+	return &testBundle{t: t, url: serve(t, k), pool: pool, kernel: k}
+}
+
+// serve exposes a kernel's API on a loopback test server.
+func serve(t *testing.T, k *app.Kernel) string {
 	srv := httptest.NewServer(k.API.Handler())
 	t.Cleanup(srv.Close)
-	return &testBundle{t: t, url: srv.URL, pool: pool, kernel: k}
+	return srv.URL
 }
 
 // response is a decoded HTTP answer.
