@@ -18,14 +18,25 @@ deps: ## Install what the project needs on a fresh machine (PostgreSQL server bi
 build: ## Build the edulure binary into bin/
 	$(GO) build -o $(BIN)/edulure ./cmd/edulure
 
+.PHONY: plugins
+plugins: ## Build every plugin (plugins/*, examples/*) into bin/plugins/
+	@mkdir -p $(BIN)/plugins
+	@for d in plugins/*/; do \
+		if [ -f $$d/main.go ]; then n=$$(basename $$d); echo "building plugin $$n"; \
+			$(GO) build -trimpath -o $(BIN)/plugins/$$n ./$$d || exit 1; fi; \
+	done
+	@for d in examples/*/; do \
+		if [ -f $$d/go.mod ]; then n=$$(basename $$d); echo "building plugin $$n (examples/$$n, its own module)"; \
+			(cd $$d && $(GO) build -trimpath -o ../../$(BIN)/plugins/$$n .) || exit 1; fi; \
+	done
+
 .PHONY: run
-run: deps build ## Run a development kernel on :8080 with a local Postgres under .data/ and a demo institution
+run: deps build plugins ## Run a development kernel on :8080: local Postgres under .data/, demo institution, every plugin loaded
 	./$(BIN)/edulure dev
 
 .PHONY: test
 test: deps ## Run every test (Go, Rego) against a throwaway Postgres that is removed afterwards
-	$(GO) run ./cmd/withpg -- $(GO) test -count=1 ./...
-	cd sdk && $(GO) test -count=1 ./...
+	$(GO) run ./cmd/withpg -- ./scripts/test-all.sh
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz test for 30 s
@@ -41,6 +52,7 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l . | tee /dev/stderr)"
 	$(GO) vet ./...
 	cd sdk && $(GO) vet ./...
+	for d in examples/*/; do (cd $$d && $(GO) vet ./...) || exit 1; done
 
 .PHONY: generate
 generate: ## Regenerate the plugin protocol's Go code from sdk/proto (installs protoc if missing)

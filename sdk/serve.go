@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/edulure/edulure/sdk/wire"
 )
@@ -26,8 +27,11 @@ func Serve[P Plugin](newPlugin func() P) {
 		JSONFormat: true, // the kernel's go-plugin client parses it into its own log
 		Level:      hclog.Trace,
 	})
+	if len(os.Args) == 2 && os.Args[1] == "manifest" {
+		os.Exit(printManifest(newPlugin()))
+	}
 	if os.Getenv(wire.Handshake.MagicCookieKey) != wire.Handshake.MagicCookieValue {
-		fmt.Fprintln(os.Stderr, "This is an Edulure plugin. List it in plugins.hcl and the kernel will start it.")
+		fmt.Fprintf(os.Stderr, "This is an Edulure plugin. List it in plugins.hcl and the kernel will start it.\nRun %q to print its manifest.\n", os.Args[0]+" manifest")
 		os.Exit(1)
 	}
 	srv := newServer(newPlugin(), logger)
@@ -43,6 +47,26 @@ func Serve[P Plugin](newPlugin func() P) {
 	if err := srv.cleanup(ctx); err != nil {
 		logger.Error("cleanup", "error", err)
 	}
+}
+
+// printManifest writes the manifest as JSON (without handlers and SQL) so
+// operators and tooling (make run) can see what a binary is.
+func printManifest(p Plugin) int {
+	m, _, err := encodeManifest(p.Manifest())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "invalid manifest:", err)
+		return 1
+	}
+	for _, mg := range m.Migrations {
+		mg.Sql = ""
+	}
+	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(string(out))
+	return 0
 }
 
 // exitWithParent ends the process when the kernel that started it is gone,

@@ -28,6 +28,7 @@ func init() {
 func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dev", stderr)
 	dataDir := fs.String("data", ".data", "directory for the local database and generated secrets")
+	pluginDir := fs.String("plugins", "bin/plugins", "directory of built plugin binaries to load (make plugins builds them)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -73,6 +74,15 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if os.Getenv("EDULURE_LOG_FORMAT") == "" {
 		env["EDULURE_LOG_FORMAT"] = "text"
+	}
+	if os.Getenv("EDULURE_PLUGINS_FILE") == "" {
+		file := filepath.Join(*dataDir, "plugins.hcl")
+		names, err := writeDevPluginsFile(ctx, *pluginDir, file)
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", file, err)
+		}
+		env["EDULURE_PLUGINS_FILE"] = file
+		fmt.Fprintf(stdout, "plugins from %s: %s (listed in %s)\n", *pluginDir, strings.Join(names, ", "), file)
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {

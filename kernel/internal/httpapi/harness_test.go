@@ -32,14 +32,14 @@ func TestMain(m *testing.M) {
 
 // testBundle is a running kernel on a fresh database.
 type testBundle struct {
-	t        *testing.T
+	t        testing.TB
 	allow5xx bool // plugin tests expect 502/503/504
 	url      string
 	pool     *pgxpool.Pool
 	kernel   *app.Kernel
 }
 
-func setup(t *testing.T, env ...string) *testBundle {
+func setup(t testing.TB, env ...string) *testBundle {
 	t.Helper()
 	pool, dbURL := dbtest.NewPool(t)
 	vars := map[string]string{
@@ -70,7 +70,7 @@ func setup(t *testing.T, env ...string) *testBundle {
 }
 
 // serve exposes a kernel's API on a loopback test server.
-func serve(t *testing.T, k *app.Kernel) string {
+func serve(t testing.TB, k *app.Kernel) string {
 	srv := httptest.NewServer(k.API.Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL

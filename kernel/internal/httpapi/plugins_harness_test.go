@@ -118,7 +118,7 @@ func writePluginsFile(t testing.TB, path string, blocks ...pluginBlock) string {
 }
 
 // withPlugins starts a kernel running the given plugins.
-func withPlugins(t *testing.T, blocks ...pluginBlock) (*testBundle, string) {
+func withPlugins(t testing.TB, blocks ...pluginBlock) (*testBundle, string) {
 	t.Helper()
 	file := writePluginsFile(t, "", blocks...)
 	b := setup(t, "EDULURE_PLUGINS_FILE", file)
