@@ -72,6 +72,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		log := s.requestLogger(c)
 		args := []any{"method", c.Request().Method, "path", c.Request().URL.Path, "route", c.Path(),
 			"status", status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000, "ip", c.RealIP()}
+		if plugin, ok := c.Get(pluginKey).(string); ok {
+			args = append(args, "plugin", plugin)
+		}
 		switch {
 		case status >= 500:
 			log.Error("request", args...)

@@ -44,6 +44,9 @@ func (s *Server) pluginProxy(c echo.Context) error {
 		return echo.ErrMethodNotAllowed
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
+	// Logs and metrics name the plugin's route template, not the catch-all.
+	c.SetPath(target.Route.Path.String())
+	c.Set(pluginKey, target.Plugin)
 	ctx := req.Context()
 	route := target.Route
 	var p *Principal
@@ -106,7 +109,6 @@ func (s *Server) pluginProxy(c echo.Context) error {
 			in.Headers[h] = &pluginv1.Values{Values: v}
 		}
 	}
-	c.Set(pluginKey, target.Plugin)
 	resp, err := s.Plugins.Forward(ctx, target, in)
 	if err != nil {
 		return err
