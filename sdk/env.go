@@ -17,7 +17,8 @@ type Env struct {
 	// Logger writes to the kernel's log, named after the plugin.
 	Logger hclog.Logger
 	// DB is connected as the plugin's own database role, with its schema
-	// first on the search path. Nil when the plugin has no migrations.
+	// first on the search path. The kernel gives every plugin one, with or
+	// without migrations; nil only when served without a database.
 	DB *DB
 	// Host calls back into the kernel.
 	Host Host

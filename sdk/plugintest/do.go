@@ -3,6 +3,7 @@ package plugintest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,21 +15,34 @@ import (
 	"github.com/edulure/edulure/sdk/wire"
 )
 
-// Timeout is the deadline the harness gives each request, as the kernel
-// gives each forwarded request one.
-const Timeout = 30 * time.Second
+// The kernel's defaults for forwarded requests.
+const (
+	// Timeout is the deadline of each request (plugins.hcl request_timeout).
+	Timeout = 10 * time.Second
+	// BodyLimit is the largest request body; a larger one is a 413.
+	BodyLimit = 1 << 20
+)
+
+// The headers the kernel passes to a plugin, and those it passes back.
+var (
+	forwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent"}
+	returnedHeaders  = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "ETag", "Last-Modified", "Location", "Link", "Retry-After"}
+)
 
 // Request is one request for DoRequest.
 type Request struct {
 	Principal sdk.Principal
-	Method    string
+	// Method is GET, POST, PUT, PATCH or DELETE (case does not matter).
+	Method string
 	// Path is the request path, with a query string if any:
 	// "/api/v1/leaderboard?limit=5".
 	Path string
 	// Body is nil, a []byte, json.RawMessage or string sent as is, or any
 	// other value sent encoded as JSON.
 	Body any
-	// Header holds the headers the kernel would pass on.
+	// Header holds request headers; as with the kernel, the plugin sees
+	// only Accept, Accept-Language, Content-Type, If-Match, If-None-Match,
+	// Idempotency-Key and User-Agent.
 	Header http.Header
 	// RequestID is the kernel's request ID; a random one when empty.
 	RequestID string
@@ -44,21 +58,24 @@ func (h *Harness) Do(p sdk.Principal, method, path string, body any) *Result {
 	return h.DoRequest(Request{Principal: p, Method: method, Path: path, Body: body})
 }
 
-// DoRequest does what the kernel does with a request for a plugin route:
+// DoRequest does what the kernel does with a request for a plugin route,
+// in the kernel's order:
 //
-//  1. It finds the route whose method and path template match (404 when no
-//     template matches the path, 405 when none has the method).
-//  2. Unless the route is Public, the caller must have credentials (401),
-//     be acting in an institution (403) in which the plugin is enabled
-//     (404, see SetEnabled) and hold the route's Permission (403), among
-//     those Resolve gives it.
+//  1. It finds the route whose method and path template match: 404 when no
+//     template matches the path, 405 when none with this method does.
+//  2. A route that is not Public needs credentials (401). A caller in an
+//     institution gets 404 where the plugin is not enabled (SetEnabled);
+//     one in no institution gets 403 unless the route is Public. A route
+//     that is not Public then needs its Permission (403).
 //  3. It forwards the request through sdk.Dispatch, the code path of a
-//     served plugin, with the resolved principal, the path parameters, the
-//     query, a deadline and the institution's configuration.
-//  4. An error becomes the problem+json answer the kernel sends: invalid
+//     served plugin, with the principal as Resolve gives it, the path
+//     parameters, the query, the allowed headers, a deadline (Timeout) and
+//     the institution's configuration.
+//  4. A handler's error becomes the kernel's problem+json answer: invalid
 //     422, bad_request 400, unauthorized 401, forbidden 403, not_found
-//     404, conflict 409, gone 410, too_many_requests 429, unavailable 503,
-//     and anything else (a panic included) 500.
+//     404, conflict 409, gone 410, too_many_requests 429, unavailable 503;
+//     anything else, a panic included, is a 500 "plugin-error" that keeps
+//     the details in the plugin's log (the test log here).
 //
 // A request the harness cannot send (a body that does not encode) fails the test.
 func (h *Harness) DoRequest(r Request) *Result {
@@ -72,6 +89,11 @@ func (h *Harness) DoRequest(r Request) *Result {
 	if err != nil {
 		h.t.Fatalf("plugintest: encoding the request body: %v", err)
 	}
+	for _, id := range []string{r.Principal.TenantID, r.Principal.UserID, r.Principal.APIKeyID} {
+		if id != "" && !isUUID(id) {
+			h.t.Fatalf("plugintest: principal ID %q is not a UUID, as the kernel's always are: use NewTenant", id)
+		}
+	}
 	requestID := r.RequestID
 	if requestID == "" {
 		requestID = newUUID()
@@ -80,37 +102,42 @@ func (h *Harness) DoRequest(r Request) *Result {
 		return problemResult(&Problem{Status: status, Code: code, Detail: detail, Instance: path, RequestID: requestID, Source: "client"})
 	}
 
-	rt, params, allow := h.match(method, path)
-	switch {
-	case rt == nil && len(allow) > 0:
-		res := fail(http.StatusMethodNotAllowed, "method-not-allowed", "method "+method+" is not allowed on "+path)
-		res.Header.Set("Allow", strings.Join(allow, ", "))
-		return res
-	case rt == nil:
+	rt, params, found := h.match(method, path)
+	switch found {
+	case noRoute:
 		return fail(http.StatusNotFound, "not-found", "no route "+method+" "+path)
+	case wrongMethod:
+		return fail(http.StatusMethodNotAllowed, "method-not-allowed", "method "+method+" is not allowed on "+path)
 	}
+	res := h.forward(r, rt, params, method, path, rawQuery, body, requestID)
+	res.Header.Set("Cache-Control", "no-store")
+	return res
+}
 
-	p := h.Resolve(r.Principal)
-	if !rt.Public {
-		if p.Anonymous() {
-			res := fail(http.StatusUnauthorized, "missing-credentials", "send an access token or API key as 'Authorization: Bearer <token>'")
-			res.Header.Set("WWW-Authenticate", `Bearer realm="edulure"`)
-			return res
-		}
-		if p.TenantID == "" {
-			return fail(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
-		}
+func (h *Harness) forward(r Request, rt *route, params map[string]string, method, path, rawQuery string, body []byte, requestID string) *Result {
+	fail := func(status int, code, detail string) *Result {
+		return problemResult(&Problem{Status: status, Code: code, Detail: detail, Instance: path, RequestID: requestID, Source: "client"})
 	}
-	config := json.RawMessage("{}")
+	p := h.Resolve(r.Principal)
+	if !rt.Public && p.Anonymous() {
+		res := fail(http.StatusUnauthorized, "missing-credentials", "send an access token or API key as 'Authorization: Bearer <token>'")
+		res.Header.Set("WWW-Authenticate", `Bearer realm="edulure"`)
+		return res
+	}
+	var config json.RawMessage
 	if p.TenantID != "" {
 		var enabled bool
-		config, enabled = h.tenantConfig(p.TenantID)
-		if !enabled {
-			return fail(http.StatusNotFound, "plugin-disabled", "plugin "+h.manifest.Name+" is not enabled for this institution")
+		if config, enabled = h.tenantConfig(p.TenantID); !enabled {
+			return fail(http.StatusNotFound, "plugin-not-enabled", fmt.Sprintf("the %s plugin is not enabled for this institution", h.manifest.Name))
 		}
+	} else if !rt.Public {
+		return fail(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
 	}
-	if !rt.Public && !p.Can(rt.Permission) {
+	if !rt.Public && !h.allowed(r.Principal, p, rt.Permission) {
 		return fail(http.StatusForbidden, "permission-denied", "you lack the permission "+rt.Permission)
+	}
+	if len(body) > BodyLimit {
+		return fail(http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("request body is larger than the limit of %d bytes", BodyLimit))
 	}
 	if r.Config != nil {
 		config = r.Config
@@ -122,7 +149,7 @@ func (h *Harness) DoRequest(r Request) *Result {
 	query, _ := url.ParseQuery(rawQuery) // like net/http: keep what parses
 	in := &pluginv1.HTTPRequest{
 		Route: rt.Key(), Method: method, Path: path, PathParams: params,
-		Query: values(query), Headers: values(r.Header), Body: body,
+		Query: values(query, nil), Headers: values(r.Header, forwardedHeaders), Body: body,
 		Principal: &pluginv1.Principal{
 			Kind: p.Kind, UserId: p.UserID, ApiKeyId: p.APIKeyID, TenantId: p.TenantID,
 			Roles: p.Roles, Permissions: p.Permissions, Operator: p.Operator,
@@ -131,43 +158,66 @@ func (h *Harness) DoRequest(r Request) *Result {
 	}
 	out := sdk.Dispatch(ctx, h.logger, rt.handler, in, h.env.DB)
 	if out.Error != nil {
-		return errorResult(out.Error, path, requestID)
+		return h.errorResult(out.Error, path, requestID)
 	}
-	res := &Result{Status: int(out.Status), Header: http.Header{}, Body: out.Body}
-	for k, v := range out.Headers {
-		res.Header[http.CanonicalHeaderKey(k)] = v.Values
+	if out.Status < 200 || out.Status > 599 {
+		return problemResult(&Problem{
+			Status: http.StatusBadGateway, Code: "plugin-error", Instance: path, RequestID: requestID, Source: "plugin",
+			Detail: fmt.Sprintf("plugin %q answered with the invalid status %d", h.manifest.Name, out.Status),
+		})
+	}
+	res := &Result{Status: int(out.Status), Header: http.Header{}}
+	for _, name := range returnedHeaders {
+		if v, ok := out.Headers[name]; ok {
+			res.Header[name] = slices.Clone(v.Values)
+		}
+	}
+	if len(out.Body) > 0 && res.Header.Get("Content-Type") == "" {
+		res.Header.Set("Content-Type", "application/octet-stream")
+	}
+	if len(out.Body) > 0 && res.Status != http.StatusNoContent && res.Status != http.StatusNotModified {
+		res.Body = out.Body
 	}
 	return res
 }
 
-// match finds the most specific route for method and path, or the methods
-// the path allows.
-func (h *Harness) match(method, path string) (*route, map[string]string, []string) {
+// allowed is the kernel's decision on a route's permission: the plugin's own
+// permissions as Resolve grants them, and a permission of the kernel or of
+// another plugin only if the test gave it to the principal explicitly.
+func (h *Harness) allowed(given, resolved sdk.Principal, permission string) bool {
+	for _, p := range h.manifest.Permissions {
+		if p.Name == permission {
+			return resolved.Can(permission)
+		}
+	}
+	return given.Can(permission)
+}
+
+const (
+	noRoute = iota
+	found
+	wrongMethod
+)
+
+// match finds the route for method and path. The kernel refuses plugins
+// with overlapping routes, so at most one matches.
+func (h *Harness) match(method, path string) (*route, map[string]string, int) {
 	parts := wire.SplitPath(path)
-	var best *route
-	var bestParams map[string]string
-	var allow []string
+	outcome := noRoute
 	for i := range h.routes {
 		rt := &h.routes[i]
 		params, ok := rt.path.Match(parts)
-		if !ok {
-			continue
-		}
-		if rt.Method != method {
-			if !slices.Contains(allow, rt.Method) {
-				allow = append(allow, rt.Method)
+		switch {
+		case ok && rt.Method == method:
+			if params == nil {
+				params = map[string]string{}
 			}
-			continue
-		}
-		if best == nil || rt.literals > best.literals {
-			best, bestParams = rt, params
+			return rt, params, found
+		case ok:
+			outcome = wrongMethod
 		}
 	}
-	if bestParams == nil {
-		bestParams = map[string]string{}
-	}
-	slices.Sort(allow)
-	return best, bestParams, allow
+	return nil, nil, outcome
 }
 
 func encodeBody(body any) ([]byte, error) {
@@ -185,12 +235,20 @@ func encodeBody(body any) ([]byte, error) {
 	}
 }
 
-func values(in map[string][]string) map[string]*pluginv1.Values {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make(map[string]*pluginv1.Values, len(in))
+// values converts headers or query values to the wire form, keeping only
+// the names in allow (all when allow is nil).
+func values(in map[string][]string, allow []string) map[string]*pluginv1.Values {
+	var out map[string]*pluginv1.Values
 	for k, v := range in {
+		if allow != nil {
+			k = http.CanonicalHeaderKey(k)
+			if !slices.Contains(allow, k) {
+				continue
+			}
+		}
+		if out == nil {
+			out = map[string]*pluginv1.Values{}
+		}
 		out[k] = &pluginv1.Values{Values: slices.Clone(v)}
 	}
 	return out

@@ -12,16 +12,21 @@
 //		h := plugintest.New(t, gamification.New())
 //		tenant := plugintest.NewTenant()
 //		res := h.Do(plugintest.User(tenant, "instructor"), "POST", "/api/v1/leaderboard/points",
-//			map[string]any{"user_id": plugintest.NewTenant(), "points": 5})
+//			map[string]any{"user_id": plugintest.NewID(), "points": 5})
 //		require.Equal(t, 201, res.Status, res)
 //	}
 //
-// Do finds the route in the plugin's manifest, checks credentials and the
-// route's permission as the kernel does (401, 403, 404 and 405 answers
-// included), fills Request.Config from the institution's configuration, and
-// calls the handler through sdk.Dispatch, the code path of a served plugin:
-// a panic becomes a 500 and a returned sdk error becomes the problem+json
-// answer the kernel would send.
+// New refuses a manifest the kernel would refuse (the rules that need no
+// JSON Schema, OpenAPI or cron parser). Do then does what the kernel's
+// proxy does with a request for a plugin route: it finds the route, checks
+// credentials, the plugin's enablement for the institution and the route's
+// permission (answering 401, 403, 404 or 405 as the kernel does), fills
+// Request.Config from the institution's configuration (SetTenantConfig),
+// passes on only the headers the kernel passes on, and calls the handler
+// through sdk.Dispatch, the code path of a served plugin: a panic becomes a
+// 500 and a returned sdk error becomes the problem+json answer the kernel
+// sends. User principals get the permissions the manifest grants their
+// roles by default, as in an institution that kept the default grants.
 //
 // # The database
 //

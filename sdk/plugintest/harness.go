@@ -21,8 +21,9 @@ import (
 	"github.com/edulure/edulure/sdk/wire"
 )
 
-// maxConns caps the plugin role's connections, as the kernel does.
-const maxConns = 4
+// dbConnections is the size of the plugin's pool, the kernel's default
+// (plugins.hcl limits.db_connections).
+const dbConnections = 4
 
 // Harness is one provisioned plugin with its own database. Its methods are
 // safe for concurrent use (parallel subtests may share a Harness).
@@ -52,9 +53,8 @@ type Harness struct {
 
 type route struct {
 	sdk.Route
-	path     wire.Path
-	literals int // how specific the template is
-	handler  sdk.Handler
+	path    wire.Path
+	handler sdk.Handler
 }
 
 type tenantSettings struct {
@@ -107,7 +107,7 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 	}
 	h := &Harness{t: t, plugin: p, manifest: p.Manifest(), tenants: map[string]tenantSettings{}}
 	if err := h.loadRoutes(); err != nil {
-		t.Fatalf("plugintest: the kernel would refuse plugin %q: %v", h.manifest.Name, err)
+		t.Fatalf("plugintest: the kernel would refuse plugin %q:\n%v", h.manifest.Name, err)
 	}
 	migrations, err := storage.LoadMigrations(h.manifest.Migrations)
 	if err != nil {
@@ -134,27 +134,26 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 		h.recorder = &recordingHost{h: h}
 		env.Host = h.recorder
 	}
-	if len(migrations) > 0 { // Env.DB is nil for a plugin without migrations
-		h.spec = storage.Spec{Plugin: h.manifest.Name, RolePrefix: h.rolePrefix, Password: randomHex(16), Migrations: migrations, MaxConns: maxConns}
-		h.provisioned = true
-		if _, err := storage.Provision(ctx, h.admin, h.spec); err != nil {
-			t.Fatalf("plugintest: provisioning plugin %q: %v", h.manifest.Name, err)
-		}
-		runtime, err := storage.RuntimeURL(h.dbURL, h.spec)
-		if err != nil {
-			t.Fatalf("plugintest: %v", err)
-		}
-		cfg, err := pgxpool.ParseConfig(runtime)
-		if err != nil {
-			t.Fatalf("plugintest: %v", err)
-		}
-		cfg.MaxConns = maxConns
-		pool, err := pgxpool.NewWithConfig(ctx, cfg)
-		if err != nil {
-			t.Fatalf("plugintest: connecting as the plugin's role: %v", err)
-		}
-		env.DB = &sdk.DB{Pool: pool}
+	// As the kernel does for every plugin, migrations or not.
+	h.spec = storage.Spec{Plugin: h.manifest.Name, RolePrefix: h.rolePrefix, Password: randomHex(16), Migrations: migrations}
+	h.provisioned = true
+	if _, err := storage.Provision(ctx, h.admin, h.spec); err != nil {
+		t.Fatalf("plugintest: provisioning plugin %q: %v", h.manifest.Name, err)
 	}
+	runtime, err := storage.RuntimeURL(h.dbURL, h.spec)
+	if err != nil {
+		t.Fatalf("plugintest: %v", err)
+	}
+	cfg, err := pgxpool.ParseConfig(runtime)
+	if err != nil {
+		t.Fatalf("plugintest: %v", err)
+	}
+	cfg.MaxConns = dbConnections
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("plugintest: connecting as the plugin's role: %v", err)
+	}
+	env.DB = &sdk.DB{Pool: pool}
 	h.env = env
 	if err := p.Provision(ctx, env); err != nil {
 		t.Fatalf("plugintest: plugin %q Provision: %v", h.manifest.Name, err)
@@ -163,38 +162,21 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 	return h
 }
 
-// loadRoutes checks what the kernel checks of routes and permissions and
-// indexes the routes for Do.
+// loadRoutes refuses what the kernel refuses and indexes the routes for Do.
 func (h *Harness) loadRoutes() error {
+	if err := validateManifest(h.manifest); err != nil {
+		return err
+	}
 	_, handlers, err := sdk.EncodeManifest(h.manifest)
 	if err != nil {
 		return err
 	}
-	if !storage.PluginName.MatchString(h.manifest.Name) {
-		return fmt.Errorf("name %q: must be 2-31 lowercase letters, digits or underscores, starting with a letter", h.manifest.Name)
-	}
-	perms := map[string]bool{}
-	for _, p := range h.manifest.Permissions {
-		if !strings.HasPrefix(p.Name, h.manifest.Name+".") {
-			return fmt.Errorf("permission %q must start with %q", p.Name, h.manifest.Name+".")
-		}
-		perms[p.Name] = true
-	}
 	for _, r := range h.manifest.Routes {
-		switch r.Method {
-		case "GET", "POST", "PUT", "PATCH", "DELETE":
-		default:
-			return fmt.Errorf("route %s: method must be GET, POST, PUT, PATCH or DELETE", r.Key())
-		}
 		path, err := wire.ParsePath(r.Path)
 		if err != nil {
-			return fmt.Errorf("route %s: %w", r.Key(), err)
+			return err
 		}
-		if !r.Public && !perms[r.Permission] {
-			return fmt.Errorf("route %s needs permission %q, which the manifest does not declare", r.Key(), r.Permission)
-		}
-		lit := path.Segments() - len(path.Params())
-		h.routes = append(h.routes, route{Route: r, path: path, literals: lit, handler: handlers[r.Key()]})
+		h.routes = append(h.routes, route{Route: r, path: path, handler: handlers[r.Key()]})
 	}
 	return nil
 }
@@ -324,20 +306,15 @@ func mustURL(s string) *url.URL {
 func (h *Harness) DB() *pgxpool.Pool { return h.admin }
 
 // PluginDB is the plugin's own Env.DB, connected as its role: what its
-// handlers see. Nil when the plugin has no migrations.
+// handlers see.
 func (h *Harness) PluginDB() *sdk.DB { return h.env.DB }
 
 // Env is the Env the plugin was provisioned with.
 func (h *Harness) Env() *sdk.Env { return h.env }
 
 // InTenant runs fn in a transaction as the plugin's role, scoped to
-// institution tenantID like Request.Tx ("" for none), and fails the test
-// if the plugin has no database.
+// institution tenantID like Request.Tx ("" for none).
 func (h *Harness) InTenant(tenantID string, fn func(tx pgx.Tx) error) error {
-	h.t.Helper()
-	if h.env.DB == nil {
-		h.t.Fatalf("plugintest: plugin %q has no migrations, hence no database", h.manifest.Name)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return h.env.DB.InTenant(ctx, tenantID, fn)

@@ -3,6 +3,7 @@ package plugintest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -24,17 +25,30 @@ var _ sdk.Host = (*recordingHost)(nil)
 // institution (or to none).
 func (r *recordingHost) Authorize(_ context.Context, p sdk.Principal, permission string, res sdk.Resource) (bool, error) {
 	p = r.h.Resolve(p)
+	if p.Kind != "user" && p.Kind != "apikey" {
+		return false, nil
+	}
 	return p.Can(permission) && (res.TenantID == "" || res.TenantID == p.TenantID), nil
 }
 
-// Audit records e after the checks a real audit log makes.
+// Audit records e after the checks the kernel's audit log makes. Like the
+// kernel's refusals, which reach a plugin as RPC errors, its errors are not
+// sdk errors: a handler that returns one answers 500.
 func (r *recordingHost) Audit(_ context.Context, e sdk.AuditEntry) error {
 	if !strings.HasPrefix(e.Action, r.h.manifest.Name+".") {
-		return sdk.Errorf(sdk.ErrInvalid, "audit action %q must start with %q", e.Action, r.h.manifest.Name+".")
+		return fmt.Errorf("writing audit entry: action %q must start with %q", e.Action, r.h.manifest.Name+".")
+	}
+	if !isUUID(e.TenantID) {
+		return fmt.Errorf("writing audit entry: tenant_id %q is not a UUID", e.TenantID)
 	}
 	if e.Details != nil {
-		if _, err := json.Marshal(e.Details); err != nil {
-			return err
+		b, err := json.Marshal(e.Details)
+		if err != nil {
+			return fmt.Errorf("encoding audit details: %w", err)
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(b, &obj); err != nil {
+			return fmt.Errorf("writing audit entry: details must be a JSON object: %w", err)
 		}
 	}
 	e.Actor.Roles, e.Actor.Permissions = slices.Clone(e.Actor.Roles), slices.Clone(e.Actor.Permissions)
@@ -46,6 +60,9 @@ func (r *recordingHost) Audit(_ context.Context, e sdk.AuditEntry) error {
 
 // TenantConfig answers from SetTenantConfig and SetEnabled.
 func (r *recordingHost) TenantConfig(_ context.Context, tenantID string) (json.RawMessage, bool, error) {
+	if !isUUID(tenantID) {
+		return nil, false, fmt.Errorf("reading tenant configuration: tenant_id %q is not a UUID", tenantID)
+	}
 	cfg, enabled := r.h.tenantConfig(tenantID)
 	return cfg, enabled, nil
 }

@@ -59,7 +59,7 @@ func (n *notes) Manifest() sdk.Manifest {
 			{Method: "POST", Path: "/api/v1/notes", Permission: "notes.note.create", Handler: sdk.HandlerFunc(n.create)},
 			{Method: "GET", Path: "/api/v1/notes", Permission: "notes.note.read", Handler: sdk.HandlerFunc(n.list)},
 			{Method: "GET", Path: "/api/v1/notes/{id}", Permission: "notes.note.read", Handler: sdk.HandlerFunc(n.get)},
-			{Method: "GET", Path: "/api/v1/notes/panic", Permission: "notes.note.read", Handler: sdk.HandlerFunc(n.panic)},
+			{Method: "GET", Path: "/api/v1/notes-panic", Permission: "notes.note.read", Handler: sdk.HandlerFunc(n.panic)},
 			{Method: "GET", Path: "/api/v1/notes-echo/{anything}", Permission: "notes.note.read", Handler: sdk.HandlerFunc(n.echo)},
 			{Method: "GET", Path: "/api/v1/notes-errors/{kind}", Public: true, Handler: sdk.HandlerFunc(n.fail)},
 			{Method: "GET", Path: "/api/v1/notes-status", Public: true, Handler: sdk.HandlerFunc(n.echo)},

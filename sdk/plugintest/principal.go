@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"slices"
 
 	"github.com/edulure/edulure/sdk"
@@ -12,6 +13,10 @@ import (
 // NewTenant returns a new random institution ID (a UUID), for tests that
 // need several institutions.
 func NewTenant() string { return newUUID() }
+
+// NewID returns a new random UUID: the ID of a user the test refers to, of
+// a course, of anything the kernel identifies by UUID.
+func NewID() string { return newUUID() }
 
 // User is a person with a new random user ID, a member of institution
 // tenantID with the given built-in roles ("admin", "instructor",
@@ -32,13 +37,19 @@ func APIKey(tenantID string, permissions ...string) sdk.Principal {
 // Anonymous is a caller without credentials.
 func Anonymous() sdk.Principal { return sdk.Principal{Kind: "anonymous"} }
 
-// Resolve returns p as the plugin receives it from the kernel: a user
-// without explicit Permissions gets those the manifest grants its roles by
-// default, and Permissions are narrowed to the plugin's own.
+// Resolve returns p as the plugin receives it from the kernel. Its
+// Permissions are those of the plugin's own it holds in its institution: a
+// user without explicit Permissions gets those the manifest grants its
+// roles by default (DefaultRoles), as the kernel does for an institution
+// that kept the default grants. Outside an institution it has none.
 func (h *Harness) Resolve(p sdk.Principal) sdk.Principal {
 	p.Roles = slices.Clone(p.Roles)
 	if p.Anonymous() {
 		p.Kind, p.Permissions = "anonymous", nil
+		return p
+	}
+	if p.TenantID == "" {
+		p.Permissions = nil
 		return p
 	}
 	var out []string
@@ -76,3 +87,7 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func isUUID(s string) bool { return uuidPattern.MatchString(s) }

@@ -56,7 +56,7 @@ type Problem struct {
 	Status    int              `json:"status"`
 	Detail    string           `json:"detail,omitempty"`
 	Instance  string           `json:"instance,omitempty"`
-	Code      string           `json:"code,omitempty"` // a handler's sdk.Error Code, or the kind's default ("invalid-request")
+	Code      string           `json:"code,omitempty"` // a handler's sdk.Error Code, else the kernel's ("invalid-request", "permission-denied", ...)
 	Fields    []sdk.FieldError `json:"errors,omitempty"`
 	RequestID string           `json:"request_id,omitempty"`
 	Source    string           `json:"source,omitempty"` // "client", "kernel" or "plugin": who is at fault
@@ -91,7 +91,7 @@ var kinds = []struct {
 	{"gone", http.StatusGone, "gone"},
 	{"too_many_requests", http.StatusTooManyRequests, "rate-limited"},
 	{"unavailable", http.StatusServiceUnavailable, "unavailable"},
-	{"internal", http.StatusInternalServerError, "internal"},
+	{"internal", http.StatusInternalServerError, "plugin-error"},
 }
 
 func kindOf(status int) string {
@@ -104,7 +104,7 @@ func kindOf(status int) string {
 }
 
 // errorResult is the kernel's answer to a handler's error.
-func errorResult(e *pluginv1.Error, path, requestID string) *Result {
+func (h *Harness) errorResult(e *pluginv1.Error, path, requestID string) *Result {
 	k := kinds[len(kinds)-1] // internal, also for kinds this SDK does not know
 	for _, kk := range kinds {
 		if kk.kind == e.Kind {
@@ -115,11 +115,15 @@ func errorResult(e *pluginv1.Error, path, requestID string) *Result {
 	if e.Code != "" && k.kind != "internal" {
 		p.Code = e.Code
 	}
-	if k.status >= 500 {
-		p.Source = "plugin"
-	}
 	for _, f := range e.Fields {
 		p.Fields = append(p.Fields, sdk.FieldError{Field: f.Field, Message: f.Message})
+	}
+	if p.Status >= 500 {
+		p.Source = "plugin"
+	}
+	if k.kind == "internal" {
+		p.Code, p.Fields = "plugin-error", nil
+		p.Detail = fmt.Sprintf("plugin %q failed to handle the request; its log has the details under this request ID", h.manifest.Name)
 	}
 	res := problemResult(p)
 	if e.RetryAfterSeconds > 0 {

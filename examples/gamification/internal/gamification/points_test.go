@@ -1,0 +1,135 @@
+package gamification_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/edulure/edulure/sdk/plugintest"
+
+	"github.com/edulure/edulure/examples/gamification/internal/gamification"
+)
+
+const awardPath = "/api/v1/leaderboard/points"
+
+func TestAward(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	tenant := plugintest.NewTenant()
+	teacher, student := plugintest.User(tenant, "instructor"), plugintest.NewID()
+
+	res := h.Do(teacher, "POST", awardPath, map[string]any{"user_id": student, "points": 5, "reason": "helped a classmate"})
+	require.Equal(t, http.StatusCreated, res.Status, res)
+	var a gamification.Award
+	res.JSON(t, &a)
+	require.NotEmpty(t, a.ID)
+	require.Equal(t, student, a.UserID)
+	require.Equal(t, 5, a.Points)
+	require.Equal(t, "helped a classmate", a.Reason)
+	require.Equal(t, teacher.UserID, a.AwardedBy)
+	require.EqualValues(t, 5, a.Total)
+	require.False(t, a.CreatedAt.IsZero())
+
+	res = h.Do(teacher, "POST", awardPath, map[string]any{"user_id": strings.ToUpper(student), "points": 7})
+	require.Equal(t, http.StatusCreated, res.Status, res)
+	res.JSON(t, &a)
+	require.Equal(t, student, a.UserID, "UUIDs are stored in one form")
+	require.EqualValues(t, 12, a.Total)
+}
+
+func TestAwardIsAudited(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	tenant := plugintest.NewTenant()
+	admin, student := plugintest.User(tenant, "admin"), plugintest.NewID()
+	res := h.DoRequest(plugintest.Request{
+		Principal: admin, Method: "POST", Path: awardPath, RequestID: "req-42",
+		Body: map[string]any{"user_id": student, "points": 3, "reason": "quiz"},
+	})
+	require.Equal(t, http.StatusCreated, res.Status, res)
+	var a gamification.Award
+	res.JSON(t, &a)
+
+	entries := h.AuditEntries()
+	require.Len(t, entries, 1)
+	e := entries[0]
+	require.Equal(t, "gamification.points.award", e.Action)
+	require.Equal(t, tenant, e.TenantID)
+	require.Equal(t, admin.UserID, e.Actor.UserID)
+	require.Equal(t, "user", e.TargetType)
+	require.Equal(t, student, e.TargetID)
+	require.Equal(t, "req-42", e.RequestID)
+	require.Equal(t, map[string]any{"award_id": a.ID, "points": 3, "reason": "quiz"}, e.Details)
+
+	// A refused request writes nothing.
+	h.Do(admin, "POST", awardPath, map[string]any{"user_id": student, "points": 0})
+	require.Len(t, h.AuditEntries(), 1)
+}
+
+func TestAwardValidation(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	tenant := plugintest.NewTenant()
+	teacher, student := plugintest.User(tenant, "instructor"), plugintest.NewID()
+	for _, tc := range []struct {
+		name   string
+		body   any
+		status int
+		fields []string
+	}{
+		{name: "everything wrong", body: map[string]any{"user_id": "bob", "points": 0, "reason": strings.Repeat("x", 201)}, status: 422, fields: []string{"user_id", "points", "reason"}},
+		{name: "nothing given", body: map[string]any{}, status: 422, fields: []string{"user_id", "points"}},
+		{name: "too many points", body: map[string]any{"user_id": student, "points": 1001}, status: 422, fields: []string{"points"}},
+		{name: "negative points", body: map[string]any{"user_id": student, "points": -5}, status: 422, fields: []string{"points"}},
+		{name: "points not a number", body: map[string]any{"user_id": student, "points": "5"}, status: 422, fields: []string{"points"}},
+		{name: "fractional points", body: map[string]any{"user_id": student, "points": 1.5}, status: 422, fields: []string{"points"}},
+		{name: "reason of 200 characters is fine", body: map[string]any{"user_id": student, "points": 1, "reason": strings.Repeat("é", 200)}, status: 201},
+		{name: "unknown field", body: map[string]any{"user_id": student, "points": 1, "bonus": true}, status: 400},
+		{name: "not JSON", body: "points please", status: 400},
+		{name: "no body", body: nil, status: 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := h.Do(teacher, "POST", awardPath, tc.body)
+			require.Equal(t, tc.status, res.Status, res)
+			if tc.fields != nil {
+				require.Equal(t, tc.fields, res.Problem().FieldNames(), res)
+			}
+		})
+	}
+	var n int
+	require.NoError(t, h.DB().QueryRow(t.Context(), "SELECT count(*) FROM plugin_gamification.awards").Scan(&n))
+	require.Equal(t, 1, n, "only the valid award was written")
+}
+
+func TestWhoMayAward(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	tenant := plugintest.NewTenant()
+	body := map[string]any{"user_id": plugintest.NewID(), "points": 1}
+	for _, tc := range []struct {
+		name   string
+		role   string
+		status int
+	}{
+		{"admin", "admin", http.StatusCreated},
+		{"instructor", "instructor", http.StatusCreated},
+		{"learner", "learner", http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := h.Do(plugintest.User(tenant, tc.role), "POST", awardPath, body)
+			require.Equal(t, tc.status, res.Status, res)
+			if tc.status == http.StatusForbidden {
+				require.Equal(t, "permission-denied", res.Problem().Code)
+			}
+		})
+	}
+	res := h.Do(plugintest.Anonymous(), "POST", awardPath, body)
+	require.Equal(t, http.StatusUnauthorized, res.Status)
+	res = h.Do(plugintest.APIKey(tenant, gamification.PermAward), "POST", awardPath, body)
+	require.Equal(t, http.StatusCreated, res.Status, res)
+	var a gamification.Award
+	res.JSON(t, &a)
+	require.NotEmpty(t, a.AwardedBy, "an API key is recorded as the awarder")
+}

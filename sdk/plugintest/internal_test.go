@@ -1,0 +1,168 @@
+package plugintest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edulure/edulure/sdk"
+)
+
+type tiny struct {
+	name      string
+	routes    []sdk.Route
+	perms     []sdk.Permission
+	events    []sdk.EventType
+	jobs      []sdk.Job
+	cleanedUp atomic.Bool
+}
+
+func (p *tiny) Manifest() sdk.Manifest {
+	return sdk.Manifest{
+		Name: p.name, Version: "0.0.1", Routes: p.routes, Permissions: p.perms, Publishes: p.events, Jobs: p.jobs,
+		Migrations: fstest.MapFS{"0001_t.up.sql": {Data: []byte("CREATE TABLE t (tenant_id uuid NOT NULL)")}},
+	}
+}
+func (p *tiny) Provision(context.Context, *sdk.Env) error { return nil }
+func (p *tiny) Cleanup(context.Context) error             { p.cleanedUp.Store(true); return nil }
+
+// After the test, the plugin was cleaned up and its database and roles,
+// and those of a plugin sharing the database, are gone.
+func TestCleanupDropsDatabaseAndRoles(t *testing.T) {
+	t.Parallel()
+	first, second := &tiny{name: "first"}, &tiny{name: "second"}
+	var h *Harness
+	t.Run("use", func(t *testing.T) {
+		h = New(t, first)
+		New(t, second, WithDatabaseOf(h))
+		var roles int
+		require.NoError(t, h.DB().QueryRow(context.Background(), "SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)", h.rolePrefix).Scan(&roles))
+		require.Equal(t, 4, roles, "an owner and a login role per plugin")
+	})
+	require.True(t, first.cleanedUp.Load())
+	require.True(t, second.cleanedUp.Load())
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, h.adminURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var dbs, roles int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", strings.TrimPrefix(mustURL(h.dbURL).Path, "/")).Scan(&dbs))
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_roles WHERE starts_with(rolname, $1)", h.rolePrefix).Scan(&roles))
+	require.Zero(t, dbs)
+	require.Zero(t, roles)
+}
+
+// fakeTB records a failure and ends the goroutine, like t.Fatal.
+type fakeTB struct {
+	testing.TB
+	failure  string
+	cleanups []func()
+}
+
+func (f *fakeTB) Helper()             {}
+func (f *fakeTB) Log(...any)          {}
+func (f *fakeTB) Logf(string, ...any) {}
+func (f *fakeTB) Cleanup(fn func())   { f.cleanups = append(f.cleanups, fn) }
+func (f *fakeTB) Errorf(format string, args ...any) {
+	f.failure = fmt.Sprintf(format, args...)
+}
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.failure = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func newFails(p sdk.Plugin) string {
+	f := &fakeTB{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		New(f, p)
+	}()
+	<-done
+	for i := len(f.cleanups) - 1; i >= 0; i-- {
+		f.cleanups[i]()
+	}
+	return f.failure
+}
+
+func TestNewRefusesWhatTheKernelRefuses(t *testing.T) {
+	t.Parallel()
+	ok := sdk.HandlerFunc(func(context.Context, *sdk.Request) (*sdk.Response, error) { return sdk.NoContent() })
+	perm := []sdk.Permission{{Name: "bad.thing.read"}}
+	for _, tc := range []struct {
+		name string
+		p    *tiny
+		want string
+	}{
+		{"bad name", &tiny{name: "Bad-Name"}, "must be 2-31 lowercase"},
+		{"no handler", &tiny{name: "bad", routes: []sdk.Route{{Method: "GET", Path: "/api/v1/things", Public: true}}}, "has no handler"},
+		{"bad path", &tiny{name: "bad", routes: []sdk.Route{{Method: "GET", Path: "/things", Public: true, Handler: ok}}}, "must start with /api/v1/"},
+		{"bad method", &tiny{name: "bad", routes: []sdk.Route{{Method: "HEAD", Path: "/api/v1/things", Public: true, Handler: ok}}}, "method must be"},
+		{"undeclared permission", &tiny{name: "bad", perms: perm, routes: []sdk.Route{{Method: "GET", Path: "/api/v1/things", Permission: "bad.thing.write", Handler: ok}}}, `unknown permission "bad.thing.write"`},
+		{"no permission", &tiny{name: "bad", routes: []sdk.Route{{Method: "GET", Path: "/api/v1/things", Handler: ok}}}, "a route that is not public must name a permission"},
+		{"foreign permission", &tiny{name: "bad", perms: []sdk.Permission{{Name: "courses.course.read"}}}, `must start with "bad."`},
+		{"unknown default role", &tiny{name: "bad", perms: []sdk.Permission{{Name: "bad.thing.read", DefaultRoles: []string{"teacher"}}}}, `default role "teacher" is not a built-in role`},
+		{"reserved resource", &tiny{name: "bad", routes: []sdk.Route{{Method: "GET", Path: "/api/v1/tenant/things", Public: true, Handler: ok}}}, "reserved for the kernel"},
+		{"overlapping routes", &tiny{name: "bad", routes: []sdk.Route{
+			{Method: "GET", Path: "/api/v1/things/{id}", Public: true, Handler: ok},
+			{Method: "GET", Path: "/api/v1/things/new", Public: true, Handler: ok},
+		}}, "overlaps the plugin's own route GET /api/v1/things/{id}"},
+		{"foreign event", &tiny{name: "bad", events: []sdk.EventType{{Type: "courses.course.created.v1", Schema: []byte(`{}`)}}}, "publishes only events named bad."},
+		{"event without schema", &tiny{name: "bad", events: []sdk.EventType{{Type: "bad.thing.made.v1"}}}, "needs a JSON Schema"},
+		{"job without trigger", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep"}}}, "needs a schedule or an event"},
+		{"schedule not cron", &tiny{name: "bad", jobs: []sdk.Job{{Name: "Sweep", Schedule: "hourly"}}}, "five fields"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Contains(t, newFails(tc.p), tc.want)
+		})
+	}
+}
+
+// Without Main, the watchdog stops and removes the throwaway cluster once
+// the test binary has exited. The test runs this binary again, without
+// TEST_DATABASE_URL and without Main.
+func TestWatchdogRemovesClusterWithoutMain(t *testing.T) {
+	if os.Getenv("PLUGINTEST_HELPER") == "watchdog" {
+		New(t, &tiny{name: "helper"})
+		fmt.Println("CLUSTER_DIR=" + server.dir)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts a cluster of its own")
+	}
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWatchdogRemovesClusterWithoutMain$", "-test.count=1")
+	cmd.Env = append(withoutEnv(os.Environ(), EnvURL), "PLUGINTEST_HELPER=watchdog")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	_, rest, ok := strings.Cut(string(out), "CLUSTER_DIR=")
+	require.True(t, ok, "%s", out)
+	dir := strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0])
+	require.True(t, filepath.IsAbs(dir), dir)
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(dir)
+		return os.IsNotExist(err)
+	}, 30*time.Second, 100*time.Millisecond, "the watchdog removes %s", dir)
+}
+
+func withoutEnv(env []string, name string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
