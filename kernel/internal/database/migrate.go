@@ -2,63 +2,23 @@ package database
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
-	"regexp"
-	"sort"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/edulure/edulure/sdk/storage"
 )
 
-// Migration is one numbered SQL file, "0001_identity.up.sql".
-type Migration struct {
-	Version  int
-	Name     string
-	SQL      string
-	Checksum string
-}
+// Migration is one numbered SQL file, "0001_identity.up.sql". The kernel's
+// and the plugins' migrations share the SDK's loader.
+type Migration = storage.Migration
 
-var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.up\.sql$`)
-var sqlFile = regexp.MustCompile(`\.sql$`)
-
-// LoadMigrations reads the *.up.sql files at the root of fsys, in order. Any
-// other .sql file name is an error, so a typo cannot silently skip a file.
-func LoadMigrations(fsys fs.FS) ([]Migration, error) {
-	entries, err := fs.ReadDir(fsys, ".")
-	if err != nil {
-		return nil, fmt.Errorf("reading migrations: %w", err)
-	}
-	var out []Migration
-	seen := map[int]string{}
-	for _, e := range entries {
-		if e.IsDir() || !sqlFile.MatchString(e.Name()) {
-			continue
-		}
-		m := migrationName.FindStringSubmatch(e.Name())
-		if m == nil {
-			return nil, fmt.Errorf("migration file %q: name must look like 0001_name.up.sql", e.Name())
-		}
-		v, _ := strconv.Atoi(m[1])
-		if prev, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migrations %q and %q share version %d", prev, e.Name(), v)
-		}
-		seen[v] = e.Name()
-		body, err := fs.ReadFile(fsys, e.Name())
-		if err != nil {
-			return nil, err
-		}
-		sum := sha256.Sum256(body)
-		out = append(out, Migration{Version: v, Name: m[2], SQL: string(body), Checksum: hex.EncodeToString(sum[:])})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
-	return out, nil
-}
+// LoadMigrations reads the *.up.sql files at the root of fsys, in order.
+func LoadMigrations(fsys fs.FS) ([]Migration, error) { return storage.LoadMigrations(fsys) }
 
 // ErrMigrationEdited is returned when an applied migration's file changed.
 var ErrMigrationEdited = errors.New("an applied migration was edited")
