@@ -31,7 +31,7 @@ import (
 const (
 	// eventually is how long asynchronous plugin state may take to settle on
 	// a loaded machine.
-	eventually = 20 * time.Second
+	eventually = 30 * time.Second
 	tick       = 25 * time.Millisecond
 )
 
@@ -764,51 +764,4 @@ func TestPluginReloadAddsAndRemoves(t *testing.T) {
 	r = b.do("GET", "/api/v1/other/noop", a.learner, nil)
 	require.Equal(t, 204, r.Status, "%s", r.Raw)
 	requireProblem(t, b.do("GET", "/api/v1/probe/noop", a.learner, nil), 404, "not-found")
-}
-
-func TestPluginXUpgradeStress(t *testing.T) {
-	b, file := withPlugins(t, pluginBlock{variant: probe})
-	op := b.operator()
-	a := b.institution("alpha")
-	v2 := variant{name: "probe", version: "2.0.0"}
-	buildPlugin(t, v2)
-	stop := make(chan struct{})
-	var mu sync.Mutex
-	fails := map[string]int{}
-	total := 0
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := fetch(b.url, "GET", "/api/v1/probe/noop", a.learner)
-				mu.Lock()
-				total++
-				if err != nil {
-					fails[err.Error()]++
-				} else if r.Status != 204 {
-					fails[string(r.Raw)]++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range 20 {
-		v := probe
-		if i%2 == 0 {
-			v = v2
-		}
-		writePluginsFile(t, file, pluginBlock{variant: v})
-		r := b.do("POST", "/api/v1/plugins/reload", op, nil)
-		require.Equal(t, 200, r.Status, "%s", r.Raw)
-	}
-	close(stop)
-	wg.Wait()
-	t.Logf("total %d fails %v", total, fails)
 }

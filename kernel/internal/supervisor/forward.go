@@ -43,6 +43,9 @@ func (s *Supervisor) Forward(ctx context.Context, t Target, req *pluginv1.HTTPRe
 		req.DeadlineUnixMs = dl.UnixMilli()
 	}
 	resp, err := inst.rpc.HandleHTTP(ctx, req)
+	if dl, _ := ctx.Deadline(); err == nil && resp.Error != nil && !time.Now().Before(dl) {
+		err = status.Error(codes.DeadlineExceeded, "the handler gave up at the request's deadline") // it may answer before our timer fires
+	}
 	if err != nil {
 		return nil, s.callProblem(ctx, t, inst, err, timeout)
 	}
