@@ -22,9 +22,14 @@ import (
 // dies or answers nonsense; a handler's sdk error becomes its problem.
 func (s *Supervisor) Forward(ctx context.Context, t Target, req *pluginv1.HTTPRequest) (*pluginv1.HTTPResponse, error) {
 	inst := t.slot.inst.Load()
+	// An upgrade may swap and drain the instance just loaded: take the new one.
+	for inst != nil && !inst.acquire() {
+		inst = t.slot.inst.Load()
+	}
 	if inst == nil {
 		return nil, s.unavailable(t)
 	}
+	defer inst.inflight.Done()
 	select {
 	case inst.sem <- struct{}{}:
 	default:
@@ -33,8 +38,7 @@ func (s *Supervisor) Forward(ctx context.Context, t Target, req *pluginv1.HTTPRe
 		p.RetryAfter, p.Source = 1, problem.SourcePlugin
 		return nil, p
 	}
-	inst.inflight.Add(1)
-	defer func() { <-inst.sem; inst.inflight.Done() }()
+	defer func() { <-inst.sem }()
 
 	timeout := inst.cfg.Limits.RequestTimeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)

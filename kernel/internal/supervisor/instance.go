@@ -32,6 +32,8 @@ type instance struct {
 	pid      int
 
 	sem      chan struct{} // concurrency limit
+	mu       sync.Mutex    // orders acquire against stop's drain
+	draining bool
 	inflight sync.WaitGroup
 	stopOnce sync.Once
 }
@@ -146,10 +148,26 @@ func (s *Supervisor) rolePassword(name string) string {
 // exited reports whether the process has ended.
 func (i *instance) exited() bool { return i.client.Exited() }
 
+// acquire counts a request in flight, unless the instance is draining: then
+// the caller must use the slot's new instance.
+func (i *instance) acquire() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.draining {
+		return false
+	}
+	i.inflight.Add(1)
+	return true
+}
+
 // stop waits up to grace for in-flight requests, then ends the process
-// (go-plugin asks it to shut down, and kills it if it does not).
+// (go-plugin asks it to shut down, and kills it if it does not). Requests
+// not yet acquired when it starts go to the slot's next instance.
 func (i *instance) stop(grace time.Duration) {
 	i.stopOnce.Do(func() {
+		i.mu.Lock()
+		i.draining = true
+		i.mu.Unlock()
 		done := make(chan struct{})
 		go func() { i.inflight.Wait(); close(done) }()
 		select {
