@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-)
 
-// PluginName is the form of a plugin's name.
-var PluginName = regexp.MustCompile(`^[a-z][a-z0-9_]{1,30}$`)
+	"github.com/edulure/edulure/sdk/wire"
+)
 
 // Spec describes one plugin's storage.
 type Spec struct {
@@ -52,7 +50,7 @@ const TenantPolicy = "edulure_tenant_isolation"
 // that may create roles). It returns the versions it applied. Concurrent
 // calls for one plugin take turns.
 func Provision(ctx context.Context, admin *pgxpool.Pool, s Spec) ([]int, error) {
-	if !PluginName.MatchString(s.Plugin) {
+	if !wire.PluginName.MatchString(s.Plugin) {
 		return nil, fmt.Errorf("plugin name %q: must be 2-31 lowercase letters, digits or underscores, starting with a letter", s.Plugin)
 	}
 	tx, err := admin.Begin(ctx)

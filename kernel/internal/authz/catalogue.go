@@ -2,9 +2,10 @@ package authz
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"sync"
+
+	"github.com/edulure/edulure/sdk/wire"
 )
 
 // Built-in roles every tenant has.
@@ -25,8 +26,9 @@ type Permission struct {
 	Defaults    []string `json:"default_roles"`
 }
 
-// PermissionName is the form of a permission: owner.noun.verb, lowercase.
-var PermissionName = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,3}$`)
+// PermissionName is the form of a permission: owner.noun.verb, lowercase
+// (the same rule the SDK applies to plugin manifests).
+var PermissionName = wire.PermissionName
 
 // KernelPermissions are the permissions of the kernel's own routes.
 var KernelPermissions = []Permission{

@@ -55,7 +55,7 @@ func TestValidateManifest(t *testing.T) {
 		{name: "no permission", change: func(m *pluginv1.Manifest) { m.Routes[0].Permission = "" }, want: "must name a permission"},
 		{name: "platform permission", change: func(m *pluginv1.Manifest) {
 			m.Routes[0].Permission = "platform.tenant.create"
-		}, want: "unknown permission"},
+		}, want: "plugins cannot require platform permissions"},
 		{name: "conflict with another plugin", change: func(m *pluginv1.Manifest) { m.Routes[0].Path = "/api/v1/exams/{exam}" }, want: `conflicts with route GET /api/v1/exams/{id} of plugin "exams"`},
 		{name: "own overlap", change: func(m *pluginv1.Manifest) { m.Routes[1].Path = "/api/v1/quizzes/new" }, want: "overlaps the plugin's own route"},
 		{name: "permission of another owner", change: func(m *pluginv1.Manifest) { m.Permissions[0].Name = "courses.quiz.read" }, want: `must start with "quiz."`},

@@ -1,0 +1,157 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+)
+
+// The rules a manifest can be judged by on its own. The kernel applies them
+// at load (adding what needs its state: the operator's expectations, other
+// plugins' routes, the permission catalogue, schema compilers), and
+// sdk/plugintest applies them in a plugin's tests, so both refuse the same
+// mistakes with the same words.
+var (
+	// PluginName is the form of a plugin's name (it names schema plugin_<name>).
+	PluginName = regexp.MustCompile(`^[a-z][a-z0-9_]{1,30}$`)
+	// PermissionName is owner.noun.verb, lowercase.
+	PermissionName = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,3}$`)
+	// EventType is owner.noun.verb.vN.
+	EventType = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,3}\.v[1-9][0-9]*$`)
+	// JobName is a job's name within its plugin.
+	JobName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	// Methods are the HTTP methods a route may use.
+	Methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+	// BuiltinRoles are the roles every institution has.
+	BuiltinRoles = []string{"admin", "instructor", "learner"}
+	// ReservedResources are the first path segments after /api/v1/ that
+	// belong to the kernel.
+	ReservedResources = []string{"auth", "me", "tenants", "tenant", "plugins", "admin", "events", "jobs"}
+)
+
+// CheckedRoute is a route that passed CheckManifest, with its parsed path.
+type CheckedRoute struct {
+	*pluginv1.Route
+	Key  string // "GET /api/v1/leaderboard"
+	Path Path
+}
+
+// CheckManifest returns the routes that passed and every breach of the
+// rules above. A route's permission outside the plugin's own prefix is
+// passed on: whether it exists is for the kernel's catalogue to say.
+// Schemas are checked to be JSON objects only; the kernel compiles them.
+func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !PluginName.MatchString(m.Name) {
+		bad("name %q: must be 2-31 lowercase letters, digits or underscores, starting with a letter", m.Name)
+	}
+	prefix := m.Name + "."
+
+	own := map[string]bool{}
+	for _, p := range m.Permissions {
+		switch {
+		case !PermissionName.MatchString(p.Name):
+			bad("permission %q: name must look like %snoun.verb", p.Name, prefix)
+		case !strings.HasPrefix(p.Name, prefix):
+			bad("permission %q: a plugin's permissions must start with %q", p.Name, prefix)
+		case own[p.Name]:
+			bad("permission %q is declared twice", p.Name)
+		}
+		for _, r := range p.DefaultRoles {
+			if !slices.Contains(BuiltinRoles, r) {
+				bad("permission %q: default role %q is not a built-in role (admin, instructor, learner)", p.Name, r)
+			}
+		}
+		own[p.Name] = true
+	}
+
+	var routes []*CheckedRoute
+	for _, r := range m.Routes {
+		key := r.Method + " " + r.Path
+		if !slices.Contains(Methods, r.Method) {
+			bad("route %s: method must be one of %s", key, strings.Join(Methods, ", "))
+			continue
+		}
+		path, err := ParsePath(r.Path)
+		if err != nil {
+			bad("route %s: %v", key, err)
+			continue
+		}
+		if slices.Contains(ReservedResources, path.Resource()) {
+			bad("route %s: /api/v1/%s is reserved for the kernel", key, path.Resource())
+			continue
+		}
+		switch {
+		case !r.Public && r.Permission == "":
+			bad("route %s: a route that is not public must name a permission", key)
+		case r.Permission != "" && !PermissionName.MatchString(r.Permission):
+			bad("route %s: unknown permission %q (declare it in the manifest's permissions)", key, r.Permission)
+		case strings.HasPrefix(r.Permission, "platform."):
+			bad("route %s: plugins cannot require platform permissions", key)
+		case strings.HasPrefix(r.Permission, prefix) && !own[r.Permission]:
+			bad("route %s: unknown permission %q (declare it in the manifest's permissions)", key, r.Permission)
+		}
+		for _, js := range [][]byte{r.RequestSchemaJson, r.ResponseSchemaJson} {
+			if b := bytes.TrimSpace(js); len(js) > 0 && (len(b) == 0 || b[0] != '{' || !json.Valid(b)) {
+				bad("route %s: a request or response schema must be a JSON object", key)
+			}
+		}
+		for _, prev := range routes {
+			if prev.Method == r.Method && prev.Path.Overlaps(path) {
+				bad("route %s overlaps the plugin's own route %s", key, prev.Key)
+			}
+		}
+		routes = append(routes, &CheckedRoute{Route: r, Key: key, Path: path})
+	}
+
+	published := map[string]bool{}
+	for _, e := range m.Publishes {
+		switch {
+		case !EventType.MatchString(e.Type):
+			bad("event type %q: must look like %snoun.verb.v1", e.Type, prefix)
+		case !strings.HasPrefix(e.Type, prefix):
+			bad("event type %q: a plugin publishes only events named %s...", e.Type, prefix)
+		case published[e.Type]:
+			bad("event type %q is declared twice", e.Type)
+		}
+		published[e.Type] = true
+		if len(e.SchemaJson) == 0 || !json.Valid(e.SchemaJson) {
+			bad("event type %q: needs a JSON Schema for its data", e.Type)
+		}
+	}
+	for _, s := range m.Subscribes {
+		if !EventType.MatchString(s) {
+			bad("subscription %q: not an event type (owner.noun.verb.vN)", s)
+		}
+	}
+	jobs := map[string]bool{}
+	for _, j := range m.Jobs {
+		if !JobName.MatchString(j.Name) || jobs[j.Name] {
+			bad("job %q: name must be unique, lowercase letters, digits, '-' or '_'", j.Name)
+		}
+		jobs[j.Name] = true
+		if j.Schedule == "" && j.OnEvent == "" {
+			bad("job %q: needs a schedule or an event that triggers it", j.Name)
+		}
+		if j.OnEvent != "" && !EventType.MatchString(j.OnEvent) {
+			bad("job %q: trigger %q is not an event type", j.Name, j.OnEvent)
+		}
+	}
+	last := uint32(0)
+	for _, mg := range m.Migrations {
+		if mg.Version <= last {
+			bad("migration %04d_%s: versions must increase", mg.Version, mg.Name)
+		}
+		last = mg.Version
+	}
+	if len(m.ConfigSchemaJson) > 0 && !json.Valid(m.ConfigSchemaJson) {
+		bad("config schema: not valid JSON")
+	}
+	return routes, errs
+}
