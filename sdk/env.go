@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
@@ -36,6 +37,21 @@ const TenantSetting = "edulure.tenant_id"
 // Since: v1.0
 type DB struct {
 	Pool *pgxpool.Pool
+
+	events    *eventCatalogue // what Publish needs from the manifest
+	published atomic.Int64    // publishes so far, to tell whether a transaction published
+}
+
+// NewDB is a DB on pool for the plugin whose manifest is m: its Publish
+// checks events against the types m publishes.
+//
+// Since: v1.1
+func NewDB(pool *pgxpool.Pool, m Manifest) (*DB, error) {
+	cat, err := newEventCatalogue(m)
+	if err != nil {
+		return nil, err
+	}
+	return &DB{Pool: pool, events: cat}, nil
 }
 
 // InTenant runs fn in a transaction in which row-level security admits only
@@ -53,10 +69,17 @@ func (db *DB) InTenant(ctx context.Context, tenantID string, fn func(tx pgx.Tx) 
 			return fmt.Errorf("setting the transaction's tenant: %w", err)
 		}
 	}
+	before := db.published.Load()
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	if db.published.Load() != before {
+		db.hint() // the transaction (or a concurrent one) published: wake the relay
+	}
+	return nil
 }
 
 // Host is the kernel's services a plugin may call. Each call crosses the

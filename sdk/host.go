@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
@@ -48,4 +51,30 @@ func (h *hostClient) TenantConfig(ctx context.Context, tenantID string) (json.Ra
 		return nil, false, fmt.Errorf("reading tenant configuration: %w", err)
 	}
 	return orEmptyObject(out.ConfigJson), out.Enabled, nil
+}
+
+func (h *hostClient) eventsPublished(ctx context.Context) error {
+	_, err := h.c.EventsPublished(ctx, &pluginv1.EventsPublishedRequest{})
+	return err
+}
+
+// newWaker returns a function that asks call to run soon, without blocking:
+// calls made while one is pending or running coalesce into one more.
+func newWaker(logger hclog.Logger, call func(context.Context) error) func() {
+	pending := make(chan struct{}, 1)
+	go func() {
+		for range pending {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := call(ctx); err != nil {
+				logger.Debug("waking the kernel's event relay failed; it will poll", "error", err)
+			}
+			cancel()
+		}
+	}()
+	return func() {
+		select {
+		case pending <- struct{}{}:
+		default:
+		}
+	}
 }

@@ -3,6 +3,7 @@ package sdk
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/storage"
@@ -14,14 +15,39 @@ import (
 //
 // Since: v1.0
 func EncodeManifest(m Manifest) (*pluginv1.Manifest, map[string]Handler, error) {
-	return encodeManifest(m)
+	out, h, err := encodeManifest(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, h.routes, nil
 }
 
-func encodeManifest(m Manifest) (*pluginv1.Manifest, map[string]Handler, error) {
+// handlers are a manifest's functions by route key, event type and job name.
+type handlers struct {
+	routes map[string]Handler
+	events map[string]Subscription
+	jobs   map[string]Job
+}
+
+func encodeManifest(m Manifest) (*pluginv1.Manifest, *handlers, error) {
 	out := &pluginv1.Manifest{
 		Name: m.Name, Version: m.Version, Description: m.Description,
 		MinProtocol: uint32(m.MinProtocol), MaxProtocol: uint32(m.MaxProtocol),
-		Subscribes: m.Subscribes, ConfigSchemaJson: m.ConfigSchema,
+		ConfigSchemaJson: m.ConfigSchema,
+	}
+	h := &handlers{events: map[string]Subscription{}, jobs: map[string]Job{}}
+	for _, sub := range m.Subscribes {
+		if sub.Handler == nil {
+			return nil, nil, fmt.Errorf("subscription to %s has no handler", sub.Type)
+		}
+		if _, dup := h.events[sub.Type]; dup {
+			return nil, nil, fmt.Errorf("subscription to %s is declared twice", sub.Type)
+		}
+		if sub.MaxAttempts < 0 {
+			return nil, nil, fmt.Errorf("subscription to %s: MaxAttempts cannot be negative", sub.Type)
+		}
+		h.events[sub.Type] = sub
+		out.Subscriptions = append(out.Subscriptions, &pluginv1.Subscription{Type: sub.Type, Ordered: sub.Ordered, MaxAttempts: uint32(sub.MaxAttempts)})
 	}
 	if out.MinProtocol == 0 {
 		out.MinProtocol = ProtocolVersion
@@ -55,7 +81,20 @@ func encodeManifest(m Manifest) (*pluginv1.Manifest, map[string]Handler, error) 
 		out.Publishes = append(out.Publishes, &pluginv1.EventType{Type: e.Type, Description: e.Description, SchemaJson: e.Schema})
 	}
 	for _, j := range m.Jobs {
-		out.Jobs = append(out.Jobs, &pluginv1.Job{Name: j.Name, Description: j.Description, Schedule: j.Schedule, OnEvent: j.OnEvent, PerTenant: j.PerTenant})
+		if j.Handler == nil {
+			return nil, nil, fmt.Errorf("job %s has no handler", j.Name)
+		}
+		if _, dup := h.jobs[j.Name]; dup {
+			return nil, nil, fmt.Errorf("job %s is declared twice", j.Name)
+		}
+		if j.MaxAttempts < 0 || j.Timeout < 0 {
+			return nil, nil, fmt.Errorf("job %s: MaxAttempts and Timeout cannot be negative", j.Name)
+		}
+		h.jobs[j.Name] = j
+		out.Jobs = append(out.Jobs, &pluginv1.Job{
+			Name: j.Name, Description: j.Description, Schedule: j.Schedule, OnEvent: j.OnEvent, PerTenant: j.PerTenant,
+			MaxAttempts: uint32(j.MaxAttempts), TimeoutSeconds: uint32((j.Timeout + time.Second - 1) / time.Second), Permission: j.Permission,
+		})
 	}
 	migs, err := storage.LoadMigrations(m.Migrations)
 	if err != nil {
@@ -67,5 +106,6 @@ func encodeManifest(m Manifest) (*pluginv1.Manifest, map[string]Handler, error) 
 	if len(m.ConfigSchema) > 0 && !json.Valid(m.ConfigSchema) {
 		return nil, nil, fmt.Errorf("the config schema is not valid JSON")
 	}
-	return out, handlers, nil
+	h.routes = handlers
+	return out, h, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"time"
 )
 
 // Plugin is what a plugin author implements. The kernel drives every plugin
@@ -53,8 +54,8 @@ type Manifest struct {
 	Permissions []Permission
 	// Publishes lists the event types the plugin publishes.
 	Publishes []EventType
-	// Subscribes lists the event types the plugin handles.
-	Subscribes []string
+	// Subscribes lists the event types the plugin handles, with their handlers.
+	Subscribes []Subscription
 	// Jobs the plugin declares.
 	Jobs []Job
 	// Migrations holds numbered SQL files (0001_init.up.sql), usually an
@@ -112,16 +113,26 @@ type EventType struct {
 	Schema      json.RawMessage // JSON Schema of the event's data
 }
 
-// Job is a job the plugin declares. Its execution arrives with the kernel's
-// job system; today the kernel validates and lists it.
+// Job is a job the plugin declares. The kernel runs it on its schedule, when
+// its event arrives, or on demand (POST /api/v1/jobs/{plugin}/{job}/runs),
+// once per tick across all kernel replicas, retrying a failed attempt with
+// backoff up to MaxAttempts.
 //
-// Since: v1.0
+// Since: v1.0 (Handler, MaxAttempts, Timeout and Permission since v1.1)
 type Job struct {
 	Name        string
 	Description string
-	Schedule    string // cron, five fields; "" when not scheduled
+	Schedule    string // cron, five fields (or @hourly, @daily...); "" when not scheduled
 	OnEvent     string // event type that triggers it; "" when none
-	PerTenant   bool   // run once per enabled institution
+	PerTenant   bool   // run once per enabled institution rather than once for the platform
+	// MaxAttempts before a run is given up; 0: the kernel's default (5).
+	MaxAttempts int
+	// Timeout of one attempt; 0: the kernel's default (1 minute).
+	Timeout time.Duration
+	// Permission a caller needs to start a run on demand; "": the kernel's
+	// tenancy.job.run (per-tenant jobs) or platform.job.run.
+	Permission string
+	Handler    JobHandler
 }
 
 // MustSub is fs.Sub for embedded migrations that panics on a bad directory

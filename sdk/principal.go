@@ -31,3 +31,15 @@ func (p Principal) ID() string {
 	}
 	return p.UserID
 }
+
+// Actor names the principal in events and audit entries: "user:<id>",
+// "apikey:<id>" or "anonymous".
+func (p Principal) Actor() string {
+	switch p.Kind {
+	case "user":
+		return "user:" + p.UserID
+	case "apikey":
+		return "apikey:" + p.APIKeyID
+	}
+	return "anonymous"
+}

@@ -30,7 +30,7 @@ type server struct {
 	mu       sync.Mutex
 	broker   *plugin.GRPCBroker
 	manifest *pluginv1.Manifest
-	routes   map[string]Handler
+	handlers *handlers
 	env      *Env // set once Configure succeeded
 }
 
@@ -49,11 +49,11 @@ func (s *server) GetManifest(context.Context, *pluginv1.GetManifestRequest) (*pl
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.manifest == nil {
-		m, routes, err := encodeManifest(s.plugin.Manifest())
+		m, h, err := encodeManifest(s.plugin.Manifest())
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "manifest: %v", err)
 		}
-		s.manifest, s.routes = m, routes
+		s.manifest, s.handlers = m, h
 	}
 	return s.manifest, nil
 }
@@ -81,14 +81,21 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "connecting to the database: %v", err)
 		}
-		env.DB = &DB{Pool: pool}
+		if env.DB, err = NewDB(pool, s.plugin.Manifest()); err != nil {
+			pool.Close()
+			return nil, status.Errorf(codes.InvalidArgument, "manifest: %v", err)
+		}
 	}
 	if s.broker != nil && req.HostBrokerId != 0 {
 		conn, err := s.broker.Dial(req.HostBrokerId)
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "dialling the kernel's host services: %v", err)
 		}
-		env.Host = &hostClient{c: pluginv1.NewHostClient(conn)}
+		host := &hostClient{c: pluginv1.NewHostClient(conn)}
+		env.Host = host
+		if env.DB != nil {
+			env.DB.events.wake = newWaker(s.logger, host.eventsPublished)
+		}
 	} else {
 		env.Host = HostFuncs{}
 	}
@@ -102,26 +109,45 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 	return &pluginv1.ConfigureResponse{}, nil
 }
 
-func (s *server) ready() (*Env, map[string]Handler, error) {
+func (s *server) ready() (*Env, *handlers, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.env == nil {
 		return nil, nil, status.Error(codes.FailedPrecondition, "the plugin is not configured yet")
 	}
-	return s.env, s.routes, nil
+	return s.env, s.handlers, nil
+}
+
+// HandleEvents: lifecycle step 5.
+func (s *server) HandleEvents(ctx context.Context, in *pluginv1.HandleEventsRequest) (*pluginv1.HandleEventsResponse, error) {
+	env, h, err := s.ready()
+	if err != nil {
+		return nil, err
+	}
+	return DispatchEvents(ctx, s.logger, h.events, in, env.DB), nil
+}
+
+// RunJob: lifecycle step 5.
+func (s *server) RunJob(ctx context.Context, in *pluginv1.RunJobRequest) (*pluginv1.RunJobResponse, error) {
+	env, h, err := s.ready()
+	if err != nil {
+		return nil, err
+	}
+	return DispatchJob(ctx, s.logger, h.jobs, in, env.DB), nil
 }
 
 // HandleHTTP: lifecycle step 5.
 func (s *server) HandleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) (*pluginv1.HTTPResponse, error) {
-	env, routes, err := s.ready()
+	env, h, err := s.ready()
 	if err != nil {
 		return nil, err
 	}
-	h, ok := routes[in.Route]
+	routes := h.routes
+	h2, ok := routes[in.Route]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "no route %q in this plugin", in.Route)
 	}
-	return Dispatch(ctx, s.logger, h, in, env.DB), nil
+	return Dispatch(ctx, s.logger, h2, in, env.DB), nil
 }
 
 // Dispatch runs one forwarded request through h exactly as a served plugin

@@ -86,6 +86,9 @@ func Provision(ctx context.Context, admin *pgxpool.Pool, s Spec) ([]int, error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := ensureEventTables(ctx, tx, s); err != nil {
+		return nil, fmt.Errorf("creating the event outbox and inbox: %w", err)
+	}
 	if err := enforceRLS(ctx, tx, s); err != nil {
 		return nil, err
 	}
@@ -174,6 +177,39 @@ func migrate(ctx context.Context, tx pgx.Tx, s Spec) ([]int, error) {
 	return applied, nil
 }
 
+// Outbox and Inbox are the tables Provision creates for events: the plugin
+// inserts what it publishes into Outbox (and may not read it back; the
+// kernel's relay moves rows out), and records the IDs of handled events in
+// Inbox.
+const (
+	Outbox = "edulure_outbox"
+	Inbox  = "edulure_inbox"
+)
+
+func ensureEventTables(ctx context.Context, tx pgx.Tx, s Spec) error {
+	schema, role := ident(s.Schema()), ident(s.Role())
+	_, err := tx.Exec(ctx, fmt.Sprintf(`
+		CREATE TABLE IF NOT EXISTS %[1]s.edulure_outbox (
+			seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+			id          uuid NOT NULL UNIQUE,
+			type        text NOT NULL,
+			tenant_id   uuid NOT NULL,
+			actor       text NOT NULL DEFAULT '',
+			request_id  text NOT NULL DEFAULT '',
+			data        jsonb NOT NULL,
+			occurred_at timestamptz NOT NULL DEFAULT now()
+		);
+		REVOKE ALL ON %[1]s.edulure_outbox FROM PUBLIC;
+		GRANT INSERT ON %[1]s.edulure_outbox TO %[2]s;
+		CREATE TABLE IF NOT EXISTS %[1]s.edulure_inbox (
+			event_id   uuid PRIMARY KEY,
+			handled_at timestamptz NOT NULL DEFAULT now()
+		);
+		REVOKE ALL ON %[1]s.edulure_inbox FROM PUBLIC;
+		GRANT SELECT, INSERT, DELETE ON %[1]s.edulure_inbox TO %[2]s;`, schema, role))
+	return err
+}
+
 // enforceRLS turns on forced row-level security on every table of the
 // schema with a tenant_id column, with a restrictive policy (so no policy a
 // migration adds can widen it) and a permissive one that admits the rest.
@@ -206,16 +242,22 @@ func enforceRLS(ctx context.Context, tx pgx.Tx, s Spec) error {
 			return fmt.Errorf("plugin %s table %s: tenant_id must be of type uuid, not %s", s.Plugin, t.name, t.typ)
 		}
 		q := ident(s.Schema()) + "." + ident(t.name)
+		// The outbox's tenant rule binds the plugin; the kernel's relay reads
+		// every institution's rows.
+		to := ""
+		if t.name == Outbox {
+			to = "TO " + ident(s.Role())
+		}
 		stmt := fmt.Sprintf(`
 			ALTER TABLE %[1]s ENABLE ROW LEVEL SECURITY;
 			ALTER TABLE %[1]s FORCE ROW LEVEL SECURITY;
 			DROP POLICY IF EXISTS %[2]s ON %[1]s;
-			CREATE POLICY %[2]s ON %[1]s AS RESTRICTIVE
+			CREATE POLICY %[2]s ON %[1]s AS RESTRICTIVE %[5]s
 				USING (tenant_id = NULLIF(current_setting('%[4]s', true), '')::uuid)
 				WITH CHECK (tenant_id = NULLIF(current_setting('%[4]s', true), '')::uuid);
 			DROP POLICY IF EXISTS %[3]s ON %[1]s;
 			CREATE POLICY %[3]s ON %[1]s USING (true) WITH CHECK (true);`,
-			q, TenantPolicy, TenantPolicy+"_base", tenantSetting)
+			q, TenantPolicy, TenantPolicy+"_base", tenantSetting, to)
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("row-level security on %s: %w", q, err)
 		}

@@ -125,10 +125,23 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 			bad("event type %q: needs a JSON Schema for its data", e.Type)
 		}
 	}
+	subscribed := map[string]bool{}
 	for _, s := range m.Subscribes {
 		if !EventType.MatchString(s) {
 			bad("subscription %q: not an event type (owner.noun.verb.vN)", s)
 		}
+		subscribed[s] = true
+	}
+	for _, s := range m.Subscriptions {
+		switch {
+		case !EventType.MatchString(s.Type):
+			bad("subscription %q: not an event type (owner.noun.verb.vN)", s.Type)
+		case subscribed[s.Type]:
+			bad("subscription %q is declared twice", s.Type)
+		case s.MaxAttempts > 100:
+			bad("subscription %q: at most 100 attempts", s.Type)
+		}
+		subscribed[s.Type] = true
 	}
 	jobs := map[string]bool{}
 	for _, j := range m.Jobs {
@@ -141,6 +154,15 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 		}
 		if j.OnEvent != "" && !EventType.MatchString(j.OnEvent) {
 			bad("job %q: trigger %q is not an event type", j.Name, j.OnEvent)
+		}
+		if j.MaxAttempts > 25 {
+			bad("job %q: at most 25 attempts", j.Name)
+		}
+		if j.TimeoutSeconds > 24*3600 {
+			bad("job %q: a timeout of at most 24 hours", j.Name)
+		}
+		if j.Permission != "" && !own[j.Permission] {
+			bad("job %q: permission %q is not one the plugin declares", j.Name, j.Permission)
 		}
 	}
 	last := uint32(0)

@@ -97,14 +97,17 @@ type Manifest struct {
 	Routes      []*Route      `protobuf:"bytes,5,rep,name=routes,proto3" json:"routes,omitempty"`
 	Permissions []*Permission `protobuf:"bytes,6,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	Publishes   []*EventType  `protobuf:"bytes,7,rep,name=publishes,proto3" json:"publishes,omitempty"`
-	// Event types the plugin subscribes to.
+	// Event types the plugin subscribes to, delivered unordered. Superseded by
+	// subscriptions (since v1.1); the kernel reads both.
 	Subscribes []string     `protobuf:"bytes,8,rep,name=subscribes,proto3" json:"subscribes,omitempty"`
 	Jobs       []*Job       `protobuf:"bytes,9,rep,name=jobs,proto3" json:"jobs,omitempty"`
 	Migrations []*Migration `protobuf:"bytes,10,rep,name=migrations,proto3" json:"migrations,omitempty"`
 	// JSON Schema of the per-institution configuration; empty: no configuration.
 	ConfigSchemaJson []byte `protobuf:"bytes,11,opt,name=config_schema_json,json=configSchemaJson,proto3" json:"config_schema_json,omitempty"`
 	// One-line description shown to operators and institution admins.
-	Description   string `protobuf:"bytes,12,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,12,opt,name=description,proto3" json:"description,omitempty"`
+	// Event subscriptions with their delivery options. Since: v1.1
+	Subscriptions []*Subscription `protobuf:"bytes,13,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -223,6 +226,78 @@ func (x *Manifest) GetDescription() string {
 	return ""
 }
 
+func (x *Manifest) GetSubscriptions() []*Subscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+type Subscription struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// owner.noun.verb.vN; the owner may be a plugin not loaded yet.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// Deliver one tenant's events of this subscription one at a time, in the
+	// order the relay saw them; a failing event holds back the tenant's later
+	// ones until it succeeds or is dead-lettered.
+	Ordered bool `protobuf:"varint,2,opt,name=ordered,proto3" json:"ordered,omitempty"`
+	// Attempts before the delivery is dead-lettered; 0: the kernel's default.
+	MaxAttempts   uint32 `protobuf:"varint,3,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subscription) Reset() {
+	*x = Subscription{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscription) ProtoMessage() {}
+
+func (x *Subscription) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscription.ProtoReflect.Descriptor instead.
+func (*Subscription) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Subscription) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Subscription) GetOrdered() bool {
+	if x != nil {
+		return x.Ordered
+	}
+	return false
+}
+
+func (x *Subscription) GetMaxAttempts() uint32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
 type Route struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Method string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
@@ -246,7 +321,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[2]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +333,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[2]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +346,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Route) GetMethod() string {
@@ -350,7 +425,7 @@ type Permission struct {
 
 func (x *Permission) Reset() {
 	*x = Permission{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +437,7 @@ func (x *Permission) String() string {
 func (*Permission) ProtoMessage() {}
 
 func (x *Permission) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +450,7 @@ func (x *Permission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Permission.ProtoReflect.Descriptor instead.
 func (*Permission) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Permission) GetName() string {
@@ -412,7 +487,7 @@ type EventType struct {
 
 func (x *EventType) Reset() {
 	*x = EventType{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +499,7 @@ func (x *EventType) String() string {
 func (*EventType) ProtoMessage() {}
 
 func (x *EventType) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +512,7 @@ func (x *EventType) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventType.ProtoReflect.Descriptor instead.
 func (*EventType) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EventType) GetType() string {
@@ -470,14 +545,22 @@ type Job struct {
 	// Event type that triggers the job; empty: none.
 	OnEvent string `protobuf:"bytes,4,opt,name=on_event,json=onEvent,proto3" json:"on_event,omitempty"`
 	// Run once per enabled tenant rather than once for the platform.
-	PerTenant     bool `protobuf:"varint,5,opt,name=per_tenant,json=perTenant,proto3" json:"per_tenant,omitempty"`
+	PerTenant bool `protobuf:"varint,5,opt,name=per_tenant,json=perTenant,proto3" json:"per_tenant,omitempty"`
+	// Attempts before a run is given up; 0: the kernel's default. Since: v1.1
+	MaxAttempts uint32 `protobuf:"varint,6,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// Longest an attempt may take, in seconds; 0: the kernel's default. Since: v1.1
+	TimeoutSeconds uint32 `protobuf:"varint,7,opt,name=timeout_seconds,json=timeoutSeconds,proto3" json:"timeout_seconds,omitempty"`
+	// Permission needed to start a run on demand; empty: the kernel's
+	// tenancy.job.run (tenant jobs) or platform.job.run (platform jobs).
+	// Since: v1.1
+	Permission    string `protobuf:"bytes,8,opt,name=permission,proto3" json:"permission,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +572,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +585,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Job) GetName() string {
@@ -540,6 +623,27 @@ func (x *Job) GetPerTenant() bool {
 	return false
 }
 
+func (x *Job) GetMaxAttempts() uint32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *Job) GetTimeoutSeconds() uint32 {
+	if x != nil {
+		return x.TimeoutSeconds
+	}
+	return 0
+}
+
+func (x *Job) GetPermission() string {
+	if x != nil {
+		return x.Permission
+	}
+	return ""
+}
+
 type Migration struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
@@ -551,7 +655,7 @@ type Migration struct {
 
 func (x *Migration) Reset() {
 	*x = Migration{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +667,7 @@ func (x *Migration) String() string {
 func (*Migration) ProtoMessage() {}
 
 func (x *Migration) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +680,7 @@ func (x *Migration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Migration.ProtoReflect.Descriptor instead.
 func (*Migration) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Migration) GetVersion() uint32 {
@@ -616,7 +720,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +732,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[7]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +745,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfigureRequest) GetProtocolVersion() uint32 {
@@ -687,7 +791,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +803,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[8]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +816,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 type Values struct {
@@ -724,7 +828,7 @@ type Values struct {
 
 func (x *Values) Reset() {
 	*x = Values{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +840,7 @@ func (x *Values) String() string {
 func (*Values) ProtoMessage() {}
 
 func (x *Values) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +853,7 @@ func (x *Values) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Values.ProtoReflect.Descriptor instead.
 func (*Values) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Values) GetValues() []string {
@@ -778,7 +882,7 @@ type Principal struct {
 
 func (x *Principal) Reset() {
 	*x = Principal{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +894,7 @@ func (x *Principal) String() string {
 func (*Principal) ProtoMessage() {}
 
 func (x *Principal) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +907,7 @@ func (x *Principal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Principal.ProtoReflect.Descriptor instead.
 func (*Principal) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Principal) GetKind() string {
@@ -878,7 +982,7 @@ type HTTPRequest struct {
 
 func (x *HTTPRequest) Reset() {
 	*x = HTTPRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +994,7 @@ func (x *HTTPRequest) String() string {
 func (*HTTPRequest) ProtoMessage() {}
 
 func (x *HTTPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1007,7 @@ func (x *HTTPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPRequest.ProtoReflect.Descriptor instead.
 func (*HTTPRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HTTPRequest) GetRoute() string {
@@ -998,7 +1102,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1114,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1127,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Error) GetKind() string {
@@ -1071,7 +1175,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1187,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1200,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FieldError) GetField() string {
@@ -1126,7 +1230,7 @@ type HTTPResponse struct {
 
 func (x *HTTPResponse) Reset() {
 	*x = HTTPResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1242,7 @@ func (x *HTTPResponse) String() string {
 func (*HTTPResponse) ProtoMessage() {}
 
 func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1255,7 @@ func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPResponse.ProtoReflect.Descriptor instead.
 func (*HTTPResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HTTPResponse) GetStatus() int32 {
@@ -1190,7 +1294,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1306,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1319,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 type HealthResponse struct {
@@ -1229,7 +1333,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1345,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1358,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HealthResponse) GetStatus() string {
@@ -1282,7 +1386,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1398,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1411,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Resource) GetType() string {
@@ -1342,7 +1446,7 @@ type AuthorizeRequest struct {
 
 func (x *AuthorizeRequest) Reset() {
 	*x = AuthorizeRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1458,7 @@ func (x *AuthorizeRequest) String() string {
 func (*AuthorizeRequest) ProtoMessage() {}
 
 func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1471,7 @@ func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AuthorizeRequest) GetPrincipal() *Principal {
@@ -1400,7 +1504,7 @@ type AuthorizeResponse struct {
 
 func (x *AuthorizeResponse) Reset() {
 	*x = AuthorizeResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1516,7 @@ func (x *AuthorizeResponse) String() string {
 func (*AuthorizeResponse) ProtoMessage() {}
 
 func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1529,7 @@ func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AuthorizeResponse) GetAllowed() bool {
@@ -1451,7 +1555,7 @@ type WriteAuditRequest struct {
 
 func (x *WriteAuditRequest) Reset() {
 	*x = WriteAuditRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1567,7 @@ func (x *WriteAuditRequest) String() string {
 func (*WriteAuditRequest) ProtoMessage() {}
 
 func (x *WriteAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1580,7 @@ func (x *WriteAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAuditRequest.ProtoReflect.Descriptor instead.
 func (*WriteAuditRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WriteAuditRequest) GetTenantId() string {
@@ -1537,7 +1641,7 @@ type WriteAuditResponse struct {
 
 func (x *WriteAuditResponse) Reset() {
 	*x = WriteAuditResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1653,7 @@ func (x *WriteAuditResponse) String() string {
 func (*WriteAuditResponse) ProtoMessage() {}
 
 func (x *WriteAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1666,7 @@ func (x *WriteAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAuditResponse.ProtoReflect.Descriptor instead.
 func (*WriteAuditResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WriteAuditResponse) GetEntryId() string {
@@ -1581,7 +1685,7 @@ type GetTenantConfigRequest struct {
 
 func (x *GetTenantConfigRequest) Reset() {
 	*x = GetTenantConfigRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1697,7 @@ func (x *GetTenantConfigRequest) String() string {
 func (*GetTenantConfigRequest) ProtoMessage() {}
 
 func (x *GetTenantConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1710,7 @@ func (x *GetTenantConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantConfigRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetTenantConfigRequest) GetTenantId() string {
@@ -1626,7 +1730,7 @@ type GetTenantConfigResponse struct {
 
 func (x *GetTenantConfigResponse) Reset() {
 	*x = GetTenantConfigResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +1742,7 @@ func (x *GetTenantConfigResponse) String() string {
 func (*GetTenantConfigResponse) ProtoMessage() {}
 
 func (x *GetTenantConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +1755,7 @@ func (x *GetTenantConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantConfigResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetTenantConfigResponse) GetEnabled() bool {
@@ -1668,6 +1772,530 @@ func (x *GetTenantConfigResponse) GetConfigJson() []byte {
 	return nil
 }
 
+// Event is the envelope of one event. Since: v1.1
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UUIDv7: unique and sortable by time.
+	Id   string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// Empty for platform events.
+	TenantId string `protobuf:"bytes,3,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// "user:<id>", "apikey:<id>", "plugin:<name>" or "system".
+	Actor            string `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
+	OccurredAtUnixMs int64  `protobuf:"varint,5,opt,name=occurred_at_unix_ms,json=occurredAtUnixMs,proto3" json:"occurred_at_unix_ms,omitempty"`
+	RequestId        string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The event's data, a JSON object valid against the type's schema.
+	DataJson []byte `protobuf:"bytes,7,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	// The plugin or "kernel" that published it.
+	Source string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
+	// 1 on the first delivery of this event to this subscriber.
+	Attempt       uint32 `protobuf:"varint,9,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Event) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Event) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Event) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *Event) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *Event) GetOccurredAtUnixMs() int64 {
+	if x != nil {
+		return x.OccurredAtUnixMs
+	}
+	return 0
+}
+
+func (x *Event) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Event) GetDataJson() []byte {
+	if x != nil {
+		return x.DataJson
+	}
+	return nil
+}
+
+func (x *Event) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Event) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+type HandleEventsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Unix milliseconds by which the answer is needed.
+	DeadlineUnixMs int64 `protobuf:"varint,2,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *HandleEventsRequest) Reset() {
+	*x = HandleEventsRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandleEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandleEventsRequest) ProtoMessage() {}
+
+func (x *HandleEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandleEventsRequest.ProtoReflect.Descriptor instead.
+func (*HandleEventsRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *HandleEventsRequest) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *HandleEventsRequest) GetDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.DeadlineUnixMs
+	}
+	return 0
+}
+
+type EventResult struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	EventId string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// Empty when handled; otherwise why it failed (the delivery is retried).
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// False when an ordered subscription skipped the event because an earlier
+	// event of its tenant failed: it is not counted as an attempt.
+	Attempted     bool `protobuf:"varint,3,opt,name=attempted,proto3" json:"attempted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventResult) Reset() {
+	*x = EventResult{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventResult) ProtoMessage() {}
+
+func (x *EventResult) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventResult.ProtoReflect.Descriptor instead.
+func (*EventResult) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *EventResult) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *EventResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *EventResult) GetAttempted() bool {
+	if x != nil {
+		return x.Attempted
+	}
+	return false
+}
+
+type HandleEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*EventResult         `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandleEventsResponse) Reset() {
+	*x = HandleEventsResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandleEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandleEventsResponse) ProtoMessage() {}
+
+func (x *HandleEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandleEventsResponse.ProtoReflect.Descriptor instead.
+func (*HandleEventsResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *HandleEventsResponse) GetResults() []*EventResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type RunJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Job   string                 `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// Empty for a platform job.
+	TenantId string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// "schedule", "event" or "manual".
+	Trigger string `protobuf:"bytes,3,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	// The scheduled tick (schedule), or when the run was asked for.
+	ScheduledAtUnixMs int64 `protobuf:"varint,4,opt,name=scheduled_at_unix_ms,json=scheduledAtUnixMs,proto3" json:"scheduled_at_unix_ms,omitempty"`
+	// The run's ID: stable across the attempts of one run.
+	RunId   string `protobuf:"bytes,5,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Attempt uint32 `protobuf:"varint,6,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// The triggering event (trigger "event").
+	Event *Event `protobuf:"bytes,7,opt,name=event,proto3" json:"event,omitempty"`
+	// Arguments of a manual run (a JSON object).
+	ArgsJson       []byte `protobuf:"bytes,8,opt,name=args_json,json=argsJson,proto3" json:"args_json,omitempty"`
+	DeadlineUnixMs int64  `protobuf:"varint,9,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
+	// Who asked for a manual run.
+	Principal     *Principal `protobuf:"bytes,10,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunJobRequest) Reset() {
+	*x = RunJobRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunJobRequest) ProtoMessage() {}
+
+func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunJobRequest.ProtoReflect.Descriptor instead.
+func (*RunJobRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RunJobRequest) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *RunJobRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RunJobRequest) GetTrigger() string {
+	if x != nil {
+		return x.Trigger
+	}
+	return ""
+}
+
+func (x *RunJobRequest) GetScheduledAtUnixMs() int64 {
+	if x != nil {
+		return x.ScheduledAtUnixMs
+	}
+	return 0
+}
+
+func (x *RunJobRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *RunJobRequest) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *RunJobRequest) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *RunJobRequest) GetArgsJson() []byte {
+	if x != nil {
+		return x.ArgsJson
+	}
+	return nil
+}
+
+func (x *RunJobRequest) GetDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.DeadlineUnixMs
+	}
+	return 0
+}
+
+func (x *RunJobRequest) GetPrincipal() *Principal {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
+type RunJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set when the attempt failed; the kernel retries until the job's limit.
+	Error *Error `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// A short account of what the run did, kept in its history.
+	Output        string `protobuf:"bytes,2,opt,name=output,proto3" json:"output,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunJobResponse) Reset() {
+	*x = RunJobResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunJobResponse) ProtoMessage() {}
+
+func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunJobResponse.ProtoReflect.Descriptor instead.
+func (*RunJobResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RunJobResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *RunJobResponse) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+type EventsPublishedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsPublishedRequest) Reset() {
+	*x = EventsPublishedRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsPublishedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsPublishedRequest) ProtoMessage() {}
+
+func (x *EventsPublishedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsPublishedRequest.ProtoReflect.Descriptor instead.
+func (*EventsPublishedRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
+}
+
+type EventsPublishedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsPublishedResponse) Reset() {
+	*x = EventsPublishedResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsPublishedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsPublishedResponse) ProtoMessage() {}
+
+func (x *EventsPublishedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsPublishedResponse.ProtoReflect.Descriptor instead.
+func (*EventsPublishedResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{32}
+}
+
 var File_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_v1_plugin_proto_rawDesc = "" +
@@ -1675,7 +2303,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x16plugin/v1/plugin.proto\x12\x11edulure.plugin.v1\"f\n" +
 	"\x12GetManifestRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12%\n" +
-	"\x0ekernel_version\x18\x02 \x01(\tR\rkernelVersion\"\x87\x04\n" +
+	"\x0ekernel_version\x18\x02 \x01(\tR\rkernelVersion\"\xce\x04\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12!\n" +
@@ -1693,7 +2321,12 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	" \x03(\v2\x1c.edulure.plugin.v1.MigrationR\n" +
 	"migrations\x12,\n" +
 	"\x12config_schema_json\x18\v \x01(\fR\x10configSchemaJson\x12 \n" +
-	"\vdescription\x18\f \x01(\tR\vdescription\"\xa4\x02\n" +
+	"\vdescription\x18\f \x01(\tR\vdescription\x12E\n" +
+	"\rsubscriptions\x18\r \x03(\v2\x1f.edulure.plugin.v1.SubscriptionR\rsubscriptions\"_\n" +
+	"\fSubscription\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
+	"\aordered\x18\x02 \x01(\bR\aordered\x12!\n" +
+	"\fmax_attempts\x18\x03 \x01(\rR\vmaxAttempts\"\xa4\x02\n" +
 	"\x05Route\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1e\n" +
@@ -1715,14 +2348,19 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1f\n" +
 	"\vschema_json\x18\x03 \x01(\fR\n" +
-	"schemaJson\"\x91\x01\n" +
+	"schemaJson\"\xfd\x01\n" +
 	"\x03Job\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1a\n" +
 	"\bschedule\x18\x03 \x01(\tR\bschedule\x12\x19\n" +
 	"\bon_event\x18\x04 \x01(\tR\aonEvent\x12\x1d\n" +
 	"\n" +
-	"per_tenant\x18\x05 \x01(\bR\tperTenant\"K\n" +
+	"per_tenant\x18\x05 \x01(\bR\tperTenant\x12!\n" +
+	"\fmax_attempts\x18\x06 \x01(\rR\vmaxAttempts\x12'\n" +
+	"\x0ftimeout_seconds\x18\a \x01(\rR\x0etimeoutSeconds\x12\x1e\n" +
+	"\n" +
+	"permission\x18\b \x01(\tR\n" +
+	"permission\"K\n" +
 	"\tMigration\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -1821,18 +2459,58 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x17GetTenantConfigResponse\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x1f\n" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
-	"configJson2\xd1\x02\n" +
+	"configJson\"\xfb\x01\n" +
+	"\x05Event\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
+	"\ttenant_id\x18\x03 \x01(\tR\btenantId\x12\x14\n" +
+	"\x05actor\x18\x04 \x01(\tR\x05actor\x12-\n" +
+	"\x13occurred_at_unix_ms\x18\x05 \x01(\x03R\x10occurredAtUnixMs\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x12\x1b\n" +
+	"\tdata_json\x18\a \x01(\fR\bdataJson\x12\x16\n" +
+	"\x06source\x18\b \x01(\tR\x06source\x12\x18\n" +
+	"\aattempt\x18\t \x01(\rR\aattempt\"q\n" +
+	"\x13HandleEventsRequest\x120\n" +
+	"\x06events\x18\x01 \x03(\v2\x18.edulure.plugin.v1.EventR\x06events\x12(\n" +
+	"\x10deadline_unix_ms\x18\x02 \x01(\x03R\x0edeadlineUnixMs\"\\\n" +
+	"\vEventResult\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1c\n" +
+	"\tattempted\x18\x03 \x01(\bR\tattempted\"P\n" +
+	"\x14HandleEventsResponse\x128\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.edulure.plugin.v1.EventResultR\aresults\"\xed\x02\n" +
+	"\rRunJobRequest\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x18\n" +
+	"\atrigger\x18\x03 \x01(\tR\atrigger\x12/\n" +
+	"\x14scheduled_at_unix_ms\x18\x04 \x01(\x03R\x11scheduledAtUnixMs\x12\x15\n" +
+	"\x06run_id\x18\x05 \x01(\tR\x05runId\x12\x18\n" +
+	"\aattempt\x18\x06 \x01(\rR\aattempt\x12.\n" +
+	"\x05event\x18\a \x01(\v2\x18.edulure.plugin.v1.EventR\x05event\x12\x1b\n" +
+	"\targs_json\x18\b \x01(\fR\bargsJson\x12(\n" +
+	"\x10deadline_unix_ms\x18\t \x01(\x03R\x0edeadlineUnixMs\x12:\n" +
+	"\tprincipal\x18\n" +
+	" \x01(\v2\x1c.edulure.plugin.v1.PrincipalR\tprincipal\"X\n" +
+	"\x0eRunJobResponse\x12.\n" +
+	"\x05error\x18\x01 \x01(\v2\x18.edulure.plugin.v1.ErrorR\x05error\x12\x16\n" +
+	"\x06output\x18\x02 \x01(\tR\x06output\"\x18\n" +
+	"\x16EventsPublishedRequest\"\x19\n" +
+	"\x17EventsPublishedResponse2\x81\x04\n" +
 	"\x06Plugin\x12Q\n" +
 	"\vGetManifest\x12%.edulure.plugin.v1.GetManifestRequest\x1a\x1b.edulure.plugin.v1.Manifest\x12V\n" +
 	"\tConfigure\x12#.edulure.plugin.v1.ConfigureRequest\x1a$.edulure.plugin.v1.ConfigureResponse\x12M\n" +
 	"\n" +
 	"HandleHTTP\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a\x1f.edulure.plugin.v1.HTTPResponse\x12M\n" +
-	"\x06Health\x12 .edulure.plugin.v1.HealthRequest\x1a!.edulure.plugin.v1.HealthResponse2\xa3\x02\n" +
+	"\x06Health\x12 .edulure.plugin.v1.HealthRequest\x1a!.edulure.plugin.v1.HealthResponse\x12_\n" +
+	"\fHandleEvents\x12&.edulure.plugin.v1.HandleEventsRequest\x1a'.edulure.plugin.v1.HandleEventsResponse\x12M\n" +
+	"\x06RunJob\x12 .edulure.plugin.v1.RunJobRequest\x1a!.edulure.plugin.v1.RunJobResponse2\x8d\x03\n" +
 	"\x04Host\x12V\n" +
 	"\tAuthorize\x12#.edulure.plugin.v1.AuthorizeRequest\x1a$.edulure.plugin.v1.AuthorizeResponse\x12Y\n" +
 	"\n" +
 	"WriteAudit\x12$.edulure.plugin.v1.WriteAuditRequest\x1a%.edulure.plugin.v1.WriteAuditResponse\x12h\n" +
-	"\x0fGetTenantConfig\x12).edulure.plugin.v1.GetTenantConfigRequest\x1a*.edulure.plugin.v1.GetTenantConfigResponseB9Z7github.com/edulure/edulure/sdk/proto/plugin/v1;pluginv1b\x06proto3"
+	"\x0fGetTenantConfig\x12).edulure.plugin.v1.GetTenantConfigRequest\x1a*.edulure.plugin.v1.GetTenantConfigResponse\x12h\n" +
+	"\x0fEventsPublished\x12).edulure.plugin.v1.EventsPublishedRequest\x1a*.edulure.plugin.v1.EventsPublishedResponseB9Z7github.com/edulure/edulure/sdk/proto/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -1846,75 +2524,96 @@ func file_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*GetManifestRequest)(nil),      // 0: edulure.plugin.v1.GetManifestRequest
 	(*Manifest)(nil),                // 1: edulure.plugin.v1.Manifest
-	(*Route)(nil),                   // 2: edulure.plugin.v1.Route
-	(*Permission)(nil),              // 3: edulure.plugin.v1.Permission
-	(*EventType)(nil),               // 4: edulure.plugin.v1.EventType
-	(*Job)(nil),                     // 5: edulure.plugin.v1.Job
-	(*Migration)(nil),               // 6: edulure.plugin.v1.Migration
-	(*ConfigureRequest)(nil),        // 7: edulure.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),       // 8: edulure.plugin.v1.ConfigureResponse
-	(*Values)(nil),                  // 9: edulure.plugin.v1.Values
-	(*Principal)(nil),               // 10: edulure.plugin.v1.Principal
-	(*HTTPRequest)(nil),             // 11: edulure.plugin.v1.HTTPRequest
-	(*Error)(nil),                   // 12: edulure.plugin.v1.Error
-	(*FieldError)(nil),              // 13: edulure.plugin.v1.FieldError
-	(*HTTPResponse)(nil),            // 14: edulure.plugin.v1.HTTPResponse
-	(*HealthRequest)(nil),           // 15: edulure.plugin.v1.HealthRequest
-	(*HealthResponse)(nil),          // 16: edulure.plugin.v1.HealthResponse
-	(*Resource)(nil),                // 17: edulure.plugin.v1.Resource
-	(*AuthorizeRequest)(nil),        // 18: edulure.plugin.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),       // 19: edulure.plugin.v1.AuthorizeResponse
-	(*WriteAuditRequest)(nil),       // 20: edulure.plugin.v1.WriteAuditRequest
-	(*WriteAuditResponse)(nil),      // 21: edulure.plugin.v1.WriteAuditResponse
-	(*GetTenantConfigRequest)(nil),  // 22: edulure.plugin.v1.GetTenantConfigRequest
-	(*GetTenantConfigResponse)(nil), // 23: edulure.plugin.v1.GetTenantConfigResponse
-	nil,                             // 24: edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	nil,                             // 25: edulure.plugin.v1.HTTPRequest.QueryEntry
-	nil,                             // 26: edulure.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                             // 27: edulure.plugin.v1.HTTPResponse.HeadersEntry
+	(*Subscription)(nil),            // 2: edulure.plugin.v1.Subscription
+	(*Route)(nil),                   // 3: edulure.plugin.v1.Route
+	(*Permission)(nil),              // 4: edulure.plugin.v1.Permission
+	(*EventType)(nil),               // 5: edulure.plugin.v1.EventType
+	(*Job)(nil),                     // 6: edulure.plugin.v1.Job
+	(*Migration)(nil),               // 7: edulure.plugin.v1.Migration
+	(*ConfigureRequest)(nil),        // 8: edulure.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),       // 9: edulure.plugin.v1.ConfigureResponse
+	(*Values)(nil),                  // 10: edulure.plugin.v1.Values
+	(*Principal)(nil),               // 11: edulure.plugin.v1.Principal
+	(*HTTPRequest)(nil),             // 12: edulure.plugin.v1.HTTPRequest
+	(*Error)(nil),                   // 13: edulure.plugin.v1.Error
+	(*FieldError)(nil),              // 14: edulure.plugin.v1.FieldError
+	(*HTTPResponse)(nil),            // 15: edulure.plugin.v1.HTTPResponse
+	(*HealthRequest)(nil),           // 16: edulure.plugin.v1.HealthRequest
+	(*HealthResponse)(nil),          // 17: edulure.plugin.v1.HealthResponse
+	(*Resource)(nil),                // 18: edulure.plugin.v1.Resource
+	(*AuthorizeRequest)(nil),        // 19: edulure.plugin.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),       // 20: edulure.plugin.v1.AuthorizeResponse
+	(*WriteAuditRequest)(nil),       // 21: edulure.plugin.v1.WriteAuditRequest
+	(*WriteAuditResponse)(nil),      // 22: edulure.plugin.v1.WriteAuditResponse
+	(*GetTenantConfigRequest)(nil),  // 23: edulure.plugin.v1.GetTenantConfigRequest
+	(*GetTenantConfigResponse)(nil), // 24: edulure.plugin.v1.GetTenantConfigResponse
+	(*Event)(nil),                   // 25: edulure.plugin.v1.Event
+	(*HandleEventsRequest)(nil),     // 26: edulure.plugin.v1.HandleEventsRequest
+	(*EventResult)(nil),             // 27: edulure.plugin.v1.EventResult
+	(*HandleEventsResponse)(nil),    // 28: edulure.plugin.v1.HandleEventsResponse
+	(*RunJobRequest)(nil),           // 29: edulure.plugin.v1.RunJobRequest
+	(*RunJobResponse)(nil),          // 30: edulure.plugin.v1.RunJobResponse
+	(*EventsPublishedRequest)(nil),  // 31: edulure.plugin.v1.EventsPublishedRequest
+	(*EventsPublishedResponse)(nil), // 32: edulure.plugin.v1.EventsPublishedResponse
+	nil,                             // 33: edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	nil,                             // 34: edulure.plugin.v1.HTTPRequest.QueryEntry
+	nil,                             // 35: edulure.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                             // 36: edulure.plugin.v1.HTTPResponse.HeadersEntry
 }
 var file_plugin_v1_plugin_proto_depIdxs = []int32{
-	2,  // 0: edulure.plugin.v1.Manifest.routes:type_name -> edulure.plugin.v1.Route
-	3,  // 1: edulure.plugin.v1.Manifest.permissions:type_name -> edulure.plugin.v1.Permission
-	4,  // 2: edulure.plugin.v1.Manifest.publishes:type_name -> edulure.plugin.v1.EventType
-	5,  // 3: edulure.plugin.v1.Manifest.jobs:type_name -> edulure.plugin.v1.Job
-	6,  // 4: edulure.plugin.v1.Manifest.migrations:type_name -> edulure.plugin.v1.Migration
-	24, // 5: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	25, // 6: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
-	26, // 7: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
-	10, // 8: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
-	13, // 9: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
-	27, // 10: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
-	12, // 11: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
-	10, // 12: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
-	17, // 13: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
-	10, // 14: edulure.plugin.v1.WriteAuditRequest.actor:type_name -> edulure.plugin.v1.Principal
-	9,  // 15: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
-	9,  // 16: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	9,  // 17: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	0,  // 18: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
-	7,  // 19: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
-	11, // 20: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
-	15, // 21: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
-	18, // 22: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
-	20, // 23: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
-	22, // 24: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
-	1,  // 25: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
-	8,  // 26: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
-	14, // 27: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
-	16, // 28: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
-	19, // 29: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
-	21, // 30: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
-	23, // 31: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
-	25, // [25:32] is the sub-list for method output_type
-	18, // [18:25] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	3,  // 0: edulure.plugin.v1.Manifest.routes:type_name -> edulure.plugin.v1.Route
+	4,  // 1: edulure.plugin.v1.Manifest.permissions:type_name -> edulure.plugin.v1.Permission
+	5,  // 2: edulure.plugin.v1.Manifest.publishes:type_name -> edulure.plugin.v1.EventType
+	6,  // 3: edulure.plugin.v1.Manifest.jobs:type_name -> edulure.plugin.v1.Job
+	7,  // 4: edulure.plugin.v1.Manifest.migrations:type_name -> edulure.plugin.v1.Migration
+	2,  // 5: edulure.plugin.v1.Manifest.subscriptions:type_name -> edulure.plugin.v1.Subscription
+	33, // 6: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	34, // 7: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
+	35, // 8: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
+	11, // 9: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
+	14, // 10: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
+	36, // 11: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
+	13, // 12: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
+	11, // 13: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
+	18, // 14: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
+	11, // 15: edulure.plugin.v1.WriteAuditRequest.actor:type_name -> edulure.plugin.v1.Principal
+	25, // 16: edulure.plugin.v1.HandleEventsRequest.events:type_name -> edulure.plugin.v1.Event
+	27, // 17: edulure.plugin.v1.HandleEventsResponse.results:type_name -> edulure.plugin.v1.EventResult
+	25, // 18: edulure.plugin.v1.RunJobRequest.event:type_name -> edulure.plugin.v1.Event
+	11, // 19: edulure.plugin.v1.RunJobRequest.principal:type_name -> edulure.plugin.v1.Principal
+	13, // 20: edulure.plugin.v1.RunJobResponse.error:type_name -> edulure.plugin.v1.Error
+	10, // 21: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
+	10, // 22: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	10, // 23: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	0,  // 24: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
+	8,  // 25: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
+	12, // 26: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
+	16, // 27: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
+	26, // 28: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
+	29, // 29: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
+	19, // 30: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
+	21, // 31: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
+	23, // 32: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
+	31, // 33: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
+	1,  // 34: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
+	9,  // 35: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
+	15, // 36: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
+	17, // 37: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
+	28, // 38: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
+	30, // 39: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
+	20, // 40: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
+	22, // 41: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
+	24, // 42: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
+	32, // 43: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_plugin_v1_plugin_proto_init() }
@@ -1928,7 +2627,7 @@ func file_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_v1_plugin_proto_rawDesc), len(file_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -30,10 +30,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Plugin_GetManifest_FullMethodName = "/edulure.plugin.v1.Plugin/GetManifest"
-	Plugin_Configure_FullMethodName   = "/edulure.plugin.v1.Plugin/Configure"
-	Plugin_HandleHTTP_FullMethodName  = "/edulure.plugin.v1.Plugin/HandleHTTP"
-	Plugin_Health_FullMethodName      = "/edulure.plugin.v1.Plugin/Health"
+	Plugin_GetManifest_FullMethodName  = "/edulure.plugin.v1.Plugin/GetManifest"
+	Plugin_Configure_FullMethodName    = "/edulure.plugin.v1.Plugin/Configure"
+	Plugin_HandleHTTP_FullMethodName   = "/edulure.plugin.v1.Plugin/HandleHTTP"
+	Plugin_Health_FullMethodName       = "/edulure.plugin.v1.Plugin/Health"
+	Plugin_HandleEvents_FullMethodName = "/edulure.plugin.v1.Plugin/HandleEvents"
+	Plugin_RunJob_FullMethodName       = "/edulure.plugin.v1.Plugin/RunJob"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -56,6 +58,12 @@ type PluginClient interface {
 	HandleHTTP(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (*HTTPResponse, error)
 	// Health reports whether the plugin can serve.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
+	// HandleEvents delivers a batch of events the plugin subscribes to, oldest
+	// first, and answers one result per event. Delivery is at least once: the
+	// event ID is the idempotency key. Since: v1.1
+	HandleEvents(ctx context.Context, in *HandleEventsRequest, opts ...grpc.CallOption) (*HandleEventsResponse, error)
+	// RunJob runs one attempt of a declared job. Since: v1.1
+	RunJob(ctx context.Context, in *RunJobRequest, opts ...grpc.CallOption) (*RunJobResponse, error)
 }
 
 type pluginClient struct {
@@ -106,6 +114,26 @@ func (c *pluginClient) Health(ctx context.Context, in *HealthRequest, opts ...gr
 	return out, nil
 }
 
+func (c *pluginClient) HandleEvents(ctx context.Context, in *HandleEventsRequest, opts ...grpc.CallOption) (*HandleEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HandleEventsResponse)
+	err := c.cc.Invoke(ctx, Plugin_HandleEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pluginClient) RunJob(ctx context.Context, in *RunJobRequest, opts ...grpc.CallOption) (*RunJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RunJobResponse)
+	err := c.cc.Invoke(ctx, Plugin_RunJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -126,6 +154,12 @@ type PluginServer interface {
 	HandleHTTP(context.Context, *HTTPRequest) (*HTTPResponse, error)
 	// Health reports whether the plugin can serve.
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
+	// HandleEvents delivers a batch of events the plugin subscribes to, oldest
+	// first, and answers one result per event. Delivery is at least once: the
+	// event ID is the idempotency key. Since: v1.1
+	HandleEvents(context.Context, *HandleEventsRequest) (*HandleEventsResponse, error)
+	// RunJob runs one attempt of a declared job. Since: v1.1
+	RunJob(context.Context, *RunJobRequest) (*RunJobResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -147,6 +181,12 @@ func (UnimplementedPluginServer) HandleHTTP(context.Context, *HTTPRequest) (*HTT
 }
 func (UnimplementedPluginServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedPluginServer) HandleEvents(context.Context, *HandleEventsRequest) (*HandleEventsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method HandleEvents not implemented")
+}
+func (UnimplementedPluginServer) RunJob(context.Context, *RunJobRequest) (*RunJobResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RunJob not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -241,6 +281,42 @@ func _Plugin_Health_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_HandleEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HandleEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).HandleEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_HandleEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).HandleEvents(ctx, req.(*HandleEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Plugin_RunJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RunJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).RunJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_RunJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).RunJob(ctx, req.(*RunJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -264,6 +340,14 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Health",
 			Handler:    _Plugin_Health_Handler,
 		},
+		{
+			MethodName: "HandleEvents",
+			Handler:    _Plugin_HandleEvents_Handler,
+		},
+		{
+			MethodName: "RunJob",
+			Handler:    _Plugin_RunJob_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "plugin/v1/plugin.proto",
@@ -273,6 +357,7 @@ const (
 	Host_Authorize_FullMethodName       = "/edulure.plugin.v1.Host/Authorize"
 	Host_WriteAudit_FullMethodName      = "/edulure.plugin.v1.Host/WriteAudit"
 	Host_GetTenantConfig_FullMethodName = "/edulure.plugin.v1.Host/GetTenantConfig"
+	Host_EventsPublished_FullMethodName = "/edulure.plugin.v1.Host/EventsPublished"
 )
 
 // HostClient is the client API for Host service.
@@ -287,6 +372,11 @@ type HostClient interface {
 	WriteAudit(ctx context.Context, in *WriteAuditRequest, opts ...grpc.CallOption) (*WriteAuditResponse, error)
 	// GetTenantConfig reads the plugin's configuration for one tenant.
 	GetTenantConfig(ctx context.Context, in *GetTenantConfigRequest, opts ...grpc.CallOption) (*GetTenantConfigResponse, error)
+	// EventsPublished tells the kernel that a transaction that wrote to the
+	// plugin's outbox has committed, so the relay wakes now instead of at its
+	// next poll. It is a hint: losing one delays delivery, never loses it.
+	// Since: v1.1
+	EventsPublished(ctx context.Context, in *EventsPublishedRequest, opts ...grpc.CallOption) (*EventsPublishedResponse, error)
 }
 
 type hostClient struct {
@@ -327,6 +417,16 @@ func (c *hostClient) GetTenantConfig(ctx context.Context, in *GetTenantConfigReq
 	return out, nil
 }
 
+func (c *hostClient) EventsPublished(ctx context.Context, in *EventsPublishedRequest, opts ...grpc.CallOption) (*EventsPublishedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EventsPublishedResponse)
+	err := c.cc.Invoke(ctx, Host_EventsPublished_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -339,6 +439,11 @@ type HostServer interface {
 	WriteAudit(context.Context, *WriteAuditRequest) (*WriteAuditResponse, error)
 	// GetTenantConfig reads the plugin's configuration for one tenant.
 	GetTenantConfig(context.Context, *GetTenantConfigRequest) (*GetTenantConfigResponse, error)
+	// EventsPublished tells the kernel that a transaction that wrote to the
+	// plugin's outbox has committed, so the relay wakes now instead of at its
+	// next poll. It is a hint: losing one delays delivery, never loses it.
+	// Since: v1.1
+	EventsPublished(context.Context, *EventsPublishedRequest) (*EventsPublishedResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -357,6 +462,9 @@ func (UnimplementedHostServer) WriteAudit(context.Context, *WriteAuditRequest) (
 }
 func (UnimplementedHostServer) GetTenantConfig(context.Context, *GetTenantConfigRequest) (*GetTenantConfigResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetTenantConfig not implemented")
+}
+func (UnimplementedHostServer) EventsPublished(context.Context, *EventsPublishedRequest) (*EventsPublishedResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EventsPublished not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -433,6 +541,24 @@ func _Host_GetTenantConfig_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_EventsPublished_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EventsPublishedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).EventsPublished(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_EventsPublished_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).EventsPublished(ctx, req.(*EventsPublishedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -451,6 +577,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTenantConfig",
 			Handler:    _Host_GetTenantConfig_Handler,
+		},
+		{
+			MethodName: "EventsPublished",
+			Handler:    _Host_EventsPublished_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
