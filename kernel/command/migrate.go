@@ -28,7 +28,7 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer pool.Close()
-	applied, err := database.Migrate(ctx, pool, "kernel", migrations.FS)
+	applied, err := database.MigrateKernel(ctx, pool, migrations.FS)
 	if err != nil {
 		return err
 	}

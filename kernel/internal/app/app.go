@@ -51,7 +51,7 @@ func Open(ctx context.Context, cfg config.Config, log hclog.Logger) (*pgxpool.Po
 		return nil, err
 	}
 	if cfg.MigrateOnStart {
-		applied, err := database.Migrate(ctx, pool, "kernel", migrations.FS)
+		applied, err := database.MigrateKernel(ctx, pool, migrations.FS)
 		if err != nil {
 			pool.Close()
 			return nil, fmt.Errorf("migrating: %w", err)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/edulure/edulure/sdk/storage"
 )
@@ -95,4 +97,35 @@ func lockKey(s string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(s))
 	return int64(h.Sum64())
+}
+
+// MigrateKernel applies the kernel's migrations (schema kernel) and River's
+// (schema river, the job queue), each at most once across replicas.
+func MigrateKernel(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) ([]int, error) {
+	applied, err := Migrate(ctx, pool, "kernel", fsys)
+	if err != nil {
+		return nil, err
+	}
+	// Replicas starting together take turns.
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	key := lockKey("migrate:river")
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		return nil, fmt.Errorf("taking migration lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) //nolint:errcheck
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS river"); err != nil {
+		return nil, fmt.Errorf("creating schema river: %w", err)
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: "river"})
+	if err != nil {
+		return nil, fmt.Errorf("river migrations: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, fmt.Errorf("river migrations: %w", err)
+	}
+	return applied, nil
 }

@@ -176,7 +176,7 @@ func ensureTemplate(ctx context.Context, admin string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = database.Migrate(ctx, pool, "kernel", migrations.FS)
+	_, err = database.MigrateKernel(ctx, pool, migrations.FS)
 	pool.Close()
 	if err != nil {
 		return "", fmt.Errorf("migrating template: %w", err)

@@ -25,6 +25,11 @@ type Manifest struct {
 	ConfigSchema *jsonschema.Schema // nil: the plugin takes no configuration
 	Migrations   []storage.Migration
 	Permissions  []authz.Permission
+	// EventSchemas are the compiled schemas of the types it publishes.
+	EventSchemas map[string]*jsonschema.Schema
+	// Subscriptions are its event subscriptions (subscribes and
+	// subscriptions of the wire manifest, merged).
+	Subscriptions []*pluginv1.Subscription
 }
 
 // Route is one validated plugin route.
@@ -50,7 +55,11 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 	}
 	routes, ruleErrs := wire.CheckManifest(m)
 	errs = append(errs, ruleErrs...)
-	out := &Manifest{Manifest: m, Routes: routes}
+	out := &Manifest{Manifest: m, Routes: routes, EventSchemas: map[string]*jsonschema.Schema{}}
+	for _, t := range m.Subscribes {
+		out.Subscriptions = append(out.Subscriptions, &pluginv1.Subscription{Type: t})
+	}
+	out.Subscriptions = append(out.Subscriptions, m.Subscriptions...)
 	prefix := cfg.Name + "."
 	for _, p := range m.Permissions {
 		out.Permissions = append(out.Permissions, authz.Permission{Name: p.Name, Description: p.Description, Defaults: p.DefaultRoles})
@@ -76,9 +85,11 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 	}
 	for _, e := range m.Publishes {
 		if json.Valid(e.SchemaJson) && len(e.SchemaJson) > 0 {
-			if _, err := compileSchema("event:"+e.Type, e.SchemaJson); err != nil {
+			sch, err := compileSchema("event:"+e.Type, e.SchemaJson)
+			if err != nil {
 				bad("event type %q: %v", e.Type, err)
 			}
+			out.EventSchemas[e.Type] = sch
 		}
 	}
 	for _, j := range m.Jobs {

@@ -76,4 +76,5 @@ func (s *Supervisor) rebuildTable() {
 	// order only matters for readability of the OpenAPI document.
 	sort.Slice(t.all, func(i, j int) bool { return t.all[i].Route.Key < t.all[j].Route.Key })
 	s.table.Store(t)
+	s.changed()
 }

@@ -93,6 +93,9 @@ type Supervisor struct {
 	table  atomic.Pointer[routeTable]
 
 	tableVersion atomic.Uint64
+
+	onChange  []func()                            // see OnChange
+	published atomic.Pointer[func(plugin string)] // see OnEventsPublished
 }
 
 // slot is one plugin of plugins.hcl across its processes: restarts and
@@ -194,11 +197,12 @@ func (s *Supervisor) install(sl *slot, inst *instance) error {
 
 func (s *Supervisor) setState(sl *slot, st State, err error) {
 	sl.mu.Lock()
-	defer sl.mu.Unlock()
 	sl.state, sl.since = st, time.Now()
 	if err != nil {
 		sl.lastError = err.Error()
 	}
+	sl.mu.Unlock()
+	s.changed()
 }
 
 // recordCrash counts a crash and says whether the slot is now quarantined.

@@ -1,0 +1,48 @@
+package outbox
+
+import "encoding/json"
+
+// Type is a kernel event type with the JSON Schema of its data, listed in
+// GET /api/v1/events/types next to the plugins' types.
+type Type struct {
+	Type        string
+	Description string
+	Tenant      bool // carries the institution; false: a platform event
+	Schema      json.RawMessage
+}
+
+func schema(required []string, props string) json.RawMessage {
+	req, _ := json.Marshal(required)
+	return json.RawMessage(`{"type":"object","required":` + string(req) + `,"properties":{` + props + `}}`)
+}
+
+const (
+	uuidProp   = `{"type":"string","format":"uuid"}`
+	stringProp = `{"type":"string"}`
+	rolesProp  = `{"type":"array","items":{"type":"string"}}`
+	timeProp   = `{"type":"string","format":"date-time"}`
+)
+
+// Types are the kernel's event types. Secrets in them (reset and
+// invitation tokens) are meant for the recipient's inbox: a messaging
+// plugin subscribes to send them.
+var Types = []Type{
+	{UserCreated, "An account was created (sign-up, invitation or operator).", false,
+		schema([]string{"user_id", "email"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp)},
+	{PasswordResetRequested, "Someone asked to reset an account's password; carries the one-time token to email.", false,
+		schema([]string{"user_id", "email", "token", "expires_at"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp+`,"token":`+stringProp+`,"expires_at":`+timeProp)},
+	{TenantCreated, "An institution was created.", true,
+		schema([]string{"tenant_id", "slug", "name"}, `"tenant_id":`+uuidProp+`,"slug":`+stringProp+`,"name":`+stringProp)},
+	{InvitationCreated, "Someone was invited to an institution; carries the invitation token to email.", true,
+		schema([]string{"invitation_id", "email", "roles", "token"}, `"invitation_id":`+uuidProp+`,"email":`+stringProp+`,"roles":`+rolesProp+`,"token":`+stringProp+`,"tenant_slug":`+stringProp+`,"tenant_name":`+stringProp+`,"expires_at":`+timeProp)},
+	{MemberJoined, "A user became a member of an institution.", true,
+		schema([]string{"user_id", "roles"}, `"user_id":`+uuidProp+`,"roles":`+rolesProp+`,"invitation_id":`+uuidProp)},
+	{MemberRolesChanged, "A member's roles changed.", true,
+		schema([]string{"user_id", "roles"}, `"user_id":`+uuidProp+`,"roles":`+rolesProp+`,"previous_roles":`+rolesProp)},
+	{MemberRemoved, "A member left or was removed from an institution.", true,
+		schema([]string{"user_id"}, `"user_id":`+uuidProp)},
+	{PluginEnabled, "An institution turned a plugin on.", true,
+		schema([]string{"plugin"}, `"plugin":`+stringProp+`,"version":`+stringProp)},
+	{PluginDisabled, "An institution turned a plugin off.", true,
+		schema([]string{"plugin"}, `"plugin":`+stringProp+`,"version":`+stringProp)},
+}
