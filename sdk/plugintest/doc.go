@@ -16,8 +16,9 @@
 //		require.Equal(t, 201, res.Status, res)
 //	}
 //
-// New refuses a manifest the kernel would refuse (the rules that need no
-// JSON Schema, OpenAPI or cron parser). Do then does what the kernel's
+// New refuses a manifest the kernel would refuse (the rules of
+// wire.CheckManifest, the schemas of the events it publishes, the shape of
+// job schedules; not what needs OpenAPI or the kernel's state). Do then does what the kernel's
 // proxy does with a request for a plugin route: it finds the route, checks
 // credentials, the plugin's enablement for the institution and the route's
 // permission (answering 401, 403, 404 or 405 as the kernel does), fills
@@ -27,6 +28,26 @@
 // 500 and a returned sdk error becomes the problem+json answer the kernel
 // sends. User principals get the permissions the manifest grants their
 // roles by default, as in an institution that kept the default grants.
+//
+// # Events and jobs
+//
+// Since v1.1 a Harness also drives a plugin's subscriptions and jobs through
+// the code paths of a served plugin (sdk.DispatchEvents, sdk.DispatchJob),
+// and Env.DB is built with sdk.NewDB, so Publish checks events against the
+// manifest as in production:
+//
+//	ev := plugintest.Event{ID: plugintest.NewEventID(), Type: "courses.lesson.completed.v1",
+//		TenantID: tenant, Data: map[string]any{"user_id": learner, "lesson_id": lesson}}
+//	require.NoError(t, h.Deliver(t, ev))
+//	require.NoError(t, h.Deliver(t, ev)) // a redelivery: applied once
+//	require.Len(t, h.Published(t, tenant), 1)
+//
+//	out, err := h.RunJob(t, "leaderboard-snapshot", plugintest.JobRun{TenantID: tenant, Trigger: "schedule"})
+//
+// Deliver returns the handler's error; RunJob returns the run's output and
+// its error as the kernel reads it. Published lists what the plugin wrote
+// to its outbox in transactions that committed: what the kernel's relay
+// would publish.
 //
 // # The database
 //

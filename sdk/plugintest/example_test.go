@@ -147,3 +147,39 @@ func ExampleResult_Problem() {
 	// Output:
 	// 401 unauthorized missing-credentials
 }
+
+func ExampleHarness_Deliver() {
+	t := &exampleT{}
+	defer t.finish()
+	h := plugintest.New(t, newNotes())
+	tenant := plugintest.NewTenant()
+
+	// The same event (same ID) delivered twice: the handler's Event.Tx
+	// applies it once.
+	ev := plugintest.Event{
+		ID: plugintest.NewEventID(), Type: "courses.course.created.v1", TenantID: tenant,
+		Data: map[string]any{"title": "Algebra"},
+	}
+	fmt.Println(h.Deliver(t, ev), h.Deliver(t, ev))
+	for _, e := range h.Published(t, tenant) {
+		fmt.Println(e.Type, string(e.Data))
+	}
+	// Output:
+	// <nil> <nil>
+	// notes.note.created.v1 {"id": 1, "body": "welcome to Algebra"}
+}
+
+func ExampleHarness_RunJob() {
+	t := &exampleT{}
+	defer t.finish()
+	h := plugintest.New(t, newNotes())
+	tenant := plugintest.NewTenant()
+
+	out, err := h.RunJob(t, "count", plugintest.JobRun{TenantID: tenant, Trigger: "schedule"})
+	fmt.Println(out, err)
+	_, err = h.RunJob(t, "archive", plugintest.JobRun{TenantID: tenant, Args: map[string]any{"body": ""}})
+	fmt.Println(err)
+	// Output:
+	// 0 notes <nil>
+	// invalid: body: must not be empty
+}

@@ -32,6 +32,8 @@ type Harness struct {
 	plugin   sdk.Plugin
 	manifest sdk.Manifest
 	routes   []route
+	subs     map[string]sdk.Subscription // by event type, for Deliver
+	jobs     map[string]sdk.Job          // by name, for RunJob
 	logger   hclog.Logger
 	logOut   *testLog
 	env      *sdk.Env
@@ -153,7 +155,12 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 	if err != nil {
 		t.Fatalf("plugintest: connecting as the plugin's role: %v", err)
 	}
-	env.DB = &sdk.DB{Pool: pool}
+	// As the served plugin does: its Publish checks events against the
+	// manifest's types and schemas.
+	if env.DB, err = sdk.NewDB(pool, h.manifest); err != nil {
+		pool.Close()
+		t.Fatalf("plugintest: plugin %q: %v", h.manifest.Name, err)
+	}
 	h.env = env
 	if err := p.Provision(ctx, env); err != nil {
 		t.Fatalf("plugintest: plugin %q Provision: %v", h.manifest.Name, err)
@@ -162,7 +169,8 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 	return h
 }
 
-// loadRoutes refuses what the kernel refuses and indexes the routes for Do.
+// loadRoutes refuses what the kernel refuses and indexes the routes for Do,
+// the subscriptions for Deliver and the jobs for RunJob.
 func (h *Harness) loadRoutes() error {
 	if err := validateManifest(h.manifest); err != nil {
 		return err
@@ -177,6 +185,15 @@ func (h *Harness) loadRoutes() error {
 			return err
 		}
 		h.routes = append(h.routes, route{Route: r, path: path, handler: handlers[r.Key()]})
+	}
+	// EncodeManifest refused subscriptions and jobs without handlers or
+	// declared twice.
+	h.subs, h.jobs = map[string]sdk.Subscription{}, map[string]sdk.Job{}
+	for _, s := range h.manifest.Subscribes {
+		h.subs[s.Type] = s
+	}
+	for _, j := range h.manifest.Jobs {
+		h.jobs[j.Name] = j
 	}
 	return nil
 }

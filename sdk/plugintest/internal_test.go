@@ -25,12 +25,13 @@ type tiny struct {
 	perms     []sdk.Permission
 	events    []sdk.EventType
 	jobs      []sdk.Job
+	subs      []sdk.Subscription
 	cleanedUp atomic.Bool
 }
 
 func (p *tiny) Manifest() sdk.Manifest {
 	return sdk.Manifest{
-		Name: p.name, Version: "0.0.1", Routes: p.routes, Permissions: p.perms, Publishes: p.events, Jobs: p.jobs,
+		Name: p.name, Version: "0.0.1", Routes: p.routes, Permissions: p.perms, Publishes: p.events, Jobs: p.jobs, Subscribes: p.subs,
 		Migrations: fstest.MapFS{"0001_t.up.sql": {Data: []byte("CREATE TABLE t (tenant_id uuid NOT NULL)")}},
 	}
 }
@@ -84,18 +85,26 @@ func (f *fakeTB) Fatalf(format string, args ...any) {
 }
 
 func newFails(p sdk.Plugin) string {
-	f := &fakeTB{}
+	return fails(func(tb testing.TB) { New(tb, p) })
+}
+
+// fails runs f with a fakeTB and returns the failure it reported.
+func fails(f func(testing.TB)) string {
+	tb := &fakeTB{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		New(f, p)
+		f(tb)
 	}()
 	<-done
-	for i := len(f.cleanups) - 1; i >= 0; i-- {
-		f.cleanups[i]()
+	for i := len(tb.cleanups) - 1; i >= 0; i-- {
+		tb.cleanups[i]()
 	}
-	return f.failure
+	return tb.failure
 }
+
+func noJob(context.Context, *sdk.JobRun) error  { return nil }
+func noEvent(context.Context, *sdk.Event) error { return nil }
 
 func TestNewRefusesWhatTheKernelRefuses(t *testing.T) {
 	t.Parallel()
@@ -121,11 +130,67 @@ func TestNewRefusesWhatTheKernelRefuses(t *testing.T) {
 		}}, "overlaps the plugin's own route GET /api/v1/things/{id}"},
 		{"foreign event", &tiny{name: "bad", events: []sdk.EventType{{Type: "courses.course.created.v1", Schema: []byte(`{}`)}}}, "publishes only events named bad."},
 		{"event without schema", &tiny{name: "bad", events: []sdk.EventType{{Type: "bad.thing.made.v1"}}}, "needs a JSON Schema"},
-		{"job without trigger", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep"}}}, "needs a schedule or an event"},
-		{"schedule not cron", &tiny{name: "bad", jobs: []sdk.Job{{Name: "Sweep", Schedule: "hourly"}}}, "five fields"},
+		{"event schema does not compile", &tiny{name: "bad", events: []sdk.EventType{{Type: "bad.thing.made.v1", Schema: []byte(`{"type": 5}`)}}}, "schema does not compile"},
+		{"job without handler", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "@daily"}}}, "job sweep has no handler"},
+		{"schedule not cron", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "hourly", Handler: noJob}}}, "five fields"},
+		{"six cron fields", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "0 0 2 * * *", Handler: noJob}}}, "five fields"},
+		{"unknown descriptor", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "@fortnightly", Handler: noJob}}}, "unknown descriptor"},
+		{"every without duration", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "@every day", Handler: noJob}}}, "@every needs a duration"},
+		{"unknown time zone", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "CRON_TZ=Nowhere/Land 0 2 * * *", Handler: noJob}}}, `time zone "Nowhere/Land"`},
+		{"job on a bad event", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", OnEvent: "lesson-done", Handler: noJob}}}, "is not an event type"},
+		{"job with a foreign permission", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Permission: "courses.course.read", Handler: noJob}}}, "is not one the plugin declares"},
+		{"subscription without handler", &tiny{name: "bad", subs: []sdk.Subscription{{Type: "courses.course.created.v1"}}}, "has no handler"},
+		{"subscription to a non-event", &tiny{name: "bad", subs: []sdk.Subscription{{Type: "courses.created", Handler: noEvent}}}, "not an event type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Contains(t, newFails(tc.p), tc.want)
+		})
+	}
+}
+
+// Schedules the kernel's cron parser takes, and jobs that run on demand
+// only, are accepted.
+func TestNewAcceptsSchedulesAndOnDemandJobs(t *testing.T) {
+	t.Parallel()
+	var jobs []sdk.Job
+	for i, schedule := range []string{"", "0 2 * * *", "*/15 * * * 1-5", "@every 1s", "@every 1h30m", "@hourly", "@daily", "@midnight", "CRON_TZ=UTC 0 2 * * *", "TZ=UTC @daily"} {
+		jobs = append(jobs, sdk.Job{Name: fmt.Sprintf("job-%d", i), Schedule: schedule, PerTenant: i%2 == 0, Handler: noJob})
+	}
+	require.Empty(t, newFails(&tiny{name: "good", jobs: jobs}))
+}
+
+// What the kernel never does fails the test rather than returning an error
+// the test might take for the plugin's.
+func TestDeliverAndRunJobRefuseWhatTheKernelNeverDoes(t *testing.T) {
+	t.Parallel()
+	h := New(t, &tiny{
+		name: "good",
+		subs: []sdk.Subscription{{Type: "courses.course.created.v1", Handler: noEvent}},
+		jobs: []sdk.Job{{Name: "tenant-job", PerTenant: true, Handler: noJob}, {Name: "platform-job", Handler: noJob}},
+	})
+	tenant := NewTenant()
+	ev := Event{Type: "courses.course.created.v1", TenantID: tenant}
+	require.NoError(t, h.Deliver(t, ev))
+	for _, tc := range []struct {
+		name string
+		f    func(tb testing.TB)
+		want string
+	}{
+		{"unsubscribed type", func(tb testing.TB) { h.Deliver(tb, Event{Type: "courses.course.deleted.v1"}) }, `does not subscribe to "courses.course.deleted.v1"`},
+		{"event ID not a UUID", func(tb testing.TB) { ev := ev; ev.ID = "42"; h.Deliver(tb, ev) }, `event ID "42" is not a UUID`},
+		{"tenant not a UUID", func(tb testing.TB) { ev := ev; ev.TenantID = "acme"; h.Deliver(tb, ev) }, `tenant ID "acme" is not a UUID`},
+		{"data not an object", func(tb testing.TB) { ev := ev; ev.Data = []int{1}; h.Deliver(tb, ev) }, "must be a JSON object"},
+		{"data not JSON", func(tb testing.TB) { ev := ev; ev.Data = "{"; h.Deliver(tb, ev) }, "must be a JSON object"},
+		{"undeclared job", func(tb testing.TB) { h.RunJob(tb, "nope", JobRun{}) }, `has no job "nope"`},
+		{"per-tenant job without tenant", func(tb testing.TB) { h.RunJob(tb, "tenant-job", JobRun{}) }, "is PerTenant"},
+		{"platform job with tenant", func(tb testing.TB) { h.RunJob(tb, "platform-job", JobRun{TenantID: tenant}) }, "is a platform job"},
+		{"bad trigger", func(tb testing.TB) { h.RunJob(tb, "platform-job", JobRun{Trigger: "cron"}) }, `trigger "cron"`},
+		{"event trigger without event", func(tb testing.TB) { h.RunJob(tb, "platform-job", JobRun{Trigger: "event"}) }, "needs its Event"},
+		{"args not an object", func(tb testing.TB) { h.RunJob(tb, "platform-job", JobRun{Args: "[]"}) }, "job arguments must be a JSON object"},
+		{"published for a bad tenant", func(tb testing.TB) { h.Published(tb, "acme") }, `tenant ID "acme" is not a UUID`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Contains(t, fails(tc.f), tc.want)
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -64,9 +65,33 @@ func (n *notes) Manifest() sdk.Manifest {
 			{Method: "GET", Path: "/api/v1/notes-errors/{kind}", Public: true, Handler: sdk.HandlerFunc(n.fail)},
 			{Method: "GET", Path: "/api/v1/notes-status", Public: true, Handler: sdk.HandlerFunc(n.echo)},
 		},
+		Publishes: []sdk.EventType{{Type: eventNoteCreated, Description: "A note was written.", Schema: noteCreatedSchema}},
+		Subscribes: []sdk.Subscription{
+			{Type: eventCourseCreated, Handler: n.courseCreated},
+		},
+		Jobs: []sdk.Job{
+			// On demand only: no schedule, no event.
+			{Name: "archive", Description: "Write a note from the run's arguments.", PerTenant: true, Handler: n.archive},
+			{Name: "count", Description: "Count the institution's notes.", Schedule: "@every 1h", PerTenant: true, Timeout: time.Second, Handler: n.count},
+			{Name: "sweep", Description: "A platform job.", Schedule: "0 3 * * *", Handler: n.sweep},
+		},
 		Migrations: notesMigrations,
 	}
 }
+
+const (
+	eventNoteCreated   = "notes.note.created.v1"
+	eventCourseCreated = "courses.course.created.v1"
+)
+
+var noteCreatedSchema = json.RawMessage(`{
+	"type": "object",
+	"required": ["id", "body"],
+	"properties": {
+		"id": {"type": "integer"},
+		"body": {"type": "string", "minLength": 1}
+	}
+}`)
 
 func (n *notes) Provision(_ context.Context, env *sdk.Env) error {
 	n.env = env
@@ -96,8 +121,18 @@ func (n *notes) create(ctx context.Context, req *sdk.Request) (*sdk.Response, er
 	}
 	out := note{Author: req.Principal.ID(), Body: in.Body}
 	err := req.Tx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, "INSERT INTO notes (tenant_id, author, body) VALUES ($1, $2, $3) RETURNING id",
+		err := tx.QueryRow(ctx, "INSERT INTO notes (tenant_id, author, body) VALUES ($1, $2, $3) RETURNING id",
 			req.Principal.TenantID, out.Author, out.Body).Scan(&out.ID)
+		if err != nil {
+			return err
+		}
+		if err := req.Publish(ctx, tx, eventNoteCreated, map[string]any{"id": out.ID, "body": out.Body}); err != nil {
+			return err
+		}
+		if in.Body == "rollback" { // after publishing: the event goes with the note
+			return sdk.Errorf(sdk.ErrConflict, "rolled back on request")
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -169,6 +204,103 @@ func (n *notes) fail(_ context.Context, req *sdk.Request) (*sdk.Response, error)
 		e.RetryAfterSeconds = 7
 	}
 	return nil, e
+}
+
+// courseCreated writes a welcome note for a new course, once per event,
+// and publishes it.
+func (n *notes) courseCreated(ctx context.Context, ev *sdk.Event) error {
+	var in struct {
+		Title string `json:"title"`
+	}
+	if err := ev.Decode(&in); err != nil {
+		return err
+	}
+	switch in.Title {
+	case "":
+		return fmt.Errorf("event %s: no title", ev.ID)
+	case "panic":
+		panic("the event handler broke")
+	}
+	return ev.Tx(ctx, func(tx pgx.Tx) error {
+		var id int64
+		body := "welcome to " + in.Title
+		err := tx.QueryRow(ctx, "INSERT INTO notes (tenant_id, author, body) VALUES ($1, $2, $3) RETURNING id",
+			ev.TenantID, ev.Actor, body).Scan(&id)
+		if err != nil {
+			return err
+		}
+		return ev.Publish(ctx, tx, eventNoteCreated, map[string]any{"id": id, "body": body})
+	})
+}
+
+// archive writes a note from the run's arguments and publishes it; with
+// "fail" it fails after publishing.
+func (n *notes) archive(ctx context.Context, run *sdk.JobRun) error {
+	var args struct {
+		Body string `json:"body"`
+		Fail bool   `json:"fail"`
+	}
+	if err := json.Unmarshal(run.Args, &args); err != nil {
+		return sdk.Errorf(sdk.ErrInvalid, "arguments: %v", err)
+	}
+	if args.Body == "" {
+		return sdk.Invalid(sdk.FieldError{Field: "body", Message: "must not be empty"})
+	}
+	err := run.Tx(ctx, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, "INSERT INTO notes (tenant_id, author, body) VALUES ($1, $2, $3) RETURNING id",
+			run.TenantID, run.Principal.Actor(), args.Body).Scan(&id)
+		if err != nil {
+			return err
+		}
+		if err := run.Publish(ctx, tx, eventNoteCreated, map[string]any{"id": id, "body": args.Body}); err != nil {
+			return err
+		}
+		if args.Fail {
+			return errors.New("archive: failing after publishing, as asked")
+		}
+		run.SetOutput(fmt.Sprintf("archived note %d (%s, attempt %d)", id, run.Trigger, run.Attempt))
+		return nil
+	})
+	return err
+}
+
+// count reports the institution's notes (and the event that triggered the
+// run, if one did); it waits for its deadline when
+// the institution has a note "slow".
+func (n *notes) count(ctx context.Context, run *sdk.JobRun) error {
+	var total, slow int
+	err := run.Tx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT count(*), count(*) FILTER (WHERE body = 'slow') FROM notes").Scan(&total, &slow)
+	})
+	if err != nil {
+		return err
+	}
+	if slow > 0 {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	out := fmt.Sprintf("%d notes", total)
+	if run.Event != nil {
+		out += fmt.Sprintf(" (%s after %s of %s)", run.Trigger, run.Event.Type, run.Event.RequestID)
+	}
+	run.SetOutput(out)
+	return nil
+}
+
+// sweep is a platform job: it sees no institution's notes.
+func (n *notes) sweep(ctx context.Context, run *sdk.JobRun) error {
+	var total int
+	if err := run.Tx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT count(*) FROM notes").Scan(&total)
+	}); err != nil {
+		return err
+	}
+	if run.Trigger == "schedule" && run.Principal.Kind != "anonymous" {
+		return fmt.Errorf("a scheduled run has no principal, got %+v", run.Principal)
+	}
+	run.SetOutput(fmt.Sprintf("tenant %q, %d notes visible", run.TenantID, total))
+	return nil
 }
 
 // things is a second plugin, to share a database with notes.
