@@ -149,9 +149,6 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 			bad("job %q: name must be unique, lowercase letters, digits, '-' or '_'", j.Name)
 		}
 		jobs[j.Name] = true
-		if j.Schedule == "" && j.OnEvent == "" {
-			bad("job %q: needs a schedule or an event that triggers it", j.Name)
-		}
 		if j.OnEvent != "" && !EventType.MatchString(j.OnEvent) {
 			bad("job %q: trigger %q is not an event type", j.Name, j.OnEvent)
 		}

@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,7 +17,9 @@ import (
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/config"
 	"github.com/edulure/edulure/kernel/internal/database"
+	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/httpapi"
+	"github.com/edulure/edulure/kernel/internal/jobs"
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/token"
@@ -31,6 +35,10 @@ type Kernel struct {
 	Keyring *token.Keyring
 	API     *httpapi.Server
 	Plugins *supervisor.Supervisor
+	Events  *events.Service
+	Jobs    *jobs.Service
+
+	closeOnce sync.Once
 }
 
 // NewLogger makes the kernel's logger: JSON when not on a terminal (or when
@@ -89,12 +97,29 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 		plugins.Close()
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}
-	api, err := httpapi.New(ctx, httpapi.Deps{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, Authz: engine, Catalogue: cat, Sealer: sealer, Plugins: plugins})
+	evs := events.New(pool, plugins, log, events.Options{
+		MaxAttempts: cfg.EventsMaxAttempts, BackoffInitial: cfg.EventsBackoff, BackoffMax: cfg.EventsBackoffMax, Poll: cfg.EventsPoll,
+	})
+	jobSys, err := jobs.New(pool, plugins, log, jobs.Options{
+		MaxAttempts: cfg.JobsMaxAttempts, Timeout: cfg.JobsTimeout, BackoffInitial: cfg.JobsBackoff, FetchPoll: cfg.JobsPoll, Workers: cfg.JobsWorkers,
+	})
 	if err != nil {
 		plugins.Close()
 		return nil, err
 	}
-	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api, Plugins: plugins}, nil
+	evs.SetHooks(jobSys)
+	api, err := httpapi.New(ctx, httpapi.Deps{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, Authz: engine, Catalogue: cat, Sealer: sealer, Plugins: plugins, Events: evs, Jobs: jobSys})
+	if err != nil {
+		plugins.Close()
+		return nil, err
+	}
+	evs.Start()
+	if err := jobSys.Start(context.WithoutCancel(ctx)); err != nil {
+		evs.Close()
+		plugins.Close()
+		return nil, fmt.Errorf("starting jobs: %w", err)
+	}
+	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api, Plugins: plugins, Events: evs, Jobs: jobSys}, nil
 }
 
 // Version is the kernel's version, told to plugins.
@@ -103,7 +128,7 @@ var Version = "0.3.0"
 // Serve runs the kernel until ctx ends: on SIGHUP it reloads plugins.hcl;
 // at the end it drains HTTP requests, then stops the plugins.
 func (k *Kernel) Serve(ctx context.Context) error {
-	defer k.Plugins.Close()
+	defer k.Close()
 	k.API.Run(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -127,5 +152,14 @@ func (k *Kernel) Serve(ctx context.Context) error {
 	return k.API.Serve(ctx, k.Config.Addr)
 }
 
-// Close releases what New acquired (the plugins; the pool is the caller's).
-func (k *Kernel) Close() { k.Plugins.Close() }
+// Close releases what New acquired (jobs, event relay, plugins; the pool is
+// the caller's). Running job attempts get 10 seconds to finish.
+func (k *Kernel) Close() {
+	k.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		k.Jobs.Close(ctx)
+		k.Events.Close()
+		k.Plugins.Close()
+	})
+}

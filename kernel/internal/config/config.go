@@ -33,6 +33,16 @@ type Config struct {
 	TrustProxy      bool          // EDULURE_TRUST_PROXY: take the client IP from X-Forwarded-For, default false
 	PluginsFile     string        // EDULURE_PLUGINS_FILE: the plugins to run, default "plugins.hcl"; "none" runs none
 	DBRolePrefix    string        // EDULURE_DB_ROLE_PREFIX: prefix of plugin database roles, default none
+
+	EventsMaxAttempts int           // EDULURE_EVENTS_MAX_ATTEMPTS: delivery attempts before a dead letter, default 10
+	EventsBackoff     time.Duration // EDULURE_EVENTS_BACKOFF: delay after a failed delivery, doubling, default 1s
+	EventsBackoffMax  time.Duration // EDULURE_EVENTS_BACKOFF_MAX, default 10m
+	EventsPoll        time.Duration // EDULURE_EVENTS_POLL: fallback poll of the outboxes, default 1s
+	JobsMaxAttempts   int           // EDULURE_JOBS_MAX_ATTEMPTS: attempts of a job run that sets none, default 5
+	JobsTimeout       time.Duration // EDULURE_JOBS_TIMEOUT: one attempt of a job that sets none, default 1m
+	JobsBackoff       time.Duration // EDULURE_JOBS_BACKOFF: delay before a job's second attempt, doubling, default 5s
+	JobsPoll          time.Duration // EDULURE_JOBS_POLL: River's poll for due work, default 1s
+	JobsWorkers       int           // EDULURE_JOBS_WORKERS: job attempts running at once per replica, default 10
 }
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -102,6 +112,16 @@ func Load(getenv func(string) string) (Config, error) {
 		TrustProxy:      boolean("EDULURE_TRUST_PROXY", false),
 		PluginsFile:     str("EDULURE_PLUGINS_FILE", "plugins.hcl"),
 		DBRolePrefix:    str("EDULURE_DB_ROLE_PREFIX", ""),
+
+		EventsMaxAttempts: integer("EDULURE_EVENTS_MAX_ATTEMPTS", 10, 1, 100),
+		EventsBackoff:     dur("EDULURE_EVENTS_BACKOFF", time.Second),
+		EventsBackoffMax:  dur("EDULURE_EVENTS_BACKOFF_MAX", 10*time.Minute),
+		EventsPoll:        dur("EDULURE_EVENTS_POLL", time.Second),
+		JobsMaxAttempts:   integer("EDULURE_JOBS_MAX_ATTEMPTS", 5, 1, 25),
+		JobsTimeout:       dur("EDULURE_JOBS_TIMEOUT", time.Minute),
+		JobsBackoff:       dur("EDULURE_JOBS_BACKOFF", 5*time.Second),
+		JobsPoll:          dur("EDULURE_JOBS_POLL", time.Second),
+		JobsWorkers:       integer("EDULURE_JOBS_WORKERS", 10, 1, 1000),
 	}
 	if c.PluginsFile == "none" {
 		c.PluginsFile = ""

@@ -45,7 +45,7 @@ func (s *Server) authenticate(r Route) echo.MiddlewareFunc {
 					return problem.New(http.StatusForbidden, "user-required", "this route is for people, not API keys")
 				}
 			case TenantScoped:
-				if !p.HasTenant() {
+				if !p.HasTenant() && !(p.Operator && r.PlatformPermission != "") {
 					return problem.New(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
 				}
 			case Platform:
@@ -54,12 +54,16 @@ func (s *Server) authenticate(r Route) echo.MiddlewareFunc {
 				}
 			}
 			if r.Access == TenantScoped || r.Access == Platform {
-				ok, err := s.Authz.Allowed(c.Request().Context(), s.authzInput(p, r.Permission))
+				perm := r.Permission
+				if r.Access == TenantScoped && !p.HasTenant() {
+					perm = r.PlatformPermission // an operator across institutions
+				}
+				ok, err := s.Authz.Allowed(c.Request().Context(), s.authzInput(p, perm))
 				if err != nil {
 					return err
 				}
 				if !ok {
-					return problem.New(http.StatusForbidden, "permission-denied", "you lack the permission "+r.Permission)
+					return problem.New(http.StatusForbidden, "permission-denied", "you lack the permission "+perm)
 				}
 			}
 			return next(c)

@@ -15,7 +15,7 @@ import (
 )
 
 // variant is one build of the test plugin (kernel/internal/supervisor/internal/testplugin).
-type variant struct{ name, version, prefix string }
+type variant struct{ name, version, prefix, subscribe, tick string }
 
 type pluginBuild struct {
 	once sync.Once
@@ -43,8 +43,15 @@ func buildPlugin(t testing.TB, v variant) (path, sum string) {
 	b, _ := builds.LoadOrStore(v, &pluginBuild{})
 	pb := b.(*pluginBuild)
 	pb.once.Do(func() {
-		pb.path = filepath.Join(buildDir, fmt.Sprintf("%s-%s-%s", v.name, v.version, v.prefix))
+		key := sha256.Sum256([]byte(v.subscribe + "|" + v.tick))
+		pb.path = filepath.Join(buildDir, fmt.Sprintf("%s-%s-%s-%x", v.name, v.version, v.prefix, key[:4]))
 		ldflags := fmt.Sprintf("-X main.name=%s -X main.version=%s -X main.prefix=%s", v.name, v.version, v.prefix)
+		if v.subscribe != "" {
+			ldflags += " -X main.subscribe=" + v.subscribe
+		}
+		if v.tick != "" {
+			ldflags += " -X 'main.tick=" + v.tick + "'"
+		}
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", pb.path, "github.com/edulure/edulure/kernel/internal/supervisor/internal/testplugin")
 		out, err := cmd.CombinedOutput()
 		if err != nil {

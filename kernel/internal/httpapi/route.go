@@ -29,6 +29,10 @@ type Route struct {
 	Tag         string
 	Access      Access
 	Permission  string // required for TenantScoped and Platform routes
+	// PlatformPermission lets a platform operator without an institution
+	// call a TenantScoped route across every institution, with this
+	// permission instead of Permission.
+	PlatformPermission string
 	Request     any    // zero value of the JSON body type, or nil
 	Response    any    // zero value of the JSON response type, or nil (no body)
 	Status      int    // success status

@@ -5,7 +5,9 @@ import (
 
 	"github.com/edulure/edulure/kernel/internal/audit"
 	"github.com/edulure/edulure/kernel/internal/authz"
+	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/identity"
+	"github.com/edulure/edulure/kernel/internal/jobs"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/kernel/internal/token"
@@ -70,6 +72,19 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: put, Path: "/api/v1/tenant/plugins/:name", Tag: "tenant", Summary: "Enable or disable a plugin for my institution and set its configuration", Access: TenantScoped, Permission: "tenancy.plugin.manage", Request: PutPluginRequest{}, Response: PluginView{}, Status: ok, Handler: s.putTenantPlugin},
 		{Method: get, Path: "/api/v1/tenant/audit", Tag: "tenant", Summary: "The institution's audit log, newest first", Access: TenantScoped, Permission: "audit.log.read", Response: Page[audit.Entry]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.tenantAudit},
 		{Method: get, Path: "/api/v1/tenant/audit/verify", Tag: "tenant", Summary: "Verify the institution's audit hash chain", Access: TenantScoped, Permission: "audit.log.read", Response: audit.Result{}, Status: ok, Handler: s.verifyTenantAudit},
+
+		// Events and jobs: an institution's admins see their institution's;
+		// operators with no institution in their token see all.
+		{Method: get, Path: "/api/v1/events/types", Tag: "events", Summary: "The event type catalogue: schemas, publisher and subscribers", Access: Authenticated, Response: Page[events.TypeInfo]{}, Status: ok, Handler: s.eventTypes},
+		{Method: get, Path: "/api/v1/events", Tag: "events", Summary: "Recent events, newest first, with delivery counts by status", Access: TenantScoped, Permission: "tenancy.event.read", PlatformPermission: "platform.event.read", Response: Page[events.EventInfo]{}, Status: ok, Query: []string{"type", "limit", "cursor"}, Handler: s.listEvents},
+		{Method: get, Path: "/api/v1/events/deliveries", Tag: "events", Summary: "Deliveries to plugins, newest first (status: pending, delivered, dead, skipped)", Access: TenantScoped, Permission: "tenancy.event.read", PlatformPermission: "platform.event.read", Response: Page[events.DeliveryInfo]{}, Status: ok, Query: []string{"status", "subscriber", "type", "limit", "cursor"}, Handler: s.listDeliveries},
+		{Method: get, Path: "/api/v1/events/deliveries/:delivery_id", Tag: "events", Summary: "One delivery with its event and last error", Access: TenantScoped, Permission: "tenancy.event.read", PlatformPermission: "platform.event.read", Response: events.DeliveryInfo{}, Status: ok, Handler: s.getDelivery},
+		{Method: post, Path: "/api/v1/events/deliveries/:delivery_id/replay", Tag: "events", Summary: "Deliver one event to its subscriber again, with fresh attempts", Access: TenantScoped, Permission: "tenancy.event.replay", PlatformPermission: "platform.event.replay", Response: ReplayResponse{}, Status: ok, Handler: s.replayDelivery},
+		{Method: post, Path: "/api/v1/events/deliveries/replay", Tag: "events", Summary: "Deliver a range of deliveries again (by default: the dead letters)", Access: TenantScoped, Permission: "tenancy.event.replay", PlatformPermission: "platform.event.replay", Request: ReplayRequest{}, Response: ReplayResponse{}, Status: ok, Handler: s.replayDeliveries},
+		{Method: get, Path: "/api/v1/jobs", Tag: "jobs", Summary: "Jobs the plugins declare, with schedule, next and last run", Access: TenantScoped, Permission: "tenancy.job.read", PlatformPermission: "platform.job.read", Response: Page[jobs.JobInfo]{}, Status: ok, Handler: s.listJobs},
+		{Method: get, Path: "/api/v1/jobs/:plugin/:job/runs", Tag: "jobs", Summary: "A job's runs, newest first", Access: TenantScoped, Permission: "tenancy.job.read", PlatformPermission: "platform.job.read", Response: Page[jobs.RunInfo]{}, Status: ok, Query: []string{"status", "limit", "cursor"}, Handler: s.listJobRuns},
+		{Method: get, Path: "/api/v1/jobs/:plugin/:job/runs/:run_id", Tag: "jobs", Summary: "One run with each attempt's start, end, outcome and error", Access: TenantScoped, Permission: "tenancy.job.read", PlatformPermission: "platform.job.read", Response: jobs.RunInfo{}, Status: ok, Handler: s.getJobRun},
+		{Method: post, Path: "/api/v1/jobs/:plugin/:job/runs", Tag: "jobs", Summary: "Run a job now (needs the job's permission: by default tenancy.job.run, or platform.job.run for platform jobs)", Access: Authenticated, Request: RunJobRequest{}, Response: jobs.RunInfo{}, Status: http.StatusAccepted, Handler: s.runJob},
 
 		// Platform operators.
 		{Method: post, Path: "/api/v1/tenants", Tag: "platform", Summary: "Create an institution", Access: Platform, Permission: "platform.tenant.create", Request: CreateTenantRequest{}, Response: TenantCreated{}, Status: created, Idempotent: true, Handler: s.createTenant},

@@ -19,6 +19,8 @@ import (
 	"github.com/edulure/edulure/kernel/internal/config"
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/kernel/internal/seal"
+	"github.com/edulure/edulure/kernel/internal/events"
+	"github.com/edulure/edulure/kernel/internal/jobs"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/token"
 )
@@ -33,6 +35,8 @@ type Deps struct {
 	Catalogue *authz.Catalogue
 	Sealer    *seal.Sealer
 	Plugins   *supervisor.Supervisor
+	Events    *events.Service
+	Jobs      *jobs.Service
 	Registry  *prometheus.Registry // nil: a fresh one
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/edulure/edulure/kernel/internal/audit"
 	"github.com/edulure/edulure/kernel/internal/database"
+	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/outbox"
 )
 
@@ -14,9 +15,10 @@ import (
 // entry and events of the change in the same transaction.
 type txc struct {
 	pgx.Tx
-	s       *Server
-	c       echo.Context
-	changes []string // change notifications to apply locally after commit
+	s         *Server
+	c         echo.Context
+	changes   []string // change notifications to apply locally after commit
+	published bool     // an event was written to the outbox: wake the relay after commit
 }
 
 // inTx runs fn in a transaction. After a commit, the changes fn recorded are
@@ -24,12 +26,17 @@ type txc struct {
 func (s *Server) inTx(c echo.Context, fn func(t *txc) error) error {
 	ctx := c.Request().Context()
 	var changes []string
+	published := false
 	err := database.InTx(ctx, s.Pool, func(tx pgx.Tx) error {
 		t := &txc{Tx: tx, s: s, c: c}
 		err := fn(t)
 		changes = t.changes
+		published = t.published
 		return err
 	})
+	if err == nil && published && s.Events != nil {
+		s.Events.Wake(events.KernelSource)
+	}
 	if err == nil {
 		for _, ch := range changes {
 			s.applyChange(ctx, ch)
@@ -68,6 +75,7 @@ func (t *txc) event(typ string, tenant uuid.UUID, data any) error {
 	if tenant != uuid.Nil {
 		ev.TenantID = tenant.String()
 	}
+	t.published = true
 	_, err := outbox.Add(t.c.Request().Context(), t.Tx, ev)
 	return err
 }

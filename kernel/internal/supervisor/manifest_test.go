@@ -66,7 +66,7 @@ func TestValidateManifest(t *testing.T) {
 		{name: "bad event schema", change: func(m *pluginv1.Manifest) { m.Publishes[0].SchemaJson = []byte(`{"type": 5}`) }, want: "quiz.attempt.finished.v1"},
 		{name: "bad subscription", change: func(m *pluginv1.Manifest) { m.Subscribes = []string{"anything"} }, want: `subscription "anything"`},
 		{name: "bad cron", change: func(m *pluginv1.Manifest) { m.Jobs[0].Schedule = "every day" }, want: `schedule "every day"`},
-		{name: "job without trigger", change: func(m *pluginv1.Manifest) { m.Jobs[0].Schedule = "" }, want: "needs a schedule or an event"},
+		{name: "job with a foreign permission", change: func(m *pluginv1.Manifest) { m.Jobs[0].Permission = "tenancy.member.read" }, want: "is not one the plugin declares"},
 		{name: "migrations out of order", change: func(m *pluginv1.Manifest) {
 			m.Migrations = append(m.Migrations, &pluginv1.Migration{Version: 1, Name: "again"})
 		}, want: "versions must increase"},

@@ -47,23 +47,32 @@ func (p *Plugin) leaderboard(ctx context.Context, req *sdk.Request) (*sdk.Respon
 	if err != nil {
 		return nil, err
 	}
-	out := Leaderboard{Items: []Entry{}, Label: cfg.Label}
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		// No WHERE tenant_id: row-level security shows this institution's
-		// rows only.
-		rows, _ := tx.Query(ctx, `
-			SELECT user_id::text, points, rank() OVER (ORDER BY points DESC)
-			FROM totals
-			ORDER BY points DESC, user_id
-			LIMIT $1`, limit)
-		items, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Entry])
-		out.Items = items
+	out := Leaderboard{Label: cfg.Label}
+	err = req.Tx(ctx, func(tx pgx.Tx) (err error) {
+		out.Items, err = topEntries(ctx, tx, limit)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return sdk.JSON(http.StatusOK, out)
+}
+
+// topEntries is the top of the leaderboard of tx's institution, highest
+// first.
+func topEntries(ctx context.Context, tx pgx.Tx, limit int) ([]Entry, error) {
+	// No WHERE tenant_id: row-level security shows this institution's rows
+	// only.
+	rows, _ := tx.Query(ctx, `
+		SELECT user_id::text, points, rank() OVER (ORDER BY points DESC)
+		FROM totals
+		ORDER BY points DESC, user_id
+		LIMIT $1`, limit)
+	items, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Entry])
+	if items == nil {
+		items = []Entry{}
+	}
+	return items, err
 }
 
 // standing handles GET /api/v1/leaderboard/users/{user_id}.

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,9 +23,11 @@ import (
 )
 
 var (
-	name    = "probe"
-	version = "1.0.0"
-	prefix  = "" // route prefix; defaults to name
+	name      = "probe"
+	version   = "1.0.0"
+	prefix    = ""                         // route prefix; defaults to name
+	subscribe = "tenancy.member.joined.v1" // comma-separated event types; "+" suffix: ordered
+	tick      = ""                         // schedule of the "tick" job; "" → "*/5 * * * *"
 )
 
 //go:embed migrations/*.sql
@@ -31,7 +35,18 @@ var migrations embed.FS
 
 func main() { sdk.Serve(newProbe) }
 
-type probe struct{ env *sdk.Env }
+type probe struct {
+	env *sdk.Env
+	op  operatorConfig
+}
+
+// operatorConfig is the plugin's block config in plugins.hcl.
+type operatorConfig struct {
+	CrashOnStart bool `json:"crash_on_start"`
+	FailEvents   bool `json:"fail_events"`   // every delivery fails
+	CrashOnEvent bool `json:"crash_on_event"` // exit while handling an event (once per process start)
+	SlowEventsMs int  `json:"slow_events_ms"` // sleep in each event handler
+}
 
 var _ sdk.Plugin = (*probe)(nil)
 
@@ -68,23 +83,30 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Method: http.MethodGet, Path: base + "/invalid", Permission: read, Summary: "Answer a field error", Handler: h(invalid)},
 			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: h(panics)},
 			{Method: http.MethodGet, Path: base + "/host", Permission: read, Summary: "Call the kernel's host services", Handler: h(p.host)},
+			{Method: http.MethodPost, Path: base + "/publish", Permission: write, Summary: "Publish ?n= pings in one transaction (?rollback=1: then fail)", Query: []string{"n", "rollback", "bad"}, Handler: h(p.publish)},
 		},
-		Publishes:    []sdk.EventType{{Type: name + ".item.created.v1", Schema: json.RawMessage(`{"type":"object","properties":{"id":{"type":"integer"}}}`)}},
-		Subscribes:   []string{"tenancy.member.joined.v1"},
-		Jobs:         []sdk.Job{{Name: "sweep", Schedule: "*/5 * * * *", PerTenant: true}},
+		Publishes: []sdk.EventType{
+			{Type: name + ".item.created.v1", Schema: json.RawMessage(`{"type":"object","required":["id","name"],"properties":{"id":{"type":"integer"},"name":{"type":"string"}}}`)},
+			{Type: name + ".ping.sent.v1", Description: "A numbered ping for delivery tests", Schema: json.RawMessage(`{"type":"object","required":["n","sent_ns"],"properties":{"n":{"type":"integer"},"sent_ns":{"type":"integer"}}}`)},
+		},
+		Subscribes: p.subscriptions(),
+		Jobs: []sdk.Job{
+			{Name: "tick", Schedule: schedule(), Handler: p.logJob},
+			{Name: "sweep", Schedule: schedule(), PerTenant: true, Handler: p.logJob},
+			{Name: "on-created", OnEvent: name + ".item.created.v1", PerTenant: true, Handler: p.logJob},
+			{Name: "flaky", Description: "Fails until args.succeed_on", PerTenant: true, MaxAttempts: 3, Handler: p.flaky},
+			{Name: "slow", Description: "Sleeps past its timeout", PerTenant: true, MaxAttempts: 2, Timeout: time.Second, Handler: p.slow},
+		},
 		Migrations:   sdk.MustSub(migrations, "migrations"),
 		ConfigSchema: json.RawMessage(`{"type":"object","additionalProperties":false,"properties":{"greeting":{"type":"string","maxLength":10}}}`),
 	}
 }
 
 func (p *probe) Provision(ctx context.Context, env *sdk.Env) error {
-	var op struct {
-		CrashOnStart bool `json:"crash_on_start"`
-	}
-	if err := json.Unmarshal(env.OperatorConfig, &op); err != nil {
+	if err := json.Unmarshal(env.OperatorConfig, &p.op); err != nil {
 		return err
 	}
-	if op.CrashOnStart {
+	if p.op.CrashOnStart {
 		os.Exit(7)
 	}
 	p.env = env
@@ -126,8 +148,12 @@ func (p *probe) addItem(ctx context.Context, r *sdk.Request) (*sdk.Response, err
 	}
 	var it item
 	err := r.Tx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, "INSERT INTO items (tenant_id, name) VALUES ($1, $2) RETURNING id, tenant_id, name", tenant, in.Name).
+		err := tx.QueryRow(ctx, "INSERT INTO items (tenant_id, name) VALUES ($1, $2) RETURNING id, tenant_id, name", tenant, in.Name).
 			Scan(&it.ID, &it.TenantID, &it.Name)
+		if err != nil {
+			return err
+		}
+		return r.Publish(ctx, tx, name+".item.created.v1", map[string]any{"id": it.ID, "name": it.Name})
 	})
 	if err != nil {
 		return nil, sdk.Errorf(sdk.ErrForbidden, "storing the item: %v", err)
@@ -223,4 +249,114 @@ func (p *probe) host(ctx context.Context, r *sdk.Request) (*sdk.Response, error)
 		return nil, err
 	}
 	return sdk.JSON(http.StatusOK, map[string]any{"config": cfg, "enabled": enabled, "may_write_own": own, "may_read_foreign": foreign})
+}
+
+func schedule() string {
+	if tick != "" {
+		return tick
+	}
+	return "*/5 * * * *"
+}
+
+func (p *probe) subscriptions() []sdk.Subscription {
+	var out []sdk.Subscription
+	for _, t := range strings.Split(subscribe, ",") {
+		if t == "" {
+			continue
+		}
+		ordered := strings.HasSuffix(t, "+")
+		out = append(out, sdk.Subscription{Type: strings.TrimSuffix(t, "+"), Ordered: ordered, Handler: p.handle})
+	}
+	return out
+}
+
+var crashedOnce atomic.Bool
+
+// handle records the event once (Event.Tx deduplicates redeliveries).
+func (p *probe) handle(ctx context.Context, ev *sdk.Event) error {
+	entered := time.Now().UnixNano()
+	if p.op.CrashOnEvent && crashedOnce.CompareAndSwap(false, true) {
+		os.Exit(9)
+	}
+	if p.op.SlowEventsMs > 0 {
+		time.Sleep(time.Duration(p.op.SlowEventsMs) * time.Millisecond)
+	}
+	if p.op.FailEvents {
+		return errors.New("this plugin fails every delivery (fail_events)")
+	}
+	var data struct {
+		SentNs *int64 `json:"sent_ns"`
+	}
+	if err := ev.Decode(&data); err != nil {
+		return err
+	}
+	return ev.Tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO received (event_id, type, tenant, attempt, sent_ns, entered_ns) VALUES ($1, $2, $3, $4, $5, $6)",
+			ev.ID, ev.Type, ev.TenantID, ev.Attempt, data.SentNs, entered)
+		return err
+	})
+}
+
+// publish writes n pings in one transaction, each stamped just before commit.
+func (p *probe) publish(ctx context.Context, r *sdk.Request) (*sdk.Response, error) {
+	n, _ := strconv.Atoi(r.Query.Get("n"))
+	if n <= 0 {
+		n = 1
+	}
+	err := r.Tx(ctx, func(tx pgx.Tx) error {
+		for i := range n {
+			data := map[string]any{"n": i, "sent_ns": time.Now().UnixNano()}
+			if r.Query.Get("bad") != "" {
+				data = map[string]any{"n": "not a number", "sent_ns": 0}
+			}
+			if err := r.Publish(ctx, tx, name+".ping.sent.v1", data); err != nil {
+				return sdk.Invalid(sdk.FieldError{Field: "data", Message: err.Error()})
+			}
+		}
+		if r.Query.Get("rollback") != "" {
+			return sdk.Errorf(sdk.ErrConflict, "rolled back on purpose after publishing %d events", n)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sdk.JSON(http.StatusOK, map[string]any{"published": n})
+}
+
+func (p *probe) logJob(ctx context.Context, run *sdk.JobRun) error {
+	return p.recordRun(ctx, run)
+}
+
+func (p *probe) recordRun(ctx context.Context, run *sdk.JobRun) error {
+	_, err := p.env.DB.Pool.Exec(ctx, "INSERT INTO job_log (run_id, attempt, job, tenant, trigger, scheduled_at) VALUES ($1, $2, $3, $4, $5, $6)",
+		run.ID, run.Attempt, run.Job, run.TenantID, run.Trigger, run.ScheduledAt)
+	run.SetOutput("logged attempt " + strconv.Itoa(run.Attempt))
+	return err
+}
+
+func (p *probe) flaky(ctx context.Context, run *sdk.JobRun) error {
+	if err := p.recordRun(ctx, run); err != nil {
+		return err
+	}
+	var args struct {
+		SucceedOn int `json:"succeed_on"`
+	}
+	_ = json.Unmarshal(run.Args, &args)
+	if run.Attempt < args.SucceedOn || args.SucceedOn == 0 {
+		return errors.New("flaky: failing attempt " + strconv.Itoa(run.Attempt))
+	}
+	return nil
+}
+
+func (p *probe) slow(ctx context.Context, run *sdk.JobRun) error {
+	if err := p.recordRun(ctx, run); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return nil
+	}
 }

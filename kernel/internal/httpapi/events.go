@@ -1,0 +1,320 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/edulure/edulure/kernel/internal/events"
+	"github.com/edulure/edulure/kernel/internal/jobs"
+	"github.com/edulure/edulure/kernel/internal/problem"
+	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/wire"
+)
+
+// ReplayRequest selects deliveries to replay. Without ids, the range:
+// deliveries with status (default dead), of subscriber if given, with IDs
+// from from_id to to_id inclusive.
+type ReplayRequest struct {
+	IDs        []int64 `json:"ids,omitempty"`
+	Status     string  `json:"status,omitempty"`
+	Subscriber string  `json:"subscriber,omitempty"`
+	FromID     int64   `json:"from_id,omitempty"`
+	ToID       int64   `json:"to_id,omitempty"`
+}
+
+// ReplayResponse says how many deliveries were set to be delivered again.
+type ReplayResponse struct {
+	Replayed int64 `json:"replayed"`
+}
+
+// RunJobRequest is the optional body of a manual run.
+type RunJobRequest struct {
+	Args json.RawMessage `json:"args,omitempty"` // a JSON object handed to the job
+}
+
+var deliveryStatuses = []string{"pending", "delivered", "dead", "skipped"}
+
+// scope is the institution a caller sees: its own, or every one (uuid.Nil)
+// for an operator without an institution in the token.
+func scope(c echo.Context) uuid.UUID { return principalOf(c).TenantID }
+
+// seqCursor reads a numeric cursor.
+func seqCursor(cursor string) (int64, error) {
+	if cursor == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(cursor, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
+	}
+	return n, nil
+}
+
+func (s *Server) eventTypes(c echo.Context) error {
+	return c.JSON(http.StatusOK, Page[events.TypeInfo]{Items: s.Events.Catalogue()})
+}
+
+func (s *Server) listEvents(c echo.Context) error {
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	before, err := seqCursor(cursor)
+	if err != nil {
+		return err
+	}
+	typ := c.QueryParam("type")
+	if typ != "" && !wire.EventType.MatchString(typ) {
+		return sdk.Invalid(sdk.FieldError{Field: "type", Message: "must be an event type such as courses.lesson.completed.v1"})
+	}
+	evs, err := s.Events.Events(c.Request().Context(), events.Filter{Tenant: scope(c), Type: typ, Before: before, Limit: limit + 1})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page(evs, limit, func(e events.EventInfo) string { return strconv.FormatInt(e.Seq, 10) }))
+}
+
+func (s *Server) listDeliveries(c echo.Context) error {
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	before, err := seqCursor(cursor)
+	if err != nil {
+		return err
+	}
+	f := events.Filter{Tenant: scope(c), Status: c.QueryParam("status"), Subscriber: c.QueryParam("subscriber"), Type: c.QueryParam("type"), Before: before, Limit: limit + 1}
+	if err := checkDeliveryFilter(f.Status, f.Subscriber, f.Type); err != nil {
+		return err
+	}
+	ds, err := s.Events.Deliveries(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page(ds, limit, func(d events.DeliveryInfo) string { return strconv.FormatInt(d.ID, 10) }))
+}
+
+func checkDeliveryFilter(status, subscriber, typ string) error {
+	var fields []sdk.FieldError
+	if status != "" && !slices.Contains(deliveryStatuses, status) {
+		fields = append(fields, sdk.FieldError{Field: "status", Message: "must be pending, delivered, dead or skipped"})
+	}
+	if subscriber != "" && !wire.PluginName.MatchString(subscriber) {
+		fields = append(fields, sdk.FieldError{Field: "subscriber", Message: "must be a plugin name"})
+	}
+	if typ != "" && !wire.EventType.MatchString(typ) {
+		fields = append(fields, sdk.FieldError{Field: "type", Message: "must be an event type such as courses.lesson.completed.v1"})
+	}
+	if len(fields) > 0 {
+		return sdk.Invalid(fields...)
+	}
+	return nil
+}
+
+func pathInt(c echo.Context, name string) (int64, error) {
+	n, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, sdk.Errorf(sdk.ErrNotFound, "%s %q is not a valid ID", name, c.Param(name))
+	}
+	return n, nil
+}
+
+func (s *Server) getDelivery(c echo.Context) error {
+	id, err := pathInt(c, "delivery_id")
+	if err != nil {
+		return err
+	}
+	d, err := s.Events.Delivery(c.Request().Context(), scope(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+func (s *Server) replayDelivery(c echo.Context) error {
+	id, err := pathInt(c, "delivery_id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	d, err := s.Events.Delivery(ctx, scope(c), id)
+	if err != nil {
+		return err
+	}
+	if d.Status == "pending" {
+		return problem.New(http.StatusConflict, "delivery-pending", fmt.Sprintf("delivery %d is still pending (attempt %d of %d); it needs no replay", id, d.Attempts, d.MaxAttempts))
+	}
+	return s.replay(c, events.ReplayRange{Tenant: scope(c), IDs: []int64{id}}, map[string]any{"delivery_id": id, "event_id": d.EventID, "subscriber": d.Subscriber})
+}
+
+func (s *Server) replayDeliveries(c echo.Context) error {
+	var body ReplayRequest
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	var fields []sdk.FieldError
+	if len(body.IDs) > 1000 {
+		fields = append(fields, sdk.FieldError{Field: "ids", Message: "at most 1000 at a time"})
+	}
+	if body.Status == "pending" {
+		fields = append(fields, sdk.FieldError{Field: "status", Message: "pending deliveries need no replay"})
+	}
+	if body.FromID < 0 || body.ToID < 0 || (body.ToID != 0 && body.FromID > body.ToID) {
+		fields = append(fields, sdk.FieldError{Field: "from_id", Message: "must be a delivery ID not above to_id"})
+	}
+	if len(fields) > 0 {
+		return sdk.Invalid(fields...)
+	}
+	if err := checkDeliveryFilter(body.Status, body.Subscriber, ""); err != nil {
+		return err
+	}
+	r := events.ReplayRange{Tenant: scope(c), IDs: body.IDs, Status: body.Status, Subscriber: body.Subscriber, FromID: body.FromID, ToID: body.ToID}
+	return s.replay(c, r, map[string]any{"ids": body.IDs, "status": body.Status, "subscriber": body.Subscriber, "from_id": body.FromID, "to_id": body.ToID})
+}
+
+// replay replays and audits in one transaction-free step: the replay is a
+// single UPDATE; the audit entry follows it.
+func (s *Server) replay(c echo.Context, r events.ReplayRange, details map[string]any) error {
+	n, err := s.Events.Replay(c.Request().Context(), r)
+	if err != nil {
+		return err
+	}
+	details["replayed"] = n
+	action := "tenancy.events.replayed"
+	if r.Tenant == uuid.Nil {
+		action = "platform.events.replayed"
+	}
+	if err := s.inTx(c, func(t *txc) error { return t.audit(r.Tenant, action, "deliveries", details) }); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ReplayResponse{Replayed: n})
+}
+
+func (s *Server) listJobs(c echo.Context) error {
+	js, err := s.Jobs.Jobs(c.Request().Context(), scope(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, Page[jobs.JobInfo]{Items: js})
+}
+
+func (s *Server) knownJob(c echo.Context) (plugin, job string, err error) {
+	plugin, job = c.Param("plugin"), c.Param("job")
+	if _, _, ok := s.Jobs.Job(plugin, job); !ok {
+		return "", "", problem.New(http.StatusNotFound, "job-not-found", fmt.Sprintf("no loaded plugin %q declares a job %q", plugin, job))
+	}
+	return plugin, job, nil
+}
+
+func (s *Server) listJobRuns(c echo.Context) error {
+	plugin, job, err := s.knownJob(c)
+	if err != nil {
+		return err
+	}
+	limit, cursor, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	before, err := cursorUUID(cursor)
+	if err != nil {
+		return err
+	}
+	status := c.QueryParam("status")
+	if status != "" && !slices.Contains([]string{"queued", "running", "retrying", "succeeded", "failed", "skipped"}, status) {
+		return sdk.Invalid(sdk.FieldError{Field: "status", Message: "must be queued, running, retrying, succeeded, failed or skipped"})
+	}
+	f := jobs.RunFilter{Plugin: plugin, Job: job, Tenant: scope(c), Status: status, Limit: limit + 1}
+	if before != uuid.Nil {
+		f.Before = &before
+	}
+	runs, err := s.Jobs.Runs(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page(runs, limit, func(r jobs.RunInfo) string { return r.ID }))
+}
+
+func (s *Server) getJobRun(c echo.Context) error {
+	plugin, job, err := s.knownJob(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathUUID(c, "run_id")
+	if err != nil {
+		return err
+	}
+	r, err := s.Jobs.Run(c.Request().Context(), plugin, job, id, scope(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// runJob starts a run now. A per-institution job runs for the caller's
+// institution and needs the job's permission there; a platform job needs an
+// operator with the job's permission.
+func (s *Server) runJob(c echo.Context) error {
+	plugin, job, err := s.knownJob(c)
+	if err != nil {
+		return err
+	}
+	perTenant, perm, _ := s.Jobs.Job(plugin, job)
+	p := principalOf(c)
+	switch {
+	case perTenant && !p.HasTenant():
+		return problem.New(http.StatusForbidden, "tenant-required", fmt.Sprintf("job %s/%s runs per institution: use a token scoped to one", plugin, job))
+	case !perTenant && !p.Operator:
+		return problem.New(http.StatusForbidden, "operator-required", fmt.Sprintf("job %s/%s is a platform job: only platform operators run it", plugin, job))
+	}
+	in := s.authzInput(p, perm)
+	if !perTenant {
+		in.Tenant = ""
+	}
+	allowed, err := s.Authz.Allowed(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	if !allowed {
+		return problem.New(http.StatusForbidden, "permission-denied", "you lack the permission "+perm)
+	}
+	var body RunJobRequest
+	if c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, &body); err != nil {
+			return err
+		}
+	}
+	if len(body.Args) > 0 {
+		var obj map[string]any
+		if json.Unmarshal(body.Args, &obj) != nil || obj == nil {
+			return sdk.Invalid(sdk.FieldError{Field: "args", Message: "must be a JSON object"})
+		}
+	}
+	tenant := uuid.Nil
+	if perTenant {
+		tenant = p.TenantID
+	}
+	kind, id := p.Actor()
+	var runID uuid.UUID
+	err = s.inTx(c, func(t *txc) error {
+		var err error
+		if runID, err = s.Jobs.Trigger(c.Request().Context(), t.Tx, plugin, job, tenant, kind+":"+id, body.Args); err != nil {
+			return err
+		}
+		return t.audit(tenant, "jobs.run.requested", plugin+"/"+job, map[string]any{"run_id": runID, "plugin": plugin, "job": job})
+	})
+	if err != nil {
+		return err
+	}
+	run, err := s.Jobs.Run(c.Request().Context(), plugin, job, runID, uuid.Nil)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/jobs/%s/%s/runs/%s", plugin, job, runID))
+	return c.JSON(http.StatusAccepted, run)
+}

@@ -1,0 +1,181 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// sink is a test plugin that subscribes to probe's events and the kernel's
+// member and password-reset events.
+var sink = variant{name: "sink", version: "1.0.0", subscribe: "probe.ping.sent.v1,probe.item.created.v1,tenancy.member.joined.v1,identity.password_reset.requested.v1,tenancy.invitation.created.v1"}
+
+// fastEvents makes retries quick enough for tests.
+var fastEvents = []string{"EDULURE_EVENTS_BACKOFF", "20ms", "EDULURE_EVENTS_BACKOFF_MAX", "100ms", "EDULURE_EVENTS_POLL", "200ms", "EDULURE_JOBS_BACKOFF", "50ms", "EDULURE_JOBS_POLL", "100ms"}
+
+func withPluginsEnv(t *testing.T, env []string, blocks ...pluginBlock) (*testBundle, string) {
+	t.Helper()
+	file := writePluginsFile(t, "", blocks...)
+	b := setup(t, append([]string{"EDULURE_PLUGINS_FILE", file}, env...)...)
+	b.allow5xx = true
+	return b, file
+}
+
+// count runs a counting query.
+func (b *testBundle) count(query string, args ...any) int {
+	b.t.Helper()
+	var n int
+	require.NoError(b.t, b.pool.QueryRow(context.Background(), query, args...).Scan(&n))
+	return n
+}
+
+func TestEventsDeliveredToSubscribers(t *testing.T) {
+	t.Parallel()
+	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: probe}, pluginBlock{variant: sink})
+	a := b.institution("alpha")
+	sinkTable := "plugin_sink.received"
+
+	// Published in the same transaction as the change: committed → delivered.
+	r := b.do("POST", "/api/v1/probe/publish?n=25", a.instructor, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	r = b.do("POST", "/api/v1/probe/items", a.instructor, map[string]any{"name": "chair"})
+	require.Equal(t, 201, r.Status, "%s", r.Raw)
+	// Rolled back → never delivered.
+	requireProblem(t, b.do("POST", "/api/v1/probe/publish?n=5&rollback=1", a.instructor, nil), 409, "conflict")
+	// Data off its schema is refused at publish, and nothing is written.
+	r = b.do("POST", "/api/v1/probe/publish?n=3&bad=1", a.instructor, nil)
+	requireProblem(t, r, 422, "invalid-request")
+	require.Contains(t, string(r.Raw), "does not match the schema")
+
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 25, b.count("SELECT count(*) FROM "+sinkTable+" WHERE type = 'probe.ping.sent.v1' AND tenant = $1", a.id))
+		assert.Equal(c, 1, b.count("SELECT count(*) FROM "+sinkTable+" WHERE type = 'probe.item.created.v1'"))
+	}, 10*time.Second, 20*time.Millisecond)
+	// The kernel's own events reach subscribers too (the members created by b.institution).
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 3, b.count("SELECT count(*) FROM "+sinkTable+" WHERE type = 'tenancy.member.joined.v1' AND tenant = $1", a.id))
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, 0, b.count("SELECT count(*) FROM kernel.events WHERE type = 'probe.ping.sent.v1' AND source = 'probe'")-25, "exactly the committed pings were relayed")
+	require.Equal(t, 0, b.count("SELECT count(*) FROM plugin_probe.edulure_outbox"), "the outbox is drained")
+
+	// Password-reset requests are delivered (the messaging plugin will email them).
+	r = b.do("POST", "/api/v1/auth/password/forgot", "", map[string]any{"email": "learner@alpha.test"})
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 1, b.count("SELECT count(*) FROM "+sinkTable+" WHERE type = 'identity.password_reset.requested.v1'"))
+	}, 10*time.Second, 20*time.Millisecond)
+
+	// The event log and deliveries, for the institution's admin.
+	r = b.do("GET", "/api/v1/events?type=probe.ping.sent.v1&limit=5", a.admin, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.Len(t, r.items(), 5)
+	require.NotEmpty(t, r.str("next_cursor"))
+	require.Equal(t, "probe", r.str("items", "0", "source"))
+	require.Equal(t, a.id, r.str("items", "0", "tenant_id"))
+	require.EqualValues(t, 1, r.get("items", "0", "deliveries", "delivered"), "%s", r.Raw)
+	r = b.do("GET", "/api/v1/events/deliveries?subscriber=sink&status=delivered&limit=100", a.admin, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.GreaterOrEqual(t, len(r.items()), 29)
+	requireProblem(t, b.do("GET", "/api/v1/events/deliveries?status=lost", a.admin, nil), 422, "invalid-request")
+	requireProblem(t, b.do("GET", "/api/v1/events", a.learner, nil), 403, "permission-denied")
+
+	// The catalogue: schemas, publisher and subscribers.
+	r = b.do("GET", "/api/v1/events/types", a.learner, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	found := false
+	for _, it := range r.items() {
+		if it["type"] == "probe.ping.sent.v1" {
+			found = true
+			require.Equal(t, "probe", it["publisher"])
+			require.Equal(t, []any{"sink"}, it["subscribers"])
+			require.NotNil(t, it["schema"])
+		}
+	}
+	require.True(t, found, "%s", r.Raw)
+}
+
+// A plugin an institution disabled receives none of its events, on any
+// replica; the other institution's deliveries go on.
+func TestEventsNotDeliveredWhenDisabled(t *testing.T) {
+	t.Parallel()
+	b, file := withPluginsEnv(t, fastEvents, pluginBlock{variant: probe}, pluginBlock{variant: sink})
+	replica := b.replica(file)
+	a, c := b.institution("alpha"), b.institution("beta")
+	r := b.do("PUT", "/api/v1/tenant/plugins/sink", c.admin, map[string]any{"enabled": false})
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+
+	for i := range 10 {
+		target := b
+		if i%2 == 1 {
+			target = replica
+		}
+		require.Equal(t, 200, target.do("POST", "/api/v1/probe/publish?n=10", a.instructor, nil).Status)
+		require.Equal(t, 200, target.do("POST", "/api/v1/probe/publish?n=10", c.instructor, nil).Status)
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 100, b.count("SELECT count(*) FROM plugin_sink.received WHERE tenant = $1 AND type = 'probe.ping.sent.v1'", a.id))
+	}, 15*time.Second, 20*time.Millisecond)
+	// Beta's events were relayed and logged, but no delivery to sink exists.
+	require.Equal(t, 100, b.count("SELECT count(*) FROM kernel.events WHERE tenant_id = $1 AND type = 'probe.ping.sent.v1'", c.id))
+	require.Equal(t, 0, b.count("SELECT count(*) FROM kernel.deliveries d JOIN kernel.events e ON e.seq = d.event_seq WHERE d.tenant_id = $1 AND d.subscriber = 'sink' AND e.type = 'probe.ping.sent.v1'", c.id))
+	require.Equal(t, 0, b.count("SELECT count(*) FROM plugin_sink.received WHERE tenant = $1 AND type = 'probe.ping.sent.v1'", c.id))
+}
+
+// A subscriber that fails every delivery ends in dead letters; the healthy
+// subscriber gets everything meanwhile. Dead letters can be inspected and
+// replayed.
+func TestEventsDeadLetterAndReplay(t *testing.T) {
+	t.Parallel()
+	failing := variant{name: "failing", version: "1.0.0", subscribe: "probe.ping.sent.v1"}
+	b, _ := withPluginsEnv(t, append([]string{"EDULURE_EVENTS_MAX_ATTEMPTS", "3"}, fastEvents...),
+		pluginBlock{variant: probe}, pluginBlock{variant: sink}, pluginBlock{variant: failing, config: `{ fail_events = true }`})
+	a := b.institution("alpha")
+	start := time.Now()
+	require.Equal(t, 200, b.do("POST", "/api/v1/probe/publish?n=200", a.instructor, nil).Status)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 200, b.count("SELECT count(*) FROM plugin_sink.received WHERE type = 'probe.ping.sent.v1'"))
+	}, 10*time.Second, 10*time.Millisecond)
+	healthy := time.Since(start)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 200, b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'failing' AND status = 'dead'"))
+	}, 20*time.Second, 20*time.Millisecond)
+	t.Logf("healthy subscriber done in %s while the failing one retried", healthy)
+	require.Equal(t, 0, b.count("SELECT count(*) FROM plugin_failing.received"))
+	require.Equal(t, 200, b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'failing' AND attempts = 3"))
+
+	r := b.do("GET", "/api/v1/events/deliveries?subscriber=failing&status=dead&limit=1", a.admin, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	id := num(r.get("items", "0", "id"))
+	r = b.do("GET", fmt.Sprintf("/api/v1/events/deliveries/%d", id), a.admin, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.Equal(t, "dead", r.str("status"))
+	require.Contains(t, r.str("last_error"), "fails every delivery")
+	require.Equal(t, "probe.ping.sent.v1", r.str("event", "type"))
+	require.NotNil(t, r.get("event", "data", "n"))
+	// Another institution sees none of it.
+	other := b.institution("beta")
+	requireProblem(t, b.do("GET", fmt.Sprintf("/api/v1/events/deliveries/%d", id), other.admin, nil), 404, "not-found")
+	requireProblem(t, b.do("POST", fmt.Sprintf("/api/v1/events/deliveries/%d/replay", id), other.admin, nil), 404, "not-found")
+
+	// Replay one: it is retried afresh and, failing again, dies again.
+	r = b.do("POST", fmt.Sprintf("/api/v1/events/deliveries/%d/replay", id), a.admin, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.EqualValues(t, 1, r.get("replayed"))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		r := b.do("GET", fmt.Sprintf("/api/v1/events/deliveries/%d", id), a.admin, nil)
+		assert.Equal(c, "dead", r.str("status"))
+		assert.EqualValues(c, 3, r.get("attempts"))
+		assert.NotNil(c, r.get("updated_at"))
+	}, 10*time.Second, 20*time.Millisecond)
+	// Replay a range: everything dead for the subscriber.
+	r = b.do("POST", "/api/v1/events/deliveries/replay", a.admin, map[string]any{"subscriber": "failing"})
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.EqualValues(t, 200, r.get("replayed"))
+	requireProblem(t, b.do("POST", "/api/v1/events/deliveries/replay", a.admin, map[string]any{"status": "pending"}), 422, "invalid-request")
+	requireProblem(t, b.do("POST", "/api/v1/events/deliveries/replay", a.admin, map[string]any{"from_id": 9, "to_id": 3}), 422, "invalid-request")
+	require.Equal(t, 2, b.count("SELECT count(*) FROM kernel.audit_log WHERE tenant_id = $1 AND action = 'tenancy.events.replayed'", a.id))
+}

@@ -1,0 +1,298 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+)
+
+// tickArgs is one firing of a job's schedule; its worker creates the runs.
+type tickArgs struct {
+	Plugin string    `json:"plugin"`
+	Job    string    `json:"job"`
+	Tick   time.Time `json:"tick"`
+}
+
+func (tickArgs) Kind() string { return "edulure.job_tick" }
+
+type tickWorker struct {
+	river.WorkerDefaults[tickArgs]
+	s *Service
+}
+
+// Work creates the tick's runs: one for a platform job, one per institution
+// that has the plugin enabled for a per-tenant job. The unique index on
+// kernel.job_runs drops a tick some other replica already fanned out.
+func (w *tickWorker) Work(ctx context.Context, job *river.Job[tickArgs]) error {
+	a := job.Args
+	p, j, ok := w.s.jobDef(a.Plugin, a.Job)
+	if !ok || j.Schedule == "" {
+		return nil // unloaded or unscheduled since
+	}
+	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		var runs []newRun
+		if !j.PerTenant {
+			runs = append(runs, newRun{plugin: a.Plugin, job: a.Job, trigger: "schedule", scheduledAt: a.Tick, requestedBy: "schedule"})
+		} else {
+			rows, err := tx.Query(ctx, `
+				SELECT t.id FROM kernel.tenants t
+				LEFT JOIN kernel.tenant_plugins tp ON tp.tenant_id = t.id AND tp.plugin = $1
+				WHERE COALESCE(tp.enabled, $2)
+				ORDER BY t.id`, a.Plugin, p.EnabledByDefault)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				runs = append(runs, newRun{plugin: a.Plugin, job: a.Job, tenant: &id, trigger: "schedule", scheduledAt: a.Tick, requestedBy: "schedule"})
+			}
+		}
+		_, err := w.s.createRuns(ctx, tx, j, runs)
+		return err
+	})
+}
+
+// runArgs is one run; each River attempt is one attempt of the run.
+type runArgs struct {
+	RunID     uuid.UUID `json:"run_id"`
+	Plugin    string    `json:"plugin"`
+	Job       string    `json:"job"`
+	TimeoutMs int64     `json:"timeout_ms"`
+}
+
+func (runArgs) Kind() string { return "edulure.job_run" }
+
+type runWorker struct {
+	river.WorkerDefaults[runArgs]
+	s *Service
+}
+
+// Timeout enforces the job's timeout on each attempt.
+func (w *runWorker) Timeout(job *river.Job[runArgs]) time.Duration {
+	return time.Duration(job.Args.TimeoutMs) * time.Millisecond
+}
+
+type runRow struct {
+	tenant      *uuid.UUID
+	trigger     string
+	scheduledAt time.Time
+	eventID     *uuid.UUID
+	requestedBy string
+	args        []byte
+	maxAttempts int
+}
+
+// Work runs one attempt through the plugin and records it.
+func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
+	a, attempt := job.Args, job.Attempt
+	var r runRow
+	err := w.s.pool.QueryRow(ctx, `
+		UPDATE kernel.job_runs SET status = 'running', attempts = $2, started_at = COALESCE(started_at, now())
+		WHERE id = $1
+		RETURNING tenant_id, trigger, scheduled_at, event_id, requested_by, args, max_attempts`, a.RunID, attempt).
+		Scan(&r.tenant, &r.trigger, &r.scheduledAt, &r.eventID, &r.requestedBy, &r.args, &r.maxAttempts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("run %s no longer exists", a.RunID))
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := w.s.pool.Exec(ctx, `
+		INSERT INTO kernel.job_attempts (run_id, attempt) VALUES ($1, $2)
+		ON CONFLICT (run_id, attempt) DO UPDATE SET started_at = now(), finished_at = NULL, outcome = 'running', error = NULL`, a.RunID, attempt); err != nil {
+		return err
+	}
+	p, j, ok := w.s.jobDef(a.Plugin, a.Job)
+	if !ok {
+		return w.finish(ctx, a.RunID, attempt, r.maxAttempts, "", fmt.Errorf("plugin %s has no job %s (unloaded or removed)", a.Plugin, a.Job), false)
+	}
+	if r.tenant != nil && j.PerTenant {
+		var enabled bool
+		if err := w.s.pool.QueryRow(ctx, `
+			SELECT COALESCE((SELECT enabled FROM kernel.tenant_plugins WHERE tenant_id = $1 AND plugin = $2), $3)`,
+			r.tenant, a.Plugin, p.EnabledByDefault).Scan(&enabled); err != nil {
+			return err
+		}
+		if !enabled {
+			return w.skip(ctx, a.RunID, attempt)
+		}
+	}
+	req := &pluginv1.RunJobRequest{
+		Job: a.Job, Trigger: r.trigger, ScheduledAtUnixMs: r.scheduledAt.UnixMilli(), RunId: a.RunID.String(),
+		Attempt: uint32(attempt), ArgsJson: r.args,
+	}
+	if r.tenant != nil {
+		req.TenantId = r.tenant.String()
+	}
+	if r.eventID != nil {
+		if req.Event, err = loadEvent(ctx, w.s, *r.eventID); err != nil {
+			return err
+		}
+	}
+	if r.trigger == "manual" {
+		req.Principal = principalOf(r.requestedBy, req.TenantId)
+	}
+	resp, err := w.s.sup.RunJob(ctx, a.Plugin, req)
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	if err == nil && resp.Error != nil {
+		err = errors.New(resp.Error.Detail)
+		if resp.Error.Code != "" {
+			err = fmt.Errorf("%s: %s", resp.Error.Code, resp.Error.Detail)
+		}
+	}
+	output := ""
+	if resp != nil {
+		output = resp.Output
+	}
+	if timedOut {
+		err = fmt.Errorf("timed out after %s", w.Timeout(job))
+	}
+	return w.finish(ctx, a.RunID, attempt, r.maxAttempts, output, err, timedOut)
+}
+
+// finish records an attempt's outcome and tells River whether to retry.
+func (w *runWorker) finish(ctx context.Context, run uuid.UUID, attempt, max int, output string, failure error, timedOut bool) error {
+	ctx = context.WithoutCancel(ctx) // record even when the attempt timed out
+	outcome, status, msg := "succeeded", "succeeded", ""
+	if failure != nil {
+		outcome, msg = "failed", failure.Error()
+		if timedOut {
+			outcome = "timed_out"
+		}
+		status = "retrying"
+		if attempt >= max {
+			status = "failed"
+		}
+	}
+	var errText *string
+	if msg != "" {
+		errText = &msg
+	}
+	err := pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE kernel.job_attempts SET finished_at = now(), outcome = $3, error = $4 WHERE run_id = $1 AND attempt = $2`,
+			run, attempt, outcome, errText); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			UPDATE kernel.job_runs SET status = $2, last_error = $3, output = NULLIF($4, ''),
+				finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN now() END
+			WHERE id = $1`, run, status, errText, output)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if failure != nil {
+		return failure // River retries with backoff until MaxAttempts
+	}
+	return nil
+}
+
+func (w *runWorker) skip(ctx context.Context, run uuid.UUID, attempt int) error {
+	return pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE kernel.job_attempts SET finished_at = now(), outcome = 'succeeded', error = 'skipped: the plugin is disabled for the institution' WHERE run_id = $1 AND attempt = $2`, run, attempt); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE kernel.job_runs SET status = 'skipped', finished_at = now(), last_error = 'the plugin is disabled for the institution' WHERE id = $1`, run)
+		return err
+	})
+}
+
+func loadEvent(ctx context.Context, s *Service, id uuid.UUID) (*pluginv1.Event, error) {
+	ev := &pluginv1.Event{Id: id.String()}
+	var tenant *uuid.UUID
+	var occurred time.Time
+	err := s.pool.QueryRow(ctx, `SELECT type, tenant_id, actor, request_id, data, occurred_at, source FROM kernel.events WHERE id = $1`, id).
+		Scan(&ev.Type, &tenant, &ev.Actor, &ev.RequestId, &ev.DataJson, &occurred, &ev.Source)
+	if err != nil {
+		return nil, fmt.Errorf("loading event %s: %w", id, err)
+	}
+	if tenant != nil {
+		ev.TenantId = tenant.String()
+	}
+	ev.OccurredAtUnixMs, ev.Attempt = occurred.UnixMilli(), 1
+	return ev, nil
+}
+
+// EventsRelayed starts the jobs triggered by newly relayed events, in the
+// relay's transaction (events.Hooks).
+func (s *Service) EventsRelayed(ctx context.Context, tx pgx.Tx, seqs []int64) error {
+	type trigger struct {
+		plugin    string
+		job       *pluginv1.Job
+		byDefault bool
+	}
+	byType := map[string][]trigger{}
+	for _, p := range s.sup.Loaded() {
+		for _, j := range p.Manifest.Jobs {
+			if j.OnEvent != "" {
+				byType[j.OnEvent] = append(byType[j.OnEvent], trigger{p.Name, j, p.EnabledByDefault})
+			}
+		}
+	}
+	if len(byType) == 0 {
+		return nil
+	}
+	types := make([]string, 0, len(byType))
+	for t := range byType {
+		types = append(types, t)
+	}
+	rows, err := tx.Query(ctx, `SELECT id, type, tenant_id, occurred_at FROM kernel.events WHERE seq = ANY($1) AND type = ANY($2) AND rejected IS NULL ORDER BY seq`, seqs, types)
+	if err != nil {
+		return err
+	}
+	type ev struct {
+		id       uuid.UUID
+		typ      string
+		tenant   *uuid.UUID
+		occurred time.Time
+	}
+	var evs []ev
+	var e ev
+	if _, err := pgx.ForEachRow(rows, []any{&e.id, &e.typ, &e.tenant, &e.occurred}, func() error { evs = append(evs, e); e = ev{}; return nil }); err != nil {
+		return err
+	}
+	for _, e := range evs {
+		for _, t := range byType[e.typ] {
+			if e.tenant != nil {
+				var enabled bool
+				if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT enabled FROM kernel.tenant_plugins WHERE tenant_id = $1 AND plugin = $2), $3)`,
+					e.tenant, t.plugin, t.byDefault).Scan(&enabled); err != nil {
+					return err
+				}
+				if !enabled {
+					continue
+				}
+			}
+			id := e.id
+			if _, err := s.createRuns(ctx, tx, t.job, []newRun{{plugin: t.plugin, job: t.job.Name, tenant: e.tenant, trigger: "event", scheduledAt: e.occurred, eventID: &id, requestedBy: "event:" + e.typ}}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// principalOf rebuilds the principal of a manual run from its actor.
+func principalOf(actor, tenant string) *pluginv1.Principal {
+	kind, id, _ := strings.Cut(actor, ":")
+	p := &pluginv1.Principal{Kind: kind, TenantId: tenant}
+	switch kind {
+	case "user", "operator":
+		p.Kind, p.UserId, p.Operator = "user", id, kind == "operator"
+	case "apikey":
+		p.ApiKeyId = id
+	}
+	return p
+}
