@@ -8,6 +8,8 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,7 +130,7 @@ func (s *Service) syncSchedules() {
 			plugin, job := p.Name, j.Name
 			want[key] = river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) {
 				return tickArgs{Plugin: plugin, Job: job, Tick: previousTick(sched, time.Now())}, &river.InsertOpts{MaxAttempts: 5}
-			}, &river.PeriodicJobOpts{ID: key})
+			}, &river.PeriodicJobOpts{ID: periodicID(key)})
 		}
 	}
 	s.mu.Lock()
@@ -260,3 +262,10 @@ func (s *Service) createRuns(ctx context.Context, tx pgx.Tx, j *pluginv1.Job, ru
 var ErrUnknownJob = errors.New("no loaded plugin declares this job")
 
 func parseSchedule(spec string) (cron.Schedule, error) { return cron.ParseStandard(spec) }
+
+// periodicID is a River periodic job ID for a "plugin/job/schedule" key
+// (IDs allow no spaces, schedules have them).
+func periodicID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "edulure/" + hex.EncodeToString(sum[:8])
+}
