@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 	"unicode/utf8"
 
 	"github.com/edulure/edulure/sdk"
@@ -46,7 +47,7 @@ func New() *Plugin { return &Plugin{} }
 func (p *Plugin) Manifest() sdk.Manifest {
 	return sdk.Manifest{
 		Name:        Name,
-		Version:     "0.1.0",
+		Version:     "0.2.0",
 		Description: "Points and a leaderboard per institution.",
 		Permissions: []sdk.Permission{
 			{Name: PermAward, Description: "Award points to a member.", DefaultRoles: []string{"admin", "instructor"}},
@@ -71,19 +72,31 @@ func (p *Plugin) Manifest() sdk.Manifest {
 				Response: standingSchema,
 				Handler:  sdk.HandlerFunc(p.standing),
 			},
+			{
+				Method: "GET", Path: "/api/v1/leaderboard/snapshots/latest", Permission: PermRead,
+				Summary:  "The latest nightly snapshot of the top of the leaderboard",
+				Response: snapshotSchema,
+				Handler:  sdk.HandlerFunc(p.latestSnapshot),
+			},
 		},
-		// Declared only: the SDK has no outbox or event handler API yet, so
-		// the plugin neither publishes nor receives events today. When it
-		// does, an award publishes gamification.points.awarded.v1 in its
-		// transaction, and each completed lesson earns points_per_lesson.
+		// An award, by a member or for a lesson, publishes
+		// gamification.points.awarded.v1 in its transaction.
 		Publishes: []sdk.EventType{
 			{Type: EventPointsAwarded, Description: "Points were awarded to a member.", Schema: awardedEventSchema},
 		},
-		Subscribes: []string{EventLessonCompleted},
-		// Declared only: the kernel validates and lists jobs, and runs them
-		// once its job system exists.
+		// Each completed lesson earns the member points_per_lesson
+		// (lessons.go).
+		Subscribes: []sdk.Subscription{
+			{Type: EventLessonCompleted, Handler: p.lessonCompleted},
+		},
+		// Nightly, per institution, and on demand through the kernel
+		// (POST /api/v1/jobs/gamification/leaderboard-snapshot/runs).
 		Jobs: []sdk.Job{
-			{Name: "recompute-ranks", Description: "Rebuild the totals from the awards.", Schedule: "0 * * * *", PerTenant: true},
+			{
+				Name: SnapshotJob, Description: "Copy the top of the leaderboard, to show past standings.",
+				Schedule: "0 2 * * *", PerTenant: true, MaxAttempts: 3, Timeout: time.Minute,
+				Handler: p.snapshot,
+			},
 		},
 		Migrations:   sdk.MustSub(migrationFiles, "migrations"),
 		ConfigSchema: configSchema,
@@ -114,8 +127,8 @@ func (p *Plugin) Cleanup(context.Context) error { return nil }
 type Config struct {
 	// Label is what the institution calls points ("XP", "stars").
 	Label string `json:"label"`
-	// PointsPerLesson is awarded for each completed lesson, once the SDK
-	// delivers courses.lesson.completed.v1 events.
+	// PointsPerLesson is awarded for each completed lesson
+	// (courses.lesson.completed.v1); 0 awards nothing.
 	PointsPerLesson int `json:"points_per_lesson"`
 }
 
@@ -151,6 +164,21 @@ func (p *Plugin) config(req *sdk.Request) (Config, error) {
 	return c, nil
 }
 
+// tenantConfig is the configuration in force for an institution outside a
+// request (an event, a job), read from the kernel, and whether the plugin
+// is enabled there.
+func (p *Plugin) tenantConfig(ctx context.Context, tenantID string) (Config, bool, error) {
+	raw, enabled, err := p.env.Host.TenantConfig(ctx, tenantID)
+	if err != nil {
+		return Config{}, false, fmt.Errorf("reading the configuration of institution %s: %w", tenantID, err)
+	}
+	c, err := parseConfig(p.defaults, raw)
+	if err != nil {
+		return Config{}, false, fmt.Errorf("reading the configuration of institution %s: %w", tenantID, err)
+	}
+	return c, enabled, nil
+}
+
 var configSchema = json.RawMessage(`{
 	"type": "object",
 	"additionalProperties": false,
@@ -168,6 +196,7 @@ var awardedEventSchema = json.RawMessage(`{
 		"user_id": {"type": "string", "format": "uuid"},
 		"points": {"type": "integer", "minimum": 1, "maximum": 1000},
 		"reason": {"type": "string", "maxLength": 200},
+		"lesson_id": {"type": "string", "format": "uuid"},
 		"total": {"type": "integer"}
 	}
 }`)

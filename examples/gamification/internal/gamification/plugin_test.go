@@ -27,11 +27,17 @@ func TestManifest(t *testing.T) {
 	_, _, err := sdk.EncodeManifest(m)
 	require.NoError(t, err)
 	require.Equal(t, "gamification", m.Name)
-	require.Equal(t, "0.1.0", m.Version)
-	require.Equal(t, []string{"courses.lesson.completed.v1"}, m.Subscribes)
+	require.Equal(t, "0.2.0", m.Version)
+	require.Len(t, m.Subscribes, 1)
+	require.Equal(t, "courses.lesson.completed.v1", m.Subscribes[0].Type)
+	require.NotNil(t, m.Subscribes[0].Handler)
 	require.Equal(t, "gamification.points.awarded.v1", m.Publishes[0].Type)
-	require.Equal(t, "recompute-ranks", m.Jobs[0].Name)
-	require.Equal(t, "0 * * * *", m.Jobs[0].Schedule)
+	require.Len(t, m.Jobs, 1)
+	job := m.Jobs[0]
+	require.Equal(t, "leaderboard-snapshot", job.Name)
+	require.Equal(t, "0 2 * * *", job.Schedule)
+	require.True(t, job.PerTenant)
+	require.NotNil(t, job.Handler)
 	var keys []string
 	for _, r := range m.Routes {
 		keys = append(keys, r.Key()+" "+r.Permission)
@@ -40,10 +46,12 @@ func TestManifest(t *testing.T) {
 		"GET /api/v1/leaderboard gamification.leaderboard.read",
 		"POST /api/v1/leaderboard/points gamification.points.award",
 		"GET /api/v1/leaderboard/users/{user_id} gamification.leaderboard.read",
+		"GET /api/v1/leaderboard/snapshots/latest gamification.leaderboard.read",
 	}, keys)
 }
 
-// The kernel turns on row-level security for both tables.
+// The kernel turns on row-level security for every table with a tenant_id,
+// the outbox it creates for the plugin's events included.
 func TestTablesAreTenantScoped(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
@@ -58,7 +66,7 @@ func TestTablesAreTenantScoped(t *testing.T) {
 		tables = append(tables, name)
 	}
 	require.NoError(t, rows.Err())
-	require.Equal(t, []string{"awards", "totals"}, tables)
+	require.Equal(t, []string{"awards", "edulure_outbox", "snapshots", "totals"}, tables)
 }
 
 func TestBadOperatorConfigIsRefused(t *testing.T) {

@@ -62,7 +62,8 @@ func (r *awardRequest) validate() error {
 }
 
 // award handles POST /api/v1/leaderboard/points: it records the award,
-// adds it to the user's total and writes the audit entry, all or nothing.
+// adds it to the user's total, publishes gamification.points.awarded.v1 and
+// writes the audit entry, all or nothing.
 func (p *Plugin) award(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
 	var in awardRequest
 	if err := req.Decode(&in); err != nil {
@@ -83,12 +84,13 @@ func (p *Plugin) award(ctx context.Context, req *sdk.Request) (*sdk.Response, er
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRow(ctx, `
-			INSERT INTO totals (tenant_id, user_id, points) VALUES ($1, $2, $3)
-			ON CONFLICT (tenant_id, user_id) DO UPDATE
-				SET points = totals.points + EXCLUDED.points, updated_at = now()
-			RETURNING points`,
-			req.Principal.TenantID, a.UserID, a.Points).Scan(&a.Total)
+		if a.Total, err = addToTotal(ctx, tx, req.Principal.TenantID, a.UserID, a.Points); err != nil {
+			return err
+		}
+		// Relayed to subscribers if and only if the award commits.
+		err = req.Publish(ctx, tx, EventPointsAwarded, PointsAwarded{
+			AwardID: a.ID, UserID: a.UserID, Points: a.Points, Reason: a.Reason, Total: a.Total,
+		})
 		if err != nil {
 			return err
 		}

@@ -68,6 +68,35 @@ func TestAwardIsAudited(t *testing.T) {
 	require.Len(t, h.AuditEntries(), 1)
 }
 
+// An award publishes gamification.points.awarded.v1 in its transaction, as
+// the member who gave it.
+func TestAwardIsPublished(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	tenant := plugintest.NewTenant()
+	teacher, student := plugintest.User(tenant, "instructor"), plugintest.NewID()
+	res := h.DoRequest(plugintest.Request{
+		Principal: teacher, Method: "POST", Path: awardPath, RequestID: "req-7",
+		Body: map[string]any{"user_id": student, "points": 4, "reason": "quiz"},
+	})
+	require.Equal(t, http.StatusCreated, res.Status, res)
+	var a gamification.Award
+	res.JSON(t, &a)
+
+	pub := h.Published(t, tenant)
+	require.Len(t, pub, 1)
+	require.Equal(t, gamification.EventPointsAwarded, pub[0].Type)
+	require.Equal(t, "user:"+teacher.UserID, pub[0].Actor)
+	require.Equal(t, "req-7", pub[0].RequestID)
+	var data gamification.PointsAwarded
+	require.NoError(t, pub[0].Decode(&data))
+	require.Equal(t, gamification.PointsAwarded{AwardID: a.ID, UserID: student, Points: 4, Reason: "quiz", Total: 4}, data)
+
+	// A refused award publishes nothing.
+	h.Do(teacher, "POST", awardPath, map[string]any{"user_id": student, "points": 0})
+	require.Len(t, h.Published(t, tenant), 1)
+}
+
 func TestAwardValidation(t *testing.T) {
 	t.Parallel()
 	h := setup(t)

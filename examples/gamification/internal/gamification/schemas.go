@@ -32,6 +32,16 @@ var (
 			"label": {"type": "string"}
 		}
 	}`)
+	snapshotSchema = json.RawMessage(`{
+		"type": "object",
+		"required": ["taken_at", "size", "items", "label"],
+		"properties": {
+			"taken_at": {"type": "string", "format": "date-time"},
+			"size": {"type": "integer", "minimum": 1},
+			"items": {"type": "array", "items": ` + entrySchema + `},
+			"label": {"type": "string"}
+		}
+	}`)
 	awardRequestSchema = json.RawMessage(`{
 		"type": "object",
 		"required": ["user_id", "points"],
