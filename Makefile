@@ -44,8 +44,9 @@ fuzz: ## Run each fuzz test for 30 s
 	$(GO) test ./kernel/internal/token -run '^$$' -fuzz FuzzVerify -fuzztime 30s
 
 .PHONY: bench
-bench: deps ## Run the Go benchmarks (token verification, OPA decision)
+bench: deps ## Run the Go benchmarks and the event delivery measurement (latency, throughput vs plain inserts)
 	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench . -benchmem ./kernel/...
+	$(GO) run ./cmd/withpg -- env EDULURE_MEASURE=1 $(GO) test -count=1 -run 'TestEventDeliveryFigures' -v ./kernel/internal/httpapi/ | grep -E 'events\.|baseline|^(ok|FAIL|---)' 
 
 .PHONY: lint
 lint: ## gofmt and go vet
