@@ -48,7 +48,7 @@ func (r *JobRun) Tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 func (r *JobRun) Publish(ctx context.Context, tx pgx.Tx, eventType string, data any) error {
 	actor, requestID := "", ""
 	if r.Event != nil {
-		requestID = r.Event.RequestID
+		actor, requestID = r.Event.Actor, r.Event.RequestID
 	}
 	if r.Trigger == "manual" {
 		actor = r.Principal.Actor()

@@ -143,7 +143,7 @@ func TestFailedSignupWritesNothing(t *testing.T) {
 		})
 	}
 	var events int
-	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM kernel.outbox WHERE data->>'email' = 'half@example.edu'`).Scan(&events))
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM (SELECT id, type, tenant_id, data, occurred_at FROM kernel.outbox UNION ALL SELECT id, type, tenant_id, data, occurred_at FROM kernel.events WHERE source = 'kernel') AS ev WHERE data->>'email' = 'half@example.edu'`).Scan(&events))
 	require.Zero(t, events, "an event escaped a rolled-back signup")
 	// The email is still free.
 	require.Equal(t, 201, b.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": "half@example.edu", "password": password, "display_name": "Half"}).Status)

@@ -79,7 +79,7 @@ func wrongTOTP(t *testing.T, secret string) string {
 func (b *testBundle) resetToken(email string) string {
 	b.t.Helper()
 	var tok string
-	err := b.pool.QueryRow(context.Background(), `SELECT data->>'token' FROM kernel.outbox
+	err := b.pool.QueryRow(context.Background(), `SELECT data->>'token' FROM (SELECT id, type, tenant_id, data, occurred_at FROM kernel.outbox UNION ALL SELECT id, type, tenant_id, data, occurred_at FROM kernel.events WHERE source = 'kernel') AS ev
 		WHERE type = 'identity.password_reset.requested.v1' AND data->>'email' = $1 ORDER BY id DESC LIMIT 1`, email).Scan(&tok)
 	require.NoError(b.t, err)
 	require.True(b.t, strings.HasPrefix(tok, "edp_"), "token %q", tok)

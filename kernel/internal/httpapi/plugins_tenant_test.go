@@ -76,7 +76,7 @@ func TestPluginEnablementPerTenant(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, b.pool.QueryRow(ctx, "SELECT count(*) FROM kernel.audit_log WHERE tenant_id = $1 AND action LIKE 'tenancy.plugin.%'", a.id).Scan(&audits))
 	require.Equal(t, 2, audits)
-	require.NoError(t, b.pool.QueryRow(ctx, "SELECT count(*) FROM kernel.outbox WHERE tenant_id = $1 AND type LIKE 'tenancy.plugin.%'", a.id).Scan(&events))
+	require.NoError(t, b.pool.QueryRow(ctx, "SELECT count(*) FROM (SELECT id, type, tenant_id, data, occurred_at FROM kernel.outbox UNION ALL SELECT id, type, tenant_id, data, occurred_at FROM kernel.events WHERE source = 'kernel') AS ev WHERE tenant_id = $1 AND type LIKE 'tenancy.plugin.%'", a.id).Scan(&events))
 	require.Equal(t, 2, events)
 }
 

@@ -23,21 +23,21 @@ const (
 // Route is one kernel route. The route table is the single source of both
 // the registered handlers and the OpenAPI document, so they cannot drift.
 type Route struct {
-	Method      string
-	Path        string // echo syntax: /api/v1/tenant/members/:user_id
-	Summary     string
-	Tag         string
-	Access      Access
-	Permission  string // required for TenantScoped and Platform routes
+	Method     string
+	Path       string // echo syntax: /api/v1/tenant/members/:user_id
+	Summary    string
+	Tag        string
+	Access     Access
+	Permission string // required for TenantScoped and Platform routes
 	// PlatformPermission lets a platform operator without an institution
 	// call a TenantScoped route across every institution, with this
 	// permission instead of Permission.
 	PlatformPermission string
-	Request     any    // zero value of the JSON body type, or nil
-	Response    any    // zero value of the JSON response type, or nil (no body)
-	Status      int    // success status
-	Query       []string
-	AuthLimited bool // per-IP rate limit of authentication endpoints
-	Idempotent  bool // honours Idempotency-Key
-	Handler     echo.HandlerFunc
+	Request            any // zero value of the JSON body type, or nil
+	Response           any // zero value of the JSON response type, or nil (no body)
+	Status             int // success status
+	Query              []string
+	AuthLimited        bool // per-IP rate limit of authentication endpoints
+	Idempotent         bool // honours Idempotency-Key
+	Handler            echo.HandlerFunc
 }

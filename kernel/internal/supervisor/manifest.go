@@ -13,6 +13,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/edulure/edulure/kernel/internal/authz"
+	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/storage"
 	"github.com/edulure/edulure/sdk/wire"
@@ -85,7 +86,7 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 	}
 	for _, e := range m.Publishes {
 		if json.Valid(e.SchemaJson) && len(e.SchemaJson) > 0 {
-			sch, err := compileSchema("event:"+e.Type, e.SchemaJson)
+			sch, err := sdk.CompileEventSchema(e.Type, e.SchemaJson) // the SDK's rules, so relay and publish agree
 			if err != nil {
 				bad("event type %q: %v", e.Type, err)
 			}

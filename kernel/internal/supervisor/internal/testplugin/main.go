@@ -43,7 +43,7 @@ type probe struct {
 // operatorConfig is the plugin's block config in plugins.hcl.
 type operatorConfig struct {
 	CrashOnStart bool `json:"crash_on_start"`
-	FailEvents   bool `json:"fail_events"`   // every delivery fails
+	FailEvents   bool `json:"fail_events"`    // every delivery fails
 	CrashOnEvent bool `json:"crash_on_event"` // exit while handling an event (once per process start)
 	SlowEventsMs int  `json:"slow_events_ms"` // sleep in each event handler
 }
