@@ -18,7 +18,7 @@ const eventConcurrency = 16
 
 // DispatchEvents runs a delivered batch through the plugin's subscriptions
 // as a served plugin does: unordered events concurrently, each ordered
-// subscription's events one institution at a time in batch order, stopping an
+// subscriptions' events one institution at a time in batch order, stopping an
 // institution's sequence at its first failure (the rest are reported as not
 // attempted). A panicking handler fails its event only. sdk/plugintest calls
 // it so that a plugin's tests take the production code path.
@@ -26,17 +26,17 @@ const eventConcurrency = 16
 // Since: v1.1
 func DispatchEvents(ctx context.Context, logger hclog.Logger, subs map[string]Subscription, in *pluginv1.HandleEventsRequest, db *DB) *pluginv1.HandleEventsResponse {
 	results := make([]*pluginv1.EventResult, len(in.Events))
-	// Ordered events form one sequence per (type, tenant); the rest stand alone.
-	type key struct{ typ, tenant string }
+	// Ordered events form one sequence per institution (across the plugin's
+	// ordered subscriptions, as the kernel orders them); the rest stand alone.
 	var chains [][]int
-	index := map[key]int{}
+	index := map[string]int{}
 	for i, ev := range in.Events {
 		sub, ok := subs[ev.Type]
 		if !ok || !sub.Ordered {
 			chains = append(chains, []int{i})
 			continue
 		}
-		k := key{ev.Type, ev.TenantId}
+		k := ev.TenantId
 		if c, ok := index[k]; ok {
 			chains[c] = append(chains[c], i)
 			continue
