@@ -168,13 +168,14 @@ type ReplayRange struct {
 }
 
 // Replay sets the selected deliveries back to pending with fresh attempts,
-// and wakes their dispatchers. A delivered event is delivered again (its
-// subscriber deduplicates by event ID). It returns how many it replayed.
-func (s *Service) Replay(ctx context.Context, r ReplayRange) (int64, error) {
+// in tx (so the caller audits it in the same transaction). A delivered event
+// is delivered again (its subscriber deduplicates by event ID). It returns
+// how many it replayed; call Replayed after tx commits.
+func (s *Service) Replay(ctx context.Context, tx pgx.Tx, r ReplayRange) (int64, error) {
 	if r.Status == "" {
 		r.Status = "dead"
 	}
-	tag, err := s.pool.Exec(ctx, `
+	tag, err := tx.Exec(ctx, `
 		UPDATE kernel.deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
 		WHERE ($1::uuid IS NULL OR tenant_id = $1)
 			AND (COALESCE(cardinality($2::bigint[]), 0) > 0 AND id = ANY($2)
@@ -185,11 +186,14 @@ func (s *Service) Replay(ctx context.Context, r ReplayRange) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if tag.RowsAffected() > 0 {
-		s.wakeDispatchers(nil)
-		if !s.Leader() {
-			s.Wake(KernelSource) // passes the wake-up on to the leader
-		}
-	}
 	return tag.RowsAffected(), nil
+}
+
+// Replayed wakes the dispatchers after a committed replay (on a standby,
+// the wake-up is passed on to the leader).
+func (s *Service) Replayed() {
+	s.wakeDispatchers(nil)
+	if !s.Leader() {
+		s.Wake(KernelSource)
+	}
 }

@@ -178,20 +178,26 @@ func (s *Server) replayDeliveries(c echo.Context) error {
 	return s.replay(c, r, map[string]any{"ids": body.IDs, "status": body.Status, "subscriber": body.Subscriber, "from_id": body.FromID, "to_id": body.ToID})
 }
 
-// replay replays and audits in one transaction-free step: the replay is a
-// single UPDATE; the audit entry follows it.
+// replay replays the deliveries and audits it in one transaction.
 func (s *Server) replay(c echo.Context, r events.ReplayRange, details map[string]any) error {
-	n, err := s.Events.Replay(c.Request().Context(), r)
-	if err != nil {
-		return err
-	}
-	details["replayed"] = n
 	action := "tenancy.events.replayed"
 	if r.Tenant == uuid.Nil {
 		action = "platform.events.replayed"
 	}
-	if err := s.inTx(c, func(t *txc) error { return t.audit(r.Tenant, action, "deliveries", details) }); err != nil {
+	var n int64
+	err := s.inTx(c, func(t *txc) error {
+		var err error
+		if n, err = s.Events.Replay(c.Request().Context(), t.Tx, r); err != nil {
+			return err
+		}
+		details["replayed"] = n
+		return t.audit(r.Tenant, action, "deliveries", details)
+	})
+	if err != nil {
 		return err
+	}
+	if n > 0 {
+		s.Events.Replayed()
 	}
 	return c.JSON(http.StatusOK, ReplayResponse{Replayed: n})
 }

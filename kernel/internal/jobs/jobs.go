@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -257,9 +256,6 @@ func (s *Service) createRuns(ctx context.Context, tx pgx.Tx, j *pluginv1.Job, ru
 	}
 	return created, nil
 }
-
-// ErrUnknownJob is returned for a job no loaded plugin declares.
-var ErrUnknownJob = errors.New("no loaded plugin declares this job")
 
 func parseSchedule(spec string) (cron.Schedule, error) { return cron.ParseStandard(spec) }
 

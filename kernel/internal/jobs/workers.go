@@ -118,10 +118,8 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 		return w.finish(ctx, a.RunID, attempt, r.maxAttempts, "", fmt.Errorf("plugin %s has no job %s (unloaded or removed)", a.Plugin, a.Job), false)
 	}
 	if r.tenant != nil && j.PerTenant {
-		var enabled bool
-		if err := w.s.pool.QueryRow(ctx, `
-			SELECT COALESCE((SELECT enabled FROM kernel.tenant_plugins WHERE tenant_id = $1 AND plugin = $2), $3)`,
-			r.tenant, a.Plugin, p.EnabledByDefault).Scan(&enabled); err != nil {
+		enabled, err := enabledFor(ctx, w.s.pool, *r.tenant, a.Plugin, p.EnabledByDefault)
+		if err != nil {
 			return err
 		}
 		if !enabled {
@@ -266,9 +264,8 @@ func (s *Service) EventsRelayed(ctx context.Context, tx pgx.Tx, seqs []int64) er
 	for _, e := range evs {
 		for _, t := range byType[e.typ] {
 			if e.tenant != nil {
-				var enabled bool
-				if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT enabled FROM kernel.tenant_plugins WHERE tenant_id = $1 AND plugin = $2), $3)`,
-					e.tenant, t.plugin, t.byDefault).Scan(&enabled); err != nil {
+				enabled, err := enabledFor(ctx, tx, *e.tenant, t.plugin, t.byDefault)
+				if err != nil {
 					return err
 				}
 				if !enabled {
@@ -295,4 +292,15 @@ func principalOf(actor, tenant string) *pluginv1.Principal {
 		p.ApiKeyId = id
 	}
 	return p
+}
+
+// enabledFor reports whether tenant has plugin enabled (its stored choice,
+// else the plugin's enabled_by_default).
+func enabledFor(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, tenant uuid.UUID, plugin string, byDefault bool) (bool, error) {
+	var enabled bool
+	err := q.QueryRow(ctx, `SELECT COALESCE((SELECT enabled FROM kernel.tenant_plugins WHERE tenant_id = $1 AND plugin = $2), $3)`,
+		tenant, plugin, byDefault).Scan(&enabled)
+	return enabled, err
 }
