@@ -19,14 +19,10 @@ build: ## Build the edulure binary into bin/
 	$(GO) build -o $(BIN)/edulure ./cmd/edulure
 
 .PHONY: plugins
-plugins: ## Build every plugin (plugins/*, examples/*) into bin/plugins/
+plugins: ## Build every plugin (plugins/*, examples/*: each its own module) into bin/plugins/
 	@mkdir -p $(BIN)/plugins
-	@for d in plugins/*/; do \
-		if [ -f $$d/main.go ]; then n=$$(basename $$d); echo "building plugin $$n"; \
-			$(GO) build -trimpath -o $(BIN)/plugins/$$n ./$$d || exit 1; fi; \
-	done
-	@for d in examples/*/; do \
-		if [ -f $$d/go.mod ]; then n=$$(basename $$d); echo "building plugin $$n (examples/$$n, its own module)"; \
+	@for d in plugins/*/ examples/*/; do \
+		if [ -f $$d/go.mod ]; then n=$$(basename $$d); echo "building plugin $$n ($${d%/}, its own module)"; \
 			(cd $$d && $(GO) build -trimpath -o ../../$(BIN)/plugins/$$n .) || exit 1; fi; \
 	done
 
@@ -53,7 +49,7 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l . | tee /dev/stderr)"
 	$(GO) vet ./...
 	cd sdk && $(GO) vet ./...
-	for d in examples/*/; do (cd $$d && $(GO) vet ./...) || exit 1; done
+	for d in plugins/*/ examples/*/; do if [ -f $$d/go.mod ]; then (cd $$d && $(GO) vet ./...) || exit 1; fi; done
 
 .PHONY: generate
 generate: ## Regenerate the plugin protocol's Go code from sdk/proto (installs protoc if missing)
