@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/edulure/edulure/kernel/internal/app"
 	"github.com/edulure/edulure/kernel/internal/config"
+	"github.com/edulure/edulure/kernel/internal/database"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/pgcluster"
@@ -101,6 +103,10 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	k, err := app.New(ctx, cfg, log, pool)
 	if err != nil {
 		return err
+	}
+	if err := startPluginDemos(ctx, k, pool); err != nil {
+		k.Close()
+		return fmt.Errorf("starting the plugins' demo content: %w", err)
 	}
 	url := "http://localhost" + cfg.Addr
 	if !strings.HasPrefix(cfg.Addr, ":") {
@@ -203,4 +209,49 @@ func randomHex(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// DemoJob is the job a plugin may declare to create demo content: `edulure
+// dev` starts it for the demo institution on every start, with the demo
+// people's IDs as arguments ({"admin_id", "instructor_id", "learner_id"}:
+// the job takes those it needs, see docs/plugins.md). The job itself must
+// do nothing when its content exists.
+const DemoJob = "demo-content"
+
+// startPluginDemos starts a run of DemoJob of every loaded plugin that
+// declares one, for the demo institution, as its admin.
+func startPluginDemos(ctx context.Context, k *app.Kernel, pool *pgxpool.Pool) error {
+	tenant, err := tenancy.GetTenantBySlug(ctx, pool, "demo")
+	if err != nil {
+		return err
+	}
+	ids := map[string]string{}
+	for role, email := range map[string]string{"admin_id": "admin@demo.edulure.test", "instructor_id": "instructor@demo.edulure.test", "learner_id": "learner@demo.edulure.test"} {
+		var id string
+		if err := pool.QueryRow(ctx, "SELECT id::text FROM kernel.users WHERE lower(email) = $1", email).Scan(&id); err != nil {
+			return fmt.Errorf("finding demo user %s: %w", email, err)
+		}
+		ids[role] = id
+	}
+	for _, l := range k.Plugins.Loaded() {
+		declared := false
+		for _, j := range l.Manifest.Jobs {
+			declared = declared || (j.Name == DemoJob && j.PerTenant)
+		}
+		if !declared {
+			continue
+		}
+		args, err := json.Marshal(ids)
+		if err != nil {
+			return err
+		}
+		err = database.InTx(ctx, pool, func(tx pgx.Tx) error {
+			_, err := k.Jobs.Trigger(ctx, tx, l.Name, DemoJob, tenant.ID, "user:"+ids["admin_id"], args)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("plugin %s: %w", l.Name, err)
+		}
+	}
+	return nil
 }
