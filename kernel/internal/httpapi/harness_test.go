@@ -195,9 +195,9 @@ func (b *testBundle) login(email, tenant string) string {
 // institution creates a tenant with an admin, an instructor and a learner
 // and returns their tokens.
 type institution struct {
-	slug, id                   string
-	admin, instructor, learner string
-	adminID, learnerID         string
+	slug, id                         string
+	admin, instructor, learner       string
+	adminID, instructorID, learnerID string
 }
 
 func (b *testBundle) institution(slug string) institution {
@@ -214,7 +214,7 @@ func (b *testBundle) institution(slug string) institution {
 		case "admin":
 			inst.admin, inst.adminID = tok, u.ID.String()
 		case "instructor":
-			inst.instructor = tok
+			inst.instructor, inst.instructorID = tok, u.ID.String()
 		case "learner":
 			inst.learner, inst.learnerID = tok, u.ID.String()
 		}

@@ -15,7 +15,11 @@ import (
 )
 
 // variant is one build of the test plugin (kernel/internal/supervisor/internal/testplugin).
-type variant struct{ name, version, prefix, subscribe, tick string }
+// variant is a plugin binary for tests: the test plugin built with its
+// name, version, prefix, subscriptions and tick set at link time, or, with
+// module set, the plugin of that directory (its own Go module, relative to
+// the repository's root) as it is.
+type variant struct{ name, version, prefix, subscribe, tick, module string }
 
 type pluginBuild struct {
 	once sync.Once
@@ -53,6 +57,10 @@ func buildPlugin(t testing.TB, v variant) (path, sum string) {
 			ldflags += " -X 'main.tick=" + v.tick + "'"
 		}
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", pb.path, "github.com/edulure/edulure/kernel/internal/supervisor/internal/testplugin")
+		if v.module != "" {
+			cmd = exec.Command("go", "build", "-trimpath", "-o", pb.path, ".")
+			cmd.Dir = filepath.Join("..", "..", "..", v.module)
+		}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			pb.err = fmt.Errorf("building test plugin: %v: %s", err, out)

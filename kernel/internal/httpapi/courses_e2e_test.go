@@ -1,0 +1,169 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The feature plugins as they ship: their own modules, built as they are.
+var (
+	coursesPlugin      = variant{name: "courses", version: "0.1.0", module: "plugins/courses"}
+	gamificationPlugin = variant{name: "gamification", version: "0.2.0", module: "examples/gamification"}
+)
+
+// TestCoursesEndToEnd walks the courses plugin's whole path through the
+// kernel, with the real plugin binaries: an instructor authors and
+// publishes a course with a quiz and an assignment; a learner enrols,
+// completes the lessons, passes the quiz and submits; the instructor grades
+// with the rubric; the course completes; the issue-certificate job issues a
+// certificate that verifies publicly; the gamification plugin awarded
+// points for the lessons; another institution sees none of it; and
+// disabling the plugin for the institution makes its routes 404 and stops
+// its event deliveries.
+func TestCoursesEndToEnd(t *testing.T) {
+	t.Parallel()
+	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: coursesPlugin}, pluginBlock{variant: gamificationPlugin})
+	a := b.institution("uni")
+	other := b.institution("elsewhere")
+	ok := func(r response, status int) response {
+		t.Helper()
+		require.Equal(t, status, r.Status, "%s", r.Raw)
+		return r
+	}
+
+	// The instructor authors a course: two lessons, a quiz, an assignment.
+	course := ok(b.do("POST", "/api/v1/courses", a.instructor, map[string]any{"title": "Practical Statistics", "summary": "Numbers you can trust."}), 201).str("id")
+	module := ok(b.do("POST", "/api/v1/courses/"+course+"/modules", a.instructor, map[string]any{"title": "Basics"}), 201).str("id")
+	var lessons []string
+	for i, title := range []string{"Means", "Spread"} {
+		r := ok(b.do("POST", "/api/v1/courses/"+course+"/modules/"+module+"/lessons", a.instructor, map[string]any{
+			"title": title, "body": fmt.Sprintf("# %s\n\nLesson %d.", title, i+1), "estimated_minutes": 10,
+			"assets": []map[string]any{{"url": "https://cdn.example.test/l" + fmt.Sprint(i) + ".mp4", "type": "video/mp4", "size_bytes": 1000}},
+		}), 201)
+		lessons = append(lessons, r.str("id"))
+	}
+	quiz := ok(b.do("POST", "/api/v1/courses/"+course+"/quizzes", a.instructor, map[string]any{
+		"title": "Check", "lesson_id": lessons[0], "pass_mark": 50,
+		"questions": []map[string]any{
+			{"id": "q1", "prompt": "Mean of 1, 2, 3?", "kind": "single", "options": []map[string]any{{"id": "a", "text": "2"}, {"id": "b", "text": "3"}}, "correct": []string{"a"}},
+			{"id": "q2", "prompt": "Measures of spread?", "kind": "multiple", "options": []map[string]any{{"id": "a", "text": "IQR"}, {"id": "b", "text": "SD"}, {"id": "c", "text": "Mode"}}, "correct": []string{"a", "b"}},
+		},
+	}), 201).str("id")
+	rubric := ok(b.do("POST", "/api/v1/courses/"+course+"/rubrics", a.instructor, map[string]any{
+		"title": "Report", "criteria": []map[string]any{
+			{"title": "Method", "levels": []map[string]any{{"title": "Weak", "points": 0}, {"title": "Sound", "points": 10}}},
+		},
+	}), 201)
+	criterion := rubric.str("criteria", "0", "id")
+	topLevel := rubric.str("criteria", "0", "levels", "1", "id")
+	assignment := ok(b.do("POST", "/api/v1/courses/"+course+"/assignments", a.instructor, map[string]any{
+		"title": "A small report", "rubric_id": rubric.str("id"), "due_at": time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339),
+	}), 201).str("id")
+
+	// The learner cannot see the draft; publishing makes it visible.
+	requireProblem(t, b.do("GET", "/api/v1/courses/"+course, a.learner, nil), 404, "not-found")
+	ok(b.do("POST", "/api/v1/courses/"+course+"/publish", a.instructor, map[string]any{"note": "First run"}), 200)
+	r := ok(b.do("GET", "/api/v1/courses/"+course, a.learner, nil), 200)
+	require.Contains(t, string(r.Raw), "Spread")
+	require.NotContains(t, string(r.Raw), `"correct"`, "learners never see the answers")
+
+	// The learner enrols, learns, passes the quiz and submits.
+	enrolment := ok(b.do("POST", "/api/v1/enrolments", a.learner, map[string]any{"course_id": course}), 201)
+	require.Equal(t, "active", enrolment.str("status"))
+	eid := enrolment.str("id")
+	requireProblem(t, b.do("POST", "/api/v1/enrolments", a.learner, map[string]any{"course_id": course}), 409, "already_enrolled")
+	for _, l := range lessons {
+		ok(b.do("POST", "/api/v1/enrolments/"+eid+"/lessons/"+l+"/complete", a.learner, map[string]any{"time_spent_seconds": 300}), 200)
+	}
+	r = ok(b.do("POST", "/api/v1/quizzes/"+quiz+"/attempts", a.learner, map[string]any{"answers": map[string]any{"q1": []string{"a"}, "q2": []string{"a", "b"}}}), 201)
+	require.Equal(t, true, r.get("passed"), "%s", r.Raw)
+	submission := ok(b.do("POST", "/api/v1/assignments/"+assignment+"/submissions", a.learner, map[string]any{"body": "My report."}), 201).str("id")
+	r = ok(b.do("GET", "/api/v1/enrolments/"+eid, a.learner, nil), 200)
+	require.Equal(t, "active", r.str("status"), "the assignment is not graded yet")
+
+	// The instructor finds it in the grading backlog and grades it.
+	r = ok(b.do("GET", "/api/v1/submissions?status=submitted", a.instructor, nil), 200)
+	require.Len(t, r.items(), 1)
+	requireProblem(t, b.do("POST", "/api/v1/submissions/"+submission+"/grade", a.instructor, map[string]any{"levels": map[string]string{criterion: uuid.NewString()}}), 422, "unknown_level")
+	r = ok(b.do("POST", "/api/v1/submissions/"+submission+"/grade", a.instructor, map[string]any{"levels": map[string]string{criterion: topLevel}, "feedback": "Sound method."}), 200)
+	require.Equal(t, true, r.get("passed"), "%s", r.Raw)
+
+	// Every required lesson and assessment is done: the course completed.
+	r = ok(b.do("GET", "/api/v1/enrolments/"+eid, a.learner, nil), 200)
+	require.Equal(t, "completed", r.str("status"), "%s", r.Raw)
+
+	// The issue-certificate job issues the certificate; it verifies publicly.
+	var cert map[string]any
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		items := b.do("GET", "/api/v1/certificates", a.learner, nil).items()
+		if assert.Len(c, items, 1) {
+			cert = items[0]
+		}
+	}, 20*time.Second, 50*time.Millisecond)
+	verify, _ := cert["verify_path"].(string)
+	require.NotEmpty(t, verify)
+	r = ok(b.do("GET", verify, "", nil), 200)
+	require.Equal(t, true, r.get("valid"))
+	require.Equal(t, 404, b.do("GET", "/api/v1/certificates/"+cert["id"].(string)+"/verify?sha256="+fmt.Sprintf("%064x", 1), "", nil).Status, "a forged hash does not verify")
+	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.job_runs WHERE plugin = 'courses' AND job = 'issue-certificate' AND tenant_id = $1", a.id))
+
+	// The gamification plugin awarded points for the two lessons.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		r := b.do("GET", "/api/v1/leaderboard/users/"+a.learnerID, a.learner, nil)
+		assert.Equal(c, 200, r.Status)
+		assert.EqualValues(c, 20, r.get("points"), "%s", r.Raw)
+	}, 20*time.Second, 50*time.Millisecond)
+
+	// Another institution's learner sees none of it.
+	r = ok(b.do("GET", "/api/v1/courses", other.learner, nil), 200)
+	require.Empty(t, r.items())
+	for _, path := range []string{
+		"/api/v1/courses/" + course, "/api/v1/enrolments/" + eid, "/api/v1/quizzes/" + quiz,
+		"/api/v1/assignments/" + assignment, "/api/v1/submissions/" + submission, "/api/v1/certificates/" + cert["id"].(string),
+	} {
+		require.Equal(t, 404, b.do("GET", path, other.admin, nil).Status, path)
+	}
+	requireProblem(t, b.do("POST", "/api/v1/enrolments", other.learner, map[string]any{"course_id": course}), 404, "not-found")
+	r = ok(b.do("GET", "/api/v1/certificates", other.admin, nil), 200)
+	require.Empty(t, r.items())
+
+	// A paid order (commerce.order.paid.v1, published by a commerce plugin
+	// once there is one; here written to the kernel's outbox) enrols the
+	// buyer, once however often it is delivered.
+	order := func(tenant, user string) {
+		data, _ := json.Marshal(map[string]any{"order_id": uuid.NewString(), "user_id": user, "items": []map[string]any{{"course_id": course}}})
+		_, err := b.pool.Exec(context.Background(), `INSERT INTO kernel.outbox (id, type, tenant_id, actor, data) VALUES ($1, 'commerce.order.paid.v1', $2, 'system', $3)`,
+			uuid.Must(uuid.NewV7()), tenant, data)
+		require.NoError(t, err)
+	}
+	buyer := a.instructorID
+	order(a.id, buyer)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 1, b.count("SELECT count(*) FROM plugin_courses.enrolments WHERE user_id = $1 AND source = 'order'", buyer))
+	}, 20*time.Second, 50*time.Millisecond)
+
+	// Disabled for the institution: its routes are 404 and it gets no more
+	// deliveries.
+	ok(b.do("PUT", "/api/v1/tenant/plugins/courses", a.admin, map[string]any{"enabled": false}), 200)
+	for _, path := range []string{"/api/v1/courses", "/api/v1/courses/" + course, "/api/v1/enrolments", "/api/v1/certificates"} {
+		require.Equal(t, 404, b.do("GET", path, a.learner, nil).Status, path)
+	}
+	before := b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'courses' AND tenant_id = $1 AND status = 'delivered'", a.id)
+	order(a.id, a.adminID)
+	// Still enabled there: delivered, which proves the relay passed the
+	// earlier event; and another institution's course cannot be bought into.
+	order(other.id, other.learnerID)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 1, b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'courses' AND tenant_id = $1 AND status = 'delivered'", other.id))
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Zero(t, b.count("SELECT count(*) FROM plugin_courses.enrolments WHERE user_id = $1", other.learnerID))
+	require.Equal(t, before, b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'courses' AND tenant_id = $1 AND status = 'delivered'", a.id))
+	require.Zero(t, b.count("SELECT count(*) FROM plugin_courses.enrolments WHERE user_id = $1", a.adminID))
+}
