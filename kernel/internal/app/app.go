@@ -148,6 +148,9 @@ func (k *Kernel) Serve(ctx context.Context) error {
 			}
 		}
 	}()
+	if k.Config.PprofAddr != "" {
+		go servePprof(ctx, k.Config.PprofAddr, k.Logger)
+	}
 	k.Logger.Info("serving", "addr", k.Config.Addr, "plugins", len(k.Plugins.Statuses()))
 	return k.API.Serve(ctx, k.Config.Addr)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ type Config struct {
 	JobsBackoff       time.Duration // EDULURE_JOBS_BACKOFF: delay before a job's second attempt, doubling, default 5s
 	JobsPoll          time.Duration // EDULURE_JOBS_POLL: River's poll for due work, default 1s
 	JobsWorkers       int           // EDULURE_JOBS_WORKERS: job attempts running at once per replica, default 10
+	PprofAddr         string        // EDULURE_PPROF_ADDR: serve net/http/pprof on this loopback address; default off
 }
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -122,6 +124,7 @@ func Load(getenv func(string) string) (Config, error) {
 		JobsBackoff:       dur("EDULURE_JOBS_BACKOFF", 5*time.Second),
 		JobsPoll:          dur("EDULURE_JOBS_POLL", time.Second),
 		JobsWorkers:       integer("EDULURE_JOBS_WORKERS", 10, 1, 1000),
+		PprofAddr:         str("EDULURE_PPROF_ADDR", ""),
 	}
 	if c.PluginsFile == "none" {
 		c.PluginsFile = ""
@@ -159,6 +162,11 @@ func Load(getenv func(string) string) (Config, error) {
 			} else if o != "" {
 				bad("EDULURE_CORS_ORIGINS", "origin %q must start with http:// or https:// (or be *)", o)
 			}
+		}
+	}
+	if c.PprofAddr != "" {
+		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil || net.ParseIP(host) == nil || !net.ParseIP(host).IsLoopback() {
+			bad("EDULURE_PPROF_ADDR", "must be a loopback host:port such as 127.0.0.1:6060 (profiles are not for the network), got %q", c.PprofAddr)
 		}
 	}
 	if c.AccessTokenTTL > 24*time.Hour {

@@ -28,12 +28,18 @@ var (
 	prefix    = ""                         // route prefix; defaults to name
 	subscribe = "tenancy.member.joined.v1" // comma-separated event types; "+" suffix: ordered
 	tick      = ""                         // schedule of the "tick" job; "" → "*/5 * * * *"
+	nameFrom  = ""                         // "env": the name plugins.hcl gives it (EDULURE_PLUGIN_NAME), so one binary serves many
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-func main() { sdk.Serve(newProbe) }
+func main() {
+	if n := os.Getenv("EDULURE_PLUGIN_NAME"); nameFrom == "env" && n != "" {
+		name = n
+	}
+	sdk.Serve(newProbe)
+}
 
 type probe struct {
 	env *sdk.Env
@@ -46,6 +52,10 @@ type operatorConfig struct {
 	FailEvents   bool `json:"fail_events"`    // every delivery fails
 	CrashOnEvent bool `json:"crash_on_event"` // exit while handling an event (once per process start)
 	SlowEventsMs int  `json:"slow_events_ms"` // sleep in each event handler
+	// EchoSocket: listen on this Unix socket and echo every message back, the
+	// raw round trip that make bench compares a gRPC crossing with.
+	EchoSocket string `json:"echo_socket"`
+	PprofAddr  string `json:"pprof_addr"` // serve net/http/pprof here (loopback), for profiling under load
 }
 
 var _ sdk.Plugin = (*probe)(nil)
@@ -108,6 +118,14 @@ func (p *probe) Provision(ctx context.Context, env *sdk.Env) error {
 	}
 	if p.op.CrashOnStart {
 		os.Exit(7)
+	}
+	if p.op.PprofAddr != "" {
+		go servePprof(p.op.PprofAddr)
+	}
+	if p.op.EchoSocket != "" {
+		if err := serveEcho(p.op.EchoSocket); err != nil {
+			return err
+		}
 	}
 	p.env = env
 	return nil
