@@ -123,3 +123,27 @@ func TestLessonCompletionAndProgress(t *testing.T) {
 	require.Equal(t, ep.Progress.Percent, dash.Progress.Percent)
 	require.Equal(t, ep.Progress.TimeSpentSeconds, dash.Progress.TimeSpentSeconds)
 }
+
+// Completing a lesson from two tabs at once publishes once: the
+// enrolment's row lock serialises them.
+func TestLessonCompletedOnceUnderRace(t *testing.T) {
+	t.Parallel()
+	b := enrolSetup(t)
+	h, tenant := b.h, b.tenant
+	teacher, learner := b.member(tenant, "instructor"), b.member(tenant, "learner")
+	c := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{lessons: 1})
+	e := enrolAs(t, h, learner, map[string]any{"course_id": c.ID})
+	const n = 6
+	statuses := make(chan int, n)
+	for range n {
+		go func() {
+			statuses <- h.Do(learner, "POST", "/api/v1/enrolments/"+e.ID+"/lessons/"+c.Lessons[0]+"/complete", map[string]any{"time_spent_seconds": 10}).Status
+		}()
+	}
+	for range n {
+		require.Equal(t, http.StatusOK, <-statuses)
+	}
+	require.Len(t, eventsOf[courses.LessonCompleted](t, h, tenant, courses.EventLessonCompleted), 1)
+	require.Len(t, eventsOf[courses.CourseCompleted](t, h, tenant, courses.EventCourseCompleted), 1)
+	require.Equal(t, 10, rowCount(t, h, `SELECT time_spent_seconds FROM plugin_courses.lesson_progress WHERE enrolment_id = $1`, e.ID))
+}

@@ -173,3 +173,48 @@ func TestPromoteWaitlistsAfterSeatLimitRaised(t *testing.T) {
 }
 
 func enrolPtr[T any](v T) *T { return &v }
+
+// Learners racing for the last seat: the cohort's lock lets one take it;
+// the others wait in line. The same learner enrolling twice at once gets
+// one enrolment.
+func TestLastSeatRace(t *testing.T) {
+	t.Parallel()
+	b := enrolSetup(t)
+	h, tenant := b.h, b.tenant
+	teacher := b.member(tenant, "instructor")
+	c := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{})
+	cohort := addCohort(t, h, teacher, c.ID, 1)
+	const n = 8
+	statuses := make(chan int, n)
+	for range n {
+		p := b.member(tenant, "learner")
+		go func() {
+			statuses <- h.Do(p, "POST", "/api/v1/enrolments", map[string]any{"course_id": c.ID, "cohort_id": cohort}).Status
+		}()
+	}
+	for range n {
+		require.Equal(t, http.StatusCreated, <-statuses)
+	}
+	require.Equal(t, 1, rowCount(t, h, `SELECT count(*) FROM plugin_courses.enrolments WHERE cohort_id = $1 AND status = 'active'`, cohort))
+	require.Equal(t, n-1, rowCount(t, h, `SELECT count(*) FROM plugin_courses.enrolments WHERE cohort_id = $1 AND status = 'waitlisted'`, cohort))
+
+	learner := b.member(tenant, "learner")
+	other := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{})
+	results := make(chan *plugintest.Result, n)
+	for range n {
+		go func() { results <- h.Do(learner, "POST", "/api/v1/enrolments", map[string]any{"course_id": other.ID}) }()
+	}
+	created := 0
+	for range n {
+		res := <-results
+		switch res.Status {
+		case http.StatusCreated:
+			created++
+		default:
+			mustCode(t, res, http.StatusConflict, "already_enrolled")
+		}
+	}
+	require.Equal(t, 1, created)
+	require.Equal(t, 1, rowCount(t, h, `SELECT count(*) FROM plugin_courses.enrolments WHERE course_id = $1`, other.ID))
+	require.Len(t, eventsOf[courses.EnrolmentChanged](t, h, tenant, courses.EventEnrolmentCreated), n+1)
+}
