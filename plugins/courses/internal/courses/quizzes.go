@@ -386,14 +386,14 @@ func (p *Plugin) patchQuiz(ctx context.Context, req *sdk.Request) (*sdk.Response
 	}
 	var q *Quiz
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		if q, err = loadQuiz(ctx, tx, quizID, false); err != nil {
+		if q, err = loadQuiz(ctx, tx, quizID, ""); err != nil {
 			return err
 		}
 		// The course's lock first, as every change to its content takes it.
 		if _, err := authorCourse(ctx, tx, req, q.CourseID); err != nil {
 			return err
 		}
-		if q, err = loadQuiz(ctx, tx, quizID, true); err != nil {
+		if q, err = loadQuiz(ctx, tx, quizID, "FOR UPDATE"); err != nil {
 			return err
 		}
 		if in.Title != nil {
@@ -454,7 +454,7 @@ func (p *Plugin) deleteQuiz(ctx context.Context, req *sdk.Request) (*sdk.Respons
 		return nil, err
 	}
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		q, err := loadQuiz(ctx, tx, quizID, false)
+		q, err := loadQuiz(ctx, tx, quizID, "")
 		if err != nil {
 			return err
 		}
@@ -519,7 +519,10 @@ func (p *Plugin) attemptQuiz(ctx context.Context, req *sdk.Request) (*sdk.Respon
 	}
 	var a QuizAttempt
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		q, c, err := publishedQuiz(ctx, tx, quizID)
+		// FOR SHARE: the questions cannot change (PATCH) while this
+		// attempt is graded against them, and attempts do not wait for
+		// each other.
+		q, c, err := publishedQuiz(ctx, tx, quizID, "FOR SHARE")
 		if err != nil {
 			return err
 		}
@@ -717,14 +720,12 @@ func (q *Quiz) hideAnswers() {
 }
 
 // loadQuiz reads a quiz of the transaction's institution (another
-// institution's is a 404), locking it when lock is set.
-func loadQuiz(ctx context.Context, tx pgx.Tx, quizID string, lock bool) (*Quiz, error) {
+// institution's is a 404) with a locking clause: "", "FOR SHARE" or
+// "FOR UPDATE".
+func loadQuiz(ctx context.Context, tx pgx.Tx, quizID, lock string) (*Quiz, error) {
 	sql := `SELECT id, course_id, coalesce(lesson_id::text, ''), title, questions, pass_mark, max_attempts, required,
 	               created_by, created_at, updated_at
-	        FROM quizzes WHERE id = $1`
-	if lock {
-		sql += " FOR UPDATE"
-	}
+	        FROM quizzes WHERE id = $1 ` + lock
 	var q Quiz
 	err := tx.QueryRow(ctx, sql, quizID).Scan(&q.ID, &q.CourseID, &q.LessonID, &q.Title, &q.Questions, &q.PassMark,
 		&q.MaxAttempts, &q.Required, &q.CreatedBy, &q.CreatedAt, &q.UpdatedAt)
@@ -741,7 +742,7 @@ func loadQuiz(ctx context.Context, tx pgx.Tx, quizID string, lock bool) (*Quiz, 
 // its course (author true: answers included), others only when the course's
 // latest published version lists it. Otherwise it is a 404.
 func readableQuiz(ctx context.Context, tx pgx.Tx, p sdk.Principal, quizID string) (*Quiz, *course, bool, error) {
-	q, err := loadQuiz(ctx, tx, quizID, false)
+	q, err := loadQuiz(ctx, tx, quizID, "")
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -756,16 +757,17 @@ func readableQuiz(ctx context.Context, tx pgx.Tx, p sdk.Principal, quizID string
 	if author {
 		return q, c, true, nil
 	}
-	if _, _, err := publishedQuiz(ctx, tx, quizID); err != nil {
+	if _, _, err := publishedQuiz(ctx, tx, quizID, ""); err != nil {
 		return nil, nil, false, err
 	}
 	return q, c, false, nil
 }
 
 // publishedQuiz loads a quiz that the latest published version of its
-// course lists, and its course: what learners may attempt.
-func publishedQuiz(ctx context.Context, tx pgx.Tx, quizID string) (*Quiz, *course, error) {
-	q, err := loadQuiz(ctx, tx, quizID, false)
+// course lists, and its course: what learners may attempt. lock is
+// loadQuiz's.
+func publishedQuiz(ctx context.Context, tx pgx.Tx, quizID, lock string) (*Quiz, *course, error) {
+	q, err := loadQuiz(ctx, tx, quizID, lock)
 	if err != nil {
 		return nil, nil, err
 	}
