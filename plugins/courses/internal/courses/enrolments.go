@@ -249,7 +249,7 @@ func (p *Plugin) enrol(ctx context.Context, req *sdk.Request) (*sdk.Response, er
 		}
 	}
 	me := req.Principal
-	if userID == "" && in.UserID == "" {
+	if in.UserID == "" {
 		if me.Kind != "user" {
 			bad = append(bad, sdk.FieldError{Field: "user_id", Message: "is required: an API key enrols someone, not itself"})
 		}
