@@ -677,7 +677,7 @@ var (
 		"late_policy": {"enum": ["none", "penalty"]},
 		"late_penalty_percent": {"type": "integer"},
 		"late_cutoff_days": {"type": "integer"},
-		"pass_mark": {"type": ["integer", "null"]},
+		"pass_mark": {"type": "integer", "nullable": true},
 		"required": {"type": "boolean"},
 		"created_by": {"type": "string", "format": "uuid"},
 		"created_at": {"type": "string", "format": "date-time"},

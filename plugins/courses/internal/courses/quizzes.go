@@ -825,10 +825,10 @@ var (
 		"required": {"type": "boolean", "default": true}}}`)
 	quizPatchSchema = json.RawMessage(`{"type": "object", "additionalProperties": false, "properties": {
 		"title": {"type": "string", "minLength": 1, "maxLength": 200},
-		"lesson_id": {"type": ["string", "null"], "format": "uuid"},
+		"lesson_id": {"type": "string", "nullable": true, "format": "uuid"},
 		"questions": {"type": "array", "minItems": 1, "maxItems": 100, "items": ` + questionInputSchema + `},
-		"pass_mark": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
-		"max_attempts": {"type": ["integer", "null"], "minimum": 1, "maximum": 100},
+		"pass_mark": {"type": "integer", "nullable": true, "minimum": 0, "maximum": 100},
+		"max_attempts": {"type": "integer", "nullable": true, "minimum": 1, "maximum": 100},
 		"required": {"type": "boolean"}}}`)
 	quizSchema = json.RawMessage(`{"type": "object", "required": ["id", "course_id", "title", "questions", "pass_mark", "max_attempts", "required", "created_by", "created_at", "updated_at"], "properties": {
 		"id": {"type": "string", "format": "uuid"},
@@ -836,8 +836,8 @@ var (
 		"lesson_id": {"type": "string", "format": "uuid"},
 		"title": {"type": "string"},
 		"questions": {"type": "array", "items": ` + questionSchema + `},
-		"pass_mark": {"type": ["integer", "null"]},
-		"max_attempts": {"type": ["integer", "null"]},
+		"pass_mark": {"type": "integer", "nullable": true},
+		"max_attempts": {"type": "integer", "nullable": true},
 		"required": {"type": "boolean"},
 		"created_by": {"type": "string", "format": "uuid"},
 		"created_at": {"type": "string", "format": "date-time"},
