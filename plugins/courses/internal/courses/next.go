@@ -257,15 +257,17 @@ func readLearnerState(ctx context.Context, tx pgx.Tx, content *Content, enrolmen
 // recommend picks the learner's next step, in this order:
 //
 //  1. a prerequisite course not completed (the course builds on it);
-//  2. walking the lessons in course order: for a completed lesson, its
-//     quizzes (remediation when one was failed and not since passed:
-//     revisit the lesson, then retake the quiz once the lesson has been
-//     revisited; a required quiz not yet taken) and its required
-//     assignments not submitted; the first lesson not completed whose
-//     prerequisite lessons are all completed (a lesson still locked is
-//     skipped: the walk reaches its prerequisites);
-//  3. the course's own quizzes and required assignments;
-//  4. done: nothing left the learner can do (completion may still wait
+//  2. mastery before new material: a quiz of a completed lesson that was
+//     failed and not since passed (while attempts remain) calls for
+//     remediation, revisiting the lesson, and once the lesson has been
+//     worked on again, for retaking the quiz;
+//  3. walking the lessons in course order: for a completed lesson, its
+//     required quizzes not yet taken and required assignments not
+//     submitted; else the first lesson not completed whose prerequisite
+//     lessons are all completed (a lesson still locked is skipped: the
+//     walk reaches its prerequisites);
+//  4. the course's own quizzes and required assignments;
+//  5. done: nothing left the learner can do (completion may still wait
 //     on grading).
 func recommend(c *Content, st *learnerState) Recommendation {
 	if st.prerequisite != nil {
@@ -277,6 +279,18 @@ func recommend(c *Content, st *learnerState) Recommendation {
 	lessonTitles := map[string]string{}
 	for _, l := range c.Lessons() {
 		lessonTitles[l.ID] = l.Title
+	}
+	for _, l := range c.Lessons() {
+		if !st.lessons[l.ID].completed {
+			continue
+		}
+		for _, ref := range c.Quizzes {
+			if q, ok := st.quizzes[ref.ID]; ok && ref.LessonID == l.ID && q.attempts > 0 {
+				if r, ok := quizStep(st, ref, l.Title); ok {
+					return r
+				}
+			}
+		}
 	}
 	for _, l := range c.Lessons() {
 		if st.lessons[l.ID].completed {
