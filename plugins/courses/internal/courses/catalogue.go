@@ -1661,7 +1661,7 @@ func fieldValue[T any](bad *[]sdk.FieldError, field string, o patchField[T]) (T,
 const (
 	catUUID     = `{"type": "string", "format": "uuid"}`
 	catTime     = `{"type": "string", "format": "date-time"}`
-	catNullTime = `{"type": ["string", "null"], "format": "date-time"}`
+	catNullTime = `{"type": "string", "nullable": true, "format": "date-time"}`
 	catAsset    = `{
 		"type": "object", "required": ["url", "type", "size_bytes"],
 		"properties": {
@@ -1701,7 +1701,7 @@ const (
 		"title": {"type": "string"},
 		"summary": {"type": "string"},
 		"status": {"enum": ["draft", "published", "unpublished"]},
-		"published_version": {"type": ["integer", "null"]},
+		"published_version": {"type": "integer", "nullable": true},
 		"instructors": {"type": "array", "items": ` + catUUID + `},
 		"created_at": ` + catTime + `,
 		"updated_at": ` + catTime + `,
@@ -1736,8 +1736,8 @@ var (
 	catalogueCourseSchema = json.RawMessage(`{
 		"type": "object", "required": [` + catCourseItemRequired + `, "self_enrolment", "pass_mark"],
 		"properties": {` + catCourseItemProps + `,
-			"self_enrolment": {"type": ["boolean", "null"], "description": "null: the institution's setting"},
-			"pass_mark": {"type": ["integer", "null"], "minimum": 0, "maximum": 100, "description": "null: the institution's default"},
+			"self_enrolment": {"type": "boolean", "nullable": true, "description": "null: the institution's setting"},
+			"pass_mark": {"type": "integer", "nullable": true, "minimum": 0, "maximum": 100, "description": "null: the institution's default"},
 			"draft_revision": {"type": "integer", "minimum": 1, "description": "authors only; also the ETag"},
 			"content": ` + catContent + `}}`)
 	catalogueCreateCourseSchema = json.RawMessage(`{
@@ -1745,15 +1745,15 @@ var (
 		"properties": {
 			"title": {"type": "string", "minLength": 1, "maxLength": 200},
 			"summary": {"type": "string", "maxLength": 2000},
-			"self_enrolment": {"type": ["boolean", "null"]},
-			"pass_mark": {"type": ["integer", "null"], "minimum": 0, "maximum": 100}}}`)
+			"self_enrolment": {"type": "boolean", "nullable": true},
+			"pass_mark": {"type": "integer", "nullable": true, "minimum": 0, "maximum": 100}}}`)
 	cataloguePatchCourseSchema = json.RawMessage(`{
 		"type": "object", "minProperties": 1, "additionalProperties": false,
 		"properties": {
 			"title": {"type": "string", "minLength": 1, "maxLength": 200},
 			"summary": {"type": "string", "maxLength": 2000},
-			"self_enrolment": {"type": ["boolean", "null"], "description": "null: the institution's setting"},
-			"pass_mark": {"type": ["integer", "null"], "minimum": 0, "maximum": 100, "description": "null: the institution's default"}}}`)
+			"self_enrolment": {"type": "boolean", "nullable": true, "description": "null: the institution's setting"},
+			"pass_mark": {"type": "integer", "nullable": true, "minimum": 0, "maximum": 100, "description": "null: the institution's default"}}}`)
 	catalogueInstructorsSchema = json.RawMessage(`{
 		"type": "object", "required": ["course_id", "instructors"],
 		"properties": {"course_id": ` + catUUID + `, "instructors": {"type": "array", "items": ` + catUUID + `}}}`)
@@ -1788,7 +1788,7 @@ var (
 		"properties": {
 			"content": ` + catContent + `,
 			"draft_revision": {"type": "integer", "minimum": 1},
-			"published_version": {"type": ["integer", "null"]},
+			"published_version": {"type": "integer", "nullable": true},
 			"differs_from_published": {"type": "boolean"}}}`)
 	cataloguePublishSchema = json.RawMessage(`{
 		"type": "object", "additionalProperties": false,
