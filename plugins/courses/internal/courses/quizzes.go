@@ -444,10 +444,11 @@ func (p *Plugin) patchQuiz(ctx context.Context, req *sdk.Request) (*sdk.Response
 	return sdk.JSON(http.StatusOK, q)
 }
 
-// deleteQuiz handles DELETE /api/v1/quizzes/{quiz_id}. A quiz the latest
-// published version lists stays (learners need it to complete the course:
-// remove it from the draft's next version some other way, by making it
-// optional), as does one with attempts (they are learners' records).
+// deleteQuiz handles DELETE /api/v1/quizzes/{quiz_id}. A quiz that the
+// latest published version lists stays: learners are taking it, and their
+// progress is measured against that version (an author who no longer wants
+// it counted makes it optional, which the next publish carries). So does a
+// quiz with attempts: they are learners' records.
 func (p *Plugin) deleteQuiz(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
 	quizID, err := req.UUIDParam("quiz_id")
 	if err != nil {
