@@ -943,9 +943,9 @@ var (
 // unsafeHTML says what in an html body could run script in a reader's
 // browser, or "". Lesson bodies are stored for clients to render; the
 // plugin refuses the obvious vectors rather than keep them: script
-// elements, on* event attributes and javascript:/vbscript: URLs (also when
-// written with character references or split by whitespace, which browsers
-// ignore in a URL's scheme).
+// elements, on* event attributes, and javascript:, vbscript: and
+// data:text/html URLs (also when written with character references or
+// split by whitespace, which browsers ignore in a URL's scheme).
 func unsafeHTML(body string) string {
 	if scriptTag.MatchString(body) {
 		return "must not contain <script> elements"
@@ -954,8 +954,10 @@ func unsafeHTML(body string) string {
 		return "must not contain on* event handler attributes"
 	}
 	flat := strings.ToLower(urlControls.ReplaceAllString(html.UnescapeString(body), ""))
-	if strings.Contains(flat, "javascript:") || strings.Contains(flat, "vbscript:") {
-		return "must not contain javascript: or vbscript: URLs"
+	for _, scheme := range []string{"javascript:", "vbscript:", "data:text/html"} {
+		if strings.Contains(flat, scheme) {
+			return "must not contain javascript:, vbscript: or data:text/html URLs"
+		}
 	}
 	return ""
 }

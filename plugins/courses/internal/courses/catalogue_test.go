@@ -572,6 +572,7 @@ func TestCatalogueModulesAndLessons(t *testing.T) {
 		{"event handler after slash", map[string]any{"title": "x", "body_format": "html", "body": `<svg/onload=alert(1)>`}, []string{"body"}},
 		{"javascript url", map[string]any{"title": "x", "body_format": "html", "body": `<a href="JavaScript:alert(1)">x</a>`}, []string{"body"}},
 		{"escaped javascript url", map[string]any{"title": "x", "body_format": "html", "body": `<a href="java&#x09;script&#58;alert(1)">x</a>`}, []string{"body"}},
+		{"html data url", map[string]any{"title": "x", "body_format": "html", "body": `<iframe src="data:text/html;base64,PHNjcmlwdD4="></iframe>`}, []string{"body"}},
 		{"format", map[string]any{"title": "x", "body_format": "pdf"}, []string{"body_format"}},
 		{"minutes", map[string]any{"title": "x", "estimated_minutes": -1}, []string{"estimated_minutes"}},
 		{"asset url", map[string]any{"title": "x", "assets": []map[string]any{{"url": "ftp://x", "type": "video/mp4", "size_bytes": 1}}}, []string{"assets[0].url"}},
