@@ -26,7 +26,7 @@ const (
 // The headers the kernel passes to a plugin, and those it passes back.
 var (
 	forwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent"}
-	returnedHeaders  = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "ETag", "Last-Modified", "Location", "Link", "Retry-After"}
+	returnedHeaders  = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "Etag", "Last-Modified", "Location", "Link", "Retry-After"} // canonical form
 )
 
 // Request is one request for DoRequest.
@@ -167,9 +167,11 @@ func (h *Harness) forward(r Request, rt *route, params map[string]string, method
 		})
 	}
 	res := &Result{Status: int(out.Status), Header: http.Header{}}
-	for _, name := range returnedHeaders {
-		if v, ok := out.Headers[name]; ok {
-			res.Header[name] = slices.Clone(v.Values)
+	for name, v := range out.Headers { // compared in canonical form, as the kernel does
+		if slices.Contains(returnedHeaders, http.CanonicalHeaderKey(name)) {
+			for _, x := range v.Values {
+				res.Header.Add(name, x)
+			}
 		}
 	}
 	if len(out.Body) > 0 && res.Header.Get("Content-Type") == "" {

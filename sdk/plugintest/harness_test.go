@@ -431,6 +431,11 @@ func TestDefaultHost(t *testing.T) {
 		{"no institution on the resource", teacher, sdk.Resource{Type: "note", ID: "1"}, true},
 		{"another institution", teacher, sdk.Resource{Type: "note", ID: "1", TenantID: plugintest.NewTenant()}, false},
 		{"lacking the permission", plugintest.User(tenant, "learner"), sdk.Resource{Type: "note", TenantID: tenant}, false},
+		// A plugin asking about someone else sends only the ID: the roles
+		// are looked up, as the kernel does.
+		{"a member named by ID", sdk.Principal{Kind: "user", UserID: teacher.UserID, TenantID: tenant}, sdk.Resource{TenantID: tenant}, true},
+		{"roles claimed by the caller are not trusted", sdk.Principal{Kind: "user", UserID: plugintest.NewID(), TenantID: tenant, Roles: []string{"instructor"}}, sdk.Resource{TenantID: tenant}, false},
+		{"a member of another institution", sdk.Principal{Kind: "user", UserID: plugintest.User(plugintest.NewTenant(), "instructor").UserID, TenantID: tenant}, sdk.Resource{TenantID: tenant}, false},
 	} {
 		ok, err := host.Authorize(ctx, tc.p, "notes.note.create", tc.res)
 		require.NoError(t, err)

@@ -22,8 +22,17 @@ type recordingHost struct {
 var _ sdk.Host = (*recordingHost)(nil)
 
 // Authorize allows when p holds permission and res belongs to p's
-// institution (or to none).
+// institution (or to none). Like the kernel, it looks a user's roles up
+// rather than trusting the principal's: a user User made has the roles it
+// was made with in its institution, and none elsewhere; an unknown user ID
+// has none.
 func (r *recordingHost) Authorize(_ context.Context, p sdk.Principal, permission string, res sdk.Resource) (bool, error) {
+	if p.Kind == "user" && p.Permissions == nil {
+		p.Roles = nil
+		if m, ok := members.Load(p.UserID); ok && m.(member).tenantID == p.TenantID {
+			p.Roles = m.(member).roles
+		}
+	}
 	p = r.h.Resolve(p)
 	if p.Kind != "user" && p.Kind != "apikey" {
 		return false, nil

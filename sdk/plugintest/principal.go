@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"sync"
 
 	"github.com/edulure/edulure/sdk"
 )
@@ -24,9 +25,25 @@ func NewID() string { return newUUID() }
 // kernel does, the plugin's permissions whose DefaultRoles include one of
 // its roles. Set Permissions to model an institution that changed what its
 // roles grant.
+//
+// The user is also remembered as a member of tenantID with those roles, so
+// the default host's Authorize answers for a principal that names only the
+// user's ID, as a plugin sends it to ask about someone else ("is this
+// person a member who may teach?"), as the kernel would from its records.
 func User(tenantID string, roles ...string) sdk.Principal {
-	return sdk.Principal{Kind: "user", UserID: newUUID(), TenantID: tenantID, Roles: slices.Clone(roles)}
+	p := sdk.Principal{Kind: "user", UserID: newUUID(), TenantID: tenantID, Roles: slices.Clone(roles)}
+	members.Store(p.UserID, member{tenantID: tenantID, roles: slices.Clone(roles)})
+	return p
 }
+
+// member is what User records: the kernel's membership of a user.
+type member struct {
+	tenantID string
+	roles    []string
+}
+
+// members are the users User made, by ID.
+var members sync.Map
 
 // APIKey is an API key of institution tenantID, with a new random ID,
 // holding exactly the permissions given.

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -44,7 +43,7 @@ type CheckedRoute struct {
 // CheckManifest returns the routes that passed and every breach of the
 // rules above. A route's permission outside the plugin's own prefix is
 // passed on: whether it exists is for the kernel's catalogue to say.
-// Schemas are checked to be JSON objects only; the kernel compiles them.
+// Route schemas are checked as OpenAPI 3.0 schema objects (OpenAPISchema).
 func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -98,8 +97,10 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 			bad("route %s: unknown permission %q (declare it in the manifest's permissions)", key, r.Permission)
 		}
 		for _, js := range [][]byte{r.RequestSchemaJson, r.ResponseSchemaJson} {
-			if b := bytes.TrimSpace(js); len(js) > 0 && (len(b) == 0 || b[0] != '{' || !json.Valid(b)) {
-				bad("route %s: a request or response schema must be a JSON object", key)
+			if len(js) > 0 {
+				if _, err := OpenAPISchema(js); err != nil {
+					bad("route %s: %v", key, err)
+				}
 			}
 		}
 		for _, prev := range routes {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -24,8 +25,9 @@ import (
 // cookies never leave the kernel.
 var forwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent"}
 
-// returnedHeaders are the response headers a plugin may set.
-var returnedHeaders = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "ETag", "Last-Modified", "Location", "Link", "Retry-After"}
+// returnedHeaders are the response headers a plugin may set, in canonical
+// form (http.CanonicalHeaderKey: "Etag").
+var returnedHeaders = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "Etag", "Last-Modified", "Location", "Link", "Retry-After"}
 
 // pluginProxy serves every /api/v1 path the kernel does not: it resolves
 // the plugin route, authenticates, checks that the plugin is enabled for
@@ -114,8 +116,10 @@ func (s *Server) pluginProxy(c echo.Context) error {
 		return err
 	}
 	h := c.Response().Header()
-	for _, name := range returnedHeaders {
-		if v, ok := resp.Headers[name]; ok {
+	// Names compared in canonical form: a plugin's Header.Set("ETag")
+	// sends "Etag", another SDK may send "ETag".
+	for name, v := range resp.Headers {
+		if slices.Contains(returnedHeaders, http.CanonicalHeaderKey(name)) {
 			for _, x := range v.Values {
 				h.Add(name, x)
 			}

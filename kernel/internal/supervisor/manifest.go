@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,13 +68,6 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 		if r.Permission != "" && !strings.HasPrefix(r.Permission, prefix) && !strings.HasPrefix(r.Permission, "platform.") && !known(r.Permission) {
 			bad("route %s: unknown permission %q (declare it in the manifest's permissions)", r.Key, r.Permission)
 		}
-		for _, js := range [][]byte{r.RequestSchemaJson, r.ResponseSchemaJson} {
-			if isJSONObject(js) {
-				if _, err := OpenAPISchema(js); err != nil {
-					bad("route %s: %v", r.Key, err)
-				}
-			}
-		}
 		for name, theirs := range others {
 			for _, o := range theirs {
 				if o.Method == r.Method && o.Path.Overlaps(r.Path) {
@@ -116,27 +108,9 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 	return out, nil
 }
 
-func isJSONObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
-}
-
-// OpenAPISchema parses and checks a route's request or response schema
-// fragment (an OpenAPI 3 schema object).
-func OpenAPISchema(raw []byte) (*openapi3.Schema, error) {
-	b := bytes.TrimSpace(raw)
-	if !isJSONObject(b) {
-		return nil, errors.New("a request or response schema must be a JSON object")
-	}
-	s := &openapi3.Schema{}
-	if err := json.Unmarshal(b, s); err != nil {
-		return nil, fmt.Errorf("schema: %w", err)
-	}
-	if err := s.Validate(context.Background()); err != nil {
-		return nil, fmt.Errorf("schema is not a valid OpenAPI 3 schema: %w", err)
-	}
-	return s, nil
-}
+// OpenAPISchema parses a route's request or response schema fragment (an
+// OpenAPI 3.0 schema object; wire.CheckManifest has checked it at load).
+func OpenAPISchema(raw []byte) (*openapi3.Schema, error) { return wire.OpenAPISchema(raw) }
 
 func compileSchema(name string, raw []byte) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
