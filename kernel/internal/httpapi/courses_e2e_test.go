@@ -69,7 +69,7 @@ func TestCoursesEndToEnd(t *testing.T) {
 
 	// The learner cannot see the draft; publishing makes it visible.
 	requireProblem(t, b.do("GET", "/api/v1/courses/"+course, a.learner, nil), 404, "not-found")
-	ok(b.do("POST", "/api/v1/courses/"+course+"/publish", a.instructor, map[string]any{"note": "First run"}), 200)
+	ok(b.do("POST", "/api/v1/courses/"+course+"/publish", a.instructor, map[string]any{"note": "First run"}), 201)
 	r := ok(b.do("GET", "/api/v1/courses/"+course, a.learner, nil), 200)
 	require.Contains(t, string(r.Raw), "Spread")
 	require.NotContains(t, string(r.Raw), `"correct"`, "learners never see the answers")

@@ -55,9 +55,9 @@ var (
 			"name": {"type": "string"},
 			"starts_at": {"type": "string", "format": "date-time"},
 			"ends_at": {"type": "string", "format": "date-time"},
-			"seat_limit": {"type": ["integer", "null"], "minimum": 1, "description": "null: no limit"},
+			"seat_limit": {"type": "integer", "nullable": true, "minimum": 1, "description": "null: no limit"},
 			"seats_taken": {"type": "integer", "minimum": 0},
-			"seats_free": {"type": ["integer", "null"], "minimum": 0, "description": "null: no limit"},
+			"seats_free": {"type": "integer", "nullable": true, "minimum": 0, "description": "null: no limit"},
 			"waitlist_length": {"type": "integer", "minimum": 0},
 			"created_by": {"type": "string", "format": "uuid"},
 			"created_at": {"type": "string", "format": "date-time"}
@@ -72,7 +72,7 @@ var (
 			"name": {"type": "string", "minLength": 1, "maxLength": 200},
 			"starts_at": {"type": "string", "format": "date-time"},
 			"ends_at": {"type": "string", "format": "date-time", "description": "after starts_at"},
-			"seat_limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 100000, "description": "null or absent: no limit"}
+			"seat_limit": {"type": "integer", "nullable": true, "minimum": 1, "maximum": 100000, "description": "null or absent: no limit"}
 		}
 	}`)
 	cohortPatchSchema = json.RawMessage(`{
@@ -82,7 +82,7 @@ var (
 			"name": {"type": "string", "minLength": 1, "maxLength": 200},
 			"starts_at": {"type": "string", "format": "date-time"},
 			"ends_at": {"type": "string", "format": "date-time"},
-			"seat_limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 100000, "description": "null: no limit; never below the seats taken (409 seats_taken)"}
+			"seat_limit": {"type": "integer", "nullable": true, "minimum": 1, "maximum": 100000, "description": "null: no limit; never below the seats taken (409 seats_taken)"}
 		}
 	}`)
 	waitlistPageSchema = enrolPageSchema(`{

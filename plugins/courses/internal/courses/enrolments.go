@@ -90,7 +90,7 @@ var (
 			"waitlisted_at": {"type": "string", "format": "date-time"},
 			"completed_at": {"type": "string", "format": "date-time"},
 			"withdrawn_at": {"type": "string", "format": "date-time"},
-			"progress": {"oneOf": [` + string(progressSnapshotSchema) + `, {"type": "null"}]}
+			"progress": {"allOf": [` + string(progressSnapshotSchema) + `], "nullable": true, "description": "null while waitlisted"}
 		}
 	}`)
 	enrolmentPageSchema = enrolPageSchema(enrolmentObjectSchema)

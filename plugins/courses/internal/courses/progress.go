@@ -51,7 +51,7 @@ var (
 			"module_id": {"type": "string", "format": "uuid"},
 			"title": {"type": "string"},
 			"required": {"type": "boolean"},
-			"completed_at": {"type": ["string", "null"], "format": "date-time"},
+			"completed_at": {"type": "string", "nullable": true, "format": "date-time"},
 			"time_spent_seconds": {"type": "integer", "minimum": 0}
 		}
 	}`
