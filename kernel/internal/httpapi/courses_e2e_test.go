@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -10,6 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/edulure/edulure/kernel/internal/app"
 )
 
 // The feature plugins as they ship: their own modules, built as they are.
@@ -134,19 +135,25 @@ func TestCoursesEndToEnd(t *testing.T) {
 	r = ok(b.do("GET", "/api/v1/certificates", other.admin, nil), 200)
 	require.Empty(t, r.items())
 
-	// A paid order (commerce.order.paid.v1, published by a commerce plugin
-	// once there is one; here written to the kernel's outbox) enrols the
-	// buyer, once however often it is delivered.
-	order := func(tenant, user string) {
-		data, _ := json.Marshal(map[string]any{"order_id": uuid.NewString(), "user_id": user, "items": []map[string]any{{"course_id": course}}})
-		_, err := b.pool.Exec(context.Background(), `INSERT INTO kernel.outbox (id, type, tenant_id, actor, data) VALUES ($1, 'commerce.order.paid.v1', $2, 'system', $3)`,
-			uuid.Must(uuid.NewV7()), tenant, data)
+	// A member who leaves the institution gives up their seats: the
+	// kernel's tenancy.member.removed.v1 reaches the plugin.
+	member := func(email string) (token, id string) {
+		u, err := app.CreateUser(context.Background(), b.pool, app.UserSpec{Email: email, Name: email, Password: password, Tenant: a.slug, Roles: []string{"learner"}})
 		require.NoError(t, err)
+		return b.login(email, a.slug), u.ID.String()
 	}
-	buyer := a.instructorID
-	order(a.id, buyer)
+	leaverToken, leaver := member("leaver@uni.test")
+	stayerToken, stayer := member("stayer@uni.test")
+	ok(b.do("POST", "/api/v1/enrolments", leaverToken, map[string]any{"course_id": course}), 201)
+	ok(b.do("POST", "/api/v1/enrolments", stayerToken, map[string]any{"course_id": course}), 201)
+	enrolmentStatus := func(user string) string {
+		var s string
+		require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT status FROM plugin_courses.enrolments WHERE user_id = $1", user).Scan(&s))
+		return s
+	}
+	ok(b.do("DELETE", "/api/v1/tenant/members/"+leaver, a.admin, nil), 204)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		assert.Equal(c, 1, b.count("SELECT count(*) FROM plugin_courses.enrolments WHERE user_id = $1 AND source = 'order'", buyer))
+		assert.Equal(c, "withdrawn", enrolmentStatus(leaver))
 	}, 20*time.Second, 50*time.Millisecond)
 
 	// Disabled for the institution: its routes are 404 and it gets no more
@@ -155,15 +162,17 @@ func TestCoursesEndToEnd(t *testing.T) {
 	for _, path := range []string{"/api/v1/courses", "/api/v1/courses/" + course, "/api/v1/enrolments", "/api/v1/certificates"} {
 		require.Equal(t, 404, b.do("GET", path, a.learner, nil).Status, path)
 	}
-	before := b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'courses' AND tenant_id = $1 AND status = 'delivered'", a.id)
-	order(a.id, a.adminID)
-	// Still enabled there: delivered, which proves the relay passed the
-	// earlier event; and another institution's course cannot be bought into.
-	order(other.id, other.learnerID)
+	delivered := func(tenant string) int {
+		return b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'courses' AND tenant_id = $1 AND status = 'delivered'", tenant)
+	}
+	before, elsewhere := delivered(a.id), delivered(other.id)
+	ok(b.do("DELETE", "/api/v1/tenant/members/"+stayer, a.admin, nil), 204)
+	// Still enabled in the other institution: delivered there, which shows
+	// the relay went past the first removal.
+	ok(b.do("DELETE", "/api/v1/tenant/members/"+other.learnerID, other.admin, nil), 204)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		assert.Equal(c, 1, b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'courses' AND tenant_id = $1 AND status = 'delivered'", other.id))
+		assert.Equal(c, elsewhere+1, delivered(other.id))
 	}, 20*time.Second, 50*time.Millisecond)
-	require.Zero(t, b.count("SELECT count(*) FROM plugin_courses.enrolments WHERE user_id = $1", other.learnerID))
-	require.Equal(t, before, b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'courses' AND tenant_id = $1 AND status = 'delivered'", a.id))
-	require.Zero(t, b.count("SELECT count(*) FROM plugin_courses.enrolments WHERE user_id = $1", a.adminID))
+	require.Equal(t, before, delivered(a.id))
+	require.Equal(t, "active", enrolmentStatus(stayer), "the plugin heard nothing while disabled")
 }

@@ -146,6 +146,9 @@ func (p *Plugin) subscriptions() []sdk.Subscription {
 		// A paid order enrols its buyer in the courses it bought
 		// (enrolments.go); the order's ID makes a redelivery enrol once.
 		{Type: EventOrderPaid, Handler: p.orderPaid, MaxAttempts: 10},
+		// A member who leaves the institution gives up their seats
+		// (members.go).
+		{Type: EventMemberRemoved, Handler: p.memberRemoved},
 	}
 }
 
