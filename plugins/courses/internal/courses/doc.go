@@ -5,8 +5,11 @@
 // certificates with public verification.
 //
 // It uses only the SDK. Files, one per resource: plugin.go (manifest and
-// wiring), config.go, events.go (published and subscribed types), access.go
-// (who may change a course), catalogue.go, prerequisites.go, next.go,
-// cohorts.go, enrolments.go, progress.go, quizzes.go, assignments.go,
-// submissions.go, certificates.go, demo.go.
+// wiring), config.go, events.go (published and subscribed types, jobs),
+// access.go (who may change a course), content.go (a course version),
+// progress_core.go (the progress snapshot and course completion),
+// catalogue.go, prerequisites.go, next.go, cohorts.go, enrolments.go
+// (including paid orders), waitlist.go, progress.go, members.go (members
+// who leave), quizzes.go, assignments.go (and rubrics), submissions.go (and
+// appeals), certificates.go, demo.go. The contract is docs/courses.md.
 package courses
