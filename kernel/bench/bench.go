@@ -25,6 +25,7 @@ type Options struct {
 	Profile  string        // directory for CPU profiles of the kernel and a plugin under load
 	LogLevel string        // the kernel's
 	Keep     bool          // keep the scratch directory (logs, plugins.hcl)
+	PGStat   bool          // load pg_stat_statements and print the costliest statements of the events measurement
 	Log      io.Writer
 }
 
@@ -49,6 +50,7 @@ func Main(args []string) int {
 	fs.StringVar(&o.Profile, "profile", "", "write CPU profiles of the kernel and the probe plugin under the no-op load to this directory")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "the kernel's log level")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the scratch directory (kernel log, plugins.hcl)")
+	fs.BoolVar(&o.PGStat, "pgstat", false, "diagnostics: print the costliest statements of the event delivery (pg_stat_statements)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

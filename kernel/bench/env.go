@@ -153,6 +153,22 @@ func (e *env) startPostgres(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if e.opts.PGStat {
+			// Diagnostics: per-statement figures (restart to load the module).
+			if _, err := admin.Exec(ctx, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"); err != nil {
+				return err
+			}
+			admin.Close()
+			if err := c.Stop(); err != nil {
+				return err
+			}
+			if err := c.Start(ctx); err != nil {
+				return err
+			}
+			if admin, err = pgxpool.New(ctx, c.URL("postgres")); err != nil {
+				return err
+			}
+		}
 		_, err = admin.Exec(ctx, "CREATE DATABASE edulure_bench")
 		admin.Close()
 		if err != nil {
@@ -166,6 +182,11 @@ func (e *env) startPostgres(ctx context.Context) error {
 		return err
 	}
 	e.pool = pool
+	if e.opts.PGStat {
+		if _, err := pool.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+			return err
+		}
+	}
 	e.closers = append(e.closers, pool.Close)
 	return nil
 }
@@ -237,9 +258,10 @@ func checksum(path string) (built, error) {
 
 // pluginEntry is one plugin "name" { ... } block.
 type pluginEntry struct {
-	name   string
-	bin    built
-	config string // HCL object; "" for none
+	name    string
+	bin     built
+	version string // "" → 1.0.0, the test plugin's
+	config  string // HCL object; "" for none
 }
 
 // writePlugins writes plugins.hcl with entries. Every plugin gets room for
@@ -248,7 +270,11 @@ type pluginEntry struct {
 func (e *env) writePlugins(entries ...pluginEntry) (string, error) {
 	var b strings.Builder
 	for _, p := range entries {
-		fmt.Fprintf(&b, "plugin %q {\n  path = %q\n  version = \"1.0.0\"\n  sha256 = %q\n  enabled_by_default = true\n", p.name, p.bin.path, p.bin.sum)
+		version := p.version
+		if version == "" {
+			version = "1.0.0"
+		}
+		fmt.Fprintf(&b, "plugin %q {\n  path = %q\n  version = %q\n  sha256 = %q\n  enabled_by_default = true\n", p.name, p.bin.path, version, p.bin.sum)
 		if p.config != "" {
 			fmt.Fprintf(&b, "  config = %s\n", p.config)
 		}
@@ -264,9 +290,6 @@ func (e *env) basePlugins() []pluginEntry {
 		{name: "probe", bin: e.plugins["scale"], config: fmt.Sprintf("{ pprof_addr = %q }", e.pprofP)},
 		{name: "sink", bin: e.plugins["sink"]},
 		{name: "spare", bin: e.plugins["scale"]}, // killed for plugins.crash_recovery
-	}
-	if e.courses != nil {
-		out = append(out, pluginEntry{name: "courses", bin: *e.courses})
 	}
 	return out
 }

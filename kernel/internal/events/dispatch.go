@@ -179,7 +179,7 @@ func (d *dispatcher) deliverBatch(ctx context.Context) (int, error) {
 	}
 	if len(skipped) > 0 {
 		// The institution turned the plugin off after the event was relayed.
-		if _, err := d.s.pool.Exec(ctx, `UPDATE kernel.deliveries SET status = 'skipped', last_error = 'the plugin is disabled for the institution', updated_at = now() WHERE id = ANY($1)`, skipped); err != nil {
+		if _, err := d.s.pool.Exec(ctx, `UPDATE kernel.deliveries d SET status = 'skipped', last_error = 'the plugin is disabled for the institution', updated_at = now() FROM unnest($1::bigint[]) AS b(id) WHERE d.id = b.id`, skipped); err != nil {
 			return 0, err
 		}
 	}
@@ -234,7 +234,7 @@ func (d *dispatcher) record(ctx context.Context, batch []pending, results []*plu
 	}
 	defer batchTx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
 	if len(ok) > 0 {
-		if _, err := batchTx.Exec(ctx, `UPDATE kernel.deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = now(), updated_at = now(), last_error = NULL WHERE id = ANY($1)`, ok); err != nil {
+		if _, err := batchTx.Exec(ctx, `UPDATE kernel.deliveries d SET status = 'delivered', attempts = d.attempts + 1, delivered_at = now(), updated_at = now(), last_error = NULL FROM unnest($1::bigint[]) AS b(id) WHERE d.id = b.id`, ok); err != nil {
 			return fmt.Errorf("recording deliveries: %w", err)
 		}
 	}

@@ -131,6 +131,13 @@ type outboxRow struct {
 	data []byte
 }
 
+// The batch statements below join unnest($n) rather than test "= ANY($n)":
+// once Postgres switches a prepared statement to its generic plan it
+// cannot tell how many elements the array holds, and scans the whole table
+// testing each row against the array, which made each relayed event cost
+// a scan of the event log (150 µs an event at 20,000 events); a join on
+// unnest is planned as index lookups.
+
 // relayBatch moves up to BatchSize events of one source into the event log,
 // creating their deliveries (and, through the hooks, their job runs) in the
 // same transaction, and returns how many it moved and which subscribers got
@@ -172,9 +179,9 @@ func (s *Service) relayBatch(ctx context.Context, src source) (int, map[string]b
 	rows, err = tx.Query(ctx, `
 		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, rejected)
 		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, r.why
-		FROM `+src.table+` o
+		FROM unnest($2::bigint[]) AS b(seq)
+		JOIN `+src.table+` o ON o.seq = b.seq
 		LEFT JOIN unnest($3::bigint[], $4::text[]) AS r(seq, why) ON r.seq = o.seq
-		WHERE o.seq = ANY($2)
 		ORDER BY o.seq
 		ON CONFLICT (id) DO NOTHING
 		RETURNING seq`, src.name, seqs, rejSeqs, rejWhy)
@@ -193,7 +200,7 @@ func (s *Service) relayBatch(ctx context.Context, src source) (int, map[string]b
 			return 0, nil, fmt.Errorf("starting event-triggered jobs: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, "DELETE FROM "+src.table+" WHERE seq = ANY($1)", seqs); err != nil {
+	if _, err := tx.Exec(ctx, "DELETE FROM "+src.table+" o USING unnest($1::bigint[]) AS b(seq) WHERE o.seq = b.seq", seqs); err != nil {
 		return 0, nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -243,11 +250,12 @@ func (s *Service) fanOut(ctx context.Context, tx pgx.Tx, seqs []int64) (map[stri
 	rows, err := tx.Query(ctx, `
 		INSERT INTO kernel.deliveries (event_seq, subscriber, tenant_id, ordered, max_attempts)
 		SELECT e.seq, s.plugin, e.tenant_id, s.ordered, s.max_attempts
-		FROM kernel.events e
+		FROM unnest($1::bigint[]) AS b(seq)
+		JOIN kernel.events e ON e.seq = b.seq
 		JOIN unnest($2::text[], $3::text[], $4::bool[], $5::int[], $6::bool[]) AS s(plugin, type, ordered, max_attempts, by_default)
 			ON s.type = e.type
 		LEFT JOIN kernel.tenant_plugins tp ON tp.tenant_id = e.tenant_id AND tp.plugin = s.plugin
-		WHERE e.seq = ANY($1) AND e.rejected IS NULL
+		WHERE e.rejected IS NULL
 			AND (e.tenant_id IS NULL OR COALESCE(tp.enabled, s.by_default))
 		ORDER BY e.seq
 		ON CONFLICT (event_seq, subscriber) DO NOTHING

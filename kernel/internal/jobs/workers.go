@@ -246,7 +246,7 @@ func (s *Service) EventsRelayed(ctx context.Context, tx pgx.Tx, seqs []int64) er
 	for t := range byType {
 		types = append(types, t)
 	}
-	rows, err := tx.Query(ctx, `SELECT id, type, tenant_id, occurred_at FROM kernel.events WHERE seq = ANY($1) AND type = ANY($2) AND rejected IS NULL ORDER BY seq`, seqs, types)
+	rows, err := tx.Query(ctx, `SELECT e.id, e.type, e.tenant_id, e.occurred_at FROM unnest($1::bigint[]) AS b(seq) JOIN kernel.events e ON e.seq = b.seq WHERE e.type = ANY($2) AND e.rejected IS NULL ORDER BY e.seq`, seqs, types)
 	if err != nil {
 		return err
 	}
