@@ -38,6 +38,9 @@ test: deps ## Run every test (Go, Rego) against a throwaway Postgres that is rem
 fuzz: ## Run each fuzz test for 30 s
 	$(GO) test ./kernel/internal/httpapi -run '^$$' -fuzz FuzzDecodeBody -fuzztime 30s
 	$(GO) test ./kernel/internal/token -run '^$$' -fuzz FuzzVerify -fuzztime 30s
+	cd sdk && $(GO) test . -run '^$$' -fuzz FuzzPage -fuzztime 30s
+	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzQuiz -fuzztime 30s
+	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzTitleSearch -fuzztime 30s
 
 .PHONY: bench
 bench: deps ## Run the Go benchmarks and the event delivery measurement (latency, throughput vs plain inserts)

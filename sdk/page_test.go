@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -51,4 +52,31 @@ func TestUUIDParams(t *testing.T) {
 	v, err := r.QueryUUID("absent")
 	require.NoError(t, err)
 	require.Empty(t, v)
+}
+
+// FuzzPage: whatever a client sends as ?limit= and ?cursor=, Page answers a
+// page request or a 422, and a cursor NewPage made reads back as its key.
+func FuzzPage(f *testing.F) {
+	f.Add("10", "WyIyMDI2IiwiYSJd", "x")
+	f.Add("", "", "")
+	f.Add("-1", "%%%", "\x00")
+	f.Fuzz(func(t *testing.T, limit, cursor, key string) {
+		pr, err := (&Request{Query: url.Values{"limit": {limit}, "cursor": {cursor}}}).Page()
+		if err != nil {
+			require.ErrorIs(t, err, ErrInvalid)
+			return
+		}
+		require.True(t, pr.Limit >= 1 && pr.Limit <= 100)
+		if !utf8.ValidString(key) {
+			return // sort keys are timestamps and IDs; JSON would replace invalid bytes
+		}
+		p := NewPage([]string{"a", "b"}, 1, func(string) []string { return []string{key, "id"} })
+		back, err := (&Request{Query: url.Values{"cursor": {p.NextCursor}}}).Page()
+		if len(p.NextCursor) > 512 {
+			require.ErrorIs(t, err, ErrInvalid, "an oversized cursor is refused")
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, []string{key, "id"}, back.After)
+	})
 }
