@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -59,12 +60,20 @@ func NewDB(pool *pgxpool.Pool, m Manifest) (*DB, error) {
 // transaction then sees no tenant-scoped rows at all. The transaction
 // commits when fn returns nil and rolls back otherwise.
 func (db *DB) InTenant(ctx context.Context, tenantID string, fn func(tx pgx.Tx) error) error {
-	tx, err := db.Pool.Begin(ctx)
+	var opts pgx.TxOptions
+	set := tenantID != ""
+	if id, err := uuid.Parse(tenantID); err == nil && set {
+		// One round trip instead of two: BEGIN and the setting together. The
+		// ID is inlined as a parsed UUID's canonical form, never as given.
+		opts.BeginQuery = "BEGIN; SELECT set_config('" + TenantSetting + "', '" + id.String() + "', true)"
+		set = false
+	}
+	tx, err := db.Pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
-	if tenantID != "" {
+	if set {
 		if _, err := tx.Exec(ctx, "SELECT set_config($1, $2, true)", TenantSetting, tenantID); err != nil {
 			return fmt.Errorf("setting the transaction's tenant: %w", err)
 		}
