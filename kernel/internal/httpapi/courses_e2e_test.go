@@ -41,6 +41,10 @@ func TestCoursesEndToEnd(t *testing.T) {
 
 	// The instructor authors a course: two lessons, a quiz, an assignment.
 	course := ok(b.do("POST", "/api/v1/courses", a.instructor, map[string]any{"title": "Practical Statistics", "summary": "Numbers you can trust."}), 201).str("id")
+	// Authoring answers the draft revision as an ETag, for If-Match.
+	rev := ok(b.do("PATCH", "/api/v1/courses/"+course, a.instructor, map[string]any{"summary": "Numbers you can trust, and why."}), 200).Header.Get("ETag")
+	require.NotEmpty(t, rev)
+	requireProblem(t, b.do("PATCH", "/api/v1/courses/"+course, a.instructor, map[string]any{"summary": "Stale."}, "If-Match", `"1"`), 409, "stale_revision")
 	module := ok(b.do("POST", "/api/v1/courses/"+course+"/modules", a.instructor, map[string]any{"title": "Basics"}), 201).str("id")
 	var lessons []string
 	for i, title := range []string{"Means", "Spread"} {

@@ -1613,9 +1613,7 @@ func respondWithRevision(status int, v any, rev int) (*sdk.Response, error) {
 		}
 	}
 	if rev > 0 {
-		// Set by its exact name: the kernel passes on the headers named
-		// in its list ("ETag"), not the canonical form Set would give ("Etag").
-		resp.Header["ETag"] = []string{`"` + strconv.Itoa(rev) + `"`}
+		resp.Header.Set("ETag", `"`+strconv.Itoa(rev)+`"`)
 	}
 	return resp, nil
 }
