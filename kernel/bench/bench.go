@@ -117,6 +117,9 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	if err := e.startKernel(ctx); err != nil {
 		return nil, err
 	}
+	if mb, err := rssMB(e.kernel.pid()); err == nil {
+		e.printf("kernel resident memory when ready: %.1f MB", mb)
+	}
 	if err := e.seed(ctx); err != nil {
 		return nil, fmt.Errorf("seeding: %w", err)
 	}

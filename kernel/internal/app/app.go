@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -151,6 +152,10 @@ func (k *Kernel) Serve(ctx context.Context) error {
 	if k.Config.PprofAddr != "" {
 		go servePprof(ctx, k.Config.PprofAddr, k.Logger)
 	}
+	// Start-up (compiling the policy, migrations, starting plugins) leaves
+	// tens of megabytes of garbage that the runtime would hand back to the
+	// system only slowly: hand it back now, once.
+	debug.FreeOSMemory()
 	k.Logger.Info("serving", "addr", k.Config.Addr, "plugins", len(k.Plugins.Statuses()))
 	return k.API.Serve(ctx, k.Config.Addr)
 }

@@ -83,6 +83,7 @@ func ValidateDisplayName(name string) (string, *sdk.FieldError) {
 
 // HashPassword hashes with argon2id.
 func HashPassword(password string) (string, error) {
+	defer releaseMemorySoon()
 	return argon2id.CreateHash(password, passwordParams)
 }
 
@@ -155,6 +156,7 @@ func CheckPassword(ctx context.Context, q database.Querier, u User, password str
 		hash = dummyHash
 	}
 	ok, err := argon2id.ComparePasswordAndHash(password, hash)
+	releaseMemorySoon()
 	if err != nil {
 		return fmt.Errorf("comparing password: %w", err)
 	}
