@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -34,6 +35,11 @@ func Serve[P Plugin](newPlugin func() P) {
 		fmt.Fprintf(os.Stderr, "This is an Edulure plugin. List it in plugins.hcl and the kernel will start it.\nRun %q to print its manifest.\n", os.Args[0]+" manifest")
 		os.Exit(1)
 	}
+	// A plugin's live heap is small and each request allocates a little:
+	// at Go's default GOGC of 100 the collector runs many times a second
+	// under load. The kernel passes plugins no environment, so GOGC cannot
+	// be set for them from outside; 400 is what the kernel uses too.
+	debug.SetGCPercent(400)
 	srv := newServer(newPlugin(), logger)
 	go exitWithParent(logger, os.Getppid(), 500*time.Millisecond)
 	plugin.Serve(&plugin.ServeConfig{

@@ -50,6 +50,7 @@ func (e *env) startBaseline(permsJSON []byte, extra ...string) (*baselineServer,
 		return nil, err
 	}
 	b := &baselineServer{url: "http://" + addr, p: p}
+	e.named[p.pid()] = "baseline"
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if res, err := http.Get(b.url + "/healthz"); err == nil {
 			res.Body.Close()

@@ -46,6 +46,7 @@ type env struct {
 	pprof  string // the kernel's profile address
 	pprofP string // the probe plugin's
 
+	named    map[int]string // other processes the run started, by pid, for CPU accounting
 	tenantID string
 	tokens   map[string]string // admin, instructor, learner, operator
 	closers  []func()
@@ -100,7 +101,7 @@ func (e *env) close() {
 
 // newEnv starts Postgres and builds the binaries.
 func newEnv(ctx context.Context, opts Options) (*env, error) {
-	e := &env{opts: opts, log: opts.Log, plugins: map[string]built{}, tokens: map[string]string{}}
+	e := &env{opts: opts, log: opts.Log, plugins: map[string]built{}, tokens: map[string]string{}, named: map[int]string{}}
 	var err error
 	if e.dir, err = os.MkdirTemp("", "edulure-bench-"); err != nil {
 		return nil, err

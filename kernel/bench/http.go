@@ -15,11 +15,12 @@ func (e *env) best(rounds int, loads ...load) ([]loadResult, error) {
 	out := make([]loadResult, len(loads))
 	for r := range rounds {
 		for i, l := range loads {
+			cpu := e.cpuTimes()
 			res, err := l.run()
 			if err != nil {
 				return nil, err
 			}
-			e.printf("  %-28s round %d: %s", l.name, r+1, res)
+			e.printf("  %-28s round %d: %s; %s", l.name, r+1, res, e.cpuSince(cpu))
 			if res.RPS > out[i].RPS {
 				out[i] = res
 			}
@@ -47,12 +48,14 @@ func (e *env) httpRows() ([]Row, error) {
 		{name: "http.plugin_noop", conns: 64, dur: d, status: 204, targets: target(get(e.url+"/api/v1/probe/noop", e.tokens["learner"]))},
 	}
 	if e.opts.Profile != "" {
-		// Profile the kernel and the plugin under the no-op route's load.
-		stop := e.profile("plugin_noop", d)
-		if _, err := loads[2].run(); err != nil {
-			return nil, err
+		// Profile the kernel (and the plugin) under each route's load.
+		for i, what := range map[int]string{1: "kernel_route", 2: "plugin_noop"} {
+			stop := e.profile(what, d)
+			if _, err := loads[i].run(); err != nil {
+				return nil, err
+			}
+			stop()
 		}
-		stop()
 	}
 	res, err := e.best(e.opts.Rounds, loads...)
 	if err != nil {

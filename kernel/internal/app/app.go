@@ -152,6 +152,7 @@ func (k *Kernel) Serve(ctx context.Context) error {
 	if k.Config.PprofAddr != "" {
 		go servePprof(ctx, k.Config.PprofAddr, k.Logger)
 	}
+	tuneGC()
 	// Start-up (compiling the policy, migrations, starting plugins) leaves
 	// tens of megabytes of garbage that the runtime would hand back to the
 	// system only slowly: hand it back now, once.

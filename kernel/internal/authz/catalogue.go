@@ -2,6 +2,7 @@ package authz
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -64,8 +65,9 @@ var KernelPermissions = []Permission{
 
 // Catalogue is the set of known permissions. Safe for concurrent use.
 type Catalogue struct {
-	mu    sync.RWMutex
-	perms map[string]Permission
+	mu     sync.RWMutex
+	perms  map[string]Permission
+	sorted []Permission // perms by name, kept with every change: All is on request paths
 }
 
 // NewCatalogue returns a catalogue holding perms, owned by owner.
@@ -82,8 +84,18 @@ func (c *Catalogue) Add(owner string, perms []Permission) error {
 	if err != nil {
 		return err
 	}
-	c.perms = next
+	c.set(next)
 	return nil
+}
+
+// set replaces the permissions; the caller holds mu.
+func (c *Catalogue) set(perms map[string]Permission) {
+	c.perms = perms
+	c.sorted = make([]Permission, 0, len(perms))
+	for _, p := range perms {
+		c.sorted = append(c.sorted, p)
+	}
+	sort.Slice(c.sorted, func(i, j int) bool { return c.sorted[i].Name < c.sorted[j].Name })
 }
 
 // withPermissions returns a copy of have with perms added under owner.
@@ -122,12 +134,7 @@ func (c *Catalogue) Has(name string) bool {
 func (c *Catalogue) All() []Permission {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]Permission, 0, len(c.perms))
-	for _, p := range c.perms {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return slices.Clone(c.sorted)
 }
 
 // Defaults returns the built-in roles' default grants.
@@ -174,7 +181,7 @@ func (c *Catalogue) Replace(owner string, perms []Permission) error {
 	if err != nil {
 		return err
 	}
-	c.perms = next
+	c.set(next)
 	return nil
 }
 

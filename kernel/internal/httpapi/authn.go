@@ -30,7 +30,7 @@ func unauthorized(code, detail string) *problem.Problem {
 func (s *Server) authenticate(r Route) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			c.Response().Header().Set("Cache-Control", "no-store")
+			setHeaders(c.Response().Header(), noStoreHeader)
 			p, err := s.principal(c)
 			if err != nil {
 				if pr, ok := err.(*problem.Problem); ok && pr.Status == http.StatusUnauthorized {
@@ -80,10 +80,10 @@ func (s *Server) authzInput(p *Principal, action string) authz.Input {
 	if p.Kind == "apikey" {
 		in.Subject.ID = p.KeyID.String()
 	} else {
-		in.Subject.ID = p.UserID.String()
+		in.Subject.ID = p.userString()
 	}
 	if p.HasTenant() {
-		in.Tenant = p.TenantID.String()
+		in.Tenant = p.tenantString()
 	}
 	return in
 }
@@ -118,11 +118,13 @@ func (s *Server) principal(c echo.Context) (*Principal, error) {
 	p := &Principal{Kind: "user", Operator: claims.Operator, MFA: claims.MFA}
 	p.UserID, _ = uuid.Parse(claims.Subject)
 	p.SessionID, _ = uuid.Parse(claims.SessionID)
+	p.userText = p.UserID.String()
 	if s.revoked.has(p.SessionID) {
 		return nil, unauthorized("session-revoked", "the session of this token has been revoked; log in again")
 	}
 	if claims.TenantID != "" {
 		p.TenantID, _ = uuid.Parse(claims.TenantID)
+		p.tenantText = p.TenantID.String()
 		roles, err := s.roles.get(ctx, p.TenantID, p.UserID)
 		if err != nil {
 			return nil, err

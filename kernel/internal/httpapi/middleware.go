@@ -69,20 +69,22 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.metrics.observe(c, start)
 		status := c.Response().Status
-		log := s.requestLogger(c)
+		level := hclog.Info
+		switch {
+		case status >= 500:
+			level = hclog.Error
+		case c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == "/metrics":
+			level = hclog.Trace
+		}
+		if s.Logger.GetLevel() > level {
+			return nil // not logged: spare building the line
+		}
 		args := []any{"method", c.Request().Method, "path", c.Request().URL.Path, "route", c.Path(),
 			"status", status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000, "ip", c.RealIP()}
 		if plugin, ok := c.Get(pluginKey).(string); ok {
 			args = append(args, "plugin", plugin)
 		}
-		switch {
-		case status >= 500:
-			log.Error("request", args...)
-		case c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == "/metrics":
-			log.Trace("request", args...)
-		default:
-			log.Info("request", args...)
-		}
+		s.requestLogger(c).Log(level, "request", args...)
 		return nil
 	}
 }

@@ -45,7 +45,7 @@ func (s *Server) pluginProxy(c echo.Context) error {
 	case supervisor.WrongMethod:
 		return echo.ErrMethodNotAllowed
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
+	setHeaders(c.Response().Header(), noStoreHeader)
 	// Logs and metrics name the plugin's route template, not the catch-all.
 	c.SetPath(target.Route.Path.String())
 	c.Set(pluginKey, target.Plugin)
@@ -168,10 +168,10 @@ func (s *Server) wirePrincipal(ctx context.Context, p *Principal, t supervisor.T
 	if p.Kind == "apikey" {
 		out.ApiKeyId = p.KeyID.String()
 	} else {
-		out.UserId = p.UserID.String()
+		out.UserId = p.userString()
 	}
 	if p.HasTenant() {
-		out.TenantId = p.TenantID.String()
+		out.TenantId = p.tenantString()
 		out.Permissions = t.Permissions(func(perm string) bool {
 			ok, err := s.Authz.Allowed(ctx, s.authzInput(p, perm))
 			return err == nil && ok

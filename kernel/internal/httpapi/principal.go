@@ -16,6 +16,26 @@ type Principal struct {
 	Permissions []string // API keys
 	Operator    bool
 	MFA         bool
+
+	// The IDs as text, as the token carried them: the policy input and the
+	// plugin's view take them on every request.
+	userText, tenantText string
+}
+
+// userString is UserID as text.
+func (p *Principal) userString() string {
+	if p.userText == "" {
+		return p.UserID.String()
+	}
+	return p.userText
+}
+
+// tenantString is TenantID as text.
+func (p *Principal) tenantString() string {
+	if p.tenantText == "" {
+		return p.TenantID.String()
+	}
+	return p.tenantText
 }
 
 // HasTenant reports whether the principal acts in a tenant.

@@ -86,11 +86,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 	e.Pre(middleware.RemoveTrailingSlash())
 	e.Use(s.requestID, s.logRequests, s.recover)
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
-		HSTSMaxAge: 31536000, ContentSecurityPolicy: "default-src 'none'; frame-ancestors 'none'",
-		ReferrerPolicy: "no-referrer",
-	}))
+	e.Use(secureHeaders)
 	if len(d.Config.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  d.Config.CORSOrigins,
