@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestMain lets the test binary serve as the baseline server, which the
+// harness starts by re-executing itself.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "serve-baseline" {
+		os.Exit(Main(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// TestSmoke runs a few of make bench's measurements with tiny loads: the
+// harness starts Postgres, builds and starts the kernel and its plugins,
+// measures, and stops everything. The figures mean nothing; that every
+// row comes back does. (make bench runs them all, for real.)
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the kernel and plugins")
+	}
+	root, err := findRoot()
+	require.NoError(t, err)
+	var log io.Writer = io.Discard
+	if testing.Verbose() {
+		log = os.Stderr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rows, err := Run(ctx, Options{
+		Root: root, Smoke: true, Duration: 200 * time.Millisecond, Rounds: 1, LogLevel: "warn", Log: log,
+		Only: []string{"mem", "http", "rpc", "events"},
+	})
+	require.NoError(t, err)
+	want := []string{"http.kernel_route", "http.plugin_noop", "http.plugin_noop_p99", "rpc.crossing",
+		"events.latency_p50", "events.latency_p99", "events.throughput", "mem.kernel_idle", "mem.plugin_idle"}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Name)
+		require.Positive(t, r.Value, r.Name)
+		if r.Baseline != nil {
+			require.Positive(t, *r.BaselineValue, r.Name)
+			require.NotNil(t, r.Ratio, r.Name)
+		}
+	}
+	require.Equal(t, want, got)
+}
