@@ -43,9 +43,8 @@ fuzz: ## Run each fuzz test for 30 s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzTitleSearch -fuzztime 30s
 
 .PHONY: bench
-bench: deps ## Run the Go benchmarks and the event delivery measurement (latency, throughput vs plain inserts)
-	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench . -benchmem ./kernel/...
-	$(GO) run ./cmd/withpg -- env EDULURE_MEASURE=1 $(GO) test -count=1 -run 'TestEventDeliveryFigures' -v ./kernel/internal/httpapi/ | grep -E 'events\.|baseline|^(ok|FAIL|---)' 
+bench: deps ## Measure the kernel against same-run baselines (own Postgres, kernel, plugins; ~10 min): table + bench/results.json
+	$(GO) run ./cmd/bench
 
 .PHONY: lint
 lint: ## gofmt and go vet
