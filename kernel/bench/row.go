@@ -20,7 +20,7 @@ type Row struct {
 	Ratio         *float64 `json:"ratio"`          // Value / BaselineValue
 	Target        *string  `json:"target"`         // e.g. "ratio >= 0.7", "value <= 5"
 	Meets         *bool    `json:"meets"`          // null without a target
-	Note          string   `json:"note,omitempty"`
+	Note          string   `json:"-"` // printed under the table
 }
 
 // goal is a row's target: a bound on its value or on its ratio.
@@ -127,6 +127,11 @@ func writeTable(w io.Writer, rows []Row) {
 			meets = map[bool]string{true: "yes", false: "**no**"}[*r.Meets]
 		}
 		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s | %s |\n", r.Name, trim(r.Value), r.Unit, base, bv, ratio, target, meets)
+	}
+	for _, r := range rows {
+		if r.Note != "" {
+			fmt.Fprintf(w, "\n`%s`: %s\n", r.Name, r.Note)
+		}
 	}
 }
 

@@ -234,6 +234,9 @@ func (s *Service) subscriptions() []subscription {
 
 // fanOut creates one delivery per (accepted event, subscribed plugin that the
 // event's institution has enabled); platform events go to every subscriber.
+// seqs were logged by the calling transaction, so none has deliveries yet
+// (no ON CONFLICT: its speculative insertion cost every row a second probe
+// of the unique index).
 func (s *Service) fanOut(ctx context.Context, tx pgx.Tx, seqs []int64) (map[string]bool, error) {
 	subs := s.subscriptions()
 	if len(subs) == 0 || len(seqs) == 0 {
@@ -258,7 +261,6 @@ func (s *Service) fanOut(ctx context.Context, tx pgx.Tx, seqs []int64) (map[stri
 		WHERE e.rejected IS NULL
 			AND (e.tenant_id IS NULL OR COALESCE(tp.enabled, s.by_default))
 		ORDER BY e.seq
-		ON CONFLICT (event_seq, subscriber) DO NOTHING
 		RETURNING subscriber`, seqs, plugins, types, ordered, maxes, defaults)
 	if err != nil {
 		return nil, fmt.Errorf("creating deliveries: %w", err)

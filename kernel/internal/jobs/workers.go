@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -246,7 +247,12 @@ func (s *Service) EventsRelayed(ctx context.Context, tx pgx.Tx, seqs []int64) er
 	for t := range byType {
 		types = append(types, t)
 	}
-	rows, err := tx.Query(ctx, `SELECT e.id, e.type, e.tenant_id, e.occurred_at FROM unnest($1::bigint[]) AS b(seq) JOIN kernel.events e ON e.seq = b.seq WHERE e.type = ANY($2) AND e.rejected IS NULL ORDER BY e.seq`, seqs, types)
+	// Only the triggering types, found through events_type (type, seq) within
+	// the batch's range, rather than every event of the batch read by seq.
+	rows, err := tx.Query(ctx, `SELECT e.id, e.type, e.tenant_id, e.occurred_at
+		FROM unnest($2::text[]) AS t(type)
+		JOIN kernel.events e ON e.type = t.type AND e.seq BETWEEN $3 AND $4
+		WHERE e.seq = ANY($1) AND e.rejected IS NULL ORDER BY e.seq`, seqs, types, slices.Min(seqs), slices.Max(seqs))
 	if err != nil {
 		return err
 	}

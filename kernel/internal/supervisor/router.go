@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/edulure/edulure/sdk/wire"
 )
@@ -11,7 +12,20 @@ import (
 type routeTable struct {
 	version  uint64
 	byMethod map[string][]Target
-	all      []Target
+	// byNoun holds byMethod's routes by their first segment after
+	// /api/v1/ (the plugin's noun; "" for a parameter there), so that a
+	// lookup tries a handful of routes rather than every plugin's.
+	byNoun map[string]map[string][]Target
+	all    []Target
+}
+
+// noun is a route template's or a request path's first segment after
+// /api/v1/, "" when it is a parameter or missing.
+func noun(parts []string) string {
+	if len(parts) < 3 || strings.HasPrefix(parts[2], "{") {
+		return ""
+	}
+	return parts[2]
 }
 
 // Target is a plugin route a request resolved to.
@@ -33,9 +47,15 @@ const (
 func (s *Supervisor) Lookup(method, path string) (Target, map[string]string, int) {
 	t := s.table.Load()
 	parts := wire.SplitPath(path)
-	for _, e := range t.byMethod[method] {
-		if params, ok := e.Route.Path.Match(parts); ok {
-			return e, params, Found
+	byNoun := t.byNoun[method]
+	for _, key := range [2]string{noun(parts), ""} {
+		for _, e := range byNoun[key] {
+			if params, ok := e.Route.Path.Match(parts); ok {
+				return e, params, Found
+			}
+		}
+		if key == "" {
+			break
 		}
 	}
 	for _, e := range t.all {
@@ -58,13 +78,18 @@ func (s *Supervisor) Routes() ([]Target, uint64) {
 // says so rather than a 404.
 func (s *Supervisor) rebuildTable() {
 	s.mu.RLock()
-	t := &routeTable{byMethod: map[string][]Target{}, version: s.tableVersion.Add(1)}
+	t := &routeTable{byMethod: map[string][]Target{}, byNoun: map[string]map[string][]Target{}, version: s.tableVersion.Add(1)}
 	for name, sl := range s.slots {
 		sl.mu.Lock()
 		if sl.manifest != nil && sl.state != StateStopped {
 			for _, r := range sl.manifest.Routes {
 				e := Target{Route: r, Plugin: name, slot: sl}
 				t.byMethod[r.Method] = append(t.byMethod[r.Method], e)
+				if t.byNoun[r.Method] == nil {
+					t.byNoun[r.Method] = map[string][]Target{}
+				}
+				k := noun(wire.SplitPath(r.Path.String()))
+				t.byNoun[r.Method][k] = append(t.byNoun[r.Method][k], e)
 				t.all = append(t.all, e)
 			}
 		}
