@@ -20,7 +20,7 @@ type Row struct {
 	Ratio         *float64 `json:"ratio"`          // Value / BaselineValue
 	Target        *string  `json:"target"`         // e.g. "ratio >= 0.7", "value <= 5"
 	Meets         *bool    `json:"meets"`          // null without a target
-	Note          string   `json:"-"` // printed under the table
+	Note          string   `json:"-"`              // printed under the table
 }
 
 // goal is a row's target: a bound on its value or on its ratio.
