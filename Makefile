@@ -43,7 +43,7 @@ fuzz: ## Run each fuzz test for 30 s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzTitleSearch -fuzztime 30s
 
 .PHONY: bench
-bench: deps ## Measure the kernel against same-run baselines (own Postgres, kernel, plugins; ~10 min): table + bench/results.json
+bench: deps ## Measure the kernel against same-run baselines (own Postgres, kernel, plugins; ~4 min): table + bench/results.json
 	$(GO) run ./cmd/bench
 
 .PHONY: lint
