@@ -88,8 +88,8 @@ func Invalid(fields ...FieldError) *Error {
 // WithCode sets a machine-readable code and returns the error.
 func (e *Error) WithCode(code string) *Error { e.Code = code; return e }
 
-// kindNames are the wire names of the sentinel errors (the plugin protocol's
-// Error.kind). Append-only.
+// kindNames are the wire names of the sentinel errors (the plugin
+// protocol's Error.kind; wire.Kinds maps them to HTTP). Append-only.
 var kindNames = []struct {
 	err  error
 	name string
@@ -105,27 +105,12 @@ var kindNames = []struct {
 	{ErrUnavailable, "unavailable"},
 }
 
-// KindName is the wire name of the sentinel err wraps, or "internal".
-//
-// Since: v1.0
-func KindName(err error) string {
+// kindName is the wire name of the sentinel err wraps, or "internal".
+func kindName(err error) string {
 	for _, k := range kindNames {
 		if errors.Is(err, k.err) {
 			return k.name
 		}
 	}
 	return "internal"
-}
-
-// KindByName is the sentinel of a wire name, or nil for "internal" and
-// unknown names.
-//
-// Since: v1.0
-func KindByName(name string) error {
-	for _, k := range kindNames {
-		if k.name == name {
-			return k.err
-		}
-	}
-	return nil
 }

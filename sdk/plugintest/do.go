@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/schema"
 	"github.com/edulure/edulure/sdk/wire"
 )
 
@@ -21,12 +21,6 @@ const (
 	Timeout = 10 * time.Second
 	// BodyLimit is the largest request body; a larger one is a 413.
 	BodyLimit = 1 << 20
-)
-
-// The headers the kernel passes to a plugin, and those it passes back.
-var (
-	forwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent"}
-	returnedHeaders  = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "Etag", "Last-Modified", "Location", "Link", "Retry-After"} // canonical form
 )
 
 // Request is one request for DoRequest.
@@ -67,17 +61,23 @@ func (h *Harness) Do(p sdk.Principal, method, path string, body any) *Result {
 //     institution gets 404 where the plugin is not enabled (SetEnabled);
 //     one in no institution gets 403 unless the route is Public. A route
 //     that is not Public then needs its Permission (403).
-//  3. It forwards the request through sdk.Dispatch, the code path of a
-//     served plugin, with the principal as Resolve gives it, the path
-//     parameters, the query, the allowed headers, a deadline (Timeout) and
-//     the institution's configuration.
-//  4. A handler's error becomes the kernel's problem+json answer: invalid
+//  3. It checks the request against the route's contract (wire.Contract,
+//     which the kernel applies too): the declared query parameters (only
+//     those are forwarded) and the body against the Request schema, with a
+//     400 or a 422 naming each wrong field.
+//  4. It forwards the request through the code path of a served plugin,
+//     with the principal as Resolve gives it, the path parameters, the
+//     query, the allowed headers, a deadline (Timeout) and the
+//     institution's configuration.
+//  5. A handler's error becomes the kernel's problem+json answer: invalid
 //     422, bad_request 400, unauthorized 401, forbidden 403, not_found
 //     404, conflict 409, gone 410, too_many_requests 429, unavailable 503;
 //     anything else, a panic included, is a 500 "plugin-error" that keeps
 //     the details in the plugin's log (the test log here).
 //
-// A request the harness cannot send (a body that does not encode) fails the test.
+// A request the harness cannot send (a body that does not encode) fails the
+// test, and so does a success answer whose JSON body does not match the
+// route's Response schema.
 func (h *Harness) DoRequest(r Request) *Result {
 	h.t.Helper()
 	method := strings.ToUpper(r.Method)
@@ -114,7 +114,7 @@ func (h *Harness) DoRequest(r Request) *Result {
 	return res
 }
 
-func (h *Harness) forward(r Request, rt *route, params map[string]string, method, path, rawQuery string, body []byte, requestID string) *Result {
+func (h *Harness) forward(r Request, rt *wire.CheckedRoute, params map[string]string, method, path, rawQuery string, body []byte, requestID string) *Result {
 	fail := func(status int, code, detail string) *Result {
 		return problemResult(&Problem{Status: status, Code: code, Detail: detail, Instance: path, RequestID: requestID, Source: "client"})
 	}
@@ -143,44 +143,57 @@ func (h *Harness) forward(r Request, rt *route, params map[string]string, method
 		config = r.Config
 	}
 
+	query, _ := url.ParseQuery(rawQuery) // like net/http: keep what parses
+	forwarded, err := rt.Contract.Check(params, query, body)
+	if err != nil {
+		return refusalResult(err.(*wire.Refusal), path, requestID)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	query, _ := url.ParseQuery(rawQuery) // like net/http: keep what parses
+	var header http.Header = r.Header
 	in := &pluginv1.HTTPRequest{
-		Route: rt.Key(), Method: method, Path: path, PathParams: params,
-		Query: values(query, nil), Headers: values(r.Header, forwardedHeaders), Body: body,
+		Route: rt.Key, Method: method, Path: path, PathParams: params,
+		Query: forwarded, Headers: wire.FilterHeaders(header, wire.ForwardedHeaders), Body: body,
 		Principal: &pluginv1.Principal{
-			Kind: p.Kind, UserId: p.UserID, ApiKeyId: p.APIKeyID, TenantId: p.TenantID,
+			Kind: string(p.Kind), UserId: p.UserID, ApiKeyId: p.APIKeyID, TenantId: p.TenantID,
 			Roles: p.Roles, Permissions: p.Permissions, Operator: p.Operator,
 		},
 		RequestId: requestID, DeadlineUnixMs: deadline.UnixMilli(), TenantConfigJson: config,
 	}
-	out := sdk.Dispatch(ctx, h.logger, rt.handler, in, h.env.DB)
+	out := h.rt.HandleHTTP(ctx, in)
 	if out.Error != nil {
 		return h.errorResult(out.Error, path, requestID)
 	}
-	if out.Status < 200 || out.Status > 599 {
+	if !wire.ValidStatus(out.Status) {
 		return problemResult(&Problem{
 			Status: http.StatusBadGateway, Code: "plugin-error", Instance: path, RequestID: requestID, Source: "plugin",
 			Detail: fmt.Sprintf("plugin %q answered with the invalid status %d", h.manifest.Name, out.Status),
 		})
 	}
-	res := &Result{Status: int(out.Status), Header: http.Header{}}
-	for name, v := range out.Headers { // compared in canonical form, as the kernel does
-		if slices.Contains(returnedHeaders, http.CanonicalHeaderKey(name)) {
-			for _, x := range v.Values {
-				res.Header.Add(name, x)
-			}
-		}
-	}
-	if len(out.Body) > 0 && res.Header.Get("Content-Type") == "" {
-		res.Header.Set("Content-Type", "application/octet-stream")
-	}
-	if len(out.Body) > 0 && res.Status != http.StatusNoContent && res.Status != http.StatusNotModified {
-		res.Body = out.Body
-	}
+	res := &Result{Status: int(out.Status), Header: wire.ResponseHeaders(out), Body: wire.ResponseBody(out)}
+	h.checkResponse(rt, res)
 	return res
+}
+
+// checkResponse fails the test when a success answer's JSON body does not
+// match the route's Response schema: what /api/openapi.json promises
+// clients (a list that is null where the schema says a list, a field the
+// type declares but the handler left out).
+func (h *Harness) checkResponse(rt *wire.CheckedRoute, res *Result) {
+	s := h.response[rt.Key]
+	if s == nil || res.Status >= 300 || len(res.Body) == 0 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		return
+	}
+	doc, err := schema.Decode(res.Body)
+	if err != nil {
+		h.t.Errorf("plugintest: %s answered %d with a body that is not JSON: %v", rt.Key, res.Status, err)
+		return
+	}
+	if vs := schema.Validate(s, doc, ""); len(vs) > 0 {
+		h.t.Errorf("plugintest: %s answered %d with a body that does not match its Response schema (what /api/openapi.json promises): %s\nbody: %s",
+			rt.Key, res.Status, violationText(vs), res.Body)
+	}
 }
 
 // allowed is the kernel's decision on a route's permission: the plugin's own
@@ -203,12 +216,11 @@ const (
 
 // match finds the route for method and path. The kernel refuses plugins
 // with overlapping routes, so at most one matches.
-func (h *Harness) match(method, path string) (*route, map[string]string, int) {
+func (h *Harness) match(method, path string) (*wire.CheckedRoute, map[string]string, int) {
 	parts := wire.SplitPath(path)
 	outcome := noRoute
-	for i := range h.routes {
-		rt := &h.routes[i]
-		params, ok := rt.path.Match(parts)
+	for _, rt := range h.routes {
+		params, ok := rt.Path.Match(parts)
 		switch {
 		case ok && rt.Method == method:
 			if params == nil {
@@ -235,23 +247,4 @@ func encodeBody(body any) ([]byte, error) {
 	default:
 		return json.Marshal(b)
 	}
-}
-
-// values converts headers or query values to the wire form, keeping only
-// the names in allow (all when allow is nil).
-func values(in map[string][]string, allow []string) map[string]*pluginv1.Values {
-	var out map[string]*pluginv1.Values
-	for k, v := range in {
-		if allow != nil {
-			k = http.CanonicalHeaderKey(k)
-			if !slices.Contains(allow, k) {
-				continue
-			}
-		}
-		if out == nil {
-			out = map[string]*pluginv1.Values{}
-		}
-		out[k] = &pluginv1.Values{Values: slices.Clone(v)}
-	}
-	return out
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"slices"
 	"sync"
 
@@ -31,7 +30,7 @@ func NewID() string { return newUUID() }
 // user's ID, as a plugin sends it to ask about someone else ("is this
 // person a member who may teach?"), as the kernel would from its records.
 func User(tenantID string, roles ...string) sdk.Principal {
-	p := sdk.Principal{Kind: "user", UserID: newUUID(), TenantID: tenantID, Roles: slices.Clone(roles)}
+	p := sdk.Principal{Kind: sdk.User, UserID: newUUID(), TenantID: tenantID, Roles: slices.Clone(roles)}
 	members.Store(p.UserID, member{tenantID: tenantID, roles: slices.Clone(roles)})
 	return p
 }
@@ -48,11 +47,11 @@ var members sync.Map
 // APIKey is an API key of institution tenantID, with a new random ID,
 // holding exactly the permissions given.
 func APIKey(tenantID string, permissions ...string) sdk.Principal {
-	return sdk.Principal{Kind: "apikey", APIKeyID: newUUID(), TenantID: tenantID, Permissions: append([]string{}, permissions...)}
+	return sdk.Principal{Kind: sdk.APIKey, APIKeyID: newUUID(), TenantID: tenantID, Permissions: append([]string{}, permissions...)}
 }
 
 // Anonymous is a caller without credentials.
-func Anonymous() sdk.Principal { return sdk.Principal{Kind: "anonymous"} }
+func Anonymous() sdk.Principal { return sdk.Principal{Kind: sdk.Anonymous} }
 
 // Resolve returns p as the plugin receives it from the kernel. Its
 // Permissions are those of the plugin's own it holds in its institution: a
@@ -62,7 +61,7 @@ func Anonymous() sdk.Principal { return sdk.Principal{Kind: "anonymous"} }
 func (h *Harness) Resolve(p sdk.Principal) sdk.Principal {
 	p.Roles = slices.Clone(p.Roles)
 	if p.Anonymous() {
-		p.Kind, p.Permissions = "anonymous", nil
+		p.Kind, p.Permissions = sdk.Anonymous, nil
 		return p
 	}
 	if p.TenantID == "" {
@@ -105,6 +104,4 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-func isUUID(s string) bool { return uuidPattern.MatchString(s) }
+func isUUID(s string) bool { return sdk.IsUUID(s) }

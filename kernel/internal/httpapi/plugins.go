@@ -7,32 +7,26 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
+	"net/url"
 	"strings"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/wire"
 )
-
-// forwardedHeaders are the request headers a plugin sees. Credentials and
-// cookies never leave the kernel.
-var forwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent"}
-
-// returnedHeaders are the response headers a plugin may set, in canonical
-// form (http.CanonicalHeaderKey: "Etag").
-var returnedHeaders = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "Etag", "Last-Modified", "Location", "Link", "Retry-After"}
 
 // pluginProxy serves every /api/v1 path the kernel does not: it resolves
 // the plugin route, authenticates, checks that the plugin is enabled for
-// the caller's institution, asks OPA about the route's permission, and
-// only then forwards the request over gRPC.
+// the caller's institution, asks OPA about the route's permission, checks
+// the request against the route's contract (declared query parameters and
+// body schema, wire.Contract, as sdk/plugintest does), and only then
+// forwards the request over gRPC.
 func (s *Server) pluginProxy(c echo.Context) error {
 	req := c.Request()
 	target, params, found := s.Plugins.Lookup(req.Method, req.URL.Path)
@@ -92,47 +86,46 @@ func (s *Server) pluginProxy(c echo.Context) error {
 		}
 		return problem.New(http.StatusBadRequest, "bad-request", "the request body could not be read")
 	}
+	var query url.Values
+	if req.URL.RawQuery != "" {
+		query = req.URL.Query()
+	}
+	forwarded, err := route.Contract.Check(params, query, body)
+	if err != nil {
+		return refusalProblem(err)
+	}
 	in := &pluginv1.HTTPRequest{
-		Route: route.Key, Method: req.Method, Path: req.URL.Path, PathParams: params,
-		Body: body, RequestId: c.Response().Header().Get(echo.HeaderXRequestID), TenantConfigJson: tenantConfig,
+		Route: route.Key, Method: req.Method, Path: req.URL.Path, PathParams: params, Query: forwarded,
+		Headers: wire.FilterHeaders(req.Header, wire.ForwardedHeaders),
+		Body:    body, RequestId: c.Response().Header().Get(echo.HeaderXRequestID), TenantConfigJson: tenantConfig,
 		Principal: s.wirePrincipal(ctx, p, target),
-	}
-	if q := req.URL.Query(); len(q) > 0 {
-		in.Query = make(map[string]*pluginv1.Values, len(q))
-		for k, v := range q {
-			in.Query[k] = &pluginv1.Values{Values: v}
-		}
-	}
-	for _, h := range forwardedHeaders {
-		if v := req.Header.Values(h); len(v) > 0 {
-			if in.Headers == nil {
-				in.Headers = map[string]*pluginv1.Values{}
-			}
-			in.Headers[h] = &pluginv1.Values{Values: v}
-		}
 	}
 	resp, err := s.Plugins.Forward(ctx, target, in)
 	if err != nil {
 		return err
 	}
 	h := c.Response().Header()
-	// Names compared in canonical form: a plugin's Header.Set("ETag")
-	// sends "Etag", another SDK may send "ETag".
-	for name, v := range resp.Headers {
-		if slices.Contains(returnedHeaders, http.CanonicalHeaderKey(name)) {
-			for _, x := range v.Values {
-				h.Add(name, x)
-			}
-		}
-	}
-	if len(resp.Body) > 0 && h.Get(echo.HeaderContentType) == "" {
-		h.Set(echo.HeaderContentType, "application/octet-stream")
+	for name, v := range wire.ResponseHeaders(resp) {
+		h[name] = v
 	}
 	c.Response().WriteHeader(int(resp.Status))
-	if len(resp.Body) > 0 && resp.Status != http.StatusNoContent && resp.Status != http.StatusNotModified {
-		_, err = c.Response().Write(resp.Body)
+	if b := wire.ResponseBody(resp); len(b) > 0 {
+		_, err = c.Response().Write(b)
 	}
 	return err
+}
+
+// refusalProblem is the answer to a request its route's contract refuses.
+func refusalProblem(err error) error {
+	r, ok := err.(*wire.Refusal)
+	if !ok {
+		return err
+	}
+	p := problem.New(r.Kind.Status, r.Kind.Code, r.Detail)
+	for _, f := range r.Fields {
+		p.Errors = append(p.Errors, sdk.FieldError{Field: f.Field, Message: f.Message})
+	}
+	return p
 }
 
 const pluginKey = "edulure.plugin"
@@ -290,36 +283,15 @@ func (s *Server) putTenantPlugin(c echo.Context) error {
 }
 
 // validatePluginConfig checks cfg against the plugin's schema; each
-// violation names its field (config.label).
+// violation names its setting (config.label) in words.
 func validatePluginConfig(m *supervisor.Manifest, cfg json.RawMessage) error {
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(cfg)))
-	if err != nil {
-		return sdk.Invalid(sdk.FieldError{Field: "config", Message: "must be a JSON object"})
-	}
-	if _, ok := doc.(map[string]any); !ok {
-		return sdk.Invalid(sdk.FieldError{Field: "config", Message: "must be a JSON object"})
-	}
-	if m.ConfigSchema == nil {
-		if len(doc.(map[string]any)) > 0 {
-			return sdk.Invalid(sdk.FieldError{Field: "config", Message: "this plugin takes no configuration"})
-		}
+	vs := wire.CheckConfig(m.ConfigSchema, cfg, "config")
+	if len(vs) == 0 {
 		return nil
 	}
-	err = m.ConfigSchema.Validate(doc)
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return err
-	}
-	var fields []sdk.FieldError
-	for _, u := range ve.BasicOutput().Errors {
-		if u.Error == nil {
-			continue
-		}
-		field := "config" + strings.ReplaceAll(u.InstanceLocation, "/", ".")
-		fields = append(fields, sdk.FieldError{Field: field, Message: u.Error.String()})
-	}
-	if len(fields) == 0 {
-		fields = append(fields, sdk.FieldError{Field: "config", Message: ve.Error()})
+	fields := make([]sdk.FieldError, len(vs))
+	for i, v := range vs {
+		fields[i] = sdk.FieldError{Field: v.Field, Message: v.Message}
 	}
 	return sdk.Invalid(fields...)
 }

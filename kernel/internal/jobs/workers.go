@@ -143,7 +143,10 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 		req.Principal = principalOf(r.requestedBy, req.TenantId)
 	}
 	resp, err := w.s.sup.RunJob(ctx, a.Plugin, req)
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	// The plugin's context ends at the same deadline, so its "timed out"
+	// answer can arrive before the kernel's own timer has fired.
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) ||
+		err == nil && resp.Error != nil && strings.HasPrefix(resp.Error.Detail, "timed out")
 	if err == nil && resp.Error != nil {
 		err = errors.New(resp.Error.Detail)
 		if resp.Error.Code != "" {

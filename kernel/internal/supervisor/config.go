@@ -35,6 +35,25 @@ type PluginConfig struct {
 	EnabledByDefault bool            // false unless set
 	Config           json.RawMessage // operator config as a JSON object; "{}" when absent
 	Limits           Limits
+
+	// ConfigAt is where the config attribute is written, and ConfigKeys
+	// where each of its top-level settings is: for messages that point at
+	// the line to change.
+	ConfigAt   *hcl.Range
+	ConfigKeys map[string]hcl.Range
+}
+
+// where is the file:line,column of a setting ("config.label") in
+// plugins.hcl, followed by ": ", or "" when not known.
+func (pc PluginConfig) where(field string) string {
+	key, _, _ := strings.Cut(strings.TrimPrefix(field, "config."), ".")
+	if r, ok := pc.ConfigKeys[key]; ok {
+		return fmt.Sprintf("%s:%d,%d: ", r.Filename, r.Start.Line, r.Start.Column)
+	}
+	if r := pc.ConfigAt; r != nil {
+		return fmt.Sprintf("%s:%d,%d: ", r.Filename, r.Start.Line, r.Start.Column)
+	}
+	return ""
 }
 
 // Limits bounds what one plugin may use. Absent values take the defaults.
@@ -236,6 +255,7 @@ func (p *configParser) plugin(block *hcl.Block) (PluginConfig, hcl.Diagnostics) 
 		if raw != nil {
 			pc.Config = raw
 		}
+		pc.ConfigAt, pc.ConfigKeys = attr.Range.Ptr(), configKeys(attr)
 	}
 
 	var limitsBlock *hcl.Block
@@ -336,6 +356,23 @@ func operatorConfig(attr *hcl.Attribute) (json.RawMessage, hcl.Diagnostics) {
 		return nil, invalid(attr, "Invalid config", fmt.Sprintf("Cannot convert config to JSON: %s.", err))
 	}
 	return raw, nil
+}
+
+// configKeys is where each top-level setting of a config object is written.
+func configKeys(attr *hcl.Attribute) map[string]hcl.Range {
+	obj, ok := attr.Expr.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		return nil
+	}
+	out := map[string]hcl.Range{}
+	for _, item := range obj.Items {
+		k, diags := item.KeyExpr.Value(nil)
+		if diags.HasErrors() || k.Type() != cty.String || k.IsNull() || !k.IsKnown() {
+			continue
+		}
+		out[k.AsString()] = item.KeyExpr.Range()
+	}
+	return out
 }
 
 // limits decodes a limits block into l, which holds the defaults on entry.

@@ -42,7 +42,10 @@ func TestLoadConfigFull(t *testing.T) {
 	emptySum := sha256.Sum256(nil) // full.hcl holds it in upper case
 	wantBin, err := filepath.Abs("testdata/config/bin/plugins/gamification")
 	require.NoError(t, err)
+	require.Equal(t, 11, gamification.ConfigKeys["ratio"].Start.Line, "where each setting is written, for messages")
+	require.Equal(t, "testdata/config/full.hcl", gamification.ConfigAt.Filename)
 	gamification.Config, courses.Config = nil, nil
+	gamification.ConfigAt, gamification.ConfigKeys, courses.ConfigAt, courses.ConfigKeys = nil, nil, nil, nil
 	require.Equal(t, supervisor.PluginConfig{
 		Name:             "gamification",
 		Path:             wantBin,

@@ -1,19 +1,17 @@
 package supervisor
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/robfig/cron/v3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/edulure/edulure/kernel/internal/authz"
-	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/schema"
 	"github.com/edulure/edulure/sdk/storage"
 	"github.com/edulure/edulure/sdk/wire"
 )
@@ -78,29 +76,29 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 	}
 	for _, e := range m.Publishes {
 		if json.Valid(e.SchemaJson) && len(e.SchemaJson) > 0 {
-			sch, err := sdk.CompileEventSchema(e.Type, e.SchemaJson) // the SDK's rules, so relay and publish agree
+			sch, err := schema.Compile("event "+e.Type, e.SchemaJson) // the SDK's compiler, so relay and publish agree
 			if err != nil {
 				bad("event type %q: %v", e.Type, err)
 			}
 			out.EventSchemas[e.Type] = sch
 		}
 	}
-	for _, j := range m.Jobs {
-		if j.Schedule != "" {
-			if _, err := cron.ParseStandard(j.Schedule); err != nil {
-				bad("job %q: schedule %q: %v", j.Name, j.Schedule, err)
-			}
-		}
-	}
 	for _, mg := range m.Migrations {
 		out.Migrations = append(out.Migrations, storage.NewMigration(int(mg.Version), mg.Name, mg.Sql))
 	}
 	if len(m.ConfigSchemaJson) > 0 && json.Valid(m.ConfigSchemaJson) {
-		sch, err := compileSchema("config:"+cfg.Name, m.ConfigSchemaJson)
+		sch, err := wire.CompileConfig(cfg.Name, m.ConfigSchemaJson)
 		if err != nil {
-			bad("config schema: %v", err)
+			bad("%v", err)
 		}
 		out.ConfigSchema = sch
+	}
+	if len(errs) == 0 {
+		// The operator's block in plugins.hcl, against the schema: each
+		// wrong setting named with where it is written.
+		for _, v := range wire.CheckConfig(out.ConfigSchema, cfg.Config, "config") {
+			bad("%s%s: %s", cfg.where(v.Field), v.Field, v.Message)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -111,16 +109,3 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 // OpenAPISchema parses a route's request or response schema fragment (an
 // OpenAPI 3.0 schema object; wire.CheckManifest has checked it at load).
 func OpenAPISchema(raw []byte) (*openapi3.Schema, error) { return wire.OpenAPISchema(raw) }
-
-func compileSchema(name string, raw []byte) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("not valid JSON: %w", err)
-	}
-	c := jsonschema.NewCompiler()
-	url := "mem:///" + strings.ReplaceAll(name, ":", "/") + ".json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, err
-	}
-	return c.Compile(url)
-}

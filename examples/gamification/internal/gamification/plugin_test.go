@@ -24,7 +24,7 @@ func setup(t *testing.T) *plugintest.Harness {
 func TestManifest(t *testing.T) {
 	t.Parallel()
 	m := gamification.New().Manifest()
-	_, _, err := sdk.EncodeManifest(m)
+	err := plugintest.Check(gamification.New())
 	require.NoError(t, err)
 	require.Equal(t, "gamification", m.Name)
 	require.Equal(t, "0.2.0", m.Version)

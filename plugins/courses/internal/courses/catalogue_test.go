@@ -33,7 +33,7 @@ type catBundle struct {
 func catSetup(t *testing.T) *catBundle {
 	t.Helper()
 	authors := &sync.Map{}
-	host := sdk.HostFuncs{AuthorizeFunc: func(_ context.Context, p sdk.Principal, permission string, res sdk.Resource) (bool, error) {
+	host := plugintest.HostFuncs{AuthorizeFunc: func(_ context.Context, p sdk.Principal, permission string, res sdk.Resource) (bool, error) {
 		_, ok := authors.Load(p.TenantID + "/" + p.UserID)
 		return ok && permission == courses.PermCourseAuthor && res.TenantID == p.TenantID, nil
 	}}

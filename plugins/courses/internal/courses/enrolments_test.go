@@ -31,7 +31,7 @@ type enrolBundle struct {
 func enrolSetup(t *testing.T) *enrolBundle {
 	t.Helper()
 	b := &enrolBundle{tenant: plugintest.NewTenant()}
-	host := sdk.HostFuncs{
+	host := plugintest.HostFuncs{
 		AuthorizeFunc: func(_ context.Context, p sdk.Principal, permission string, res sdk.Resource) (bool, error) {
 			_, member := b.members.Load(p.TenantID + "/" + p.UserID)
 			return member && permission == courses.PermEnrolSelf && res.TenantID == p.TenantID, nil

@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/plugintest"
 
 	"github.com/edulure/edulure/plugins/courses/internal/courses"
@@ -23,7 +22,7 @@ func setup(t *testing.T, opts ...plugintest.Option) *plugintest.Harness {
 func TestManifestLoadsAndMigrates(t *testing.T) {
 	t.Parallel()
 	m := courses.New().Manifest()
-	_, _, err := sdk.EncodeManifest(m)
+	err := plugintest.Check(courses.New())
 	require.NoError(t, err)
 	require.Equal(t, "courses", m.Name)
 	h := setup(t)

@@ -358,6 +358,7 @@ const (
 	Host_WriteAudit_FullMethodName      = "/edulure.plugin.v1.Host/WriteAudit"
 	Host_GetTenantConfig_FullMethodName = "/edulure.plugin.v1.Host/GetTenantConfig"
 	Host_EventsPublished_FullMethodName = "/edulure.plugin.v1.Host/EventsPublished"
+	Host_GetMember_FullMethodName       = "/edulure.plugin.v1.Host/GetMember"
 )
 
 // HostClient is the client API for Host service.
@@ -377,6 +378,10 @@ type HostClient interface {
 	// next poll. It is a hint: losing one delays delivery, never loses it.
 	// Since: v1.1
 	EventsPublished(ctx context.Context, in *EventsPublishedRequest, opts ...grpc.CallOption) (*EventsPublishedResponse, error)
+	// GetMember answers whether a user is a member of a tenant, and with which
+	// roles. An unknown user, a user of another tenant and a malformed ID all
+	// answer member = false: never an error. Since: v1.2
+	GetMember(ctx context.Context, in *GetMemberRequest, opts ...grpc.CallOption) (*GetMemberResponse, error)
 }
 
 type hostClient struct {
@@ -427,6 +432,16 @@ func (c *hostClient) EventsPublished(ctx context.Context, in *EventsPublishedReq
 	return out, nil
 }
 
+func (c *hostClient) GetMember(ctx context.Context, in *GetMemberRequest, opts ...grpc.CallOption) (*GetMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMemberResponse)
+	err := c.cc.Invoke(ctx, Host_GetMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -444,6 +459,10 @@ type HostServer interface {
 	// next poll. It is a hint: losing one delays delivery, never loses it.
 	// Since: v1.1
 	EventsPublished(context.Context, *EventsPublishedRequest) (*EventsPublishedResponse, error)
+	// GetMember answers whether a user is a member of a tenant, and with which
+	// roles. An unknown user, a user of another tenant and a malformed ID all
+	// answer member = false: never an error. Since: v1.2
+	GetMember(context.Context, *GetMemberRequest) (*GetMemberResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -465,6 +484,9 @@ func (UnimplementedHostServer) GetTenantConfig(context.Context, *GetTenantConfig
 }
 func (UnimplementedHostServer) EventsPublished(context.Context, *EventsPublishedRequest) (*EventsPublishedResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method EventsPublished not implemented")
+}
+func (UnimplementedHostServer) GetMember(context.Context, *GetMemberRequest) (*GetMemberResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetMember not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -559,6 +581,24 @@ func _Host_EventsPublished_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_GetMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).GetMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_GetMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).GetMember(ctx, req.(*GetMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -581,6 +621,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "EventsPublished",
 			Handler:    _Host_EventsPublished_Handler,
+		},
+		{
+			MethodName: "GetMember",
+			Handler:    _Host_GetMember_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -43,19 +43,48 @@ func main() {
 
 type probe struct {
 	env *sdk.Env
-	op  operatorConfig
+	op  config
 }
 
-// operatorConfig is the plugin's block config in plugins.hcl.
-type operatorConfig struct {
-	CrashOnStart bool `json:"crash_on_start"`
-	FailEvents   bool `json:"fail_events"`    // every delivery fails
-	CrashOnEvent bool `json:"crash_on_event"` // exit while handling an event (once per process start)
-	SlowEventsMs int  `json:"slow_events_ms"` // sleep in each event handler
+// config is the plugin's configuration: an institution sets the greeting;
+// the rest are the operator's test switches in plugins.hcl.
+type config struct {
+	Greeting     string `json:"greeting,omitempty" maxLength:"10"`
+	CrashOnStart bool   `json:"crash_on_start,omitempty"`
+	FailEvents   bool   `json:"fail_events,omitempty" doc:"every delivery fails"`
+	CrashOnEvent bool   `json:"crash_on_event,omitempty" doc:"exit while handling an event (once per process start)"`
+	SlowEventsMs int    `json:"slow_events_ms,omitempty" minimum:"0" doc:"sleep in each event handler"`
 	// EchoSocket: listen on this Unix socket and echo every message back, the
 	// raw round trip that make bench compares a gRPC crossing with.
-	EchoSocket string `json:"echo_socket"`
-	PprofAddr  string `json:"pprof_addr"` // serve net/http/pprof here (loopback), for profiling under load
+	EchoSocket string `json:"echo_socket,omitempty"`
+	PprofAddr  string `json:"pprof_addr,omitempty" doc:"serve net/http/pprof here (loopback), for profiling under load"`
+}
+
+// echoQuery, sqlQuery, sleepQuery and publishQuery are the routes' query
+// parameters.
+type (
+	echoQuery struct {
+		Q []string `query:"q"`
+	}
+	sqlQuery struct {
+		Q string `query:"q"`
+	}
+	sleepQuery struct {
+		Ms int `query:"ms" minimum:"0"`
+	}
+	publishQuery struct {
+		N        int    `query:"n" minimum:"0" maximum:"100000"`
+		Rollback string `query:"rollback"`
+		Bad      string `query:"bad"`
+	}
+)
+
+// newItem is the body of POST /items. TenantID is there for the isolation
+// tests: a hostile client may name another tenant, and row-level security
+// must refuse it.
+type newItem struct {
+	Name     string `json:"name" minLength:"1"`
+	TenantID string `json:"tenant_id,omitempty"`
 }
 
 var _ sdk.Plugin = (*probe)(nil)
@@ -69,9 +98,6 @@ func (p *probe) Manifest() sdk.Manifest {
 	}
 	base := "/api/v1/" + pre
 	read, write := name+".item.read", name+".item.write"
-	h := func(f func(context.Context, *sdk.Request) (*sdk.Response, error)) sdk.Handler {
-		return sdk.HandlerFunc(f)
-	}
 	return sdk.Manifest{
 		Name: name, Version: version, Description: "Test plugin for the kernel's own tests",
 		Permissions: []sdk.Permission{
@@ -79,21 +105,19 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Name: write, Description: "Write items", DefaultRoles: []string{"admin", "instructor"}},
 		},
 		Routes: []sdk.Route{
-			{Method: http.MethodGet, Path: base + "/echo/{id}", Permission: read, Summary: "Echo the request", Query: []string{"q"}, Handler: h(p.echo)},
-			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Handler: h(noop)},
-			{Method: http.MethodGet, Path: base + "/public", Public: true, Summary: "Public echo", Handler: h(p.echo)},
+			{Method: http.MethodGet, Path: base + "/echo/{id}", Permission: read, Summary: "Echo the request", Query: echoQuery{}, Handler: p.echo},
+			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Handler: noop},
+			{Method: http.MethodGet, Path: base + "/public", Public: true, Summary: "Public echo", Handler: p.echo},
 			{Method: http.MethodPost, Path: base + "/items", Permission: write, Summary: "Store an item",
-				Request:  json.RawMessage(`{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}`),
-				Response: json.RawMessage(`{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"}}}`),
-				Status:   http.StatusCreated, Handler: h(p.addItem)},
-			{Method: http.MethodGet, Path: base + "/items", Permission: read, Summary: "List items (no tenant filter: RLS does it)", Handler: h(p.listItems)},
-			{Method: http.MethodGet, Path: base + "/sql", Permission: read, Summary: "Run a probing query as the plugin role", Query: []string{"q"}, Handler: h(p.sql)},
-			{Method: http.MethodGet, Path: base + "/sleep", Permission: read, Summary: "Sleep ?ms= milliseconds", Query: []string{"ms"}, Handler: h(sleep)},
-			{Method: http.MethodPost, Path: base + "/crash", Permission: read, Summary: "Exit the process mid-request", Handler: h(crash)},
-			{Method: http.MethodGet, Path: base + "/invalid", Permission: read, Summary: "Answer a field error", Handler: h(invalid)},
-			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: h(panics)},
-			{Method: http.MethodGet, Path: base + "/host", Permission: read, Summary: "Call the kernel's host services", Handler: h(p.host)},
-			{Method: http.MethodPost, Path: base + "/publish", Permission: write, Summary: "Publish ?n= pings in one transaction (?rollback=1: then fail)", Query: []string{"n", "rollback", "bad"}, Handler: h(p.publish)},
+				Request: newItem{}, Response: item{}, Status: http.StatusCreated, Handler: p.addItem},
+			{Method: http.MethodGet, Path: base + "/items", Permission: read, Summary: "List items (no tenant filter: RLS does it)", Handler: p.listItems},
+			{Method: http.MethodGet, Path: base + "/sql", Permission: read, Summary: "Run a probing query as the plugin role", Query: sqlQuery{}, Handler: p.sql},
+			{Method: http.MethodGet, Path: base + "/sleep", Permission: read, Summary: "Sleep ?ms= milliseconds", Query: sleepQuery{}, Handler: sleep},
+			{Method: http.MethodPost, Path: base + "/crash", Permission: read, Summary: "Exit the process mid-request", Handler: crash},
+			{Method: http.MethodGet, Path: base + "/invalid", Permission: read, Summary: "Answer a field error", Handler: invalid},
+			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: panics},
+			{Method: http.MethodGet, Path: base + "/host", Permission: read, Summary: "Call the kernel's host services", Handler: p.host},
+			{Method: http.MethodPost, Path: base + "/publish", Permission: write, Summary: "Publish ?n= pings in one transaction (?rollback=1: then fail)", Query: publishQuery{}, Handler: p.publish},
 		},
 		Publishes: []sdk.EventType{
 			{Type: name + ".item.created.v1", Schema: json.RawMessage(`{"type":"object","required":["id","name"],"properties":{"id":{"type":"integer"},"name":{"type":"string"}}}`)},
@@ -107,15 +131,17 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Name: "flaky", Description: "Fails until args.succeed_on", PerTenant: true, MaxAttempts: 3, Handler: p.flaky},
 			{Name: "slow", Description: "Sleeps past its timeout", PerTenant: true, MaxAttempts: 2, Timeout: time.Second, Handler: p.slow},
 		},
-		Migrations:   sdk.MustSub(migrations, "migrations"),
-		ConfigSchema: json.RawMessage(`{"type":"object","additionalProperties":false,"properties":{"greeting":{"type":"string","maxLength":10}}}`),
+		Migrations: migrations,
+		Config:     config{},
 	}
 }
 
 func (p *probe) Provision(ctx context.Context, env *sdk.Env) error {
-	if err := json.Unmarshal(env.OperatorConfig, &p.op); err != nil {
+	op, err := sdk.OperatorConfig[config](env)
+	if err != nil {
 		return err
 	}
+	p.op = op
 	if p.op.CrashOnStart {
 		os.Exit(7)
 	}
@@ -150,10 +176,7 @@ type item struct {
 }
 
 func (p *probe) addItem(ctx context.Context, r *sdk.Request) (*sdk.Response, error) {
-	var in struct {
-		Name     string `json:"name"`
-		TenantID string `json:"tenant_id"` // a hostile client may try another tenant
-	}
+	var in newItem
 	if err := r.Decode(&in); err != nil {
 		return nil, err
 	}

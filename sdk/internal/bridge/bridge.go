@@ -1,0 +1,35 @@
+// Package bridge hands sdk/plugintest the SDK's serving code without
+// showing it to plugin authors: the package sdk fills these in at init, and
+// plugintest drives a plugin through them exactly as sdk.Serve does, with
+// the protocol's messages.
+package bridge
+
+import (
+	"context"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+)
+
+// Runtime is a provisioned plugin.
+type Runtime interface {
+	HandleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) *pluginv1.HTTPResponse
+	HandleEvents(ctx context.Context, in *pluginv1.HandleEventsRequest) *pluginv1.HandleEventsResponse
+	RunJob(ctx context.Context, in *pluginv1.RunJobRequest) *pluginv1.RunJobResponse
+	// Cleanup runs the plugin's Cleanup and closes its database pool.
+	Cleanup(ctx context.Context) error
+	// Env is the *sdk.Env the plugin was provisioned with.
+	Env() any
+}
+
+var (
+	// Compile turns an sdk.Plugin's manifest into its wire form, as
+	// GetManifest does.
+	Compile func(plugin any) (*pluginv1.Manifest, error)
+	// Provision provisions an sdk.Plugin as Configure does: a DB on pool,
+	// host (an sdk.Host), the operator's configuration, and the plugin's
+	// Provision.
+	Provision func(ctx context.Context, plugin any, logger hclog.Logger, pool *pgxpool.Pool, host any, operator []byte) (Runtime, error)
+)
