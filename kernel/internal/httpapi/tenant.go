@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"sort"
@@ -152,6 +153,13 @@ func (s *Server) setMemberRoles(c echo.Context) error {
 		if err := fe.err(); err != nil {
 			return err
 		}
+		current, err := tenancy.MemberRoles(ctx, t, p.TenantID, id)
+		if err != nil && !errors.Is(err, sdk.ErrForbidden) { // not a member: SetMemberRoles answers 404
+			return err
+		}
+		if err := s.checkRoleGrants(c, p, "roles", req.Roles, current); err != nil {
+			return err
+		}
 		if !slices.Contains(roles, authz.RoleAdmin) {
 			if err := s.keepOneAdmin(c, t, p.TenantID, id); err != nil {
 				return err
@@ -246,6 +254,9 @@ func (s *Server) invite(c echo.Context) error {
 		roles, rfe := s.validateRoleList(c, t, p.TenantID, "roles", req.Roles, false)
 		fe = append(fe, rfe...)
 		if err := fe.err(); err != nil {
+			return err
+		}
+		if err := s.checkRoleGrants(c, p, "roles", req.Roles, nil); err != nil {
 			return err
 		}
 		if u, err := identity.GetUserByEmail(ctx, t, email); err == nil {
@@ -371,8 +382,27 @@ func (s *Server) putRole(c echo.Context) error {
 		return err
 	}
 	p := principalOf(c)
+	// Nobody puts into a role a permission they do not hold themselves
+	// (the role may be their own). Taking permissions out is always allowed.
+	current, err := s.rolePermissions(c.Request().Context(), p.TenantID, []string{name})
+	if err != nil {
+		return err
+	}
+	held, err := s.heldPermissions(c.Request().Context(), p)
+	if err != nil {
+		return err
+	}
+	var exceeds fieldErrors
+	for i, perm := range req.Permissions {
+		if !slices.Contains(current, perm) && !slices.Contains(held, perm) {
+			exceeds.addf("permissions."+itoa(i), "you do not hold %s, so you cannot add it to a role", perm)
+		}
+	}
+	if err := exceedsOwn(exceeds); err != nil {
+		return err
+	}
 	role := tenancy.Role{Name: name, Description: strings.TrimSpace(req.Description), Permissions: perms, Builtin: authz.IsBuiltinRole(name)}
-	err := s.inTx(c, func(t *txc) error {
+	err = s.inTx(c, func(t *txc) error {
 		if err := tenancy.PutRole(c.Request().Context(), t, p.TenantID, role); err != nil {
 			return err
 		}
@@ -391,6 +421,29 @@ func (s *Server) deleteRole(c echo.Context) error {
 	name := c.Param("role")
 	p := principalOf(c)
 	ctx := c.Request().Context()
+	if authz.IsBuiltinRole(name) {
+		// Resetting a built-in role restores its defaults: the permissions
+		// that brings back must be the caller's own.
+		current, err := s.rolePermissions(ctx, p.TenantID, []string{name})
+		if err != nil {
+			return err
+		}
+		held, err := s.heldPermissions(ctx, p)
+		if err != nil {
+			return err
+		}
+		var missing []string
+		for _, perm := range s.Catalogue.Defaults()[name] {
+			if !slices.Contains(current, perm) && !slices.Contains(held, perm) {
+				missing = append(missing, perm)
+			}
+		}
+		if len(missing) > 0 {
+			var fe fieldErrors
+			fe.addf("role", "resetting %q to its defaults would grant %s, which you do not hold", name, strings.Join(missing, ", "))
+			return exceedsOwn(fe)
+		}
+	}
 	err := s.inTx(c, func(t *txc) error {
 		if !authz.IsBuiltinRole(name) {
 			n, err := tenancy.RoleInUse(ctx, t, p.TenantID, name)
@@ -447,7 +500,7 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	p := principalOf(c)
 	ctx := c.Request().Context()
 	// A key gets a subset of its creator's own permissions.
-	mine, err := s.Authz.Granted(ctx, s.authzInput(p, ""))
+	mine, err := s.heldPermissions(ctx, p)
 	if err != nil {
 		return err
 	}
