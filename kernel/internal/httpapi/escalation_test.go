@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -117,4 +118,55 @@ func TestDelegatedPermissionCannotEscalate(t *testing.T) {
 		r = b.do("POST", "/api/v1/tenant/invitations", inst.admin, map[string]any{"email": "second@esc.test", "roles": []string{"admin"}})
 		require.Equal(t, 201, r.Status, "%s", r.Raw)
 	})
+}
+
+// TestAPIKeyFollowsItsCreator: a key acts with its own permissions as far
+// as its creator still holds them in the institution, and stops working
+// when its creator leaves it.
+func TestAPIKeyFollowsItsCreator(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	inst := b.institution("keyrights")
+	members := "/api/v1/tenant/members/"
+
+	// The instructor is made a second admin and makes a key that changes roles.
+	r := b.do("PUT", members+inst.instructorID+"/roles", inst.admin, map[string]any{"roles": []string{"admin"}})
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	r = b.do("POST", "/api/v1/tenant/apikeys", inst.instructor, map[string]any{"name": "roles-sync", "permissions": []string{"tenancy.member.read", "tenancy.member.update", "identity.apikey.create"}})
+	require.Equal(t, 201, r.Status, "%s", r.Raw)
+	key := r.str("key")
+	r = b.do("PUT", members+inst.learnerID+"/roles", key, map[string]any{"roles": []string{"learner"}})
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	// A key made by the key is made on behalf of the same person.
+	r = b.do("POST", "/api/v1/tenant/apikeys", key, map[string]any{"name": "child", "permissions": []string{"tenancy.member.read"}})
+	require.Equal(t, 201, r.Status, "%s", r.Raw)
+	require.Equal(t, inst.instructorID, r.str("created_by"), "%s", r.Raw)
+	child := r.str("key")
+
+	// Demoted to instructor, the creator no longer changes roles: nor does the key.
+	r = b.do("PUT", members+inst.instructorID+"/roles", inst.admin, map[string]any{"roles": []string{"instructor"}})
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	requireProblem(t, b.do("PUT", members+inst.learnerID+"/roles", key, map[string]any{"roles": []string{"learner"}}), 403, "permission-denied")
+	requireProblem(t, b.do("POST", "/api/v1/tenant/apikeys", key, map[string]any{"name": "x", "permissions": []string{"tenancy.member.read"}}), 403, "permission-denied")
+	r = b.do("GET", "/api/v1/me/permissions", key, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.Equal(t, []any{"tenancy.member.read"}, r.get("permissions"), "an instructor reads members, nothing more of the key's")
+	require.Equal(t, 200, b.do("GET", "/api/v1/tenant/members", key, nil).Status)
+
+	// Removed from the institution, the creator's keys stop working.
+	require.Equal(t, 204, b.do("DELETE", members+inst.instructorID, inst.admin, nil).Status)
+	for _, k := range []string{key, child} {
+		requireProblem(t, b.do("GET", "/api/v1/tenant/members", k, nil), 401, "api-key-creator-removed")
+		requireProblem(t, b.do("GET", "/api/v1/me", k, nil), 401, "api-key-creator-removed")
+	}
+
+	// A key whose creator's account is gone (created_by set to NULL by
+	// the deletion) does not work either.
+	r = b.do("POST", "/api/v1/tenant/apikeys", inst.admin, map[string]any{"name": "orphan", "permissions": []string{"tenancy.member.read"}})
+	require.Equal(t, 201, r.Status, "%s", r.Raw)
+	orphan := r.str("key")
+	require.Equal(t, 200, b.do("GET", "/api/v1/tenant/members", orphan, nil).Status)
+	_, err := b.pool.Exec(context.Background(), `UPDATE kernel.api_keys SET created_by = NULL WHERE id = $1`, r.str("id"))
+	require.NoError(t, err)
+	requireProblem(t, b.do("GET", "/api/v1/tenant/members", orphan, nil), 401, "api-key-creator-removed")
 }

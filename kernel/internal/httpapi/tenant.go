@@ -154,7 +154,10 @@ func (s *Server) setMemberRoles(c echo.Context) error {
 			return err
 		}
 		current, err := tenancy.MemberRoles(ctx, t, p.TenantID, id)
-		if err != nil && !errors.Is(err, sdk.ErrForbidden) { // not a member: SetMemberRoles answers 404
+		if errors.Is(err, sdk.ErrForbidden) {
+			return sdk.Errorf(sdk.ErrNotFound, "no such member in this institution")
+		}
+		if err != nil {
 			return err
 		}
 		if err := s.checkRoleGrants(c, p, "roles", req.Roles, current); err != nil {
@@ -532,9 +535,11 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	sort.Strings(perms)
 	var out APIKeyCreated
 	err = s.inTx(c, func(t *txc) error {
-		k := identity.APIKey{TenantID: p.TenantID, Name: name, Permissions: perms, ExpiresAt: req.ExpiresAt}
-		if p.Kind == "user" {
-			k.CreatedBy = &p.UserID
+		// A key answers to a person: its creator, or for a key made by a
+		// key, the person behind that one.
+		k := identity.APIKey{TenantID: p.TenantID, Name: name, Permissions: perms, ExpiresAt: req.ExpiresAt, CreatedBy: &p.UserID}
+		if p.Kind == "apikey" {
+			k.CreatedBy = &p.CreatorID
 		}
 		created, secret, err := identity.CreateAPIKey(ctx, t, k)
 		if err != nil {
