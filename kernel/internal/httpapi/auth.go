@@ -356,6 +356,14 @@ func (s *Server) mfaVerify(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		locked, err := s.secondFactorLocked(t, u)
+		if err != nil {
+			return err
+		}
+		if locked != nil {
+			failure = locked
+			return nil
+		}
 		var codeErr error
 		if req.RecoveryCode != "" {
 			if !u.MFAEnabled {
@@ -367,13 +375,16 @@ func (s *Server) mfaVerify(c echo.Context) error {
 			codeErr = identity.CheckTOTP(ctx, t, s.Sealer, u.ID, req.Code, s.now())
 		}
 		if codeErr != nil {
-			failure = codeErr
 			if err := identity.FailChallenge(ctx, t, req.MFAToken); err != nil {
 				return err
 			}
-			return t.audit(uuid.Nil, "identity.mfa.failed", u.ID.String(), map[string]any{"user_id": u.ID.String()})
+			failure, err = s.secondFactorFailed(t, u, codeErr)
+			return err
 		}
 		if err := identity.SpendChallenge(ctx, t, req.MFAToken); err != nil {
+			return err
+		}
+		if err := identity.ClearSecondFactorFailures(ctx, t, u.ID); err != nil {
 			return err
 		}
 		var recovery []string
