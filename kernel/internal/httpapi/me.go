@@ -331,6 +331,10 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		// The invitation's token was sent to the address: it is proven.
+		if err := s.emailVerified(t, u.ID, "invitation"); err != nil {
+			return err
+		}
 		tn, err := tenancy.GetTenant(ctx, t, inv.TenantID)
 		if err != nil {
 			return err

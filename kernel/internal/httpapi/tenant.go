@@ -163,6 +163,9 @@ func (s *Server) setMemberRoles(c echo.Context) error {
 		if err := s.checkRoleGrants(c, p, "roles", req.Roles, current); err != nil {
 			return err
 		}
+		if err := s.requireVerifiedFor(c, t, id, roles, current); err != nil {
+			return err
+		}
 		if !slices.Contains(roles, authz.RoleAdmin) {
 			if err := s.keepOneAdmin(c, t, p.TenantID, id); err != nil {
 				return err
@@ -186,6 +189,27 @@ func (s *Server) setMemberRoles(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// requireVerifiedFor refuses to give a member with an unverified address a
+// role they do not hold yet: roles go only to accounts whose owner has
+// shown they own the address. Taking roles away is always allowed.
+func (s *Server) requireVerifiedFor(c echo.Context, t *txc, userID uuid.UUID, roles, current []string) error {
+	adds := false
+	for _, r := range roles {
+		adds = adds || !slices.Contains(current, r)
+	}
+	if !adds {
+		return nil
+	}
+	u, err := identity.GetUser(c.Request().Context(), t, userID)
+	if err != nil {
+		return err
+	}
+	if !u.EmailVerified {
+		return sdk.Errorf(sdk.ErrConflict, "%s has not verified their email address, so they can be given no further role yet; they can ask for a new link with POST /api/v1/auth/email/verify/resend", u.Email).WithCode("email-unverified")
+	}
+	return nil
 }
 
 // keepOneAdmin refuses a change that would leave the tenant without an admin.
@@ -502,6 +526,15 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	}
 	p := principalOf(c)
 	ctx := c.Request().Context()
+	if p.Kind == "user" {
+		u, err := identity.GetUser(ctx, s.Pool, p.UserID)
+		if err != nil {
+			return err
+		}
+		if !u.EmailVerified {
+			return sdk.Errorf(sdk.ErrForbidden, "verify your email address before creating API keys (POST /api/v1/auth/email/verify with the token sent to %s; ask for a new one with POST /api/v1/auth/email/verify/resend)", u.Email).WithCode("email-unverified")
+		}
+	}
 	// A key gets a subset of its creator's own permissions.
 	mine, err := s.heldPermissions(ctx, p)
 	if err != nil {
