@@ -75,7 +75,7 @@ func (s *Server) pluginProxy(c echo.Context) error {
 			return err
 		}
 		if !ok {
-			return problem.New(http.StatusForbidden, "permission-denied", "you lack the permission "+route.Permission)
+			return permissionDenied(p, route.Permission)
 		}
 	}
 	body, err := io.ReadAll(req.Body)

@@ -16,6 +16,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/database"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
+	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
@@ -50,17 +51,27 @@ func (h *hostServer) Authorize(ctx context.Context, req *pluginv1.AuthorizeReque
 		}
 		in.Subject, in.Roles = authz.Subject{Type: "user", ID: p.UserId}, roles
 	case "apikey":
+		// A key holds its permissions as far as its creator still does:
+		// the policy gets the creator's current roles (none: denied).
 		var perms []string
-		err := h.s.pool.QueryRow(ctx, `SELECT permissions FROM kernel.api_keys
+		var creator *uuid.UUID
+		err := h.s.pool.QueryRow(ctx, `SELECT permissions, created_by FROM kernel.api_keys
 			WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
-			p.ApiKeyId, tenant).Scan(&perms)
-		if errors.Is(err, pgx.ErrNoRows) {
+			p.ApiKeyId, tenant).Scan(&perms, &creator)
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && creator == nil {
 			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
 		}
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "reading API key: %v", err)
 		}
-		in.Subject = authz.Subject{Type: "apikey", ID: p.ApiKeyId, Permissions: perms}
+		roles, err := tenancy.MemberRoles(ctx, h.s.pool, tenant, *creator)
+		if errors.Is(err, sdk.ErrForbidden) { // the creator left the institution
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+		}
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "reading roles: %v", err)
+		}
+		in.Subject, in.Roles = authz.Subject{Type: "apikey", ID: p.ApiKeyId, Permissions: perms}, roles
 	default:
 		return &pluginv1.AuthorizeResponse{Allowed: false}, nil
 	}
