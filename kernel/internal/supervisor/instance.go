@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -72,7 +73,8 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
-		Logger:           logger,
+		Logger:           silencedStderr{Logger: logger, binary: filepath.Base(cfg.Path)}, // see pluginlog.go
+		Stderr:           newStderrLog(logger.Named(filepath.Base(cfg.Path))),
 		StartTimeout:     s.opts.StartTimeout,
 		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20))},
 	})
