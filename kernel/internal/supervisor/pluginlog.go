@@ -23,8 +23,9 @@ import (
 //
 //   - a JSON object with a string @level (trace, debug, info, warn, error)
 //     is logged at that level, @message as the message, every other key as
-//     a field (sorted by name), and @timestamp, when it is an RFC 3339 time,
-//     as the field "timestamp";
+//     a field (sorted by name) except @module (the kernel names the
+//     plugin's logger), and @timestamp, when it is an RFC 3339 time, as the
+//     field "timestamp";
 //   - any other JSON line is logged verbatim at debug level;
 //   - a line that is not JSON is logged verbatim at the level of a leading
 //     [TRACE], [DEBUG], [INFO], [WARN] or [ERROR] tag, else at debug; from a
@@ -121,7 +122,7 @@ func (w *stderrLog) line(line []byte) {
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
-		if k != "@level" && k != "@message" && k != "@timestamp" {
+		if k != "@level" && k != "@message" && k != "@timestamp" && k != "@module" {
 			keys = append(keys, k)
 		}
 	}

@@ -27,6 +27,11 @@ func TestStderrLog(t *testing.T) {
 			want: map[string]any{"@level": "warn", "@message": "slow query", "ms": float64(250), "request_id": "r1", "timestamp": "2026-01-02T03:04:05.123Z"},
 		},
 		{
+			name: "own module name",
+			in:   `{"@level":"info","@message":"hi","@module":"mine","@caller":"x.js:3"}`,
+			want: map[string]any{"@level": "info", "@message": "hi", "@caller": "x.js:3"},
+		},
+		{
 			name: "millisecond timestamp",
 			in:   `{"@level":"info","@message":"hi","@timestamp":"2026-01-02T03:04:05.123Z"}`,
 			want: map[string]any{"@level": "info", "@message": "hi", "timestamp": "2026-01-02T03:04:05.123Z"},
