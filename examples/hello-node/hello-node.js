@@ -200,7 +200,6 @@ if (require.main === module) {
     process.stdout.write(JSON.stringify(decoded, null, 2) + '\n');
     process.exit(0);
   }
-  log.debug('plugin starting', { pid: process.pid, node: process.version, env: Object.keys(process.env).sort() });
   serve({
     cookieKey: COOKIE_KEY,
     cookieValue: COOKIE_VALUE,

@@ -112,6 +112,9 @@ function serve({ cookieKey, cookieValue, versions, register, onShutdown = async 
     process.stderr.write('This is an Edulure plugin. List it in plugins.hcl and the kernel will start it.\n');
     process.exit(1);
   }
+  // The names (not the values) of the variables the kernel passed: §3 of
+  // docs/protocol.md says which to expect.
+  log.debug('plugin starting', { pid: process.pid, node: process.version, env: Object.keys(process.env).sort() });
   const version = negotiate(versions, process.env.PLUGIN_PROTOCOL_VERSIONS);
 
   // AutoMTLS. Without PLUGIN_CLIENT_CERT, go-plugin serves without TLS and
@@ -189,6 +192,7 @@ function serve({ cookieKey, cookieValue, versions, register, onShutdown = async 
   // go-plugin plugins ignore SIGINT: a Ctrl-C in the kernel's terminal
   // reaches the whole process group, and the kernel stops its plugins itself.
   process.on('SIGINT', () => log.trace('plugin received interrupt signal, ignoring'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
   // A kernel that died without stopping us (SIGKILL) leaves us re-parented.
   const parent = process.ppid;
   setInterval(() => {
