@@ -139,15 +139,15 @@ const precondition = (details) => ({ code: grpc.status.FAILED_PRECONDITION, deta
 
 // The Plugin service, in lifecycle order.
 const pluginService = (broker) => ({
-  // 1. GetManifest: no database, no Host.
+  // 1. GetManifest: no database, no Host (§11.1).
   GetManifest: unary(async (req) => {
     log.info('manifest requested', { protocol_version: req.protocol_version, kernel_version: req.kernel_version });
     state.manifestRead = true;
     return manifest;
   }),
 
-  // 2. Configure: after the kernel provisioned the plugin's schema (none
-  // here: no migrations). Dial the Host service on the broker ID given.
+  // 2. Configure: after the kernel provisioned the plugin's schema (§11.2;
+  // no migrations here). Dial the Host service on the broker ID given (§9, §11.3).
   Configure: unary(async (req) => {
     if (!state.manifestRead) throw precondition('Configure before GetManifest');
     if (state.configured) throw precondition('the plugin is already configured');
@@ -164,7 +164,7 @@ const pluginService = (broker) => ({
     return {};
   }),
 
-  // 3. HandleHTTP: one request the kernel authenticated and authorised.
+  // 3. HandleHTTP: one request the kernel authenticated and authorised (§11.4).
   HandleHTTP: unary(async (req) => {
     if (!state.configured) throw precondition('the plugin is not configured yet');
     const handler = routes[req.route];
@@ -186,7 +186,7 @@ const pluginService = (broker) => ({
     }
   }),
 
-  // Polled every 5 s; anything but "ok" three times running is a crash.
+  // Polled every 5 s; anything but "ok" three times running is a crash (§11.7).
   Health: unary(async () => (state.configured ? { status: 'ok' } : { status: 'starting', message: 'not configured yet' })),
 
   // HandleEvents and RunJob are left out: the manifest subscribes to no

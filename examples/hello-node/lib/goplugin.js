@@ -3,14 +3,14 @@
 // (a go-plugin v1.8.0 client with AutoMTLS) expects it. docs/protocol.md
 // describes each step; this file does them in order:
 //
-//   1. check the magic cookie (started by the kernel, not by hand);
-//   2. pick the protocol version from PLUGIN_PROTOCOL_VERSIONS;
+//   1. check the magic cookie (started by the kernel, not by hand) (§4);
+//   2. pick the protocol version from PLUGIN_PROTOCOL_VERSIONS (§5);
 //   3. AutoMTLS: trust only the kernel's certificate (PLUGIN_CLIENT_CERT)
-//      and make our own;
+//      and make our own (§6);
 //   4. serve the application's service plus go-plugin's: grpc.health.v1,
-//      plugin.GRPCBroker, plugin.GRPCController, plugin.GRPCStdio;
-//   5. print the handshake line on stdout;
-//   6. exit when the kernel says Shutdown, or when the kernel is gone.
+//      plugin.GRPCBroker, plugin.GRPCController, plugin.GRPCStdio (§8, §9);
+//   5. print the handshake line on stdout (§7);
+//   6. exit when the kernel says Shutdown, or when the kernel is gone (§11.8).
 //
 // Nothing here is specific to Edulure's Plugin service: serve() takes the
 // cookie, the versions and a function that registers the application's
