@@ -41,6 +41,16 @@ type testBundle struct {
 
 func setup(t testing.TB, env ...string) *testBundle {
 	t.Helper()
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: io.Discard})
+	if testing.Verbose() {
+		log = hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: os.Stderr})
+	}
+	return setupLogged(t, log, env...)
+}
+
+// setupLogged is setup with the kernel logging to log.
+func setupLogged(t testing.TB, log hclog.Logger, env ...string) *testBundle {
+	t.Helper()
 	pool, dbURL := dbtest.NewPool(t)
 	vars := map[string]string{
 		"DATABASE_URL":                  dbURL,
@@ -56,10 +66,6 @@ func setup(t testing.TB, env ...string) *testBundle {
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] })
 	require.NoError(t, err)
-	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: io.Discard})
-	if testing.Verbose() {
-		log = hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: os.Stderr})
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	k, err := app.New(ctx, cfg, log, pool)

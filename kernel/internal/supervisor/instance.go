@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -38,6 +39,10 @@ type instance struct {
 	stopOnce sync.Once
 }
 
+// PluginPATH is the PATH a plugin process gets: where an interpreter named
+// by a script's "#!/usr/bin/env node" line is looked for.
+const PluginPATH = "/usr/local/bin:/usr/bin:/bin"
+
 // refusal is an error that restarting will not cure: a checksum mismatch,
 // a bad manifest, a failed migration. The plugin is not restarted.
 type refusal struct{ err error }
@@ -57,8 +62,9 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	}
 	cmd := exec.Command(cfg.Path)
 	// Plugins get none of the kernel's environment: no DATABASE_URL, no
-	// secret key. go-plugin adds its handshake variables.
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "EDULURE_PLUGIN_NAME=" + cfg.Name}
+	// secret key. go-plugin adds its handshake variables, and would add the
+	// kernel's whole environment too without SkipHostEnv.
+	cmd.Env = []string{"PATH=" + PluginPATH, "EDULURE_PLUGIN_NAME=" + cfg.Name}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.ClientPlugins(),
@@ -66,7 +72,9 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 		SecureConfig:     &plugin.SecureConfig{Checksum: cfg.Checksum, Hash: sha256.New()},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		Logger:           logger,
+		SkipHostEnv:      true,
+		Logger:           silencedStderr{Logger: logger, binary: filepath.Base(cfg.Path)}, // see pluginlog.go
+		Stderr:           newStderrLog(logger.Named(filepath.Base(cfg.Path))),
 		StartTimeout:     s.opts.StartTimeout,
 		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20))},
 	})
