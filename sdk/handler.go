@@ -186,6 +186,10 @@ func (r *Request) Publish(ctx context.Context, tx pgx.Tx, eventType string, data
 	})
 }
 
+// Host is the kernel's services, for calls the plugin makes on behalf of
+// this work (Membership, Authorize, Audit).
+func (r *Request) Host() Host { return r.rt.hostOrNone() }
+
 func (r *Request) config(context.Context) (json.RawMessage, error) { return r.Config, nil }
 func (r *Request) runtime() *runtime                               { return r.rt }
 

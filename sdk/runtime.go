@@ -137,6 +137,13 @@ func (rt *runtime) call(ctx context.Context, h Handler, req *Request) (resp *Res
 	return resp, err
 }
 
+func (rt *runtime) hostOrNone() Host {
+	if rt == nil {
+		return noHost{}
+	}
+	return rt.host
+}
+
 // noHost is the Host of a plugin served without one.
 type noHost struct{}
 

@@ -52,7 +52,12 @@ func NewGenerator(prefix string) *Generator {
 	g.gen = openapi3gen.NewGenerator(
 		openapi3gen.UseAllExportedFields(),
 		openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{ExportComponentSchemas: true, ExportTopLevelSchema: true}),
-		openapi3gen.CreateTypeNameGenerator(func(t reflect.Type) string { return prefix + t.Name() }),
+		openapi3gen.CreateTypeNameGenerator(func(t reflect.Type) string {
+			if t.Name() == "" {
+				return "" // an anonymous struct is written inline
+			}
+			return prefix + t.Name()
+		}),
 		openapi3gen.SchemaCustomizer(g.customize),
 	)
 	return g

@@ -76,13 +76,9 @@ func (p *Plugin) Manifest() sdk.Manifest {
 			},
 			{
 				Method: "GET", Path: "/api/v1/leaderboard/users/{user_id}", Permission: PermRead,
-				Summary: "A member's points and rank",
-				// Response: Standing{} once sdk/schema.Compile escapes the
-				// route's {user_id} in the URL it names the schema by:
-				// until then plugintest cannot compile the $ref of a
-				// response on a path with a parameter, and refuses the
-				// plugin. The kernel serves the route either way.
-				Handler: p.standing,
+				Summary:  "A member's points and rank",
+				Response: Standing{},
+				Handler:  p.standing,
 			},
 			{
 				Method: "GET", Path: "/api/v1/leaderboard/snapshots/latest", Permission: PermRead,
