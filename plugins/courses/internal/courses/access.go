@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -177,29 +176,4 @@ func (p *Plugin) memberMayAuthor(ctx context.Context, tenantID, userID string) (
 		return false, fmt.Errorf("asking the kernel whether member %s may author courses: %w", userID, err)
 	}
 	return ok, nil
-}
-
-// trimmed is a text field without its surrounding whitespace. The schema
-// bounds its length; a required field that is only whitespace is a
-// FieldError (minLength counts the spaces).
-func trimmed(bad *[]sdk.FieldError, field, value string, required bool) string {
-	v := strings.TrimSpace(value)
-	if required && v == "" {
-		*bad = append(*bad, sdk.FieldError{Field: field, Message: "must not be blank"})
-	}
-	return v
-}
-
-// checkAssets checks what the schema of Asset cannot say: an http(s) URL
-// without whitespace, and a MIME type of the form type/subtype.
-func checkAssets(bad *[]sdk.FieldError, field string, assets []Asset) {
-	for i, a := range assets {
-		f := fmt.Sprintf("%s.%d", field, i)
-		if !(strings.HasPrefix(a.URL, "https://") || strings.HasPrefix(a.URL, "http://")) || strings.ContainsAny(a.URL, " \t\r\n") {
-			*bad = append(*bad, sdk.FieldError{Field: f + ".url", Message: "must be an http(s) URL"})
-		}
-		if typ, sub, ok := strings.Cut(a.Type, "/"); !ok || typ == "" || sub == "" {
-			*bad = append(*bad, sdk.FieldError{Field: f + ".type", Message: "must be a MIME type such as video/mp4"})
-		}
-	}
 }

@@ -149,7 +149,7 @@ func (p *Plugin) listCertificates(ctx context.Context, req *sdk.Request) (*sdk.R
 	if err != nil {
 		return nil, err
 	}
-	items := []Certificate{}
+	var items []Certificate
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+certificateColumns+` FROM certificates
 			WHERE ($2::uuid IS NULL OR user_id = $2) AND ($3::uuid IS NULL OR course_id = $3)
@@ -159,7 +159,7 @@ func (p *Plugin) listCertificates(ctx context.Context, req *sdk.Request) (*sdk.R
 		if err != nil {
 			return err
 		}
-		items, err = pgx.AppendRows(items, rows, func(r pgx.CollectableRow) (Certificate, error) { return scanCertificate(r) })
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Certificate, error) { return scanCertificate(r) })
 		return err
 	})
 	if err != nil {

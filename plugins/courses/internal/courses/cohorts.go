@@ -207,7 +207,7 @@ func (p *Plugin) listCohorts(ctx context.Context, req *sdk.Request) (*sdk.Respon
 	if err != nil {
 		return nil, err
 	}
-	items := []Cohort{}
+	var items []Cohort
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := cohortCourseRead(ctx, tx, req, courseID); err != nil {
 			return err
@@ -218,7 +218,7 @@ func (p *Plugin) listCohorts(ctx context.Context, req *sdk.Request) (*sdk.Respon
 		if err != nil {
 			return err
 		}
-		items, err = pgx.AppendRows(items, rows, func(r pgx.CollectableRow) (Cohort, error) { return scanCohort(r) })
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Cohort, error) { return scanCohort(r) })
 		return err
 	})
 	if err != nil {
@@ -352,7 +352,7 @@ func (p *Plugin) cohortWaitlist(ctx context.Context, req *sdk.Request) (*sdk.Res
 	if err != nil {
 		return nil, err
 	}
-	items := []WaitlistEntry{}
+	var items []WaitlistEntry
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		courseID, err := cohortCourseID(ctx, tx, cohortID)
 		if err != nil {
@@ -381,7 +381,7 @@ func (p *Plugin) cohortWaitlist(ctx context.Context, req *sdk.Request) (*sdk.Res
 		if err != nil {
 			return err
 		}
-		items, err = pgx.AppendRows(items, rows, func(r pgx.CollectableRow) (WaitlistEntry, error) {
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (WaitlistEntry, error) {
 			var w WaitlistEntry
 			err := r.Scan(&w.Position, &w.EnrolmentID, &w.UserID, &w.Source, &w.WaitlistedAt)
 			w.WaitlistedAt = w.WaitlistedAt.UTC()

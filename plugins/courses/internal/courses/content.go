@@ -167,9 +167,6 @@ func draftContent(ctx context.Context, tx pgx.Tx, courseID string) (*Content, er
 		}
 		*q.out = append(*q.out, refs...)
 	}
-	if c.Prerequisites == nil {
-		c.Prerequisites = []string{}
-	}
 	return c, nil
 }
 

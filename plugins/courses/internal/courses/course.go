@@ -152,7 +152,7 @@ func (p *Plugin) listCourses(ctx context.Context, req *sdk.Request) (*sdk.Respon
 	if !all && req.Principal.Can(PermCourseAuthor) && req.Principal.IsUser() {
 		author = &req.Principal.UserID
 	}
-	items := []CourseItem{}
+	var items []CourseItem
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		// A row the viewer may change shows its draft title and summary;
 		// any other row is published and shows its published version's.
@@ -180,7 +180,7 @@ func (p *Plugin) listCourses(ctx context.Context, req *sdk.Request) (*sdk.Respon
 		if err != nil {
 			return err
 		}
-		items, err = pgx.AppendRows(items, rows, func(r pgx.CollectableRow) (CourseItem, error) {
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (CourseItem, error) {
 			var c CourseItem
 			err := r.Scan(&c.ID, &c.Title, &c.Summary, &c.Status, &c.PublishedVersion, &c.CreatedAt, &c.UpdatedAt, &c.PublishedAt, &c.Instructors)
 			return c, err
@@ -362,27 +362,6 @@ func (p *Plugin) patchCourse(ctx context.Context, req *sdk.Request) (*sdk.Respon
 	return respondWithRevision(http.StatusOK, out, rev)
 }
 
-// notNull is the value of a PATCH field that may be absent but not null,
-// and whether it was sent with one: a null is a FieldError. (Optional's
-// NotNull answers one error; a PATCH names every wrong field at once.)
-func notNull[T any](bad *[]sdk.FieldError, field string, o sdk.Optional[T]) (T, bool) {
-	if o.Null() {
-		*bad = append(*bad, sdk.FieldError{Field: field, Message: "must not be null"})
-	}
-	return o.Get()
-}
-
-// notNullText is notNull for a text field, trimmed as trimmed does; nil
-// when absent.
-func notNullText(bad *[]sdk.FieldError, field string, o sdk.Optional[string], required bool) *string {
-	v, ok := notNull(bad, field, o)
-	if !ok {
-		return nil
-	}
-	v = trimmed(bad, field, v, required)
-	return &v
-}
-
 // addInstructor handles PUT /api/v1/courses/{course_id}/instructors/{user_id}:
 // assigning someone who already teaches the course changes nothing. The
 // person must be a member of the institution who may author courses
@@ -472,5 +451,5 @@ func instructorsOf(ctx context.Context, tx pgx.Tx, courseID string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	return pgx.AppendRows([]string{}, rows, pgx.RowTo[string])
+	return pgx.CollectRows(rows, pgx.RowTo[string]) // never nil: an empty list
 }

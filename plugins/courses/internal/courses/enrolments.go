@@ -470,13 +470,13 @@ func (p *Plugin) listEnrolments(ctx context.Context, req *sdk.Request) (*sdk.Res
 	sql := enrolmentSelect + ` WHERE ` + strings.Join(where, " AND ") +
 		fmt.Sprintf(` ORDER BY e.created_at DESC, e.id DESC LIMIT %d`, page.Limit+1)
 
-	items := []Enrolment{}
+	var items []Enrolment
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
-		items, err = pgx.AppendRows(items, rows, func(r pgx.CollectableRow) (Enrolment, error) {
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Enrolment, error) {
 			e, err := scanEnrolment(r)
 			if err != nil {
 				return Enrolment{}, err

@@ -114,14 +114,11 @@ func (p *Plugin) createLesson(ctx context.Context, req *sdk.Request) (*sdk.Respo
 		return nil, err
 	}
 	l := Lesson{
-		CourseID: courseID, ModuleID: moduleID, Title: in.Title, Body: in.Body, BodyFormat: in.BodyFormat, Assets: in.Assets,
+		CourseID: courseID, ModuleID: moduleID, Title: in.Title, Body: in.Body, BodyFormat: in.BodyFormat, Assets: append([]Asset{}, in.Assets...),
 		EstimatedMinutes: in.EstimatedMinutes, Required: in.Required == nil || *in.Required,
 	}
 	if l.BodyFormat == "" {
 		l.BodyFormat = "markdown"
-	}
-	if l.Assets == nil {
-		l.Assets = []Asset{}
 	}
 	var bad []sdk.FieldError
 	checkLesson(&bad, &l, true)
@@ -182,9 +179,6 @@ func (in *PatchLesson) apply(l *Lesson) []sdk.FieldError {
 	}
 	if v, ok := notNull(&bad, "assets", in.Assets); ok {
 		l.Assets = v
-		if v == nil {
-			l.Assets = []Asset{}
-		}
 	}
 	if v, ok := notNull(&bad, "estimated_minutes", in.EstimatedMinutes); ok {
 		l.EstimatedMinutes = v

@@ -191,15 +191,6 @@ func (p *Plugin) publishCourse(ctx context.Context, req *sdk.Request) (*sdk.Resp
 	return sdk.JSON(http.StatusCreated, out)
 }
 
-// decodeOptional decodes a body that may be left out: none leaves v as
-// it is.
-func decodeOptional(req *sdk.Request, v any) error {
-	if len(bytes.TrimSpace(req.Body)) == 0 {
-		return nil
-	}
-	return req.Decode(v)
-}
-
 // unpublishCourse handles POST /api/v1/courses/{course_id}/unpublish. Its
 // versions stay; publishing again makes the next one.
 func (p *Plugin) unpublishCourse(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
@@ -244,7 +235,7 @@ func (p *Plugin) listVersions(ctx context.Context, req *sdk.Request) (*sdk.Respo
 		}
 		before = n
 	}
-	items := []CourseVersion{}
+	var items []CourseVersion
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := readAsAuthor(ctx, tx, req, id); err != nil {
 			return err
@@ -256,7 +247,7 @@ func (p *Plugin) listVersions(ctx context.Context, req *sdk.Request) (*sdk.Respo
 		if err != nil {
 			return err
 		}
-		items, err = pgx.AppendRows(items, rows, func(r pgx.CollectableRow) (CourseVersion, error) {
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (CourseVersion, error) {
 			var v CourseVersion
 			return v, r.Scan(&v.CourseID, &v.Version, &v.Note, &v.PublishedBy, &v.PublishedAt)
 		})

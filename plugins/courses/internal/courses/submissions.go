@@ -131,10 +131,7 @@ func (p *Plugin) submit(ctx context.Context, req *sdk.Request) (*sdk.Response, e
 		return nil, err
 	}
 	var bad []sdk.FieldError
-	s := Submission{AssignmentID: assignmentID, UserID: userID, Status: statusSubmitted, Body: strings.TrimSpace(in.Body), Assets: in.Assets}
-	if s.Assets == nil {
-		s.Assets = []Asset{}
-	}
+	s := Submission{AssignmentID: assignmentID, UserID: userID, Status: statusSubmitted, Body: strings.TrimSpace(in.Body), Assets: append([]Asset{}, in.Assets...)}
 	checkAssets(&bad, "assets", s.Assets)
 	if len(bad) == 0 && s.Body == "" && len(s.Assets) == 0 {
 		bad = append(bad, sdk.FieldError{Field: "body", Message: "a submission needs a body or at least one asset"})
@@ -515,9 +512,6 @@ func scanSubmission(row pgx.Row) (*Submission, error) {
 		if *maxScore > 0 {
 			s.Grade.RawPercent = *score * 100 / *maxScore
 		}
-	}
-	if s.Assets == nil {
-		s.Assets = []Asset{}
 	}
 	return &s, nil
 }
