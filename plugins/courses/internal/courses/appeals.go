@@ -191,7 +191,7 @@ func (p *Plugin) listAppeals(ctx context.Context, req *sdk.Request) (*sdk.Respon
 			  AND ($3::uuid IS NULL OR course_id IN (SELECT course_id FROM course_instructors WHERE user_id = $3))
 			  AND (NOT $4::bool OR (created_at, id) > ($5::timestamptz, $6::uuid))
 			ORDER BY created_at, id LIMIT $7`,
-			status, orNull(courseID), teacher, after, at, nullUUID(afterID), page.Limit+1)
+			status, orNull(courseID), teacher, after, at, orNull(afterID), page.Limit+1)
 		if err != nil {
 			return fmt.Errorf("listing appeals: %w", err)
 		}

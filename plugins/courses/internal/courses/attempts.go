@@ -176,7 +176,7 @@ func (p *Plugin) listAttempts(ctx context.Context, req *sdk.Request) (*sdk.Respo
 			FROM quiz_attempts
 			WHERE quiz_id = $1 AND user_id = $2 AND (NOT $3::bool OR (submitted_at, id) > ($4::timestamptz, $5::uuid))
 			ORDER BY submitted_at, id LIMIT $6`,
-			quizID, userID, after, at, nullUUID(afterID), page.Limit+1)
+			quizID, userID, after, at, orNull(afterID), page.Limit+1)
 		if err != nil {
 			return fmt.Errorf("listing attempts: %w", err)
 		}

@@ -155,7 +155,7 @@ func (p *Plugin) listCertificates(ctx context.Context, req *sdk.Request) (*sdk.R
 			WHERE ($2::uuid IS NULL OR user_id = $2) AND ($3::uuid IS NULL OR course_id = $3)
 			  AND (NOT $4::bool OR (issued_at, id) < ($5::timestamptz, $6::uuid))
 			ORDER BY issued_at DESC, id DESC LIMIT $1`,
-			page.Limit+1, nullUUID(userID), nullUUID(courseID), after, at, nullUUID(afterID))
+			page.Limit+1, orNull(userID), orNull(courseID), after, at, orNull(afterID))
 		if err != nil {
 			return err
 		}

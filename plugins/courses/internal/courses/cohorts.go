@@ -214,7 +214,7 @@ func (p *Plugin) listCohorts(ctx context.Context, req *sdk.Request) (*sdk.Respon
 		}
 		rows, err := tx.Query(ctx, `SELECT `+cohortColumns+` FROM cohorts c
 			WHERE c.course_id = $1 AND (NOT $2::bool OR (c.starts_at, c.id) > ($3::timestamptz, $4::uuid))
-			ORDER BY c.starts_at, c.id LIMIT $5`, courseID, after, at, nullUUID(afterID), page.Limit+1)
+			ORDER BY c.starts_at, c.id LIMIT $5`, courseID, after, at, orNull(afterID), page.Limit+1)
 		if err != nil {
 			return err
 		}
@@ -377,7 +377,7 @@ func (p *Plugin) cohortWaitlist(ctx context.Context, req *sdk.Request) (*sdk.Res
 				SELECT row_number() OVER (ORDER BY waitlisted_at, id) AS position, id, user_id, source, waitlisted_at
 				FROM enrolments WHERE cohort_id = $1 AND status = 'waitlisted') w
 			WHERE NOT $2::bool OR (waitlisted_at, id) > ($3::timestamptz, $4::uuid)
-			ORDER BY waitlisted_at, id LIMIT $5`, cohortID, after, at, nullUUID(afterID), page.Limit+1)
+			ORDER BY waitlisted_at, id LIMIT $5`, cohortID, after, at, orNull(afterID), page.Limit+1)
 		if err != nil {
 			return err
 		}

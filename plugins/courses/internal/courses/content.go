@@ -210,3 +210,12 @@ func decodeContent(raw []byte) (*Content, error) {
 // now is the time the plugin stamps records with, in UTC to the
 // microsecond as Postgres keeps it.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// orNull is NULL for "" (an absent filter, no cursor yet, no cohort), else s:
+// a query parameter.
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

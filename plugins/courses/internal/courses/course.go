@@ -176,7 +176,7 @@ func (p *Plugin) listCourses(ctx context.Context, req *sdk.Request) (*sdk.Respon
 			  AND (NOT $6::bool OR (c.created_at, c.id) < ($7::timestamptz, $8::uuid))
 			ORDER BY c.created_at DESC, c.id DESC
 			LIMIT $9`,
-			all, author, q.Status, teacher, tsq, after, afterAt, nullUUID(afterID), page.Limit+1)
+			all, author, q.Status, teacher, tsq, after, afterAt, orNull(afterID), page.Limit+1)
 		if err != nil {
 			return err
 		}
@@ -191,15 +191,6 @@ func (p *Plugin) listCourses(ctx context.Context, req *sdk.Request) (*sdk.Respon
 		return nil, err
 	}
 	return sdk.JSON(http.StatusOK, sdk.NewPage(items, page.Limit, func(c CourseItem) []string { return sdk.TimeKey(c.CreatedAt, c.ID) }))
-}
-
-// nullUUID is NULL for "" (no cursor yet), else id: a query parameter
-// cast to uuid.
-func nullUUID(id string) *string {
-	if id == "" {
-		return nil
-	}
-	return &id
 }
 
 // titleSearchQuery turns a search into a tsquery in which every word is a

@@ -358,7 +358,7 @@ func insertEnrolment(ctx context.Context, tx pgx.Tx, s sdk.Scope, n newEnrolment
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT DO NOTHING
 		RETURNING id`,
-		n.courseID, nilIfBlank(n.cohortID), n.userID, status, n.source, nilIfBlank(n.orderID), n.enrolledBy, at, activated, waitlisted).Scan(&id)
+		n.courseID, orNull(n.cohortID), n.userID, status, n.source, orNull(n.orderID), n.enrolledBy, at, activated, waitlisted).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -377,14 +377,6 @@ func insertEnrolment(ctx context.Context, tx pgx.Tx, s sdk.Scope, n newEnrolment
 		}
 	}
 	return id, nil
-}
-
-// nilIfBlank is NULL for an empty string.
-func nilIfBlank(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 // seatFor locks a cohort for the rest of the transaction and says whether

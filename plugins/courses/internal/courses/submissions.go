@@ -272,7 +272,7 @@ func (p *Plugin) listSubmissions(ctx context.Context, req *sdk.Request) (*sdk.Re
 			  AND ($5 OR $4::uuid IS NOT NULL OR course_id IN (SELECT course_id FROM course_instructors WHERE user_id = $6::uuid))
 			  AND (NOT $7::bool OR (submitted_at, id) > ($8::timestamptz, $9::uuid))
 			ORDER BY submitted_at, id LIMIT $10`,
-			orNull(status), orNull(courseID), orNull(assignmentID), owner, all, teacher, after, at, nullUUID(afterID), page.Limit+1)
+			orNull(status), orNull(courseID), orNull(assignmentID), owner, all, teacher, after, at, orNull(afterID), page.Limit+1)
 		if err != nil {
 			return fmt.Errorf("listing submissions: %w", err)
 		}
@@ -531,12 +531,4 @@ func loadSubmission(ctx context.Context, tx pgx.Tx, submissionID string, lock bo
 		return nil, fmt.Errorf("reading submission %s: %w", submissionID, err)
 	}
 	return s, nil
-}
-
-// orNull is nil for "" (an absent filter), else a pointer to s.
-func orNull(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
