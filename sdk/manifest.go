@@ -13,6 +13,7 @@ import (
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/schema"
 	"github.com/edulure/edulure/sdk/storage"
+	"github.com/edulure/edulure/sdk/wire"
 )
 
 // compiled is a manifest turned into its wire form, with what serving it
@@ -21,8 +22,11 @@ import (
 type compiled struct {
 	wire   *pluginv1.Manifest
 	routes map[string]Handler
-	events map[string]Subscription
-	jobs   map[string]Job
+	// optionalBody holds the routes whose Request schema requires
+	// nothing: an empty body is a request without one.
+	optionalBody map[string]bool
+	events       map[string]Subscription
+	jobs         map[string]Job
 
 	publishes  map[string]*jsonschema.Schema
 	configType reflect.Type // of Manifest.Config; nil without one
@@ -44,7 +48,7 @@ func compileManifest(m Manifest) (*compiled, error) {
 	if out.MaxProtocol == 0 {
 		out.MaxProtocol = ProtocolVersion
 	}
-	c := &compiled{wire: out, routes: map[string]Handler{}, events: map[string]Subscription{}, jobs: map[string]Job{}, publishes: map[string]*jsonschema.Schema{}}
+	c := &compiled{wire: out, routes: map[string]Handler{}, optionalBody: map[string]bool{}, events: map[string]Subscription{}, jobs: map[string]Job{}, publishes: map[string]*jsonschema.Schema{}}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
@@ -81,6 +85,11 @@ func compileManifest(m Manifest) (*compiled, error) {
 			bad("encoding the schemas of route bodies: %v", err)
 		}
 		out.ComponentsJson = b
+	}
+	for _, r := range out.Routes {
+		if len(r.RequestSchemaJson) > 0 && !wire.BodyRequired(r.RequestSchemaJson, out.ComponentsJson) {
+			c.optionalBody[r.Method+" "+r.Path] = true
+		}
 	}
 	for _, p := range m.Permissions {
 		out.Permissions = append(out.Permissions, &pluginv1.Permission{Name: p.Name, Description: p.Description, DefaultRoles: p.DefaultRoles})

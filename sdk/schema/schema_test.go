@@ -125,3 +125,18 @@ func TestAnonymousStructIsInline(t *testing.T) {
 	require.Contains(t, comps, "t.asset")
 	require.NotContains(t, comps, "t.")
 }
+
+type grade struct {
+	Score int `json:"score"`
+}
+
+type submission struct {
+	ID string `json:"id"`
+	*grade
+}
+
+func TestEmbeddedPointerFieldsAreOptional(t *testing.T) {
+	t.Parallel()
+	_, comps := generate(t, submission{})
+	require.Equal(t, []any{"id"}, comps["t.submission"].(map[string]any)["required"], "a nil *grade leaves score out")
+}

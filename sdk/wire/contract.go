@@ -82,7 +82,7 @@ func CompileContract(r *pluginv1.Route, components []byte) (*Contract, error) {
 		if c.body, err = schema.Compile("request "+r.Method+" "+r.Path, js); err != nil {
 			return nil, err
 		}
-		c.bodyRequired = hasRequired(r.RequestSchemaJson, components)
+		c.bodyRequired = BodyRequired(r.RequestSchemaJson, components)
 	}
 	return c, nil
 }
@@ -118,9 +118,10 @@ func compileParam(r *pluginv1.Route, q *pluginv1.QueryParam) (queryParam, error)
 	return p, err
 }
 
-// hasRequired reports whether a request schema (or the component it refers
-// to) requires a property: then an empty body is refused.
-func hasRequired(raw, components []byte) bool {
+// BodyRequired reports whether a request schema (or the component it
+// refers to) requires a property: then an empty body is refused, else an
+// empty body is a request without one.
+func BodyRequired(raw, components []byte) bool {
 	var s struct {
 		Ref      string   `json:"$ref"`
 		Required []string `json:"required"`
@@ -133,7 +134,7 @@ func hasRequired(raw, components []byte) bool {
 		if json.Unmarshal(components, &comps) != nil {
 			return false
 		}
-		return hasRequired(comps[strings.TrimPrefix(s.Ref, schema.ComponentRef)], nil)
+		return BodyRequired(comps[strings.TrimPrefix(s.Ref, schema.ComponentRef)], nil)
 	}
 	return len(s.Required) > 0
 }

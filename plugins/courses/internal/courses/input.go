@@ -1,7 +1,6 @@
 package courses
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 
@@ -57,13 +56,4 @@ func notNullText(bad *[]sdk.FieldError, field string, o sdk.Optional[string], re
 	}
 	v = trimmed(bad, field, v, required)
 	return &v
-}
-
-// decodeOptional decodes a body that may be left out: none leaves v as
-// it is.
-func decodeOptional(req *sdk.Request, v any) error {
-	if len(bytes.TrimSpace(req.Body)) == 0 {
-		return nil
-	}
-	return req.Decode(v)
 }

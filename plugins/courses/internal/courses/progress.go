@@ -193,7 +193,7 @@ func (p *Plugin) completeLesson(ctx context.Context, req *sdk.Request) (*sdk.Res
 		return nil, err
 	}
 	var in CompleteLesson
-	if err := decodeOptional(req, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	var out LessonProgress

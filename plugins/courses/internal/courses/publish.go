@@ -132,7 +132,7 @@ func (p *Plugin) publishCourse(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		return nil, err
 	}
 	var in PublishCourse
-	if err := decodeOptional(req, &in); err != nil {
+	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	out := CourseVersion{CourseID: id, Note: strings.TrimSpace(in.Note), PublishedBy: req.Principal.ID()}

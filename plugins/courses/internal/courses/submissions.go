@@ -36,24 +36,19 @@ type Submission struct {
 }
 
 // Grade is a rubric grade: one level per criterion, the points, the late
-// penalty and the final percentage.
-//
-// Its fields say required:"false": a Submission embeds a *Grade, nil until
-// graded, which encoding/json leaves out altogether, but the schema
-// generator (sdk/schema jsonFields) makes the fields of an embedded
-// pointer required all the same. So the schema of an appeal's original
-// grade says less than it could: every field is there.
+// penalty and the final percentage. A Submission embeds it as a *Grade,
+// nil (and its fields absent) until graded.
 type Grade struct {
-	Levels         map[string]string `json:"levels" required:"false" doc:"Criterion ID: level ID."`
-	Score          int               `json:"score" required:"false"`
-	MaxScore       int               `json:"max_score" required:"false"`
-	RawPercent     int               `json:"raw_percent" required:"false" minimum:"0" maximum:"100" doc:"The score as a percentage of max_score."`
-	PenaltyPercent int               `json:"penalty_percent" required:"false" minimum:"0" maximum:"100" doc:"The late penalty, taken off raw_percent."`
-	Percent        int               `json:"percent" required:"false" minimum:"0" maximum:"100"`
-	Passed         bool              `json:"passed" required:"false"`
-	Feedback       string            `json:"feedback" required:"false"`
-	GradedBy       string            `json:"graded_by" required:"false" format:"uuid"`
-	GradedAt       time.Time         `json:"graded_at" required:"false"`
+	Levels         map[string]string `json:"levels" doc:"Criterion ID: level ID."`
+	Score          int               `json:"score"`
+	MaxScore       int               `json:"max_score"`
+	RawPercent     int               `json:"raw_percent" minimum:"0" maximum:"100" doc:"The score as a percentage of max_score."`
+	PenaltyPercent int               `json:"penalty_percent" minimum:"0" maximum:"100" doc:"The late penalty, taken off raw_percent."`
+	Percent        int               `json:"percent" minimum:"0" maximum:"100"`
+	Passed         bool              `json:"passed"`
+	Feedback       string            `json:"feedback"`
+	GradedBy       string            `json:"graded_by" format:"uuid"`
+	GradedAt       time.Time         `json:"graded_at"`
 }
 
 // Submission statuses.
