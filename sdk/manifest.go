@@ -23,8 +23,8 @@ type compiled struct {
 	wire    *pluginv1.Manifest
 	routes  map[string]Handler
 	streams map[string]streamRoute
-	events map[string]Subscription
-	jobs   map[string]Job
+	events  map[string]Subscription
+	jobs    map[string]Job
 
 	publishes  map[string]*jsonschema.Schema
 	configType reflect.Type // of Manifest.Config; nil without one

@@ -216,12 +216,12 @@ func (rt *runtime) handleHTTPStream(ctx context.Context, in *pluginv1.HTTPReques
 	herr := rt.callStream(ctx, sr.handler, req, w)
 	started, ferr := w.finish(herr)
 	switch {
-	case herr == nil:
-		return ferr
-	case !started && ctx.Err() == nil:
-		return send(&pluginv1.HTTPResponsePart{Error: encodeError(herr)})
 	case ctx.Err() != nil:
 		return ctx.Err() // the kernel ended the stream: nobody is listening
+	case herr == nil:
+		return ferr
+	case !started:
+		return send(&pluginv1.HTTPResponsePart{Error: encodeError(herr)})
 	}
 	if kindName(herr) != "internal" { // internal errors are logged already
 		rt.logger.Warn("handler failed after its answer began", "route", req.Route, "request_id", req.RequestID, "error", herr)

@@ -399,4 +399,6 @@ func (s *Stream) dispatch() (SSEEvent, bool) {
 
 var _ io.Reader = (*Stream)(nil)
 
-func (e SSEEvent) String() string { return fmt.Sprintf("id=%q event=%q data=%q", e.ID, e.Event, e.Data) }
+func (e SSEEvent) String() string {
+	return fmt.Sprintf("id=%q event=%q data=%q", e.ID, e.Event, e.Data)
+}
