@@ -106,16 +106,16 @@ func (h *Harness) StreamRequest(r Request) *Stream {
 	in.DeadlineUnixMs, in.StreamIdleTimeoutMs = deadline.UnixMilli(), StreamIdleTimeout.Milliseconds()
 	s := &Stream{t: h.t, parts: make(chan []byte), done: make(chan struct{}), cancel: cancel}
 	heads := make(chan *pluginv1.HTTPResponsePart, 1)
-	first := true
+	first, bodyless := true, false
 	send := func(part *pluginv1.HTTPResponsePart) error {
 		if first {
-			first = false
+			first, bodyless = false, wire.Bodyless(wire.StreamStatus(part))
 			heads <- &pluginv1.HTTPResponsePart{Status: part.Status, Headers: part.Headers, Error: part.Error}
 			if part.Error != nil {
 				return nil
 			}
 		}
-		if len(part.Body) == 0 {
+		if len(part.Body) == 0 || bodyless {
 			return nil
 		}
 		select { // one part at a time, as flow control holds a plugin back
@@ -187,7 +187,9 @@ func (h *Harness) collect(in *pluginv1.HTTPRequest, path, requestID string) *Res
 		if head == nil {
 			head = part
 		}
-		body.Write(part.Body)
+		if !wire.Bodyless(wire.StreamStatus(head)) {
+			body.Write(part.Body)
+		}
 		return nil
 	})
 	switch {

@@ -292,7 +292,7 @@ func ResponseHeaders(resp *pluginv1.HTTPResponse) http.Header {
 
 // ResponseBody is the body the client gets: none for 204 and 304.
 func ResponseBody(resp *pluginv1.HTTPResponse) []byte {
-	if resp.Status == http.StatusNoContent || resp.Status == http.StatusNotModified {
+	if Bodyless(resp.Status) {
 		return nil
 	}
 	return resp.Body

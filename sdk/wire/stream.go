@@ -8,14 +8,23 @@ import (
 
 // StreamHeaders are the headers of a streamed answer (the first part of
 // HandleHTTPStream) that reach the client: those in ReturnedHeaders, and
-// a Content-Type of application/octet-stream when the plugin set none.
-// Since: v1.2
+// a Content-Type of application/octet-stream when the plugin set none (none
+// for a status that has no body). Since: v1.2
 func StreamHeaders(head *pluginv1.HTTPResponsePart) http.Header {
 	out := returned(head.Headers)
-	if out.Get("Content-Type") == "" {
+	switch {
+	case Bodyless(StreamStatus(head)):
+		out.Del("Content-Type")
+	case out.Get("Content-Type") == "":
 		out.Set("Content-Type", "application/octet-stream")
 	}
 	return out
+}
+
+// Bodyless reports whether an answer with status has no body (204, 304):
+// the body a plugin sends with it is dropped.
+func Bodyless(status int32) bool {
+	return status == http.StatusNoContent || status == http.StatusNotModified
 }
 
 // StreamStatus is a streamed answer's status: the first part's, 200 when

@@ -14,6 +14,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/wire"
 )
 
 // streamEndKey holds a streamed answer's supervisor.StreamEnd, for the
@@ -62,9 +63,10 @@ func (s *Server) pipe(res *echo.Response, rc *http.ResponseController, st *super
 	// request when its background read times out), and its WriteTimeout
 	// would cut it off: a stream has its own limits.
 	_ = rc.SetReadDeadline(time.Time{})
+	bodyless := wire.Bodyless(int32(status)) // 204, 304: the plugin's body is dropped
 	write := func(b []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(st.IdleTimeout)) // a client that cannot take a part in this time is gone
-		if len(b) > 0 {
+		if len(b) > 0 && !bodyless {
 			if _, err := res.Write(b); err != nil {
 				return false
 			}
