@@ -29,6 +29,18 @@
 // sends. User principals get the permissions the manifest grants their
 // roles by default, as in an institution that kept the default grants.
 //
+// # Streamed answers
+//
+// Stream (and StreamRequest) sends a request for a streamed route
+// (Route.Stream) through the same checks and returns once the answer's
+// status and headers have arrived; NextEvent reads it as Server-Sent
+// Events, Next part by part, Read as an io.Reader, and Close cancels the
+// handler as a client leaving does:
+//
+//	s := h.Stream(plugintest.User(tenant, "learner"), "GET", "/api/v1/notifications/stream")
+//	ev, ok := s.NextEvent()
+//	s.Close()
+//
 // # Events and jobs
 //
 // Since v1.1 a Harness also drives a plugin's subscriptions and jobs through
