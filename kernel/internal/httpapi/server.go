@@ -160,6 +160,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	srv.RegisterOnShutdown(s.Plugins.EndStreams) // open streams end now rather than hold the drain up
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {

@@ -29,6 +29,11 @@ import (
 // stream: testplugin/stream.go) through a real kernel, and read what a
 // client reads. Nothing waits a fixed time: each waits, with a generous
 // bound, for what the kernel and the plugin report.
+//
+// The tests that count the test process's goroutines or measure its memory
+// are not parallel: the kernel runs in the test process, and parallel
+// tests wait until the sequential ones are done, so nothing else runs
+// meanwhile.
 
 // sseEvent is one dispatched Server-Sent Event.
 type sseEvent struct{ id, event, data string }
@@ -173,7 +178,7 @@ func awaitSettled(t *testing.T, b *testBundle, token string, kernelCalls, plugin
 // goes away, the kernel cancels the plugin's handler and nothing of the
 // stream is left in either process.
 func TestStreamSSEThroughKernel(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it counts the process's goroutines.
 	b, _ := withPlugins(t, pluginBlock{variant: probe})
 	a := b.institution("alpha")
 	base := b.pluginDebug(a.learner)
@@ -361,17 +366,16 @@ func TestStreamCaps(t *testing.T) {
 // reaches its maximum duration, are ended by the kernel, cut short, and
 // counted under their reasons; the plugin's handlers are cancelled.
 func TestStreamLimitsEndStreams(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it counts the process's goroutines.
 	cases := []struct {
 		name, limits, path, reason string
 	}{
-		{"idle timeout", `    stream_idle_timeout = "300ms"`, "/api/v1/probe/silent", "idle_timeout"},
+		{"idle timeout", `    stream_idle_timeout = "2s"`, "/api/v1/probe/silent", "idle_timeout"},
 		// The feed says nothing but its heartbeats, which keep it from idling.
 		{"max duration", `    stream_idle_timeout = "1h"` + "\n" + `    stream_max_duration = "1s"`, "/api/v1/probe/feed", "max_duration"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			b, _ := withPlugins(t, pluginBlock{variant: probe, limits: tc.limits})
 			a := b.institution("alpha")
 			base := b.pluginDebug(a.learner)
@@ -390,6 +394,25 @@ func TestStreamLimitsEndStreams(t *testing.T) {
 			}
 		})
 	}
+}
+
+// When the kernel shuts down, its HTTP server's drain first ends the open
+// streams (which would otherwise hold it up for as long as their limits
+// allow) and refuses new ones.
+func TestStreamsEndAtShutdown(t *testing.T) {
+	t.Parallel()
+	b, _ := withPlugins(t, pluginBlock{variant: probe})
+	a := b.institution("alpha")
+	s := b.openSSE("/api/v1/probe/feed", a.learner)
+	b.kernel.Plugins.EndStreams() // what Server.Serve registers with http.Server.RegisterOnShutdown
+	_, err := io.Copy(io.Discard, s.res.Body)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, float64(1), endedStreams(b, "plugin_stopped"))
+	}, eventually, tick)
+	r := b.do("GET", "/api/v1/probe/feed", a.learner, nil)
+	requireProblem(t, r, 503, "plugin-unavailable")
+	require.Equal(t, 204, b.do("GET", "/api/v1/probe/noop", a.learner, nil).Status, "plain requests drain as before")
 }
 
 // heapStats is the test process's memory in use by the Go runtime: the

@@ -29,7 +29,7 @@ const (
 	StreamClientGone    StreamEnd = "client_gone"    // the client closed the connection, or stopped reading
 	StreamIdleTimeout   StreamEnd = "idle_timeout"   // the plugin sent nothing for limits.stream_idle_timeout
 	StreamMaxDuration   StreamEnd = "max_duration"   // the stream reached limits.stream_max_duration
-	StreamPluginStopped StreamEnd = "plugin_stopped" // the plugin was stopped, reloaded or upgraded
+	StreamPluginStopped StreamEnd = "plugin_stopped" // the plugin was stopped, reloaded or upgraded, or the kernel is shutting down
 	StreamPluginError   StreamEnd = "plugin_error"   // the handler failed after its first part, or the plugin died
 )
 
@@ -81,6 +81,19 @@ func (c *streamCounts) release(tenant string) {
 	if tenant != "" {
 		if c.byTenant[tenant]--; c.byTenant[tenant] <= 0 {
 			delete(c.byTenant, tenant)
+		}
+	}
+}
+
+// EndStreams ends every open stream, and any opened from now on, as
+// plugin_stopped: when the kernel shuts down, so that streams, which last
+// as long as their limits allow, do not hold up the HTTP server's drain.
+func (s *Supervisor) EndStreams() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, sl := range s.slots {
+		if inst := sl.inst.Load(); inst != nil {
+			inst.stopStreams()
 		}
 	}
 }
@@ -269,12 +282,12 @@ func (st *Stream) End() StreamEnd {
 func (st *Stream) Close() StreamEnd {
 	end := st.End()
 	st.once.Do(func() {
-		st.release()
-		for i, e := range StreamEnds {
+		for i, e := range StreamEnds { // counted ended before it stops counting as open
 			if e == end {
 				st.slot.streams.ended[i].Add(1)
 			}
 		}
+		st.release()
 	})
 	return end
 }
