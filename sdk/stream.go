@@ -227,12 +227,9 @@ func (w *Stream) heartbeatEvery() time.Duration {
 }
 
 func (w *Stream) onHeartbeat() {
-	every := w.heartbeatEvery()
-	if !w.mu.TryLock() { // a write is under way: that will do
-		w.heartbeat.Reset(every)
-		return
-	}
+	w.mu.Lock() // after a write under way, if any: then the stream is not silent
 	defer w.mu.Unlock()
+	every := w.heartbeatEvery()
 	if w.closed || w.err != nil {
 		return
 	}
