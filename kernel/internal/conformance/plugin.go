@@ -144,7 +144,7 @@ func create(_ context.Context, req *sdk.Request) (*sdk.Response, error) {
 var sentinels = map[string]error{
 	"invalid": sdk.ErrInvalid, "bad_request": sdk.ErrBadRequest, "unauthorized": sdk.ErrUnauthorized,
 	"forbidden": sdk.ErrForbidden, "not_found": sdk.ErrNotFound, "conflict": sdk.ErrConflict, "gone": sdk.ErrGone,
-	"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable,
+	"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable, "too_large": sdk.ErrTooLarge,
 }
 
 func fail(_ context.Context, req *sdk.Request) (*sdk.Response, error) {
