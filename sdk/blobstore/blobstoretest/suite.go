@@ -181,6 +181,21 @@ func writeOnce(t *testing.T, newStore NewStore) {
 	got, _ := read(t, st, s, "receipt.json")
 	require.Equal(t, "first", string(got), "a refused write-once changes nothing")
 
+	// The store itself refuses to overwrite (If-None-Match: *): an object
+	// in the bucket that the index does not know of is not replaced.
+	require.NoError(t, st.Bucket().WriteAll(ctx(t), s.Prefix()+"stray", []byte("stray"), nil))
+	_, err = st.Put(ctx(t), s, "stray", strings.NewReader("mine"), once)
+	requireKind(t, err, sdk.ErrConflict, "object-exists")
+	r, err := st.Bucket().NewReader(ctx(t), s.Prefix()+"stray", nil)
+	require.NoError(t, err)
+	stray, err := io.ReadAll(r)
+	require.NoError(t, err)
+	r.Close()
+	require.Equal(t, "stray", string(stray))
+	_, err = st.Stat(ctx(t), s, "stray")
+	requireKind(t, err, sdk.ErrNotFound, "")
+	require.NoError(t, st.Bucket().Delete(ctx(t), s.Prefix()+"stray"))
+
 	// Racing writers of one key: exactly one wins, whatever the order.
 	const n = 6
 	var wg sync.WaitGroup
