@@ -34,9 +34,6 @@ type Service struct {
 
 // scope checks the capability and makes the call's scope.
 func (s *Service) scope(in *pluginv1.BlobScope) (Scope, error) {
-	if s.Store == nil {
-		return Scope{}, status.Error(codes.Unavailable, "the kernel has no object storage configured (EDULURE_BLOB_URL)")
-	}
 	if in == nil {
 		in = &pluginv1.BlobScope{}
 	}
@@ -49,6 +46,9 @@ func (s *Service) scope(in *pluginv1.BlobScope) (Scope, error) {
 	}
 	if !slices.Contains(s.Capabilities, need) {
 		return Scope{}, status.Errorf(codes.PermissionDenied, "plugin %q did not declare the capability %q in its manifest", s.Plugin, need)
+	}
+	if s.Store == nil {
+		return Scope{}, status.Error(codes.Unavailable, "the kernel has no object storage configured (EDULURE_BLOB_URL)")
 	}
 	out, err := sc()
 	if err != nil {

@@ -16,6 +16,8 @@ plugin "gamification" {
     max_concurrent_requests = 128
     request_timeout         = "1m30s"
     db_connections          = 10
+    storage_bytes           = "500GiB"
+    storage_object_bytes    = 100000000
   }
 }
 
