@@ -1,6 +1,7 @@
 package blobstore
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -101,7 +102,7 @@ func (s Scope) String() string {
 // "kernel/", "tenants/", "platform/").
 func CheckKey(key string) error {
 	if key == "" {
-		return sdk.Errorf(sdk.ErrInvalid, "an object key is required")
+		return &sdk.Error{Kind: sdk.ErrInvalid, Code: "invalid-object-key", Detail: "an object key is required"}
 	}
 	if err := checkPath(key, "key"); err != nil {
 		return err
@@ -123,7 +124,7 @@ func CheckPrefix(prefix string) error {
 
 func checkPath(p, what string) error {
 	if len(p) > MaxKeyBytes {
-		return sdk.Errorf(sdk.ErrInvalid, "%s is %d bytes long; at most %d", what, len(p), MaxKeyBytes)
+		return &sdk.Error{Kind: sdk.ErrInvalid, Code: "invalid-object-key", Detail: fmt.Sprintf("%s is %d bytes long; at most %d", what, len(p), MaxKeyBytes)}
 	}
 	if !utf8.ValidString(p) {
 		return refused(p, what, "is not valid UTF-8")
