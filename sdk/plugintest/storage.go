@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -47,8 +48,13 @@ type objects struct {
 }
 
 func (h *Harness) startStorage(limits blobstore.Limits) (pluginv1.HostClient, error) {
-	bucket, err := fileblob.OpenBucket(h.t.TempDir(), &fileblob.Options{NoTempDir: true})
+	dir, err := os.MkdirTemp("", "plugintest-storage-")
 	if err != nil {
+		return nil, fmt.Errorf("making the storage directory: %w", err)
+	}
+	bucket, err := fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true})
+	if err != nil {
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("opening the storage directory: %w", err)
 	}
 	key := make([]byte, 32)
@@ -70,9 +76,14 @@ func (h *Harness) startStorage(limits blobstore.Limits) (pluginv1.HostClient, er
 	if err != nil {
 		srv.Stop()
 		bucket.Close()
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	h.objects = &objects{store: st, srv: srv, conn: conn, close: bucket.Close}
+	h.objects = &objects{store: st, srv: srv, conn: conn, close: func() error {
+		err := bucket.Close()
+		os.RemoveAll(dir)
+		return err
+	}}
 	return pluginv1.NewHostClient(conn), nil
 }
 
