@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gocloud.dev/blob"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -86,18 +87,32 @@ func read(t *testing.T, st *blobstore.Store, s blobstore.Scope, key string) ([]b
 }
 
 // bucketKeys lists every key in the bucket under prefix, behind the
-// index's back: what is really stored.
+// index's back: what is really stored. The directory driver's listing
+// fails when a temporary file of a concurrent write goes away under it;
+// such a listing is tried again.
 func bucketKeys(t *testing.T, st *blobstore.Store, prefix string) []string {
 	t.Helper()
-	var out []string
-	it := st.Bucket().List(nil)
-	for {
-		o, err := it.Next(ctx(t))
-		if err == io.EOF {
+	for attempt := 0; ; attempt++ {
+		out, err := listBucket(ctx(t), st, prefix)
+		if err == nil || attempt == 100 {
+			require.NoError(t, err)
 			return out
 		}
-		require.NoError(t, err)
-		if strings.HasPrefix(o.Key, prefix) && !strings.HasSuffix(o.Key, ".tmp") {
+	}
+}
+
+func listBucket(c context.Context, st *blobstore.Store, prefix string) ([]string, error) {
+	var out []string
+	it := st.Bucket().List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(c)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasSuffix(o.Key, ".tmp") {
 			out = append(out, o.Key)
 		}
 	}
