@@ -82,7 +82,7 @@ func (s *Service) status(err error) error {
 		e.Detail = err.Error()
 	}
 	if e.Kind == "unavailable" && s.Logger != nil {
-		s.Logger.Warn("object storage unavailable", "plugin", s.Plugin, "error", err)
+		s.Logger.Warn("object storage unavailable", "plugin", s.Plugin, "error", err) // with the cause
 	}
 	return wire.ErrorStatus(e)
 }

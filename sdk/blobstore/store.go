@@ -118,9 +118,23 @@ func (st *Store) lookup(ctx context.Context, s Scope, key string) (string, Entry
 	return full, e, nil
 }
 
+// unavailable is the error of a store or index that failed: the plugin
+// and the client learn what failed, the kernel's log why (Error has the
+// cause: a path, an endpoint).
 func unavailable(doing string, err error) error {
-	return &sdk.Error{Kind: sdk.ErrUnavailable, Code: "storage-unavailable", Detail: fmt.Sprintf("%s: %v", doing, err)}
+	return &storeError{
+		sdk:   &sdk.Error{Kind: sdk.ErrUnavailable, Code: "storage-unavailable", Detail: doing + " failed; retry shortly"},
+		cause: err,
+	}
 }
+
+type storeError struct {
+	sdk   *sdk.Error
+	cause error
+}
+
+func (e *storeError) Error() string   { return fmt.Sprintf("%s: %v", e.sdk.Detail, e.cause) }
+func (e *storeError) Unwrap() []error { return []error{e.sdk, e.cause} }
 
 // CheckContentType refuses a media type that does not parse or is longer
 // than 255 bytes.
@@ -207,6 +221,9 @@ func (st *Store) Put(ctx context.Context, s Scope, key string, r io.Reader, o Pu
 			}
 			h.Write(buf[:n])
 			if _, err := w.Write(buf[:n]); err != nil {
+				if ctx.Err() != nil {
+					return Object{}, ctx.Err() // the caller went away
+				}
 				return Object{}, unavailable("writing the object", err)
 			}
 		}
@@ -221,8 +238,11 @@ func (st *Store) Put(ctx context.Context, s Scope, key string, r io.Reader, o Pu
 	err = st.index.Commit(ctx, e, o.IfNotExists, func(others int64) error { return fits(others, size) }, func() error {
 		closed = true
 		if err := w.Close(); err != nil {
-			if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+			switch {
+			case gcerrors.Code(err) == gcerrors.FailedPrecondition:
 				return ErrExists
+			case ctx.Err() != nil:
+				return ctx.Err()
 			}
 			return unavailable("storing the object", err)
 		}
@@ -234,7 +254,7 @@ func (st *Store) Put(ctx context.Context, s Scope, key string, r io.Reader, o Pu
 	case err != nil:
 		var se *sdk.Error
 		if errors.As(err, &se) {
-			return Object{}, err
+			return Object{}, err // the limits', or the store's (unavailable)
 		}
 		return Object{}, unavailable("recording the object", err)
 	}
