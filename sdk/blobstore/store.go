@@ -253,8 +253,8 @@ func (st *Store) Put(ctx context.Context, s Scope, key string, r io.Reader, o Pu
 		return Object{}, conflict(key)
 	case err != nil:
 		var se *sdk.Error
-		if errors.As(err, &se) {
-			return Object{}, err // the limits', or the store's (unavailable)
+		if errors.As(err, &se) || ctx.Err() != nil {
+			return Object{}, err // the limits', the store's (unavailable), or a cancellation
 		}
 		return Object{}, unavailable("recording the object", err)
 	}
