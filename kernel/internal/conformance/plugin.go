@@ -10,12 +10,21 @@ import (
 )
 
 // Plugin is the conformance plugin.
-type Plugin struct{}
+type Plugin struct{ env *sdk.Env }
 
-var _ sdk.Plugin = Plugin{}
+var (
+	_ sdk.Plugin      = (*Plugin)(nil)
+	_ sdk.Provisioner = (*Plugin)(nil)
+)
 
 // New builds it.
-func New() Plugin { return Plugin{} }
+func New() *Plugin { return &Plugin{} }
+
+// Provision keeps the Env, for the platform's storage.
+func (p *Plugin) Provision(_ context.Context, env *sdk.Env) error {
+	p.env = env
+	return nil
+}
 
 // Permissions.
 const (
@@ -73,21 +82,22 @@ type Typed struct {
 }
 
 // Manifest declares the plugin.
-func (Plugin) Manifest() sdk.Manifest {
+func (p *Plugin) Manifest() sdk.Manifest {
 	return sdk.Manifest{
 		Name: "conf", Version: "0.1.0", Description: "The request contract's conformance plugin",
 		Permissions: []sdk.Permission{
 			{Name: PermRead, DefaultRoles: []string{"admin", "instructor", "learner"}},
 			{Name: PermWrite, DefaultRoles: []string{"admin"}},
 		},
-		Routes: []sdk.Route{
+		Routes: append([]sdk.Route{
 			{Method: "GET", Path: "/api/v1/conf/echo/{id}", Permission: PermRead, Query: EchoQuery{}, Response: Echo{}, Handler: echo},
 			{Method: "GET", Path: "/api/v1/conf/public", Public: true, Response: Echo{}, Handler: echo},
 			{Method: "POST", Path: "/api/v1/conf/things", Permission: PermWrite, Request: NewThing{}, Response: Thing{}, Status: http.StatusCreated, Handler: create},
 			{Method: "GET", Path: "/api/v1/conf/errors/{kind}", Permission: PermRead, Handler: fail},
 			{Method: "GET", Path: "/api/v1/conf/status/{code}", Permission: PermRead, Handler: status},
-		},
-		Config: Settings{Greeting: "hi"},
+		}, p.storageRoutes()...),
+		Capabilities: []sdk.Capability{sdk.CapStorage},
+		Config:       Settings{Greeting: "hi"},
 	}
 }
 
