@@ -44,6 +44,9 @@ func compileManifest(m Manifest) (*compiled, error) {
 		Name: m.Name, Version: m.Version, Description: m.Description,
 		MinProtocol: uint32(m.MinProtocol), MaxProtocol: uint32(m.MaxProtocol),
 	}
+	for _, c := range m.Capabilities {
+		out.Capabilities = append(out.Capabilities, string(c))
+	}
 	if out.MinProtocol == 0 {
 		out.MinProtocol = ProtocolVersion
 	}

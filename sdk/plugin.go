@@ -96,6 +96,11 @@ type Manifest struct {
 	// ConfigSchema is a hand-written JSON Schema of the configuration, for
 	// what a Go type cannot say; Config is the usual way.
 	ConfigSchema []byte
+	// Capabilities are the host services the plugin uses (CapStorage,
+	// CapPlatformStorage). The kernel refuses a call of a host service the
+	// manifest does not declare (ErrForbidden), and a name it does not know
+	// at load. Since: v1.2
+	Capabilities []Capability
 }
 
 // Route is one REST route served by the plugin.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/edulure/edulure/sdk/blobstore"
 )
 
 // Config is the parsed plugins.hcl.
@@ -69,6 +72,11 @@ type Limits struct {
 	MaxStreamsPerInstitution int           // open streams of one institution; default 100, 1..100000
 	StreamIdleTimeout        time.Duration // longest wait for the plugin's next part; default 60s, [100ms, 1h]
 	StreamMaxDuration        time.Duration // longest a stream lasts; default 1h, [1s, 24h]
+	// StorageBytes bounds all the plugin's stored objects together, and
+	// StorageObjectBytes one object (default 10 GiB and 1 GiB, at most
+	// 1 PiB): a number of bytes or a size such as "500MiB" or "2GB".
+	StorageBytes       int64
+	StorageObjectBytes int64
 }
 
 const (
@@ -88,6 +96,7 @@ const (
 	defaultStreamMaxDuration        = time.Hour
 	minStreamMaxDuration            = time.Second
 	maxStreamMaxDuration            = 24 * time.Hour
+	maxStorageBytes                 = 1 << 50
 )
 
 // DefaultLimits are the limits of a plugin whose block sets none.
@@ -100,6 +109,9 @@ var DefaultLimits = Limits{
 	MaxStreamsPerInstitution: defaultMaxStreamsPerInstitution,
 	StreamIdleTimeout:        defaultStreamIdleTimeout,
 	StreamMaxDuration:        defaultStreamMaxDuration,
+
+	StorageBytes:       blobstore.DefaultLimits.Bytes,
+	StorageObjectBytes: blobstore.DefaultLimits.ObjectBytes,
 }
 
 var (
@@ -138,6 +150,8 @@ var (
 			{Name: "max_streams_per_institution"},
 			{Name: "stream_idle_timeout"},
 			{Name: "stream_max_duration"},
+			{Name: "storage_bytes"},
+			{Name: "storage_object_bytes"},
 		},
 	}
 )
@@ -466,6 +480,15 @@ func limits(block *hcl.Block, l *Limits) hcl.Diagnostics {
 			l.MaxStreamsPerInstitution = l.MaxStreams // a lower plugin cap lowers the default per institution
 		}
 	}
+	for name, dst := range map[string]*int64{"storage_bytes": &l.StorageBytes, "storage_object_bytes": &l.StorageObjectBytes} {
+		if attr, ok := content.Attributes[name]; ok {
+			n, ndiags := byteSize(attr)
+			diags = append(diags, ndiags...)
+			if !ndiags.HasErrors() {
+				*dst = n
+			}
+		}
+	}
 	return diags
 }
 
@@ -482,6 +505,59 @@ func duration(attr *hcl.Attribute, lo, hi time.Duration, examples string) (time.
 		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %q; expected %s.", attr.Name, s, want))
 	}
 	return d, nil
+}
+
+// sizeUnits are the units a byte size may be written in.
+var sizeUnits = map[string]int64{
+	"": 1, "B": 1,
+	"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+}
+
+var sizeRE = regexp.MustCompile(`^([0-9]+)\s*([A-Za-z]*)$`)
+
+// byteSize reads a number of bytes: a whole number, or a string of one
+// with a unit ("500MiB", "2 GB").
+func byteSize(attr *hcl.Attribute) (int64, hcl.Diagnostics) {
+	want := `a number of bytes from 1 to 1 PiB, or a size such as "500MiB" or "2GB" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)`
+	v, diags := attr.Expr.Value(nil)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	var n int64
+	switch {
+	case v.IsNull() || !v.IsWhollyKnown():
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s must be a literal value; expected %s.", attr.Name, want))
+	case v.Type() == cty.Number:
+		f := v.AsBigFloat()
+		i, acc := f.Int64()
+		if !f.IsInt() || acc != big.Exact || i < 1 || i > maxStorageBytes {
+			return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %s; expected %s.", attr.Name, f.Text('f', -1), want))
+		}
+		n = i
+	case v.Type() == cty.String:
+		m := sizeRE.FindStringSubmatch(strings.TrimSpace(v.AsString()))
+		unit, ok := int64(0), false
+		if m != nil {
+			unit, ok = sizeUnits[m[2]]
+		}
+		count, err := strconv.ParseInt(m0(m), 10, 64)
+		if !ok || err != nil || count < 1 || count > maxStorageBytes/unit {
+			return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %q; expected %s.", attr.Name, v.AsString(), want))
+		}
+		n = count * unit
+	default:
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %s; expected %s.", attr.Name, v.Type().FriendlyName(), want))
+	}
+	return n, nil
+}
+
+// m0 is the number of a size's match, "" without a match.
+func m0(m []string) string {
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }
 
 func intInRange(attr *hcl.Attribute, lo, hi int) (int, hcl.Diagnostics) {
