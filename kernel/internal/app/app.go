@@ -90,7 +90,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	if err != nil {
 		return nil, err
 	}
-	plugins := supervisor.New(supervisor.Deps{Logger: log, Pool: pool, Authz: engine, Catalogue: cat}, supervisor.Options{
+	plugins := supervisor.New(supervisor.Deps{Logger: log, Pool: pool, Authz: engine, Catalogue: cat, Sealer: sealer}, supervisor.Options{
 		ConfigPath: cfg.PluginsFile, DatabaseURL: cfg.DatabaseURL, RolePrefix: cfg.DBRolePrefix,
 		Secret: cfg.SecretKey, KernelVersion: Version,
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/edulure/edulure/kernel/internal/authz"
+	"github.com/edulure/edulure/kernel/internal/seal"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
@@ -69,6 +70,8 @@ type Deps struct {
 	Pool      *pgxpool.Pool // the kernel's pool: creates plugin roles and schemas
 	Authz     *authz.Engine
 	Catalogue *authz.Catalogue
+	// Sealer seals institutions' secret settings (EDULURE_SECRET_KEY).
+	Sealer *seal.Sealer
 }
 
 // Supervisor starts, watches, restarts and stops the plugins of plugins.hcl,
@@ -124,7 +127,7 @@ func New(d Deps, opts Options) *Supervisor {
 		opts: opts, logger: d.Logger.Named("plugin"), pool: d.Pool, authz: d.Authz, cat: d.Catalogue,
 		ctx: ctx, cancel: cancel, slots: map[string]*slot{},
 	}
-	s.Enablement = newEnablement(d.Pool, s.defaultEnabled)
+	s.Enablement = newEnablement(d.Pool, d.Sealer, s.defaultEnabled)
 	s.table.Store(&routeTable{})
 	return s
 }
