@@ -389,6 +389,9 @@ func configKeys(attr *hcl.Attribute) (map[string]hcl.Range, map[string]bool) {
 			external[k.AsString()] = true
 		}
 	}
+	if len(external) == 0 {
+		external = nil
+	}
 	return at, external
 }
 
