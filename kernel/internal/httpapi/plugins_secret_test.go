@@ -247,3 +247,28 @@ func digest(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// A secret setting written as a value in plugins.hcl refuses the plugin;
+// neither the refusal (state, last error, log) nor any other answer
+// repeats a configuration value.
+func TestPluginSecretLiteralRefused(t *testing.T) {
+	t.Parallel()
+	literal, long := secretValue("literal"), secretValue("greeting")
+	logs := &lockedBuffer{}
+	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: logs, JSONFormat: true})
+	file := writePluginsFile(t, "", pluginBlock{variant: probe, config: fmt.Sprintf("{\n    greeting = %q\n    api_key  = %q\n  }", long, literal)})
+	b := setupLogged(t, logger, "EDULURE_PLUGINS_FILE", file)
+	b.allow5xx = true
+	op := b.operator()
+	r := b.do("GET", "/api/v1/plugins", op, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.Equal(t, "failed", r.str("items", "0", "state"), "%s", r.Raw)
+	lastError := r.str("items", "0", "last_error")
+	require.Contains(t, lastError, file+":8,5: config.api_key: is a secret setting: write env(\"VARIABLE\") or file(\"/path/to/secret\")")
+	require.Contains(t, lastError, "config.greeting: must be at most 10 characters long")
+	for _, s := range []string{literal, long} {
+		require.NotContains(t, string(r.Raw), s)
+		require.NotContains(t, logs.String(), s)
+	}
+	require.Contains(t, logs.String(), "plugin refused")
+}
