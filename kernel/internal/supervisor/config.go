@@ -44,6 +44,9 @@ type PluginConfig struct {
 	// the line to change.
 	ConfigAt   *hcl.Range
 	ConfigKeys map[string]hcl.Range
+	// ConfigExternal holds the top-level settings whose value is an env()
+	// or file() call: the only way a secret setting may be given.
+	ConfigExternal map[string]bool
 }
 
 // where is the file:line,column of a setting ("config.label") in
@@ -294,12 +297,13 @@ func (p *configParser) plugin(block *hcl.Block) (PluginConfig, hcl.Diagnostics) 
 	}
 	if attr, ok := content.Attributes["config"]; ok {
 		var raw json.RawMessage
-		raw, cdiags = operatorConfig(attr)
+		raw, cdiags = operatorConfig(attr, p.functions())
 		diags = append(diags, cdiags...)
 		if raw != nil {
 			pc.Config = raw
 		}
-		pc.ConfigAt, pc.ConfigKeys = attr.Range.Ptr(), configKeys(attr)
+		pc.ConfigAt = attr.Range.Ptr()
+		pc.ConfigKeys, pc.ConfigExternal = configKeys(attr)
 	}
 
 	var limitsBlock *hcl.Block
@@ -377,10 +381,11 @@ func checksum(attr *hcl.Attribute) (string, []byte, hcl.Diagnostics) {
 	return s, sum, nil
 }
 
-// operatorConfig converts the config attribute to a JSON object. It returns
-// nil, without diagnostics, for config = null.
-func operatorConfig(attr *hcl.Attribute) (json.RawMessage, hcl.Diagnostics) {
-	v, diags := attr.Expr.Value(nil)
+// operatorConfig converts the config attribute, evaluated with ctx (the
+// env and file functions), to a JSON object. It returns nil, without
+// diagnostics, for config = null.
+func operatorConfig(attr *hcl.Attribute, ctx *hcl.EvalContext) (json.RawMessage, hcl.Diagnostics) {
+	v, diags := attr.Expr.Value(ctx)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -402,21 +407,36 @@ func operatorConfig(attr *hcl.Attribute) (json.RawMessage, hcl.Diagnostics) {
 	return raw, nil
 }
 
-// configKeys is where each top-level setting of a config object is written.
-func configKeys(attr *hcl.Attribute) map[string]hcl.Range {
+// configKeys is where each top-level setting of a config object is
+// written, and which of them are given by an env() or file() call.
+func configKeys(attr *hcl.Attribute) (map[string]hcl.Range, map[string]bool) {
 	obj, ok := attr.Expr.(*hclsyntax.ObjectConsExpr)
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	out := map[string]hcl.Range{}
+	at, external := map[string]hcl.Range{}, map[string]bool{}
 	for _, item := range obj.Items {
 		k, diags := item.KeyExpr.Value(nil)
 		if diags.HasErrors() || k.Type() != cty.String || k.IsNull() || !k.IsKnown() {
 			continue
 		}
-		out[k.AsString()] = item.KeyExpr.Range()
+		at[k.AsString()] = item.KeyExpr.Range()
+		expr := item.ValueExpr
+		for {
+			p, ok := expr.(*hclsyntax.ParenthesesExpr)
+			if !ok {
+				break
+			}
+			expr = p.Expression
+		}
+		if call, ok := expr.(*hclsyntax.FunctionCallExpr); ok && (call.Name == "env" || call.Name == "file") {
+			external[k.AsString()] = true
+		}
 	}
-	return out
+	if len(external) == 0 {
+		external = nil
+	}
+	return at, external
 }
 
 // limits decodes a limits block into l, which holds the defaults on entry.

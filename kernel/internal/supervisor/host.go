@@ -137,9 +137,9 @@ func (h *hostServer) GetTenantConfig(ctx context.Context, req *pluginv1.GetTenan
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, "tenant_id is not a UUID")
 	}
-	st, err := h.s.Enablement.Get(ctx, tenant, h.plugin)
+	st, cfg, err := h.s.TenantConfig(ctx, tenant, h.plugin)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "%v", fmt.Errorf("reading settings: %w", err))
 	}
-	return &pluginv1.GetTenantConfigResponse{Enabled: st.Enabled, ConfigJson: st.Config}, nil
+	return &pluginv1.GetTenantConfigResponse{Enabled: st.Enabled, ConfigJson: cfg}, nil
 }

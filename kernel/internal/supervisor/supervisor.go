@@ -17,6 +17,7 @@ import (
 
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/objectstore"
+	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/sdk/blobstore"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
@@ -76,6 +77,8 @@ type Deps struct {
 	// Blobs is the bucket of plugins' object storage (EDULURE_BLOB_URL);
 	// nil: none, and storage calls answer UNAVAILABLE.
 	Blobs *blob.Bucket
+	// Sealer seals institutions' secret settings (EDULURE_SECRET_KEY).
+	Sealer *seal.Sealer
 }
 
 // Supervisor starts, watches, restarts and stops the plugins of plugins.hcl,
@@ -134,7 +137,7 @@ func New(d Deps, opts Options) *Supervisor {
 		opts: opts, logger: d.Logger.Named("plugin"), pool: d.Pool, authz: d.Authz, cat: d.Catalogue,
 		ctx: ctx, cancel: cancel, slots: map[string]*slot{},
 	}
-	s.Enablement = newEnablement(d.Pool, s.defaultEnabled)
+	s.Enablement = newEnablement(d.Pool, d.Sealer, s.defaultEnabled)
 	s.table.Store(&routeTable{})
 	if d.Blobs != nil {
 		s.blobs = blobstore.New(d.Blobs, objectstore.NewIndex(d.Pool), blobstore.Options{
