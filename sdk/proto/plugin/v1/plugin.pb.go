@@ -1069,8 +1069,14 @@ type HTTPRequest struct {
 	DeadlineUnixMs int64 `protobuf:"varint,10,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
 	// The plugin's configuration for the principal's tenant (JSON object).
 	TenantConfigJson []byte `protobuf:"bytes,11,opt,name=tenant_config_json,json=tenantConfigJson,proto3" json:"tenant_config_json,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// W3C Trace Context (https://www.w3.org/TR/trace-context/) of the
+	// kernel's span for this call: the plugin's spans for the request are its
+	// children. Empty when the kernel does not trace. Since: v1.2
+	Traceparent string `protobuf:"bytes,12,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// The W3C tracestate that goes with traceparent; often empty. Since: v1.2
+	Tracestate    string `protobuf:"bytes,13,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HTTPRequest) Reset() {
@@ -1178,6 +1184,20 @@ func (x *HTTPRequest) GetTenantConfigJson() []byte {
 		return x.TenantConfigJson
 	}
 	return nil
+}
+
+func (x *HTTPRequest) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *HTTPRequest) GetTracestate() string {
+	if x != nil {
+		return x.Tracestate
+	}
+	return ""
 }
 
 type Error struct {
@@ -1882,7 +1902,12 @@ type Event struct {
 	// The plugin or "kernel" that published it.
 	Source string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
 	// 1 on the first delivery of this event to this subscriber.
-	Attempt       uint32 `protobuf:"varint,9,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Attempt uint32 `protobuf:"varint,9,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// W3C traceparent of the kernel's span delivering the event (which links
+	// to the trace of the request that published it): the plugin's spans for
+	// handling the event are its children. Empty when the kernel does not
+	// trace. Since: v1.2
+	Traceparent   string `protobuf:"bytes,10,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1978,6 +2003,13 @@ func (x *Event) GetAttempt() uint32 {
 		return x.Attempt
 	}
 	return 0
+}
+
+func (x *Event) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 type HandleEventsRequest struct {
@@ -2158,7 +2190,12 @@ type RunJobRequest struct {
 	ArgsJson       []byte `protobuf:"bytes,8,opt,name=args_json,json=argsJson,proto3" json:"args_json,omitempty"`
 	DeadlineUnixMs int64  `protobuf:"varint,9,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
 	// Who asked for a manual run.
-	Principal     *Principal `protobuf:"bytes,10,opt,name=principal,proto3" json:"principal,omitempty"`
+	Principal *Principal `protobuf:"bytes,10,opt,name=principal,proto3" json:"principal,omitempty"`
+	// W3C traceparent of the kernel's span for this attempt (which links to
+	// the trace of the request or event that started the run): the plugin's
+	// spans for the attempt are its children. Empty when the kernel does not
+	// trace. Since: v1.2
+	Traceparent   string `protobuf:"bytes,11,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2261,6 +2298,13 @@ func (x *RunJobRequest) GetPrincipal() *Principal {
 		return x.Principal
 	}
 	return nil
+}
+
+func (x *RunJobRequest) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 type RunJobResponse struct {
@@ -2497,6 +2541,99 @@ func (x *GetMemberResponse) GetRoles() []string {
 	return nil
 }
 
+// Since: v1.2
+type GetMetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsRequest) Reset() {
+	*x = GetMetricsRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsRequest) ProtoMessage() {}
+
+func (x *GetMetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsRequest.ProtoReflect.Descriptor instead.
+func (*GetMetricsRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{36}
+}
+
+// Since: v1.2
+type GetMetricsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Prometheus exposition format of body: "text/plain; version=0.0.4"
+	// (the text format) or "application/vnd.google.protobuf;
+	// proto=io.prometheus.client.MetricFamily; encoding=delimited".
+	ContentType   string `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Body          []byte `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsResponse) Reset() {
+	*x = GetMetricsResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsResponse) ProtoMessage() {}
+
+func (x *GetMetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsResponse.ProtoReflect.Descriptor instead.
+func (*GetMetricsResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *GetMetricsResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *GetMetricsResponse) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
 var File_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_v1_plugin_proto_rawDesc = "" +
@@ -2593,7 +2730,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\ttenant_id\x18\x04 \x01(\tR\btenantId\x12\x14\n" +
 	"\x05roles\x18\x05 \x03(\tR\x05roles\x12 \n" +
 	"\vpermissions\x18\x06 \x03(\tR\vpermissions\x12\x1a\n" +
-	"\boperator\x18\a \x01(\bR\boperator\"\xda\x05\n" +
+	"\boperator\x18\a \x01(\bR\boperator\"\x9c\x06\n" +
 	"\vHTTPRequest\x12\x14\n" +
 	"\x05route\x18\x01 \x01(\tR\x05route\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -2608,7 +2745,11 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"request_id\x18\t \x01(\tR\trequestId\x12(\n" +
 	"\x10deadline_unix_ms\x18\n" +
 	" \x01(\x03R\x0edeadlineUnixMs\x12,\n" +
-	"\x12tenant_config_json\x18\v \x01(\fR\x10tenantConfigJson\x1a=\n" +
+	"\x12tenant_config_json\x18\v \x01(\fR\x10tenantConfigJson\x12 \n" +
+	"\vtraceparent\x18\f \x01(\tR\vtraceparent\x12\x1e\n" +
+	"\n" +
+	"tracestate\x18\r \x01(\tR\n" +
+	"tracestate\x1a=\n" +
 	"\x0fPathParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aS\n" +
@@ -2670,7 +2811,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x17GetTenantConfigResponse\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x1f\n" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
-	"configJson\"\xfb\x01\n" +
+	"configJson\"\x9d\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
@@ -2681,7 +2822,9 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"request_id\x18\x06 \x01(\tR\trequestId\x12\x1b\n" +
 	"\tdata_json\x18\a \x01(\fR\bdataJson\x12\x16\n" +
 	"\x06source\x18\b \x01(\tR\x06source\x12\x18\n" +
-	"\aattempt\x18\t \x01(\rR\aattempt\"q\n" +
+	"\aattempt\x18\t \x01(\rR\aattempt\x12 \n" +
+	"\vtraceparent\x18\n" +
+	" \x01(\tR\vtraceparent\"q\n" +
 	"\x13HandleEventsRequest\x120\n" +
 	"\x06events\x18\x01 \x03(\v2\x18.edulure.plugin.v1.EventR\x06events\x12(\n" +
 	"\x10deadline_unix_ms\x18\x02 \x01(\x03R\x0edeadlineUnixMs\"\\\n" +
@@ -2690,7 +2833,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1c\n" +
 	"\tattempted\x18\x03 \x01(\bR\tattempted\"P\n" +
 	"\x14HandleEventsResponse\x128\n" +
-	"\aresults\x18\x01 \x03(\v2\x1e.edulure.plugin.v1.EventResultR\aresults\"\xed\x02\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.edulure.plugin.v1.EventResultR\aresults\"\x8f\x03\n" +
 	"\rRunJobRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x18\n" +
@@ -2702,7 +2845,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\targs_json\x18\b \x01(\fR\bargsJson\x12(\n" +
 	"\x10deadline_unix_ms\x18\t \x01(\x03R\x0edeadlineUnixMs\x12:\n" +
 	"\tprincipal\x18\n" +
-	" \x01(\v2\x1c.edulure.plugin.v1.PrincipalR\tprincipal\"X\n" +
+	" \x01(\v2\x1c.edulure.plugin.v1.PrincipalR\tprincipal\x12 \n" +
+	"\vtraceparent\x18\v \x01(\tR\vtraceparent\"X\n" +
 	"\x0eRunJobResponse\x12.\n" +
 	"\x05error\x18\x01 \x01(\v2\x18.edulure.plugin.v1.ErrorR\x05error\x12\x16\n" +
 	"\x06output\x18\x02 \x01(\tR\x06output\"\x18\n" +
@@ -2713,7 +2857,11 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\"A\n" +
 	"\x11GetMemberResponse\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\bR\x06member\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles2\x81\x04\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"\x13\n" +
+	"\x11GetMetricsRequest\"K\n" +
+	"\x12GetMetricsResponse\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body2\xdc\x04\n" +
 	"\x06Plugin\x12Q\n" +
 	"\vGetManifest\x12%.edulure.plugin.v1.GetManifestRequest\x1a\x1b.edulure.plugin.v1.Manifest\x12V\n" +
 	"\tConfigure\x12#.edulure.plugin.v1.ConfigureRequest\x1a$.edulure.plugin.v1.ConfigureResponse\x12M\n" +
@@ -2721,7 +2869,9 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"HandleHTTP\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a\x1f.edulure.plugin.v1.HTTPResponse\x12M\n" +
 	"\x06Health\x12 .edulure.plugin.v1.HealthRequest\x1a!.edulure.plugin.v1.HealthResponse\x12_\n" +
 	"\fHandleEvents\x12&.edulure.plugin.v1.HandleEventsRequest\x1a'.edulure.plugin.v1.HandleEventsResponse\x12M\n" +
-	"\x06RunJob\x12 .edulure.plugin.v1.RunJobRequest\x1a!.edulure.plugin.v1.RunJobResponse2\xe5\x03\n" +
+	"\x06RunJob\x12 .edulure.plugin.v1.RunJobRequest\x1a!.edulure.plugin.v1.RunJobResponse\x12Y\n" +
+	"\n" +
+	"GetMetrics\x12$.edulure.plugin.v1.GetMetricsRequest\x1a%.edulure.plugin.v1.GetMetricsResponse2\xe5\x03\n" +
 	"\x04Host\x12V\n" +
 	"\tAuthorize\x12#.edulure.plugin.v1.AuthorizeRequest\x1a$.edulure.plugin.v1.AuthorizeResponse\x12Y\n" +
 	"\n" +
@@ -2742,7 +2892,7 @@ func file_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*GetManifestRequest)(nil),      // 0: edulure.plugin.v1.GetManifestRequest
 	(*Manifest)(nil),                // 1: edulure.plugin.v1.Manifest
@@ -2780,10 +2930,12 @@ var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*EventsPublishedResponse)(nil), // 33: edulure.plugin.v1.EventsPublishedResponse
 	(*GetMemberRequest)(nil),        // 34: edulure.plugin.v1.GetMemberRequest
 	(*GetMemberResponse)(nil),       // 35: edulure.plugin.v1.GetMemberResponse
-	nil,                             // 36: edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	nil,                             // 37: edulure.plugin.v1.HTTPRequest.QueryEntry
-	nil,                             // 38: edulure.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                             // 39: edulure.plugin.v1.HTTPResponse.HeadersEntry
+	(*GetMetricsRequest)(nil),       // 36: edulure.plugin.v1.GetMetricsRequest
+	(*GetMetricsResponse)(nil),      // 37: edulure.plugin.v1.GetMetricsResponse
+	nil,                             // 38: edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	nil,                             // 39: edulure.plugin.v1.HTTPRequest.QueryEntry
+	nil,                             // 40: edulure.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                             // 41: edulure.plugin.v1.HTTPResponse.HeadersEntry
 }
 var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: edulure.plugin.v1.Manifest.routes:type_name -> edulure.plugin.v1.Route
@@ -2793,12 +2945,12 @@ var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	8,  // 4: edulure.plugin.v1.Manifest.migrations:type_name -> edulure.plugin.v1.Migration
 	2,  // 5: edulure.plugin.v1.Manifest.subscriptions:type_name -> edulure.plugin.v1.Subscription
 	4,  // 6: edulure.plugin.v1.Route.query_params:type_name -> edulure.plugin.v1.QueryParam
-	36, // 7: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	37, // 8: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
-	38, // 9: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
+	38, // 7: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	39, // 8: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
+	40, // 9: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
 	12, // 10: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
 	15, // 11: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
-	39, // 12: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
+	41, // 12: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
 	14, // 13: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
 	12, // 14: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
 	19, // 15: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
@@ -2817,24 +2969,26 @@ var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	17, // 28: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
 	27, // 29: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
 	30, // 30: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
-	20, // 31: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
-	22, // 32: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
-	24, // 33: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
-	32, // 34: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
-	34, // 35: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
-	1,  // 36: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
-	10, // 37: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
-	16, // 38: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
-	18, // 39: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
-	29, // 40: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
-	31, // 41: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
-	21, // 42: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
-	23, // 43: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
-	25, // 44: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
-	33, // 45: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
-	35, // 46: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
-	36, // [36:47] is the sub-list for method output_type
-	25, // [25:36] is the sub-list for method input_type
+	36, // 31: edulure.plugin.v1.Plugin.GetMetrics:input_type -> edulure.plugin.v1.GetMetricsRequest
+	20, // 32: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
+	22, // 33: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
+	24, // 34: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
+	32, // 35: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
+	34, // 36: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
+	1,  // 37: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
+	10, // 38: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
+	16, // 39: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
+	18, // 40: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
+	29, // 41: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
+	31, // 42: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
+	37, // 43: edulure.plugin.v1.Plugin.GetMetrics:output_type -> edulure.plugin.v1.GetMetricsResponse
+	21, // 44: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
+	23, // 45: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
+	25, // 46: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
+	33, // 47: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
+	35, // 48: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
+	37, // [37:49] is the sub-list for method output_type
+	25, // [25:37] is the sub-list for method input_type
 	25, // [25:25] is the sub-list for extension type_name
 	25, // [25:25] is the sub-list for extension extendee
 	0,  // [0:25] is the sub-list for field type_name
@@ -2851,7 +3005,7 @@ func file_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_v1_plugin_proto_rawDesc), len(file_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -36,6 +36,7 @@ const (
 	Plugin_Health_FullMethodName       = "/edulure.plugin.v1.Plugin/Health"
 	Plugin_HandleEvents_FullMethodName = "/edulure.plugin.v1.Plugin/HandleEvents"
 	Plugin_RunJob_FullMethodName       = "/edulure.plugin.v1.Plugin/RunJob"
+	Plugin_GetMetrics_FullMethodName   = "/edulure.plugin.v1.Plugin/GetMetrics"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -64,6 +65,10 @@ type PluginClient interface {
 	HandleEvents(ctx context.Context, in *HandleEventsRequest, opts ...grpc.CallOption) (*HandleEventsResponse, error)
 	// RunJob runs one attempt of a declared job. Since: v1.1
 	RunJob(ctx context.Context, in *RunJobRequest, opts ...grpc.CallOption) (*RunJobResponse, error)
+	// GetMetrics answers the plugin's own Prometheus metrics, which the kernel
+	// merges into its /metrics with the label plugin="<name>". A plugin with
+	// no metrics answers an empty body (or Unimplemented). Since: v1.2
+	GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error)
 }
 
 type pluginClient struct {
@@ -134,6 +139,16 @@ func (c *pluginClient) RunJob(ctx context.Context, in *RunJobRequest, opts ...gr
 	return out, nil
 }
 
+func (c *pluginClient) GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMetricsResponse)
+	err := c.cc.Invoke(ctx, Plugin_GetMetrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -160,6 +175,10 @@ type PluginServer interface {
 	HandleEvents(context.Context, *HandleEventsRequest) (*HandleEventsResponse, error)
 	// RunJob runs one attempt of a declared job. Since: v1.1
 	RunJob(context.Context, *RunJobRequest) (*RunJobResponse, error)
+	// GetMetrics answers the plugin's own Prometheus metrics, which the kernel
+	// merges into its /metrics with the label plugin="<name>". A plugin with
+	// no metrics answers an empty body (or Unimplemented). Since: v1.2
+	GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -187,6 +206,9 @@ func (UnimplementedPluginServer) HandleEvents(context.Context, *HandleEventsRequ
 }
 func (UnimplementedPluginServer) RunJob(context.Context, *RunJobRequest) (*RunJobResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RunJob not implemented")
+}
+func (UnimplementedPluginServer) GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetMetrics not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -317,6 +339,24 @@ func _Plugin_RunJob_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_GetMetrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).GetMetrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_GetMetrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).GetMetrics(ctx, req.(*GetMetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -347,6 +387,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RunJob",
 			Handler:    _Plugin_RunJob_Handler,
+		},
+		{
+			MethodName: "GetMetrics",
+			Handler:    _Plugin_GetMetrics_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
