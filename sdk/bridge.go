@@ -29,7 +29,7 @@ func init() {
 		if !ok && host != nil {
 			return nil, fmt.Errorf("the host is a %T, not an sdk.Host", host)
 		}
-		rt, err := newRuntime(ctx, pl, c, logger, pool, h, operator, nil)
+		rt, err := newRuntime(ctx, pl, c, logger, pool, h, operator, nil, nil, false)
 		if err != nil {
 			return nil, err
 		}
