@@ -65,6 +65,10 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	// secret key. go-plugin adds its handshake variables, and would add the
 	// kernel's whole environment too without SkipHostEnv.
 	cmd.Env = []string{"PATH=" + PluginPATH, "EDULURE_PLUGIN_NAME=" + cfg.Name}
+	if s.opts.PluginEnv != nil {
+		// Tracing's OTEL_* settings, so the plugin exports where the kernel does.
+		cmd.Env = append(cmd.Env, s.opts.PluginEnv(cfg.Name)...)
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.ClientPlugins(),
