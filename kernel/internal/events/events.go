@@ -37,7 +37,7 @@ type Options struct {
 	DeliveryTimeout time.Duration // one delivery call
 	LeaderRetry     time.Duration // how often a standby tries to become the relay
 
-	Tracing *telemetry.Tracing     // spans of deliveries; nil: none
+	Tracing *telemetry.Tracing    // spans of deliveries; nil: none
 	Metrics prometheus.Registerer // deliveries by outcome, lag; nil: not registered
 }
 

@@ -21,10 +21,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 	"go.opentelemetry.io/otel/trace"
 
@@ -42,7 +42,7 @@ type Options struct {
 	Workers        int           // attempts running at once on this replica (default 10)
 	FetchPoll      time.Duration // River's poll for new work (default 1s; inserts also notify)
 
-	Tracing *telemetry.Tracing     // spans of attempts; nil: none
+	Tracing *telemetry.Tracing    // spans of attempts; nil: none
 	Metrics prometheus.Registerer // attempts by outcome, durations; nil: not registered
 }
 

@@ -181,9 +181,9 @@ func (p *probe) registerMetrics(reg prometheus.Registerer) error {
 		}
 		cs = append(cs,
 			gauge("edulure_http_requests_total", "method", "route", "status"), // the kernel's
-			gauge("go_goroutines"),                                             // the kernel's Go collector's
-			gauge("other_items_created_total"),                                 // another plugin's
-			gauge(name+"_labelled", "plugin"),                                  // claims to be another plugin
+			gauge("go_goroutines"),             // the kernel's Go collector's
+			gauge("other_items_created_total"), // another plugin's
+			gauge(name+"_labelled", "plugin"),  // claims to be another plugin
 		)
 	}
 	if p.op.HangMetrics {
