@@ -68,18 +68,24 @@ func (m *metrics) observe(c echo.Context, start time.Time) {
 	m.duration.WithLabelValues(method, route, status).Observe(time.Since(start).Seconds())
 }
 
-// metricsGatherer is what /metrics shows: the kernel's registry, then the
-// running plugins' own metrics, each labelled with its plugin, none
-// allowed to reuse a family name of the kernel's (supervisor.PluginMetrics).
+// metricsGatherer is what /metrics shows: the running plugins' own
+// metrics, each labelled with its plugin and none named like the kernel's
+// (supervisor.PluginMetrics), and the kernel's registry, read second so
+// that what the first part counted (a plugin that timed out) shows at once.
 type metricsGatherer struct{ s *Server }
 
 func (g metricsGatherer) Gather() ([]*dto.MetricFamily, error) {
+	plugins := g.s.Plugins.PluginMetrics(context.Background())
 	fams, err := g.s.Registry.Gather()
-	reserved := make(map[string]bool, len(fams))
+	kernel := make(map[string]bool, len(fams))
 	for _, f := range fams {
-		reserved[f.GetName()] = true
+		kernel[f.GetName()] = true
 	}
-	fams = append(fams, g.s.Plugins.PluginMetrics(context.Background(), reserved)...)
+	for _, f := range plugins {
+		if !kernel[f.GetName()] { // the reserved prefixes keep them apart; never two families of one name
+			fams = append(fams, f)
+		}
+	}
 	sort.Slice(fams, func(i, j int) bool { return fams[i].GetName() < fams[j].GetName() })
 	return fams, err
 }

@@ -110,12 +110,11 @@ const maxMetricsBody = 16 << 20
 // delays /metrics by that much at most and costs only its own series. Each
 // series gets the label plugin="<name>" (a label of that name the plugin
 // set becomes exported_plugin). A family is kept only if its name starts
-// with the plugin's name and an underscore, has no reserved prefix and is
-// not in reserved (the kernel's families of this scrape): no plugin can
-// overwrite the kernel's series or another plugin's. What is left out is
-// counted in edulure_plugin_metrics_errors_total; it is never an error of
-// the scrape.
-func (s *Supervisor) PluginMetrics(ctx context.Context, reserved map[string]bool) []*dto.MetricFamily {
+// with the plugin's name and an underscore and has none of
+// ReservedMetricPrefixes (the kernel's): no plugin can overwrite the
+// kernel's series or another plugin's. What is left out is counted in
+// edulure_plugin_metrics_errors_total; it is never an error of the scrape.
+func (s *Supervisor) PluginMetrics(ctx context.Context) []*dto.MetricFamily {
 	s.mu.RLock()
 	type running struct {
 		name string
@@ -137,7 +136,7 @@ func (s *Supervisor) PluginMetrics(ctx context.Context, reserved map[string]bool
 		go func() {
 			defer wg.Done()
 			defer t.inst.inflight.Done()
-			fams, reason, err := s.pluginMetrics(ctx, t.name, t.inst, reserved)
+			fams, reason, err := s.pluginMetrics(ctx, t.name, t.inst)
 			if reason != "" {
 				s.metrics.scrape.WithLabelValues(t.name, reason).Inc()
 				s.logger.Debug("left out a plugin's metrics", "plugin", t.name, "reason", reason, "error", err)
@@ -170,7 +169,7 @@ func (s *Supervisor) PluginMetrics(ctx context.Context, reserved map[string]bool
 
 // pluginMetrics reads one plugin's metrics and relabels them; reason says
 // why some or all were left out ("" when none was).
-func (s *Supervisor) pluginMetrics(ctx context.Context, plugin string, inst *instance, reserved map[string]bool) ([]*dto.MetricFamily, string, error) {
+func (s *Supervisor) pluginMetrics(ctx context.Context, plugin string, inst *instance) ([]*dto.MetricFamily, string, error) {
 	resp, err := inst.rpc.GetMetrics(ctx, &pluginv1.GetMetricsRequest{})
 	switch {
 	case status.Code(err) == codes.Unimplemented:
@@ -199,7 +198,7 @@ func (s *Supervisor) pluginMetrics(ctx context.Context, plugin string, inst *ins
 			}
 			return out, "format", err
 		}
-		if !s.ownFamily(plugin, f.GetName(), reserved) {
+		if !ownFamily(plugin, f.GetName()) {
 			reason = "name"
 			continue
 		}
@@ -214,8 +213,8 @@ func (s *Supervisor) pluginMetrics(ctx context.Context, plugin string, inst *ins
 	return out, reason, nil
 }
 
-func (s *Supervisor) ownFamily(plugin, name string, reserved map[string]bool) bool {
-	if !strings.HasPrefix(name, plugin+"_") || reserved[name] {
+func ownFamily(plugin, name string) bool {
+	if !strings.HasPrefix(name, plugin+"_") {
 		return false
 	}
 	for _, p := range ReservedMetricPrefixes {
