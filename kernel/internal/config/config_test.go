@@ -33,7 +33,7 @@ func TestLoadMetricsAndTracing(t *testing.T) {
 	c, err := config.Load(env(map[string]string{
 		"DATABASE_URL": "postgres://x@localhost/db", "EDULURE_SECRET_KEY": goodKey,
 		"EDULURE_METRICS_TOKEN": "0123456789abcdef0123", "EDULURE_METRICS_BASIC_AUTH": "prom:a-long-password",
-		"EDULURE_METRICS_ALLOW": "10.1.2.3, 192.168.0.0/16, ::1",
+		"EDULURE_METRICS_ALLOW":       "10.1.2.3, 192.168.0.0/16, ::1",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SERVICE_NAME": "lms", "UNRELATED": "x",
 	}))
 	require.NoError(t, err)
