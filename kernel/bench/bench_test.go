@@ -41,7 +41,7 @@ func TestSmoke(t *testing.T) {
 	})
 	require.NoError(t, err)
 	want := []string{"http.kernel_route", "http.plugin_noop", "http.plugin_noop_p99",
-		"trace.off.plugin_noop", "trace.on.plugin_noop", "trace.off.plugin_sql", "trace.on.plugin_sql", "rpc.crossing",
+		"trace.off.plugin_noop", "trace.on.plugin_noop", "trace.sampled.plugin_noop", "trace.off.plugin_sql", "trace.on.plugin_sql", "rpc.crossing",
 		"events.latency_p50", "events.latency_p99", "events.throughput", "mem.kernel_idle", "mem.plugin_idle"}
 	var got []string
 	for _, r := range rows {

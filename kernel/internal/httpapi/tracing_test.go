@@ -178,6 +178,17 @@ func TestOneTraceThroughKernelPluginAndSQL(t *testing.T) {
 	require.Equal(t, "postgresql", insert.attrs["db.system.name"])
 	require.Equal(t, handler.id, parentOf(insert).id)
 
+	// A host call the plugin makes for a request joins the request's trace.
+	const hostTrace = "1af7651916cd43dd8448eb211c80319d"
+	r = b.do("GET", "/api/v1/probe/host", a.admin, nil, "traceparent", "00-"+hostTrace+"-"+clientSpan+"-01")
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	spans = waitSpans(t, exp, col, inTrace(hostTrace, named("kernel", "edulure.plugin.v1.Host/WriteAudit")), inTrace(hostTrace, named(plugin, "GET /api/v1/probe/host")))
+	hostHandler, _ := find(spans, func(s span) bool { return s.trace == hostTrace && s.from == plugin })
+	audit, _ := find(spans, func(s span) bool { return s.trace == hostTrace && s.name == "edulure.plugin.v1.Host/WriteAudit" })
+	require.Equal(t, hostHandler.id, audit.parent, "the kernel serves the host call under the plugin's handler span")
+	_, ok = find(spans, func(s span) bool { return s.parent == audit.id && s.attrs["db.system.name"] == "postgresql" })
+	require.True(t, ok, "and its SQL under that")
+
 	// The event log and the job run keep the publishing request's context.
 	require.True(t, strings.HasPrefix(storedTraceparent(t, b, "probe.item.created.v1"), "00-"+client+"-"))
 

@@ -135,6 +135,9 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	hostID := inst.rpc.Broker.NextId()
 	host := &hostServer{s: s, plugin: cfg.Name}
 	go inst.rpc.Broker.AcceptAndServe(hostID, func(opts []grpc.ServerOption) *grpc.Server {
+		if s.tracing {
+			opts = append(opts, grpc.UnaryInterceptor(s.traceHost(cfg.Name)))
+		}
 		srv := grpc.NewServer(opts...)
 		pluginv1.RegisterHostServer(srv, host)
 		return srv
