@@ -26,6 +26,9 @@ import (
 // metrics are the kernel's per-plugin series. Every label value comes from
 // a bounded set: plugin names and route templates of the manifests, HTTP
 // status codes, the states of State, and fixed reasons.
+//
+// Still to come: the bytes each plugin stores (edulure_plugin_storage_bytes
+// by plugin), with the object storage host service.
 type metrics struct {
 	requests *prometheus.CounterVec   // plugin, route, code
 	duration *prometheus.HistogramVec // plugin, route
