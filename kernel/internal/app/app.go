@@ -15,8 +15,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mattn/go-isatty"
-	"gocloud.dev/blob"
 	"github.com/prometheus/client_golang/prometheus"
+	"gocloud.dev/blob"
 
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/config"
