@@ -96,6 +96,14 @@ type Manifest struct {
 	// ConfigSchema is a hand-written JSON Schema of the configuration, for
 	// what a Go type cannot say; Config is the usual way.
 	ConfigSchema []byte
+	// PersonalData describes the personal data the plugin holds, one
+	// DataClass per kind: the SDK exports and erases a person's data and an
+	// institution's from it, and sdk/plugintest fails the tests of a plugin
+	// whose tables have personal columns it does not describe. Since: v1.2
+	PersonalData []DataClass
+	// NotPersonal lists columns ("table.column") of tables no data class
+	// describes that look personal to that check but are not. Since: v1.2
+	NotPersonal []string
 }
 
 // Route is one REST route served by the plugin.

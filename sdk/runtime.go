@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/storage"
 )
 
 // runtime is a provisioned plugin: its compiled manifest and what its
@@ -23,18 +25,22 @@ import (
 // so a plugin's tests take the production code path.
 type runtime struct {
 	*compiled
+	plugin   Plugin
 	logger   hclog.Logger
 	db       *DB
 	host     Host
 	operator json.RawMessage // the operator's configuration block
 	env      *Env
+
+	pmu sync.Mutex       // guards cat
+	cat *storage.Catalog // the plugin's schema, read on first use
 }
 
 // newRuntime provisions the plugin behind c: a DB on pool (nil: none), the
 // Env, and the plugin's Provision. wake, when set, is the EventsPublished
 // hint.
 func newRuntime(ctx context.Context, p Plugin, c *compiled, logger hclog.Logger, pool *pgxpool.Pool, host Host, operator json.RawMessage, wake func()) (*runtime, error) {
-	rt := &runtime{compiled: c, logger: logger, host: host, operator: orEmptyObject(operator)}
+	rt := &runtime{compiled: c, plugin: p, logger: logger, host: host, operator: orEmptyObject(operator)}
 	if !json.Valid(rt.operator) {
 		return nil, errors.New("the operator's configuration is not JSON")
 	}

@@ -218,6 +218,7 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 	if len(m.ConfigSchemaJson) > 0 && !json.Valid(m.ConfigSchemaJson) {
 		bad("config schema: not valid JSON")
 	}
+	checkPersonalData(m, bad)
 	return routes, errs
 }
 
