@@ -28,7 +28,8 @@ import (
 //	}},
 //
 // An export holds, per class, the file <Name>.jsonl with the person's rows
-// (every column but tenant_id; a column naming someone else is null), and,
+// (every column but tenant_id and those another class of the table
+// describes; a column naming someone else is null), and,
 // when the class has reference columns, <Name>.references.jsonl with the
 // rows of others that name the person (the row's primary key and the
 // columns naming them): what they did, without others' data.

@@ -28,6 +28,9 @@ type classPlan struct {
 	refs          []planColumn
 	personal      []planColumn
 	pk            []string
+	// others are the columns other classes of the table describe: the
+	// class's rows are exported without them.
+	others []string
 	// genericErr keeps the generic export and erasure from the class;
 	// eraseErr the generic erasure only.
 	genericErr, eraseErr error
@@ -81,6 +84,15 @@ func (rt *runtime) personalPlan(ctx context.Context) (*personalPlan, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	for _, p := range plan.classes {
+		for _, o := range plan.classes {
+			if o != p && o.Table == p.Table && p.Table != "" {
+				for _, c := range o.Columns {
+					p.others = append(p.others, c.Name)
+				}
+			}
+		}
 	}
 	return plan, nil
 }

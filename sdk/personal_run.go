@@ -117,6 +117,9 @@ func (rt *runtime) exportClass(ctx context.Context, p *classPlan, tenant, user s
 			u := s.arg(user)
 			err := eachRow(ctx, tx, "SELECT to_jsonb(s) FROM "+p.table+" s WHERE "+p.subjectMatch("s", u)+order, s.args, func(row map[string]any) error {
 				delete(row, "tenant_id")
+				for _, c := range p.others {
+					delete(row, c) // the other class's to export
+				}
 				for _, r := range p.refs {
 					if !names(row[r.Name], user, r.Kind == ActorRef) {
 						row[r.Name] = nil // someone else

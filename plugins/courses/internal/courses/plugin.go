@@ -77,6 +77,9 @@ func (p *Plugin) Manifest() sdk.Manifest {
 		Jobs:       p.jobs(),
 		Migrations: migrations,
 		Config:     Config{SelfEnrolment: true, DefaultPassMark: 70, DefaultQuizAttempts: 3},
+		// personal.go: what the kernel exports and erases for a person or an
+		// institution.
+		PersonalData: p.personalData(),
 	}
 }
 
