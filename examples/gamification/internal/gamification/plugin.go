@@ -108,6 +108,9 @@ func (p *Plugin) Manifest() sdk.Manifest {
 		},
 		Migrations: migrations,
 		Config:     Config{Label: "points", PointsPerLesson: 10},
+		// What the plugin holds about people, for the kernel's exports and
+		// erasures (personal.go).
+		PersonalData: p.personalData(),
 	}
 }
 
