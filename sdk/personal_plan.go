@@ -44,13 +44,11 @@ type planColumn struct {
 func (p *classPlan) rowsFile() string { return p.Name + ".jsonl" }
 func (p *classPlan) refsFile() string { return p.Name + ".references.jsonl" }
 
-// catalog reads the plugin's schema (the first on its search path) once.
+// catalog reads the plugin's schema (the first on its search path). It is
+// read for each call, not kept: during an upgrade the next version's
+// migrations may add tables while this process still serves, and an
+// institution's erasure must reach them.
 func (rt *runtime) catalog(ctx context.Context) (*storage.Catalog, error) {
-	rt.pmu.Lock()
-	defer rt.pmu.Unlock()
-	if rt.cat != nil {
-		return rt.cat, nil
-	}
 	if rt.db == nil {
 		return nil, Errorf(ErrUnavailable, "the plugin has no database")
 	}
@@ -58,12 +56,7 @@ func (rt *runtime) catalog(ctx context.Context) (*storage.Catalog, error) {
 	if err := rt.db.Pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return nil, fmt.Errorf("reading the plugin's schema: %w", err)
 	}
-	cat, err := storage.ReadCatalog(ctx, rt.db.Pool, schema)
-	if err != nil {
-		return nil, err
-	}
-	rt.cat = cat
-	return cat, nil
+	return storage.ReadCatalog(ctx, rt.db.Pool, schema)
 }
 
 // personalPlan plans the manifest's data classes against the catalog.

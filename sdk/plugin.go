@@ -21,7 +21,8 @@ import (
 //  4. Provision (Provisioner, optional): the plugin gets its Env (database,
 //     host services, logger, operator configuration) and prepares itself.
 //  5. Serve: the kernel forwards requests, events and job runs to the
-//     handlers the manifest names.
+//     handlers the manifest names, and asks for exports and erasures of
+//     personal data (Manifest.PersonalData, TenantEraser).
 //  6. Cleanup (CleanerUpper, optional): on shutdown, after in-flight
 //     requests have drained.
 //

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -16,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
-	"github.com/edulure/edulure/sdk/storage"
 )
 
 // runtime is a provisioned plugin: its compiled manifest and what its
@@ -31,9 +29,6 @@ type runtime struct {
 	host     Host
 	operator json.RawMessage // the operator's configuration block
 	env      *Env
-
-	pmu sync.Mutex       // guards cat
-	cat *storage.Catalog // the plugin's schema, read on first use
 }
 
 // newRuntime provisions the plugin behind c: a DB on pool (nil: none), the
