@@ -19,7 +19,8 @@ func init() {
 		}
 		return c.wire, nil
 	}
-	bridge.Provision = func(ctx context.Context, p any, logger hclog.Logger, pool *pgxpool.Pool, host any, operator []byte) (bridge.Runtime, error) {
+	bridge.KindName = kindName
+	bridge.Provision = func(ctx context.Context, p any, logger hclog.Logger, pool *pgxpool.Pool, host any, operator []byte, blobs pluginv1.HostClient) (bridge.Runtime, error) {
 		pl := p.(Plugin)
 		c, err := compileManifest(pl.Manifest())
 		if err != nil {
@@ -29,7 +30,7 @@ func init() {
 		if !ok && host != nil {
 			return nil, fmt.Errorf("the host is a %T, not an sdk.Host", host)
 		}
-		rt, err := newRuntime(ctx, pl, c, logger, pool, h, operator, nil)
+		rt, err := newRuntime(ctx, pl, c, logger, pool, h, blobs, operator, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -45,6 +46,9 @@ type bridged struct {
 
 func (b bridged) HandleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) *pluginv1.HTTPResponse {
 	return b.rt.handleHTTP(ctx, in)
+}
+func (b bridged) HandleHTTPStream(ctx context.Context, in *pluginv1.HTTPRequest, send func(*pluginv1.HTTPResponsePart) error) error {
+	return b.rt.handleHTTPStream(ctx, in, send)
 }
 func (b bridged) HandleEvents(ctx context.Context, in *pluginv1.HandleEventsRequest) *pluginv1.HandleEventsResponse {
 	return b.rt.handleEvents(ctx, in)
@@ -64,3 +68,9 @@ func (b bridged) EraseTenantData(ctx context.Context, in *pluginv1.ErasureTenant
 func (b bridged) CheckPersonalData(ctx context.Context) error { return b.rt.checkPersonalData(ctx) }
 func (b bridged) Cleanup(ctx context.Context) error           { return b.rt.cleanup(ctx, b.plugin) }
 func (b bridged) Env() any                                    { return b.rt.env }
+func (b bridged) Storage(tenantID string) any {
+	if tenantID == "" {
+		return &Bucket{err: Errorf(ErrInvalid, "storage: an institution's storage needs its ID")}
+	}
+	return b.rt.bucket(&pluginv1.BlobScope{TenantId: tenantID})
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"reflect"
 	"time"
 
@@ -20,8 +21,9 @@ import (
 // needs: the handlers by route key, event type and job name, the compiled
 // schemas of the events it publishes, and its configuration's defaults.
 type compiled struct {
-	wire   *pluginv1.Manifest
-	routes map[string]Handler
+	wire    *pluginv1.Manifest
+	routes  map[string]Handler
+	streams map[string]streamRoute
 	// optionalBody holds the routes whose Request schema requires
 	// nothing: an empty body is a request without one.
 	optionalBody map[string]bool
@@ -43,28 +45,55 @@ func compileManifest(m Manifest) (*compiled, error) {
 		Name: m.Name, Version: m.Version, Description: m.Description,
 		MinProtocol: uint32(m.MinProtocol), MaxProtocol: uint32(m.MaxProtocol),
 	}
+	for _, c := range m.Capabilities {
+		out.Capabilities = append(out.Capabilities, string(c))
+	}
 	if out.MinProtocol == 0 {
 		out.MinProtocol = ProtocolVersion
 	}
 	if out.MaxProtocol == 0 {
 		out.MaxProtocol = ProtocolVersion
 	}
-	c := &compiled{wire: out, routes: map[string]Handler{}, optionalBody: map[string]bool{}, events: map[string]Subscription{}, jobs: map[string]Job{}, publishes: map[string]*jsonschema.Schema{}}
+	c := &compiled{wire: out, routes: map[string]Handler{}, streams: map[string]streamRoute{}, optionalBody: map[string]bool{},
+		events: map[string]Subscription{}, jobs: map[string]Job{}, publishes: map[string]*jsonschema.Schema{}}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	gen := schema.NewGenerator(m.Name + ".")
 	for _, r := range m.Routes {
-		if r.Handler == nil {
-			bad("route %s has no handler", r.Key())
-			continue
-		}
-		if _, dup := c.routes[r.Key()]; dup {
+		_, dup := c.routes[r.Key()]
+		if _, sdup := c.streams[r.Key()]; sdup || dup {
 			bad("route %s is declared twice", r.Key())
 			continue
 		}
-		c.routes[r.Key()] = r.Handler
-		wr := &pluginv1.Route{Method: r.Method, Path: r.Path, Permission: r.Permission, Public: r.Public, Summary: r.Summary, SuccessStatus: int32(r.Status)}
+		switch {
+		case r.Handler == nil && r.Stream == nil:
+			bad("route %s has no handler (Handler, or Stream for a streamed answer)", r.Key())
+			continue
+		case r.Handler != nil && r.Stream != nil:
+			bad("route %s has both a Handler and a Stream: set one", r.Key())
+			continue
+		case r.Stream != nil && r.Response != nil:
+			bad("route %s: a streamed route's answer is not a JSON body: declare its ContentType rather than a Response", r.Key())
+			continue
+		case r.Stream == nil && r.ContentType != "":
+			bad("route %s: ContentType is for streamed routes (Stream)", r.Key())
+			continue
+		case r.Stream != nil:
+			ct := r.ContentType
+			if ct == "" {
+				ct = SSEContentType
+			}
+			if _, _, err := mime.ParseMediaType(ct); err != nil {
+				bad("route %s: ContentType %q is not a media type", r.Key(), r.ContentType)
+				continue
+			}
+			c.streams[r.Key()] = streamRoute{handler: r.Stream, contentType: ct}
+		default:
+			c.routes[r.Key()] = r.Handler
+		}
+		wr := &pluginv1.Route{Method: r.Method, Path: r.Path, Permission: r.Permission, Public: r.Public, Summary: r.Summary, SuccessStatus: int32(r.Status),
+			Stream: r.Stream != nil, StreamContentType: r.ContentType}
 		var err error
 		if wr.RequestSchemaJson, err = routeSchema(gen, r.Request); err != nil {
 			bad("route %s: request: %v", r.Key(), err)
@@ -189,6 +218,12 @@ func personalData(m Manifest) (*pluginv1.PersonalDataManifest, []DataClass) {
 		out.Classes = append(out.Classes, wc)
 	}
 	return out, m.PersonalData
+}
+
+// streamRoute is a streamed route's handler and media type.
+type streamRoute struct {
+	handler     StreamHandler
+	contentType string
 }
 
 // raw reports whether v is a schema written by hand (JSON), and its bytes.

@@ -29,13 +29,14 @@ type runtime struct {
 	host     Host
 	operator json.RawMessage // the operator's configuration block
 	env      *Env
+	blobs    pluginv1.HostClient // the kernel's object storage calls; nil: none
 }
 
 // newRuntime provisions the plugin behind c: a DB on pool (nil: none), the
-// Env, and the plugin's Provision. wake, when set, is the EventsPublished
-// hint.
-func newRuntime(ctx context.Context, p Plugin, c *compiled, logger hclog.Logger, pool *pgxpool.Pool, host Host, operator json.RawMessage, wake func()) (*runtime, error) {
-	rt := &runtime{compiled: c, plugin: p, logger: logger, host: host, operator: orEmptyObject(operator)}
+// Env, and the plugin's Provision. blobs, when set, serves the object
+// storage calls; wake, when set, is the EventsPublished hint.
+func newRuntime(ctx context.Context, p Plugin, c *compiled, logger hclog.Logger, pool *pgxpool.Pool, host Host, blobs pluginv1.HostClient, operator json.RawMessage, wake func()) (*runtime, error) {
+	rt := &runtime{compiled: c, plugin: p, logger: logger, host: host, blobs: blobs, operator: orEmptyObject(operator)}
 	if !json.Valid(rt.operator) {
 		return nil, errors.New("the operator's configuration is not JSON")
 	}
@@ -84,6 +85,25 @@ func (rt *runtime) handleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) *pl
 	if !ok {
 		return &pluginv1.HTTPResponse{Error: encodeError(Errorf(ErrNotFound, "the plugin has no route %q", in.Route))}
 	}
+	resp, err := rt.call(ctx, h, rt.request(in))
+	if err != nil {
+		return &pluginv1.HTTPResponse{Error: encodeError(err)}
+	}
+	out := &pluginv1.HTTPResponse{Status: int32(resp.Status), Body: resp.Body}
+	if out.Status == 0 {
+		out.Status = http.StatusOK
+	}
+	if len(resp.Header) > 0 {
+		out.Headers = make(map[string]*pluginv1.Values, len(resp.Header))
+		for k, v := range resp.Header {
+			out.Headers[k] = &pluginv1.Values{Values: v}
+		}
+	}
+	return out
+}
+
+// request decodes a forwarded request.
+func (rt *runtime) request(in *pluginv1.HTTPRequest) *Request {
 	req := &Request{
 		Route: in.Route, Method: in.Method, Path: in.Path,
 		Params: in.PathParams, Query: url.Values{}, Header: http.Header{},
@@ -102,21 +122,7 @@ func (rt *runtime) handleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) *pl
 	if in.DeadlineUnixMs > 0 {
 		req.Deadline = time.UnixMilli(in.DeadlineUnixMs)
 	}
-	resp, err := rt.call(ctx, h, req)
-	if err != nil {
-		return &pluginv1.HTTPResponse{Error: encodeError(err)}
-	}
-	out := &pluginv1.HTTPResponse{Status: int32(resp.Status), Body: resp.Body}
-	if out.Status == 0 {
-		out.Status = http.StatusOK
-	}
-	if len(resp.Header) > 0 {
-		out.Headers = make(map[string]*pluginv1.Values, len(resp.Header))
-		for k, v := range resp.Header {
-			out.Headers[k] = &pluginv1.Values{Values: v}
-		}
-	}
-	return out
+	return req
 }
 
 // call runs a handler, turning a panic into an internal error so one bad
@@ -203,4 +209,46 @@ func orEmptyObject(b []byte) []byte {
 		return []byte("{}")
 	}
 	return b
+}
+
+// handleHTTPStream runs one forwarded request for a streamed route: the
+// handler writes to a Stream whose parts go to send. A handler's error
+// before the first part is the first part's Error; after it, the returned
+// error ends the call, and the kernel cuts the client's response short.
+func (rt *runtime) handleHTTPStream(ctx context.Context, in *pluginv1.HTTPRequest, send func(*pluginv1.HTTPResponsePart) error) error {
+	sr, ok := rt.streams[in.Route]
+	if !ok {
+		return send(&pluginv1.HTTPResponsePart{Error: encodeError(Errorf(ErrNotFound, "the plugin has no streamed route %q", in.Route))})
+	}
+	req := rt.request(in)
+	w := newStream(send, sr.contentType, time.Duration(in.StreamIdleTimeoutMs)*time.Millisecond)
+	herr := rt.callStream(ctx, sr.handler, req, w)
+	started, ferr := w.finish(herr)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err() // the kernel ended the stream: nobody is listening
+	case herr == nil:
+		return ferr
+	case !started:
+		return send(&pluginv1.HTTPResponsePart{Error: encodeError(herr)})
+	}
+	if kindName(herr) != "internal" { // internal errors are logged already
+		rt.logger.Warn("handler failed after its answer began", "route", req.Route, "request_id", req.RequestID, "error", herr)
+	}
+	return fmt.Errorf("the handler failed after its answer began: %w", herr)
+}
+
+// callStream runs a stream handler, turning a panic into an internal error.
+func (rt *runtime) callStream(ctx context.Context, h StreamHandler, req *Request, w *Stream) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			rt.logger.Error("handler panicked", "route", req.Route, "request_id", req.RequestID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panicked: %v", v)
+		}
+	}()
+	err = h(ctx, req, w)
+	if err != nil && ctx.Err() == nil && kindName(err) == "internal" {
+		rt.logger.Error("handler failed", "route", req.Route, "request_id", req.RequestID, "tenant", req.Principal.TenantID, "error", err)
+	}
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -77,6 +78,7 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 		}
 	}
 	var host Host
+	var blobs pluginv1.HostClient
 	var wake func()
 	if s.broker != nil && req.HostBrokerId != 0 {
 		conn, err := s.broker.Dial(req.HostBrokerId)
@@ -86,10 +88,11 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 			}
 			return nil, status.Errorf(codes.Unavailable, "dialling the kernel's host services: %v", err)
 		}
-		hc := &hostClient{c: pluginv1.NewHostClient(conn)}
+		blobs = pluginv1.NewHostClient(conn)
+		hc := &hostClient{c: blobs}
 		host, wake = hc, newWaker(s.logger, hc.eventsPublished)
 	}
-	rt, err := newRuntime(ctx, s.plugin, s.compiled, s.logger, pool, host, req.OperatorConfigJson, wake)
+	rt, err := newRuntime(ctx, s.plugin, s.compiled, s.logger, pool, host, blobs, req.OperatorConfigJson, wake)
 	if err != nil {
 		if pool != nil {
 			pool.Close()
@@ -119,6 +122,25 @@ func (s *server) HandleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) (*plu
 		return nil, status.Errorf(codes.NotFound, "no route %q in this plugin", in.Route)
 	}
 	return rt.handleHTTP(ctx, in), nil
+}
+
+// HandleHTTPStream: lifecycle step 5, for a streamed route.
+func (s *server) HandleHTTPStream(in *pluginv1.HTTPRequest, out grpc.ServerStreamingServer[pluginv1.HTTPResponsePart]) error {
+	rt, err := s.ready()
+	if err != nil {
+		return err
+	}
+	if _, ok := rt.streams[in.Route]; !ok {
+		return status.Errorf(codes.NotFound, "no streamed route %q in this plugin", in.Route)
+	}
+	ctx := out.Context()
+	if err := rt.handleHTTPStream(ctx, in, out.Send); err != nil {
+		if ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		return status.Error(codes.Aborted, err.Error())
+	}
+	return nil
 }
 
 // HandleEvents: lifecycle step 5.

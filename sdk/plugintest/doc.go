@@ -37,6 +37,18 @@
 // requests through a real kernel and through Do and expects the same
 // answers.
 //
+// # Streamed answers
+//
+// Stream (and StreamRequest) sends a request for a streamed route
+// (Route.Stream) through the same checks and returns once the answer's
+// status and headers have arrived; NextEvent reads it as Server-Sent
+// Events, Next part by part, Read as an io.Reader, and Close cancels the
+// handler as a client leaving does:
+//
+//	s := h.Stream(plugintest.User(tenant, "learner"), "GET", "/api/v1/notifications/stream")
+//	ev, ok := s.NextEvent()
+//	s.Close()
+//
 // # Events and jobs
 //
 // A Harness also drives a plugin's subscriptions and jobs through the code

@@ -10,12 +10,21 @@ import (
 )
 
 // Plugin is the conformance plugin.
-type Plugin struct{}
+type Plugin struct{ env *sdk.Env }
 
-var _ sdk.Plugin = Plugin{}
+var (
+	_ sdk.Plugin      = (*Plugin)(nil)
+	_ sdk.Provisioner = (*Plugin)(nil)
+)
 
 // New builds it.
-func New() Plugin { return Plugin{} }
+func New() *Plugin { return &Plugin{} }
+
+// Provision keeps the Env, for the platform's storage.
+func (p *Plugin) Provision(_ context.Context, env *sdk.Env) error {
+	p.env = env
+	return nil
+}
 
 // Permissions.
 const (
@@ -73,21 +82,23 @@ type Typed struct {
 }
 
 // Manifest declares the plugin.
-func (Plugin) Manifest() sdk.Manifest {
+func (p *Plugin) Manifest() sdk.Manifest {
 	return sdk.Manifest{
 		Name: "conf", Version: "0.1.0", Description: "The request contract's conformance plugin",
 		Permissions: []sdk.Permission{
 			{Name: PermRead, DefaultRoles: []string{"admin", "instructor", "learner"}},
 			{Name: PermWrite, DefaultRoles: []string{"admin"}},
 		},
-		Routes: []sdk.Route{
+		Routes: append([]sdk.Route{
 			{Method: "GET", Path: "/api/v1/conf/echo/{id}", Permission: PermRead, Query: EchoQuery{}, Response: Echo{}, Handler: echo},
 			{Method: "GET", Path: "/api/v1/conf/public", Public: true, Response: Echo{}, Handler: echo},
 			{Method: "POST", Path: "/api/v1/conf/things", Permission: PermWrite, Request: NewThing{}, Response: Thing{}, Status: http.StatusCreated, Handler: create},
 			{Method: "GET", Path: "/api/v1/conf/errors/{kind}", Permission: PermRead, Handler: fail},
 			{Method: "GET", Path: "/api/v1/conf/status/{code}", Permission: PermRead, Handler: status},
-		},
-		Config: Settings{Greeting: "hi"},
+			{Method: "GET", Path: "/api/v1/conf/stream/{kind}", Permission: PermRead, Query: EchoQuery{}, ContentType: "application/json", Stream: stream},
+		}, p.storageRoutes()...),
+		Capabilities: []sdk.Capability{sdk.CapStorage},
+		Config:       Settings{Greeting: "hi"},
 	}
 }
 
@@ -144,7 +155,7 @@ func create(_ context.Context, req *sdk.Request) (*sdk.Response, error) {
 var sentinels = map[string]error{
 	"invalid": sdk.ErrInvalid, "bad_request": sdk.ErrBadRequest, "unauthorized": sdk.ErrUnauthorized,
 	"forbidden": sdk.ErrForbidden, "not_found": sdk.ErrNotFound, "conflict": sdk.ErrConflict, "gone": sdk.ErrGone,
-	"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable,
+	"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable, "too_large": sdk.ErrTooLarge,
 }
 
 func fail(_ context.Context, req *sdk.Request) (*sdk.Response, error) {
@@ -173,4 +184,49 @@ func status(_ context.Context, req *sdk.Request) (*sdk.Response, error) {
 		return nil, sdk.Errorf(sdk.ErrNotFound, "not a status")
 	}
 	return &sdk.Response{Status: code, Header: http.Header{"Cache-Control": {"max-age=60"}}, Body: []byte("body")}, nil
+}
+
+// stream answers in parts: kind "echo" the echo route's answer (its
+// headers, the JSON in two parts), "error-<kind>" an error before the
+// first part, "status-<code>" that status with a body, "empty" nothing.
+func stream(ctx context.Context, req *sdk.Request, w *sdk.Stream) error {
+	kind := req.Param("kind")
+	switch {
+	case kind == "echo":
+		resp, err := echo(ctx, req)
+		if err != nil {
+			return err
+		}
+		for name := range resp.Header {
+			if err := w.SetHeader(name, resp.Header.Get(name)); err != nil {
+				return err
+			}
+		}
+		half := len(resp.Body) / 2
+		if _, err := w.Write(resp.Body[:half]); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		_, err = w.Write(resp.Body[half:])
+		return err
+	case kind == "empty":
+		return nil
+	case len(kind) > 6 && kind[:6] == "error-":
+		req.Params["kind"] = kind[6:]
+		_, err := fail(ctx, req)
+		return err
+	case len(kind) > 7 && kind[:7] == "status-":
+		code, err := strconv.Atoi(kind[7:])
+		if err != nil {
+			return sdk.Errorf(sdk.ErrNotFound, "not a status")
+		}
+		if err := w.WriteHeader(code); err != nil {
+			return err
+		}
+		_, err = w.Write([]byte("body"))
+		return err
+	}
+	return sdk.Errorf(sdk.ErrNotFound, "no stream kind %q", kind)
 }

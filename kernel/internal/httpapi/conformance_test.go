@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,9 +22,10 @@ import (
 // plugin's tests see is what its clients will see.
 func TestRequestContractConformance(t *testing.T) {
 	t.Parallel()
-	b, _ := withPlugins(t, pluginBlock{variant: variant{name: "conf", version: "0.1.0", module: "kernel/internal/conformance/cmd"}})
+	b, _ := withPlugins(t, pluginBlock{variant: variant{name: "conf", version: "0.1.0", module: "kernel/internal/conformance/cmd"},
+		limits: fmt.Sprintf("storage_object_bytes = %d", conformance.StorageObjectBytes)})
 	inst := b.institution("conform")
-	h := plugintest.New(t, conformance.New())
+	h := plugintest.New(t, conformance.New(), plugintest.WithStorageLimits(10<<30, conformance.StorageObjectBytes))
 	tenant := plugintest.NewTenant()
 	principals := map[string]sdk.Principal{
 		"admin": plugintest.User(tenant, "admin"), "learner": plugintest.User(tenant, "learner"), "": plugintest.Anonymous(),
@@ -36,6 +38,7 @@ func TestRequestContractConformance(t *testing.T) {
 		// sameDetail: the detail is the plugin's or the contract's, so it is
 		// the same words; the kernel's routing answers word 404/405 its own way.
 		sameDetail bool
+		status     int // when set, the status both must answer
 	}{
 		{name: "echo", who: "learner", method: "GET", path: "/api/v1/conf/echo/7?must=1&limit=5&tag=a&tag=b&mode=a&undeclared=x",
 			header: http.Header{"Accept-Language": {"fr"}, "If-Match": {`"e1"`}, "Cookie": {"c=1"}, "X-Forwarded-For": {"1.2.3.4"}}, sameDetail: true},
@@ -80,6 +83,28 @@ func TestRequestContractConformance(t *testing.T) {
 		{name: "status 304 drops the body", who: "learner", method: "GET", path: "/api/v1/conf/status/304", sameDetail: true},
 		{name: "status 299 keeps it", who: "learner", method: "GET", path: "/api/v1/conf/status/299", sameDetail: true},
 		{name: "status 600 is a bad gateway", who: "learner", method: "GET", path: "/api/v1/conf/status/600", sameDetail: true},
+		// Streamed answers (Route.Stream): the same checks first, then the
+		// parts put together; errors before the first part as problems.
+		{name: "stream echo", who: "learner", method: "GET", path: "/api/v1/conf/stream/echo?must=1&tag=a&undeclared=x",
+			header: http.Header{"Last-Event-Id": {"41"}, "Accept-Language": {"fr"}}, sameDetail: true},
+		{name: "stream query required", who: "learner", method: "GET", path: "/api/v1/conf/stream/echo", sameDetail: true},
+		{name: "stream no credentials", who: "", method: "GET", path: "/api/v1/conf/stream/echo?must=1"},
+		{name: "stream error coded", who: "learner", method: "GET", path: "/api/v1/conf/stream/error-coded?must=1", sameDetail: true},
+		{name: "stream error retry", who: "learner", method: "GET", path: "/api/v1/conf/stream/error-retry?must=1", sameDetail: true},
+		{name: "stream error internal", who: "learner", method: "GET", path: "/api/v1/conf/stream/error-internal?must=1", sameDetail: true},
+		{name: "stream empty", who: "learner", method: "GET", path: "/api/v1/conf/stream/empty?must=1", sameDetail: true},
+		{name: "stream status 201", who: "learner", method: "GET", path: "/api/v1/conf/stream/status-201?must=1", sameDetail: true},
+		{name: "stream status 204 drops the body", who: "learner", method: "GET", path: "/api/v1/conf/stream/status-204?must=1", sameDetail: true},
+		{name: "stream status 600 is a bad gateway", who: "learner", method: "GET", path: "/api/v1/conf/stream/status-600?must=1", sameDetail: true},
+		// Object storage: the same blobstore code on both sides.
+		{name: "store a file", who: "admin", method: "POST", path: "/api/v1/conf/files?key=notes/a.txt", body: `{"content":"hello"}`, sameDetail: true, status: 201},
+		{name: "read it back", who: "learner", method: "GET", path: "/api/v1/conf/files?key=notes/a.txt", sameDetail: true, status: 200},
+		{name: "store it once", who: "admin", method: "POST", path: "/api/v1/conf/files?key=notes/a.txt&once=true", body: `{"content":"again"}`, sameDetail: true, status: 409},
+		{name: "read a missing file", who: "learner", method: "GET", path: "/api/v1/conf/files?key=notes/b.txt", sameDetail: true, status: 404},
+		{name: "a key that leaves its scope", who: "learner", method: "GET", path: "/api/v1/conf/files?key=../notes/a.txt", sameDetail: true, status: 422},
+		{name: "a key of the kernel", who: "admin", method: "POST", path: "/api/v1/conf/files?key=kernel/x", body: `{"content":"x"}`, sameDetail: true, status: 422},
+		{name: "a file over the limit", who: "admin", method: "POST", path: "/api/v1/conf/files?key=big", body: `{"content":"eleven char"}`, sameDetail: true, status: 413},
+		{name: "an undeclared capability", who: "admin", method: "POST", path: "/api/v1/conf/files/platform?key=a", body: `{"content":"a"}`, sameDetail: true, status: 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body any
@@ -95,6 +120,9 @@ func TestRequestContractConformance(t *testing.T) {
 			p := h.DoRequest(plugintest.Request{Principal: principals[tc.who], Method: tc.method, Path: tc.path, Body: body, Header: withJSON(tc.header, body)})
 
 			require.Equal(t, k.Status, p.Status, "kernel: %s\nplugintest: %s", k.Raw, p.Body)
+			if tc.status != 0 {
+				require.Equal(t, tc.status, k.Status, "%s", k.Raw)
+			}
 			for _, name := range []string{"Content-Type", "Etag", "Location", "Retry-After", "X-Internal", "Set-Cookie"} {
 				require.Equal(t, k.Header.Get(name), p.Header.Get(name), "header %s; kernel: %s\nplugintest: %s", name, k.Raw, p.Body)
 			}
@@ -133,7 +161,7 @@ func normalise(t *testing.T, raw []byte, sameDetail bool) string {
 	}
 	if h, ok := v["headers"].(map[string]any); ok { // the client's own headers differ (Go's client adds some)
 		for k := range h {
-			if !strings.EqualFold(k, "Accept-Language") && !strings.EqualFold(k, "If-Match") && !strings.EqualFold(k, "Cookie") {
+			if !strings.EqualFold(k, "Accept-Language") && !strings.EqualFold(k, "If-Match") && !strings.EqualFold(k, "Cookie") && !strings.EqualFold(k, "Last-Event-Id") {
 				delete(h, k)
 			}
 		}

@@ -132,6 +132,9 @@ func buildOpenAPI(routes []Route, plugins []supervisor.Target) ([]byte, error) {
 			status = http.StatusOK
 		}
 		resp := openapi3.NewResponse().WithDescription(http.StatusText(status))
+		if r.Stream {
+			resp = streamedResponse(op, r, status)
+		}
 		if len(r.ResponseSchemaJson) > 0 {
 			sch, err := pluginSchema(r.ResponseSchemaJson)
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/edulure/edulure/sdk/blobstore"
 )
 
 // Config is the parsed plugins.hcl.
@@ -61,6 +64,19 @@ type Limits struct {
 	MaxConcurrentRequests int           // in-flight requests; default 64, 1..10000
 	RequestTimeout        time.Duration // per request; default 10s, (0, 5m]
 	DBConnections         int           // pool size for the plugin's schema; default 4, 1..100
+
+	// Streamed answers (routes with Stream) are not requests in the sense
+	// above: they count against neither MaxConcurrentRequests nor
+	// RequestTimeout, but against these.
+	MaxStreams               int           // open streams of the plugin; default 1000, 1..100000
+	MaxStreamsPerInstitution int           // open streams of one institution; default 100, 1..100000
+	StreamIdleTimeout        time.Duration // longest wait for the plugin's next part; default 60s, [100ms, 1h]
+	StreamMaxDuration        time.Duration // longest a stream lasts; default 1h, [1s, 24h]
+	// StorageBytes bounds all the plugin's stored objects together, and
+	// StorageObjectBytes one object (default 10 GiB and 1 GiB, at most
+	// 1 PiB): a number of bytes or a size such as "500MiB" or "2GB".
+	StorageBytes       int64
+	StorageObjectBytes int64
 }
 
 const (
@@ -70,7 +86,33 @@ const (
 	maxRequestTimeout            = 5 * time.Minute
 	defaultDBConnections         = 4
 	maxDBConnections             = 100
+
+	defaultMaxStreams               = 1000
+	defaultMaxStreamsPerInstitution = 100
+	maxMaxStreams                   = 100000
+	defaultStreamIdleTimeout        = 60 * time.Second
+	minStreamIdleTimeout            = 100 * time.Millisecond
+	maxStreamIdleTimeout            = time.Hour
+	defaultStreamMaxDuration        = time.Hour
+	minStreamMaxDuration            = time.Second
+	maxStreamMaxDuration            = 24 * time.Hour
+	maxStorageBytes                 = 1 << 50
 )
+
+// DefaultLimits are the limits of a plugin whose block sets none.
+var DefaultLimits = Limits{
+	MaxConcurrentRequests: defaultMaxConcurrentRequests,
+	RequestTimeout:        defaultRequestTimeout,
+	DBConnections:         defaultDBConnections,
+
+	MaxStreams:               defaultMaxStreams,
+	MaxStreamsPerInstitution: defaultMaxStreamsPerInstitution,
+	StreamIdleTimeout:        defaultStreamIdleTimeout,
+	StreamMaxDuration:        defaultStreamMaxDuration,
+
+	StorageBytes:       blobstore.DefaultLimits.Bytes,
+	StorageObjectBytes: blobstore.DefaultLimits.ObjectBytes,
+}
 
 var (
 	// pluginNameRE: the name becomes the Postgres schema plugin_<name> and a
@@ -104,6 +146,12 @@ var (
 			{Name: "max_concurrent_requests"},
 			{Name: "request_timeout"},
 			{Name: "db_connections"},
+			{Name: "max_streams"},
+			{Name: "max_streams_per_institution"},
+			{Name: "stream_idle_timeout"},
+			{Name: "stream_max_duration"},
+			{Name: "storage_bytes"},
+			{Name: "storage_object_bytes"},
 		},
 	}
 )
@@ -183,11 +231,7 @@ func (p *configParser) plugin(block *hcl.Block) (PluginConfig, hcl.Diagnostics) 
 	pc := PluginConfig{
 		Name:   name,
 		Config: json.RawMessage("{}"),
-		Limits: Limits{
-			MaxConcurrentRequests: defaultMaxConcurrentRequests,
-			RequestTimeout:        defaultRequestTimeout,
-			DBConnections:         defaultDBConnections,
-		},
+		Limits: DefaultLimits,
 	}
 
 	var diags hcl.Diagnostics
@@ -399,7 +443,121 @@ func limits(block *hcl.Block, l *Limits) hcl.Diagnostics {
 			l.RequestTimeout = d
 		}
 	}
+	for _, n := range []struct {
+		name string
+		to   *int
+	}{{"max_streams", &l.MaxStreams}, {"max_streams_per_institution", &l.MaxStreamsPerInstitution}} {
+		if attr, ok := content.Attributes[n.name]; ok {
+			v, ndiags := intInRange(attr, 1, maxMaxStreams)
+			diags = append(diags, ndiags...)
+			if !ndiags.HasErrors() {
+				*n.to = v
+			}
+		}
+	}
+	for _, d := range []struct {
+		name     string
+		lo, hi   time.Duration
+		to       *time.Duration
+		examples string
+	}{
+		{"stream_idle_timeout", minStreamIdleTimeout, maxStreamIdleTimeout, &l.StreamIdleTimeout, `"60s" or "2m"`},
+		{"stream_max_duration", minStreamMaxDuration, maxStreamMaxDuration, &l.StreamMaxDuration, `"1h" or "30m"`},
+	} {
+		if attr, ok := content.Attributes[d.name]; ok {
+			v, ddiags := duration(attr, d.lo, d.hi, d.examples)
+			diags = append(diags, ddiags...)
+			if !ddiags.HasErrors() {
+				*d.to = v
+			}
+		}
+	}
+	if l.MaxStreamsPerInstitution > l.MaxStreams {
+		if attr, ok := content.Attributes["max_streams_per_institution"]; ok {
+			diags = append(diags, invalid(attr, "Invalid max_streams_per_institution", fmt.Sprintf(
+				"max_streams_per_institution is %d, more than max_streams (%d); expected at most max_streams.", l.MaxStreamsPerInstitution, l.MaxStreams))...)
+		} else {
+			l.MaxStreamsPerInstitution = l.MaxStreams // a lower plugin cap lowers the default per institution
+		}
+	}
+	for name, dst := range map[string]*int64{"storage_bytes": &l.StorageBytes, "storage_object_bytes": &l.StorageObjectBytes} {
+		if attr, ok := content.Attributes[name]; ok {
+			n, ndiags := byteSize(attr)
+			diags = append(diags, ndiags...)
+			if !ndiags.HasErrors() {
+				*dst = n
+			}
+		}
+	}
 	return diags
+}
+
+// duration reads a Go duration string in [lo, hi].
+func duration(attr *hcl.Attribute, lo, hi time.Duration, examples string) (time.Duration, hcl.Diagnostics) {
+	want := fmt.Sprintf("a Go duration string from %s to %s, e.g. %s", lo, hi, examples)
+	v, diags := attrValue(attr, cty.String, want)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	s := v.AsString()
+	d, err := time.ParseDuration(s)
+	if err != nil || d < lo || d > hi {
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %q; expected %s.", attr.Name, s, want))
+	}
+	return d, nil
+}
+
+// sizeUnits are the units a byte size may be written in.
+var sizeUnits = map[string]int64{
+	"": 1, "B": 1,
+	"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+}
+
+var sizeRE = regexp.MustCompile(`^([0-9]+)\s*([A-Za-z]*)$`)
+
+// byteSize reads a number of bytes: a whole number, or a string of one
+// with a unit ("500MiB", "2 GB").
+func byteSize(attr *hcl.Attribute) (int64, hcl.Diagnostics) {
+	want := `a number of bytes from 1 to 1 PiB, or a size such as "500MiB" or "2GB" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)`
+	v, diags := attr.Expr.Value(nil)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	var n int64
+	switch {
+	case v.IsNull() || !v.IsWhollyKnown():
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s must be a literal value; expected %s.", attr.Name, want))
+	case v.Type() == cty.Number:
+		f := v.AsBigFloat()
+		i, acc := f.Int64()
+		if !f.IsInt() || acc != big.Exact || i < 1 || i > maxStorageBytes {
+			return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %s; expected %s.", attr.Name, f.Text('f', -1), want))
+		}
+		n = i
+	case v.Type() == cty.String:
+		m := sizeRE.FindStringSubmatch(strings.TrimSpace(v.AsString()))
+		unit, ok := int64(0), false
+		if m != nil {
+			unit, ok = sizeUnits[m[2]]
+		}
+		count, err := strconv.ParseInt(m0(m), 10, 64)
+		if !ok || err != nil || count < 1 || count > maxStorageBytes/unit {
+			return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %q; expected %s.", attr.Name, v.AsString(), want))
+		}
+		n = count * unit
+	default:
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %s; expected %s.", attr.Name, v.Type().FriendlyName(), want))
+	}
+	return n, nil
+}
+
+// m0 is the number of a size's match, "" without a match.
+func m0(m []string) string {
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }
 
 func intInRange(attr *hcl.Attribute, lo, hi int) (int, hcl.Diagnostics) {

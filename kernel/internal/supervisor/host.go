@@ -17,16 +17,19 @@ import (
 	"github.com/edulure/edulure/kernel/internal/database"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/blobstore"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
 // hostServer is the Host service the kernel serves to one plugin. It trusts
 // the plugin with IDs only: roles and API key permissions are looked up
-// again, so a plugin cannot widen a principal's rights.
+// again, so a plugin cannot widen a principal's rights. The object storage
+// calls are blobstore.Service's, which sdk/plugintest serves too: scoped to
+// this plugin, and to the capabilities its manifest declares.
 type hostServer struct {
-	pluginv1.UnimplementedHostServer
-	s      *Supervisor
-	plugin string
+	blobstore.Service // BlobPut, BlobGet, ...; and UnimplementedHostServer
+	s                 *Supervisor
+	plugin            string
 }
 
 func (h *hostServer) Authorize(ctx context.Context, req *pluginv1.AuthorizeRequest) (*pluginv1.AuthorizeResponse, error) {

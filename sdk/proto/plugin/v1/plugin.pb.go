@@ -112,6 +112,11 @@ type Manifest struct {
 	// "#/components/schemas/<name>", as a JSON object by name. Each name starts
 	// with the plugin's name and a dot ("courses.Course"). Since: v1.2
 	ComponentsJson []byte `protobuf:"bytes,14,opt,name=components_json,json=componentsJson,proto3" json:"components_json,omitempty"`
+	// Host services the plugin uses: "storage" (objects of the request's
+	// institution) and "platform_storage" (objects of the platform scope).
+	// The kernel refuses unknown names, and answers PERMISSION_DENIED to a
+	// call of a host service that is not declared. Since: v1.2
+	Capabilities []string `protobuf:"bytes,15,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// The personal data the plugin holds and whether it serves the personal
 	// data calls. Since: v1.2
 	PersonalData  *PersonalDataManifest `protobuf:"bytes,16,opt,name=personal_data,json=personalData,proto3" json:"personal_data,omitempty"`
@@ -247,6 +252,13 @@ func (x *Manifest) GetComponentsJson() []byte {
 	return nil
 }
 
+func (x *Manifest) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
 func (x *Manifest) GetPersonalData() *PersonalDataManifest {
 	if x != nil {
 		return x.PersonalData
@@ -339,9 +351,18 @@ type Route struct {
 	Query []string `protobuf:"bytes,9,rep,name=query,proto3" json:"query,omitempty"`
 	// The query parameters the route reads, typed. The kernel forwards only
 	// these, after checking each against its schema. Since: v1.2
-	QueryParams   []*QueryParam `protobuf:"bytes,10,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	QueryParams []*QueryParam `protobuf:"bytes,10,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
+	// The route streams its answer: the kernel calls HandleHTTPStream rather
+	// than HandleHTTP, and applies the stream limits of plugins.hcl (idle
+	// timeout, maximum duration, open streams per plugin and per institution)
+	// instead of the request timeout. response_schema_json must be empty.
+	// Since: v1.2
+	Stream bool `protobuf:"varint,11,opt,name=stream,proto3" json:"stream,omitempty"`
+	// The media type of a streamed route's body, for the OpenAPI document;
+	// empty: text/event-stream (Server-Sent Events). Since: v1.2
+	StreamContentType string `protobuf:"bytes,12,opt,name=stream_content_type,json=streamContentType,proto3" json:"stream_content_type,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -442,6 +463,20 @@ func (x *Route) GetQueryParams() []*QueryParam {
 		return x.QueryParams
 	}
 	return nil
+}
+
+func (x *Route) GetStream() bool {
+	if x != nil {
+		return x.Stream
+	}
+	return false
+}
+
+func (x *Route) GetStreamContentType() string {
+	if x != nil {
+		return x.StreamContentType
+	}
+	return ""
 }
 
 // QueryParam is one query parameter of a route. Since: v1.2
@@ -1079,8 +1114,13 @@ type HTTPRequest struct {
 	DeadlineUnixMs int64 `protobuf:"varint,10,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
 	// The plugin's configuration for the principal's tenant (JSON object).
 	TenantConfigJson []byte `protobuf:"bytes,11,opt,name=tenant_config_json,json=tenantConfigJson,proto3" json:"tenant_config_json,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// For HandleHTTPStream: how long the kernel waits for the next part before
+	// it ends the stream (deadline_unix_ms is then the stream's maximum
+	// duration). A handler with nothing to say sends a part sooner: an SSE
+	// comment. 0 on HandleHTTP. Since: v1.2
+	StreamIdleTimeoutMs int64 `protobuf:"varint,12,opt,name=stream_idle_timeout_ms,json=streamIdleTimeoutMs,proto3" json:"stream_idle_timeout_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *HTTPRequest) Reset() {
@@ -1188,6 +1228,13 @@ func (x *HTTPRequest) GetTenantConfigJson() []byte {
 		return x.TenantConfigJson
 	}
 	return nil
+}
+
+func (x *HTTPRequest) GetStreamIdleTimeoutMs() int64 {
+	if x != nil {
+		return x.StreamIdleTimeoutMs
+	}
+	return 0
 }
 
 type Error struct {
@@ -1389,6 +1436,82 @@ func (x *HTTPResponse) GetError() *Error {
 	return nil
 }
 
+// HTTPResponsePart is one part of a streamed answer (HandleHTTPStream).
+// Since: v1.2
+type HTTPResponsePart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First part only: the status (200 when zero) and headers, as in
+	// HTTPResponse.
+	Status  int32              `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	Headers map[string]*Values `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The next bytes of the body; may be empty (the first part of an answer
+	// that has no body yet). The kernel flushes each part to the client.
+	Body []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	// First part only: set when the handler failed before answering; status,
+	// headers and body are then ignored and the call ends after this part.
+	Error         *Error `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPResponsePart) Reset() {
+	*x = HTTPResponsePart{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPResponsePart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPResponsePart) ProtoMessage() {}
+
+func (x *HTTPResponsePart) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPResponsePart.ProtoReflect.Descriptor instead.
+func (*HTTPResponsePart) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HTTPResponsePart) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *HTTPResponsePart) GetHeaders() map[string]*Values {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *HTTPResponsePart) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *HTTPResponsePart) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1397,7 +1520,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1532,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1545,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 type HealthResponse struct {
@@ -1436,7 +1559,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1571,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1584,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HealthResponse) GetStatus() string {
@@ -1489,7 +1612,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1624,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1637,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Resource) GetType() string {
@@ -1549,7 +1672,7 @@ type AuthorizeRequest struct {
 
 func (x *AuthorizeRequest) Reset() {
 	*x = AuthorizeRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1684,7 @@ func (x *AuthorizeRequest) String() string {
 func (*AuthorizeRequest) ProtoMessage() {}
 
 func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1697,7 @@ func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AuthorizeRequest) GetPrincipal() *Principal {
@@ -1607,7 +1730,7 @@ type AuthorizeResponse struct {
 
 func (x *AuthorizeResponse) Reset() {
 	*x = AuthorizeResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1742,7 @@ func (x *AuthorizeResponse) String() string {
 func (*AuthorizeResponse) ProtoMessage() {}
 
 func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1755,7 @@ func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AuthorizeResponse) GetAllowed() bool {
@@ -1658,7 +1781,7 @@ type WriteAuditRequest struct {
 
 func (x *WriteAuditRequest) Reset() {
 	*x = WriteAuditRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1670,7 +1793,7 @@ func (x *WriteAuditRequest) String() string {
 func (*WriteAuditRequest) ProtoMessage() {}
 
 func (x *WriteAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1683,7 +1806,7 @@ func (x *WriteAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAuditRequest.ProtoReflect.Descriptor instead.
 func (*WriteAuditRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WriteAuditRequest) GetTenantId() string {
@@ -1744,7 +1867,7 @@ type WriteAuditResponse struct {
 
 func (x *WriteAuditResponse) Reset() {
 	*x = WriteAuditResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +1879,7 @@ func (x *WriteAuditResponse) String() string {
 func (*WriteAuditResponse) ProtoMessage() {}
 
 func (x *WriteAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +1892,7 @@ func (x *WriteAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAuditResponse.ProtoReflect.Descriptor instead.
 func (*WriteAuditResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WriteAuditResponse) GetEntryId() string {
@@ -1788,7 +1911,7 @@ type GetTenantConfigRequest struct {
 
 func (x *GetTenantConfigRequest) Reset() {
 	*x = GetTenantConfigRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1923,7 @@ func (x *GetTenantConfigRequest) String() string {
 func (*GetTenantConfigRequest) ProtoMessage() {}
 
 func (x *GetTenantConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +1936,7 @@ func (x *GetTenantConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantConfigRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetTenantConfigRequest) GetTenantId() string {
@@ -1833,7 +1956,7 @@ type GetTenantConfigResponse struct {
 
 func (x *GetTenantConfigResponse) Reset() {
 	*x = GetTenantConfigResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[25]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1968,7 @@ func (x *GetTenantConfigResponse) String() string {
 func (*GetTenantConfigResponse) ProtoMessage() {}
 
 func (x *GetTenantConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[25]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1981,7 @@ func (x *GetTenantConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantConfigResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetTenantConfigResponse) GetEnabled() bool {
@@ -1899,7 +2022,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[26]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2034,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[26]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2047,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Event) GetId() string {
@@ -2001,7 +2124,7 @@ type HandleEventsRequest struct {
 
 func (x *HandleEventsRequest) Reset() {
 	*x = HandleEventsRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[27]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2013,7 +2136,7 @@ func (x *HandleEventsRequest) String() string {
 func (*HandleEventsRequest) ProtoMessage() {}
 
 func (x *HandleEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[27]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2026,7 +2149,7 @@ func (x *HandleEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleEventsRequest.ProtoReflect.Descriptor instead.
 func (*HandleEventsRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HandleEventsRequest) GetEvents() []*Event {
@@ -2057,7 +2180,7 @@ type EventResult struct {
 
 func (x *EventResult) Reset() {
 	*x = EventResult{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[28]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2192,7 @@ func (x *EventResult) String() string {
 func (*EventResult) ProtoMessage() {}
 
 func (x *EventResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[28]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2205,7 @@ func (x *EventResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventResult.ProtoReflect.Descriptor instead.
 func (*EventResult) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EventResult) GetEventId() string {
@@ -2115,7 +2238,7 @@ type HandleEventsResponse struct {
 
 func (x *HandleEventsResponse) Reset() {
 	*x = HandleEventsResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[29]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +2250,7 @@ func (x *HandleEventsResponse) String() string {
 func (*HandleEventsResponse) ProtoMessage() {}
 
 func (x *HandleEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[29]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2263,7 @@ func (x *HandleEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleEventsResponse.ProtoReflect.Descriptor instead.
 func (*HandleEventsResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HandleEventsResponse) GetResults() []*EventResult {
@@ -2175,7 +2298,7 @@ type RunJobRequest struct {
 
 func (x *RunJobRequest) Reset() {
 	*x = RunJobRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[30]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2310,7 @@ func (x *RunJobRequest) String() string {
 func (*RunJobRequest) ProtoMessage() {}
 
 func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[30]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2323,7 @@ func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobRequest.ProtoReflect.Descriptor instead.
 func (*RunJobRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{30}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RunJobRequest) GetJob() string {
@@ -2285,7 +2408,7 @@ type RunJobResponse struct {
 
 func (x *RunJobResponse) Reset() {
 	*x = RunJobResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[31]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2420,7 @@ func (x *RunJobResponse) String() string {
 func (*RunJobResponse) ProtoMessage() {}
 
 func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[31]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2433,7 @@ func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobResponse.ProtoReflect.Descriptor instead.
 func (*RunJobResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RunJobResponse) GetError() *Error {
@@ -2335,7 +2458,7 @@ type EventsPublishedRequest struct {
 
 func (x *EventsPublishedRequest) Reset() {
 	*x = EventsPublishedRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[32]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2470,7 @@ func (x *EventsPublishedRequest) String() string {
 func (*EventsPublishedRequest) ProtoMessage() {}
 
 func (x *EventsPublishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[32]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2483,7 @@ func (x *EventsPublishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsPublishedRequest.ProtoReflect.Descriptor instead.
 func (*EventsPublishedRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{32}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{33}
 }
 
 type EventsPublishedResponse struct {
@@ -2371,7 +2494,7 @@ type EventsPublishedResponse struct {
 
 func (x *EventsPublishedResponse) Reset() {
 	*x = EventsPublishedResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[33]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2383,7 +2506,7 @@ func (x *EventsPublishedResponse) String() string {
 func (*EventsPublishedResponse) ProtoMessage() {}
 
 func (x *EventsPublishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[33]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2396,7 +2519,7 @@ func (x *EventsPublishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsPublishedResponse.ProtoReflect.Descriptor instead.
 func (*EventsPublishedResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{33}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{34}
 }
 
 // Since: v1.2
@@ -2410,7 +2533,7 @@ type GetMemberRequest struct {
 
 func (x *GetMemberRequest) Reset() {
 	*x = GetMemberRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[34]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2422,7 +2545,7 @@ func (x *GetMemberRequest) String() string {
 func (*GetMemberRequest) ProtoMessage() {}
 
 func (x *GetMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[34]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2435,7 +2558,7 @@ func (x *GetMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMemberRequest.ProtoReflect.Descriptor instead.
 func (*GetMemberRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{34}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetMemberRequest) GetTenantId() string {
@@ -2465,7 +2588,7 @@ type GetMemberResponse struct {
 
 func (x *GetMemberResponse) Reset() {
 	*x = GetMemberResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[35]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +2600,7 @@ func (x *GetMemberResponse) String() string {
 func (*GetMemberResponse) ProtoMessage() {}
 
 func (x *GetMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[35]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +2613,7 @@ func (x *GetMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMemberResponse.ProtoReflect.Descriptor instead.
 func (*GetMemberResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{35}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetMemberResponse) GetMember() bool {
@@ -2505,6 +2628,745 @@ func (x *GetMemberResponse) GetRoles() []string {
 		return x.Roles
 	}
 	return nil
+}
+
+// BlobScope says whose objects a call is about. Since: v1.2
+type BlobScope struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The institution whose objects these are. Empty with platform = true.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// The platform scope, for platform jobs (capability "platform_storage").
+	Platform      bool `protobuf:"varint,2,opt,name=platform,proto3" json:"platform,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobScope) Reset() {
+	*x = BlobScope{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobScope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobScope) ProtoMessage() {}
+
+func (x *BlobScope) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobScope.ProtoReflect.Descriptor instead.
+func (*BlobScope) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *BlobScope) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *BlobScope) GetPlatform() bool {
+	if x != nil {
+		return x.Platform
+	}
+	return false
+}
+
+// BlobObject describes a stored object. Since: v1.2
+type BlobObject struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key within the scope, as the plugin named it.
+	Key         string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Size        int64  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// SHA-256 of the content, lowercase hex, computed by the kernel while
+	// the object was stored.
+	Sha256 string `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// When the object was stored (Unix milliseconds).
+	ModifiedUnixMs int64 `protobuf:"varint,5,opt,name=modified_unix_ms,json=modifiedUnixMs,proto3" json:"modified_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *BlobObject) Reset() {
+	*x = BlobObject{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobObject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobObject) ProtoMessage() {}
+
+func (x *BlobObject) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobObject.ProtoReflect.Descriptor instead.
+func (*BlobObject) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *BlobObject) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *BlobObject) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *BlobObject) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *BlobObject) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *BlobObject) GetModifiedUnixMs() int64 {
+	if x != nil {
+		return x.ModifiedUnixMs
+	}
+	return 0
+}
+
+// Since: v1.2
+type BlobPutRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First message only: which object, and how to store it.
+	Scope *BlobScope `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key   string     `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The media type recorded and served; empty: application/octet-stream.
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Store only if no object has the key (If-None-Match: *); otherwise
+	// ALREADY_EXISTS and nothing changes.
+	IfNotExists bool `protobuf:"varint,4,opt,name=if_not_exists,json=ifNotExists,proto3" json:"if_not_exists,omitempty"`
+	// The next bytes of the content (any message, the first included).
+	Data          []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobPutRequest) Reset() {
+	*x = BlobPutRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobPutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobPutRequest) ProtoMessage() {}
+
+func (x *BlobPutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobPutRequest.ProtoReflect.Descriptor instead.
+func (*BlobPutRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *BlobPutRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobPutRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *BlobPutRequest) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *BlobPutRequest) GetIfNotExists() bool {
+	if x != nil {
+		return x.IfNotExists
+	}
+	return false
+}
+
+func (x *BlobPutRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// Since: v1.2
+type BlobGetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scope         *BlobScope             `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobGetRequest) Reset() {
+	*x = BlobGetRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobGetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobGetRequest) ProtoMessage() {}
+
+func (x *BlobGetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobGetRequest.ProtoReflect.Descriptor instead.
+func (*BlobGetRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *BlobGetRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobGetRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// Since: v1.2
+type BlobGetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First message only.
+	Object *BlobObject `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	// The next bytes of the content.
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobGetResponse) Reset() {
+	*x = BlobGetResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobGetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobGetResponse) ProtoMessage() {}
+
+func (x *BlobGetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobGetResponse.ProtoReflect.Descriptor instead.
+func (*BlobGetResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *BlobGetResponse) GetObject() *BlobObject {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+func (x *BlobGetResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// Since: v1.2
+type BlobStatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scope         *BlobScope             `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobStatRequest) Reset() {
+	*x = BlobStatRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobStatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobStatRequest) ProtoMessage() {}
+
+func (x *BlobStatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobStatRequest.ProtoReflect.Descriptor instead.
+func (*BlobStatRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *BlobStatRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobStatRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// Since: v1.2
+type BlobListRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Scope *BlobScope             `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// Only keys that start with this ("" for all of the scope).
+	Prefix string `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// The next_cursor of the previous page; "" for the first.
+	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Objects per page: 1 to 1000; 0 means 100.
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobListRequest) Reset() {
+	*x = BlobListRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobListRequest) ProtoMessage() {}
+
+func (x *BlobListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobListRequest.ProtoReflect.Descriptor instead.
+func (*BlobListRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *BlobListRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobListRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *BlobListRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *BlobListRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// Since: v1.2
+type BlobListResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Objects []*BlobObject          `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	// Empty on the last page.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobListResponse) Reset() {
+	*x = BlobListResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobListResponse) ProtoMessage() {}
+
+func (x *BlobListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobListResponse.ProtoReflect.Descriptor instead.
+func (*BlobListResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *BlobListResponse) GetObjects() []*BlobObject {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+func (x *BlobListResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// Since: v1.2
+type BlobDeleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scope         *BlobScope             `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobDeleteRequest) Reset() {
+	*x = BlobDeleteRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobDeleteRequest) ProtoMessage() {}
+
+func (x *BlobDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobDeleteRequest.ProtoReflect.Descriptor instead.
+func (*BlobDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *BlobDeleteRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobDeleteRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// Since: v1.2
+type BlobDeleteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobDeleteResponse) Reset() {
+	*x = BlobDeleteResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobDeleteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobDeleteResponse) ProtoMessage() {}
+
+func (x *BlobDeleteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobDeleteResponse.ProtoReflect.Descriptor instead.
+func (*BlobDeleteResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{46}
+}
+
+// Since: v1.2
+type BlobSignURLRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Scope *BlobScope             `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key   string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// "GET" or "PUT".
+	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	// How long the URL works: 1 to 3600 seconds; 0 means 900.
+	ExpiresInSeconds int32 `protobuf:"varint,4,opt,name=expires_in_seconds,json=expiresInSeconds,proto3" json:"expires_in_seconds,omitempty"`
+	// PUT only: the media type the object is stored with.
+	ContentType string `protobuf:"bytes,5,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// PUT only: refuse the upload if the key exists.
+	IfNotExists   bool `protobuf:"varint,6,opt,name=if_not_exists,json=ifNotExists,proto3" json:"if_not_exists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobSignURLRequest) Reset() {
+	*x = BlobSignURLRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobSignURLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobSignURLRequest) ProtoMessage() {}
+
+func (x *BlobSignURLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobSignURLRequest.ProtoReflect.Descriptor instead.
+func (*BlobSignURLRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *BlobSignURLRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobSignURLRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *BlobSignURLRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *BlobSignURLRequest) GetExpiresInSeconds() int32 {
+	if x != nil {
+		return x.ExpiresInSeconds
+	}
+	return 0
+}
+
+func (x *BlobSignURLRequest) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *BlobSignURLRequest) GetIfNotExists() bool {
+	if x != nil {
+		return x.IfNotExists
+	}
+	return false
+}
+
+// Since: v1.2
+type BlobSignURLResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absolute (the store signed it) or a path under the kernel's API
+	// (/api/v1/blobs/...), to resolve against the API's base URL.
+	Url           string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	ExpiresUnixMs int64  `protobuf:"varint,2,opt,name=expires_unix_ms,json=expiresUnixMs,proto3" json:"expires_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobSignURLResponse) Reset() {
+	*x = BlobSignURLResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobSignURLResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobSignURLResponse) ProtoMessage() {}
+
+func (x *BlobSignURLResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobSignURLResponse.ProtoReflect.Descriptor instead.
+func (*BlobSignURLResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *BlobSignURLResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *BlobSignURLResponse) GetExpiresUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresUnixMs
+	}
+	return 0
 }
 
 // PersonalDataManifest describes the personal data a plugin holds: each
@@ -2526,7 +3388,7 @@ type PersonalDataManifest struct {
 
 func (x *PersonalDataManifest) Reset() {
 	*x = PersonalDataManifest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[36]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +3400,7 @@ func (x *PersonalDataManifest) String() string {
 func (*PersonalDataManifest) ProtoMessage() {}
 
 func (x *PersonalDataManifest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[36]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +3413,7 @@ func (x *PersonalDataManifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalDataManifest.ProtoReflect.Descriptor instead.
 func (*PersonalDataManifest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{36}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PersonalDataManifest) GetClasses() []*PersonalDataClass {
@@ -2607,10 +3469,10 @@ type PersonalDataClass struct {
 	// The rows are the person's through a parent row: column of this table
 	// equal to key of through.table, whose subject column holds the user ID.
 	Through *PersonalDataThrough `protobuf:"bytes,9,opt,name=through,proto3" json:"through,omitempty"`
-	// Object storage: the prefix, under the plugin's and tenant's, of the
-	// person's objects, with "{user_id}" where their ID goes
-	// ("submissions/{user_id}/"). The kernel, which holds the store, exports
-	// and deletes them.
+	// Object storage: the prefix of the person's objects in the plugin's
+	// storage of the tenant, with "{user_id}" where their ID goes
+	// ("submissions/{user_id}/"). They are exported (files objects/<key>)
+	// and deleted with the class. Needs the capability "storage".
 	ObjectPrefix string `protobuf:"bytes,10,opt,name=object_prefix,json=objectPrefix,proto3" json:"object_prefix,omitempty"`
 	// The plugin's own code exports and erases the class, not the SDK's
 	// generic SQL.
@@ -2621,7 +3483,7 @@ type PersonalDataClass struct {
 
 func (x *PersonalDataClass) Reset() {
 	*x = PersonalDataClass{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[37]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +3495,7 @@ func (x *PersonalDataClass) String() string {
 func (*PersonalDataClass) ProtoMessage() {}
 
 func (x *PersonalDataClass) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[37]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +3508,7 @@ func (x *PersonalDataClass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalDataClass.ProtoReflect.Descriptor instead.
 func (*PersonalDataClass) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{37}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PersonalDataClass) GetName() string {
@@ -2741,7 +3603,7 @@ type PersonalDataColumn struct {
 
 func (x *PersonalDataColumn) Reset() {
 	*x = PersonalDataColumn{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[38]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2753,7 +3615,7 @@ func (x *PersonalDataColumn) String() string {
 func (*PersonalDataColumn) ProtoMessage() {}
 
 func (x *PersonalDataColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[38]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2766,7 +3628,7 @@ func (x *PersonalDataColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalDataColumn.ProtoReflect.Descriptor instead.
 func (*PersonalDataColumn) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{38}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PersonalDataColumn) GetName() string {
@@ -2805,7 +3667,7 @@ type PersonalDataThrough struct {
 
 func (x *PersonalDataThrough) Reset() {
 	*x = PersonalDataThrough{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[39]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2817,7 +3679,7 @@ func (x *PersonalDataThrough) String() string {
 func (*PersonalDataThrough) ProtoMessage() {}
 
 func (x *PersonalDataThrough) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[39]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2830,7 +3692,7 @@ func (x *PersonalDataThrough) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalDataThrough.ProtoReflect.Descriptor instead.
 func (*PersonalDataThrough) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{39}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PersonalDataThrough) GetColumn() string {
@@ -2867,7 +3729,7 @@ type PersonalDataExportRequest struct {
 
 func (x *PersonalDataExportRequest) Reset() {
 	*x = PersonalDataExportRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[40]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2879,7 +3741,7 @@ func (x *PersonalDataExportRequest) String() string {
 func (*PersonalDataExportRequest) ProtoMessage() {}
 
 func (x *PersonalDataExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[40]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2892,7 +3754,7 @@ func (x *PersonalDataExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalDataExportRequest.ProtoReflect.Descriptor instead.
 func (*PersonalDataExportRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{40}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PersonalDataExportRequest) GetTenantId() string {
@@ -2934,14 +3796,17 @@ type PersonalDataExportChunk struct {
 	// Whole JSON lines, each a JSON object ending in a newline.
 	Jsonl []byte `protobuf:"bytes,2,opt,name=jsonl,proto3" json:"jsonl,omitempty"`
 	// Set on the last message only.
-	Manifest      *PersonalDataExportManifest `protobuf:"bytes,3,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	Manifest *PersonalDataExportManifest `protobuf:"bytes,3,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	// The next bytes of a file that is not JSON lines: an object of the
+	// person's from the plugin's storage, as objects/<key>.
+	Data          []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PersonalDataExportChunk) Reset() {
 	*x = PersonalDataExportChunk{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[41]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2953,7 +3818,7 @@ func (x *PersonalDataExportChunk) String() string {
 func (*PersonalDataExportChunk) ProtoMessage() {}
 
 func (x *PersonalDataExportChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[41]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2966,7 +3831,7 @@ func (x *PersonalDataExportChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalDataExportChunk.ProtoReflect.Descriptor instead.
 func (*PersonalDataExportChunk) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{41}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PersonalDataExportChunk) GetFile() string {
@@ -2990,6 +3855,13 @@ func (x *PersonalDataExportChunk) GetManifest() *PersonalDataExportManifest {
 	return nil
 }
 
+func (x *PersonalDataExportChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // Since: v1.2
 type PersonalDataExportManifest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3001,7 +3873,7 @@ type PersonalDataExportManifest struct {
 
 func (x *PersonalDataExportManifest) Reset() {
 	*x = PersonalDataExportManifest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[42]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3885,7 @@ func (x *PersonalDataExportManifest) String() string {
 func (*PersonalDataExportManifest) ProtoMessage() {}
 
 func (x *PersonalDataExportManifest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[42]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3898,7 @@ func (x *PersonalDataExportManifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalDataExportManifest.ProtoReflect.Descriptor instead.
 func (*PersonalDataExportManifest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{42}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PersonalDataExportManifest) GetFiles() []*PersonalDataExportFile {
@@ -3052,7 +3924,7 @@ type PersonalDataExportFile struct {
 
 func (x *PersonalDataExportFile) Reset() {
 	*x = PersonalDataExportFile{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[43]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3064,7 +3936,7 @@ func (x *PersonalDataExportFile) String() string {
 func (*PersonalDataExportFile) ProtoMessage() {}
 
 func (x *PersonalDataExportFile) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[43]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3077,7 +3949,7 @@ func (x *PersonalDataExportFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalDataExportFile.ProtoReflect.Descriptor instead.
 func (*PersonalDataExportFile) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{43}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PersonalDataExportFile) GetFile() string {
@@ -3141,7 +4013,7 @@ type PersonalDataEraseRequest struct {
 
 func (x *PersonalDataEraseRequest) Reset() {
 	*x = PersonalDataEraseRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[44]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3153,7 +4025,7 @@ func (x *PersonalDataEraseRequest) String() string {
 func (*PersonalDataEraseRequest) ProtoMessage() {}
 
 func (x *PersonalDataEraseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[44]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3166,7 +4038,7 @@ func (x *PersonalDataEraseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalDataEraseRequest.ProtoReflect.Descriptor instead.
 func (*PersonalDataEraseRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{44}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *PersonalDataEraseRequest) GetTenantId() string {
@@ -3222,7 +4094,7 @@ type PersonalDataEraseResponse struct {
 
 func (x *PersonalDataEraseResponse) Reset() {
 	*x = PersonalDataEraseResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[45]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3234,7 +4106,7 @@ func (x *PersonalDataEraseResponse) String() string {
 func (*PersonalDataEraseResponse) ProtoMessage() {}
 
 func (x *PersonalDataEraseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[45]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3247,7 +4119,7 @@ func (x *PersonalDataEraseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalDataEraseResponse.ProtoReflect.Descriptor instead.
 func (*PersonalDataEraseResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{45}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *PersonalDataEraseResponse) GetCounts() []*ErasureCount {
@@ -3269,14 +4141,16 @@ type ErasureCount struct {
 	Anonymised uint64 `protobuf:"varint,4,opt,name=anonymised,proto3" json:"anonymised,omitempty"`
 	// Values naming the person replaced in rows of others (a grader, an
 	// author).
-	References    uint64 `protobuf:"varint,5,opt,name=references,proto3" json:"references,omitempty"`
+	References uint64 `protobuf:"varint,5,opt,name=references,proto3" json:"references,omitempty"`
+	// Objects deleted from the plugin's storage (table empty).
+	Objects       uint64 `protobuf:"varint,6,opt,name=objects,proto3" json:"objects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ErasureCount) Reset() {
 	*x = ErasureCount{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[46]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3288,7 +4162,7 @@ func (x *ErasureCount) String() string {
 func (*ErasureCount) ProtoMessage() {}
 
 func (x *ErasureCount) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[46]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3301,7 +4175,7 @@ func (x *ErasureCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErasureCount.ProtoReflect.Descriptor instead.
 func (*ErasureCount) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{46}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ErasureCount) GetClass() string {
@@ -3339,6 +4213,13 @@ func (x *ErasureCount) GetReferences() uint64 {
 	return 0
 }
 
+func (x *ErasureCount) GetObjects() uint64 {
+	if x != nil {
+		return x.Objects
+	}
+	return 0
+}
+
 // Since: v1.2
 type ErasureTenantRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -3352,7 +4233,7 @@ type ErasureTenantRequest struct {
 
 func (x *ErasureTenantRequest) Reset() {
 	*x = ErasureTenantRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[47]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +4245,7 @@ func (x *ErasureTenantRequest) String() string {
 func (*ErasureTenantRequest) ProtoMessage() {}
 
 func (x *ErasureTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[47]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +4258,7 @@ func (x *ErasureTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErasureTenantRequest.ProtoReflect.Descriptor instead.
 func (*ErasureTenantRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{47}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ErasureTenantRequest) GetTenantId() string {
@@ -3411,7 +4292,8 @@ func (x *ErasureTenantRequest) GetDeadlineUnixMs() int64 {
 // Since: v1.2
 type ErasureTenantResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Per table: rows deleted (or with dry_run, that would be).
+	// Per table: rows deleted (or with dry_run, that would be); objects of
+	// the plugin's storage in an entry without a table.
 	Counts        []*ErasureCount `protobuf:"bytes,1,rep,name=counts,proto3" json:"counts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3419,7 +4301,7 @@ type ErasureTenantResponse struct {
 
 func (x *ErasureTenantResponse) Reset() {
 	*x = ErasureTenantResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[48]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3431,7 +4313,7 @@ func (x *ErasureTenantResponse) String() string {
 func (*ErasureTenantResponse) ProtoMessage() {}
 
 func (x *ErasureTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[48]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3444,7 +4326,7 @@ func (x *ErasureTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErasureTenantResponse.ProtoReflect.Descriptor instead.
 func (*ErasureTenantResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{48}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ErasureTenantResponse) GetCounts() []*ErasureCount {
@@ -3461,7 +4343,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x16plugin/v1/plugin.proto\x12\x11edulure.plugin.v1\"f\n" +
 	"\x12GetManifestRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12%\n" +
-	"\x0ekernel_version\x18\x02 \x01(\tR\rkernelVersion\"\xc5\x05\n" +
+	"\x0ekernel_version\x18\x02 \x01(\tR\rkernelVersion\"\xe9\x05\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12!\n" +
@@ -3481,12 +4363,13 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x12config_schema_json\x18\v \x01(\fR\x10configSchemaJson\x12 \n" +
 	"\vdescription\x18\f \x01(\tR\vdescription\x12E\n" +
 	"\rsubscriptions\x18\r \x03(\v2\x1f.edulure.plugin.v1.SubscriptionR\rsubscriptions\x12'\n" +
-	"\x0fcomponents_json\x18\x0e \x01(\fR\x0ecomponentsJson\x12L\n" +
+	"\x0fcomponents_json\x18\x0e \x01(\fR\x0ecomponentsJson\x12\"\n" +
+	"\fcapabilities\x18\x0f \x03(\tR\fcapabilities\x12L\n" +
 	"\rpersonal_data\x18\x10 \x01(\v2'.edulure.plugin.v1.PersonalDataManifestR\fpersonalData\"_\n" +
 	"\fSubscription\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\aordered\x18\x02 \x01(\bR\aordered\x12!\n" +
-	"\fmax_attempts\x18\x03 \x01(\rR\vmaxAttempts\"\xe6\x02\n" +
+	"\fmax_attempts\x18\x03 \x01(\rR\vmaxAttempts\"\xae\x03\n" +
 	"\x05Route\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1e\n" +
@@ -3500,7 +4383,9 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x0esuccess_status\x18\b \x01(\x05R\rsuccessStatus\x12\x14\n" +
 	"\x05query\x18\t \x03(\tR\x05query\x12@\n" +
 	"\fquery_params\x18\n" +
-	" \x03(\v2\x1d.edulure.plugin.v1.QueryParamR\vqueryParams\"\x7f\n" +
+	" \x03(\v2\x1d.edulure.plugin.v1.QueryParamR\vqueryParams\x12\x16\n" +
+	"\x06stream\x18\v \x01(\bR\x06stream\x12.\n" +
+	"\x13stream_content_type\x18\f \x01(\tR\x11streamContentType\"\x7f\n" +
 	"\n" +
 	"QueryParam\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
@@ -3551,7 +4436,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\ttenant_id\x18\x04 \x01(\tR\btenantId\x12\x14\n" +
 	"\x05roles\x18\x05 \x03(\tR\x05roles\x12 \n" +
 	"\vpermissions\x18\x06 \x03(\tR\vpermissions\x12\x1a\n" +
-	"\boperator\x18\a \x01(\bR\boperator\"\xda\x05\n" +
+	"\boperator\x18\a \x01(\bR\boperator\"\x8f\x06\n" +
 	"\vHTTPRequest\x12\x14\n" +
 	"\x05route\x18\x01 \x01(\tR\x05route\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -3566,7 +4451,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"request_id\x18\t \x01(\tR\trequestId\x12(\n" +
 	"\x10deadline_unix_ms\x18\n" +
 	" \x01(\x03R\x0edeadlineUnixMs\x12,\n" +
-	"\x12tenant_config_json\x18\v \x01(\fR\x10tenantConfigJson\x1a=\n" +
+	"\x12tenant_config_json\x18\v \x01(\fR\x10tenantConfigJson\x123\n" +
+	"\x16stream_idle_timeout_ms\x18\f \x01(\x03R\x13streamIdleTimeoutMs\x1a=\n" +
 	"\x0fPathParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aS\n" +
@@ -3590,6 +4476,14 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\fHTTPResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12F\n" +
 	"\aheaders\x18\x02 \x03(\v2,.edulure.plugin.v1.HTTPResponse.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\x12.\n" +
+	"\x05error\x18\x04 \x01(\v2\x18.edulure.plugin.v1.ErrorR\x05error\x1aU\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.edulure.plugin.v1.ValuesR\x05value:\x028\x01\"\x91\x02\n" +
+	"\x10HTTPResponsePart\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\x05R\x06status\x12J\n" +
+	"\aheaders\x18\x02 \x03(\v20.edulure.plugin.v1.HTTPResponsePart.HeadersEntryR\aheaders\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12.\n" +
 	"\x05error\x18\x04 \x01(\v2\x18.edulure.plugin.v1.ErrorR\x05error\x1aU\n" +
 	"\fHeadersEntry\x12\x10\n" +
@@ -3671,7 +4565,55 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\"A\n" +
 	"\x11GetMemberResponse\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\bR\x06member\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles\"\x91\x01\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"D\n" +
+	"\tBlobScope\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1a\n" +
+	"\bplatform\x18\x02 \x01(\bR\bplatform\"\x97\x01\n" +
+	"\n" +
+	"BlobObject\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x16\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12(\n" +
+	"\x10modified_unix_ms\x18\x05 \x01(\x03R\x0emodifiedUnixMs\"\xb1\x01\n" +
+	"\x0eBlobPutRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\"\n" +
+	"\rif_not_exists\x18\x04 \x01(\bR\vifNotExists\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"V\n" +
+	"\x0eBlobGetRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\\\n" +
+	"\x0fBlobGetResponse\x125\n" +
+	"\x06object\x18\x01 \x01(\v2\x1d.edulure.plugin.v1.BlobObjectR\x06object\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"W\n" +
+	"\x0fBlobStatRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\x8b\x01\n" +
+	"\x0fBlobListRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"l\n" +
+	"\x10BlobListResponse\x127\n" +
+	"\aobjects\x18\x01 \x03(\v2\x1d.edulure.plugin.v1.BlobObjectR\aobjects\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"Y\n" +
+	"\x11BlobDeleteRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\x14\n" +
+	"\x12BlobDeleteResponse\"\xe7\x01\n" +
+	"\x12BlobSignURLRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x12,\n" +
+	"\x12expires_in_seconds\x18\x04 \x01(\x05R\x10expiresInSeconds\x12!\n" +
+	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\x12\"\n" +
+	"\rif_not_exists\x18\x06 \x01(\bR\vifNotExists\"O\n" +
+	"\x13BlobSignURLResponse\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12&\n" +
+	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs\"\x91\x01\n" +
 	"\x14PersonalDataManifest\x12>\n" +
 	"\aclasses\x18\x01 \x03(\v2$.edulure.plugin.v1.PersonalDataClassR\aclasses\x12\x16\n" +
 	"\x06served\x18\x02 \x01(\bR\x06served\x12!\n" +
@@ -3702,11 +4644,12 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12(\n" +
-	"\x10deadline_unix_ms\x18\x04 \x01(\x03R\x0edeadlineUnixMs\"\x8e\x01\n" +
+	"\x10deadline_unix_ms\x18\x04 \x01(\x03R\x0edeadlineUnixMs\"\xa2\x01\n" +
 	"\x17PersonalDataExportChunk\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x14\n" +
 	"\x05jsonl\x18\x02 \x01(\fR\x05jsonl\x12I\n" +
-	"\bmanifest\x18\x03 \x01(\v2-.edulure.plugin.v1.PersonalDataExportManifestR\bmanifest\"]\n" +
+	"\bmanifest\x18\x03 \x01(\v2-.edulure.plugin.v1.PersonalDataExportManifestR\bmanifest\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"]\n" +
 	"\x1aPersonalDataExportManifest\x12?\n" +
 	"\x05files\x18\x01 \x03(\v2).edulure.plugin.v1.PersonalDataExportFileR\x05files\"\x9a\x01\n" +
 	"\x16PersonalDataExportFile\x12\x12\n" +
@@ -3725,7 +4668,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x10deadline_unix_ms\x18\x05 \x01(\x03R\x0edeadlineUnixMs\x12\x1c\n" +
 	"\tpseudonym\x18\x06 \x01(\tR\tpseudonym\"T\n" +
 	"\x19PersonalDataEraseResponse\x127\n" +
-	"\x06counts\x18\x01 \x03(\v2\x1f.edulure.plugin.v1.ErasureCountR\x06counts\"\x94\x01\n" +
+	"\x06counts\x18\x01 \x03(\v2\x1f.edulure.plugin.v1.ErasureCountR\x06counts\"\xae\x01\n" +
 	"\fErasureCount\x12\x14\n" +
 	"\x05class\x18\x01 \x01(\tR\x05class\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x18\n" +
@@ -3735,7 +4678,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"anonymised\x12\x1e\n" +
 	"\n" +
 	"references\x18\x05 \x01(\x04R\n" +
-	"references\"\x95\x01\n" +
+	"references\x12\x18\n" +
+	"\aobjects\x18\x06 \x01(\x04R\aobjects\"\x95\x01\n" +
 	"\x14ErasureTenantRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x1d\n" +
@@ -3743,7 +4687,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12(\n" +
 	"\x10deadline_unix_ms\x18\x04 \x01(\x03R\x0edeadlineUnixMs\"P\n" +
 	"\x15ErasureTenantResponse\x127\n" +
-	"\x06counts\x18\x01 \x03(\v2\x1f.edulure.plugin.v1.ErasureCountR\x06counts2\xc9\x06\n" +
+	"\x06counts\x18\x01 \x03(\v2\x1f.edulure.plugin.v1.ErasureCountR\x06counts2\xa4\a\n" +
 	"\x06Plugin\x12Q\n" +
 	"\vGetManifest\x12%.edulure.plugin.v1.GetManifestRequest\x1a\x1b.edulure.plugin.v1.Manifest\x12V\n" +
 	"\tConfigure\x12#.edulure.plugin.v1.ConfigureRequest\x1a$.edulure.plugin.v1.ConfigureResponse\x12M\n" +
@@ -3751,17 +4695,25 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"HandleHTTP\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a\x1f.edulure.plugin.v1.HTTPResponse\x12M\n" +
 	"\x06Health\x12 .edulure.plugin.v1.HealthRequest\x1a!.edulure.plugin.v1.HealthResponse\x12_\n" +
 	"\fHandleEvents\x12&.edulure.plugin.v1.HandleEventsRequest\x1a'.edulure.plugin.v1.HandleEventsResponse\x12M\n" +
-	"\x06RunJob\x12 .edulure.plugin.v1.RunJobRequest\x1a!.edulure.plugin.v1.RunJobResponse\x12p\n" +
+	"\x06RunJob\x12 .edulure.plugin.v1.RunJobRequest\x1a!.edulure.plugin.v1.RunJobResponse\x12Y\n" +
+	"\x10HandleHTTPStream\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a#.edulure.plugin.v1.HTTPResponsePart0\x01\x12p\n" +
 	"\x12ExportPersonalData\x12,.edulure.plugin.v1.PersonalDataExportRequest\x1a*.edulure.plugin.v1.PersonalDataExportChunk0\x01\x12n\n" +
 	"\x11ErasePersonalData\x12+.edulure.plugin.v1.PersonalDataEraseRequest\x1a,.edulure.plugin.v1.PersonalDataEraseResponse\x12d\n" +
-	"\x0fEraseTenantData\x12'.edulure.plugin.v1.ErasureTenantRequest\x1a(.edulure.plugin.v1.ErasureTenantResponse2\xe5\x03\n" +
+	"\x0fEraseTenantData\x12'.edulure.plugin.v1.ErasureTenantRequest\x1a(.edulure.plugin.v1.ErasureTenantResponse2\xe5\a\n" +
 	"\x04Host\x12V\n" +
 	"\tAuthorize\x12#.edulure.plugin.v1.AuthorizeRequest\x1a$.edulure.plugin.v1.AuthorizeResponse\x12Y\n" +
 	"\n" +
 	"WriteAudit\x12$.edulure.plugin.v1.WriteAuditRequest\x1a%.edulure.plugin.v1.WriteAuditResponse\x12h\n" +
 	"\x0fGetTenantConfig\x12).edulure.plugin.v1.GetTenantConfigRequest\x1a*.edulure.plugin.v1.GetTenantConfigResponse\x12h\n" +
 	"\x0fEventsPublished\x12).edulure.plugin.v1.EventsPublishedRequest\x1a*.edulure.plugin.v1.EventsPublishedResponse\x12V\n" +
-	"\tGetMember\x12#.edulure.plugin.v1.GetMemberRequest\x1a$.edulure.plugin.v1.GetMemberResponseB9Z7github.com/edulure/edulure/sdk/proto/plugin/v1;pluginv1b\x06proto3"
+	"\tGetMember\x12#.edulure.plugin.v1.GetMemberRequest\x1a$.edulure.plugin.v1.GetMemberResponse\x12M\n" +
+	"\aBlobPut\x12!.edulure.plugin.v1.BlobPutRequest\x1a\x1d.edulure.plugin.v1.BlobObject(\x01\x12R\n" +
+	"\aBlobGet\x12!.edulure.plugin.v1.BlobGetRequest\x1a\".edulure.plugin.v1.BlobGetResponse0\x01\x12M\n" +
+	"\bBlobStat\x12\".edulure.plugin.v1.BlobStatRequest\x1a\x1d.edulure.plugin.v1.BlobObject\x12S\n" +
+	"\bBlobList\x12\".edulure.plugin.v1.BlobListRequest\x1a#.edulure.plugin.v1.BlobListResponse\x12Y\n" +
+	"\n" +
+	"BlobDelete\x12$.edulure.plugin.v1.BlobDeleteRequest\x1a%.edulure.plugin.v1.BlobDeleteResponse\x12\\\n" +
+	"\vBlobSignURL\x12%.edulure.plugin.v1.BlobSignURLRequest\x1a&.edulure.plugin.v1.BlobSignURLResponseB9Z7github.com/edulure/edulure/sdk/proto/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -3775,7 +4727,7 @@ func file_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*GetManifestRequest)(nil),         // 0: edulure.plugin.v1.GetManifestRequest
 	(*Manifest)(nil),                   // 1: edulure.plugin.v1.Manifest
@@ -3794,42 +4746,56 @@ var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*Error)(nil),                      // 14: edulure.plugin.v1.Error
 	(*FieldError)(nil),                 // 15: edulure.plugin.v1.FieldError
 	(*HTTPResponse)(nil),               // 16: edulure.plugin.v1.HTTPResponse
-	(*HealthRequest)(nil),              // 17: edulure.plugin.v1.HealthRequest
-	(*HealthResponse)(nil),             // 18: edulure.plugin.v1.HealthResponse
-	(*Resource)(nil),                   // 19: edulure.plugin.v1.Resource
-	(*AuthorizeRequest)(nil),           // 20: edulure.plugin.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),          // 21: edulure.plugin.v1.AuthorizeResponse
-	(*WriteAuditRequest)(nil),          // 22: edulure.plugin.v1.WriteAuditRequest
-	(*WriteAuditResponse)(nil),         // 23: edulure.plugin.v1.WriteAuditResponse
-	(*GetTenantConfigRequest)(nil),     // 24: edulure.plugin.v1.GetTenantConfigRequest
-	(*GetTenantConfigResponse)(nil),    // 25: edulure.plugin.v1.GetTenantConfigResponse
-	(*Event)(nil),                      // 26: edulure.plugin.v1.Event
-	(*HandleEventsRequest)(nil),        // 27: edulure.plugin.v1.HandleEventsRequest
-	(*EventResult)(nil),                // 28: edulure.plugin.v1.EventResult
-	(*HandleEventsResponse)(nil),       // 29: edulure.plugin.v1.HandleEventsResponse
-	(*RunJobRequest)(nil),              // 30: edulure.plugin.v1.RunJobRequest
-	(*RunJobResponse)(nil),             // 31: edulure.plugin.v1.RunJobResponse
-	(*EventsPublishedRequest)(nil),     // 32: edulure.plugin.v1.EventsPublishedRequest
-	(*EventsPublishedResponse)(nil),    // 33: edulure.plugin.v1.EventsPublishedResponse
-	(*GetMemberRequest)(nil),           // 34: edulure.plugin.v1.GetMemberRequest
-	(*GetMemberResponse)(nil),          // 35: edulure.plugin.v1.GetMemberResponse
-	(*PersonalDataManifest)(nil),       // 36: edulure.plugin.v1.PersonalDataManifest
-	(*PersonalDataClass)(nil),          // 37: edulure.plugin.v1.PersonalDataClass
-	(*PersonalDataColumn)(nil),         // 38: edulure.plugin.v1.PersonalDataColumn
-	(*PersonalDataThrough)(nil),        // 39: edulure.plugin.v1.PersonalDataThrough
-	(*PersonalDataExportRequest)(nil),  // 40: edulure.plugin.v1.PersonalDataExportRequest
-	(*PersonalDataExportChunk)(nil),    // 41: edulure.plugin.v1.PersonalDataExportChunk
-	(*PersonalDataExportManifest)(nil), // 42: edulure.plugin.v1.PersonalDataExportManifest
-	(*PersonalDataExportFile)(nil),     // 43: edulure.plugin.v1.PersonalDataExportFile
-	(*PersonalDataEraseRequest)(nil),   // 44: edulure.plugin.v1.PersonalDataEraseRequest
-	(*PersonalDataEraseResponse)(nil),  // 45: edulure.plugin.v1.PersonalDataEraseResponse
-	(*ErasureCount)(nil),               // 46: edulure.plugin.v1.ErasureCount
-	(*ErasureTenantRequest)(nil),       // 47: edulure.plugin.v1.ErasureTenantRequest
-	(*ErasureTenantResponse)(nil),      // 48: edulure.plugin.v1.ErasureTenantResponse
-	nil,                                // 49: edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	nil,                                // 50: edulure.plugin.v1.HTTPRequest.QueryEntry
-	nil,                                // 51: edulure.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                                // 52: edulure.plugin.v1.HTTPResponse.HeadersEntry
+	(*HTTPResponsePart)(nil),           // 17: edulure.plugin.v1.HTTPResponsePart
+	(*HealthRequest)(nil),              // 18: edulure.plugin.v1.HealthRequest
+	(*HealthResponse)(nil),             // 19: edulure.plugin.v1.HealthResponse
+	(*Resource)(nil),                   // 20: edulure.plugin.v1.Resource
+	(*AuthorizeRequest)(nil),           // 21: edulure.plugin.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),          // 22: edulure.plugin.v1.AuthorizeResponse
+	(*WriteAuditRequest)(nil),          // 23: edulure.plugin.v1.WriteAuditRequest
+	(*WriteAuditResponse)(nil),         // 24: edulure.plugin.v1.WriteAuditResponse
+	(*GetTenantConfigRequest)(nil),     // 25: edulure.plugin.v1.GetTenantConfigRequest
+	(*GetTenantConfigResponse)(nil),    // 26: edulure.plugin.v1.GetTenantConfigResponse
+	(*Event)(nil),                      // 27: edulure.plugin.v1.Event
+	(*HandleEventsRequest)(nil),        // 28: edulure.plugin.v1.HandleEventsRequest
+	(*EventResult)(nil),                // 29: edulure.plugin.v1.EventResult
+	(*HandleEventsResponse)(nil),       // 30: edulure.plugin.v1.HandleEventsResponse
+	(*RunJobRequest)(nil),              // 31: edulure.plugin.v1.RunJobRequest
+	(*RunJobResponse)(nil),             // 32: edulure.plugin.v1.RunJobResponse
+	(*EventsPublishedRequest)(nil),     // 33: edulure.plugin.v1.EventsPublishedRequest
+	(*EventsPublishedResponse)(nil),    // 34: edulure.plugin.v1.EventsPublishedResponse
+	(*GetMemberRequest)(nil),           // 35: edulure.plugin.v1.GetMemberRequest
+	(*GetMemberResponse)(nil),          // 36: edulure.plugin.v1.GetMemberResponse
+	(*BlobScope)(nil),                  // 37: edulure.plugin.v1.BlobScope
+	(*BlobObject)(nil),                 // 38: edulure.plugin.v1.BlobObject
+	(*BlobPutRequest)(nil),             // 39: edulure.plugin.v1.BlobPutRequest
+	(*BlobGetRequest)(nil),             // 40: edulure.plugin.v1.BlobGetRequest
+	(*BlobGetResponse)(nil),            // 41: edulure.plugin.v1.BlobGetResponse
+	(*BlobStatRequest)(nil),            // 42: edulure.plugin.v1.BlobStatRequest
+	(*BlobListRequest)(nil),            // 43: edulure.plugin.v1.BlobListRequest
+	(*BlobListResponse)(nil),           // 44: edulure.plugin.v1.BlobListResponse
+	(*BlobDeleteRequest)(nil),          // 45: edulure.plugin.v1.BlobDeleteRequest
+	(*BlobDeleteResponse)(nil),         // 46: edulure.plugin.v1.BlobDeleteResponse
+	(*BlobSignURLRequest)(nil),         // 47: edulure.plugin.v1.BlobSignURLRequest
+	(*BlobSignURLResponse)(nil),        // 48: edulure.plugin.v1.BlobSignURLResponse
+	(*PersonalDataManifest)(nil),       // 49: edulure.plugin.v1.PersonalDataManifest
+	(*PersonalDataClass)(nil),          // 50: edulure.plugin.v1.PersonalDataClass
+	(*PersonalDataColumn)(nil),         // 51: edulure.plugin.v1.PersonalDataColumn
+	(*PersonalDataThrough)(nil),        // 52: edulure.plugin.v1.PersonalDataThrough
+	(*PersonalDataExportRequest)(nil),  // 53: edulure.plugin.v1.PersonalDataExportRequest
+	(*PersonalDataExportChunk)(nil),    // 54: edulure.plugin.v1.PersonalDataExportChunk
+	(*PersonalDataExportManifest)(nil), // 55: edulure.plugin.v1.PersonalDataExportManifest
+	(*PersonalDataExportFile)(nil),     // 56: edulure.plugin.v1.PersonalDataExportFile
+	(*PersonalDataEraseRequest)(nil),   // 57: edulure.plugin.v1.PersonalDataEraseRequest
+	(*PersonalDataEraseResponse)(nil),  // 58: edulure.plugin.v1.PersonalDataEraseResponse
+	(*ErasureCount)(nil),               // 59: edulure.plugin.v1.ErasureCount
+	(*ErasureTenantRequest)(nil),       // 60: edulure.plugin.v1.ErasureTenantRequest
+	(*ErasureTenantResponse)(nil),      // 61: edulure.plugin.v1.ErasureTenantResponse
+	nil,                                // 62: edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	nil,                                // 63: edulure.plugin.v1.HTTPRequest.QueryEntry
+	nil,                                // 64: edulure.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                                // 65: edulure.plugin.v1.HTTPResponse.HeadersEntry
+	nil,                                // 66: edulure.plugin.v1.HTTPResponsePart.HeadersEntry
 }
 var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: edulure.plugin.v1.Manifest.routes:type_name -> edulure.plugin.v1.Route
@@ -3838,66 +4804,91 @@ var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	7,  // 3: edulure.plugin.v1.Manifest.jobs:type_name -> edulure.plugin.v1.Job
 	8,  // 4: edulure.plugin.v1.Manifest.migrations:type_name -> edulure.plugin.v1.Migration
 	2,  // 5: edulure.plugin.v1.Manifest.subscriptions:type_name -> edulure.plugin.v1.Subscription
-	36, // 6: edulure.plugin.v1.Manifest.personal_data:type_name -> edulure.plugin.v1.PersonalDataManifest
+	49, // 6: edulure.plugin.v1.Manifest.personal_data:type_name -> edulure.plugin.v1.PersonalDataManifest
 	4,  // 7: edulure.plugin.v1.Route.query_params:type_name -> edulure.plugin.v1.QueryParam
-	49, // 8: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	50, // 9: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
-	51, // 10: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
+	62, // 8: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	63, // 9: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
+	64, // 10: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
 	12, // 11: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
 	15, // 12: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
-	52, // 13: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
+	65, // 13: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
 	14, // 14: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
-	12, // 15: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
-	19, // 16: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
-	12, // 17: edulure.plugin.v1.WriteAuditRequest.actor:type_name -> edulure.plugin.v1.Principal
-	26, // 18: edulure.plugin.v1.HandleEventsRequest.events:type_name -> edulure.plugin.v1.Event
-	28, // 19: edulure.plugin.v1.HandleEventsResponse.results:type_name -> edulure.plugin.v1.EventResult
-	26, // 20: edulure.plugin.v1.RunJobRequest.event:type_name -> edulure.plugin.v1.Event
-	12, // 21: edulure.plugin.v1.RunJobRequest.principal:type_name -> edulure.plugin.v1.Principal
-	14, // 22: edulure.plugin.v1.RunJobResponse.error:type_name -> edulure.plugin.v1.Error
-	37, // 23: edulure.plugin.v1.PersonalDataManifest.classes:type_name -> edulure.plugin.v1.PersonalDataClass
-	38, // 24: edulure.plugin.v1.PersonalDataClass.columns:type_name -> edulure.plugin.v1.PersonalDataColumn
-	39, // 25: edulure.plugin.v1.PersonalDataClass.through:type_name -> edulure.plugin.v1.PersonalDataThrough
-	42, // 26: edulure.plugin.v1.PersonalDataExportChunk.manifest:type_name -> edulure.plugin.v1.PersonalDataExportManifest
-	43, // 27: edulure.plugin.v1.PersonalDataExportManifest.files:type_name -> edulure.plugin.v1.PersonalDataExportFile
-	46, // 28: edulure.plugin.v1.PersonalDataEraseResponse.counts:type_name -> edulure.plugin.v1.ErasureCount
-	46, // 29: edulure.plugin.v1.ErasureTenantResponse.counts:type_name -> edulure.plugin.v1.ErasureCount
-	11, // 30: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 31: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 32: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	0,  // 33: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
-	9,  // 34: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
-	13, // 35: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
-	17, // 36: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
-	27, // 37: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
-	30, // 38: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
-	40, // 39: edulure.plugin.v1.Plugin.ExportPersonalData:input_type -> edulure.plugin.v1.PersonalDataExportRequest
-	44, // 40: edulure.plugin.v1.Plugin.ErasePersonalData:input_type -> edulure.plugin.v1.PersonalDataEraseRequest
-	47, // 41: edulure.plugin.v1.Plugin.EraseTenantData:input_type -> edulure.plugin.v1.ErasureTenantRequest
-	20, // 42: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
-	22, // 43: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
-	24, // 44: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
-	32, // 45: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
-	34, // 46: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
-	1,  // 47: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
-	10, // 48: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
-	16, // 49: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
-	18, // 50: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
-	29, // 51: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
-	31, // 52: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
-	41, // 53: edulure.plugin.v1.Plugin.ExportPersonalData:output_type -> edulure.plugin.v1.PersonalDataExportChunk
-	45, // 54: edulure.plugin.v1.Plugin.ErasePersonalData:output_type -> edulure.plugin.v1.PersonalDataEraseResponse
-	48, // 55: edulure.plugin.v1.Plugin.EraseTenantData:output_type -> edulure.plugin.v1.ErasureTenantResponse
-	21, // 56: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
-	23, // 57: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
-	25, // 58: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
-	33, // 59: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
-	35, // 60: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
-	47, // [47:61] is the sub-list for method output_type
-	33, // [33:47] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	66, // 15: edulure.plugin.v1.HTTPResponsePart.headers:type_name -> edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	14, // 16: edulure.plugin.v1.HTTPResponsePart.error:type_name -> edulure.plugin.v1.Error
+	12, // 17: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
+	20, // 18: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
+	12, // 19: edulure.plugin.v1.WriteAuditRequest.actor:type_name -> edulure.plugin.v1.Principal
+	27, // 20: edulure.plugin.v1.HandleEventsRequest.events:type_name -> edulure.plugin.v1.Event
+	29, // 21: edulure.plugin.v1.HandleEventsResponse.results:type_name -> edulure.plugin.v1.EventResult
+	27, // 22: edulure.plugin.v1.RunJobRequest.event:type_name -> edulure.plugin.v1.Event
+	12, // 23: edulure.plugin.v1.RunJobRequest.principal:type_name -> edulure.plugin.v1.Principal
+	14, // 24: edulure.plugin.v1.RunJobResponse.error:type_name -> edulure.plugin.v1.Error
+	37, // 25: edulure.plugin.v1.BlobPutRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 26: edulure.plugin.v1.BlobGetRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	38, // 27: edulure.plugin.v1.BlobGetResponse.object:type_name -> edulure.plugin.v1.BlobObject
+	37, // 28: edulure.plugin.v1.BlobStatRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 29: edulure.plugin.v1.BlobListRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	38, // 30: edulure.plugin.v1.BlobListResponse.objects:type_name -> edulure.plugin.v1.BlobObject
+	37, // 31: edulure.plugin.v1.BlobDeleteRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 32: edulure.plugin.v1.BlobSignURLRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	50, // 33: edulure.plugin.v1.PersonalDataManifest.classes:type_name -> edulure.plugin.v1.PersonalDataClass
+	51, // 34: edulure.plugin.v1.PersonalDataClass.columns:type_name -> edulure.plugin.v1.PersonalDataColumn
+	52, // 35: edulure.plugin.v1.PersonalDataClass.through:type_name -> edulure.plugin.v1.PersonalDataThrough
+	55, // 36: edulure.plugin.v1.PersonalDataExportChunk.manifest:type_name -> edulure.plugin.v1.PersonalDataExportManifest
+	56, // 37: edulure.plugin.v1.PersonalDataExportManifest.files:type_name -> edulure.plugin.v1.PersonalDataExportFile
+	59, // 38: edulure.plugin.v1.PersonalDataEraseResponse.counts:type_name -> edulure.plugin.v1.ErasureCount
+	59, // 39: edulure.plugin.v1.ErasureTenantResponse.counts:type_name -> edulure.plugin.v1.ErasureCount
+	11, // 40: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 41: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 42: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 43: edulure.plugin.v1.HTTPResponsePart.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	0,  // 44: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
+	9,  // 45: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
+	13, // 46: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
+	18, // 47: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
+	28, // 48: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
+	31, // 49: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
+	13, // 50: edulure.plugin.v1.Plugin.HandleHTTPStream:input_type -> edulure.plugin.v1.HTTPRequest
+	53, // 51: edulure.plugin.v1.Plugin.ExportPersonalData:input_type -> edulure.plugin.v1.PersonalDataExportRequest
+	57, // 52: edulure.plugin.v1.Plugin.ErasePersonalData:input_type -> edulure.plugin.v1.PersonalDataEraseRequest
+	60, // 53: edulure.plugin.v1.Plugin.EraseTenantData:input_type -> edulure.plugin.v1.ErasureTenantRequest
+	21, // 54: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
+	23, // 55: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
+	25, // 56: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
+	33, // 57: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
+	35, // 58: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
+	39, // 59: edulure.plugin.v1.Host.BlobPut:input_type -> edulure.plugin.v1.BlobPutRequest
+	40, // 60: edulure.plugin.v1.Host.BlobGet:input_type -> edulure.plugin.v1.BlobGetRequest
+	42, // 61: edulure.plugin.v1.Host.BlobStat:input_type -> edulure.plugin.v1.BlobStatRequest
+	43, // 62: edulure.plugin.v1.Host.BlobList:input_type -> edulure.plugin.v1.BlobListRequest
+	45, // 63: edulure.plugin.v1.Host.BlobDelete:input_type -> edulure.plugin.v1.BlobDeleteRequest
+	47, // 64: edulure.plugin.v1.Host.BlobSignURL:input_type -> edulure.plugin.v1.BlobSignURLRequest
+	1,  // 65: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
+	10, // 66: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
+	16, // 67: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
+	19, // 68: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
+	30, // 69: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
+	32, // 70: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
+	17, // 71: edulure.plugin.v1.Plugin.HandleHTTPStream:output_type -> edulure.plugin.v1.HTTPResponsePart
+	54, // 72: edulure.plugin.v1.Plugin.ExportPersonalData:output_type -> edulure.plugin.v1.PersonalDataExportChunk
+	58, // 73: edulure.plugin.v1.Plugin.ErasePersonalData:output_type -> edulure.plugin.v1.PersonalDataEraseResponse
+	61, // 74: edulure.plugin.v1.Plugin.EraseTenantData:output_type -> edulure.plugin.v1.ErasureTenantResponse
+	22, // 75: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
+	24, // 76: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
+	26, // 77: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
+	34, // 78: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
+	36, // 79: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
+	38, // 80: edulure.plugin.v1.Host.BlobPut:output_type -> edulure.plugin.v1.BlobObject
+	41, // 81: edulure.plugin.v1.Host.BlobGet:output_type -> edulure.plugin.v1.BlobGetResponse
+	38, // 82: edulure.plugin.v1.Host.BlobStat:output_type -> edulure.plugin.v1.BlobObject
+	44, // 83: edulure.plugin.v1.Host.BlobList:output_type -> edulure.plugin.v1.BlobListResponse
+	46, // 84: edulure.plugin.v1.Host.BlobDelete:output_type -> edulure.plugin.v1.BlobDeleteResponse
+	48, // 85: edulure.plugin.v1.Host.BlobSignURL:output_type -> edulure.plugin.v1.BlobSignURLResponse
+	65, // [65:86] is the sub-list for method output_type
+	44, // [44:65] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_plugin_v1_plugin_proto_init() }
@@ -3911,7 +4902,7 @@ func file_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_v1_plugin_proto_rawDesc), len(file_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   53,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
