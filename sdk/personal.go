@@ -2,8 +2,11 @@ package sdk
 
 import (
 	"context"
+	"io"
 
 	"github.com/jackc/pgx/v5"
+
+	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
 // DataClass describes one kind of personal data the plugin holds: the rows
@@ -80,9 +83,10 @@ type DataClass struct {
 	// coverage check (sdk/plugintest) but hold nothing personal: a course
 	// title in a table with a created_by.
 	NotPersonal []string
-	// Objects is the prefix of the person's objects in the plugin's object
-	// storage, with {user_id} where their ID goes: "submissions/{user_id}/".
-	// The kernel, which holds the store, exports and deletes them.
+	// Objects is the prefix of the person's objects in the institution's
+	// object storage (Storage), with {user_id} where their ID goes:
+	// "submissions/{user_id}/". The generic export adds them as files
+	// objects/<key>; the generic erasure deletes them. Needs CapStorage.
 	Objects string
 	// Export, when set, exports the class instead of the generic SQL
 	// (x.Default runs that too).
@@ -192,6 +196,17 @@ func (x *PersonalExport) Row(v any) error { return x.w.line(x.class.rowsFile(), 
 // did, leave out what is someone else's.
 func (x *PersonalExport) Reference(v any) error { return x.w.line(x.class.refsFile(), x.class, v) }
 
+// Object adds the content of r to the export as the file objects/<key>
+// (a file of the person's: an upload, a generated document).
+func (x *PersonalExport) Object(key string, r io.Reader) error {
+	return x.w.data("objects/"+key, x.class.Name, r)
+}
+
+// Storage is the institution's object storage (sdk.Storage).
+func (x *PersonalExport) Storage() *Bucket {
+	return x.rt.bucket(&pluginv1.BlobScope{TenantId: x.TenantID})
+}
+
 // Default runs the generic export of the class.
 func (x *PersonalExport) Default(ctx context.Context) error {
 	return x.rt.exportClass(ctx, x.class, x.TenantID, x.UserID, x.w)
@@ -230,6 +245,14 @@ func (e *PersonalErasure) Anonymised(n int64) { e.count.anonymised += n }
 // References counts n values naming the person replaced in rows of others.
 func (e *PersonalErasure) References(n int64) { e.count.references += n }
 
+// Objects counts n of the person's objects deleted from storage.
+func (e *PersonalErasure) Objects(n int64) { e.count.objects += n }
+
+// Storage is the institution's object storage (sdk.Storage).
+func (e *PersonalErasure) Storage() *Bucket {
+	return e.rt.bucket(&pluginv1.BlobScope{TenantId: e.TenantID})
+}
+
 // Default runs the generic erasure of the class.
 func (e *PersonalErasure) Default(ctx context.Context) error {
 	return e.rt.eraseClass(ctx, e.class, e, e.count)
@@ -237,9 +260,10 @@ func (e *PersonalErasure) Default(ctx context.Context) error {
 
 // TenantEraser is a Plugin that erases something of an institution the
 // SDK cannot find by its tenant_id: rows of tables without one (a public
-// lookup table) or files of its own. EraseTenant runs first when the
-// kernel erases an institution; the SDK then deletes the rows of every
-// table with a tenant_id, children before parents, in batches.
+// lookup table). EraseTenant runs first when the kernel erases an
+// institution; the SDK then deletes the rows of every table with a
+// tenant_id, children before parents, in batches, and, with CapStorage,
+// every object of the institution's storage.
 //
 // Since: v1.2
 type TenantEraser interface {

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -73,12 +75,11 @@ func (rt *runtime) exportPersonalData(ctx context.Context, in *pluginv1.Personal
 			return err
 		}
 		for _, p := range plan.classes {
-			if p.Table == "" && p.Export == nil {
-				continue // objects only: the kernel exports them
-			}
-			w.open(p.rowsFile(), p)
-			if len(p.refs) > 0 {
-				w.open(p.refsFile(), p)
+			if p.Table != "" {
+				w.open(p.rowsFile(), p)
+				if len(p.refs) > 0 {
+					w.open(p.refsFile(), p)
+				}
 			}
 			if p.Export != nil {
 				x := &PersonalExport{TenantID: tenant, UserID: user, rt: rt, class: p, w: w}
@@ -97,6 +98,11 @@ func (rt *runtime) exportPersonalData(ctx context.Context, in *pluginv1.Personal
 // exportClass is the generic export of a class: the person's rows, and the
 // rows of others that name them.
 func (rt *runtime) exportClass(ctx context.Context, p *classPlan, tenant, user string, w *exportWriter) error {
+	if p.Objects != "" {
+		if err := rt.exportObjects(ctx, p, tenant, user, w); err != nil {
+			return err
+		}
+	}
 	if p.Table == "" {
 		return nil
 	}
@@ -153,6 +159,63 @@ func (rt *runtime) exportClass(ctx context.Context, p *classPlan, tenant, user s
 			return w.line(p.refsFile(), p, out)
 		})
 	})
+}
+
+// personPrefix is the class's object prefix for the person.
+func (p *classPlan) personPrefix(user string) string {
+	return strings.ReplaceAll(p.Objects, "{user_id}", user)
+}
+
+// exportObjects adds the person's objects of the class to the export, as
+// files objects/<key>, streamed.
+func (rt *runtime) exportObjects(ctx context.Context, p *classPlan, tenant, user string, w *exportWriter) error {
+	b := rt.bucket(&pluginv1.BlobScope{TenantId: tenant})
+	return eachObject(ctx, b, p.personPrefix(user), func(o Object) error {
+		r, _, err := b.Get(ctx, o.Key)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil // deleted meanwhile
+			}
+			return fmt.Errorf("reading object %s: %w", o.Key, err)
+		}
+		defer r.Close()
+		return w.data("objects/"+o.Key, p.Name, r)
+	})
+}
+
+// eachObject calls fn for each object under prefix, a page at a time.
+func eachObject(ctx context.Context, b *Bucket, prefix string, fn func(Object) error) error {
+	cursor := ""
+	for {
+		page, err := b.List(ctx, prefix, cursor, 1000)
+		if err != nil {
+			return fmt.Errorf("listing objects under %q: %w", prefix, err)
+		}
+		for _, o := range page.Objects {
+			if err := fn(o); err != nil {
+				return err
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			return nil
+		}
+	}
+}
+
+// deleteObjects deletes the objects under prefix (with dryRun, counts
+// them) and returns how many.
+func deleteObjects(ctx context.Context, b *Bucket, prefix string, dryRun bool) (int64, error) {
+	var n int64
+	err := eachObject(ctx, b, prefix, func(o Object) error {
+		if !dryRun {
+			if err := b.Delete(ctx, o.Key); err != nil && !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("deleting object %s: %w", o.Key, err)
+			}
+		}
+		n++
+		return nil
+	})
+	return n, err
 }
 
 // names reports whether a column's value names the person.
@@ -243,6 +306,35 @@ func (w *exportWriter) line(file string, p *classPlan, v any) error {
 	return nil
 }
 
+// data streams r as the content of file, a file that is not JSON lines.
+func (w *exportWriter) data(file, class string, r io.Reader) error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if _, ok := w.files[file]; !ok {
+		w.files[file] = &exportFile{class: class, sum: sha256.New()}
+		w.order = append(w.order, file)
+	}
+	f := w.files[file]
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			f.bytes += uint64(n)
+			f.sum.Write(buf[:n])
+			if err := w.send(&pluginv1.PersonalDataExportChunk{File: file, Data: bytes.Clone(buf[:n])}); err != nil {
+				return err
+			}
+		}
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			return nil
+		case err != nil:
+			return fmt.Errorf("reading %s: %w", file, err)
+		}
+	}
+}
+
 func (w *exportWriter) flush() error {
 	if w.buf.Len() == 0 {
 		return nil
@@ -267,7 +359,7 @@ func (w *exportWriter) finish() error {
 }
 
 // erasureCount is one class's counts.
-type erasureCount struct{ deleted, anonymised, references int64 }
+type erasureCount struct{ deleted, anonymised, references, objects int64 }
 
 // erasePersonalData erases one person's data, class by class in the order
 // declared.
@@ -295,9 +387,6 @@ func (rt *runtime) erasePersonalData(ctx context.Context, in *pluginv1.PersonalD
 		return nil, err
 	}
 	for _, p := range plan.classes {
-		if p.Table == "" && p.Erase == nil {
-			continue // objects only: the kernel deletes them
-		}
 		count := &erasureCount{}
 		e := &PersonalErasure{TenantID: tenant, UserID: user, Pseudonym: pseudonym, DryRun: in.DryRun, rt: rt, class: p, count: count}
 		if p.Erase != nil {
@@ -311,6 +400,7 @@ func (rt *runtime) erasePersonalData(ctx context.Context, in *pluginv1.PersonalD
 		out.Counts = append(out.Counts, &pluginv1.ErasureCount{
 			Class: p.Name, Table: p.Table,
 			Deleted: uint64(count.deleted), Anonymised: uint64(count.anonymised), References: uint64(count.references),
+			Objects: uint64(count.objects),
 		})
 	}
 	return out, nil
@@ -319,6 +409,13 @@ func (rt *runtime) erasePersonalData(ctx context.Context, in *pluginv1.PersonalD
 // eraseClass is the generic erasure of a class: the person's rows by its
 // rule, then the references to them.
 func (rt *runtime) eraseClass(ctx context.Context, p *classPlan, e *PersonalErasure, count *erasureCount) error {
+	if p.Objects != "" {
+		n, err := deleteObjects(ctx, rt.bucket(&pluginv1.BlobScope{TenantId: e.TenantID}), p.personPrefix(e.UserID), e.DryRun)
+		count.objects += n
+		if err != nil {
+			return err
+		}
+	}
 	if p.Table == "" {
 		return nil
 	}
@@ -481,6 +578,13 @@ func (rt *runtime) eraseTenantData(ctx context.Context, in *pluginv1.ErasureTena
 	}
 	for _, t := range e.order {
 		out.Counts = append(out.Counts, &pluginv1.ErasureCount{Table: t, Deleted: uint64(e.counts[t])})
+	}
+	if slices.Contains(rt.wire.Capabilities, string(CapStorage)) {
+		n, err := deleteObjects(ctx, rt.bucket(&pluginv1.BlobScope{TenantId: tenant}), "", in.DryRun)
+		if err != nil {
+			return nil, fmt.Errorf("erasing the institution's objects: %w", err)
+		}
+		out.Counts = append(out.Counts, &pluginv1.ErasureCount{Objects: uint64(n)})
 	}
 	return out, nil
 }

@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/storage"
 )
@@ -46,6 +50,9 @@ type Export struct {
 	// Files holds each file's lines, decoded, by file name:
 	// "enrolments.jsonl", "submissions.references.jsonl".
 	Files map[string][]map[string]any
+	// Objects holds the person's objects from the plugin's storage, by
+	// key (the export's files objects/<key>).
+	Objects map[string][]byte
 	// Manifest is the export's closing message: every file, empty ones
 	// included.
 	Manifest []ExportFile
@@ -70,7 +77,7 @@ func (e *Export) References(class string) []map[string]any {
 // Empty reports whether the export holds no line at all.
 func (e *Export) Empty() bool { return e.raw.Len() == 0 }
 
-// Text is every line of the export, as sent.
+// Text is every line and object of the export, as sent.
 func (e *Export) Text() string { return e.raw.String() }
 
 // ExportPersonalData exports what the plugin holds about userID in
@@ -92,11 +99,10 @@ func (h *Harness) ExportPersonalData(t testing.TB, tenantID, userID string) *Exp
 func (h *Harness) export(tenantID, userID string) (*Export, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out := &Export{Files: map[string][]map[string]any{}}
+	out := &Export{Files: map[string][]map[string]any{}, Objects: map[string][]byte{}}
 	type got struct {
-		rows, bytes uint64
-		sum         []byte
-		data        bytes.Buffer
+		data   bytes.Buffer
+		binary bool // objects/<key>: sent as data, not lines
 	}
 	files := map[string]*got{}
 	var manifest *pluginv1.PersonalDataExportManifest
@@ -114,10 +120,14 @@ func (h *Harness) export(tenantID, userID string) (*Export, error) {
 		}
 		g := files[c.File]
 		if g == nil {
-			g = &got{}
+			g = &got{binary: len(c.Data) > 0}
 			files[c.File] = g
 		}
+		if g.binary != (len(c.Data) > 0) || (len(c.Data) > 0 && len(c.Jsonl) > 0) {
+			return fmt.Errorf("file %s is sent both as JSON lines and as data", c.File)
+		}
 		g.data.Write(c.Jsonl)
+		g.data.Write(c.Data)
 		return nil
 	})
 	if err != nil {
@@ -140,6 +150,18 @@ func (h *Harness) export(tenantID, userID string) (*Export, error) {
 		if n := uint64(g.data.Len()); n != f.Bytes || hex.EncodeToString(sum[:]) != f.Sha256 {
 			return nil, fmt.Errorf("%s: the manifest says %d bytes with SHA-256 %s; the stream sent %d bytes with %x", f.File, f.Bytes, f.Sha256, n, sum)
 		}
+		out.Manifest = append(out.Manifest, ExportFile{File: f.File, Class: f.Class, Table: f.Table, Rows: f.Rows, Bytes: f.Bytes, SHA256: f.Sha256})
+		out.raw.Write(g.data.Bytes())
+		if key, ok := strings.CutPrefix(f.File, "objects/"); ok && (g.binary || g.data.Len() == 0) {
+			if f.Rows != 0 {
+				return nil, fmt.Errorf("%s: an object has no rows, the manifest says %d", f.File, f.Rows)
+			}
+			out.Objects[key] = bytes.Clone(g.data.Bytes())
+			continue
+		}
+		if g.binary {
+			return nil, fmt.Errorf("%s: sent as data, but only objects/<key> files are", f.File)
+		}
 		lines := []map[string]any{}
 		for _, line := range bytes.SplitAfter(g.data.Bytes(), []byte("\n")) {
 			if len(line) == 0 {
@@ -160,8 +182,6 @@ func (h *Harness) export(tenantID, userID string) (*Export, error) {
 			return nil, fmt.Errorf("%s: the manifest says %d rows; the stream sent %d", f.File, f.Rows, len(lines))
 		}
 		out.Files[f.File] = lines
-		out.Manifest = append(out.Manifest, ExportFile{File: f.File, Class: f.Class, Table: f.Table, Rows: f.Rows, Bytes: f.Bytes, SHA256: f.Sha256})
-		out.raw.Write(g.data.Bytes())
 	}
 	for name := range files {
 		if !listed[name] {
@@ -183,6 +203,8 @@ func deadline(ctx context.Context) int64 {
 type Count struct {
 	Class, Table                    string
 	Deleted, Anonymised, References int64
+	// Objects deleted from the plugin's storage.
+	Objects int64
 }
 
 // Counts are an erasure's counts, in the order the plugin reported them.
@@ -208,16 +230,18 @@ func (c Counts) Table(table string) Count {
 			out.Deleted += n.Deleted
 			out.Anonymised += n.Anonymised
 			out.References += n.References
+			out.Objects += n.Objects
 		}
 	}
 	return out
 }
 
-// Total is every row deleted and anonymised and every reference replaced.
+// Total is every row deleted and anonymised, every reference replaced and
+// every object deleted.
 func (c Counts) Total() int64 {
 	var out int64
 	for _, n := range c {
-		out += n.Deleted + n.Anonymised + n.References
+		out += n.Deleted + n.Anonymised + n.References + n.Objects
 	}
 	return out
 }
@@ -225,7 +249,8 @@ func (c Counts) Total() int64 {
 func counts(in []*pluginv1.ErasureCount) Counts {
 	out := Counts{}
 	for _, c := range in {
-		out = append(out, Count{Class: c.Class, Table: c.Table, Deleted: int64(c.Deleted), Anonymised: int64(c.Anonymised), References: int64(c.References)})
+		out = append(out, Count{Class: c.Class, Table: c.Table, Deleted: int64(c.Deleted), Anonymised: int64(c.Anonymised),
+			References: int64(c.References), Objects: int64(c.Objects)})
 	}
 	return out
 }
@@ -251,6 +276,9 @@ func (h *Harness) ErasePersonalData(t testing.TB, tenantID, userID string) Count
 		if f.Rows > 0 {
 			t.Errorf("plugintest: after erasing %s, the export still holds %d rows in %s: %v", userID, f.Rows, f.File, ex.Files[f.File])
 		}
+	}
+	for key := range ex.Objects {
+		t.Errorf("plugintest: after erasing %s, the export still holds their object %s", userID, key)
 	}
 	return out
 }
@@ -309,7 +337,25 @@ func (h *Harness) EraseTenant(t testing.TB, tenantID string) Counts {
 			t.Errorf("plugintest: after erasing institution %s, table %s still holds %d of its rows", tenantID, name, n)
 		}
 	}
+	if h.hasStorage() {
+		page, err := h.Storage(tenantID).List(ctx, "", "", 10)
+		if err != nil {
+			t.Fatalf("plugintest: listing the institution's objects: %v", err)
+		}
+		for _, o := range page.Objects {
+			t.Errorf("plugintest: after erasing institution %s, its object %s is still stored", tenantID, o.Key)
+		}
+	}
 	return out
+}
+
+func (h *Harness) hasStorage() bool {
+	for _, c := range h.manifest.Capabilities {
+		if c == sdk.CapStorage {
+			return true
+		}
+	}
+	return false
 }
 
 // EraseTenantDryRun is what EraseTenant would delete, deleting nothing.
@@ -339,13 +385,19 @@ func (h *Harness) eraseTenant(t testing.TB, tenantID string, dryRun bool) Counts
 // Since: v1.2
 type Trace struct {
 	Value, Table, Column string
-	Rows                 int
+	// Object is the stored object the value was found in (its path or its
+	// content), for a trace in the plugin's storage rather than a table.
+	Object string
+	Rows   int
 	// Tenants are the institutions of those rows; nil for a table without
 	// a tenant_id.
 	Tenants []string
 }
 
 func (tr Trace) String() string {
+	if tr.Object != "" {
+		return fmt.Sprintf("%q in object %s", tr.Value, tr.Object)
+	}
 	s := fmt.Sprintf("%q in %s.%s (%d rows", tr.Value, tr.Table, tr.Column, tr.Rows)
 	if tr.Tenants != nil {
 		s += " of institutions " + strings.Join(tr.Tenants, ", ")
@@ -354,10 +406,11 @@ func (tr Trace) String() string {
 }
 
 // FindTraces scans every column of every table of the plugin's schema, of
-// every institution, as text (a uuid, a JSON document, an array included)
-// for each value, case-insensitively, and lists where it is found. The
-// outbox is left out: the kernel relays its events away, and erases its
-// own copies.
+// every institution, as text (a uuid, a JSON document, an array included),
+// and every object of the plugin's storage (its key and its content), for
+// each value, case-insensitively, and lists where it is found. The outbox
+// is left out: the kernel relays its events away, and erases its own
+// copies.
 //
 // Since: v1.2
 func (h *Harness) FindTraces(t testing.TB, values ...string) []Trace {
@@ -395,7 +448,47 @@ func (h *Harness) FindTraces(t testing.TB, values ...string) []Trace {
 			}
 		}
 	}
+	out = append(out, h.objectTraces(t, values)...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Value < out[j].Value })
+	return out
+}
+
+// objectTraces scans the plugin's stored objects: each key (with its
+// institution) and content.
+func (h *Harness) objectTraces(t testing.TB, values []string) []Trace {
+	t.Helper()
+	if h.objects == nil {
+		return nil
+	}
+	root := filepath.Join(h.objects.dir, "plugins", h.manifest.Name)
+	var out []Trace
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".attrs") {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		content, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var tenants []string
+		if parts := strings.Split(filepath.ToSlash(rel), "/"); len(parts) > 1 && parts[0] == "tenants" {
+			tenants = []string{parts[1]}
+		}
+		for _, v := range values {
+			lv := strings.ToLower(v)
+			if v != "" && (strings.Contains(strings.ToLower(rel), lv) || bytes.Contains(bytes.ToLower(content), []byte(lv))) {
+				out = append(out, Trace{Value: v, Object: filepath.ToSlash(rel), Rows: 1, Tenants: tenants})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("plugintest: scanning the plugin's objects: %v", err)
+	}
 	return out
 }
 

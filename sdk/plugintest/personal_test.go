@@ -3,6 +3,7 @@ package plugintest_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -69,7 +70,9 @@ var diaryMigrations = fstest.MapFS{"0001_diary.up.sql": {Data: []byte(`
 func (diary) Manifest() sdk.Manifest {
 	return sdk.Manifest{
 		Name: "diary", Version: "0.1.0", Migrations: diaryMigrations,
+		Capabilities: []sdk.Capability{sdk.CapStorage},
 		PersonalData: []sdk.DataClass{
+			{Name: "uploads", Objects: "uploads/{user_id}/", Purpose: "Files a member attaches to their journal."},
 			// Before journals: its rows are found through the owner's.
 			{Name: "entries", Table: "entries", Subject: "owner_id", Through: &sdk.Through{Column: "journal_id", Table: "journals", Key: "id"},
 				OnErase: sdk.Delete, Columns: []sdk.PersonalColumn{{Name: "body", Kind: sdk.FreeText}}},
@@ -162,6 +165,8 @@ func diaryPerson(t *testing.T, h *plugintest.Harness, tenant, person, name, emai
 	}))
 	_, err := h.DB().Exec(t.Context(), `INSERT INTO plugin_diary.shared_links (id, journal_id) VALUES (gen_random_uuid(), $1)`, journal)
 	require.NoError(t, err)
+	_, err = h.Storage(tenant).Put(t.Context(), "uploads/"+person+"/cv.txt", strings.NewReader("CV of "+name), sdk.PutOptions{ContentType: "text/plain"})
+	require.NoError(t, err)
 	return journal
 }
 
@@ -209,12 +214,14 @@ func TestPersonalData(t *testing.T) {
 		for _, f := range ex.Manifest {
 			files = append(files, f.File)
 		}
-		require.Equal(t, []string{"entries.jsonl", "journals.jsonl", "journals.references.jsonl", "contacts.jsonl", "badges.jsonl",
-			"mentions.jsonl", "mentions.references.jsonl"}, files)
+		require.Equal(t, []string{"objects/uploads/" + person + "/cv.txt", "entries.jsonl", "journals.jsonl", "journals.references.jsonl",
+			"contacts.jsonl", "badges.jsonl", "mentions.jsonl", "mentions.references.jsonl"}, files)
+		require.Equal(t, map[string][]byte{"uploads/" + person + "/cv.txt": []byte("CV of " + name)}, ex.Objects)
 	})
 
 	t.Run("erasure", func(t *testing.T) {
 		want := plugintest.Counts{
+			{Class: "uploads", Objects: 1},
 			{Class: "entries", Table: "entries", Deleted: 2},
 			{Class: "journals", Table: "journals", Anonymised: 1, References: 2}, // the other's reviewed_by, their own created_by
 			{Class: "contacts", Table: "contacts", Deleted: 1},
@@ -276,7 +283,7 @@ func TestEraseTenant(t *testing.T) {
 	want := plugintest.Counts{
 		{Table: "shared_links", Deleted: 3},
 		{Table: "badges", Deleted: 3}, {Table: "contacts", Deleted: 3}, {Table: "entries", Deleted: 6},
-		{Table: "journals", Deleted: 3}, {Table: "mentions"},
+		{Table: "journals", Deleted: 3}, {Table: "mentions"}, {Objects: 3},
 	}
 	require.Equal(t, want, h.EraseTenantDryRun(t, a))
 	require.Equal(t, want, h.EraseTenant(t, a))

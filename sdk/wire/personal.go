@@ -51,6 +51,9 @@ func checkPersonalData(m *pluginv1.Manifest, bad func(format string, args ...any
 		}
 		names[c.Name] = true
 		checkClass(c, where, bad)
+		if c.ObjectPrefix != "" && !slices.Contains(m.Capabilities, CapStorage) {
+			bad("%s: object prefix %q: declare the capability %q, with which the plugin stores them", where, c.ObjectPrefix, CapStorage)
+		}
 	}
 	for _, tc := range pd.NotPersonal {
 		table, column, ok := strings.Cut(tc, ".")

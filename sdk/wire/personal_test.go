@@ -61,7 +61,11 @@ func TestCheckManifestPersonalData(t *testing.T) {
 			c := ok()
 			pd := &pluginv1.PersonalDataManifest{Served: true, Classes: []*pluginv1.PersonalDataClass{c}}
 			tc.edit(pd, c)
-			_, errs := CheckManifest(&pluginv1.Manifest{Name: "courses", Version: "1.0.0", PersonalData: pd})
+			m := &pluginv1.Manifest{Name: "courses", Version: "1.0.0", PersonalData: pd, Capabilities: []string{CapStorage}}
+			if tc.name == "objects without storage" {
+				m.Capabilities = nil
+			}
+			_, errs := CheckManifest(m)
 			var msgs []string
 			for _, err := range errs {
 				msgs = append(msgs, err.Error())
