@@ -55,7 +55,7 @@ type Config struct {
 func (p *Plugin) Manifest() sdk.Manifest {
 	return sdk.Manifest{
 		Name:        Name,
-		Version:     "0.3.0",
+		Version:     "0.4.0",
 		Description: "Points and a leaderboard per institution.",
 		Permissions: []sdk.Permission{
 			{Name: PermAward, Description: "Award points to a member.", DefaultRoles: []string{"admin", "instructor"}},
