@@ -24,6 +24,7 @@ import (
 // so a plugin's tests take the production code path.
 type runtime struct {
 	*compiled
+	plugin   Plugin
 	logger   hclog.Logger
 	db       *DB
 	host     Host
@@ -38,7 +39,7 @@ type runtime struct {
 // storage calls; wake, when set, is the EventsPublished hint. tp makes the
 // plugin's spans; nil, or tracing false: none.
 func newRuntime(ctx context.Context, p Plugin, c *compiled, logger hclog.Logger, pool *pgxpool.Pool, host Host, blobs pluginv1.HostClient, operator json.RawMessage, wake func(), tp trace.TracerProvider, tracing bool) (*runtime, error) {
-	rt := &runtime{compiled: c, logger: logger, host: host, blobs: blobs, operator: orEmptyObject(operator), observability: newObservability(tp, tracing)}
+	rt := &runtime{compiled: c, plugin: p, logger: logger, host: host, blobs: blobs, operator: orEmptyObject(operator), observability: newObservability(tp, tracing)}
 	if !json.Valid(rt.operator) {
 		return nil, errors.New("the operator's configuration is not JSON")
 	}

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -166,6 +167,66 @@ func (s *server) RunJob(ctx context.Context, in *pluginv1.RunJobRequest) (*plugi
 		return nil, err
 	}
 	return rt.runJob(ctx, in), nil
+}
+
+// ExportPersonalData: lifecycle step 5. Since: v1.2
+func (s *server) ExportPersonalData(in *pluginv1.PersonalDataExportRequest, stream pluginv1.Plugin_ExportPersonalDataServer) error {
+	rt, err := s.ready()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withDeadline(stream.Context(), in.DeadlineUnixMs)
+	defer cancel()
+	return personalStatus(rt.exportPersonalData(ctx, in, stream.Send))
+}
+
+// ErasePersonalData: lifecycle step 5. Since: v1.2
+func (s *server) ErasePersonalData(ctx context.Context, in *pluginv1.PersonalDataEraseRequest) (*pluginv1.PersonalDataEraseResponse, error) {
+	rt, err := s.ready()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDeadline(ctx, in.DeadlineUnixMs)
+	defer cancel()
+	out, err := rt.erasePersonalData(ctx, in)
+	return out, personalStatus(err)
+}
+
+// EraseTenantData: lifecycle step 5. Since: v1.2
+func (s *server) EraseTenantData(ctx context.Context, in *pluginv1.ErasureTenantRequest) (*pluginv1.ErasureTenantResponse, error) {
+	rt, err := s.ready()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDeadline(ctx, in.DeadlineUnixMs)
+	defer cancel()
+	out, err := rt.eraseTenantData(ctx, in)
+	return out, personalStatus(err)
+}
+
+// withDeadline bounds ctx by a request's deadline (0: none beyond ctx's).
+func withDeadline(ctx context.Context, unixMs int64) (context.Context, context.CancelFunc) {
+	if unixMs <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, time.UnixMilli(unixMs))
+}
+
+// personalStatus is the gRPC status of a personal data call's error: the
+// caller's (a bad ID) or the plugin's, whose message the kernel keeps in
+// the erasure's history for the operator.
+func personalStatus(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case isInvalid(err):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
 }
 
 // GetMetrics answers the plugin's registry (Env.Metrics) for the kernel's
