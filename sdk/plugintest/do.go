@@ -110,7 +110,9 @@ func (h *Harness) DoRequest(r Request) *Result {
 		return fail(http.StatusMethodNotAllowed, "method-not-allowed", "method "+method+" is not allowed on "+path)
 	}
 	res := h.forward(r, rt, params, method, path, rawQuery, body, requestID)
-	res.Header.Set("Cache-Control", "no-store")
+	if res.Header.Get("Cache-Control") == "" {
+		res.Header.Set("Cache-Control", "no-store") // the kernel's default for plugin routes
+	}
 	return res
 }
 

@@ -184,7 +184,12 @@ func Compile(name string, doc []byte) (*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
 	c.DefaultDraft(jsonschema.Draft2020)
-	url := "edulure:///" + strings.NewReplacer(" ", "_", ":", "/").Replace(name) + ".json"
+	url := "edulure:///schemas/" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
+			return r
+		}
+		return '_'
+	}, name) + ".json"
 	if err := c.AddResource(url, d); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

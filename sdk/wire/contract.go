@@ -276,7 +276,9 @@ func FilterHeaders(h http.Header, allow []string) map[string]*pluginv1.Values {
 // ResponseHeaders are the headers of a plugin's answer that reach the
 // client: those in ReturnedHeaders, compared in canonical form (a Go
 // plugin's Header.Set("ETag") sends "Etag", another SDK may send "ETag"),
-// and a Content-Type of application/octet-stream when a body has none.
+// and a Content-Type of application/octet-stream when a body has none (no
+// Content-Type when no body goes out). They replace the kernel's defaults
+// of the same name (Cache-Control: no-store).
 func ResponseHeaders(resp *pluginv1.HTTPResponse) http.Header {
 	out := http.Header{}
 	for name, v := range resp.Headers {
@@ -286,7 +288,10 @@ func ResponseHeaders(resp *pluginv1.HTTPResponse) http.Header {
 			}
 		}
 	}
-	if len(resp.Body) > 0 && out.Get("Content-Type") == "" {
+	switch {
+	case len(ResponseBody(resp)) == 0:
+		out.Del("Content-Type") // no body goes out (204, 304, or none given)
+	case out.Get("Content-Type") == "":
 		out.Set("Content-Type", "application/octet-stream")
 	}
 	return out
