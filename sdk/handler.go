@@ -187,7 +187,7 @@ func (r *Request) Publish(ctx context.Context, tx pgx.Tx, eventType string, data
 }
 
 func (r *Request) config(context.Context) (json.RawMessage, error) { return r.Config, nil }
-func (r *Request) runtime() *runtime                                { return r.rt }
+func (r *Request) runtime() *runtime                               { return r.rt }
 
 // Response is a handler's answer.
 //

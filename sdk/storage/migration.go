@@ -8,8 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strings"
 	"strconv"
+	"strings"
 )
 
 // Migration is one numbered SQL file, "0001_init.up.sql".
