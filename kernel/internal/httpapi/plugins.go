@@ -66,16 +66,10 @@ func (s *Server) pluginProxy(c echo.Context) error {
 			return problem.New(http.StatusNotFound, "plugin-not-enabled", fmt.Sprintf("the %s plugin is not enabled for this institution", target.Plugin))
 		}
 		tenantConfig = st.Config
-	} else if !route.Public {
-		return problem.New(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
 	}
 	if !route.Public {
-		ok, err := s.Authz.Allowed(ctx, s.authzInput(p, route.Permission))
-		if err != nil {
+		if err := s.authorize(ctx, p, accessCheck{Access: TenantScoped, Permission: route.Permission, What: "this route"}); err != nil {
 			return err
-		}
-		if !ok {
-			return permissionDenied(p, route.Permission)
 		}
 	}
 	body, err := io.ReadAll(req.Body)
@@ -211,7 +205,7 @@ func (s *Server) tenantPluginView(ctx context.Context, tenant uuid.UUID, st supe
 
 func (s *Server) listTenantPlugins(c echo.Context) error {
 	p := principalOf(c)
-	out := Page[PluginView]{Items: []PluginView{}}
+	out := whole([]PluginView{})
 	for _, st := range s.Plugins.Statuses() {
 		if st.State == supervisor.StateFailed && len(st.Routes) == 0 {
 			continue // refused at load: not installed as far as institutions can tell
@@ -297,7 +291,7 @@ func validatePluginConfig(m *supervisor.Manifest, cfg json.RawMessage) error {
 }
 
 func (s *Server) listPlugins(c echo.Context) error {
-	return c.JSON(http.StatusOK, Page[supervisor.Status]{Items: s.Plugins.Statuses()})
+	return c.JSON(http.StatusOK, whole(s.Plugins.Statuses()))
 }
 
 func (s *Server) reloadPlugins(c echo.Context) error {
