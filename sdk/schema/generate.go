@@ -151,7 +151,7 @@ func (g *Generator) wrap(t reflect.Type, tag reflect.StructTag, s *openapi3.Sche
 		clearTypeRefs(elem)
 	}
 	if elem.Ref != "" && strings.HasPrefix(elem.Ref, ComponentRef) {
-		*s = openapi3.Schema{AllOf: openapi3.SchemaRefs{openapi3.NewSchemaRef(elem.Ref, nil)}, Nullable: true}
+		*s = *nullableRef(openapi3.NewSchemaRef(elem.Ref, nil))
 		if inner == g && elem.Value != nil && elem.Value.Properties != nil {
 			g.components[strings.TrimPrefix(elem.Ref, ComponentRef)] = openapi3.NewSchemaRef("", elem.Value)
 		}
@@ -178,9 +178,17 @@ func (g *Generator) structRules(t reflect.Type, s *openapi3.Schema) {
 			s.Required = append(s.Required, f.name)
 		}
 		if f.typ.Kind() == reflect.Pointer && p.Ref != "" && strings.HasPrefix(p.Ref, ComponentRef) {
-			s.Properties[f.name] = openapi3.NewSchemaRef("", &openapi3.Schema{AllOf: openapi3.SchemaRefs{p}, Nullable: true})
+			s.Properties[f.name] = openapi3.NewSchemaRef("", nullableRef(p))
 		}
 	}
+}
+
+// nullableRef is a reference to a component that may also be null. OpenAPI
+// 3.0 ignores the siblings of $ref, so the reference is wrapped in allOf;
+// and "nullable" takes effect only beside a "type" (OpenAPI 3.0.3), which
+// for a component, a Go struct, is object.
+func nullableRef(ref *openapi3.SchemaRef) *openapi3.Schema {
+	return &openapi3.Schema{Type: &openapi3.Types{"object"}, AllOf: openapi3.SchemaRefs{ref}, Nullable: true}
 }
 
 type jsonField struct {

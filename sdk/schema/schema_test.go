@@ -70,7 +70,7 @@ func TestGenerator(t *testing.T) {
 	require.Equal(t, map[string]any{"type": "integer", "nullable": true, "minimum": 0.0, "maximum": 100.0}, props["pass_mark"])
 	require.Equal(t, map[string]any{"type": "array", "maxItems": 20.0, "items": map[string]any{"type": "string", "format": "uuid"}}, props["instructors"])
 	require.Equal(t, map[string]any{"type": "array", "items": map[string]any{"$ref": "#/components/schemas/t.asset"}}, props["assets"])
-	require.Equal(t, map[string]any{"nullable": true, "allOf": []any{map[string]any{"$ref": "#/components/schemas/t.asset"}}}, props["cover"])
+	require.Equal(t, map[string]any{"type": "object", "nullable": true, "allOf": []any{map[string]any{"$ref": "#/components/schemas/t.asset"}}}, props["cover"])
 	require.NotContains(t, props, "Internal")
 	a := comps["t.asset"].(map[string]any)
 	require.ElementsMatch(t, []any{"url", "size_bytes"}, a["required"])
