@@ -35,7 +35,27 @@ type ReplayResponse struct {
 
 // RunJobRequest is the optional body of a manual run.
 type RunJobRequest struct {
-	Args json.RawMessage `json:"args,omitempty"` // a JSON object handed to the job
+	Args map[string]json.RawMessage `json:"args,omitempty" doc:"A JSON object handed to the job."`
+}
+
+// EventsQuery is what GET /api/v1/events reads.
+type EventsQuery struct {
+	Type string `query:"type" doc:"Only events of this type, such as courses.lesson.completed.v1."`
+	PageQuery
+}
+
+// DeliveriesQuery is what GET /api/v1/events/deliveries reads.
+type DeliveriesQuery struct {
+	Status     string `query:"status" enum:"pending,delivered,dead,skipped" doc:"Only deliveries in this state."`
+	Subscriber string `query:"subscriber" doc:"Only deliveries to this plugin."`
+	Type       string `query:"type" doc:"Only deliveries of events of this type."`
+	PageQuery
+}
+
+// RunsQuery is what GET /api/v1/jobs/{plugin}/{job}/runs reads.
+type RunsQuery struct {
+	Status string `query:"status" enum:"queued,running,retrying,succeeded,failed,skipped" doc:"Only runs in this state."`
+	PageQuery
 }
 
 var deliveryStatuses = []string{"pending", "delivered", "dead", "skipped"}
@@ -273,10 +293,10 @@ func (s *Server) runJob(c echo.Context) error {
 			return err
 		}
 	}
-	if len(body.Args) > 0 {
-		var obj map[string]any
-		if json.Unmarshal(body.Args, &obj) != nil || obj == nil {
-			return sdk.Invalid(sdk.FieldError{Field: "args", Message: "must be a JSON object"})
+	var args json.RawMessage
+	if body.Args != nil {
+		if args, err = json.Marshal(body.Args); err != nil {
+			return err
 		}
 	}
 	tenant := uuid.Nil
@@ -287,7 +307,7 @@ func (s *Server) runJob(c echo.Context) error {
 	var runID uuid.UUID
 	err = s.inTx(c, func(t *txc) error {
 		var err error
-		if runID, err = s.Jobs.Trigger(c.Request().Context(), t.Tx, plugin, job, tenant, kind+":"+id, body.Args); err != nil {
+		if runID, err = s.Jobs.Trigger(c.Request().Context(), t.Tx, plugin, job, tenant, kind+":"+id, args); err != nil {
 			return err
 		}
 		return t.audit(tenant, "jobs.run.requested", plugin+"/"+job, map[string]any{"run_id": runID, "plugin": plugin, "job": job})

@@ -30,11 +30,15 @@ func pageRequest(c echo.Context) (sdk.PageRequest, error) {
 }
 
 // whole is a list that is not paginated, as a page: items never null.
-func whole[T any](items []T) sdk.Page[T] {
+func whole[T any](items []T) sdk.Page[T] { return sdk.Page[T]{Items: nonNil(items)} }
+
+// nonNil is the list, or an empty one for nil: the document promises an
+// array, never null.
+func nonNil[T any](items []T) []T {
 	if items == nil {
-		items = []T{}
+		return []T{}
 	}
-	return sdk.Page[T]{Items: items}
+	return items
 }
 
 // key is the sort key of a list ordered by one column, for sdk.NewPage.

@@ -169,22 +169,22 @@ func (s *Server) wirePrincipal(ctx context.Context, p *Principal, t supervisor.T
 
 // PluginView is one installed plugin as an institution sees it.
 type PluginView struct {
-	Name             string          `json:"name"`
-	Version          string          `json:"version"`
-	Description      string          `json:"description,omitempty"`
-	State            string          `json:"state"`
-	Enabled          bool            `json:"enabled"`
-	EnabledByDefault bool            `json:"enabled_by_default"`
-	Config           json.RawMessage `json:"config"`
-	ConfigSchema     json.RawMessage `json:"config_schema,omitempty"`
-	Routes           []string        `json:"routes"`
-	Permissions      []string        `json:"permissions"`
+	Name             string                     `json:"name"`
+	Version          string                     `json:"version"`
+	Description      string                     `json:"description,omitempty"`
+	State            string                     `json:"state"`
+	Enabled          bool                       `json:"enabled"`
+	EnabledByDefault bool                       `json:"enabled_by_default"`
+	Config           map[string]json.RawMessage `json:"config" doc:"The institution's own settings, as stored; {} when none."`
+	ConfigSchema     map[string]json.RawMessage `json:"config_schema,omitempty" doc:"The JSON Schema of the settings, when the plugin has any."`
+	Routes           []string                   `json:"routes"`
+	Permissions      []string                   `json:"permissions"`
 }
 
 // PutPluginRequest enables or disables a plugin and sets its configuration.
 type PutPluginRequest struct {
-	Enabled *bool           `json:"enabled"`
-	Config  json.RawMessage `json:"config,omitempty"`
+	Enabled *bool                      `json:"enabled" doc:"true or false (required)."`
+	Config  map[string]json.RawMessage `json:"config,omitempty" doc:"The new settings, checked against the plugin's config_schema; absent or null keeps the current ones."`
 }
 
 func (s *Server) tenantPluginView(ctx context.Context, tenant uuid.UUID, st supervisor.Status) (PluginView, error) {
@@ -194,11 +194,19 @@ func (s *Server) tenantPluginView(ctx context.Context, tenant uuid.UUID, st supe
 	}
 	v := PluginView{
 		Name: st.Name, Version: st.Version, Description: st.Description, State: string(st.State),
-		Enabled: set.Enabled, EnabledByDefault: st.EnabledByDefault, Config: set.Config,
-		Routes: st.Routes, Permissions: st.Permissions,
+		Enabled: set.Enabled, EnabledByDefault: st.EnabledByDefault, Config: map[string]json.RawMessage{},
+		Routes: nonNil(st.Routes), Permissions: nonNil(st.Permissions),
+	}
+	if err := json.Unmarshal(set.Config, &v.Config); len(set.Config) > 0 && err != nil {
+		return PluginView{}, fmt.Errorf("stored configuration of plugin %q is not a JSON object: %w", st.Name, err)
+	}
+	if v.Config == nil { // none stored, or null
+		v.Config = map[string]json.RawMessage{}
 	}
 	if m, ok := s.Plugins.Manifest(st.Name); ok && len(m.ConfigSchemaJson) > 0 {
-		v.ConfigSchema = m.ConfigSchemaJson
+		if err := json.Unmarshal(m.ConfigSchemaJson, &v.ConfigSchema); err != nil {
+			return PluginView{}, fmt.Errorf("configuration schema of plugin %q: %w", st.Name, err)
+		}
 	}
 	return v, nil
 }
@@ -240,8 +248,10 @@ func (s *Server) putTenantPlugin(c echo.Context) error {
 		return err
 	}
 	cfg := cur.Config
-	if body.Config != nil && string(body.Config) != "null" {
-		cfg = body.Config
+	if body.Config != nil {
+		if cfg, err = json.Marshal(body.Config); err != nil {
+			return err
+		}
 	}
 	if err := validatePluginConfig(m, cfg); err != nil {
 		return err
