@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/edulure/edulure/kernel/internal/httpapi"
@@ -29,6 +30,7 @@ func TestOpenAPILint(t *testing.T) {
 	for _, path := range []string{"/api/v1/probe/items", "/api/v1/courses", "/api/v1/leaderboard"} {
 		require.NotNil(t, r.get("paths", path), "the document has the plugins' routes (%s)", path)
 	}
+	requireBodiesRequiredAsServed(t, r.Raw)
 	doc := filepath.Join(t.TempDir(), "openapi.json")
 	require.NoError(t, os.WriteFile(doc, r.Raw, 0o600))
 
@@ -79,6 +81,37 @@ func TestOpenAPILint(t *testing.T) {
 		t.Errorf("redocly lint: %s %s at %s: %s", p.Severity, p.RuleID, pointer, p.Message)
 	}
 	t.Logf("redocly lint (recommended): %d errors, %d warnings (%d allowed)", errorsFound, warnings, len(allowed))
+}
+
+// requireBodiesRequiredAsServed checks that a plugin route's body is marked
+// required only when its schema requires a property (wire.Contract's
+// rule: the kernel accepts no body at all otherwise), as for marking a
+// lesson complete, whose time spent may be left out.
+func requireBodiesRequiredAsServed(t *testing.T, raw []byte) {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	require.NoError(t, err)
+	complete := false
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.Extensions["x-plugin"] == nil || op.RequestBody == nil {
+				continue
+			}
+			media := op.RequestBody.Value.Content.Get("application/json")
+			require.NotNil(t, media, "%s %s", method, path)
+			s := media.Schema.Value
+			required := len(s.Required) > 0
+			for _, all := range s.AllOf {
+				required = required || len(all.Value.Required) > 0
+			}
+			require.Equal(t, required, op.RequestBody.Value.Required, "%s %s: body required", method, path)
+			if strings.HasPrefix(path, "/api/v1/enrolments/") && strings.HasSuffix(path, "/complete") && method == "POST" {
+				complete = true
+				require.False(t, op.RequestBody.Value.Required, "%s %s: marking a lesson complete needs no body", method, path)
+			}
+		}
+	}
+	require.True(t, complete, "the document has the courses plugin's route that marks a lesson complete")
 }
 
 func stderrOf(err error) string {
