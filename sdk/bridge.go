@@ -46,6 +46,9 @@ type bridged struct {
 func (b bridged) HandleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) *pluginv1.HTTPResponse {
 	return b.rt.handleHTTP(ctx, in)
 }
+func (b bridged) HandleHTTPStream(ctx context.Context, in *pluginv1.HTTPRequest, send func(*pluginv1.HTTPResponsePart) error) error {
+	return b.rt.handleHTTPStream(ctx, in, send)
+}
 func (b bridged) HandleEvents(ctx context.Context, in *pluginv1.HandleEventsRequest) *pluginv1.HandleEventsResponse {
 	return b.rt.handleEvents(ctx, in)
 }

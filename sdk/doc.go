@@ -30,6 +30,12 @@
 // turns into problem+json. Request, Event and JobRun are each a Scope:
 // Tx, Publish (an event in the same transaction), Config[T].
 //
+// A route can instead stream its answer as it makes it (Route.Stream, a
+// StreamHandler writing to a Stream): Server-Sent Events with NewSSE,
+// resumed from Request.LastEventID, or a large download; the kernel
+// flushes each part to the client and ends the handler's context when the
+// client goes away.
+//
 // # Packages
 //
 // For plugin authors:

@@ -96,6 +96,10 @@ func (e *Event) Publish(ctx context.Context, tx pgx.Tx, eventType string, data a
 	})
 }
 
+// Host is the kernel's services, for calls the plugin makes on behalf of
+// this work (Membership, Authorize, Audit).
+func (e *Event) Host() Host { return e.rt.hostOrNone() }
+
 func (e *Event) config(ctx context.Context) (json.RawMessage, error) {
 	return tenantConfig(ctx, e.rt, e.TenantID)
 }

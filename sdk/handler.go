@@ -62,11 +62,16 @@ func (r *Request) Tenant() string { return r.Principal.TenantID }
 
 // Decode reads the JSON body into v. The kernel has checked the body
 // against the route's Request schema; Decode still refuses what cannot be
-// stored or was not declared: an empty body, malformed JSON and trailing
-// data (400), and unknown fields, values of the wrong type and text with
-// NUL characters (422 naming the field).
+// stored or was not declared: malformed JSON and trailing data (400), and
+// unknown fields, values of the wrong type and text with NUL characters
+// (422 naming the field). An empty body is a 400, unless the route's
+// Request schema requires no field: then v is left as it is (its zero
+// value, the request's defaults).
 func (r *Request) Decode(v any) error {
 	if len(bytes.TrimSpace(r.Body)) == 0 {
+		if r.rt != nil && r.rt.optionalBody[r.Route] {
+			return nil
+		}
 		return Errorf(ErrBadRequest, "the request needs a JSON body")
 	}
 	return decodeJSON(r.Body, v)
@@ -185,6 +190,10 @@ func (r *Request) Publish(ctx context.Context, tx pgx.Tx, eventType string, data
 		Type: eventType, TenantID: r.Principal.TenantID, Actor: r.Principal.Actor(), RequestID: r.RequestID, Data: data,
 	})
 }
+
+// Host is the kernel's services, for calls the plugin makes on behalf of
+// this work (Membership, Authorize, Audit).
+func (r *Request) Host() Host { return r.rt.hostOrNone() }
 
 func (r *Request) config(context.Context) (json.RawMessage, error) { return r.Config, nil }
 func (r *Request) runtime() *runtime                               { return r.rt }

@@ -78,6 +78,10 @@ func (r *JobRun) Decode(v any) error { return decodeJSON(r.Args, v) }
 // it in the run's history.
 func (r *JobRun) SetOutput(s string) { r.output = s }
 
+// Host is the kernel's services, for calls the plugin makes on behalf of
+// this work (Membership, Authorize, Audit).
+func (r *JobRun) Host() Host { return r.rt.hostOrNone() }
+
 func (r *JobRun) config(ctx context.Context) (json.RawMessage, error) {
 	return tenantConfig(ctx, r.rt, r.TenantID)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"reflect"
 	"time"
 
@@ -13,16 +14,21 @@ import (
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/schema"
 	"github.com/edulure/edulure/sdk/storage"
+	"github.com/edulure/edulure/sdk/wire"
 )
 
 // compiled is a manifest turned into its wire form, with what serving it
 // needs: the handlers by route key, event type and job name, the compiled
 // schemas of the events it publishes, and its configuration's defaults.
 type compiled struct {
-	wire   *pluginv1.Manifest
-	routes map[string]Handler
-	events map[string]Subscription
-	jobs   map[string]Job
+	wire    *pluginv1.Manifest
+	routes  map[string]Handler
+	streams map[string]streamRoute
+	// optionalBody holds the routes whose Request schema requires
+	// nothing: an empty body is a request without one.
+	optionalBody map[string]bool
+	events       map[string]Subscription
+	jobs         map[string]Job
 
 	publishes  map[string]*jsonschema.Schema
 	configType reflect.Type // of Manifest.Config; nil without one
@@ -44,22 +50,46 @@ func compileManifest(m Manifest) (*compiled, error) {
 	if out.MaxProtocol == 0 {
 		out.MaxProtocol = ProtocolVersion
 	}
-	c := &compiled{wire: out, routes: map[string]Handler{}, events: map[string]Subscription{}, jobs: map[string]Job{}, publishes: map[string]*jsonschema.Schema{}}
+	c := &compiled{wire: out, routes: map[string]Handler{}, streams: map[string]streamRoute{}, optionalBody: map[string]bool{},
+		events: map[string]Subscription{}, jobs: map[string]Job{}, publishes: map[string]*jsonschema.Schema{}}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	gen := schema.NewGenerator(m.Name + ".")
 	for _, r := range m.Routes {
-		if r.Handler == nil {
-			bad("route %s has no handler", r.Key())
-			continue
-		}
-		if _, dup := c.routes[r.Key()]; dup {
+		_, dup := c.routes[r.Key()]
+		if _, sdup := c.streams[r.Key()]; sdup || dup {
 			bad("route %s is declared twice", r.Key())
 			continue
 		}
-		c.routes[r.Key()] = r.Handler
-		wr := &pluginv1.Route{Method: r.Method, Path: r.Path, Permission: r.Permission, Public: r.Public, Summary: r.Summary, SuccessStatus: int32(r.Status)}
+		switch {
+		case r.Handler == nil && r.Stream == nil:
+			bad("route %s has no handler (Handler, or Stream for a streamed answer)", r.Key())
+			continue
+		case r.Handler != nil && r.Stream != nil:
+			bad("route %s has both a Handler and a Stream: set one", r.Key())
+			continue
+		case r.Stream != nil && r.Response != nil:
+			bad("route %s: a streamed route's answer is not a JSON body: declare its ContentType rather than a Response", r.Key())
+			continue
+		case r.Stream == nil && r.ContentType != "":
+			bad("route %s: ContentType is for streamed routes (Stream)", r.Key())
+			continue
+		case r.Stream != nil:
+			ct := r.ContentType
+			if ct == "" {
+				ct = SSEContentType
+			}
+			if _, _, err := mime.ParseMediaType(ct); err != nil {
+				bad("route %s: ContentType %q is not a media type", r.Key(), r.ContentType)
+				continue
+			}
+			c.streams[r.Key()] = streamRoute{handler: r.Stream, contentType: ct}
+		default:
+			c.routes[r.Key()] = r.Handler
+		}
+		wr := &pluginv1.Route{Method: r.Method, Path: r.Path, Permission: r.Permission, Public: r.Public, Summary: r.Summary, SuccessStatus: int32(r.Status),
+			Stream: r.Stream != nil, StreamContentType: r.ContentType}
 		var err error
 		if wr.RequestSchemaJson, err = routeSchema(gen, r.Request); err != nil {
 			bad("route %s: request: %v", r.Key(), err)
@@ -81,6 +111,11 @@ func compileManifest(m Manifest) (*compiled, error) {
 			bad("encoding the schemas of route bodies: %v", err)
 		}
 		out.ComponentsJson = b
+	}
+	for _, r := range out.Routes {
+		if len(r.RequestSchemaJson) > 0 && !wire.BodyRequired(r.RequestSchemaJson, out.ComponentsJson) {
+			c.optionalBody[r.Method+" "+r.Path] = true
+		}
 	}
 	for _, p := range m.Permissions {
 		out.Permissions = append(out.Permissions, &pluginv1.Permission{Name: p.Name, Description: p.Description, DefaultRoles: p.DefaultRoles})
@@ -153,6 +188,12 @@ func compileManifest(m Manifest) (*compiled, error) {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// streamRoute is a streamed route's handler and media type.
+type streamRoute struct {
+	handler     StreamHandler
+	contentType string
 }
 
 // raw reports whether v is a schema written by hand (JSON), and its bytes.

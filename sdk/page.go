@@ -93,7 +93,7 @@ func (p PageRequest) AfterTime() (t time.Time, id string, ok bool, err error) {
 	if p.After == nil {
 		return time.Time{}, "", false, nil
 	}
-	bad := Invalid(FieldError{Field: "cursor", Message: "is not a cursor returned by this list"})
+	bad := Invalid(FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
 	if len(p.After) != 2 || !IsUUID(p.After[1]) {
 		return time.Time{}, "", false, bad
 	}

@@ -121,7 +121,7 @@ type Manifest struct {
 // become shared schemas in /api/openapi.json. A json.RawMessage (or
 // []byte) holding an OpenAPI 3.0 schema object is used as written.
 //
-// Since: v1.0 (Go types, Query types and Paginated since v1.2)
+// Since: v1.0 (Go types, Query types, Paginated and Stream since v1.2)
 type Route struct {
 	Method string // GET, POST, PUT, PATCH or DELETE
 	// Path under /api/v1 with {name} parameters: /api/v1/leaderboard/{user_id}.
@@ -147,6 +147,15 @@ type Route struct {
 	// them with Request.Page).
 	Paginated bool
 	Handler   Handler
+	// Stream serves the route instead of Handler, sending the answer as it
+	// is written: Server-Sent Events (NewSSE) or a large download. The
+	// kernel applies the stream limits of plugins.hcl to it instead of the
+	// request timeout. Set Handler or Stream, not both. Since: v1.2
+	Stream StreamHandler
+	// ContentType is the media type of a Stream route's answer, for
+	// /api/openapi.json and as its Content-Type unless the handler sets
+	// another; "text/event-stream" (SSEContentType) when empty. Since: v1.2
+	ContentType string
 }
 
 // Key identifies the route on the wire: "GET /api/v1/leaderboard".

@@ -15,7 +15,8 @@ import (
 // values against the field's schema; a value that still does not convert
 // is a 422 naming the parameter. Fields are strings, booleans, integers,
 // floats, time.Time (RFC 3339), pointers to those (nil when absent) and
-// slices of those (the parameter repeated).
+// slices of those (the parameter repeated). An absent parameter takes its
+// field's `default` tag, when it has one.
 //
 //	type ListQuery struct {
 //		Status string `query:"status" enum:"draft,published"`
@@ -39,7 +40,11 @@ func Query[T any](req *Request) (T, error) {
 		}
 		vals := req.Query[name]
 		if len(vals) == 0 {
-			continue
+			d, ok := f.Tag.Lookup("default")
+			if !ok {
+				continue
+			}
+			vals = []string{d} // absent: the default its schema documents
 		}
 		if err := setQuery(v.Field(i), vals); err != nil {
 			bad = append(bad, FieldError{Field: name, Message: err.Error()})

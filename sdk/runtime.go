@@ -83,6 +83,25 @@ func (rt *runtime) handleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) *pl
 	if !ok {
 		return &pluginv1.HTTPResponse{Error: encodeError(Errorf(ErrNotFound, "the plugin has no route %q", in.Route))}
 	}
+	resp, err := rt.call(ctx, h, rt.request(in))
+	if err != nil {
+		return &pluginv1.HTTPResponse{Error: encodeError(err)}
+	}
+	out := &pluginv1.HTTPResponse{Status: int32(resp.Status), Body: resp.Body}
+	if out.Status == 0 {
+		out.Status = http.StatusOK
+	}
+	if len(resp.Header) > 0 {
+		out.Headers = make(map[string]*pluginv1.Values, len(resp.Header))
+		for k, v := range resp.Header {
+			out.Headers[k] = &pluginv1.Values{Values: v}
+		}
+	}
+	return out
+}
+
+// request decodes a forwarded request.
+func (rt *runtime) request(in *pluginv1.HTTPRequest) *Request {
 	req := &Request{
 		Route: in.Route, Method: in.Method, Path: in.Path,
 		Params: in.PathParams, Query: url.Values{}, Header: http.Header{},
@@ -101,21 +120,7 @@ func (rt *runtime) handleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) *pl
 	if in.DeadlineUnixMs > 0 {
 		req.Deadline = time.UnixMilli(in.DeadlineUnixMs)
 	}
-	resp, err := rt.call(ctx, h, req)
-	if err != nil {
-		return &pluginv1.HTTPResponse{Error: encodeError(err)}
-	}
-	out := &pluginv1.HTTPResponse{Status: int32(resp.Status), Body: resp.Body}
-	if out.Status == 0 {
-		out.Status = http.StatusOK
-	}
-	if len(resp.Header) > 0 {
-		out.Headers = make(map[string]*pluginv1.Values, len(resp.Header))
-		for k, v := range resp.Header {
-			out.Headers[k] = &pluginv1.Values{Values: v}
-		}
-	}
-	return out
+	return req
 }
 
 // call runs a handler, turning a panic into an internal error so one bad
@@ -135,6 +140,13 @@ func (rt *runtime) call(ctx context.Context, h Handler, req *Request) (resp *Res
 		rt.logger.Error("handler failed", "route", req.Route, "request_id", req.RequestID, "tenant", req.Principal.TenantID, "error", err)
 	}
 	return resp, err
+}
+
+func (rt *runtime) hostOrNone() Host {
+	if rt == nil {
+		return noHost{}
+	}
+	return rt.host
 }
 
 // noHost is the Host of a plugin served without one.
@@ -195,4 +207,46 @@ func orEmptyObject(b []byte) []byte {
 		return []byte("{}")
 	}
 	return b
+}
+
+// handleHTTPStream runs one forwarded request for a streamed route: the
+// handler writes to a Stream whose parts go to send. A handler's error
+// before the first part is the first part's Error; after it, the returned
+// error ends the call, and the kernel cuts the client's response short.
+func (rt *runtime) handleHTTPStream(ctx context.Context, in *pluginv1.HTTPRequest, send func(*pluginv1.HTTPResponsePart) error) error {
+	sr, ok := rt.streams[in.Route]
+	if !ok {
+		return send(&pluginv1.HTTPResponsePart{Error: encodeError(Errorf(ErrNotFound, "the plugin has no streamed route %q", in.Route))})
+	}
+	req := rt.request(in)
+	w := newStream(send, sr.contentType, time.Duration(in.StreamIdleTimeoutMs)*time.Millisecond)
+	herr := rt.callStream(ctx, sr.handler, req, w)
+	started, ferr := w.finish(herr)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err() // the kernel ended the stream: nobody is listening
+	case herr == nil:
+		return ferr
+	case !started:
+		return send(&pluginv1.HTTPResponsePart{Error: encodeError(herr)})
+	}
+	if kindName(herr) != "internal" { // internal errors are logged already
+		rt.logger.Warn("handler failed after its answer began", "route", req.Route, "request_id", req.RequestID, "error", herr)
+	}
+	return fmt.Errorf("the handler failed after its answer began: %w", herr)
+}
+
+// callStream runs a stream handler, turning a panic into an internal error.
+func (rt *runtime) callStream(ctx context.Context, h StreamHandler, req *Request, w *Stream) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			rt.logger.Error("handler panicked", "route", req.Route, "request_id", req.RequestID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panicked: %v", v)
+		}
+	}()
+	err = h(ctx, req, w)
+	if err != nil && ctx.Err() == nil && kindName(err) == "internal" {
+		rt.logger.Error("handler failed", "route", req.Route, "request_id", req.RequestID, "tenant", req.Principal.TenantID, "error", err)
+	}
+	return err
 }

@@ -28,6 +28,8 @@ type Scope interface {
 	// Publish writes an event to the plugin's outbox inside tx; it is
 	// delivered if and only if tx commits.
 	Publish(ctx context.Context, tx pgx.Tx, eventType string, data any) error
+	// Host is the kernel's services (the Env's Host).
+	Host() Host
 
 	config(ctx context.Context) (json.RawMessage, error)
 	runtime() *runtime

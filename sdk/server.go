@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -118,6 +119,25 @@ func (s *server) HandleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) (*plu
 		return nil, status.Errorf(codes.NotFound, "no route %q in this plugin", in.Route)
 	}
 	return rt.handleHTTP(ctx, in), nil
+}
+
+// HandleHTTPStream: lifecycle step 5, for a streamed route.
+func (s *server) HandleHTTPStream(in *pluginv1.HTTPRequest, out grpc.ServerStreamingServer[pluginv1.HTTPResponsePart]) error {
+	rt, err := s.ready()
+	if err != nil {
+		return err
+	}
+	if _, ok := rt.streams[in.Route]; !ok {
+		return status.Errorf(codes.NotFound, "no streamed route %q in this plugin", in.Route)
+	}
+	ctx := out.Context()
+	if err := rt.handleHTTPStream(ctx, in, out.Send); err != nil {
+		if ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		return status.Error(codes.Aborted, err.Error())
+	}
+	return nil
 }
 
 // HandleEvents: lifecycle step 5.

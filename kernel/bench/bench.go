@@ -46,7 +46,7 @@ func Main(args []string) int {
 	fs.BoolVar(&o.Smoke, "smoke", false, "quick check that every measurement runs (figures meaningless; writes no results unless -out is given)")
 	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each measured HTTP load")
 	fs.IntVar(&o.Rounds, "rounds", 2, "interleaved rounds of compared loads (the best of each counts)")
-	fs.StringVar(&only, "only", "", "comma-separated groups to run: http, concurrency, rpc, micro, events, lifecycle, mem, tenants, plugins, dbread")
+	fs.StringVar(&only, "only", "", "comma-separated groups to run: http, concurrency, rpc, micro, events, lifecycle, mem, streams, tenants, plugins, dbread")
 	fs.StringVar(&o.Profile, "profile", "", "write CPU profiles of the kernel and the probe plugin under the no-op load to this directory")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "the kernel's log level")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the scratch directory (kernel log, plugins.hcl)")
@@ -155,6 +155,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		fn    func() ([]Row, error)
 	}{
 		{"mem", e.memRows},
+		{"streams", e.streamRows},
 		{"http", e.httpRows},
 		{"concurrency", e.concurrencyRows},
 		{"rpc", one(e.rpcRow)},

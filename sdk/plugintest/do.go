@@ -36,7 +36,7 @@ type Request struct {
 	Body any
 	// Header holds request headers; as with the kernel, the plugin sees
 	// only Accept, Accept-Language, Content-Type, If-Match, If-None-Match,
-	// Idempotency-Key and User-Agent.
+	// Idempotency-Key, User-Agent and Last-Event-ID.
 	Header http.Header
 	// RequestID is the kernel's request ID; a random one when empty.
 	RequestID string
@@ -117,6 +117,40 @@ func (h *Harness) DoRequest(r Request) *Result {
 }
 
 func (h *Harness) forward(r Request, rt *wire.CheckedRoute, params map[string]string, method, path, rawQuery string, body []byte, requestID string) *Result {
+	in, refused := h.prepare(r, rt, params, method, path, rawQuery, body, requestID)
+	if refused != nil {
+		return refused
+	}
+	if rt.Stream {
+		return h.collect(in, path, requestID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	in.DeadlineUnixMs = deadline.UnixMilli()
+	out := h.rt.HandleHTTP(ctx, in)
+	if out.Error != nil {
+		return h.errorResult(out.Error, path, requestID)
+	}
+	if !wire.ValidStatus(out.Status) {
+		return h.invalidStatus(out.Status, path, requestID)
+	}
+	res := &Result{Status: int(out.Status), Header: wire.ResponseHeaders(out), Body: wire.ResponseBody(out)}
+	h.checkResponse(rt, res)
+	return res
+}
+
+func (h *Harness) invalidStatus(status int32, path, requestID string) *Result {
+	return problemResult(&Problem{
+		Status: http.StatusBadGateway, Code: "plugin-error", Instance: path, RequestID: requestID, Source: "plugin",
+		Detail: fmt.Sprintf("plugin %q answered with the invalid status %d", h.manifest.Name, status),
+	})
+}
+
+// prepare does the kernel's checks of a request, in its order, and makes
+// the request to forward (without its deadline), or the answer refusing
+// it.
+func (h *Harness) prepare(r Request, rt *wire.CheckedRoute, params map[string]string, method, path, rawQuery string, body []byte, requestID string) (*pluginv1.HTTPRequest, *Result) {
 	fail := func(status int, code, detail string) *Result {
 		return problemResult(&Problem{Status: status, Code: code, Detail: detail, Instance: path, RequestID: requestID, Source: "client"})
 	}
@@ -124,22 +158,22 @@ func (h *Harness) forward(r Request, rt *wire.CheckedRoute, params map[string]st
 	if !rt.Public && p.Anonymous() {
 		res := fail(http.StatusUnauthorized, "missing-credentials", "send an access token or API key as 'Authorization: Bearer <token>'")
 		res.Header.Set("WWW-Authenticate", `Bearer realm="edulure"`)
-		return res
+		return nil, res
 	}
 	var config json.RawMessage
 	if p.TenantID != "" {
 		var enabled bool
 		if config, enabled = h.tenantConfig(p.TenantID); !enabled {
-			return fail(http.StatusNotFound, "plugin-not-enabled", fmt.Sprintf("the %s plugin is not enabled for this institution", h.manifest.Name))
+			return nil, fail(http.StatusNotFound, "plugin-not-enabled", fmt.Sprintf("the %s plugin is not enabled for this institution", h.manifest.Name))
 		}
 	} else if !rt.Public {
-		return fail(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
+		return nil, fail(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
 	}
 	if !rt.Public && !h.allowed(r.Principal, p, rt.Permission) {
-		return fail(http.StatusForbidden, "permission-denied", "you lack the permission "+rt.Permission)
+		return nil, fail(http.StatusForbidden, "permission-denied", "you lack the permission "+rt.Permission)
 	}
 	if len(body) > BodyLimit {
-		return fail(http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("request body is larger than the limit of %d bytes", BodyLimit))
+		return nil, fail(http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("request body is larger than the limit of %d bytes", BodyLimit))
 	}
 	if r.Config != nil {
 		config = r.Config
@@ -148,34 +182,18 @@ func (h *Harness) forward(r Request, rt *wire.CheckedRoute, params map[string]st
 	query, _ := url.ParseQuery(rawQuery) // like net/http: keep what parses
 	forwarded, err := rt.Contract.Check(params, query, body)
 	if err != nil {
-		return refusalResult(err.(*wire.Refusal), path, requestID)
+		return nil, refusalResult(err.(*wire.Refusal), path, requestID)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-	var header http.Header = r.Header
 	in := &pluginv1.HTTPRequest{
 		Route: rt.Key, Method: method, Path: path, PathParams: params,
-		Query: forwarded, Headers: wire.FilterHeaders(header, wire.ForwardedHeaders), Body: body,
+		Query: forwarded, Headers: wire.FilterHeaders(r.Header, wire.ForwardedHeaders), Body: body,
 		Principal: &pluginv1.Principal{
 			Kind: string(p.Kind), UserId: p.UserID, ApiKeyId: p.APIKeyID, TenantId: p.TenantID,
 			Roles: p.Roles, Permissions: p.Permissions, Operator: p.Operator,
 		},
-		RequestId: requestID, DeadlineUnixMs: deadline.UnixMilli(), TenantConfigJson: config,
+		RequestId: requestID, TenantConfigJson: config,
 	}
-	out := h.rt.HandleHTTP(ctx, in)
-	if out.Error != nil {
-		return h.errorResult(out.Error, path, requestID)
-	}
-	if !wire.ValidStatus(out.Status) {
-		return problemResult(&Problem{
-			Status: http.StatusBadGateway, Code: "plugin-error", Instance: path, RequestID: requestID, Source: "plugin",
-			Detail: fmt.Sprintf("plugin %q answered with the invalid status %d", h.manifest.Name, out.Status),
-		})
-	}
-	res := &Result{Status: int(out.Status), Header: wire.ResponseHeaders(out), Body: wire.ResponseBody(out)}
-	h.checkResponse(rt, res)
-	return res
+	return in, nil
 }
 
 // checkResponse fails the test when a success answer's JSON body does not
@@ -212,7 +230,7 @@ func (h *Harness) allowed(given, resolved sdk.Principal, permission string) bool
 
 const (
 	noRoute = iota
-	found
+	foundRoute
 	wrongMethod
 )
 
@@ -228,7 +246,7 @@ func (h *Harness) match(method, path string) (*wire.CheckedRoute, map[string]str
 			if params == nil {
 				params = map[string]string{}
 			}
-			return rt, params, found
+			return rt, params, foundRoute
 		case ok:
 			outcome = wrongMethod
 		}

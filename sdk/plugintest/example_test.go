@@ -183,3 +183,20 @@ func ExampleHarness_RunJob() {
 	// 0 notes <nil>
 	// invalid: body: must not be empty
 }
+
+func ExampleHarness_Stream() {
+	t := &exampleT{}
+	defer t.finish()
+	h := plugintest.New(t, newFeeds())
+	tenant := plugintest.NewTenant()
+
+	s := h.Stream(plugintest.User(tenant, "learner"), "GET", "/api/v1/feed")
+	fmt.Println(s.Status, s.Header.Get("Content-Type"))
+	h.Do(plugintest.User(tenant, "admin"), "POST", "/api/v1/feed", map[string]string{"text": "hello"}) // after the stream opened
+	ev, _ := s.NextEvent()
+	fmt.Println(ev.ID, ev.Event, ev.Data)
+	s.Close() // as a client leaving: the handler's context ends, and Close waits for it
+	// Output:
+	// 200 text/event-stream
+	// 1 post {"text":"hello"}
+}

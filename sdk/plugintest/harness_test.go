@@ -285,6 +285,12 @@ func TestRouting(t *testing.T) {
 	require.Equal(t, p.UserID, echo.Principal.UserID)
 	require.Equal(t, []string{"notes.note.read"}, echo.Principal.Permissions, "the learner's default permissions")
 
+	// An absent parameter takes its default.
+	res = h.Do(p, "GET", "/api/v1/notes-echo/x", nil)
+	require.Equal(t, http.StatusOK, res.Status, res)
+	res.JSON(t, &echo)
+	require.Equal(t, 20, echo.TypedQuery.Limit)
+
 	// Declared parameters are checked against their schemas before the
 	// handler runs, as the kernel does.
 	for _, tc := range []struct{ query, field, message string }{
@@ -482,4 +488,36 @@ func requirePgCode(t *testing.T, err error, code string, msg ...any) {
 	var pe *pgconn.PgError
 	require.True(t, errors.As(err, &pe), "want Postgres error %s, got %v %v", code, err, msg)
 	require.Equal(t, code, pe.Code, "%s %v", pe.Message, msg)
+}
+
+func TestJoinMakesAMemberOfTwoInstitutions(t *testing.T) {
+	t.Parallel()
+	h := plugintest.New(t, newNotes())
+	a, b, c := plugintest.NewTenant(), plugintest.NewTenant(), plugintest.NewTenant()
+	teacher := plugintest.User(a, "instructor")
+	learner := plugintest.Join(teacher, b, "learner")
+	require.Equal(t, teacher.UserID, learner.UserID)
+	host := h.Env().Host
+	ctx := context.Background()
+	for _, tc := range []struct {
+		tenant string
+		want   sdk.Membership
+	}{
+		{a, sdk.Membership{Member: true, Roles: []string{"instructor"}}},
+		{b, sdk.Membership{Member: true, Roles: []string{"learner"}}},
+		{c, sdk.Membership{}},
+	} {
+		m, err := host.Membership(ctx, tc.tenant, teacher.UserID)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, m)
+	}
+	require.True(t, must(host.Membership(ctx, a, teacher.UserID)).HasRole("instructor"))
+	require.False(t, must(host.Membership(ctx, b, teacher.UserID)).HasRole("instructor"))
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -29,8 +29,8 @@ var _ sdk.Host = (*recordingHost)(nil)
 func (r *recordingHost) Authorize(_ context.Context, p sdk.Principal, permission string, res sdk.Resource) (bool, error) {
 	if p.Kind == "user" && p.Permissions == nil {
 		p.Roles = nil
-		if m, ok := members.Load(p.UserID); ok && m.(member).tenantID == p.TenantID {
-			p.Roles = m.(member).roles
+		if roles, ok := membership(p.UserID, p.TenantID); ok {
+			p.Roles = roles
 		}
 	}
 	p = r.h.Resolve(p)
@@ -67,11 +67,11 @@ func (r *recordingHost) Audit(_ context.Context, e sdk.AuditEntry) error {
 	return nil
 }
 
-// Membership answers from the users User made: a member of their
-// institution with their roles; anyone else is not a member.
+// Membership answers from the users User and Join made: a member of their
+// institutions with their roles; anyone else is not a member.
 func (r *recordingHost) Membership(_ context.Context, tenantID, userID string) (sdk.Membership, error) {
-	if m, ok := members.Load(strings.ToLower(userID)); ok && m.(member).tenantID == tenantID {
-		return sdk.Membership{Member: true, Roles: slices.Clone(m.(member).roles)}, nil
+	if roles, ok := membership(userID, tenantID); ok {
+		return sdk.Membership{Member: true, Roles: roles}, nil
 	}
 	return sdk.Membership{}, nil
 }

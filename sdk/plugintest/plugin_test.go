@@ -89,7 +89,7 @@ type notesConfig struct {
 
 // echoQuery are the query parameters the echo route declares.
 type echoQuery struct {
-	Limit int      `query:"limit" minimum:"1" maximum:"100"`
+	Limit int      `query:"limit" minimum:"1" maximum:"100" default:"20"`
 	Tag   []string `query:"tag" maxLength:"10"`
 }
 

@@ -57,7 +57,12 @@ func NewGenerator(prefix string) *Generator {
 	g.gen = openapi3gen.NewGenerator(
 		openapi3gen.UseAllExportedFields(),
 		openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{ExportComponentSchemas: true, ExportTopLevelSchema: true}),
-		openapi3gen.CreateTypeNameGenerator(func(t reflect.Type) string { return prefix + t.Name() }),
+		openapi3gen.CreateTypeNameGenerator(func(t reflect.Type) string {
+			if t.Name() == "" {
+				return "" // an anonymous struct is written inline
+			}
+			return prefix + t.Name()
+		}),
 		openapi3gen.SchemaCustomizer(g.customize),
 	)
 	return g
@@ -211,11 +216,17 @@ func jsonFields(t reflect.Type, name func(reflect.StructField) (string, bool)) [
 		n, opts, _ := strings.Cut(tag, ",")
 		if f.Anonymous && n == "" {
 			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
+			ptr := ft.Kind() == reflect.Pointer
+			if ptr {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				out = append(out, jsonFields(ft, name)...)
+				for _, e := range jsonFields(ft, name) {
+					// encoding/json leaves out every field of a nil
+					// embedded pointer: none of them can be required.
+					e.required = e.required && !ptr
+					out = append(out, e)
+				}
 				continue
 			}
 		}

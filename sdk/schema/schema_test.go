@@ -141,3 +141,28 @@ func TestValidate(t *testing.T) {
 		{Field: "title", Message: "must not contain NUL characters (\\u0000)"},
 	}, check(`{"id":"0190d0e4-5b8e-7c1a-9c3e-1f2a3b4c5d6e","title":"a\u0000b","status":"draft","pass_mark":1,"instructors":[],"assets":[],"cover":{"url":5,"size_bytes":1}}`))
 }
+
+func TestAnonymousStructIsInline(t *testing.T) {
+	t.Parallel()
+	root, comps := generate(t, struct {
+		Items []asset `json:"items"`
+	}{})
+	require.Equal(t, "object", root["type"], "an anonymous struct is not a component")
+	require.Contains(t, comps, "t.asset")
+	require.NotContains(t, comps, "t.")
+}
+
+type grade struct {
+	Score int `json:"score"`
+}
+
+type submission struct {
+	ID string `json:"id"`
+	*grade
+}
+
+func TestEmbeddedPointerFieldsAreOptional(t *testing.T) {
+	t.Parallel()
+	_, comps := generate(t, submission{})
+	require.Equal(t, []any{"id"}, comps["t.submission"].(map[string]any)["required"], "a nil *grade leaves score out")
+}

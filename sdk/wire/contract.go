@@ -21,7 +21,7 @@ import (
 // canonical form (http.CanonicalHeaderKey: "Etag"). Credentials and cookies
 // never leave the kernel.
 var (
-	ForwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent"}
+	ForwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent", "Last-Event-Id"}
 	ReturnedHeaders  = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "Etag", "Last-Modified", "Location", "Link", "Retry-After"}
 )
 
@@ -82,7 +82,7 @@ func CompileContract(r *pluginv1.Route, components []byte) (*Contract, error) {
 		if c.body, err = schema.Compile("request "+r.Method+" "+r.Path, js); err != nil {
 			return nil, err
 		}
-		c.bodyRequired = hasRequired(r.RequestSchemaJson, components)
+		c.bodyRequired = BodyRequired(r.RequestSchemaJson, components)
 	}
 	return c, nil
 }
@@ -118,9 +118,10 @@ func compileParam(r *pluginv1.Route, q *pluginv1.QueryParam) (queryParam, error)
 	return p, err
 }
 
-// hasRequired reports whether a request schema (or the component it refers
-// to) requires a property: then an empty body is refused.
-func hasRequired(raw, components []byte) bool {
+// BodyRequired reports whether a request schema (or the component it
+// refers to) requires a property: then an empty body is refused, else an
+// empty body is a request without one.
+func BodyRequired(raw, components []byte) bool {
 	var s struct {
 		Ref      string   `json:"$ref"`
 		Required []string `json:"required"`
@@ -133,7 +134,7 @@ func hasRequired(raw, components []byte) bool {
 		if json.Unmarshal(components, &comps) != nil {
 			return false
 		}
-		return hasRequired(comps[strings.TrimPrefix(s.Ref, schema.ComponentRef)], nil)
+		return BodyRequired(comps[strings.TrimPrefix(s.Ref, schema.ComponentRef)], nil)
 	}
 	return len(s.Required) > 0
 }
@@ -280,14 +281,7 @@ func FilterHeaders(h http.Header, allow []string) map[string]*pluginv1.Values {
 // Content-Type when no body goes out). They replace the kernel's defaults
 // of the same name (Cache-Control: no-store).
 func ResponseHeaders(resp *pluginv1.HTTPResponse) http.Header {
-	out := http.Header{}
-	for name, v := range resp.Headers {
-		if slices.Contains(ReturnedHeaders, http.CanonicalHeaderKey(name)) {
-			for _, x := range v.Values {
-				out.Add(name, x)
-			}
-		}
-	}
+	out := returned(resp.Headers)
 	switch {
 	case len(ResponseBody(resp)) == 0:
 		out.Del("Content-Type") // no body goes out (204, 304, or none given)
@@ -299,7 +293,7 @@ func ResponseHeaders(resp *pluginv1.HTTPResponse) http.Header {
 
 // ResponseBody is the body the client gets: none for 204 and 304.
 func ResponseBody(resp *pluginv1.HTTPResponse) []byte {
-	if resp.Status == http.StatusNoContent || resp.Status == http.StatusNotModified {
+	if Bodyless(resp.Status) {
 		return nil
 	}
 	return resp.Body
@@ -308,3 +302,16 @@ func ResponseBody(resp *pluginv1.HTTPResponse) []byte {
 // ValidStatus reports whether a plugin answered with a status the kernel
 // passes on; any other is a 502.
 func ValidStatus(status int32) bool { return status >= 200 && status <= 599 }
+
+// returned keeps the headers in ReturnedHeaders.
+func returned(headers map[string]*pluginv1.Values) http.Header {
+	out := http.Header{}
+	for name, v := range headers {
+		if slices.Contains(ReturnedHeaders, http.CanonicalHeaderKey(name)) {
+			for _, x := range v.Values {
+				out.Add(name, x)
+			}
+		}
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"regexp"
 	"slices"
 	"strings"
@@ -120,6 +121,16 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 			bad("route %s: plugins cannot require platform permissions", key)
 		case strings.HasPrefix(r.Permission, prefix) && !own[r.Permission]:
 			bad("route %s: unknown permission %q (declare it in the manifest's permissions)", key, r.Permission)
+		}
+		switch {
+		case r.Stream && len(r.ResponseSchemaJson) > 0:
+			bad("route %s: a streamed route has no JSON response schema (stream_content_type names its media type)", key)
+		case !r.Stream && r.StreamContentType != "":
+			bad("route %s: stream_content_type is for streamed routes", key)
+		case r.StreamContentType != "":
+			if _, _, err := mime.ParseMediaType(r.StreamContentType); err != nil {
+				bad("route %s: stream_content_type %q is not a media type", key, r.StreamContentType)
+			}
 		}
 		for _, js := range [][]byte{r.RequestSchemaJson, r.ResponseSchemaJson} {
 			if len(js) > 0 {

@@ -86,6 +86,7 @@ func (Plugin) Manifest() sdk.Manifest {
 			{Method: "POST", Path: "/api/v1/conf/things", Permission: PermWrite, Request: NewThing{}, Response: Thing{}, Status: http.StatusCreated, Handler: create},
 			{Method: "GET", Path: "/api/v1/conf/errors/{kind}", Permission: PermRead, Handler: fail},
 			{Method: "GET", Path: "/api/v1/conf/status/{code}", Permission: PermRead, Handler: status},
+			{Method: "GET", Path: "/api/v1/conf/stream/{kind}", Permission: PermRead, Query: EchoQuery{}, ContentType: "application/json", Stream: stream},
 		},
 		Config: Settings{Greeting: "hi"},
 	}
@@ -173,4 +174,49 @@ func status(_ context.Context, req *sdk.Request) (*sdk.Response, error) {
 		return nil, sdk.Errorf(sdk.ErrNotFound, "not a status")
 	}
 	return &sdk.Response{Status: code, Header: http.Header{"Cache-Control": {"max-age=60"}}, Body: []byte("body")}, nil
+}
+
+// stream answers in parts: kind "echo" the echo route's answer (its
+// headers, the JSON in two parts), "error-<kind>" an error before the
+// first part, "status-<code>" that status with a body, "empty" nothing.
+func stream(ctx context.Context, req *sdk.Request, w *sdk.Stream) error {
+	kind := req.Param("kind")
+	switch {
+	case kind == "echo":
+		resp, err := echo(ctx, req)
+		if err != nil {
+			return err
+		}
+		for name := range resp.Header {
+			if err := w.SetHeader(name, resp.Header.Get(name)); err != nil {
+				return err
+			}
+		}
+		half := len(resp.Body) / 2
+		if _, err := w.Write(resp.Body[:half]); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		_, err = w.Write(resp.Body[half:])
+		return err
+	case kind == "empty":
+		return nil
+	case len(kind) > 6 && kind[:6] == "error-":
+		req.Params["kind"] = kind[6:]
+		_, err := fail(ctx, req)
+		return err
+	case len(kind) > 7 && kind[:7] == "status-":
+		code, err := strconv.Atoi(kind[7:])
+		if err != nil {
+			return sdk.Errorf(sdk.ErrNotFound, "not a status")
+		}
+		if err := w.WriteHeader(code); err != nil {
+			return err
+		}
+		_, err = w.Write([]byte("body"))
+		return err
+	}
+	return sdk.Errorf(sdk.ErrNotFound, "no stream kind %q", kind)
 }

@@ -81,6 +81,19 @@ func TestRequestContractConformance(t *testing.T) {
 		{name: "status 304 drops the body", who: "learner", method: "GET", path: "/api/v1/conf/status/304", sameDetail: true},
 		{name: "status 299 keeps it", who: "learner", method: "GET", path: "/api/v1/conf/status/299", sameDetail: true},
 		{name: "status 600 is a bad gateway", who: "learner", method: "GET", path: "/api/v1/conf/status/600", sameDetail: true},
+		// Streamed answers (Route.Stream): the same checks first, then the
+		// parts put together; errors before the first part as problems.
+		{name: "stream echo", who: "learner", method: "GET", path: "/api/v1/conf/stream/echo?must=1&tag=a&undeclared=x",
+			header: http.Header{"Last-Event-Id": {"41"}, "Accept-Language": {"fr"}}, sameDetail: true},
+		{name: "stream query required", who: "learner", method: "GET", path: "/api/v1/conf/stream/echo", sameDetail: true},
+		{name: "stream no credentials", who: "", method: "GET", path: "/api/v1/conf/stream/echo?must=1"},
+		{name: "stream error coded", who: "learner", method: "GET", path: "/api/v1/conf/stream/error-coded?must=1", sameDetail: true},
+		{name: "stream error retry", who: "learner", method: "GET", path: "/api/v1/conf/stream/error-retry?must=1", sameDetail: true},
+		{name: "stream error internal", who: "learner", method: "GET", path: "/api/v1/conf/stream/error-internal?must=1", sameDetail: true},
+		{name: "stream empty", who: "learner", method: "GET", path: "/api/v1/conf/stream/empty?must=1", sameDetail: true},
+		{name: "stream status 201", who: "learner", method: "GET", path: "/api/v1/conf/stream/status-201?must=1", sameDetail: true},
+		{name: "stream status 204 drops the body", who: "learner", method: "GET", path: "/api/v1/conf/stream/status-204?must=1", sameDetail: true},
+		{name: "stream status 600 is a bad gateway", who: "learner", method: "GET", path: "/api/v1/conf/stream/status-600?must=1", sameDetail: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body any
@@ -134,7 +147,7 @@ func normalise(t *testing.T, raw []byte, sameDetail bool) string {
 	}
 	if h, ok := v["headers"].(map[string]any); ok { // the client's own headers differ (Go's client adds some)
 		for k := range h {
-			if !strings.EqualFold(k, "Accept-Language") && !strings.EqualFold(k, "If-Match") && !strings.EqualFold(k, "Cookie") {
+			if !strings.EqualFold(k, "Accept-Language") && !strings.EqualFold(k, "If-Match") && !strings.EqualFold(k, "Cookie") && !strings.EqualFold(k, "Last-Event-Id") {
 				delete(h, k)
 			}
 		}

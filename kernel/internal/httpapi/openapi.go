@@ -357,6 +357,9 @@ func (b *docBuilder) pluginOperation(t supervisor.Target) (*openapi3.Operation, 
 		status = http.StatusOK
 	}
 	resp := openapi3.NewResponse().WithDescription(http.StatusText(status))
+	if r.Stream {
+		resp = streamedResponse(op, r, status)
+	}
 	if len(r.ResponseSchemaJson) > 0 {
 		sch, err := pluginSchema(r.ResponseSchemaJson)
 		if err != nil {

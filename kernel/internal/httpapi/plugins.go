@@ -29,6 +29,14 @@ import (
 // forwards the request over gRPC.
 func (s *Server) pluginProxy(c echo.Context) error {
 	req := c.Request()
+	// The deadline middleware leaves plugin routes to this handler: the
+	// request timeout bounds the checks below and a plain request, while a
+	// streamed answer keeps the client's context and the stream limits.
+	client := req.Context()
+	ctx, cancel := context.WithTimeout(client, s.Config.RequestTimeout)
+	defer cancel()
+	req = req.WithContext(ctx)
+	c.SetRequest(req)
 	target, params, found := s.Plugins.Lookup(req.Method, req.URL.Path)
 	switch found {
 	case supervisor.NoRoute:
@@ -43,7 +51,6 @@ func (s *Server) pluginProxy(c echo.Context) error {
 	// Logs and metrics name the plugin's route template, not the catch-all.
 	c.SetPath(target.Route.Path.String())
 	c.Set(pluginKey, target.Plugin)
-	ctx := req.Context()
 	route := target.Route
 	var p *Principal
 	if _, sent := bearer(c); sent || !route.Public {
@@ -94,6 +101,9 @@ func (s *Server) pluginProxy(c echo.Context) error {
 		Body:    body, RequestId: c.Response().Header().Get(echo.HeaderXRequestID), TenantConfigJson: tenantConfig,
 		Principal: s.wirePrincipal(ctx, p, target),
 	}
+	if route.Stream {
+		return s.streamFromPlugin(c, client, target, p, in)
+	}
 	resp, err := s.Plugins.Forward(ctx, target, in)
 	if err != nil {
 		return err
@@ -122,7 +132,11 @@ func refusalProblem(err error) error {
 	return p
 }
 
-const pluginKey = "edulure.plugin"
+const (
+	// pluginRoutes is the catch-all route of the plugin proxy.
+	pluginRoutes = "/api/v1/*"
+	pluginKey    = "edulure.plugin"
+)
 
 // kernelPathExists reports whether a kernel route has this path (with some
 // other method, or the router would have matched it): a 405, not a 404.

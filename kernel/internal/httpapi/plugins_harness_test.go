@@ -92,6 +92,7 @@ type pluginBlock struct {
 	config         string // HCL object, e.g. `{ crash_on_start = true }`
 	maxConcurrent  int
 	requestTimeout string
+	limits         string // more attributes of the limits block, HCL
 }
 
 func (p pluginBlock) hcl(t testing.TB) string {
@@ -104,8 +105,11 @@ func (p pluginBlock) hcl(t testing.TB) string {
 	if p.config != "" {
 		fmt.Fprintf(&b, "  config = %s\n", p.config)
 	}
-	if p.maxConcurrent > 0 || p.requestTimeout != "" {
+	if p.maxConcurrent > 0 || p.requestTimeout != "" || p.limits != "" {
 		b.WriteString("  limits {\n")
+		if p.limits != "" {
+			b.WriteString(p.limits + "\n")
+		}
 		if p.maxConcurrent > 0 {
 			fmt.Fprintf(&b, "    max_concurrent_requests = %d\n", p.maxConcurrent)
 		}

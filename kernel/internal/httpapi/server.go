@@ -74,6 +74,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if s.metrics, err = newMetrics(d.Registry); err != nil {
 		return nil, err
 	}
+	if err := d.Registry.Register(streamCollector{d.Plugins}); err != nil {
+		if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
+			return nil, err
+		}
+	}
 	if err := s.loadTenantRoles(ctx); err != nil {
 		return nil, err
 	}
@@ -107,7 +112,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 	// Every other /api/v1 path may be a plugin's: the proxy resolves it
 	// against the plugins' route table, which changes as plugins load.
-	s.echo.Any("/api/v1/*", s.pluginProxy)
+	s.echo.Any(pluginRoutes, s.pluginProxy)
 	if _, err := s.openAPIDocument(); err != nil {
 		return nil, fmt.Errorf("building OpenAPI document: %w", err)
 	}
@@ -155,6 +160,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	srv.RegisterOnShutdown(s.Plugins.EndStreams) // open streams end now rather than hold the drain up
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {

@@ -61,6 +61,14 @@ type Limits struct {
 	MaxConcurrentRequests int           // in-flight requests; default 64, 1..10000
 	RequestTimeout        time.Duration // per request; default 10s, (0, 5m]
 	DBConnections         int           // pool size for the plugin's schema; default 4, 1..100
+
+	// Streamed answers (routes with Stream) are not requests in the sense
+	// above: they count against neither MaxConcurrentRequests nor
+	// RequestTimeout, but against these.
+	MaxStreams               int           // open streams of the plugin; default 1000, 1..100000
+	MaxStreamsPerInstitution int           // open streams of one institution; default 100, 1..100000
+	StreamIdleTimeout        time.Duration // longest wait for the plugin's next part; default 60s, [100ms, 1h]
+	StreamMaxDuration        time.Duration // longest a stream lasts; default 1h, [1s, 24h]
 }
 
 const (
@@ -70,7 +78,29 @@ const (
 	maxRequestTimeout            = 5 * time.Minute
 	defaultDBConnections         = 4
 	maxDBConnections             = 100
+
+	defaultMaxStreams               = 1000
+	defaultMaxStreamsPerInstitution = 100
+	maxMaxStreams                   = 100000
+	defaultStreamIdleTimeout        = 60 * time.Second
+	minStreamIdleTimeout            = 100 * time.Millisecond
+	maxStreamIdleTimeout            = time.Hour
+	defaultStreamMaxDuration        = time.Hour
+	minStreamMaxDuration            = time.Second
+	maxStreamMaxDuration            = 24 * time.Hour
 )
+
+// DefaultLimits are the limits of a plugin whose block sets none.
+var DefaultLimits = Limits{
+	MaxConcurrentRequests: defaultMaxConcurrentRequests,
+	RequestTimeout:        defaultRequestTimeout,
+	DBConnections:         defaultDBConnections,
+
+	MaxStreams:               defaultMaxStreams,
+	MaxStreamsPerInstitution: defaultMaxStreamsPerInstitution,
+	StreamIdleTimeout:        defaultStreamIdleTimeout,
+	StreamMaxDuration:        defaultStreamMaxDuration,
+}
 
 var (
 	// pluginNameRE: the name becomes the Postgres schema plugin_<name> and a
@@ -104,6 +134,10 @@ var (
 			{Name: "max_concurrent_requests"},
 			{Name: "request_timeout"},
 			{Name: "db_connections"},
+			{Name: "max_streams"},
+			{Name: "max_streams_per_institution"},
+			{Name: "stream_idle_timeout"},
+			{Name: "stream_max_duration"},
 		},
 	}
 )
@@ -183,11 +217,7 @@ func (p *configParser) plugin(block *hcl.Block) (PluginConfig, hcl.Diagnostics) 
 	pc := PluginConfig{
 		Name:   name,
 		Config: json.RawMessage("{}"),
-		Limits: Limits{
-			MaxConcurrentRequests: defaultMaxConcurrentRequests,
-			RequestTimeout:        defaultRequestTimeout,
-			DBConnections:         defaultDBConnections,
-		},
+		Limits: DefaultLimits,
 	}
 
 	var diags hcl.Diagnostics
@@ -399,7 +429,59 @@ func limits(block *hcl.Block, l *Limits) hcl.Diagnostics {
 			l.RequestTimeout = d
 		}
 	}
+	for _, n := range []struct {
+		name string
+		to   *int
+	}{{"max_streams", &l.MaxStreams}, {"max_streams_per_institution", &l.MaxStreamsPerInstitution}} {
+		if attr, ok := content.Attributes[n.name]; ok {
+			v, ndiags := intInRange(attr, 1, maxMaxStreams)
+			diags = append(diags, ndiags...)
+			if !ndiags.HasErrors() {
+				*n.to = v
+			}
+		}
+	}
+	for _, d := range []struct {
+		name     string
+		lo, hi   time.Duration
+		to       *time.Duration
+		examples string
+	}{
+		{"stream_idle_timeout", minStreamIdleTimeout, maxStreamIdleTimeout, &l.StreamIdleTimeout, `"60s" or "2m"`},
+		{"stream_max_duration", minStreamMaxDuration, maxStreamMaxDuration, &l.StreamMaxDuration, `"1h" or "30m"`},
+	} {
+		if attr, ok := content.Attributes[d.name]; ok {
+			v, ddiags := duration(attr, d.lo, d.hi, d.examples)
+			diags = append(diags, ddiags...)
+			if !ddiags.HasErrors() {
+				*d.to = v
+			}
+		}
+	}
+	if l.MaxStreamsPerInstitution > l.MaxStreams {
+		if attr, ok := content.Attributes["max_streams_per_institution"]; ok {
+			diags = append(diags, invalid(attr, "Invalid max_streams_per_institution", fmt.Sprintf(
+				"max_streams_per_institution is %d, more than max_streams (%d); expected at most max_streams.", l.MaxStreamsPerInstitution, l.MaxStreams))...)
+		} else {
+			l.MaxStreamsPerInstitution = l.MaxStreams // a lower plugin cap lowers the default per institution
+		}
+	}
 	return diags
+}
+
+// duration reads a Go duration string in [lo, hi].
+func duration(attr *hcl.Attribute, lo, hi time.Duration, examples string) (time.Duration, hcl.Diagnostics) {
+	want := fmt.Sprintf("a Go duration string from %s to %s, e.g. %s", lo, hi, examples)
+	v, diags := attrValue(attr, cty.String, want)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	s := v.AsString()
+	d, err := time.ParseDuration(s)
+	if err != nil || d < lo || d > hi {
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %q; expected %s.", attr.Name, s, want))
+	}
+	return d, nil
 }
 
 func intInRange(attr *hcl.Attribute, lo, hi int) (int, hcl.Diagnostics) {

@@ -54,9 +54,13 @@ func TestLoadConfigFull(t *testing.T) {
 		Checksum:         emptySum[:],
 		EnabledByDefault: true,
 		Limits: supervisor.Limits{
-			MaxConcurrentRequests: 128,
-			RequestTimeout:        90 * time.Second,
-			DBConnections:         10,
+			MaxConcurrentRequests:    128,
+			RequestTimeout:           90 * time.Second,
+			DBConnections:            10,
+			MaxStreams:               5000,
+			MaxStreamsPerInstitution: 250,
+			StreamIdleTimeout:        30 * time.Second,
+			StreamMaxDuration:        2 * time.Hour,
 		},
 	}, gamification)
 	require.Equal(t, supervisor.PluginConfig{
@@ -65,11 +69,7 @@ func TestLoadConfigFull(t *testing.T) {
 		Version:  "1.2.3-rc.1+build.5",
 		SHA256:   sum,
 		Checksum: []byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef},
-		Limits: supervisor.Limits{
-			MaxConcurrentRequests: 64,
-			RequestTimeout:        10 * time.Second,
-			DBConnections:         4,
-		},
+		Limits:   supervisor.DefaultLimits,
 	}, courses)
 }
 
@@ -120,12 +120,35 @@ func TestParseConfigDefaults(t *testing.T) {
 			require.False(t, p.EnabledByDefault)
 			require.JSONEq(t, `{}`, string(p.Config))
 			require.Equal(t, supervisor.Limits{
-				MaxConcurrentRequests: 64,
-				RequestTimeout:        10 * time.Second,
-				DBConnections:         4,
+				MaxConcurrentRequests:    64,
+				RequestTimeout:           10 * time.Second,
+				DBConnections:            4,
+				MaxStreams:               1000,
+				MaxStreamsPerInstitution: 100,
+				StreamIdleTimeout:        time.Minute,
+				StreamMaxDuration:        time.Hour,
 			}, p.Limits)
 		})
 	}
+}
+
+// A plugin capped below the default streams per institution has its cap
+// per institution too; one set explicitly above the plugin's is an error
+// (TestParseConfigErrors).
+func TestParseConfigStreamCaps(t *testing.T) {
+	t.Parallel()
+	src := `plugin "quiz" {
+  path    = "quiz"
+  version = "2.0.0"
+  sha256  = "SUM"
+  limits {
+    max_streams = 50
+  }
+}`
+	cfg, err := supervisor.ParseConfig([]byte(strings.ReplaceAll(src, "SUM", sum)), "plugins.hcl")
+	require.NoError(t, err)
+	require.Equal(t, 50, cfg.Plugins[0].Limits.MaxStreams)
+	require.Equal(t, 50, cfg.Plugins[0].Limits.MaxStreamsPerInstitution)
 }
 
 func TestParseConfigPaths(t *testing.T) {
@@ -618,6 +641,55 @@ plugin "quiz" {
   }
 }`,
 			want: []string{"plugins.hcl:6,", `request_timeout is "5m1s"; expected a Go duration string greater than 0 and at most 5m0s`},
+		},
+		{
+			name: "max_streams zero",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    max_streams = 0
+  }
+}`,
+			want: []string{"plugins.hcl:6,19-20: Invalid max_streams", "max_streams is 0; expected a whole number from 1 to 100000"},
+		},
+		{
+			name: "max_streams_per_institution above max_streams",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    max_streams                 = 10
+    max_streams_per_institution = 20
+  }
+}`,
+			want: []string{"plugins.hcl:7,35-37: Invalid max_streams_per_institution", "max_streams_per_institution is 20, more than max_streams (10); expected at most max_streams"},
+		},
+		{
+			name: "stream_idle_timeout too short",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    stream_idle_timeout = "10ms"
+  }
+}`,
+			want: []string{"plugins.hcl:6,", `Invalid stream_idle_timeout`, `stream_idle_timeout is "10ms"; expected a Go duration string from 100ms to 1h0m0s, e.g. "60s" or "2m"`},
+		},
+		{
+			name: "stream_max_duration without unit",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    stream_max_duration = 3600
+  }
+}`,
+			want: []string{"plugins.hcl:6,", `stream_max_duration is "3600"; expected a Go duration string from 1s to 24h0m0s`},
 		},
 		{
 			name: "two limits blocks",

@@ -37,6 +37,11 @@ type instance struct {
 	draining bool
 	inflight sync.WaitGroup
 	stopOnce sync.Once
+
+	// streams ends with stop: the instance's open streams end then rather
+	// than hold its drain up for as long as they last.
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
 
 // PluginPATH is the PATH a plugin process gets: where an interpreter named
@@ -79,7 +84,9 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20))},
 	})
 	inst := &instance{cfg: cfg, client: client, logger: logger, started: time.Now(), sem: make(chan struct{}, cfg.Limits.MaxConcurrentRequests)}
+	inst.streams, inst.stopStreams = context.WithCancel(context.Background())
 	fail := func(err error) (*instance, error) {
+		inst.stopStreams()
 		client.Kill()
 		return nil, err
 	}
@@ -168,14 +175,16 @@ func (i *instance) acquire() bool {
 	return true
 }
 
-// stop waits up to grace for in-flight requests, then ends the process
-// (go-plugin asks it to shut down, and kills it if it does not). Requests
-// not yet acquired when it starts go to the slot's next instance.
+// stop ends the instance's streams and waits up to grace for in-flight
+// requests, then ends the process (go-plugin asks it to shut down, and
+// kills it if it does not). Requests not yet acquired when it starts go to
+// the slot's next instance.
 func (i *instance) stop(grace time.Duration) {
 	i.stopOnce.Do(func() {
 		i.mu.Lock()
 		i.draining = true
 		i.mu.Unlock()
+		i.stopStreams() // clients reconnect to the next instance (SSE: with Last-Event-ID)
 		done := make(chan struct{})
 		go func() { i.inflight.Wait(); close(done) }()
 		select {

@@ -114,6 +114,8 @@ type slot struct {
 	crashes   []time.Time
 	stop      context.CancelFunc // ends the monitor
 	done      chan struct{}
+
+	streams streamCounts // across the slot's instances
 }
 
 // New makes a supervisor; Load starts the plugins.

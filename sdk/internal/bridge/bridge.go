@@ -16,6 +16,10 @@ import (
 // Runtime is a provisioned plugin.
 type Runtime interface {
 	HandleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) *pluginv1.HTTPResponse
+	// HandleHTTPStream serves a streamed route, giving each part to send
+	// (which may keep the part's body only until it returns). A non-nil
+	// error after the first part means the answer was cut short.
+	HandleHTTPStream(ctx context.Context, in *pluginv1.HTTPRequest, send func(*pluginv1.HTTPResponsePart) error) error
 	HandleEvents(ctx context.Context, in *pluginv1.HandleEventsRequest) *pluginv1.HandleEventsResponse
 	RunJob(ctx context.Context, in *pluginv1.RunJobRequest) *pluginv1.RunJobResponse
 	// Cleanup runs the plugin's Cleanup and closes its database pool.

@@ -1,7 +1,6 @@
 package courses_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -10,14 +9,6 @@ import (
 
 	"github.com/edulure/edulure/plugins/courses/internal/courses"
 )
-
-func TestMain(m *testing.M) { os.Exit(plugintest.Main(m)) }
-
-// setup provisions the plugin in a fresh database, as the kernel would.
-func setup(t *testing.T, opts ...plugintest.Option) *plugintest.Harness {
-	t.Helper()
-	return plugintest.New(t, courses.New(), opts...)
-}
 
 func TestManifestLoadsAndMigrates(t *testing.T) {
 	t.Parallel()

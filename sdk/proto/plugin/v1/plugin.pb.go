@@ -329,9 +329,18 @@ type Route struct {
 	Query []string `protobuf:"bytes,9,rep,name=query,proto3" json:"query,omitempty"`
 	// The query parameters the route reads, typed. The kernel forwards only
 	// these, after checking each against its schema. Since: v1.2
-	QueryParams   []*QueryParam `protobuf:"bytes,10,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	QueryParams []*QueryParam `protobuf:"bytes,10,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
+	// The route streams its answer: the kernel calls HandleHTTPStream rather
+	// than HandleHTTP, and applies the stream limits of plugins.hcl (idle
+	// timeout, maximum duration, open streams per plugin and per institution)
+	// instead of the request timeout. response_schema_json must be empty.
+	// Since: v1.2
+	Stream bool `protobuf:"varint,11,opt,name=stream,proto3" json:"stream,omitempty"`
+	// The media type of a streamed route's body, for the OpenAPI document;
+	// empty: text/event-stream (Server-Sent Events). Since: v1.2
+	StreamContentType string `protobuf:"bytes,12,opt,name=stream_content_type,json=streamContentType,proto3" json:"stream_content_type,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -432,6 +441,20 @@ func (x *Route) GetQueryParams() []*QueryParam {
 		return x.QueryParams
 	}
 	return nil
+}
+
+func (x *Route) GetStream() bool {
+	if x != nil {
+		return x.Stream
+	}
+	return false
+}
+
+func (x *Route) GetStreamContentType() string {
+	if x != nil {
+		return x.StreamContentType
+	}
+	return ""
 }
 
 // QueryParam is one query parameter of a route. Since: v1.2
@@ -1069,8 +1092,13 @@ type HTTPRequest struct {
 	DeadlineUnixMs int64 `protobuf:"varint,10,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
 	// The plugin's configuration for the principal's tenant (JSON object).
 	TenantConfigJson []byte `protobuf:"bytes,11,opt,name=tenant_config_json,json=tenantConfigJson,proto3" json:"tenant_config_json,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// For HandleHTTPStream: how long the kernel waits for the next part before
+	// it ends the stream (deadline_unix_ms is then the stream's maximum
+	// duration). A handler with nothing to say sends a part sooner: an SSE
+	// comment. 0 on HandleHTTP. Since: v1.2
+	StreamIdleTimeoutMs int64 `protobuf:"varint,12,opt,name=stream_idle_timeout_ms,json=streamIdleTimeoutMs,proto3" json:"stream_idle_timeout_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *HTTPRequest) Reset() {
@@ -1178,6 +1206,13 @@ func (x *HTTPRequest) GetTenantConfigJson() []byte {
 		return x.TenantConfigJson
 	}
 	return nil
+}
+
+func (x *HTTPRequest) GetStreamIdleTimeoutMs() int64 {
+	if x != nil {
+		return x.StreamIdleTimeoutMs
+	}
+	return 0
 }
 
 type Error struct {
@@ -1379,6 +1414,82 @@ func (x *HTTPResponse) GetError() *Error {
 	return nil
 }
 
+// HTTPResponsePart is one part of a streamed answer (HandleHTTPStream).
+// Since: v1.2
+type HTTPResponsePart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First part only: the status (200 when zero) and headers, as in
+	// HTTPResponse.
+	Status  int32              `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	Headers map[string]*Values `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The next bytes of the body; may be empty (the first part of an answer
+	// that has no body yet). The kernel flushes each part to the client.
+	Body []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	// First part only: set when the handler failed before answering; status,
+	// headers and body are then ignored and the call ends after this part.
+	Error         *Error `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPResponsePart) Reset() {
+	*x = HTTPResponsePart{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPResponsePart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPResponsePart) ProtoMessage() {}
+
+func (x *HTTPResponsePart) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPResponsePart.ProtoReflect.Descriptor instead.
+func (*HTTPResponsePart) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HTTPResponsePart) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *HTTPResponsePart) GetHeaders() map[string]*Values {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *HTTPResponsePart) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *HTTPResponsePart) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1387,7 +1498,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1510,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1523,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 type HealthResponse struct {
@@ -1426,7 +1537,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1549,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[18]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1562,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HealthResponse) GetStatus() string {
@@ -1479,7 +1590,7 @@ type Resource struct {
 
 func (x *Resource) Reset() {
 	*x = Resource{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1602,7 @@ func (x *Resource) String() string {
 func (*Resource) ProtoMessage() {}
 
 func (x *Resource) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1615,7 @@ func (x *Resource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resource.ProtoReflect.Descriptor instead.
 func (*Resource) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Resource) GetType() string {
@@ -1539,7 +1650,7 @@ type AuthorizeRequest struct {
 
 func (x *AuthorizeRequest) Reset() {
 	*x = AuthorizeRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1662,7 @@ func (x *AuthorizeRequest) String() string {
 func (*AuthorizeRequest) ProtoMessage() {}
 
 func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1675,7 @@ func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AuthorizeRequest) GetPrincipal() *Principal {
@@ -1597,7 +1708,7 @@ type AuthorizeResponse struct {
 
 func (x *AuthorizeResponse) Reset() {
 	*x = AuthorizeResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1720,7 @@ func (x *AuthorizeResponse) String() string {
 func (*AuthorizeResponse) ProtoMessage() {}
 
 func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1733,7 @@ func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AuthorizeResponse) GetAllowed() bool {
@@ -1648,7 +1759,7 @@ type WriteAuditRequest struct {
 
 func (x *WriteAuditRequest) Reset() {
 	*x = WriteAuditRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1771,7 @@ func (x *WriteAuditRequest) String() string {
 func (*WriteAuditRequest) ProtoMessage() {}
 
 func (x *WriteAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1784,7 @@ func (x *WriteAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAuditRequest.ProtoReflect.Descriptor instead.
 func (*WriteAuditRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WriteAuditRequest) GetTenantId() string {
@@ -1734,7 +1845,7 @@ type WriteAuditResponse struct {
 
 func (x *WriteAuditResponse) Reset() {
 	*x = WriteAuditResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +1857,7 @@ func (x *WriteAuditResponse) String() string {
 func (*WriteAuditResponse) ProtoMessage() {}
 
 func (x *WriteAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +1870,7 @@ func (x *WriteAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteAuditResponse.ProtoReflect.Descriptor instead.
 func (*WriteAuditResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WriteAuditResponse) GetEntryId() string {
@@ -1778,7 +1889,7 @@ type GetTenantConfigRequest struct {
 
 func (x *GetTenantConfigRequest) Reset() {
 	*x = GetTenantConfigRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +1901,7 @@ func (x *GetTenantConfigRequest) String() string {
 func (*GetTenantConfigRequest) ProtoMessage() {}
 
 func (x *GetTenantConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +1914,7 @@ func (x *GetTenantConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantConfigRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetTenantConfigRequest) GetTenantId() string {
@@ -1823,7 +1934,7 @@ type GetTenantConfigResponse struct {
 
 func (x *GetTenantConfigResponse) Reset() {
 	*x = GetTenantConfigResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[25]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1835,7 +1946,7 @@ func (x *GetTenantConfigResponse) String() string {
 func (*GetTenantConfigResponse) ProtoMessage() {}
 
 func (x *GetTenantConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[25]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1848,7 +1959,7 @@ func (x *GetTenantConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantConfigResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetTenantConfigResponse) GetEnabled() bool {
@@ -1889,7 +2000,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[26]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +2012,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[26]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +2025,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Event) GetId() string {
@@ -1991,7 +2102,7 @@ type HandleEventsRequest struct {
 
 func (x *HandleEventsRequest) Reset() {
 	*x = HandleEventsRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[27]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2003,7 +2114,7 @@ func (x *HandleEventsRequest) String() string {
 func (*HandleEventsRequest) ProtoMessage() {}
 
 func (x *HandleEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[27]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2016,7 +2127,7 @@ func (x *HandleEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleEventsRequest.ProtoReflect.Descriptor instead.
 func (*HandleEventsRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HandleEventsRequest) GetEvents() []*Event {
@@ -2047,7 +2158,7 @@ type EventResult struct {
 
 func (x *EventResult) Reset() {
 	*x = EventResult{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[28]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2170,7 @@ func (x *EventResult) String() string {
 func (*EventResult) ProtoMessage() {}
 
 func (x *EventResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[28]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2183,7 @@ func (x *EventResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventResult.ProtoReflect.Descriptor instead.
 func (*EventResult) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EventResult) GetEventId() string {
@@ -2105,7 +2216,7 @@ type HandleEventsResponse struct {
 
 func (x *HandleEventsResponse) Reset() {
 	*x = HandleEventsResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[29]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2228,7 @@ func (x *HandleEventsResponse) String() string {
 func (*HandleEventsResponse) ProtoMessage() {}
 
 func (x *HandleEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[29]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2241,7 @@ func (x *HandleEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleEventsResponse.ProtoReflect.Descriptor instead.
 func (*HandleEventsResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HandleEventsResponse) GetResults() []*EventResult {
@@ -2165,7 +2276,7 @@ type RunJobRequest struct {
 
 func (x *RunJobRequest) Reset() {
 	*x = RunJobRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[30]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2177,7 +2288,7 @@ func (x *RunJobRequest) String() string {
 func (*RunJobRequest) ProtoMessage() {}
 
 func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[30]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2190,7 +2301,7 @@ func (x *RunJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobRequest.ProtoReflect.Descriptor instead.
 func (*RunJobRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{30}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RunJobRequest) GetJob() string {
@@ -2275,7 +2386,7 @@ type RunJobResponse struct {
 
 func (x *RunJobResponse) Reset() {
 	*x = RunJobResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[31]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2287,7 +2398,7 @@ func (x *RunJobResponse) String() string {
 func (*RunJobResponse) ProtoMessage() {}
 
 func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[31]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2300,7 +2411,7 @@ func (x *RunJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunJobResponse.ProtoReflect.Descriptor instead.
 func (*RunJobResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RunJobResponse) GetError() *Error {
@@ -2325,7 +2436,7 @@ type EventsPublishedRequest struct {
 
 func (x *EventsPublishedRequest) Reset() {
 	*x = EventsPublishedRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[32]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2448,7 @@ func (x *EventsPublishedRequest) String() string {
 func (*EventsPublishedRequest) ProtoMessage() {}
 
 func (x *EventsPublishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[32]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2461,7 @@ func (x *EventsPublishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsPublishedRequest.ProtoReflect.Descriptor instead.
 func (*EventsPublishedRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{32}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{33}
 }
 
 type EventsPublishedResponse struct {
@@ -2361,7 +2472,7 @@ type EventsPublishedResponse struct {
 
 func (x *EventsPublishedResponse) Reset() {
 	*x = EventsPublishedResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[33]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +2484,7 @@ func (x *EventsPublishedResponse) String() string {
 func (*EventsPublishedResponse) ProtoMessage() {}
 
 func (x *EventsPublishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[33]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +2497,7 @@ func (x *EventsPublishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsPublishedResponse.ProtoReflect.Descriptor instead.
 func (*EventsPublishedResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{33}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{34}
 }
 
 // Since: v1.2
@@ -2400,7 +2511,7 @@ type GetMemberRequest struct {
 
 func (x *GetMemberRequest) Reset() {
 	*x = GetMemberRequest{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[34]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2523,7 @@ func (x *GetMemberRequest) String() string {
 func (*GetMemberRequest) ProtoMessage() {}
 
 func (x *GetMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[34]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2536,7 @@ func (x *GetMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMemberRequest.ProtoReflect.Descriptor instead.
 func (*GetMemberRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{34}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetMemberRequest) GetTenantId() string {
@@ -2455,7 +2566,7 @@ type GetMemberResponse struct {
 
 func (x *GetMemberResponse) Reset() {
 	*x = GetMemberResponse{}
-	mi := &file_plugin_v1_plugin_proto_msgTypes[35]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2467,7 +2578,7 @@ func (x *GetMemberResponse) String() string {
 func (*GetMemberResponse) ProtoMessage() {}
 
 func (x *GetMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_v1_plugin_proto_msgTypes[35]
+	mi := &file_plugin_v1_plugin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2480,7 +2591,7 @@ func (x *GetMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMemberResponse.ProtoReflect.Descriptor instead.
 func (*GetMemberResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{35}
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetMemberResponse) GetMember() bool {
@@ -2528,7 +2639,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\fSubscription\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\aordered\x18\x02 \x01(\bR\aordered\x12!\n" +
-	"\fmax_attempts\x18\x03 \x01(\rR\vmaxAttempts\"\xe6\x02\n" +
+	"\fmax_attempts\x18\x03 \x01(\rR\vmaxAttempts\"\xae\x03\n" +
 	"\x05Route\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1e\n" +
@@ -2542,7 +2653,9 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x0esuccess_status\x18\b \x01(\x05R\rsuccessStatus\x12\x14\n" +
 	"\x05query\x18\t \x03(\tR\x05query\x12@\n" +
 	"\fquery_params\x18\n" +
-	" \x03(\v2\x1d.edulure.plugin.v1.QueryParamR\vqueryParams\"\x7f\n" +
+	" \x03(\v2\x1d.edulure.plugin.v1.QueryParamR\vqueryParams\x12\x16\n" +
+	"\x06stream\x18\v \x01(\bR\x06stream\x12.\n" +
+	"\x13stream_content_type\x18\f \x01(\tR\x11streamContentType\"\x7f\n" +
 	"\n" +
 	"QueryParam\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
@@ -2593,7 +2706,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\ttenant_id\x18\x04 \x01(\tR\btenantId\x12\x14\n" +
 	"\x05roles\x18\x05 \x03(\tR\x05roles\x12 \n" +
 	"\vpermissions\x18\x06 \x03(\tR\vpermissions\x12\x1a\n" +
-	"\boperator\x18\a \x01(\bR\boperator\"\xda\x05\n" +
+	"\boperator\x18\a \x01(\bR\boperator\"\x8f\x06\n" +
 	"\vHTTPRequest\x12\x14\n" +
 	"\x05route\x18\x01 \x01(\tR\x05route\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -2608,7 +2721,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"request_id\x18\t \x01(\tR\trequestId\x12(\n" +
 	"\x10deadline_unix_ms\x18\n" +
 	" \x01(\x03R\x0edeadlineUnixMs\x12,\n" +
-	"\x12tenant_config_json\x18\v \x01(\fR\x10tenantConfigJson\x1a=\n" +
+	"\x12tenant_config_json\x18\v \x01(\fR\x10tenantConfigJson\x123\n" +
+	"\x16stream_idle_timeout_ms\x18\f \x01(\x03R\x13streamIdleTimeoutMs\x1a=\n" +
 	"\x0fPathParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aS\n" +
@@ -2632,6 +2746,14 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\fHTTPResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12F\n" +
 	"\aheaders\x18\x02 \x03(\v2,.edulure.plugin.v1.HTTPResponse.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\x12.\n" +
+	"\x05error\x18\x04 \x01(\v2\x18.edulure.plugin.v1.ErrorR\x05error\x1aU\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12/\n" +
+	"\x05value\x18\x02 \x01(\v2\x19.edulure.plugin.v1.ValuesR\x05value:\x028\x01\"\x91\x02\n" +
+	"\x10HTTPResponsePart\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\x05R\x06status\x12J\n" +
+	"\aheaders\x18\x02 \x03(\v20.edulure.plugin.v1.HTTPResponsePart.HeadersEntryR\aheaders\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12.\n" +
 	"\x05error\x18\x04 \x01(\v2\x18.edulure.plugin.v1.ErrorR\x05error\x1aU\n" +
 	"\fHeadersEntry\x12\x10\n" +
@@ -2713,7 +2835,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\"A\n" +
 	"\x11GetMemberResponse\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\bR\x06member\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles2\x81\x04\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles2\xdc\x04\n" +
 	"\x06Plugin\x12Q\n" +
 	"\vGetManifest\x12%.edulure.plugin.v1.GetManifestRequest\x1a\x1b.edulure.plugin.v1.Manifest\x12V\n" +
 	"\tConfigure\x12#.edulure.plugin.v1.ConfigureRequest\x1a$.edulure.plugin.v1.ConfigureResponse\x12M\n" +
@@ -2721,7 +2843,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"HandleHTTP\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a\x1f.edulure.plugin.v1.HTTPResponse\x12M\n" +
 	"\x06Health\x12 .edulure.plugin.v1.HealthRequest\x1a!.edulure.plugin.v1.HealthResponse\x12_\n" +
 	"\fHandleEvents\x12&.edulure.plugin.v1.HandleEventsRequest\x1a'.edulure.plugin.v1.HandleEventsResponse\x12M\n" +
-	"\x06RunJob\x12 .edulure.plugin.v1.RunJobRequest\x1a!.edulure.plugin.v1.RunJobResponse2\xe5\x03\n" +
+	"\x06RunJob\x12 .edulure.plugin.v1.RunJobRequest\x1a!.edulure.plugin.v1.RunJobResponse\x12Y\n" +
+	"\x10HandleHTTPStream\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a#.edulure.plugin.v1.HTTPResponsePart0\x012\xe5\x03\n" +
 	"\x04Host\x12V\n" +
 	"\tAuthorize\x12#.edulure.plugin.v1.AuthorizeRequest\x1a$.edulure.plugin.v1.AuthorizeResponse\x12Y\n" +
 	"\n" +
@@ -2742,7 +2865,7 @@ func file_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*GetManifestRequest)(nil),      // 0: edulure.plugin.v1.GetManifestRequest
 	(*Manifest)(nil),                // 1: edulure.plugin.v1.Manifest
@@ -2761,29 +2884,31 @@ var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*Error)(nil),                   // 14: edulure.plugin.v1.Error
 	(*FieldError)(nil),              // 15: edulure.plugin.v1.FieldError
 	(*HTTPResponse)(nil),            // 16: edulure.plugin.v1.HTTPResponse
-	(*HealthRequest)(nil),           // 17: edulure.plugin.v1.HealthRequest
-	(*HealthResponse)(nil),          // 18: edulure.plugin.v1.HealthResponse
-	(*Resource)(nil),                // 19: edulure.plugin.v1.Resource
-	(*AuthorizeRequest)(nil),        // 20: edulure.plugin.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),       // 21: edulure.plugin.v1.AuthorizeResponse
-	(*WriteAuditRequest)(nil),       // 22: edulure.plugin.v1.WriteAuditRequest
-	(*WriteAuditResponse)(nil),      // 23: edulure.plugin.v1.WriteAuditResponse
-	(*GetTenantConfigRequest)(nil),  // 24: edulure.plugin.v1.GetTenantConfigRequest
-	(*GetTenantConfigResponse)(nil), // 25: edulure.plugin.v1.GetTenantConfigResponse
-	(*Event)(nil),                   // 26: edulure.plugin.v1.Event
-	(*HandleEventsRequest)(nil),     // 27: edulure.plugin.v1.HandleEventsRequest
-	(*EventResult)(nil),             // 28: edulure.plugin.v1.EventResult
-	(*HandleEventsResponse)(nil),    // 29: edulure.plugin.v1.HandleEventsResponse
-	(*RunJobRequest)(nil),           // 30: edulure.plugin.v1.RunJobRequest
-	(*RunJobResponse)(nil),          // 31: edulure.plugin.v1.RunJobResponse
-	(*EventsPublishedRequest)(nil),  // 32: edulure.plugin.v1.EventsPublishedRequest
-	(*EventsPublishedResponse)(nil), // 33: edulure.plugin.v1.EventsPublishedResponse
-	(*GetMemberRequest)(nil),        // 34: edulure.plugin.v1.GetMemberRequest
-	(*GetMemberResponse)(nil),       // 35: edulure.plugin.v1.GetMemberResponse
-	nil,                             // 36: edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	nil,                             // 37: edulure.plugin.v1.HTTPRequest.QueryEntry
-	nil,                             // 38: edulure.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                             // 39: edulure.plugin.v1.HTTPResponse.HeadersEntry
+	(*HTTPResponsePart)(nil),        // 17: edulure.plugin.v1.HTTPResponsePart
+	(*HealthRequest)(nil),           // 18: edulure.plugin.v1.HealthRequest
+	(*HealthResponse)(nil),          // 19: edulure.plugin.v1.HealthResponse
+	(*Resource)(nil),                // 20: edulure.plugin.v1.Resource
+	(*AuthorizeRequest)(nil),        // 21: edulure.plugin.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),       // 22: edulure.plugin.v1.AuthorizeResponse
+	(*WriteAuditRequest)(nil),       // 23: edulure.plugin.v1.WriteAuditRequest
+	(*WriteAuditResponse)(nil),      // 24: edulure.plugin.v1.WriteAuditResponse
+	(*GetTenantConfigRequest)(nil),  // 25: edulure.plugin.v1.GetTenantConfigRequest
+	(*GetTenantConfigResponse)(nil), // 26: edulure.plugin.v1.GetTenantConfigResponse
+	(*Event)(nil),                   // 27: edulure.plugin.v1.Event
+	(*HandleEventsRequest)(nil),     // 28: edulure.plugin.v1.HandleEventsRequest
+	(*EventResult)(nil),             // 29: edulure.plugin.v1.EventResult
+	(*HandleEventsResponse)(nil),    // 30: edulure.plugin.v1.HandleEventsResponse
+	(*RunJobRequest)(nil),           // 31: edulure.plugin.v1.RunJobRequest
+	(*RunJobResponse)(nil),          // 32: edulure.plugin.v1.RunJobResponse
+	(*EventsPublishedRequest)(nil),  // 33: edulure.plugin.v1.EventsPublishedRequest
+	(*EventsPublishedResponse)(nil), // 34: edulure.plugin.v1.EventsPublishedResponse
+	(*GetMemberRequest)(nil),        // 35: edulure.plugin.v1.GetMemberRequest
+	(*GetMemberResponse)(nil),       // 36: edulure.plugin.v1.GetMemberResponse
+	nil,                             // 37: edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	nil,                             // 38: edulure.plugin.v1.HTTPRequest.QueryEntry
+	nil,                             // 39: edulure.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                             // 40: edulure.plugin.v1.HTTPResponse.HeadersEntry
+	nil,                             // 41: edulure.plugin.v1.HTTPResponsePart.HeadersEntry
 }
 var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: edulure.plugin.v1.Manifest.routes:type_name -> edulure.plugin.v1.Route
@@ -2793,51 +2918,56 @@ var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	8,  // 4: edulure.plugin.v1.Manifest.migrations:type_name -> edulure.plugin.v1.Migration
 	2,  // 5: edulure.plugin.v1.Manifest.subscriptions:type_name -> edulure.plugin.v1.Subscription
 	4,  // 6: edulure.plugin.v1.Route.query_params:type_name -> edulure.plugin.v1.QueryParam
-	36, // 7: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	37, // 8: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
-	38, // 9: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
+	37, // 7: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	38, // 8: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
+	39, // 9: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
 	12, // 10: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
 	15, // 11: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
-	39, // 12: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
+	40, // 12: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
 	14, // 13: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
-	12, // 14: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
-	19, // 15: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
-	12, // 16: edulure.plugin.v1.WriteAuditRequest.actor:type_name -> edulure.plugin.v1.Principal
-	26, // 17: edulure.plugin.v1.HandleEventsRequest.events:type_name -> edulure.plugin.v1.Event
-	28, // 18: edulure.plugin.v1.HandleEventsResponse.results:type_name -> edulure.plugin.v1.EventResult
-	26, // 19: edulure.plugin.v1.RunJobRequest.event:type_name -> edulure.plugin.v1.Event
-	12, // 20: edulure.plugin.v1.RunJobRequest.principal:type_name -> edulure.plugin.v1.Principal
-	14, // 21: edulure.plugin.v1.RunJobResponse.error:type_name -> edulure.plugin.v1.Error
-	11, // 22: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 23: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 24: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	0,  // 25: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
-	9,  // 26: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
-	13, // 27: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
-	17, // 28: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
-	27, // 29: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
-	30, // 30: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
-	20, // 31: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
-	22, // 32: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
-	24, // 33: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
-	32, // 34: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
-	34, // 35: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
-	1,  // 36: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
-	10, // 37: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
-	16, // 38: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
-	18, // 39: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
-	29, // 40: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
-	31, // 41: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
-	21, // 42: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
-	23, // 43: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
-	25, // 44: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
-	33, // 45: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
-	35, // 46: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
-	36, // [36:47] is the sub-list for method output_type
-	25, // [25:36] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	41, // 14: edulure.plugin.v1.HTTPResponsePart.headers:type_name -> edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	14, // 15: edulure.plugin.v1.HTTPResponsePart.error:type_name -> edulure.plugin.v1.Error
+	12, // 16: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
+	20, // 17: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
+	12, // 18: edulure.plugin.v1.WriteAuditRequest.actor:type_name -> edulure.plugin.v1.Principal
+	27, // 19: edulure.plugin.v1.HandleEventsRequest.events:type_name -> edulure.plugin.v1.Event
+	29, // 20: edulure.plugin.v1.HandleEventsResponse.results:type_name -> edulure.plugin.v1.EventResult
+	27, // 21: edulure.plugin.v1.RunJobRequest.event:type_name -> edulure.plugin.v1.Event
+	12, // 22: edulure.plugin.v1.RunJobRequest.principal:type_name -> edulure.plugin.v1.Principal
+	14, // 23: edulure.plugin.v1.RunJobResponse.error:type_name -> edulure.plugin.v1.Error
+	11, // 24: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 25: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 26: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 27: edulure.plugin.v1.HTTPResponsePart.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	0,  // 28: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
+	9,  // 29: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
+	13, // 30: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
+	18, // 31: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
+	28, // 32: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
+	31, // 33: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
+	13, // 34: edulure.plugin.v1.Plugin.HandleHTTPStream:input_type -> edulure.plugin.v1.HTTPRequest
+	21, // 35: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
+	23, // 36: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
+	25, // 37: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
+	33, // 38: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
+	35, // 39: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
+	1,  // 40: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
+	10, // 41: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
+	16, // 42: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
+	19, // 43: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
+	30, // 44: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
+	32, // 45: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
+	17, // 46: edulure.plugin.v1.Plugin.HandleHTTPStream:output_type -> edulure.plugin.v1.HTTPResponsePart
+	22, // 47: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
+	24, // 48: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
+	26, // 49: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
+	34, // 50: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
+	36, // 51: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
+	40, // [40:52] is the sub-list for method output_type
+	28, // [28:40] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_plugin_v1_plugin_proto_init() }
@@ -2851,7 +2981,7 @@ func file_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_v1_plugin_proto_rawDesc), len(file_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

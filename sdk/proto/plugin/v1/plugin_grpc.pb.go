@@ -30,12 +30,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Plugin_GetManifest_FullMethodName  = "/edulure.plugin.v1.Plugin/GetManifest"
-	Plugin_Configure_FullMethodName    = "/edulure.plugin.v1.Plugin/Configure"
-	Plugin_HandleHTTP_FullMethodName   = "/edulure.plugin.v1.Plugin/HandleHTTP"
-	Plugin_Health_FullMethodName       = "/edulure.plugin.v1.Plugin/Health"
-	Plugin_HandleEvents_FullMethodName = "/edulure.plugin.v1.Plugin/HandleEvents"
-	Plugin_RunJob_FullMethodName       = "/edulure.plugin.v1.Plugin/RunJob"
+	Plugin_GetManifest_FullMethodName      = "/edulure.plugin.v1.Plugin/GetManifest"
+	Plugin_Configure_FullMethodName        = "/edulure.plugin.v1.Plugin/Configure"
+	Plugin_HandleHTTP_FullMethodName       = "/edulure.plugin.v1.Plugin/HandleHTTP"
+	Plugin_Health_FullMethodName           = "/edulure.plugin.v1.Plugin/Health"
+	Plugin_HandleEvents_FullMethodName     = "/edulure.plugin.v1.Plugin/HandleEvents"
+	Plugin_RunJob_FullMethodName           = "/edulure.plugin.v1.Plugin/RunJob"
+	Plugin_HandleHTTPStream_FullMethodName = "/edulure.plugin.v1.Plugin/HandleHTTPStream"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -64,6 +65,19 @@ type PluginClient interface {
 	HandleEvents(ctx context.Context, in *HandleEventsRequest, opts ...grpc.CallOption) (*HandleEventsResponse, error)
 	// RunJob runs one attempt of a declared job. Since: v1.1
 	RunJob(ctx context.Context, in *RunJobRequest, opts ...grpc.CallOption) (*RunJobResponse, error)
+	// HandleHTTPStream serves one request for a route declared with
+	// stream = true, sending the answer in parts as it is made: the first part
+	// holds the status and headers (and may hold the first bytes of the body),
+	// each later part the next bytes of the body, which the kernel writes and
+	// flushes to the client as it arrives. The call ends when the plugin has
+	// sent the whole body (the stream closes with OK), or fails: a handler
+	// that fails before its first part answers a first part holding an error
+	// (the client gets its problem+json); a failure after it ends the call
+	// with a gRPC error, and the kernel cuts the client's response short so
+	// that it cannot pass for a complete one. The kernel cancels the call when
+	// the client goes away, when no part arrives within the stream idle timeout,
+	// and at the stream's maximum duration (the call's deadline). Since: v1.2
+	HandleHTTPStream(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[HTTPResponsePart], error)
 }
 
 type pluginClient struct {
@@ -134,6 +148,25 @@ func (c *pluginClient) RunJob(ctx context.Context, in *RunJobRequest, opts ...gr
 	return out, nil
 }
 
+func (c *pluginClient) HandleHTTPStream(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[HTTPResponsePart], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Plugin_ServiceDesc.Streams[0], Plugin_HandleHTTPStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[HTTPRequest, HTTPResponsePart]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_HandleHTTPStreamClient = grpc.ServerStreamingClient[HTTPResponsePart]
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -160,6 +193,19 @@ type PluginServer interface {
 	HandleEvents(context.Context, *HandleEventsRequest) (*HandleEventsResponse, error)
 	// RunJob runs one attempt of a declared job. Since: v1.1
 	RunJob(context.Context, *RunJobRequest) (*RunJobResponse, error)
+	// HandleHTTPStream serves one request for a route declared with
+	// stream = true, sending the answer in parts as it is made: the first part
+	// holds the status and headers (and may hold the first bytes of the body),
+	// each later part the next bytes of the body, which the kernel writes and
+	// flushes to the client as it arrives. The call ends when the plugin has
+	// sent the whole body (the stream closes with OK), or fails: a handler
+	// that fails before its first part answers a first part holding an error
+	// (the client gets its problem+json); a failure after it ends the call
+	// with a gRPC error, and the kernel cuts the client's response short so
+	// that it cannot pass for a complete one. The kernel cancels the call when
+	// the client goes away, when no part arrives within the stream idle timeout,
+	// and at the stream's maximum duration (the call's deadline). Since: v1.2
+	HandleHTTPStream(*HTTPRequest, grpc.ServerStreamingServer[HTTPResponsePart]) error
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -187,6 +233,9 @@ func (UnimplementedPluginServer) HandleEvents(context.Context, *HandleEventsRequ
 }
 func (UnimplementedPluginServer) RunJob(context.Context, *RunJobRequest) (*RunJobResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RunJob not implemented")
+}
+func (UnimplementedPluginServer) HandleHTTPStream(*HTTPRequest, grpc.ServerStreamingServer[HTTPResponsePart]) error {
+	return status.Errorf(codes.Unimplemented, "method HandleHTTPStream not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -317,6 +366,17 @@ func _Plugin_RunJob_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_HandleHTTPStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(HTTPRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PluginServer).HandleHTTPStream(m, &grpc.GenericServerStream[HTTPRequest, HTTPResponsePart]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_HandleHTTPStreamServer = grpc.ServerStreamingServer[HTTPResponsePart]
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -349,7 +409,13 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Plugin_RunJob_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "HandleHTTPStream",
+			Handler:       _Plugin_HandleHTTPStream_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "plugin/v1/plugin.proto",
 }
 

@@ -1,6 +1,6 @@
 // Command testplugin is a plugin for the kernel's tests: it echoes requests,
 // stores rows under row-level security, sleeps, fails, panics and crashes on
-// demand. Its name, version and route prefix are set at link time
+// demand, and streams (stream.go). Its name, version and route prefix are set at link time
 // (-ldflags "-X main.name=... -X main.version=... -X main.prefix=..."), so
 // one source gives the variants the tests need (upgrades, conflicts).
 package main
@@ -104,7 +104,7 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Name: read, Description: "Read items", DefaultRoles: []string{"admin", "instructor", "learner"}},
 			{Name: write, Description: "Write items", DefaultRoles: []string{"admin", "instructor"}},
 		},
-		Routes: []sdk.Route{
+		Routes: append([]sdk.Route{
 			{Method: http.MethodGet, Path: base + "/echo/{id}", Permission: read, Summary: "Echo the request", Query: echoQuery{}, Handler: p.echo},
 			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Status: http.StatusNoContent, Handler: noop},
 			{Method: http.MethodGet, Path: base + "/public", Public: true, Summary: "Public echo", Handler: p.echo},
@@ -118,7 +118,7 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: panics},
 			{Method: http.MethodGet, Path: base + "/host", Permission: read, Summary: "Call the kernel's host services", Handler: p.host},
 			{Method: http.MethodPost, Path: base + "/publish", Permission: write, Summary: "Publish ?n= pings in one transaction (?rollback=1: then fail)", Query: publishQuery{}, Handler: p.publish},
-		},
+		}, p.streamRoutes(base, read, write)...),
 		Publishes: []sdk.EventType{
 			{Type: name + ".item.created.v1", Schema: json.RawMessage(`{"type":"object","required":["id","name"],"properties":{"id":{"type":"integer"},"name":{"type":"string"}}}`)},
 			{Type: name + ".ping.sent.v1", Description: "A numbered ping for delivery tests", Schema: json.RawMessage(`{"type":"object","required":["n","sent_ns"],"properties":{"n":{"type":"integer"},"sent_ns":{"type":"integer"}}}`)},
