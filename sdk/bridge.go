@@ -19,7 +19,8 @@ func init() {
 		}
 		return c.wire, nil
 	}
-	bridge.Provision = func(ctx context.Context, p any, logger hclog.Logger, pool *pgxpool.Pool, host any, operator []byte) (bridge.Runtime, error) {
+	bridge.KindName = kindName
+	bridge.Provision = func(ctx context.Context, p any, logger hclog.Logger, pool *pgxpool.Pool, host any, operator []byte, blobs pluginv1.HostClient) (bridge.Runtime, error) {
 		pl := p.(Plugin)
 		c, err := compileManifest(pl.Manifest())
 		if err != nil {
@@ -29,7 +30,7 @@ func init() {
 		if !ok && host != nil {
 			return nil, fmt.Errorf("the host is a %T, not an sdk.Host", host)
 		}
-		rt, err := newRuntime(ctx, pl, c, logger, pool, h, operator, nil)
+		rt, err := newRuntime(ctx, pl, c, logger, pool, h, blobs, operator, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -57,3 +58,9 @@ func (b bridged) RunJob(ctx context.Context, in *pluginv1.RunJobRequest) *plugin
 }
 func (b bridged) Cleanup(ctx context.Context) error { return b.rt.cleanup(ctx, b.plugin) }
 func (b bridged) Env() any                          { return b.rt.env }
+func (b bridged) Storage(tenantID string) any {
+	if tenantID == "" {
+		return &Bucket{err: Errorf(ErrInvalid, "storage: an institution's storage needs its ID")}
+	}
+	return b.rt.bucket(&pluginv1.BlobScope{TenantId: tenantID})
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 )
 
 // Config is the plugin's configuration in force for the scope's
@@ -68,10 +70,25 @@ func layer(v any, layers ...[]byte) error {
 		dec := json.NewDecoder(bytes.NewReader(l))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(v); err != nil {
-			return err
+			return valueless(err)
 		}
 	}
 	return nil
+}
+
+// valueless is a decoding error without the value that caused it:
+// encoding/json quotes numbers it cannot store ("number 4242"), and a
+// configuration may hold secrets, which no error message repeats.
+func valueless(err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	kind, _, _ := strings.Cut(te.Value, " ")
+	if te.Field == "" {
+		return fmt.Errorf("a JSON %s cannot be read into %s", kind, te.Type)
+	}
+	return fmt.Errorf("setting %s: a JSON %s cannot be read into %s", te.Field, kind, te.Type)
 }
 
 // reflect0 is a pointer to a new zero value of t.

@@ -28,7 +28,9 @@
 // work in Request.Tx (a transaction scoped to the caller's institution) and
 // returns a *Response or one of the errors of errors.go, which the kernel
 // turns into problem+json. Request, Event and JobRun are each a Scope:
-// Tx, Publish (an event in the same transaction), Config[T].
+// Tx, Publish (an event in the same transaction), Config[T], and
+// Storage(scope), the institution's object storage (a Bucket; the
+// manifest declares CapStorage).
 //
 // A route can instead stream its answer as it makes it (Route.Stream, a
 // StreamHandler writing to a Stream): Server-Sent Events with NewSSE,
@@ -49,6 +51,9 @@
 //     by, and the contract of a forwarded request (headers, query, body,
 //     error kinds), applied alike by the kernel and plugintest.
 //   - sdk/schema: schemas from Go types, and checking values against them.
+//   - sdk/blobstore: object storage as the kernel serves it (key scoping,
+//     limits, write-once, signed URLs), which plugintest serves too; its
+//     blobstoretest is the conformance suite of storage drivers.
 //   - sdk/proto/plugin/v1: the protocol's messages (docs/protocol.md).
 //   - sdk/storage, sdk/pgcluster: provisioning a plugin's schema and roles,
 //     and throwaway Postgres clusters for tests.

@@ -30,6 +30,9 @@ var (
 	ErrTooManyRequests = errors.New("too many requests")
 	// ErrUnavailable: a dependency is temporarily unavailable (503).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrTooLarge: the content is larger than allowed (413), such as an
+	// object over the plugin's storage limits. Since: v1.2
+	ErrTooLarge = errors.New("too large")
 )
 
 // FieldError names one field of a request and what is wrong with it.
@@ -103,6 +106,7 @@ var kindNames = []struct {
 	{ErrGone, "gone"},
 	{ErrTooManyRequests, "too_many_requests"},
 	{ErrUnavailable, "unavailable"},
+	{ErrTooLarge, "too_large"}, // Since: v1.2
 }
 
 // kindName is the wire name of the sentinel err wraps, or "internal".

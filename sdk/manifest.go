@@ -44,6 +44,9 @@ func compileManifest(m Manifest) (*compiled, error) {
 		Name: m.Name, Version: m.Version, Description: m.Description,
 		MinProtocol: uint32(m.MinProtocol), MaxProtocol: uint32(m.MaxProtocol),
 	}
+	for _, c := range m.Capabilities {
+		out.Capabilities = append(out.Capabilities, string(c))
+	}
 	if out.MinProtocol == 0 {
 		out.MinProtocol = ProtocolVersion
 	}
@@ -183,6 +186,9 @@ func compileManifest(m Manifest) (*compiled, error) {
 			bad("the config schema is not valid JSON")
 		}
 		out.ConfigSchemaJson = m.ConfigSchema
+		if js, err := withoutSecretValues(m.ConfigSchema); err == nil {
+			out.ConfigSchemaJson = js
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -312,5 +318,55 @@ func configSchema(v any) ([]byte, error) {
 		}
 	}
 	s.Required = nil // every setting has its default
-	return schema.JSONSchemaOf(openapi3.NewSchemaRef("", s), nil, true)
+	js, err := schema.JSONSchemaOf(openapi3.NewSchemaRef("", s), nil, true)
+	if err != nil {
+		return nil, err
+	}
+	return withoutSecretValues(js)
+}
+
+// withoutSecretValues drops the defaults and examples of the secret
+// settings from a configuration schema: the schema is shown to every
+// institution's admins, and a secret is never shown.
+func withoutSecretValues(js []byte) ([]byte, error) {
+	secrets := wire.ConfigSecrets(js)
+	if len(secrets) == 0 {
+		return js, nil
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return nil, err
+	}
+	props, _ := doc["properties"].(map[string]any)
+	for _, name := range secrets {
+		dropValues(props[name])
+	}
+	return json.Marshal(doc)
+}
+
+// dropValues drops the value keywords of schema v and of the schemas in it.
+func dropValues(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		delete(x, "default")
+		delete(x, "example")
+		delete(x, "examples")
+		for k, e := range x {
+			switch k {
+			case "enum", "const":
+			case "properties", "patternProperties", "$defs", "definitions":
+				if m, ok := e.(map[string]any); ok { // schemas by name: the names are not keywords
+					for _, sub := range m {
+						dropValues(sub)
+					}
+				}
+			default:
+				dropValues(e)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			dropValues(e)
+		}
+	}
 }

@@ -91,11 +91,18 @@ type Manifest struct {
 	// (Config: Settings{Label: "points", PerLesson: 10}). The kernel checks
 	// an institution's configuration and the operator's block in
 	// plugins.hcl against the schema of the type; Config[T] reads the
-	// setting in force. Nil: the plugin takes no configuration. Since: v1.2
+	// setting in force. Nil: the plugin takes no configuration. A field
+	// tagged secret:"true" is a secret setting: the kernel seals it at
+	// rest and never shows it back (docs/plugins.md). Since: v1.2
 	Config any
 	// ConfigSchema is a hand-written JSON Schema of the configuration, for
 	// what a Go type cannot say; Config is the usual way.
 	ConfigSchema []byte
+	// Capabilities are the host services the plugin uses (CapStorage,
+	// CapPlatformStorage). The kernel refuses a call of a host service the
+	// manifest does not declare (ErrForbidden), and a name it does not know
+	// at load. Since: v1.2
+	Capabilities []Capability
 }
 
 // Route is one REST route served by the plugin.
@@ -117,7 +124,7 @@ type Manifest struct {
 // against the schema before the handler runs, refusing unknown fields, and
 // answers 422 naming each wrong field. The tags: doc, format, enum,
 // minLength, maxLength, minimum, maximum, minItems, maxItems, pattern,
-// default, example, required, readOnly, writeOnly. Named struct types
+// default, example, required, readOnly, writeOnly, secret. Named struct types
 // become shared schemas in /api/openapi.json. A json.RawMessage (or
 // []byte) holding an OpenAPI 3.0 schema object is used as written.
 //

@@ -28,13 +28,14 @@ type runtime struct {
 	host     Host
 	operator json.RawMessage // the operator's configuration block
 	env      *Env
+	blobs    pluginv1.HostClient // the kernel's object storage calls; nil: none
 }
 
 // newRuntime provisions the plugin behind c: a DB on pool (nil: none), the
-// Env, and the plugin's Provision. wake, when set, is the EventsPublished
-// hint.
-func newRuntime(ctx context.Context, p Plugin, c *compiled, logger hclog.Logger, pool *pgxpool.Pool, host Host, operator json.RawMessage, wake func()) (*runtime, error) {
-	rt := &runtime{compiled: c, logger: logger, host: host, operator: orEmptyObject(operator)}
+// Env, and the plugin's Provision. blobs, when set, serves the object
+// storage calls; wake, when set, is the EventsPublished hint.
+func newRuntime(ctx context.Context, p Plugin, c *compiled, logger hclog.Logger, pool *pgxpool.Pool, host Host, blobs pluginv1.HostClient, operator json.RawMessage, wake func()) (*runtime, error) {
+	rt := &runtime{compiled: c, logger: logger, host: host, blobs: blobs, operator: orEmptyObject(operator)}
 	if !json.Valid(rt.operator) {
 		return nil, errors.New("the operator's configuration is not JSON")
 	}

@@ -77,6 +77,7 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 		}
 	}
 	var host Host
+	var blobs pluginv1.HostClient
 	var wake func()
 	if s.broker != nil && req.HostBrokerId != 0 {
 		conn, err := s.broker.Dial(req.HostBrokerId)
@@ -86,10 +87,11 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 			}
 			return nil, status.Errorf(codes.Unavailable, "dialling the kernel's host services: %v", err)
 		}
-		hc := &hostClient{c: pluginv1.NewHostClient(conn)}
+		blobs = pluginv1.NewHostClient(conn)
+		hc := &hostClient{c: blobs}
 		host, wake = hc, newWaker(s.logger, hc.eventsPublished)
 	}
-	rt, err := newRuntime(ctx, s.plugin, s.compiled, s.logger, pool, host, req.OperatorConfigJson, wake)
+	rt, err := newRuntime(ctx, s.plugin, s.compiled, s.logger, pool, host, blobs, req.OperatorConfigJson, wake)
 	if err != nil {
 		if pool != nil {
 			pool.Close()

@@ -3,11 +3,13 @@ package plugintest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/plugintest"
 )
 
@@ -199,4 +201,23 @@ func ExampleHarness_Stream() {
 	// Output:
 	// 200 text/event-stream
 	// 1 post {"text":"hello"}
+}
+
+func ExampleHarness_Storage() {
+	t := &exampleT{}
+	defer t.finish()
+	h := plugintest.New(t, &files{caps: []sdk.Capability{sdk.CapStorage}})
+	tenant := plugintest.NewTenant()
+	res := h.Do(plugintest.User(tenant, "learner"), "POST", "/api/v1/files", upload{Key: "essays/1.txt", Content: "hello"})
+	fmt.Println(res.Status)
+
+	// What the plugin stored, behind its back.
+	obj, err := h.Storage(tenant).Stat(context.Background(), "essays/1.txt")
+	fmt.Println(obj.Size, obj.SHA256[:12], err)
+	_, err = h.Storage(plugintest.NewTenant()).Stat(context.Background(), "essays/1.txt")
+	fmt.Println(errors.Is(err, sdk.ErrNotFound))
+	// Output:
+	// 201
+	// 5 2cf24dba5fb0 <nil>
+	// true
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/blobstore"
 	"github.com/edulure/edulure/sdk/internal/bridge"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/schema"
@@ -57,6 +58,7 @@ type Harness struct {
 	configured  bool // the plugin's Provision succeeded
 
 	recorder *recordingHost // the default host; nil with WithHost
+	objects  *objects       // the plugin's object storage
 
 	mu      sync.Mutex
 	tenants map[string]tenantSettings
@@ -74,6 +76,7 @@ type options struct {
 	operatorConfig json.RawMessage
 	host           sdk.Host
 	shared         *Harness
+	limits         *blobstore.Limits
 }
 
 // WithOperatorConfig sets Env.OperatorConfig, the plugin's block of
@@ -159,9 +162,18 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 	if err != nil {
 		t.Fatalf("plugintest: connecting as the plugin's role: %v", err)
 	}
+	limits := blobstore.DefaultLimits
+	if o.limits != nil {
+		limits = *o.limits
+	}
+	blobs, err := h.startStorage(limits)
+	if err != nil {
+		pool.Close()
+		t.Fatalf("plugintest: %v", err)
+	}
 	// As the served plugin is provisioned: its Publish checks events
 	// against the manifest's types and schemas.
-	rt, err := bridge.Provision(ctx, p, h.logger, pool, host, operator)
+	rt, err := bridge.Provision(ctx, p, h.logger, pool, host, operator, blobs)
 	if err != nil {
 		pool.Close()
 		t.Fatalf("plugintest: plugin %q Provision: %v", h.manifest.Name, err)
@@ -302,6 +314,7 @@ func (h *Harness) cleanup() {
 			h.t.Errorf("plugintest: plugin %q Cleanup: %v", h.manifest.Name, err)
 		}
 	}
+	h.objects.stop()
 	if h.admin != nil {
 		if h.provisioned && !h.ownsDB { // an owned database goes as a whole
 			if err := storage.Drop(ctx, h.admin, h.spec); err != nil {

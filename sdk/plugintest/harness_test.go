@@ -322,6 +322,7 @@ func TestErrorsBecomeProblems(t *testing.T) {
 		{"gone", 410, "gone"},
 		{"too_many_requests", 429, "rate-limited"},
 		{"unavailable", 503, "unavailable"},
+		{"too_large", 413, "too-large"},
 		{"internal", 500, "plugin-error"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {

@@ -135,7 +135,7 @@ func decodeError(e *pluginv1.Error) error {
 	kinds := map[string]error{
 		"invalid": sdk.ErrInvalid, "bad_request": sdk.ErrBadRequest, "unauthorized": sdk.ErrUnauthorized,
 		"forbidden": sdk.ErrForbidden, "not_found": sdk.ErrNotFound, "conflict": sdk.ErrConflict, "gone": sdk.ErrGone,
-		"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable,
+		"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable, "too_large": sdk.ErrTooLarge,
 	}
 	kind, ok := kinds[e.Kind]
 	if !ok {

@@ -221,7 +221,7 @@ func (n *notes) fail(_ context.Context, req *sdk.Request) (*sdk.Response, error)
 	sentinels := map[string]error{
 		"invalid": sdk.ErrInvalid, "bad_request": sdk.ErrBadRequest, "unauthorized": sdk.ErrUnauthorized,
 		"forbidden": sdk.ErrForbidden, "not_found": sdk.ErrNotFound, "conflict": sdk.ErrConflict, "gone": sdk.ErrGone,
-		"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable,
+		"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable, "too_large": sdk.ErrTooLarge,
 	}
 	e := sdk.Errorf(sentinels[kind], "failing with %s", kind)
 	switch kind {

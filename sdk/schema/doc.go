@@ -27,6 +27,13 @@
 //	example:"..."          an example value
 //	required:"true|false"  overrides the rule below
 //	readOnly, writeOnly    "true"
+//	secret:"true"          writeOnly: a secret the client sends and is never shown
+//
+// In a plugin's configuration (sdk.Manifest.Config), a setting marked
+// secret:"true" (or writeOnly:"true") is a secret setting: the kernel seals
+// it at rest, never shows it back, and delivers it to the plugin only inside
+// its configuration; the schema carries no default for it. A top-level
+// setting with a secret anywhere inside it is a secret as a whole.
 //
 // A field is required unless its json tag says omitempty or omitzero, it is
 // an optional wrapper (see Wrapper), or it says required:"false". A pointer

@@ -349,7 +349,9 @@ func applyTags(tag reflect.StructTag, s *openapi3.Schema) error {
 		}
 	}
 	s.ReadOnly = s.ReadOnly || tag.Get("readOnly") == "true"
-	s.WriteOnly = s.WriteOnly || tag.Get("writeOnly") == "true"
+	// secret:"true" is writeOnly said for what it means to the kernel: a
+	// setting it seals, delivers and never shows back.
+	s.WriteOnly = s.WriteOnly || tag.Get("writeOnly") == "true" || tag.Get("secret") == "true"
 	return nil
 }
 

@@ -2,7 +2,11 @@ package wire
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"sort"
+	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -43,4 +47,91 @@ func CheckConfig(s *jsonschema.Schema, cfg []byte, root string) []schema.Violati
 		return nil
 	}
 	return schema.Validate(s, doc, root)
+}
+
+// ConfigSecrets lists, sorted, the secret settings of a configuration
+// schema (JSON Schema, as the manifest carries it): its top-level
+// properties marked writeOnly (the SDK's secret:"true" tag), or holding a
+// writeOnly schema anywhere inside them, since a setting is stored and
+// shown as a whole. The kernel seals them at rest, never shows them back,
+// and delivers them to the plugin only inside its configuration.
+//
+// Since: v1.2
+func ConfigSecrets(js []byte) []string {
+	var root map[string]any
+	if json.Unmarshal(js, &root) != nil {
+		return nil
+	}
+	props := map[string]any{}
+	collect := func(s any) {
+		if m, ok := s.(map[string]any); ok {
+			if p, ok := m["properties"].(map[string]any); ok {
+				maps.Copy(props, p)
+			}
+		}
+	}
+	collect(root)
+	for _, k := range []string{"allOf", "anyOf", "oneOf"} {
+		if l, ok := root[k].([]any); ok {
+			for _, s := range l {
+				collect(s)
+			}
+		}
+	}
+	var out []string
+	for name, p := range props {
+		if holdsWriteOnly(root, p, map[string]bool{}) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// holdsWriteOnly reports whether schema s, or a schema inside it (local
+// references followed), says writeOnly: true.
+func holdsWriteOnly(root map[string]any, s any, seen map[string]bool) bool {
+	switch x := s.(type) {
+	case map[string]any:
+		if w, _ := x["writeOnly"].(bool); w {
+			return true
+		}
+		if ref, ok := x["$ref"].(string); ok && strings.HasPrefix(ref, "#/") && !seen[ref] {
+			seen[ref] = true
+			if holdsWriteOnly(root, pointer(root, ref), seen) {
+				return true
+			}
+		}
+		for k, v := range x {
+			switch k {
+			case "enum", "const", "default", "examples", "example":
+				continue // values, not schemas
+			}
+			if holdsWriteOnly(root, v, seen) {
+				return true
+			}
+		}
+	case []any:
+		for _, v := range x {
+			if holdsWriteOnly(root, v, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pointer resolves a local JSON pointer ("#/$defs/smtp") in root; nil when
+// it points nowhere.
+func pointer(root map[string]any, ref string) any {
+	var cur any = root
+	for _, tok := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[tok]
+	}
+	return cur
 }

@@ -35,7 +35,7 @@ var (
 	BuiltinRoles = []string{"admin", "instructor", "learner"}
 	// ReservedResources are the first path segments after /api/v1/ that
 	// belong to the kernel.
-	ReservedResources = []string{"auth", "me", "tenants", "tenant", "plugins", "admin", "events", "jobs"}
+	ReservedResources = []string{"auth", "me", "tenants", "tenant", "plugins", "admin", "events", "jobs", "blobs"}
 	// Semver is a semantic version (semver.org 2.0.0) without a leading "v".
 	Semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
 		`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +
@@ -45,6 +45,18 @@ var (
 	// ComponentName is the form of a component schema's name after the
 	// plugin's prefix.
 	ComponentName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	// Capabilities are the host services a manifest may declare (Since:
+	// v1.2): the kernel serves a plugin only those it declares.
+	Capabilities = []string{CapStorage, CapPlatformStorage}
+)
+
+// The capabilities.
+const (
+	// CapStorage: object storage scoped to the plugin and one institution.
+	CapStorage = "storage"
+	// CapPlatformStorage: object storage scoped to the plugin and the
+	// platform, for platform jobs.
+	CapPlatformStorage = "platform_storage"
 )
 
 // CheckedRoute is a route that passed CheckManifest, with its parsed path
@@ -228,6 +240,16 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 	}
 	if len(m.ConfigSchemaJson) > 0 && !json.Valid(m.ConfigSchemaJson) {
 		bad("config schema: not valid JSON")
+	}
+	caps := map[string]bool{}
+	for _, c := range m.Capabilities {
+		switch {
+		case !slices.Contains(Capabilities, c):
+			bad("capability %q: unknown (known: %s)", c, strings.Join(Capabilities, ", "))
+		case caps[c]:
+			bad("capability %q is declared twice", c)
+		}
+		caps[c] = true
 	}
 	return routes, errs
 }

@@ -24,6 +24,7 @@ var Kinds = []Kind{
 	{"gone", http.StatusGone, "gone"},
 	{"too_many_requests", http.StatusTooManyRequests, "rate-limited"},
 	{"unavailable", http.StatusServiceUnavailable, "unavailable"},
+	{"too_large", http.StatusRequestEntityTooLarge, "too-large"}, // Since: v1.2
 }
 
 // Internal is the kind of a handler's failure that is not one of Kinds:

@@ -10,12 +10,21 @@ import (
 )
 
 // Plugin is the conformance plugin.
-type Plugin struct{}
+type Plugin struct{ env *sdk.Env }
 
-var _ sdk.Plugin = Plugin{}
+var (
+	_ sdk.Plugin      = (*Plugin)(nil)
+	_ sdk.Provisioner = (*Plugin)(nil)
+)
 
 // New builds it.
-func New() Plugin { return Plugin{} }
+func New() *Plugin { return &Plugin{} }
+
+// Provision keeps the Env, for the platform's storage.
+func (p *Plugin) Provision(_ context.Context, env *sdk.Env) error {
+	p.env = env
+	return nil
+}
 
 // Permissions.
 const (
@@ -73,22 +82,23 @@ type Typed struct {
 }
 
 // Manifest declares the plugin.
-func (Plugin) Manifest() sdk.Manifest {
+func (p *Plugin) Manifest() sdk.Manifest {
 	return sdk.Manifest{
 		Name: "conf", Version: "0.1.0", Description: "The request contract's conformance plugin",
 		Permissions: []sdk.Permission{
 			{Name: PermRead, DefaultRoles: []string{"admin", "instructor", "learner"}},
 			{Name: PermWrite, DefaultRoles: []string{"admin"}},
 		},
-		Routes: []sdk.Route{
+		Routes: append([]sdk.Route{
 			{Method: "GET", Path: "/api/v1/conf/echo/{id}", Permission: PermRead, Query: EchoQuery{}, Response: Echo{}, Handler: echo},
 			{Method: "GET", Path: "/api/v1/conf/public", Public: true, Response: Echo{}, Handler: echo},
 			{Method: "POST", Path: "/api/v1/conf/things", Permission: PermWrite, Request: NewThing{}, Response: Thing{}, Status: http.StatusCreated, Handler: create},
 			{Method: "GET", Path: "/api/v1/conf/errors/{kind}", Permission: PermRead, Handler: fail},
 			{Method: "GET", Path: "/api/v1/conf/status/{code}", Permission: PermRead, Handler: status},
 			{Method: "GET", Path: "/api/v1/conf/stream/{kind}", Permission: PermRead, Query: EchoQuery{}, ContentType: "application/json", Stream: stream},
-		},
-		Config: Settings{Greeting: "hi"},
+		}, p.storageRoutes()...),
+		Capabilities: []sdk.Capability{sdk.CapStorage},
+		Config:       Settings{Greeting: "hi"},
 	}
 }
 
@@ -145,7 +155,7 @@ func create(_ context.Context, req *sdk.Request) (*sdk.Response, error) {
 var sentinels = map[string]error{
 	"invalid": sdk.ErrInvalid, "bad_request": sdk.ErrBadRequest, "unauthorized": sdk.ErrUnauthorized,
 	"forbidden": sdk.ErrForbidden, "not_found": sdk.ErrNotFound, "conflict": sdk.ErrConflict, "gone": sdk.ErrGone,
-	"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable,
+	"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable, "too_large": sdk.ErrTooLarge,
 }
 
 func fail(_ context.Context, req *sdk.Request) (*sdk.Response, error) {

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,13 +22,14 @@ import (
 // plugin's tests see is what its clients will see.
 func TestRequestContractConformance(t *testing.T) {
 	t.Parallel()
-	b, _ := withPlugins(t, pluginBlock{variant: variant{name: "conf", version: "0.1.0", module: "kernel/internal/conformance/cmd"}})
+	b, _ := withPlugins(t, pluginBlock{variant: variant{name: "conf", version: "0.1.0", module: "kernel/internal/conformance/cmd"},
+		limits: fmt.Sprintf("storage_object_bytes = %d", conformance.StorageObjectBytes)})
 	b.undocumented = map[string]string{
 		"GET /api/v1/conf/status/{code}": "answers the status its path names, to test how statuses pass through",
 		"GET /api/v1/conf/stream/{kind}": "streams with the status its kind names (status-201, status-204), likewise",
 	}
 	inst := b.institution("conform")
-	h := plugintest.New(t, conformance.New())
+	h := plugintest.New(t, conformance.New(), plugintest.WithStorageLimits(10<<30, conformance.StorageObjectBytes))
 	tenant := plugintest.NewTenant()
 	principals := map[string]sdk.Principal{
 		"admin": plugintest.User(tenant, "admin"), "learner": plugintest.User(tenant, "learner"), "": plugintest.Anonymous(),
@@ -40,6 +42,7 @@ func TestRequestContractConformance(t *testing.T) {
 		// sameDetail: the detail is the plugin's or the contract's, so it is
 		// the same words; the kernel's routing answers word 404/405 its own way.
 		sameDetail bool
+		status     int // when set, the status both must answer
 	}{
 		{name: "echo", who: "learner", method: "GET", path: "/api/v1/conf/echo/7?must=1&limit=5&tag=a&tag=b&mode=a&undeclared=x",
 			header: http.Header{"Accept-Language": {"fr"}, "If-Match": {`"e1"`}, "Cookie": {"c=1"}, "X-Forwarded-For": {"1.2.3.4"}}, sameDetail: true},
@@ -97,6 +100,15 @@ func TestRequestContractConformance(t *testing.T) {
 		{name: "stream status 201", who: "learner", method: "GET", path: "/api/v1/conf/stream/status-201?must=1", sameDetail: true},
 		{name: "stream status 204 drops the body", who: "learner", method: "GET", path: "/api/v1/conf/stream/status-204?must=1", sameDetail: true},
 		{name: "stream status 600 is a bad gateway", who: "learner", method: "GET", path: "/api/v1/conf/stream/status-600?must=1", sameDetail: true},
+		// Object storage: the same blobstore code on both sides.
+		{name: "store a file", who: "admin", method: "POST", path: "/api/v1/conf/files?key=notes/a.txt", body: `{"content":"hello"}`, sameDetail: true, status: 201},
+		{name: "read it back", who: "learner", method: "GET", path: "/api/v1/conf/files?key=notes/a.txt", sameDetail: true, status: 200},
+		{name: "store it once", who: "admin", method: "POST", path: "/api/v1/conf/files?key=notes/a.txt&once=true", body: `{"content":"again"}`, sameDetail: true, status: 409},
+		{name: "read a missing file", who: "learner", method: "GET", path: "/api/v1/conf/files?key=notes/b.txt", sameDetail: true, status: 404},
+		{name: "a key that leaves its scope", who: "learner", method: "GET", path: "/api/v1/conf/files?key=../notes/a.txt", sameDetail: true, status: 422},
+		{name: "a key of the kernel", who: "admin", method: "POST", path: "/api/v1/conf/files?key=kernel/x", body: `{"content":"x"}`, sameDetail: true, status: 422},
+		{name: "a file over the limit", who: "admin", method: "POST", path: "/api/v1/conf/files?key=big", body: `{"content":"eleven char"}`, sameDetail: true, status: 413},
+		{name: "an undeclared capability", who: "admin", method: "POST", path: "/api/v1/conf/files/platform?key=a", body: `{"content":"a"}`, sameDetail: true, status: 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var body any
@@ -112,6 +124,9 @@ func TestRequestContractConformance(t *testing.T) {
 			p := h.DoRequest(plugintest.Request{Principal: principals[tc.who], Method: tc.method, Path: tc.path, Body: body, Header: withJSON(tc.header, body)})
 
 			require.Equal(t, k.Status, p.Status, "kernel: %s\nplugintest: %s", k.Raw, p.Body)
+			if tc.status != 0 {
+				require.Equal(t, tc.status, k.Status, "%s", k.Raw)
+			}
 			for _, name := range []string{"Content-Type", "Etag", "Location", "Retry-After", "X-Internal", "Set-Cookie"} {
 				require.Equal(t, k.Header.Get(name), p.Header.Get(name), "header %s; kernel: %s\nplugintest: %s", name, k.Raw, p.Body)
 			}

@@ -65,6 +65,7 @@ func setupLogged(t testing.TB, log hclog.Logger, env ...string) *testBundle {
 		"EDULURE_MIGRATE_ON_START":      "false",
 		"EDULURE_PLUGINS_FILE":          "none",
 		"EDULURE_DB_ROLE_PREFIX":        rolePrefixFor(dbURL),
+		"EDULURE_BLOB_URL":              "file://" + t.TempDir(),
 	}
 	for i := 0; i+1 < len(env); i += 2 {
 		vars[env[i]] = env[i+1]

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -65,14 +66,14 @@ func (s *Server) pluginProxy(c echo.Context) error {
 	}
 	var tenantConfig json.RawMessage
 	if p != nil && p.HasTenant() {
-		st, err := s.Plugins.Enablement.Get(ctx, p.TenantID, target.Plugin)
+		st, cfg, err := s.Plugins.TenantConfig(ctx, p.TenantID, target.Plugin)
 		if err != nil {
 			return err
 		}
 		if !st.Enabled {
 			return problem.New(http.StatusNotFound, "plugin-not-enabled", fmt.Sprintf("the %s plugin is not enabled for this institution", target.Plugin))
 		}
-		tenantConfig = st.Config
+		tenantConfig = cfg
 	}
 	if !route.Public {
 		if err := s.authorize(ctx, p, accessCheck{Access: TenantScoped, Permission: route.Permission, What: "this route"}); err != nil {
@@ -181,7 +182,9 @@ func (s *Server) wirePrincipal(ctx context.Context, p *Principal, t supervisor.T
 	return out
 }
 
-// PluginView is one installed plugin as an institution sees it.
+// PluginView is one installed plugin as an institution sees it. Config
+// holds its settings except the secret ones, which are never shown: Secrets
+// says which of those are set.
 type PluginView struct {
 	Name             string                     `json:"name"`
 	Version          string                     `json:"version"`
@@ -189,16 +192,31 @@ type PluginView struct {
 	State            string                     `json:"state"`
 	Enabled          bool                       `json:"enabled"`
 	EnabledByDefault bool                       `json:"enabled_by_default"`
-	Config           map[string]json.RawMessage `json:"config" doc:"The institution's own settings, as stored; {} when none."`
+	Config           map[string]json.RawMessage `json:"config" doc:"The institution's settings, as stored, without the secret ones; {} when none."`
+	Secrets          SecretViews                `json:"secrets" doc:"The secret settings (writeOnly in config_schema), by name: whether each is set, never its value."`
 	ConfigSchema     map[string]json.RawMessage `json:"config_schema,omitempty" doc:"The JSON Schema of the settings, when the plugin has any."`
 	Routes           []string                   `json:"routes"`
 	Permissions      []string                   `json:"permissions"`
 }
 
+// SecretViews are a plugin's secret settings (writeOnly in its
+// config_schema) by name.
+type SecretViews map[string]SecretView
+
+// SecretView is what an institution sees of one of its secret settings:
+// whether it is set and when it last changed, never the value.
+type SecretView struct {
+	Set       bool       `json:"set"`
+	ChangedAt *time.Time `json:"changed_at,omitempty"`
+}
+
 // PutPluginRequest enables or disables a plugin and sets its configuration.
+// Config, when sent, replaces the settings; a secret setting (writeOnly in
+// config_schema) is the exception: absent, it keeps its value; a value
+// replaces it; null clears it.
 type PutPluginRequest struct {
 	Enabled *bool                      `json:"enabled" doc:"true or false (required)."`
-	Config  map[string]json.RawMessage `json:"config,omitempty" doc:"The new settings, checked against the plugin's config_schema; absent or null keeps the current ones."`
+	Config  map[string]json.RawMessage `json:"config,omitempty" doc:"The new settings, checked against the plugin's config_schema; absent or null keeps the current ones. A secret setting absent keeps its value, null clears it."`
 }
 
 func (s *Server) tenantPluginView(ctx context.Context, tenant uuid.UUID, st supervisor.Status) (PluginView, error) {
@@ -208,19 +226,30 @@ func (s *Server) tenantPluginView(ctx context.Context, tenant uuid.UUID, st supe
 	}
 	v := PluginView{
 		Name: st.Name, Version: st.Version, Description: st.Description, State: string(st.State),
-		Enabled: set.Enabled, EnabledByDefault: st.EnabledByDefault, Config: map[string]json.RawMessage{},
-		Routes: nonNil(st.Routes), Permissions: nonNil(st.Permissions),
+		Enabled: set.Enabled, EnabledByDefault: st.EnabledByDefault,
+		Secrets: SecretViews{}, Routes: nonNil(st.Routes), Permissions: nonNil(st.Permissions),
 	}
-	if err := json.Unmarshal(set.Config, &v.Config); len(set.Config) > 0 && err != nil {
+	cfg := set.Config
+	if m, ok := s.Plugins.Manifest(st.Name); ok {
+		if len(m.ConfigSchemaJson) > 0 {
+			if err := json.Unmarshal(m.ConfigSchemaJson, &v.ConfigSchema); err != nil {
+				return PluginView{}, fmt.Errorf("configuration schema of plugin %q: %w", st.Name, err)
+			}
+		}
+		cfg = withoutSettings(set.Config, m.Secrets)
+		for _, name := range m.Secrets {
+			sv := SecretView{}
+			if sec, ok := set.Secrets[name]; ok {
+				sv.Set, sv.ChangedAt = true, &sec.ChangedAt
+			}
+			v.Secrets[name] = sv
+		}
+	}
+	if err := json.Unmarshal(cfg, &v.Config); len(cfg) > 0 && err != nil {
 		return PluginView{}, fmt.Errorf("stored configuration of plugin %q is not a JSON object: %w", st.Name, err)
 	}
 	if v.Config == nil { // none stored, or null
 		v.Config = map[string]json.RawMessage{}
-	}
-	if m, ok := s.Plugins.Manifest(st.Name); ok && len(m.ConfigSchemaJson) > 0 {
-		if err := json.Unmarshal(m.ConfigSchemaJson, &v.ConfigSchema); err != nil {
-			return PluginView{}, fmt.Errorf("configuration schema of plugin %q: %w", st.Name, err)
-		}
 	}
 	return v, nil
 }
@@ -267,12 +296,17 @@ func (s *Server) putTenantPlugin(c echo.Context) error {
 			return err
 		}
 	}
-	if err := validatePluginConfig(m, cfg); err != nil {
+	ch, err := s.splitSecrets(p.TenantID, name, m, cur, cfg)
+	if err != nil {
 		return err
 	}
+	if err := validatePluginConfig(m, ch.effective); err != nil {
+		return err
+	}
+	cfg = ch.config
 	set := supervisor.Setting{Enabled: *body.Enabled, Config: cfg}
 	err = s.inTx(c, func(t *txc) error {
-		if err := s.Plugins.Enablement.Put(ctx, t.Tx, p.TenantID, name, set, p.UserID); err != nil {
+		if err := s.Plugins.Enablement.Put(ctx, t.Tx, p.TenantID, name, set, ch.secrets, p.UserID); err != nil {
 			return err
 		}
 		if _, err := t.Exec(ctx, `SELECT pg_notify('edulure_changes', $1)`, supervisor.TopicPlugins+":"+p.TenantID.String()); err != nil {
@@ -283,7 +317,9 @@ func (s *Server) putTenantPlugin(c echo.Context) error {
 		if !set.Enabled {
 			action, event = "tenancy.plugin.disabled", outbox.PluginDisabled
 		}
-		data := map[string]any{"plugin": name, "version": st.Version, "enabled": set.Enabled, "config_changed": string(cfg) != string(cur.Config)}
+		// Names of secret settings, never their values.
+		data := map[string]any{"plugin": name, "version": st.Version, "enabled": set.Enabled, "config_changed": string(cfg) != string(cur.Config),
+			"secrets_set": ch.set, "secrets_cleared": ch.cleared}
 		if err := t.audit(p.TenantID, action, "plugin:"+name, data); err != nil {
 			return err
 		}

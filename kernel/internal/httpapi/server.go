@@ -23,6 +23,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/token"
+	"github.com/edulure/edulure/sdk/blobstore"
 )
 
 // Deps are what the API needs from the rest of the kernel.
@@ -101,7 +102,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 			MaxAge:        600,
 		}))
 	}
-	e.Use(middleware.BodyLimit(strconv.FormatInt(d.Config.BodyLimit, 10) + "B"))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: strconv.FormatInt(d.Config.BodyLimit, 10) + "B", Skipper: signedBlobPath,
+	}))
 	e.Use(s.deadline)
 
 	s.routes = s.kernelRoutes()
@@ -109,6 +112,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		if err := s.register(r); err != nil {
 			return nil, err
 		}
+	}
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut} {
+		s.echo.Add(m, blobstore.SignedPath+"*", s.signedBlob)
 	}
 	// Every other /api/v1 path may be a plugin's: the proxy resolves it
 	// against the plugins' route table, which changes as plugins load.

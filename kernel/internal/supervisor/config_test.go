@@ -61,6 +61,8 @@ func TestLoadConfigFull(t *testing.T) {
 			MaxStreamsPerInstitution: 250,
 			StreamIdleTimeout:        30 * time.Second,
 			StreamMaxDuration:        2 * time.Hour,
+			StorageBytes:             500 << 30,
+			StorageObjectBytes:       100_000_000,
 		},
 	}, gamification)
 	require.Equal(t, supervisor.PluginConfig{
@@ -127,6 +129,8 @@ func TestParseConfigDefaults(t *testing.T) {
 				MaxStreamsPerInstitution: 100,
 				StreamIdleTimeout:        time.Minute,
 				StreamMaxDuration:        time.Hour,
+				StorageBytes:             10 << 30,
+				StorageObjectBytes:       1 << 30,
 			}, p.Limits)
 		})
 	}
@@ -605,6 +609,54 @@ plugin "quiz" {
   }
 }`,
 			want: []string{"plugins.hcl:6,", "Invalid db_connections", "db_connections is string; expected a whole number from 1 to 100"},
+		},
+		{
+			name: "storage_bytes zero",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    storage_bytes = 0
+  }
+}`,
+			want: []string{"plugins.hcl:6,21-22: Invalid storage_bytes", `storage_bytes is 0; expected a number of bytes from 1 to 1 PiB, or a size such as "500MiB"`},
+		},
+		{
+			name: "storage_object_bytes with an unknown unit",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    storage_object_bytes = "10 gigs"
+  }
+}`,
+			want: []string{"plugins.hcl:6,", `storage_object_bytes is "10 gigs"; expected a number of bytes`, "units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB"},
+		},
+		{
+			name: "storage_bytes over a PiB",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    storage_bytes = "2000TiB"
+  }
+}`,
+			want: []string{"plugins.hcl:6,", `storage_bytes is "2000TiB"`},
+		},
+		{
+			name: "storage_bytes a list",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    storage_bytes = [1]
+  }
+}`,
+			want: []string{"plugins.hcl:6,", `storage_bytes is tuple; expected a number of bytes`},
 		},
 		{
 			name: "request_timeout without unit",

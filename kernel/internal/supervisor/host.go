@@ -17,16 +17,19 @@ import (
 	"github.com/edulure/edulure/kernel/internal/database"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/blobstore"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
 // hostServer is the Host service the kernel serves to one plugin. It trusts
 // the plugin with IDs only: roles and API key permissions are looked up
-// again, so a plugin cannot widen a principal's rights.
+// again, so a plugin cannot widen a principal's rights. The object storage
+// calls are blobstore.Service's, which sdk/plugintest serves too: scoped to
+// this plugin, and to the capabilities its manifest declares.
 type hostServer struct {
-	pluginv1.UnimplementedHostServer
-	s      *Supervisor
-	plugin string
+	blobstore.Service // BlobPut, BlobGet, ...; and UnimplementedHostServer
+	s                 *Supervisor
+	plugin            string
 }
 
 func (h *hostServer) Authorize(ctx context.Context, req *pluginv1.AuthorizeRequest) (*pluginv1.AuthorizeResponse, error) {
@@ -134,9 +137,9 @@ func (h *hostServer) GetTenantConfig(ctx context.Context, req *pluginv1.GetTenan
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, "tenant_id is not a UUID")
 	}
-	st, err := h.s.Enablement.Get(ctx, tenant, h.plugin)
+	st, cfg, err := h.s.TenantConfig(ctx, tenant, h.plugin)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "%v", fmt.Errorf("reading settings: %w", err))
 	}
-	return &pluginv1.GetTenantConfigResponse{Enabled: st.Enabled, ConfigJson: st.Config}, nil
+	return &pluginv1.GetTenantConfigResponse{Enabled: st.Enabled, ConfigJson: cfg}, nil
 }

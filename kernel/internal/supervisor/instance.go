@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/edulure/edulure/sdk/blobstore"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/storage"
 	"github.com/edulure/edulure/sdk/wire"
@@ -136,7 +137,7 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	}
 
 	hostID := inst.rpc.Broker.NextId()
-	host := &hostServer{s: s, plugin: cfg.Name}
+	host := &hostServer{s: s, plugin: cfg.Name, Service: blobstore.Service{Store: s.blobs, Plugin: cfg.Name, Capabilities: m.Capabilities, Logger: logger}}
 	go inst.rpc.Broker.AcceptAndServe(hostID, func(opts []grpc.ServerOption) *grpc.Server {
 		srv := grpc.NewServer(opts...)
 		pluginv1.RegisterHostServer(srv, host)
@@ -155,9 +156,16 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 // rolePassword derives the plugin role's password from the kernel's secret,
 // so every replica sets and hands out the same one.
 func (s *Supervisor) rolePassword(name string) string {
+	return hex.EncodeToString(s.derive("edulure plugin role password\x00" + s.opts.RolePrefix + name))
+}
+
+// derive is a key for one purpose, derived from the kernel's secret: the
+// same on every replica, and telling nothing of the secret or of the keys
+// of other purposes.
+func (s *Supervisor) derive(purpose string) []byte {
 	mac := hmac.New(sha256.New, s.opts.Secret)
-	mac.Write([]byte("edulure plugin role password\x00" + s.opts.RolePrefix + name))
-	return hex.EncodeToString(mac.Sum(nil))
+	mac.Write([]byte(purpose))
+	return mac.Sum(nil)
 }
 
 // exited reports whether the process has ended.

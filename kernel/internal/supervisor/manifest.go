@@ -28,6 +28,9 @@ type Manifest struct {
 	// Subscriptions are its event subscriptions (subscribes and
 	// subscriptions of the wire manifest, merged).
 	Subscriptions []*pluginv1.Subscription
+	// Secrets are the configuration's secret settings (wire.ConfigSecrets):
+	// sealed at rest, never shown, delivered only inside the configuration.
+	Secrets []string
 }
 
 // Route is one validated plugin route.
@@ -92,13 +95,16 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 			bad("%v", err)
 		}
 		out.ConfigSchema = sch
+		out.Secrets = wire.ConfigSecrets(m.ConfigSchemaJson)
 	}
 	if len(errs) == 0 {
 		// The operator's block in plugins.hcl, against the schema: each
-		// wrong setting named with where it is written.
+		// wrong setting named with where it is written. No message repeats
+		// a value.
 		for _, v := range wire.CheckConfig(out.ConfigSchema, cfg.Config, "config") {
 			bad("%s%s: %s", cfg.where(v.Field), v.Field, v.Message)
 		}
+		errs = append(errs, literalSecrets(out.Secrets, cfg)...)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -109,3 +115,23 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 // OpenAPISchema parses a route's request or response schema fragment (an
 // OpenAPI 3.0 schema object; wire.CheckManifest has checked it at load).
 func OpenAPISchema(raw []byte) (*openapi3.Schema, error) { return wire.OpenAPISchema(raw) }
+
+// literalSecrets refuses a secret setting written as a value in plugins.hcl:
+// an operator gives one with env() or file(), so that the file holds none.
+func literalSecrets(secrets []string, cfg PluginConfig) []error {
+	if len(secrets) == 0 {
+		return nil
+	}
+	var given map[string]json.RawMessage
+	if json.Unmarshal(cfg.Config, &given) != nil {
+		return nil
+	}
+	var errs []error
+	for _, name := range secrets {
+		if _, ok := given[name]; ok && !cfg.ConfigExternal[name] {
+			field := "config." + name
+			errs = append(errs, fmt.Errorf(`%s%s: is a secret setting: write env("VARIABLE") or file("/path/to/secret") instead of its value; plugins.hcl never holds a secret`, cfg.where(field), field))
+		}
+	}
+	return errs
+}

@@ -26,6 +26,8 @@ type Runtime interface {
 	Cleanup(ctx context.Context) error
 	// Env is the *sdk.Env the plugin was provisioned with.
 	Env() any
+	// Storage is the *sdk.Bucket of an institution, as sdk.Storage gives it.
+	Storage(tenantID string) any
 }
 
 var (
@@ -33,7 +35,11 @@ var (
 	// GetManifest does.
 	Compile func(plugin any) (*pluginv1.Manifest, error)
 	// Provision provisions an sdk.Plugin as Configure does: a DB on pool,
-	// host (an sdk.Host), the operator's configuration, and the plugin's
+	// host (an sdk.Host), the operator's configuration, the Host client
+	// its object storage calls (blobs; nil: none), and the plugin's
 	// Provision.
-	Provision func(ctx context.Context, plugin any, logger hclog.Logger, pool *pgxpool.Pool, host any, operator []byte) (Runtime, error)
+	Provision func(ctx context.Context, plugin any, logger hclog.Logger, pool *pgxpool.Pool, host any, operator []byte, blobs pluginv1.HostClient) (Runtime, error)
+	// KindName is the wire name of the sdk sentinel an error wraps
+	// ("not_found"), or "internal".
+	KindName func(err error) string
 )

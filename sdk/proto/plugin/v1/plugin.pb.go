@@ -112,8 +112,13 @@ type Manifest struct {
 	// "#/components/schemas/<name>", as a JSON object by name. Each name starts
 	// with the plugin's name and a dot ("courses.Course"). Since: v1.2
 	ComponentsJson []byte `protobuf:"bytes,14,opt,name=components_json,json=componentsJson,proto3" json:"components_json,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Host services the plugin uses: "storage" (objects of the request's
+	// institution) and "platform_storage" (objects of the platform scope).
+	// The kernel refuses unknown names, and answers PERMISSION_DENIED to a
+	// call of a host service that is not declared. Since: v1.2
+	Capabilities  []string `protobuf:"bytes,15,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Manifest) Reset() {
@@ -240,6 +245,13 @@ func (x *Manifest) GetSubscriptions() []*Subscription {
 func (x *Manifest) GetComponentsJson() []byte {
 	if x != nil {
 		return x.ComponentsJson
+	}
+	return nil
+}
+
+func (x *Manifest) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
 	}
 	return nil
 }
@@ -2608,6 +2620,745 @@ func (x *GetMemberResponse) GetRoles() []string {
 	return nil
 }
 
+// BlobScope says whose objects a call is about. Since: v1.2
+type BlobScope struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The institution whose objects these are. Empty with platform = true.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// The platform scope, for platform jobs (capability "platform_storage").
+	Platform      bool `protobuf:"varint,2,opt,name=platform,proto3" json:"platform,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobScope) Reset() {
+	*x = BlobScope{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobScope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobScope) ProtoMessage() {}
+
+func (x *BlobScope) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobScope.ProtoReflect.Descriptor instead.
+func (*BlobScope) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *BlobScope) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *BlobScope) GetPlatform() bool {
+	if x != nil {
+		return x.Platform
+	}
+	return false
+}
+
+// BlobObject describes a stored object. Since: v1.2
+type BlobObject struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key within the scope, as the plugin named it.
+	Key         string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Size        int64  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// SHA-256 of the content, lowercase hex, computed by the kernel while
+	// the object was stored.
+	Sha256 string `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// When the object was stored (Unix milliseconds).
+	ModifiedUnixMs int64 `protobuf:"varint,5,opt,name=modified_unix_ms,json=modifiedUnixMs,proto3" json:"modified_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *BlobObject) Reset() {
+	*x = BlobObject{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobObject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobObject) ProtoMessage() {}
+
+func (x *BlobObject) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobObject.ProtoReflect.Descriptor instead.
+func (*BlobObject) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *BlobObject) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *BlobObject) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *BlobObject) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *BlobObject) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *BlobObject) GetModifiedUnixMs() int64 {
+	if x != nil {
+		return x.ModifiedUnixMs
+	}
+	return 0
+}
+
+// Since: v1.2
+type BlobPutRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First message only: which object, and how to store it.
+	Scope *BlobScope `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key   string     `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The media type recorded and served; empty: application/octet-stream.
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Store only if no object has the key (If-None-Match: *); otherwise
+	// ALREADY_EXISTS and nothing changes.
+	IfNotExists bool `protobuf:"varint,4,opt,name=if_not_exists,json=ifNotExists,proto3" json:"if_not_exists,omitempty"`
+	// The next bytes of the content (any message, the first included).
+	Data          []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobPutRequest) Reset() {
+	*x = BlobPutRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobPutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobPutRequest) ProtoMessage() {}
+
+func (x *BlobPutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobPutRequest.ProtoReflect.Descriptor instead.
+func (*BlobPutRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *BlobPutRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobPutRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *BlobPutRequest) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *BlobPutRequest) GetIfNotExists() bool {
+	if x != nil {
+		return x.IfNotExists
+	}
+	return false
+}
+
+func (x *BlobPutRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// Since: v1.2
+type BlobGetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scope         *BlobScope             `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobGetRequest) Reset() {
+	*x = BlobGetRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobGetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobGetRequest) ProtoMessage() {}
+
+func (x *BlobGetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobGetRequest.ProtoReflect.Descriptor instead.
+func (*BlobGetRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *BlobGetRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobGetRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// Since: v1.2
+type BlobGetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First message only.
+	Object *BlobObject `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	// The next bytes of the content.
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobGetResponse) Reset() {
+	*x = BlobGetResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobGetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobGetResponse) ProtoMessage() {}
+
+func (x *BlobGetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobGetResponse.ProtoReflect.Descriptor instead.
+func (*BlobGetResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *BlobGetResponse) GetObject() *BlobObject {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+func (x *BlobGetResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// Since: v1.2
+type BlobStatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scope         *BlobScope             `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobStatRequest) Reset() {
+	*x = BlobStatRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobStatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobStatRequest) ProtoMessage() {}
+
+func (x *BlobStatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobStatRequest.ProtoReflect.Descriptor instead.
+func (*BlobStatRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *BlobStatRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobStatRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// Since: v1.2
+type BlobListRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Scope *BlobScope             `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// Only keys that start with this ("" for all of the scope).
+	Prefix string `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// The next_cursor of the previous page; "" for the first.
+	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Objects per page: 1 to 1000; 0 means 100.
+	Limit         int32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobListRequest) Reset() {
+	*x = BlobListRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobListRequest) ProtoMessage() {}
+
+func (x *BlobListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobListRequest.ProtoReflect.Descriptor instead.
+func (*BlobListRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *BlobListRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobListRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *BlobListRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *BlobListRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// Since: v1.2
+type BlobListResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Objects []*BlobObject          `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	// Empty on the last page.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobListResponse) Reset() {
+	*x = BlobListResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobListResponse) ProtoMessage() {}
+
+func (x *BlobListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobListResponse.ProtoReflect.Descriptor instead.
+func (*BlobListResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *BlobListResponse) GetObjects() []*BlobObject {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+func (x *BlobListResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// Since: v1.2
+type BlobDeleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scope         *BlobScope             `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobDeleteRequest) Reset() {
+	*x = BlobDeleteRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobDeleteRequest) ProtoMessage() {}
+
+func (x *BlobDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobDeleteRequest.ProtoReflect.Descriptor instead.
+func (*BlobDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *BlobDeleteRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobDeleteRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// Since: v1.2
+type BlobDeleteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobDeleteResponse) Reset() {
+	*x = BlobDeleteResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobDeleteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobDeleteResponse) ProtoMessage() {}
+
+func (x *BlobDeleteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobDeleteResponse.ProtoReflect.Descriptor instead.
+func (*BlobDeleteResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{46}
+}
+
+// Since: v1.2
+type BlobSignURLRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Scope *BlobScope             `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	Key   string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// "GET" or "PUT".
+	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	// How long the URL works: 1 to 3600 seconds; 0 means 900.
+	ExpiresInSeconds int32 `protobuf:"varint,4,opt,name=expires_in_seconds,json=expiresInSeconds,proto3" json:"expires_in_seconds,omitempty"`
+	// PUT only: the media type the object is stored with.
+	ContentType string `protobuf:"bytes,5,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// PUT only: refuse the upload if the key exists.
+	IfNotExists   bool `protobuf:"varint,6,opt,name=if_not_exists,json=ifNotExists,proto3" json:"if_not_exists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobSignURLRequest) Reset() {
+	*x = BlobSignURLRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobSignURLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobSignURLRequest) ProtoMessage() {}
+
+func (x *BlobSignURLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobSignURLRequest.ProtoReflect.Descriptor instead.
+func (*BlobSignURLRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *BlobSignURLRequest) GetScope() *BlobScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *BlobSignURLRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *BlobSignURLRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *BlobSignURLRequest) GetExpiresInSeconds() int32 {
+	if x != nil {
+		return x.ExpiresInSeconds
+	}
+	return 0
+}
+
+func (x *BlobSignURLRequest) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *BlobSignURLRequest) GetIfNotExists() bool {
+	if x != nil {
+		return x.IfNotExists
+	}
+	return false
+}
+
+// Since: v1.2
+type BlobSignURLResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Absolute (the store signed it) or a path under the kernel's API
+	// (/api/v1/blobs/...), to resolve against the API's base URL.
+	Url           string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	ExpiresUnixMs int64  `protobuf:"varint,2,opt,name=expires_unix_ms,json=expiresUnixMs,proto3" json:"expires_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobSignURLResponse) Reset() {
+	*x = BlobSignURLResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobSignURLResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobSignURLResponse) ProtoMessage() {}
+
+func (x *BlobSignURLResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobSignURLResponse.ProtoReflect.Descriptor instead.
+func (*BlobSignURLResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *BlobSignURLResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *BlobSignURLResponse) GetExpiresUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresUnixMs
+	}
+	return 0
+}
+
 var File_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_v1_plugin_proto_rawDesc = "" +
@@ -2615,7 +3366,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x16plugin/v1/plugin.proto\x12\x11edulure.plugin.v1\"f\n" +
 	"\x12GetManifestRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12%\n" +
-	"\x0ekernel_version\x18\x02 \x01(\tR\rkernelVersion\"\xf7\x04\n" +
+	"\x0ekernel_version\x18\x02 \x01(\tR\rkernelVersion\"\x9b\x05\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12!\n" +
@@ -2635,7 +3386,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x12config_schema_json\x18\v \x01(\fR\x10configSchemaJson\x12 \n" +
 	"\vdescription\x18\f \x01(\tR\vdescription\x12E\n" +
 	"\rsubscriptions\x18\r \x03(\v2\x1f.edulure.plugin.v1.SubscriptionR\rsubscriptions\x12'\n" +
-	"\x0fcomponents_json\x18\x0e \x01(\fR\x0ecomponentsJson\"_\n" +
+	"\x0fcomponents_json\x18\x0e \x01(\fR\x0ecomponentsJson\x12\"\n" +
+	"\fcapabilities\x18\x0f \x03(\tR\fcapabilities\"_\n" +
 	"\fSubscription\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\aordered\x18\x02 \x01(\bR\aordered\x12!\n" +
@@ -2835,7 +3587,55 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\"A\n" +
 	"\x11GetMemberResponse\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\bR\x06member\x12\x14\n" +
-	"\x05roles\x18\x02 \x03(\tR\x05roles2\xdc\x04\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"D\n" +
+	"\tBlobScope\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1a\n" +
+	"\bplatform\x18\x02 \x01(\bR\bplatform\"\x97\x01\n" +
+	"\n" +
+	"BlobObject\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x16\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12(\n" +
+	"\x10modified_unix_ms\x18\x05 \x01(\x03R\x0emodifiedUnixMs\"\xb1\x01\n" +
+	"\x0eBlobPutRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\"\n" +
+	"\rif_not_exists\x18\x04 \x01(\bR\vifNotExists\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"V\n" +
+	"\x0eBlobGetRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\\\n" +
+	"\x0fBlobGetResponse\x125\n" +
+	"\x06object\x18\x01 \x01(\v2\x1d.edulure.plugin.v1.BlobObjectR\x06object\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"W\n" +
+	"\x0fBlobStatRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\x8b\x01\n" +
+	"\x0fBlobListRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"l\n" +
+	"\x10BlobListResponse\x127\n" +
+	"\aobjects\x18\x01 \x03(\v2\x1d.edulure.plugin.v1.BlobObjectR\aobjects\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"Y\n" +
+	"\x11BlobDeleteRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\x14\n" +
+	"\x12BlobDeleteResponse\"\xe7\x01\n" +
+	"\x12BlobSignURLRequest\x122\n" +
+	"\x05scope\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.BlobScopeR\x05scope\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x12,\n" +
+	"\x12expires_in_seconds\x18\x04 \x01(\x05R\x10expiresInSeconds\x12!\n" +
+	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\x12\"\n" +
+	"\rif_not_exists\x18\x06 \x01(\bR\vifNotExists\"O\n" +
+	"\x13BlobSignURLResponse\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12&\n" +
+	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs2\xdc\x04\n" +
 	"\x06Plugin\x12Q\n" +
 	"\vGetManifest\x12%.edulure.plugin.v1.GetManifestRequest\x1a\x1b.edulure.plugin.v1.Manifest\x12V\n" +
 	"\tConfigure\x12#.edulure.plugin.v1.ConfigureRequest\x1a$.edulure.plugin.v1.ConfigureResponse\x12M\n" +
@@ -2844,14 +3644,21 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x06Health\x12 .edulure.plugin.v1.HealthRequest\x1a!.edulure.plugin.v1.HealthResponse\x12_\n" +
 	"\fHandleEvents\x12&.edulure.plugin.v1.HandleEventsRequest\x1a'.edulure.plugin.v1.HandleEventsResponse\x12M\n" +
 	"\x06RunJob\x12 .edulure.plugin.v1.RunJobRequest\x1a!.edulure.plugin.v1.RunJobResponse\x12Y\n" +
-	"\x10HandleHTTPStream\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a#.edulure.plugin.v1.HTTPResponsePart0\x012\xe5\x03\n" +
+	"\x10HandleHTTPStream\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a#.edulure.plugin.v1.HTTPResponsePart0\x012\xe5\a\n" +
 	"\x04Host\x12V\n" +
 	"\tAuthorize\x12#.edulure.plugin.v1.AuthorizeRequest\x1a$.edulure.plugin.v1.AuthorizeResponse\x12Y\n" +
 	"\n" +
 	"WriteAudit\x12$.edulure.plugin.v1.WriteAuditRequest\x1a%.edulure.plugin.v1.WriteAuditResponse\x12h\n" +
 	"\x0fGetTenantConfig\x12).edulure.plugin.v1.GetTenantConfigRequest\x1a*.edulure.plugin.v1.GetTenantConfigResponse\x12h\n" +
 	"\x0fEventsPublished\x12).edulure.plugin.v1.EventsPublishedRequest\x1a*.edulure.plugin.v1.EventsPublishedResponse\x12V\n" +
-	"\tGetMember\x12#.edulure.plugin.v1.GetMemberRequest\x1a$.edulure.plugin.v1.GetMemberResponseB9Z7github.com/edulure/edulure/sdk/proto/plugin/v1;pluginv1b\x06proto3"
+	"\tGetMember\x12#.edulure.plugin.v1.GetMemberRequest\x1a$.edulure.plugin.v1.GetMemberResponse\x12M\n" +
+	"\aBlobPut\x12!.edulure.plugin.v1.BlobPutRequest\x1a\x1d.edulure.plugin.v1.BlobObject(\x01\x12R\n" +
+	"\aBlobGet\x12!.edulure.plugin.v1.BlobGetRequest\x1a\".edulure.plugin.v1.BlobGetResponse0\x01\x12M\n" +
+	"\bBlobStat\x12\".edulure.plugin.v1.BlobStatRequest\x1a\x1d.edulure.plugin.v1.BlobObject\x12S\n" +
+	"\bBlobList\x12\".edulure.plugin.v1.BlobListRequest\x1a#.edulure.plugin.v1.BlobListResponse\x12Y\n" +
+	"\n" +
+	"BlobDelete\x12$.edulure.plugin.v1.BlobDeleteRequest\x1a%.edulure.plugin.v1.BlobDeleteResponse\x12\\\n" +
+	"\vBlobSignURL\x12%.edulure.plugin.v1.BlobSignURLRequest\x1a&.edulure.plugin.v1.BlobSignURLResponseB9Z7github.com/edulure/edulure/sdk/proto/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -2865,7 +3672,7 @@ func file_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*GetManifestRequest)(nil),      // 0: edulure.plugin.v1.GetManifestRequest
 	(*Manifest)(nil),                // 1: edulure.plugin.v1.Manifest
@@ -2904,11 +3711,23 @@ var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*EventsPublishedResponse)(nil), // 34: edulure.plugin.v1.EventsPublishedResponse
 	(*GetMemberRequest)(nil),        // 35: edulure.plugin.v1.GetMemberRequest
 	(*GetMemberResponse)(nil),       // 36: edulure.plugin.v1.GetMemberResponse
-	nil,                             // 37: edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	nil,                             // 38: edulure.plugin.v1.HTTPRequest.QueryEntry
-	nil,                             // 39: edulure.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                             // 40: edulure.plugin.v1.HTTPResponse.HeadersEntry
-	nil,                             // 41: edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	(*BlobScope)(nil),               // 37: edulure.plugin.v1.BlobScope
+	(*BlobObject)(nil),              // 38: edulure.plugin.v1.BlobObject
+	(*BlobPutRequest)(nil),          // 39: edulure.plugin.v1.BlobPutRequest
+	(*BlobGetRequest)(nil),          // 40: edulure.plugin.v1.BlobGetRequest
+	(*BlobGetResponse)(nil),         // 41: edulure.plugin.v1.BlobGetResponse
+	(*BlobStatRequest)(nil),         // 42: edulure.plugin.v1.BlobStatRequest
+	(*BlobListRequest)(nil),         // 43: edulure.plugin.v1.BlobListRequest
+	(*BlobListResponse)(nil),        // 44: edulure.plugin.v1.BlobListResponse
+	(*BlobDeleteRequest)(nil),       // 45: edulure.plugin.v1.BlobDeleteRequest
+	(*BlobDeleteResponse)(nil),      // 46: edulure.plugin.v1.BlobDeleteResponse
+	(*BlobSignURLRequest)(nil),      // 47: edulure.plugin.v1.BlobSignURLRequest
+	(*BlobSignURLResponse)(nil),     // 48: edulure.plugin.v1.BlobSignURLResponse
+	nil,                             // 49: edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	nil,                             // 50: edulure.plugin.v1.HTTPRequest.QueryEntry
+	nil,                             // 51: edulure.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                             // 52: edulure.plugin.v1.HTTPResponse.HeadersEntry
+	nil,                             // 53: edulure.plugin.v1.HTTPResponsePart.HeadersEntry
 }
 var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: edulure.plugin.v1.Manifest.routes:type_name -> edulure.plugin.v1.Route
@@ -2918,14 +3737,14 @@ var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	8,  // 4: edulure.plugin.v1.Manifest.migrations:type_name -> edulure.plugin.v1.Migration
 	2,  // 5: edulure.plugin.v1.Manifest.subscriptions:type_name -> edulure.plugin.v1.Subscription
 	4,  // 6: edulure.plugin.v1.Route.query_params:type_name -> edulure.plugin.v1.QueryParam
-	37, // 7: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	38, // 8: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
-	39, // 9: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
+	49, // 7: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	50, // 8: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
+	51, // 9: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
 	12, // 10: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
 	15, // 11: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
-	40, // 12: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
+	52, // 12: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
 	14, // 13: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
-	41, // 14: edulure.plugin.v1.HTTPResponsePart.headers:type_name -> edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	53, // 14: edulure.plugin.v1.HTTPResponsePart.headers:type_name -> edulure.plugin.v1.HTTPResponsePart.HeadersEntry
 	14, // 15: edulure.plugin.v1.HTTPResponsePart.error:type_name -> edulure.plugin.v1.Error
 	12, // 16: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
 	20, // 17: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
@@ -2935,39 +3754,59 @@ var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	27, // 21: edulure.plugin.v1.RunJobRequest.event:type_name -> edulure.plugin.v1.Event
 	12, // 22: edulure.plugin.v1.RunJobRequest.principal:type_name -> edulure.plugin.v1.Principal
 	14, // 23: edulure.plugin.v1.RunJobResponse.error:type_name -> edulure.plugin.v1.Error
-	11, // 24: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 25: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 26: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 27: edulure.plugin.v1.HTTPResponsePart.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	0,  // 28: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
-	9,  // 29: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
-	13, // 30: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
-	18, // 31: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
-	28, // 32: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
-	31, // 33: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
-	13, // 34: edulure.plugin.v1.Plugin.HandleHTTPStream:input_type -> edulure.plugin.v1.HTTPRequest
-	21, // 35: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
-	23, // 36: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
-	25, // 37: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
-	33, // 38: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
-	35, // 39: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
-	1,  // 40: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
-	10, // 41: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
-	16, // 42: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
-	19, // 43: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
-	30, // 44: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
-	32, // 45: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
-	17, // 46: edulure.plugin.v1.Plugin.HandleHTTPStream:output_type -> edulure.plugin.v1.HTTPResponsePart
-	22, // 47: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
-	24, // 48: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
-	26, // 49: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
-	34, // 50: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
-	36, // 51: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
-	40, // [40:52] is the sub-list for method output_type
-	28, // [28:40] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	37, // 24: edulure.plugin.v1.BlobPutRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 25: edulure.plugin.v1.BlobGetRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	38, // 26: edulure.plugin.v1.BlobGetResponse.object:type_name -> edulure.plugin.v1.BlobObject
+	37, // 27: edulure.plugin.v1.BlobStatRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 28: edulure.plugin.v1.BlobListRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	38, // 29: edulure.plugin.v1.BlobListResponse.objects:type_name -> edulure.plugin.v1.BlobObject
+	37, // 30: edulure.plugin.v1.BlobDeleteRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 31: edulure.plugin.v1.BlobSignURLRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	11, // 32: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 33: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 34: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 35: edulure.plugin.v1.HTTPResponsePart.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	0,  // 36: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
+	9,  // 37: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
+	13, // 38: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
+	18, // 39: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
+	28, // 40: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
+	31, // 41: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
+	13, // 42: edulure.plugin.v1.Plugin.HandleHTTPStream:input_type -> edulure.plugin.v1.HTTPRequest
+	21, // 43: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
+	23, // 44: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
+	25, // 45: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
+	33, // 46: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
+	35, // 47: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
+	39, // 48: edulure.plugin.v1.Host.BlobPut:input_type -> edulure.plugin.v1.BlobPutRequest
+	40, // 49: edulure.plugin.v1.Host.BlobGet:input_type -> edulure.plugin.v1.BlobGetRequest
+	42, // 50: edulure.plugin.v1.Host.BlobStat:input_type -> edulure.plugin.v1.BlobStatRequest
+	43, // 51: edulure.plugin.v1.Host.BlobList:input_type -> edulure.plugin.v1.BlobListRequest
+	45, // 52: edulure.plugin.v1.Host.BlobDelete:input_type -> edulure.plugin.v1.BlobDeleteRequest
+	47, // 53: edulure.plugin.v1.Host.BlobSignURL:input_type -> edulure.plugin.v1.BlobSignURLRequest
+	1,  // 54: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
+	10, // 55: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
+	16, // 56: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
+	19, // 57: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
+	30, // 58: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
+	32, // 59: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
+	17, // 60: edulure.plugin.v1.Plugin.HandleHTTPStream:output_type -> edulure.plugin.v1.HTTPResponsePart
+	22, // 61: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
+	24, // 62: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
+	26, // 63: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
+	34, // 64: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
+	36, // 65: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
+	38, // 66: edulure.plugin.v1.Host.BlobPut:output_type -> edulure.plugin.v1.BlobObject
+	41, // 67: edulure.plugin.v1.Host.BlobGet:output_type -> edulure.plugin.v1.BlobGetResponse
+	38, // 68: edulure.plugin.v1.Host.BlobStat:output_type -> edulure.plugin.v1.BlobObject
+	44, // 69: edulure.plugin.v1.Host.BlobList:output_type -> edulure.plugin.v1.BlobListResponse
+	46, // 70: edulure.plugin.v1.Host.BlobDelete:output_type -> edulure.plugin.v1.BlobDeleteResponse
+	48, // 71: edulure.plugin.v1.Host.BlobSignURL:output_type -> edulure.plugin.v1.BlobSignURLResponse
+	54, // [54:72] is the sub-list for method output_type
+	36, // [36:54] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_plugin_v1_plugin_proto_init() }
@@ -2981,7 +3820,7 @@ func file_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_v1_plugin_proto_rawDesc), len(file_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   42,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -1,13 +1,16 @@
 // Command testplugin is a plugin for the kernel's tests: it echoes requests,
-// stores rows under row-level security, sleeps, fails, panics and crashes on
-// demand, and streams (stream.go). Its name, version and route prefix are set at link time
+// stores rows under row-level security and objects in the kernel's storage
+// (storage.go), sleeps, fails, panics and crashes on demand, and streams
+// (stream.go). Its name, version and route prefix are set at link time
 // (-ldflags "-X main.name=... -X main.version=... -X main.prefix=..."), so
 // one source gives the variants the tests need (upgrades, conflicts).
 package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -58,6 +61,9 @@ type config struct {
 	// raw round trip that make bench compares a gRPC crossing with.
 	EchoSocket string `json:"echo_socket,omitempty"`
 	PprofAddr  string `json:"pprof_addr,omitempty" doc:"serve net/http/pprof here (loopback), for profiling under load"`
+	// APIKey is a secret setting, an institution's or the operator's: the
+	// routes report its SHA-256, never its value.
+	APIKey string `json:"api_key,omitempty" secret:"true" minLength:"8" maxLength:"100" doc:"a secret"`
 }
 
 // echoQuery, sqlQuery, sleepQuery and publishQuery are the routes' query
@@ -118,7 +124,8 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: panics},
 			{Method: http.MethodGet, Path: base + "/host", Permission: read, Summary: "Call the kernel's host services", Handler: p.host},
 			{Method: http.MethodPost, Path: base + "/publish", Permission: write, Summary: "Publish ?n= pings in one transaction (?rollback=1: then fail)", Query: publishQuery{}, Handler: p.publish},
-		}, p.streamRoutes(base, read, write)...),
+		}, append(p.streamRoutes(base, read, write), storageRoutes(p, base, read, write)...)...),
+		Capabilities: capabilities(),
 		Publishes: []sdk.EventType{
 			{Type: name + ".item.created.v1", Schema: json.RawMessage(`{"type":"object","required":["id","name"],"properties":{"id":{"type":"integer"},"name":{"type":"string"}}}`)},
 			{Type: name + ".ping.sent.v1", Description: "A numbered ping for delivery tests", Schema: json.RawMessage(`{"type":"object","required":["n","sent_ns"],"properties":{"n":{"type":"integer"},"sent_ns":{"type":"integer"}}}`)},
@@ -159,12 +166,43 @@ func (p *probe) Provision(ctx context.Context, env *sdk.Env) error {
 
 func (p *probe) Cleanup(context.Context) error { return nil }
 
-func (p *probe) echo(_ context.Context, r *sdk.Request) (*sdk.Response, error) {
-	return sdk.JSON(http.StatusOK, map[string]any{
+func (p *probe) echo(ctx context.Context, r *sdk.Request) (*sdk.Response, error) {
+	cfg, given := withoutSecret(r.Config)
+	out := map[string]any{
 		"plugin": name, "version": version, "route": r.Route, "params": r.Params, "query": r.Query,
-		"principal": r.Principal, "config": r.Config, "request_id": r.RequestID,
+		"principal": r.Principal, "config": cfg, "request_id": r.RequestID,
 		"headers": r.Header, "has_deadline": !r.Deadline.IsZero(),
-	})
+		"api_key_given": given, "operator_api_key_sha256": digest(p.op.APIKey),
+	}
+	if r.Principal.TenantID != "" {
+		// The setting in force: the institution's over the operator's.
+		eff, err := sdk.Config[config](ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out["api_key_sha256"] = digest(eff.APIKey)
+	}
+	return sdk.JSON(http.StatusOK, out)
+}
+
+// withoutSecret is a configuration without its api_key, which the routes
+// never answer, and the SHA-256 of the api_key it held ("" for none).
+func withoutSecret(cfg json.RawMessage) (map[string]any, string) {
+	var m map[string]any
+	if err := json.Unmarshal(cfg, &m); err != nil || m == nil {
+		m = map[string]any{}
+	}
+	key, _ := m["api_key"].(string)
+	delete(m, "api_key")
+	return m, digest(key)
+}
+
+func digest(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
 }
 
 func noop(context.Context, *sdk.Request) (*sdk.Response, error) { return sdk.NoContent() }
@@ -289,7 +327,8 @@ func (p *probe) host(ctx context.Context, r *sdk.Request) (*sdk.Response, error)
 	if err != nil {
 		return nil, err
 	}
-	return sdk.JSON(http.StatusOK, map[string]any{"config": cfg, "enabled": enabled, "may_write_own": own, "may_read_foreign": foreign})
+	shown, given := withoutSecret(cfg)
+	return sdk.JSON(http.StatusOK, map[string]any{"config": shown, "api_key_given": given, "enabled": enabled, "may_write_own": own, "may_read_foreign": foreign})
 }
 
 func schedule() string {

@@ -21,6 +21,8 @@ plugin "gamification" {
     max_streams_per_institution = 250
     stream_idle_timeout         = "30s"
     stream_max_duration         = "2h"
+    storage_bytes               = "500GiB"
+    storage_object_bytes        = 100000000
   }
 }
 
