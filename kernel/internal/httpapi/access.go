@@ -62,7 +62,7 @@ func (s *Server) authorize(ctx context.Context, p *Principal, c accessCheck) err
 	if c.Access == Platform {
 		in.Tenant = "" // a platform permission is held on no institution
 	}
-	ok, err := s.Authz.Allowed(ctx, in)
+	ok, err := s.allowed(ctx, in)
 	if err != nil {
 		return err
 	}

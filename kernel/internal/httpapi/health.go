@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // HealthResponse reports liveness or readiness.
@@ -33,11 +32,6 @@ func (s *Server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, out)
 	}
 	return c.JSON(http.StatusOK, out)
-}
-
-func (s *Server) metricsHandler(c echo.Context) error {
-	promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
-	return nil
 }
 
 func (s *Server) jwks(c echo.Context) error {

@@ -174,6 +174,8 @@ func (s *Server) wirePrincipal(ctx context.Context, p *Principal, t supervisor.T
 	}
 	if p.HasTenant() {
 		out.TenantId = p.tenantString()
+		ctx, end := s.startSpan(ctx, "authorize plugin permissions")
+		defer end()
 		out.Permissions = t.Permissions(func(perm string) bool {
 			ok, err := s.Authz.Allowed(ctx, s.authzInput(p, perm))
 			return err == nil && ok

@@ -26,7 +26,7 @@ func (s *Server) kernelRoutes() []Route {
 		// Operations.
 		{Method: get, Path: "/healthz", Tag: "operations", Summary: "Liveness: the process is up", Response: HealthResponse{}, Status: ok, Handler: s.healthz},
 		{Method: get, Path: "/readyz", Tag: "operations", Summary: "Readiness: the database answers (and each plugin's state)", Response: HealthResponse{}, Status: ok, Also: map[int]any{http.StatusServiceUnavailable: HealthResponse{}}, Handler: s.readyz},
-		{Method: get, Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics, the plugins' merged in", Response: "", ContentType: "text/plain", Status: ok, Handler: s.metricsHandler},
+		{Method: get, Path: "/metrics", Tag: "operations", Summary: "Prometheus metrics, the plugins' merged in (behind EDULURE_METRICS_TOKEN, _BASIC_AUTH and _ALLOW when set)", Response: "", ContentType: "text/plain", Status: ok, Errors: []int{401, 403}, Handler: s.metricsHandler},
 		{Method: get, Path: "/api/openapi.json", Tag: "operations", Summary: "This OpenAPI document", Response: map[string]any{}, Status: ok, Handler: s.openAPI},
 		{Method: get, Path: "/.well-known/jwks.json", Tag: "auth", Summary: "Public keys that verify access tokens", Response: token.JWKS{}, Status: ok, Handler: s.jwks},
 
