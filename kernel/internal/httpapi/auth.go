@@ -135,7 +135,7 @@ type TokenResponse struct {
 	Tenant       *tenancy.Membership  `json:"tenant,omitempty"`
 	Memberships  []tenancy.Membership `json:"memberships,omitempty"`
 	// Second step: present mfa_token with a code to /api/v1/auth/mfa/verify.
-	MFARequired  bool   `json:"mfa_required,omitempty"`
+	MFARequired  bool   `json:"mfa_required" doc:"true: no tokens yet; present mfa_token with a code to POST /api/v1/auth/mfa/verify."`
 	MFAToken     string `json:"mfa_token,omitempty"`
 	MFAEnrolment bool   `json:"mfa_enrolment_required,omitempty"` // enrol first via /api/v1/auth/mfa/setup
 	// Issued when a login completes a TOTP enrolment: shown once.

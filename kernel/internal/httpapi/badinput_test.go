@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -21,7 +22,12 @@ func TestBadInput(t *testing.T) {
 	signup := "/api/v1/auth/signup"
 	invite := "/api/v1/tenant/invitations"
 	goodSignup := `{"email":"ok@example.edu","password":"` + password + `","display_name":"Ok"}`
-	cursor := func(s string) string { return url.QueryEscape(base64.RawURLEncoding.EncodeToString([]byte(s))) }
+	// cursor is a cursor in the form the API hands out (base64 of its sort
+	// key as a JSON list) holding s.
+	cursor := func(s string) string {
+		k, _ := json.Marshal([]string{s})
+		return url.QueryEscape(base64.RawURLEncoding.EncodeToString(k))
+	}
 
 	tests := []struct {
 		name    string

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,57 +141,6 @@ func pathUUID(c echo.Context, name string) (uuid.UUID, error) {
 	id, err := uuid.Parse(c.Param(name))
 	if err != nil {
 		return uuid.Nil, sdk.Errorf(sdk.ErrNotFound, "%s %q is not a valid ID", name, c.Param(name))
-	}
-	return id, nil
-}
-
-// Page is a page of a list with an opaque cursor for the next one.
-type Page[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
-// pageParams reads ?limit= (1..100, default 50) and ?cursor=.
-func pageParams(c echo.Context) (limit int, cursor string, err error) {
-	limit = 50
-	if v := c.QueryParam("limit"); v != "" {
-		n, perr := strconv.Atoi(v)
-		if perr != nil || n < 1 || n > 100 {
-			return 0, "", sdk.Invalid(sdk.FieldError{Field: "limit", Message: "must be an integer from 1 to 100"})
-		}
-		limit = n
-	}
-	if v := c.QueryParam("cursor"); v != "" {
-		b, derr := base64.RawURLEncoding.DecodeString(v)
-		if derr != nil || len(b) > 200 {
-			return 0, "", sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
-		}
-		cursor = string(b)
-	}
-	return limit, cursor, nil
-}
-
-// page builds a page from up to limit+1 fetched items.
-func page[T any](items []T, limit int, key func(T) string) Page[T] {
-	p := Page[T]{Items: items}
-	if p.Items == nil {
-		p.Items = []T{}
-	}
-	if len(items) > limit {
-		p.Items = items[:limit]
-		p.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(key(items[limit-1])))
-	}
-	return p
-}
-
-// cursorUUID parses a UUID cursor ("" → uuid.Nil).
-func cursorUUID(cursor string) (uuid.UUID, error) {
-	if cursor == "" {
-		return uuid.Nil, nil
-	}
-	id, err := uuid.Parse(cursor)
-	if err != nil {
-		return uuid.Nil, sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
 	}
 	return id, nil
 }

@@ -29,7 +29,7 @@ func requireTokens(t *testing.T, r response) {
 	require.NotEmpty(t, r.str("access_token"), "body: %s", r.Raw)
 	require.NotEmpty(t, r.str("refresh_token"), "body: %s", r.Raw)
 	require.Equal(t, "Bearer", r.str("token_type"))
-	require.Nil(t, r.get("mfa_required"), "body: %s", r.Raw)
+	require.Equal(t, false, r.get("mfa_required"), "body: %s", r.Raw)
 }
 
 // requireChallenge asserts a login that stopped at the second factor.

@@ -156,5 +156,5 @@ func (b *testBundle) replica(pluginsFile string) *testBundle {
 	require.NoError(b.t, err)
 	b.t.Cleanup(k.Close)
 	k.API.Run(ctx)
-	return &testBundle{t: b.t, url: serve(b.t, k), pool: b.pool, kernel: k, allow5xx: b.allow5xx}
+	return &testBundle{t: b.t, url: serve(b.t, k), pool: b.pool, kernel: k, allow5xx: b.allow5xx, document: &documentCheck{}}
 }

@@ -119,7 +119,7 @@ func (p *probe) Manifest() sdk.Manifest {
 		},
 		Routes: append([]sdk.Route{
 			{Method: http.MethodGet, Path: base + "/echo/{id}", Permission: read, Summary: "Echo the request", Query: echoQuery{}, Handler: p.echo},
-			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Handler: noop},
+			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Status: http.StatusNoContent, Handler: noop},
 			{Method: http.MethodGet, Path: base + "/public", Public: true, Summary: "Public echo", Handler: p.echo},
 			{Method: http.MethodPost, Path: base + "/items", Permission: write, Summary: "Store an item",
 				Request: newItem{}, Response: item{}, Status: http.StatusCreated, Handler: p.addItem},
