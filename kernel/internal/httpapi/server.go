@@ -128,6 +128,7 @@ func (s *Server) register(r Route) error {
 	if r.Idempotent {
 		mw = append(mw, s.idempotency)
 	}
+	mw = append(mw, checkParams)
 	s.echo.Add(r.Method, r.Path, r.Handler, mw...)
 	return nil
 }
