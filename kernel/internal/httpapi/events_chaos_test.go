@@ -151,7 +151,12 @@ func TestEventsSurviveKernelSIGKILL(t *testing.T) {
 // deliveries complete.
 func TestEventsSurvivePluginSIGKILL(t *testing.T) {
 	t.Parallel()
-	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: probe}, pluginBlock{variant: sink, config: `{ slow_events_ms = 5 }`})
+	// The sink handles 50 events, then holds every further one while the
+	// hold file exists: the kill lands mid-delivery however slow the
+	// machine (a 5 ms sleep per event once let all 1,000 through first).
+	hold := filepath.Join(t.TempDir(), "hold")
+	require.NoError(t, os.WriteFile(hold, nil, 0o600))
+	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: probe}, pluginBlock{variant: sink, config: fmt.Sprintf(`{ hold_events_file = %q, hold_events_after = 50 }`, hold)})
 	a := b.institution("alpha")
 	for range 10 {
 		require.Equal(t, 200, b.do("POST", "/api/v1/probe/publish?n=100", a.instructor, nil).Status)
@@ -159,17 +164,18 @@ func TestEventsSurvivePluginSIGKILL(t *testing.T) {
 	op := b.operator()
 	require.Eventually(t, func() bool {
 		return b.count("SELECT count(*) FROM plugin_sink.received WHERE type = 'probe.ping.sent.v1'") >= 50
-	}, 10*time.Second, 5*time.Millisecond)
+	}, eventually, 5*time.Millisecond)
 	st, err := statusOf(b, op, "sink")
 	require.NoError(t, err)
 	pid := num(st["pid"])
 	require.NotZero(t, pid, "%v", st)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	require.NoError(t, os.Remove(hold))
 	before := b.count("SELECT count(*) FROM plugin_sink.received WHERE type = 'probe.ping.sent.v1'")
-	require.Less(t, before, 1000, "killed mid-delivery")
+	require.Equal(t, 50, before, "killed mid-delivery")
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Equal(c, 1000, b.count("SELECT count(*) FROM plugin_sink.received WHERE type = 'probe.ping.sent.v1'"))
-	}, 30*time.Second, 20*time.Millisecond)
+	}, eventually, 20*time.Millisecond)
 	st, err = statusOf(b, op, "sink")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, num(st["restarts"]), 1, "%v", st)

@@ -52,6 +52,12 @@ type operatorConfig struct {
 	FailEvents   bool `json:"fail_events"`    // every delivery fails
 	CrashOnEvent bool `json:"crash_on_event"` // exit while handling an event (once per process start)
 	SlowEventsMs int  `json:"slow_events_ms"` // sleep in each event handler
+	// HoldEventsFile, HoldEventsAfter: once this process has handled
+	// HoldEventsAfter pings (*.ping.sent.v1), each further ping's handler
+	// waits while the file exists, so a test can catch deliveries in flight
+	// without racing them.
+	HoldEventsFile  string `json:"hold_events_file"`
+	HoldEventsAfter int64  `json:"hold_events_after"`
 	// EchoSocket: listen on this Unix socket and echo every message back, the
 	// raw round trip that make bench compares a gRPC crossing with.
 	EchoSocket string `json:"echo_socket"`
@@ -288,7 +294,28 @@ func (p *probe) subscriptions() []sdk.Subscription {
 	return out
 }
 
-var crashedOnce atomic.Bool
+var (
+	crashedOnce atomic.Bool
+	pings       atomic.Int64 // pings this process began handling
+)
+
+// holdEvents waits while the hold file exists, once the process has handled
+// hold_events_after pings.
+func (p *probe) holdEvents(ctx context.Context, ev *sdk.Event) error {
+	if p.op.HoldEventsFile == "" || !strings.HasSuffix(ev.Type, ".ping.sent.v1") || pings.Add(1) <= p.op.HoldEventsAfter {
+		return nil
+	}
+	for {
+		if _, err := os.Stat(p.op.HoldEventsFile); err != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
 
 // handle records the event once (Event.Tx deduplicates redeliveries).
 func (p *probe) handle(ctx context.Context, ev *sdk.Event) error {
@@ -298,6 +325,9 @@ func (p *probe) handle(ctx context.Context, ev *sdk.Event) error {
 	}
 	if p.op.SlowEventsMs > 0 {
 		time.Sleep(time.Duration(p.op.SlowEventsMs) * time.Millisecond)
+	}
+	if err := p.holdEvents(ctx, ev); err != nil {
+		return err
 	}
 	if p.op.FailEvents {
 		return errors.New("this plugin fails every delivery (fail_events)")
