@@ -16,6 +16,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/database"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
+	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
@@ -40,16 +41,25 @@ func (h *hostServer) Authorize(ctx context.Context, req *pluginv1.AuthorizeReque
 	}
 	switch p.Kind {
 	case "user":
+		// A user who is unknown, or a member of another institution (or of
+		// none), is simply not allowed: the plugin asked "may this person
+		// ...", and the answer is no, not an error it would turn into a 500.
 		user, err := uuid.Parse(p.UserId)
 		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, "user_id is not a UUID")
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
 		}
 		roles, err := tenancy.MemberRoles(ctx, h.s.pool, tenant, user)
+		if errors.Is(err, sdk.ErrForbidden) {
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+		}
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "reading roles: %v", err)
 		}
 		in.Subject, in.Roles = authz.Subject{Type: "user", ID: p.UserId}, roles
 	case "apikey":
+		if _, err := uuid.Parse(p.ApiKeyId); err != nil {
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+		}
 		var perms []string
 		err := h.s.pool.QueryRow(ctx, `SELECT permissions FROM kernel.api_keys
 			WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
