@@ -3,8 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -41,7 +40,7 @@ func buildKernel(t *testing.T) string {
 	return bin
 }
 
-func startKernel(t *testing.T, bin, dbURL, file, addr string) *kernelProcess {
+func startKernel(t *testing.T, pool *pgxpool.Pool, bin, dbURL, file, addr string) *kernelProcess {
 	t.Helper()
 	k := &kernelProcess{logs: &syncBuffer{}, addr: addr}
 	k.cmd = exec.Command(bin, "serve")
@@ -67,15 +66,33 @@ func startKernel(t *testing.T, bin, dbURL, file, addr string) *kernelProcess {
 			t.Logf("kernel log:\n%s", k.logs.String())
 		}
 	})
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		res, err := http.Get("http://" + addr + "/readyz")
-		require.NoError(c, err)
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		require.Equal(c, 200, res.StatusCode, "%s", body)
-		require.Contains(c, string(body), `"plugin:sink":"running"`)
-	}, 60*time.Second, 100*time.Millisecond, "the kernel never got ready")
+	awaitKernelReady(t, pool, addr, "sink")
 	return k
+}
+
+// awaitKernelReady waits until the kernel process on addr is ready and an
+// operator sees the plugin running (readiness checks are for operators).
+func awaitKernelReady(t *testing.T, pool *pgxpool.Pool, addr, plugin string) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		r, err := fetch("http://"+addr, "GET", "/readyz", "")
+		require.NoError(c, err)
+		require.Equal(c, 200, r.Status, "%s", r.Raw)
+	}, 60*time.Second, 100*time.Millisecond, "the kernel never got ready")
+	ctx := context.Background()
+	const email = "ready-op@platform.test"
+	var exists bool
+	require.NoError(t, pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM kernel.users WHERE email = $1)", email).Scan(&exists))
+	if !exists {
+		_, err := app.CreateUser(ctx, pool, app.UserSpec{Email: email, Name: "Op", Password: password, Operator: true})
+		require.NoError(t, err)
+	}
+	op := (&testBundle{t: t, url: "http://" + addr, pool: pool, allow5xx: true}).login(email, "")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		r, err := fetch("http://"+addr, "GET", "/readyz", op)
+		require.NoError(c, err)
+		require.Equal(c, "running", r.str("checks", "plugin:"+plugin), "%s", r.Raw)
+	}, 60*time.Second, 100*time.Millisecond, "plugin %s never ran", plugin)
 }
 
 // SIGKILL the kernel while thousands of events are being published and
@@ -87,7 +104,7 @@ func TestEventsSurviveKernelSIGKILL(t *testing.T) {
 	pool, dbURL := dbtest.NewPool(t)
 	file := writePluginsFile(t, "", pluginBlock{variant: probe}, pluginBlock{variant: sink})
 	addr := freeAddr(t)
-	k := startKernel(t, bin, dbURL, file, addr)
+	k := startKernel(t, pool, bin, dbURL, file, addr)
 
 	ctx := context.Background()
 	_, err := app.CreateTenant(ctx, pool, "alpha", "Alpha")
@@ -126,7 +143,7 @@ func TestEventsSurviveKernelSIGKILL(t *testing.T) {
 	require.True(t, committed.Load())
 	t.Logf("killed the kernel after %d committed batches", okBatches.Load())
 
-	startKernel(t, bin, dbURL, file, addr)
+	startKernel(t, pool, bin, dbURL, file, addr)
 	// Every committed ping (in the event log or still in the outbox) reaches sink.
 	var published int
 	require.EventuallyWithT(t, func(c *assert.CollectT) {

@@ -213,8 +213,9 @@ func TestPluginChecksumMismatchRefused(t *testing.T) {
 	require.Equal(t, 200, r.Status, "%s", r.Raw)
 	require.Len(t, r.items(), 1, "%s", r.Raw)
 	require.Equal(t, "other", r.str("items", "0", "name"))
-	// The kernel reports the refusal without leaving the load balancer.
-	r = b.do("GET", "/readyz", "", nil)
+	// The kernel reports the refusal to operators without leaving the load
+	// balancer.
+	r = b.do("GET", "/readyz", op, nil)
 	require.Equal(t, 200, r.Status, "%s", r.Raw)
 	require.Equal(t, "failed", r.str("checks", "plugin:probe"))
 	require.Equal(t, "running", r.str("checks", "plugin:other"))
@@ -613,7 +614,7 @@ func TestKernelSIGKILLLeavesNoOrphans(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, dbURL := dbtest.NewPool(t)
+			pool, dbURL := dbtest.NewPool(t)
 			file := writePluginsFile(t, "", pluginBlock{variant: probe})
 			addr := freeAddr(t)
 			var logs syncBuffer
@@ -640,14 +641,7 @@ func TestKernelSIGKILLLeavesNoOrphans(t *testing.T) {
 				}
 			})
 
-			require.EventuallyWithT(t, func(c *assert.CollectT) {
-				res, err := http.Get("http://" + addr + "/readyz")
-				require.NoError(c, err)
-				defer res.Body.Close()
-				body, _ := io.ReadAll(res.Body)
-				require.Equal(c, 200, res.StatusCode, "%s", body)
-				require.Contains(c, string(body), `"plugin:probe":"running"`)
-			}, 60*time.Second, 100*time.Millisecond, "the kernel never got ready")
+			awaitKernelReady(t, pool, addr, "probe")
 
 			kids := childrenOf(cmd.Process.Pid)
 			require.Len(t, kids, 1, "the kernel runs one plugin process")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -86,7 +87,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 	e.Pre(middleware.RemoveTrailingSlash())
 	e.Use(s.requestID, s.logRequests, s.recover)
-	e.Use(secureHeaders)
+	e.Use(s.secureHeaders, limitHeaders)
 	if len(d.Config.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  d.Config.CORSOrigins,
@@ -119,6 +120,9 @@ func (s *Server) register(r Route) error {
 		return fmt.Errorf("route %s %s declares unknown permission %q", r.Method, r.Path, r.Permission)
 	}
 	var mw []echo.MiddlewareFunc
+	if strings.HasPrefix(r.Path, "/api/v1/auth/") {
+		mw = append(mw, noStore)
+	}
 	if r.AuthLimited {
 		mw = append(mw, s.limitByIP)
 	}
@@ -154,7 +158,8 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 		ReadTimeout:       s.Config.RequestTimeout + 5*time.Second,
 		WriteTimeout:      s.Config.RequestTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    serverHeaderLimit, // limitHeaders answers from headerLimit on
+
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
