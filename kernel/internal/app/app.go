@@ -100,9 +100,11 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	}
 	evs := events.New(pool, plugins, log, events.Options{
 		MaxAttempts: cfg.EventsMaxAttempts, BackoffInitial: cfg.EventsBackoff, BackoffMax: cfg.EventsBackoffMax, Poll: cfg.EventsPoll,
+		Sealer: sealer,
 	})
 	jobSys, err := jobs.New(pool, plugins, log, jobs.Options{
 		MaxAttempts: cfg.JobsMaxAttempts, Timeout: cfg.JobsTimeout, BackoffInitial: cfg.JobsBackoff, FetchPoll: cfg.JobsPoll, Workers: cfg.JobsWorkers,
+		Sealer: sealer,
 	})
 	if err != nil {
 		plugins.Close()
@@ -162,11 +164,13 @@ func (k *Kernel) Serve(ctx context.Context) error {
 }
 
 // Close releases what New acquired (jobs, event relay, plugins; the pool is
-// the caller's). Running job attempts get 10 seconds to finish.
+// the caller's), after the API's background work has finished. Running job
+// attempts get 10 seconds to finish.
 func (k *Kernel) Close() {
 	k.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		k.API.Wait() // background work of answered requests
 		k.Jobs.Close(ctx)
 		k.Events.Close()
 		k.Plugins.Close()

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 )
 
@@ -33,6 +34,9 @@ type Options struct {
 	BatchSize       int           // events per relay transaction and per delivery call
 	DeliveryTimeout time.Duration // one delivery call
 	LeaderRetry     time.Duration // how often a standby tries to become the relay
+	// Sealer opens the sealed secret fields of kernel events (outbox.Open)
+	// for the subscribers they are delivered to.
+	Sealer *seal.Sealer
 }
 
 func (o *Options) defaults() {

@@ -54,6 +54,7 @@ type Server struct {
 	metrics    *metrics
 	now        func() time.Time
 	mfaIssuer  string
+	bg         *background
 }
 
 // New builds the API and registers every kernel route.
@@ -70,6 +71,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		accountLim: newLimiter(d.Config.AuthRatePerUser, time.Minute),
 		now:        time.Now,
 		mfaIssuer:  "Edulure",
+		bg:         newBackground(256),
 	}
 	var err error
 	if s.metrics, err = newMetrics(d.Registry); err != nil {
@@ -143,10 +145,12 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Routes returns the route table.
 func (s *Server) Routes() []Route { return s.routes }
 
-// Run starts background work (change listener, revocation poller) until ctx ends.
+// Run starts background work (change listener, revocation poller, pruning
+// of expired Idempotency-Key records) until ctx ends.
 func (s *Server) Run(ctx context.Context) {
 	go s.listenChanges(ctx)
 	go s.revoked.poll(ctx, s.Logger)
+	go s.pruneLoop(ctx)
 }
 
 // Serve listens on addr until ctx ends, then drains in-flight requests.

@@ -26,6 +26,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/robfig/cron/v3"
 
+	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
@@ -38,6 +39,9 @@ type Options struct {
 	BackoffMax     time.Duration // default 10m
 	Workers        int           // attempts running at once on this replica (default 10)
 	FetchPoll      time.Duration // River's poll for new work (default 1s; inserts also notify)
+	// Sealer opens the sealed secret fields of the kernel event that
+	// triggers a job (outbox.Open).
+	Sealer *seal.Sealer
 }
 
 func (o *Options) defaults() {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/edulure/edulure/kernel/internal/outbox"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
@@ -219,6 +220,11 @@ func loadEvent(ctx context.Context, s *Service, id uuid.UUID) (*pluginv1.Event, 
 	}
 	if tenant != nil {
 		ev.TenantId = tenant.String()
+	}
+	if ev.Source == "kernel" {
+		if ev.DataJson, err = outbox.Open(s.opts.Sealer, ev.Id, ev.Type, ev.DataJson); err != nil {
+			return nil, fmt.Errorf("loading event %s: %w", id, err)
+		}
 	}
 	ev.OccurredAtUnixMs, ev.Attempt = occurred.UnixMilli(), 1
 	return ev, nil

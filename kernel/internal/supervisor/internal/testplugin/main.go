@@ -333,14 +333,15 @@ func (p *probe) handle(ctx context.Context, ev *sdk.Event) error {
 		return errors.New("this plugin fails every delivery (fail_events)")
 	}
 	var data struct {
-		SentNs *int64 `json:"sent_ns"`
+		SentNs *int64  `json:"sent_ns"`
+		Token  *string `json:"token"`
 	}
 	if err := ev.Decode(&data); err != nil {
 		return err
 	}
 	return ev.Tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, "INSERT INTO received (event_id, type, tenant, attempt, sent_ns, entered_ns) VALUES ($1, $2, $3, $4, $5, $6)",
-			ev.ID, ev.Type, ev.TenantID, ev.Attempt, data.SentNs, entered)
+		_, err := tx.Exec(ctx, "INSERT INTO received (event_id, type, tenant, attempt, sent_ns, entered_ns, token) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			ev.ID, ev.Type, ev.TenantID, ev.Attempt, data.SentNs, entered, data.Token)
 		return err
 	})
 }

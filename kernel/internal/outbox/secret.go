@@ -1,0 +1,96 @@
+package outbox
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/edulure/edulure/kernel/internal/seal"
+)
+
+// Secret fields of kernel events (a password-reset or invitation token) are
+// meant for the recipient's inbox, not for everyone who can read the event
+// log. Add seals them, so the outbox and the event log (kernel.events, shown
+// to institution admins and kept for replay) hold only ciphertext; Open
+// unseals them for delivery to a subscriber or an event-triggered job.
+
+// SealedPrefix starts a sealed field's value: "sealed:" and the base64url
+// (no padding) of AES-256-GCM's nonce and ciphertext under
+// EDULURE_SECRET_KEY, bound to the event's ID and the field's name.
+const SealedPrefix = "sealed:"
+
+// secretFields lists each kernel event type's secret fields: top-level
+// strings. A type whose schema has a field named like a token or secret
+// must be listed here (TestSecretFieldsListed).
+var secretFields = map[string][]string{
+	PasswordResetRequested: {"token"},
+	InvitationCreated:      {"token"},
+}
+
+// SecretFields are the names of the secret fields of a kernel event type.
+func SecretFields(typ string) []string { return secretFields[typ] }
+
+func fieldAAD(eventID, field string) []byte { return []byte("event:" + eventID + ":" + field) }
+
+// sealData replaces the secret string fields of data (a JSON object) with
+// their sealed form.
+func sealData(s *seal.Sealer, eventID, typ string, data []byte) ([]byte, error) {
+	fields := secretFields[typ]
+	if len(fields) == 0 {
+		return data, nil
+	}
+	if s == nil {
+		return nil, fmt.Errorf("event %s carries secrets (%s) and needs a sealer", typ, strings.Join(fields, ", "))
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("event %s with secrets must be a JSON object: %w", typ, err)
+	}
+	for _, f := range fields {
+		raw, ok := m[f]
+		if !ok {
+			continue
+		}
+		var plain string
+		if err := json.Unmarshal(raw, &plain); err != nil {
+			return nil, fmt.Errorf("secret field %s of event %s must be a string: %w", f, typ, err)
+		}
+		sealed := SealedPrefix + base64.RawURLEncoding.EncodeToString(s.Seal([]byte(plain), fieldAAD(eventID, f)))
+		m[f], _ = json.Marshal(sealed)
+	}
+	return json.Marshal(m)
+}
+
+// Open returns an event's data with its sealed fields opened, for the
+// subscriber or job that receives it. Data without sealed fields (a
+// plugin's event, a kernel event without secrets) comes back as it is.
+func Open(s *seal.Sealer, eventID, typ string, data []byte) ([]byte, error) {
+	fields := secretFields[typ]
+	if len(fields) == 0 || !strings.Contains(string(data), SealedPrefix) {
+		return data, nil
+	}
+	if s == nil {
+		return nil, fmt.Errorf("event %s has sealed fields and no sealer to open them", eventID)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("event %s: %w", eventID, err)
+	}
+	for _, f := range fields {
+		var v string
+		if json.Unmarshal(m[f], &v) != nil || !strings.HasPrefix(v, SealedPrefix) {
+			continue
+		}
+		ct, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(v, SealedPrefix))
+		if err != nil {
+			return nil, fmt.Errorf("field %s of event %s: %w", f, eventID, seal.ErrOpen)
+		}
+		plain, err := s.Open(ct, fieldAAD(eventID, f))
+		if err != nil {
+			return nil, fmt.Errorf("field %s of event %s: %w", f, eventID, err)
+		}
+		m[f], _ = json.Marshal(string(plain))
+	}
+	return json.Marshal(m)
+}
