@@ -8,12 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -391,14 +393,16 @@ func TestPluginCrashRestartsAndQuarantine(t *testing.T) {
 // blocks neither the kernel nor other requests to the plugin.
 func TestPluginTimeout(t *testing.T) {
 	t.Parallel()
-	b, _ := withPlugins(t, pluginBlock{variant: probe, requestTimeout: "300ms"})
+	// The timeout leaves a quick request ample time on a loaded machine
+	// (at 300 ms a no-op once ran out).
+	b, _ := withPlugins(t, pluginBlock{variant: probe, requestTimeout: "2s"})
 	op := b.operator()
 	a := b.institution("alpha")
 
-	r := b.do("GET", "/api/v1/probe/sleep?ms=3000", a.learner, nil)
+	r := b.do("GET", "/api/v1/probe/sleep?ms=60000", a.learner, nil)
 	requireProblem(t, r, 504, "plugin-timeout")
 	require.Equal(t, "plugin", r.str("source"))
-	require.Contains(t, r.str("detail"), "300ms")
+	require.Contains(t, r.str("detail"), "2s")
 
 	// Keep slow requests in flight while other requests are served.
 	stop := make(chan struct{})
@@ -416,7 +420,7 @@ func TestPluginTimeout(t *testing.T) {
 				return
 			default:
 			}
-			r, err := fetch(b.url, "GET", "/api/v1/probe/sleep?ms=3000", a.learner)
+			r, err := fetch(b.url, "GET", "/api/v1/probe/sleep?ms=60000", a.learner)
 			mu.Lock()
 			if err != nil {
 				slow = append(slow, err.Error())
@@ -465,17 +469,21 @@ func TestPluginTimeout(t *testing.T) {
 // Retry-After, and serves again once a slot frees up.
 func TestPluginConcurrencyLimit(t *testing.T) {
 	t.Parallel()
-	b, _ := withPlugins(t, pluginBlock{variant: probe, maxConcurrent: 1, requestTimeout: "10s"})
+	b, _ := withPlugins(t, pluginBlock{variant: probe, maxConcurrent: 1, requestTimeout: "60s"})
 	op := b.operator()
 	a := b.institution("alpha")
 
+	// The slow request is held until the test removes the hold file: it is
+	// in flight for as long as the test needs, however slow the machine.
+	hold := filepath.Join(t.TempDir(), "hold")
+	require.NoError(t, os.WriteFile(hold, nil, 0o600))
 	type result struct {
 		r   response
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		r, err := fetch(b.url, "GET", "/api/v1/probe/sleep?ms=4000", a.learner)
+		r, err := fetch(b.url, "GET", "/api/v1/probe/sleep?hold="+url.QueryEscape(hold), a.learner)
 		done <- result{r, err}
 	}()
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -490,6 +498,7 @@ func TestPluginConcurrencyLimit(t *testing.T) {
 	requireRetryAfter(t, r)
 	require.Contains(t, r.str("detail"), "limit of 1 concurrent")
 
+	require.NoError(t, os.Remove(hold))
 	var res result
 	select {
 	case res = <-done:
@@ -498,7 +507,7 @@ func TestPluginConcurrencyLimit(t *testing.T) {
 	}
 	require.NoError(t, res.err)
 	require.Equal(t, 200, res.r.Status, "%s", res.r.Raw)
-	require.Equal(t, float64(4000), res.r.get("slept_ms"))
+	require.Equal(t, true, res.r.get("held"))
 
 	r = b.do("GET", "/api/v1/probe/noop", a.learner, nil)
 	require.Equal(t, 204, r.Status, "%s", r.Raw)
@@ -527,6 +536,8 @@ func TestPluginUpgradeWithoutFailedRequests(t *testing.T) {
 	const workers = 4
 	stop := make(chan struct{})
 	answers := make([][]answer, workers)
+	// Answers of each version per worker, read while the workers run.
+	var fromV1, fromV2 [workers]atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -543,8 +554,27 @@ func TestPluginUpgradeWithoutFailedRequests(t *testing.T) {
 				if err == nil && r.Status != 200 {
 					answers[w][len(answers[w])-1].version = string(r.Raw)
 				}
+				switch r.str("version") {
+				case "1.0.0":
+					fromV1[w].Add(1)
+				case "2.0.0":
+					fromV2[w].Add(1)
+				}
 			}
 		}()
+	}
+	// everyWorker waits until each worker has an answer of a version (no
+	// fixed sleep: on a loaded machine 300 ms once passed without one).
+	everyWorker := func(counts *[workers]atomic.Int64, version string) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			for w := range workers {
+				if counts[w].Load() == 0 {
+					return false
+				}
+			}
+			return true
+		}, eventually, tick, "every worker got an answer from %s", version)
 	}
 	stopped := false
 	stopLoad := func() {
@@ -556,13 +586,14 @@ func TestPluginUpgradeWithoutFailedRequests(t *testing.T) {
 	}
 	defer stopLoad()
 
-	time.Sleep(300 * time.Millisecond) // load on v1 first
+	everyWorker(&fromV1, "1.0.0") // load on v1 first
 	writePluginsFile(t, file, pluginBlock{variant: v2})
 	r := b.do("POST", "/api/v1/plugins/reload", op, nil)
 	require.Equal(t, 200, r.Status, "%s", r.Raw)
 	require.Equal(t, []any{"probe"}, r.get("upgraded"), "%s", r.Raw)
 	require.Empty(t, r.get("failed"), "%s", r.Raw)
-	time.Sleep(time.Second)
+	// Each worker's requests sent after its first answer from v2 go to v2.
+	everyWorker(&fromV2, "2.0.0")
 	stopLoad()
 
 	total, byVersion := 0, map[string]int{}
@@ -661,7 +692,7 @@ func TestKernelSIGKILLLeavesNoOrphans(t *testing.T) {
 			}
 			require.Equal(t, tc.exitCode, cmd.ProcessState.ExitCode(), "kernel exit: %s", cmd.ProcessState)
 
-			require.Eventually(t, func() bool { return processGone(plugin) }, 10*time.Second, 50*time.Millisecond,
+			require.Eventually(t, func() bool { return processGone(plugin) }, eventually, 50*time.Millisecond,
 				"plugin process %d outlived the kernel", plugin)
 		})
 	}

@@ -94,7 +94,7 @@ func (p *probe) Manifest() sdk.Manifest {
 				Status:   http.StatusCreated, Handler: h(p.addItem)},
 			{Method: http.MethodGet, Path: base + "/items", Permission: read, Summary: "List items (no tenant filter: RLS does it)", Handler: h(p.listItems)},
 			{Method: http.MethodGet, Path: base + "/sql", Permission: read, Summary: "Run a probing query as the plugin role", Query: []string{"q"}, Handler: h(p.sql)},
-			{Method: http.MethodGet, Path: base + "/sleep", Permission: read, Summary: "Sleep ?ms= milliseconds", Query: []string{"ms"}, Handler: h(sleep)},
+			{Method: http.MethodGet, Path: base + "/sleep", Permission: read, Summary: "Sleep ?ms= milliseconds, or while the file ?hold= exists", Query: []string{"ms", "hold"}, Handler: h(sleep)},
 			{Method: http.MethodPost, Path: base + "/crash", Permission: read, Summary: "Exit the process mid-request", Handler: h(crash)},
 			{Method: http.MethodGet, Path: base + "/invalid", Permission: read, Summary: "Answer a field error", Handler: h(invalid)},
 			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: h(panics)},
@@ -236,6 +236,19 @@ func (p *probe) sql(ctx context.Context, r *sdk.Request) (*sdk.Response, error) 
 
 func sleep(ctx context.Context, r *sdk.Request) (*sdk.Response, error) {
 	ms, _ := strconv.Atoi(r.Query.Get("ms"))
+	if hold := r.Query.Get("hold"); hold != "" {
+		// Held while the file exists: a test decides when the request ends.
+		for {
+			if _, err := os.Stat(hold); err != nil {
+				return sdk.JSON(http.StatusOK, map[string]any{"held": true, "version": version})
+			}
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
 	select {
 	case <-time.After(time.Duration(ms) * time.Millisecond):
 	case <-ctx.Done():
