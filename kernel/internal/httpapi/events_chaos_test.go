@@ -23,9 +23,17 @@ import (
 
 // kernelProcess is a kernel binary serving on addr.
 type kernelProcess struct {
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	addr string
+	cmd     *exec.Cmd
+	logs    *syncBuffer
+	addr    string
+	done    chan struct{} // closed when the process has exited
+	waitErr error
+}
+
+// wait waits for the process to exit and returns how it ended.
+func (k *kernelProcess) wait() error {
+	<-k.done
+	return k.waitErr
 }
 
 func buildKernel(t *testing.T) string {
@@ -40,45 +48,67 @@ func buildKernel(t *testing.T) string {
 	return bin
 }
 
-func startKernel(t *testing.T, pool *pgxpool.Pool, bin, dbURL, file, addr string) *kernelProcess {
+// startKernel runs the kernel binary on a free loopback port and waits
+// until an operator sees plugin running. A free port can be taken by
+// another process before the kernel binds it: the kernel then exits, and it
+// is started again on another port.
+func startKernel(t *testing.T, pool *pgxpool.Pool, bin, dbURL, file, plugin string, env ...string) *kernelProcess {
 	t.Helper()
-	k := &kernelProcess{logs: &syncBuffer{}, addr: addr}
-	k.cmd = exec.Command(bin, "serve")
-	k.cmd.Env = []string{
-		"DATABASE_URL=" + dbURL,
-		"EDULURE_SECRET_KEY=" + strings.Repeat("cd", 32),
-		"EDULURE_ADDR=" + addr,
-		"EDULURE_PLUGINS_FILE=" + file,
-		"EDULURE_DB_ROLE_PREFIX=" + rolePrefixFor(dbURL),
-		"EDULURE_LOG_FORMAT=json",
-		"EDULURE_LOG_LEVEL=warn",
-		"EDULURE_AUTH_RATE_PER_IP=100000",
-		"EDULURE_EVENTS_BACKOFF=20ms",
-		"EDULURE_EVENTS_BACKOFF_MAX=200ms",
-		"PATH=" + os.Getenv("PATH"),
-	}
-	k.cmd.Stdout, k.cmd.Stderr = k.logs, k.logs
-	require.NoError(t, k.cmd.Start())
-	t.Cleanup(func() {
-		_ = k.cmd.Process.Kill()
-		_ = k.cmd.Wait()
-		if t.Failed() {
-			t.Logf("kernel log:\n%s", k.logs.String())
+	for attempt := 1; ; attempt++ {
+		k := &kernelProcess{logs: &syncBuffer{}, addr: freeAddr(t), done: make(chan struct{})}
+		k.cmd = exec.Command(bin, "serve")
+		k.cmd.Env = append([]string{
+			"DATABASE_URL=" + dbURL,
+			"EDULURE_SECRET_KEY=" + strings.Repeat("cd", 32),
+			"EDULURE_ADDR=" + k.addr,
+			"EDULURE_PLUGINS_FILE=" + file,
+			"EDULURE_DB_ROLE_PREFIX=" + rolePrefixFor(dbURL),
+			"EDULURE_LOG_FORMAT=json",
+			"EDULURE_AUTH_RATE_PER_IP=100000",
+			"PATH=" + os.Getenv("PATH"),
+		}, env...)
+		k.cmd.Stdout, k.cmd.Stderr = k.logs, k.logs
+		require.NoError(t, k.cmd.Start())
+		go func() { k.waitErr = k.cmd.Wait(); close(k.done) }()
+		t.Cleanup(func() { // before the database is dropped
+			_ = k.cmd.Process.Kill()
+			<-k.done
+			if t.Failed() {
+				t.Logf("kernel log:\n%s", k.logs.String())
+			}
+		})
+		if awaitKernelReady(t, pool, k, plugin) {
+			return k
 		}
-	})
-	awaitKernelReady(t, pool, addr, "sink")
-	return k
+		require.Contains(t, k.logs.String(), "address already in use", "the kernel exited: %v\n%s", k.waitErr, k.logs.String())
+		require.Less(t, attempt, 5, "no free port after %d attempts", attempt)
+	}
 }
 
-// awaitKernelReady waits until the kernel process on addr is ready and an
-// operator sees the plugin running (readiness checks are for operators).
-func awaitKernelReady(t *testing.T, pool *pgxpool.Pool, addr, plugin string) {
+// awaitKernelReady waits until the kernel process is ready and an operator
+// sees the plugin running (readiness checks are for operators). It returns
+// false if the process exits first.
+func awaitKernelReady(t *testing.T, pool *pgxpool.Pool, k *kernelProcess, plugin string) bool {
 	t.Helper()
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		r, err := fetch("http://"+addr, "GET", "/readyz", "")
-		require.NoError(c, err)
-		require.Equal(c, 200, r.Status, "%s", r.Raw)
+	base := "http://" + k.addr
+	exited := func() bool {
+		select {
+		case <-k.done:
+			return true
+		default:
+			return false
+		}
+	}
+	require.Eventually(t, func() bool {
+		if exited() {
+			return true
+		}
+		r, err := fetch(base, "GET", "/readyz", "")
+		return err == nil && r.Status == 200
 	}, 60*time.Second, 100*time.Millisecond, "the kernel never got ready")
+	if exited() {
+		return false
+	}
 	ctx := context.Background()
 	const email = "ready-op@platform.test"
 	var exists bool
@@ -87,12 +117,13 @@ func awaitKernelReady(t *testing.T, pool *pgxpool.Pool, addr, plugin string) {
 		_, err := app.CreateUser(ctx, pool, app.UserSpec{Email: email, Name: "Op", Password: password, Operator: true})
 		require.NoError(t, err)
 	}
-	op := (&testBundle{t: t, url: "http://" + addr, pool: pool, allow5xx: true}).login(email, "")
+	op := (&testBundle{t: t, url: base, pool: pool, allow5xx: true}).login(email, "")
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		r, err := fetch("http://"+addr, "GET", "/readyz", op)
+		r, err := fetch(base, "GET", "/readyz", op)
 		require.NoError(c, err)
 		require.Equal(c, "running", r.str("checks", "plugin:"+plugin), "%s", r.Raw)
 	}, 60*time.Second, 100*time.Millisecond, "plugin %s never ran", plugin)
+	return true
 }
 
 // SIGKILL the kernel while thousands of events are being published and
@@ -103,15 +134,15 @@ func TestEventsSurviveKernelSIGKILL(t *testing.T) {
 	bin := buildKernel(t)
 	pool, dbURL := dbtest.NewPool(t)
 	file := writePluginsFile(t, "", pluginBlock{variant: probe}, pluginBlock{variant: sink})
-	addr := freeAddr(t)
-	k := startKernel(t, pool, bin, dbURL, file, addr)
+	events := []string{"EDULURE_LOG_LEVEL=warn", "EDULURE_EVENTS_BACKOFF=20ms", "EDULURE_EVENTS_BACKOFF_MAX=200ms"}
+	k := startKernel(t, pool, bin, dbURL, file, "sink", events...)
 
 	ctx := context.Background()
 	_, err := app.CreateTenant(ctx, pool, "alpha", "Alpha")
 	require.NoError(t, err)
 	_, err = app.CreateUser(ctx, pool, app.UserSpec{Email: "i@alpha.test", Name: "I", Password: password, Tenant: "alpha", Roles: []string{"instructor"}})
 	require.NoError(t, err)
-	bb := &testBundle{t: t, url: "http://" + addr, pool: pool, allow5xx: true}
+	bb := &testBundle{t: t, url: "http://" + k.addr, pool: pool, allow5xx: true}
 	tok := bb.login("i@alpha.test", "alpha")
 
 	// Publishers: batches of 50 committed, and batches rolled back.
@@ -137,13 +168,13 @@ func TestEventsSurviveKernelSIGKILL(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return okBatches.Load() >= 20 }, 30*time.Second, 10*time.Millisecond)
 	require.NoError(t, k.cmd.Process.Signal(syscall.SIGKILL))
-	_ = k.cmd.Wait()
+	_ = k.wait()
 	stop.Store(true)
 	wg.Wait()
 	require.True(t, committed.Load())
 	t.Logf("killed the kernel after %d committed batches", okBatches.Load())
 
-	startKernel(t, pool, bin, dbURL, file, addr)
+	startKernel(t, pool, bin, dbURL, file, "sink", events...)
 	// Every committed ping (in the event log or still in the outbox) reaches sink.
 	var published int
 	require.EventuallyWithT(t, func(c *assert.CollectT) {

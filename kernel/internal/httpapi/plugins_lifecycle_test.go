@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -627,14 +626,7 @@ func TestPluginUpgradeWithoutFailedRequests(t *testing.T) {
 // exit by themselves. A kernel stopped with SIGTERM stops them.
 func TestKernelSIGKILLLeavesNoOrphans(t *testing.T) {
 	t.Parallel()
-	root, err := filepath.Abs("../../..")
-	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), "edulure")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/edulure")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "building the kernel: %s", out)
-
+	bin := buildKernel(t)
 	for _, tc := range []struct {
 		name     string
 		signal   os.Signal
@@ -647,50 +639,22 @@ func TestKernelSIGKILLLeavesNoOrphans(t *testing.T) {
 			t.Parallel()
 			pool, dbURL := dbtest.NewPool(t)
 			file := writePluginsFile(t, "", pluginBlock{variant: probe})
-			addr := freeAddr(t)
-			var logs syncBuffer
-			cmd := exec.Command(bin, "serve")
-			cmd.Env = []string{
-				"DATABASE_URL=" + dbURL,
-				"EDULURE_SECRET_KEY=" + strings.Repeat("cd", 32),
-				"EDULURE_ADDR=" + addr,
-				"EDULURE_PLUGINS_FILE=" + file,
-				"EDULURE_DB_ROLE_PREFIX=" + rolePrefixFor(dbURL),
-				"EDULURE_LOG_FORMAT=json",
-				"PATH=" + os.Getenv("PATH"),
-			}
-			cmd.Stdout, cmd.Stderr = &logs, &logs
-			require.NoError(t, cmd.Start())
-			waited := false
-			t.Cleanup(func() { // before the database is dropped
-				if !waited {
-					_ = cmd.Process.Kill()
-					_ = cmd.Wait()
-				}
-				if t.Failed() {
-					t.Logf("kernel log:\n%s", logs.String())
-				}
-			})
+			k := startKernel(t, pool, bin, dbURL, file, "probe")
 
-			awaitKernelReady(t, pool, addr, "probe")
-
-			kids := childrenOf(cmd.Process.Pid)
+			kids := childrenOf(k.cmd.Process.Pid)
 			require.Len(t, kids, 1, "the kernel runs one plugin process")
 			plugin := kids[0]
 			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", plugin))
 			require.NoError(t, err)
 			require.Contains(t, filepath.Base(exe), "probe-1.0.0", "the child is the plugin")
 
-			require.NoError(t, cmd.Process.Signal(tc.signal))
-			waitErr := make(chan error, 1)
-			go func() { waitErr <- cmd.Wait() }()
+			require.NoError(t, k.cmd.Process.Signal(tc.signal))
 			select {
-			case <-waitErr:
-				waited = true
+			case <-k.done:
 			case <-time.After(60 * time.Second):
 				t.Fatalf("the kernel did not exit after %s", tc.name)
 			}
-			require.Equal(t, tc.exitCode, cmd.ProcessState.ExitCode(), "kernel exit: %s", cmd.ProcessState)
+			require.Equal(t, tc.exitCode, k.cmd.ProcessState.ExitCode(), "kernel exit: %s", k.cmd.ProcessState)
 
 			require.Eventually(t, func() bool { return processGone(plugin) }, eventually, 50*time.Millisecond,
 				"plugin process %d outlived the kernel", plugin)
