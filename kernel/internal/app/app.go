@@ -21,6 +21,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/httpapi"
 	"github.com/edulure/edulure/kernel/internal/jobs"
+	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/token"
@@ -81,6 +82,11 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	keyring, err := token.NewKeyring(ctx, pool, sealer, token.Options{Issuer: cfg.Issuer, TTL: cfg.AccessTokenTTL})
 	if err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
+	}
+	if n, err := outbox.SealStored(ctx, pool, sealer); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("sealed the secrets that earlier events kept in the clear", "events", n)
 	}
 	cat, err := authz.NewCatalogue("kernel", authz.KernelPermissions)
 	if err != nil {

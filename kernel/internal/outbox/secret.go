@@ -1,10 +1,14 @@
 package outbox
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/edulure/edulure/kernel/internal/seal"
 )
@@ -93,4 +97,69 @@ func Open(s *seal.Sealer, eventID, typ string, data []byte) ([]byte, error) {
 		m[f], _ = json.Marshal(string(plain))
 	}
 	return json.Marshal(m)
+}
+
+// SealStored seals the secret fields that events written before sealing
+// keep in the clear, in the outbox and the event log, and returns how many
+// events it sealed. The kernel runs it at start; it is cheap when there are
+// none (an index on the event log's type).
+func SealStored(ctx context.Context, pool *pgxpool.Pool, s *seal.Sealer) (int, error) {
+	types := make([]string, 0, len(secretFields))
+	for t := range secretFields {
+		types = append(types, t)
+	}
+	n := 0
+	for _, table := range []string{"kernel.outbox", "kernel.events"} {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, "SELECT id::text, type, data FROM "+table+" WHERE type = ANY($1) FOR UPDATE", types)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				id, typ string
+				data    []byte
+			}
+			all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+				var x row
+				return x, r.Scan(&x.id, &x.typ, &x.data)
+			})
+			if err != nil {
+				return err
+			}
+			for _, r := range all {
+				clear, err := inClear(r.typ, r.data)
+				if err != nil || !clear {
+					continue
+				}
+				sealed, err := sealData(s, r.id, r.typ, r.data)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, "UPDATE "+table+" SET data = $2 WHERE id = $1::uuid", r.id, sealed); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return n, fmt.Errorf("sealing secrets kept in %s: %w", table, err)
+		}
+	}
+	return n, nil
+}
+
+// inClear reports whether an event holds a secret field not yet sealed.
+func inClear(typ string, data []byte) (bool, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return false, err
+	}
+	for _, f := range secretFields[typ] {
+		var v string
+		if json.Unmarshal(m[f], &v) == nil && !strings.HasPrefix(v, SealedPrefix) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
