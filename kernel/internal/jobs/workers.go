@@ -144,7 +144,8 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 		req.Principal = principalOf(r.requestedBy, req.TenantId)
 	}
 	resp, err := w.s.sup.RunJob(ctx, a.Plugin, req)
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	dl, hasDeadline := ctx.Deadline()
+	timedOut := attemptTimedOut(ctx.Err(), dl, hasDeadline, time.Now())
 	if err == nil && resp.Error != nil {
 		err = errors.New(resp.Error.Detail)
 		if resp.Error.Code != "" {
@@ -159,6 +160,15 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 		err = fmt.Errorf("timed out after %s", w.Timeout(job))
 	}
 	return w.finish(ctx, a.RunID, attempt, r.maxAttempts, output, err, timedOut)
+}
+
+// attemptTimedOut says whether an attempt ran out of time: its context
+// says so, or its deadline has passed. The plugin stops the job at the
+// same deadline (it gets it with the request) and its answer can arrive
+// before this process's timer has marked the context done, which on a
+// loaded machine recorded a timeout as an ordinary failure.
+func attemptTimedOut(ctxErr error, deadline time.Time, hasDeadline bool, now time.Time) bool {
+	return errors.Is(ctxErr, context.DeadlineExceeded) || (hasDeadline && !now.Before(deadline))
 }
 
 // finish records an attempt's outcome and tells River whether to retry.
