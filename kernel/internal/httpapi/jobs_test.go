@@ -99,7 +99,7 @@ func TestJobsManualRetriesTimeoutsAndEvents(t *testing.T) {
 		assert.EqualValues(c, 3, r.get("attempts"))
 		r = b.do("GET", slowURL, a.admin, nil)
 		assert.Equal(c, "failed", r.str("status"), "%s", r.Raw)
-		assert.Equal(c, "timed_out", r.str("attempt_history", "1", "outcome"))
+		assert.Equal(c, "timed_out", r.str("attempt_history", "1", "outcome"), "%s", r.Raw)
 	}, 30*time.Second, 100*time.Millisecond)
 
 	// An event starts the job that listens for it, once.
