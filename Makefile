@@ -39,8 +39,10 @@ fuzz: ## Run each fuzz test for 30 s
 	$(GO) test ./kernel/internal/httpapi -run '^$$' -fuzz FuzzDecodeBody -fuzztime 30s
 	$(GO) test ./kernel/internal/token -run '^$$' -fuzz FuzzVerify -fuzztime 30s
 	cd sdk && $(GO) test . -run '^$$' -fuzz FuzzPage -fuzztime 30s
+	cd sdk && $(GO) test ./wire -run '^$$' -fuzz FuzzContract -fuzztime 30s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzQuiz -fuzztime 30s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzTitleSearch -fuzztime 30s
+	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzUnsafeHTML -fuzztime 30s
 
 .PHONY: bench
 bench: deps ## Measure the kernel against same-run baselines (own Postgres, kernel, plugins; ~4 min): table + bench/results.json

@@ -16,6 +16,8 @@
 #     max_concurrent_requests = 64
 #     request_timeout         = "10s"
 #     db_connections          = 4
+#     storage_bytes           = "10GiB"
+#     storage_object_bytes    = "1GiB"
 #   }
 # }
 #

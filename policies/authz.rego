@@ -3,7 +3,8 @@
 #
 # input:
 #   subject:  {type: "user"|"apikey", id, operator: bool, permissions: {perm: true}}
-#   roles:    the caller's roles in the token's tenant (users only)
+#   roles:    the caller's roles in the token's tenant; for an API key, the
+#             roles its creator holds there now
 #   tenant:   the tenant ID from the token ("" when the token has none)
 #   action:   the permission the route declares, e.g. "tenancy.member.invite"
 #   resource: optional {type, id, tenant}; set for resource-level decisions
@@ -45,12 +46,27 @@ allow if {
 	data.edulure.defaults[role][input.action]
 }
 
-# API keys act with the permissions they were created with, in their tenant.
+# API keys act with the permissions they were created with, in their tenant,
+# as far as the person who created the key still holds them there (through
+# the creator's current roles, input.roles): a key never outlives its
+# creator's rights.
 allow if {
 	input.subject.type == "apikey"
 	tenant_action
-	input.subject.permissions[input.action]
 	not cross_tenant
+	input.subject.permissions[input.action]
+	some role in input.roles
+	data.edulure.tenants[input.tenant].roles[role][input.action]
+}
+
+allow if {
+	input.subject.type == "apikey"
+	tenant_action
+	not cross_tenant
+	input.subject.permissions[input.action]
+	some role in input.roles
+	not data.edulure.tenants[input.tenant].roles[role]
+	data.edulure.defaults[role][input.action]
 }
 
 platform_action if startswith(input.action, "platform.")
@@ -85,4 +101,6 @@ granted contains perm if {
 	input.subject.type == "apikey"
 	input.tenant != ""
 	some perm, _ in input.subject.permissions
+	some role in input.roles
+	role_grants(role)[perm]
 }

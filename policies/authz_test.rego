@@ -76,10 +76,31 @@ test_tenant_admin_cannot_do_platform_actions if {
 	not authz.allow with input as inp with data.edulure.defaults as {"admin": {"platform.tenant.create": true}}
 }
 
+# An API key's input.roles are its creator's current roles.
+apikey(perms, creator_roles) := {"subject": {"type": "apikey", "id": "k", "permissions": perms}, "roles": creator_roles, "tenant": "t1"}
+
 test_apikey_scoped_permissions if {
-	key := {"subject": {"type": "apikey", "id": "k", "permissions": {"tenancy.member.read": true}}, "roles": [], "tenant": "t1"}
-	authz.allow with input as object.union(key, {"action": "tenancy.member.read"})
-	not authz.allow with input as object.union(key, {"action": "tenancy.member.invite"})
+	key := apikey({"tenancy.member.read": true}, ["instructor"])
+	authz.allow with input as object.union(key, {"action": "tenancy.member.read"}) with data.edulure.defaults as defaults
+	not authz.allow with input as object.union(key, {"action": "tenancy.member.invite"}) with data.edulure.defaults as defaults
+}
+
+test_apikey_limited_to_what_its_creator_holds_now if {
+	key := apikey({"tenancy.member.read": true, "tenancy.member.invite": true}, ["instructor"])
+	authz.allow with input as object.union(key, {"action": "tenancy.member.read"}) with data.edulure.defaults as defaults
+	# The key holds invite, its creator (an instructor by default) does not...
+	not authz.allow with input as object.union(key, {"action": "tenancy.member.invite"}) with data.edulure.defaults as defaults
+	# ... unless the institution's version of the creator's role grants it.
+	authz.allow with input as object.union(key, {"action": "tenancy.member.invite"})
+		with data.edulure.defaults as defaults
+		with data.edulure.tenants as tenants
+	authz.granted == {"tenancy.member.read"} with input as key with data.edulure.defaults as defaults
+}
+
+test_apikey_of_a_creator_without_roles_does_nothing if {
+	key := apikey({"tenancy.member.read": true}, [])
+	not authz.allow with input as object.union(key, {"action": "tenancy.member.read"}) with data.edulure.defaults as defaults
+	count(authz.granted) == 0 with input as key with data.edulure.defaults as defaults
 }
 
 test_granted_lists_union_of_roles if {

@@ -25,8 +25,11 @@ type Env struct {
 	// Host calls back into the kernel.
 	Host Host
 	// OperatorConfig is the plugin's block of configuration in plugins.hcl
-	// (a JSON object; "{}" when none).
+	// (a JSON object; "{}" when none). Config[T] and OperatorConfig[T]
+	// layer it over the defaults for you.
 	OperatorConfig json.RawMessage
+
+	rt *runtime
 }
 
 // TenantSetting is the Postgres setting row-level security reads the
@@ -34,25 +37,16 @@ type Env struct {
 const TenantSetting = "edulure.tenant_id"
 
 // DB is the plugin's database: a pgx pool connected as the plugin's role.
+// Request.Tx, Event.Tx and JobRun.Tx are the usual way in; DB is for work
+// outside them (a background loop, a migration check in Provision).
 //
 // Since: v1.0
 type DB struct {
 	Pool *pgxpool.Pool
 
-	events    *eventCatalogue // what Publish needs from the manifest
-	published atomic.Int64    // publishes so far, to tell whether a transaction published
-}
-
-// NewDB is a DB on pool for the plugin whose manifest is m: its Publish
-// checks events against the types m publishes.
-//
-// Since: v1.1
-func NewDB(pool *pgxpool.Pool, m Manifest) (*DB, error) {
-	cat, err := newEventCatalogue(m)
-	if err != nil {
-		return nil, err
-	}
-	return &DB{Pool: pool, events: cat}, nil
+	rt        *runtime     // the manifest's event schemas, for Publish
+	wake      func()       // the EventsPublished hint; nil in tests
+	published atomic.Int64 // publishes so far, to tell whether a transaction published
 }
 
 // InTenant runs fn in a transaction in which row-level security admits only
@@ -86,74 +80,16 @@ func (db *DB) InTenant(ctx context.Context, tenantID string, fn func(tx pgx.Tx) 
 		return err
 	}
 	if db.published.Load() != before {
-		db.hint() // the transaction (or a concurrent one) published: wake the relay
+		db.Published() // the transaction (or a concurrent one) published: wake the relay
 	}
 	return nil
 }
 
-// Host is the kernel's services a plugin may call. Each call crosses the
-// process boundary (a gRPC round trip): prefer the local answers a Request
-// already carries (Principal.Can, Request.Config) on hot paths.
-//
-// Since: v1.0
-type Host interface {
-	// Authorize asks for a resource-level decision: may p do permission on res?
-	Authorize(ctx context.Context, p Principal, permission string, res Resource) (bool, error)
-	// Audit appends an entry to the institution's tamper-evident audit log.
-	Audit(ctx context.Context, e AuditEntry) error
-	// TenantConfig reads the plugin's configuration for an institution and
-	// whether the plugin is enabled there.
-	TenantConfig(ctx context.Context, tenantID string) (config json.RawMessage, enabled bool, err error)
-}
-
-// Resource is the object of a resource-level decision.
-type Resource struct {
-	Type     string
-	ID       string
-	TenantID string // the institution that owns it
-}
-
-// AuditEntry is one audit log entry written by a plugin.
-type AuditEntry struct {
-	TenantID   string
-	Actor      Principal
-	Action     string // prefixed with the plugin's name: gamification.points.award
-	TargetType string
-	TargetID   string
-	Details    any // encoded as JSON
-	RequestID  string
-}
-
-// HostFuncs is a Host built from functions, for tests: a nil field answers
-// with ErrUnavailable.
-type HostFuncs struct {
-	AuthorizeFunc    func(ctx context.Context, p Principal, permission string, res Resource) (bool, error)
-	AuditFunc        func(ctx context.Context, e AuditEntry) error
-	TenantConfigFunc func(ctx context.Context, tenantID string) (json.RawMessage, bool, error)
-}
-
-var _ Host = HostFuncs{}
-
-// Authorize calls AuthorizeFunc.
-func (h HostFuncs) Authorize(ctx context.Context, p Principal, permission string, res Resource) (bool, error) {
-	if h.AuthorizeFunc == nil {
-		return false, Errorf(ErrUnavailable, "no Authorize in this host")
+// Published tells the kernel that a transaction that published events has
+// committed, so it relays them now rather than at its next poll. InTenant
+// does it for you; call it after a transaction begun some other way.
+func (db *DB) Published() {
+	if db != nil && db.wake != nil {
+		db.wake()
 	}
-	return h.AuthorizeFunc(ctx, p, permission, res)
-}
-
-// Audit calls AuditFunc.
-func (h HostFuncs) Audit(ctx context.Context, e AuditEntry) error {
-	if h.AuditFunc == nil {
-		return Errorf(ErrUnavailable, "no Audit in this host")
-	}
-	return h.AuditFunc(ctx, e)
-}
-
-// TenantConfig calls TenantConfigFunc.
-func (h HostFuncs) TenantConfig(ctx context.Context, tenantID string) (json.RawMessage, bool, error) {
-	if h.TenantConfigFunc == nil {
-		return nil, false, Errorf(ErrUnavailable, "no TenantConfig in this host")
-	}
-	return h.TenantConfigFunc(ctx, tenantID)
 }

@@ -30,6 +30,9 @@ var (
 	ErrTooManyRequests = errors.New("too many requests")
 	// ErrUnavailable: a dependency is temporarily unavailable (503).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrTooLarge: the content is larger than allowed (413), such as an
+	// object over the plugin's storage limits. Since: v1.2
+	ErrTooLarge = errors.New("too large")
 )
 
 // FieldError names one field of a request and what is wrong with it.
@@ -88,8 +91,8 @@ func Invalid(fields ...FieldError) *Error {
 // WithCode sets a machine-readable code and returns the error.
 func (e *Error) WithCode(code string) *Error { e.Code = code; return e }
 
-// kindNames are the wire names of the sentinel errors (the plugin protocol's
-// Error.kind). Append-only.
+// kindNames are the wire names of the sentinel errors (the plugin
+// protocol's Error.kind; wire.Kinds maps them to HTTP). Append-only.
 var kindNames = []struct {
 	err  error
 	name string
@@ -103,29 +106,15 @@ var kindNames = []struct {
 	{ErrGone, "gone"},
 	{ErrTooManyRequests, "too_many_requests"},
 	{ErrUnavailable, "unavailable"},
+	{ErrTooLarge, "too_large"}, // Since: v1.2
 }
 
-// KindName is the wire name of the sentinel err wraps, or "internal".
-//
-// Since: v1.0
-func KindName(err error) string {
+// kindName is the wire name of the sentinel err wraps, or "internal".
+func kindName(err error) string {
 	for _, k := range kindNames {
 		if errors.Is(err, k.err) {
 			return k.name
 		}
 	}
 	return "internal"
-}
-
-// KindByName is the sentinel of a wire name, or nil for "internal" and
-// unknown names.
-//
-// Since: v1.0
-func KindByName(name string) error {
-	for _, k := range kindNames {
-		if k.name == name {
-			return k.err
-		}
-	}
-	return nil
 }

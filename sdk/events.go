@@ -1,17 +1,16 @@
 package sdk
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/edulure/edulure/sdk/schema"
 )
 
 // Subscription asks the kernel to deliver one event type to Handler.
@@ -55,8 +54,13 @@ type Event struct {
 	Data       json.RawMessage
 	Attempt    int // 1 on the first delivery
 
-	db *DB
+	rt *runtime
 }
+
+var _ Scope = (*Event)(nil)
+
+// Tenant is the event's institution ("" for a platform event).
+func (e *Event) Tenant() string { return e.TenantID }
 
 // Decode reads the event's data into v. Unknown fields are ignored: a
 // publisher may add fields to a version of an event type, never remove them.
@@ -72,10 +76,7 @@ func (e *Event) Decode(v any) error {
 // (a redelivery of an event whose transaction committed), fn is not called
 // and Tx returns nil: the handler's changes are applied once.
 func (e *Event) Tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	if e.db == nil {
-		return Errorf(ErrUnavailable, "the plugin has no database")
-	}
-	return e.db.InTenant(ctx, e.TenantID, func(tx pgx.Tx) error {
+	return e.rt.tx(ctx, e.TenantID, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, "INSERT INTO edulure_inbox (event_id) VALUES ($1) ON CONFLICT DO NOTHING", e.ID)
 		if err != nil {
 			return fmt.Errorf("recording event %s in the inbox: %w", e.ID, err)
@@ -88,23 +89,29 @@ func (e *Event) Tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 }
 
 // Publish writes an event to the plugin's outbox inside tx, for the event's
-// institution, with the event as its cause (same request ID).
+// institution, with the event as its cause (same actor and request ID).
 func (e *Event) Publish(ctx context.Context, tx pgx.Tx, eventType string, data any) error {
-	return e.db.Publish(ctx, tx, Outgoing{
+	return e.rt.publish(ctx, tx, Outgoing{
 		Type: eventType, TenantID: e.TenantID, Actor: e.Actor, RequestID: e.RequestID, Data: data,
 	})
 }
 
-// Publish writes an event to the plugin's outbox inside tx, for the
-// principal's institution. It is delivered if and only if tx commits. The
-// type must be one the manifest publishes, and data must match its schema.
-func (r *Request) Publish(ctx context.Context, tx pgx.Tx, eventType string, data any) error {
-	if r.db == nil {
-		return Errorf(ErrUnavailable, "the plugin has no database")
+// Host is the kernel's services, for calls the plugin makes on behalf of
+// this work (Membership, Authorize, Audit).
+func (e *Event) Host() Host { return e.rt.hostOrNone() }
+
+func (e *Event) config(ctx context.Context) (json.RawMessage, error) {
+	return tenantConfig(ctx, e.rt, e.TenantID)
+}
+func (e *Event) runtime() *runtime { return e.rt }
+
+// tenantConfig reads an institution's own configuration from the kernel.
+func tenantConfig(ctx context.Context, rt *runtime, tenantID string) (json.RawMessage, error) {
+	if tenantID == "" || rt == nil {
+		return nil, nil
 	}
-	return r.db.Publish(ctx, tx, Outgoing{
-		Type: eventType, TenantID: r.Principal.TenantID, Actor: r.Principal.Actor(), RequestID: r.RequestID, Data: data,
-	})
+	cfg, _, err := rt.host.TenantConfig(ctx, tenantID)
+	return cfg, err
 }
 
 // Outgoing is an event to publish.
@@ -124,10 +131,10 @@ type Outgoing struct {
 // that published, it wakes the kernel's relay at once; after a transaction
 // begun some other way, call Published.
 func (db *DB) Publish(ctx context.Context, tx pgx.Tx, ev Outgoing) error {
-	if db == nil || db.events == nil {
-		return errors.New("publishing: this DB was not built from the plugin's manifest (use sdk.NewDB)")
+	if db == nil || db.rt == nil {
+		return errors.New("publishing: this DB is not the plugin's own (Env.DB)")
 	}
-	schema, ok := db.events.schemas[ev.Type]
+	s, ok := db.rt.publishes[ev.Type]
 	if !ok {
 		return fmt.Errorf("publishing %q: the manifest does not declare it in Publishes", ev.Type)
 	}
@@ -138,12 +145,16 @@ func (db *DB) Publish(ctx context.Context, tx pgx.Tx, ev Outgoing) error {
 	if err != nil {
 		return fmt.Errorf("publishing %s: encoding data: %w", ev.Type, err)
 	}
-	if err := ValidateEventData(schema, data); err != nil {
+	doc, err := schema.Decode(data)
+	if err != nil {
 		return fmt.Errorf("publishing %s: %w", ev.Type, err)
+	}
+	if vs := schema.Validate(s, doc, "data"); len(vs) > 0 {
+		return fmt.Errorf("publishing %s: the data does not match the schema: %s", ev.Type, violationText(vs))
 	}
 	actor := ev.Actor
 	if actor == "" {
-		actor = "plugin:" + db.events.plugin
+		actor = "plugin:" + db.rt.wire.Name
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)`,
 		uuid.Must(uuid.NewV7()), ev.Type, ev.TenantID, actor, ev.RequestID, data)
@@ -154,85 +165,13 @@ func (db *DB) Publish(ctx context.Context, tx pgx.Tx, ev Outgoing) error {
 	return nil
 }
 
-// Published tells the kernel that a transaction that published events has
-// committed, so it relays them now rather than at its next poll.
-func (db *DB) Published() { db.hint() }
-
-func (db *DB) hint() {
-	if db != nil && db.events != nil && db.events.wake != nil {
-		db.events.wake()
-	}
-}
-
-// eventCatalogue is what publishing needs from the manifest.
-type eventCatalogue struct {
-	plugin  string
-	schemas map[string]*jsonschema.Schema
-	wake    func() // set by the served plugin: the EventsPublished hint
-}
-
-// CompileEventSchema compiles an event type's JSON Schema.
-//
-// Since: v1.1
-func CompileEventSchema(eventType string, schema []byte) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
-	if err != nil {
-		return nil, fmt.Errorf("event %s: schema is not JSON: %w", eventType, err)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat() // "format": "uuid" is a rule, not a note
-	url := "edulure:///events/" + eventType + ".json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("event %s: %w", eventType, err)
-	}
-	s, err := c.Compile(url)
-	if err != nil {
-		return nil, fmt.Errorf("event %s: schema does not compile: %w", eventType, err)
-	}
-	return s, nil
-}
-
-// ValidateEventData checks data (JSON) against an event type's schema and
-// says, in one line, where it does not match.
-//
-// Since: v1.1
-func ValidateEventData(schema *jsonschema.Schema, data []byte) error {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		return fmt.Errorf("data is not JSON: %w", err)
-	}
-	if err := schema.Validate(doc); err != nil {
-		var ve *jsonschema.ValidationError
-		if errors.As(err, &ve) {
-			return fmt.Errorf("data does not match the schema: %s", oneLine(ve))
+func violationText(vs []schema.Violation) string {
+	out := ""
+	for i, v := range vs {
+		if i > 0 {
+			out += "; "
 		}
-		return fmt.Errorf("data does not match the schema: %w", err)
+		out += v.Field + " " + v.Message
 	}
-	return nil
-}
-
-// oneLine is the validation's leaf errors, joined.
-func oneLine(ve *jsonschema.ValidationError) string {
-	var parts []string
-	for _, u := range ve.BasicOutput().Errors {
-		if u.Error != nil {
-			parts = append(parts, fmt.Sprintf("at %q: %s", "/"+strings.TrimPrefix(u.InstanceLocation, "/"), u.Error.String()))
-		}
-	}
-	if len(parts) == 0 {
-		return ve.Error()
-	}
-	return strings.Join(parts, "; ")
-}
-
-func newEventCatalogue(m Manifest) (*eventCatalogue, error) {
-	cat := &eventCatalogue{plugin: m.Name, schemas: map[string]*jsonschema.Schema{}}
-	for _, e := range m.Publishes {
-		s, err := CompileEventSchema(e.Type, e.Schema)
-		if err != nil {
-			return nil, err
-		}
-		cat.schemas[e.Type] = s
-	}
-	return cat, nil
+	return out
 }

@@ -4,12 +4,68 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
+
+// Host is the kernel's services a plugin may call. Each call crosses the
+// process boundary (a gRPC round trip): prefer the local answers a Request
+// already carries (Principal.Can, Config) on hot paths.
+//
+// Since: v1.0 (Membership since v1.2)
+type Host interface {
+	// Authorize asks for a resource-level decision: may p do permission on res?
+	Authorize(ctx context.Context, p Principal, permission string, res Resource) (bool, error)
+	// Audit appends an entry to the institution's tamper-evident audit log.
+	// The kernel writes it in its own transaction: an entry written inside
+	// a plugin transaction that then rolls back stays written.
+	Audit(ctx context.Context, e AuditEntry) error
+	// TenantConfig reads the plugin's configuration for an institution and
+	// whether the plugin is enabled there. Config[T] is the typed way.
+	TenantConfig(ctx context.Context, tenantID string) (config json.RawMessage, enabled bool, err error)
+	// Membership answers whether userID is a member of tenantID, and with
+	// which roles. Anyone else (a user of another institution, an unknown
+	// or malformed ID) is a plain "not a member", never an error: ask it
+	// before storing another person's ID.
+	Membership(ctx context.Context, tenantID, userID string) (Membership, error)
+}
+
+// Membership is a user's standing in an institution.
+//
+// Since: v1.2
+type Membership struct {
+	Member bool
+	Roles  []string
+}
+
+// HasRole reports whether the member holds role.
+func (m Membership) HasRole(role string) bool { return m.Member && slices.Contains(m.Roles, role) }
+
+// Resource is the object of a resource-level decision.
+//
+// Since: v1.0
+type Resource struct {
+	Type     string
+	ID       string
+	TenantID string // the institution that owns it
+}
+
+// AuditEntry is one audit log entry written by a plugin.
+//
+// Since: v1.0
+type AuditEntry struct {
+	TenantID   string
+	Actor      Principal
+	Action     string // prefixed with the plugin's name: gamification.points.award
+	TargetType string
+	TargetID   string
+	Details    any // encoded as JSON
+	RequestID  string
+}
 
 // hostClient is Host over the go-plugin broker.
 type hostClient struct{ c pluginv1.HostClient }
@@ -51,6 +107,14 @@ func (h *hostClient) TenantConfig(ctx context.Context, tenantID string) (json.Ra
 		return nil, false, fmt.Errorf("reading tenant configuration: %w", err)
 	}
 	return orEmptyObject(out.ConfigJson), out.Enabled, nil
+}
+
+func (h *hostClient) Membership(ctx context.Context, tenantID, userID string) (Membership, error) {
+	out, err := h.c.GetMember(ctx, &pluginv1.GetMemberRequest{TenantId: tenantID, UserId: userID})
+	if err != nil {
+		return Membership{}, fmt.Errorf("asking the kernel about a membership: %w", err)
+	}
+	return Membership{Member: out.Member, Roles: out.Roles}, nil
 }
 
 func (h *hostClient) eventsPublished(ctx context.Context) error {

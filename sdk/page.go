@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -72,6 +74,36 @@ func NewPage[T any](items []T, limit int, key func(T) []string) Page[T] {
 	return p
 }
 
+// TimeKey is the sort key of an item of a list ordered by a time and then
+// an ID (created_at, id): give it to NewPage, and read it back with
+// PageRequest.AfterTime.
+//
+//	page := sdk.NewPage(items, p.Limit, func(c Course) []string { return sdk.TimeKey(c.CreatedAt, c.ID) })
+//
+// Since: v1.2
+func TimeKey(t time.Time, id string) []string {
+	return []string{t.UTC().Format(time.RFC3339Nano), id}
+}
+
+// AfterTime reads the (time, ID) key TimeKey made: ok is false on the first
+// page, and a cursor holding another kind of key is a 422 naming cursor.
+//
+// Since: v1.2
+func (p PageRequest) AfterTime() (t time.Time, id string, ok bool, err error) {
+	if p.After == nil {
+		return time.Time{}, "", false, nil
+	}
+	bad := Invalid(FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
+	if len(p.After) != 2 || !IsUUID(p.After[1]) {
+		return time.Time{}, "", false, bad
+	}
+	t, perr := time.Parse(time.RFC3339Nano, p.After[0])
+	if perr != nil {
+		return time.Time{}, "", false, bad
+	}
+	return t, strings.ToLower(p.After[1]), true, nil
+}
+
 func decodeCursor(s string) ([]string, bool) {
 	if len(s) > 512 {
 		return nil, false
@@ -83,6 +115,11 @@ func decodeCursor(s string) ([]string, bool) {
 	var out []string
 	if err := json.Unmarshal(b, &out); err != nil || len(out) == 0 {
 		return nil, false
+	}
+	for _, k := range out {
+		if strings.IndexByte(k, 0) >= 0 || !utf8.ValidString(k) {
+			return nil, false // no key this API hands out holds these
+		}
 	}
 	return out, true
 }

@@ -2,11 +2,23 @@ package sdk
 
 import "slices"
 
+// PrincipalKind says what a principal is.
+//
+// Since: v1.2 (a plain string before)
+type PrincipalKind string
+
+// The kinds of principal.
+const (
+	User      PrincipalKind = "user"
+	APIKey    PrincipalKind = "apikey"
+	Anonymous PrincipalKind = "anonymous"
+)
+
 // Principal is who a request acts as, as the kernel resolved it.
 //
 // Since: v1.0
 type Principal struct {
-	Kind     string // "user", "apikey" or "anonymous"
+	Kind     PrincipalKind
 	UserID   string // users
 	APIKeyID string // API keys
 	TenantID string // "" when the credentials name no institution
@@ -22,11 +34,14 @@ type Principal struct {
 func (p Principal) Can(permission string) bool { return slices.Contains(p.Permissions, permission) }
 
 // Anonymous reports whether the request carried no credentials.
-func (p Principal) Anonymous() bool { return p.Kind == "" || p.Kind == "anonymous" }
+func (p Principal) Anonymous() bool { return p.Kind == "" || p.Kind == Anonymous }
+
+// IsUser reports whether the principal is a person (not an API key).
+func (p Principal) IsUser() bool { return p.Kind == User }
 
 // ID is the user's or API key's ID.
 func (p Principal) ID() string {
-	if p.Kind == "apikey" {
+	if p.Kind == APIKey {
 		return p.APIKeyID
 	}
 	return p.UserID
@@ -36,9 +51,9 @@ func (p Principal) ID() string {
 // "apikey:<id>" or "anonymous".
 func (p Principal) Actor() string {
 	switch p.Kind {
-	case "user":
+	case User:
 		return "user:" + p.UserID
-	case "apikey":
+	case APIKey:
 		return "apikey:" + p.APIKeyID
 	}
 	return "anonymous"

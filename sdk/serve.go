@@ -2,14 +2,20 @@ package sdk
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 
 	"github.com/edulure/edulure/sdk/wire"
 )
@@ -56,23 +62,62 @@ func Serve[P Plugin](newPlugin func() P) {
 }
 
 // printManifest writes the manifest as JSON (without handlers and SQL) so
-// operators and tooling (make run) can see what a binary is.
+// operators and tooling (make run) can see what a binary is. Schemas are
+// printed as JSON, not as the bytes the protocol carries them in.
 func printManifest(p Plugin) int {
-	m, _, err := encodeManifest(p.Manifest())
+	c, err := compileManifest(p.Manifest())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "invalid manifest:", err)
 		return 1
 	}
-	for _, mg := range m.Migrations {
-		mg.Sql = ""
-	}
-	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(m)
+	out, err := manifestJSON(c.wire)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	fmt.Println(string(out))
 	return 0
+}
+
+// manifestJSON is the wire manifest as readable JSON: protojson's form with
+// each *_json bytes field (base64 there) embedded as the JSON it holds, and
+// migrations without their SQL.
+func manifestJSON(m *pluginv1.Manifest) ([]byte, error) {
+	m = proto.Clone(m).(*pluginv1.Manifest)
+	for _, mg := range m.Migrations {
+		mg.Sql = ""
+	}
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	embedJSON(doc)
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+// embedJSON replaces the base64 of every "*_json" field with the JSON it
+// encodes.
+func embedJSON(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok && strings.HasSuffix(k, "_json") {
+				if b, err := base64.StdEncoding.DecodeString(s); err == nil && json.Valid(b) {
+					x[k] = json.RawMessage(b)
+					continue
+				}
+			}
+			embedJSON(e)
+		}
+	case []any:
+		for _, e := range x {
+			embedJSON(e)
+		}
+	}
 }
 
 // exitWithParent ends the process when the kernel that started it is gone,

@@ -44,11 +44,12 @@ func TestSmoke(t *testing.T) {
 	}
 	rows, err := Run(ctx, Options{
 		Root: root, Smoke: true, Duration: 200 * time.Millisecond, Rounds: 1, LogLevel: "warn", Log: log,
-		Only: []string{"mem", "http", "rpc", "events"},
+		Only: []string{"mem", "streams", "http", "rpc", "events", "blob"},
 	})
 	require.NoError(t, err)
 	want := []string{"http.kernel_route", "http.plugin_noop", "http.plugin_noop_p99", "rpc.crossing",
-		"events.latency_p50", "events.latency_p99", "events.throughput", "mem.kernel_idle", "mem.plugin_idle"}
+		"events.latency_p50", "events.latency_p99", "events.throughput", "mem.kernel_idle", "mem.plugin_idle", "mem.sse_streams_per_mb",
+		"blob.put_throughput", "blob.get_throughput"}
 	var got []string
 	for _, r := range rows {
 		got = append(got, r.Name)

@@ -266,8 +266,8 @@ type pluginEntry struct {
 }
 
 // writePlugins writes plugins.hcl with entries. Every plugin gets room for
-// the heaviest load of the run (256 connections) so that the concurrency
-// limit, which answers 503 above it, is not what is measured.
+// the heaviest load of the run (256 connections, 1,000 streams) so that
+// the limits, which answer 503 above them, are not what is measured.
 func (e *env) writePlugins(entries ...pluginEntry) (string, error) {
 	var b strings.Builder
 	for _, p := range entries {
@@ -279,7 +279,7 @@ func (e *env) writePlugins(entries ...pluginEntry) (string, error) {
 		if p.config != "" {
 			fmt.Fprintf(&b, "  config = %s\n", p.config)
 		}
-		b.WriteString("  limits {\n    max_concurrent_requests = 1024\n  }\n}\n")
+		b.WriteString("  limits {\n    max_concurrent_requests = 1024\n    max_streams = 2000\n    max_streams_per_institution = 2000\n  }\n}\n")
 	}
 	path := filepath.Join(e.dir, "plugins.hcl")
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)

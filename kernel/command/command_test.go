@@ -196,6 +196,19 @@ func TestAdminCommands(t *testing.T) {
 	require.Equal(t, 1, r.code, r)
 	require.Contains(t, r.stderr, "edulure user-create: ")
 
+	// An account someone signed up with an address they never proved is
+	// given no role from the console either (issue 15): the operator is
+	// told to invite the address.
+	conn, err := pgx.Connect(context.Background(), os.Getenv("DATABASE_URL"))
+	require.NoError(t, err)
+	_, err = conn.Exec(context.Background(), `INSERT INTO kernel.users (id, email, display_name, password_hash) VALUES (gen_random_uuid(), 'dean@uni.test', 'Squatter', 'x')`)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(context.Background()))
+	r = run("user-create", "-email", "dean@uni.test", "-name", "Dean", "-tenant", "uni", "-roles", "admin")
+	require.Equal(t, 1, r.code, r)
+	require.Contains(t, r.stderr, "has not verified its email address")
+	require.Contains(t, r.stderr, "invite the address")
+
 	r = run("audit-verify")
 	require.Equal(t, 0, r.code, r)
 	require.Contains(t, r.stdout, "ok ")

@@ -74,6 +74,14 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		env["EDULURE_SECRET_KEY"] = key
 	}
+	if os.Getenv("EDULURE_BLOB_URL") == "" {
+		dir, err := filepath.Abs(filepath.Join(*dataDir, "blobs"))
+		if err != nil {
+			return err
+		}
+		env["EDULURE_BLOB_URL"] = "file://" + filepath.ToSlash(dir)
+		fmt.Fprintf(stdout, "plugins' object storage in %s\n", dir)
+	}
 	if os.Getenv("EDULURE_LOG_FORMAT") == "" {
 		env["EDULURE_LOG_FORMAT"] = "text"
 	}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/schema"
 	"github.com/edulure/edulure/sdk/wire"
 )
 
@@ -21,12 +21,6 @@ const (
 	Timeout = 10 * time.Second
 	// BodyLimit is the largest request body; a larger one is a 413.
 	BodyLimit = 1 << 20
-)
-
-// The headers the kernel passes to a plugin, and those it passes back.
-var (
-	forwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent"}
-	returnedHeaders  = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "Etag", "Last-Modified", "Location", "Link", "Retry-After"} // canonical form
 )
 
 // Request is one request for DoRequest.
@@ -42,7 +36,7 @@ type Request struct {
 	Body any
 	// Header holds request headers; as with the kernel, the plugin sees
 	// only Accept, Accept-Language, Content-Type, If-Match, If-None-Match,
-	// Idempotency-Key and User-Agent.
+	// Idempotency-Key, User-Agent and Last-Event-ID.
 	Header http.Header
 	// RequestID is the kernel's request ID; a random one when empty.
 	RequestID string
@@ -67,17 +61,23 @@ func (h *Harness) Do(p sdk.Principal, method, path string, body any) *Result {
 //     institution gets 404 where the plugin is not enabled (SetEnabled);
 //     one in no institution gets 403 unless the route is Public. A route
 //     that is not Public then needs its Permission (403).
-//  3. It forwards the request through sdk.Dispatch, the code path of a
-//     served plugin, with the principal as Resolve gives it, the path
-//     parameters, the query, the allowed headers, a deadline (Timeout) and
-//     the institution's configuration.
-//  4. A handler's error becomes the kernel's problem+json answer: invalid
+//  3. It checks the request against the route's contract (wire.Contract,
+//     which the kernel applies too): the declared query parameters (only
+//     those are forwarded) and the body against the Request schema, with a
+//     400 or a 422 naming each wrong field.
+//  4. It forwards the request through the code path of a served plugin,
+//     with the principal as Resolve gives it, the path parameters, the
+//     query, the allowed headers, a deadline (Timeout) and the
+//     institution's configuration.
+//  5. A handler's error becomes the kernel's problem+json answer: invalid
 //     422, bad_request 400, unauthorized 401, forbidden 403, not_found
 //     404, conflict 409, gone 410, too_many_requests 429, unavailable 503;
 //     anything else, a panic included, is a 500 "plugin-error" that keeps
 //     the details in the plugin's log (the test log here).
 //
-// A request the harness cannot send (a body that does not encode) fails the test.
+// A request the harness cannot send (a body that does not encode) fails the
+// test, and so does a success answer whose JSON body does not match the
+// route's Response schema.
 func (h *Harness) DoRequest(r Request) *Result {
 	h.t.Helper()
 	method := strings.ToUpper(r.Method)
@@ -110,11 +110,47 @@ func (h *Harness) DoRequest(r Request) *Result {
 		return fail(http.StatusMethodNotAllowed, "method-not-allowed", "method "+method+" is not allowed on "+path)
 	}
 	res := h.forward(r, rt, params, method, path, rawQuery, body, requestID)
-	res.Header.Set("Cache-Control", "no-store")
+	if res.Header.Get("Cache-Control") == "" {
+		res.Header.Set("Cache-Control", "no-store") // the kernel's default for plugin routes
+	}
 	return res
 }
 
-func (h *Harness) forward(r Request, rt *route, params map[string]string, method, path, rawQuery string, body []byte, requestID string) *Result {
+func (h *Harness) forward(r Request, rt *wire.CheckedRoute, params map[string]string, method, path, rawQuery string, body []byte, requestID string) *Result {
+	in, refused := h.prepare(r, rt, params, method, path, rawQuery, body, requestID)
+	if refused != nil {
+		return refused
+	}
+	if rt.Stream {
+		return h.collect(in, path, requestID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	in.DeadlineUnixMs = deadline.UnixMilli()
+	out := h.rt.HandleHTTP(ctx, in)
+	if out.Error != nil {
+		return h.errorResult(out.Error, path, requestID)
+	}
+	if !wire.ValidStatus(out.Status) {
+		return h.invalidStatus(out.Status, path, requestID)
+	}
+	res := &Result{Status: int(out.Status), Header: wire.ResponseHeaders(out), Body: wire.ResponseBody(out)}
+	h.checkResponse(rt, res)
+	return res
+}
+
+func (h *Harness) invalidStatus(status int32, path, requestID string) *Result {
+	return problemResult(&Problem{
+		Status: http.StatusBadGateway, Code: "plugin-error", Instance: path, RequestID: requestID, Source: "plugin",
+		Detail: fmt.Sprintf("plugin %q answered with the invalid status %d", h.manifest.Name, status),
+	})
+}
+
+// prepare does the kernel's checks of a request, in its order, and makes
+// the request to forward (without its deadline), or the answer refusing
+// it.
+func (h *Harness) prepare(r Request, rt *wire.CheckedRoute, params map[string]string, method, path, rawQuery string, body []byte, requestID string) (*pluginv1.HTTPRequest, *Result) {
 	fail := func(status int, code, detail string) *Result {
 		return problemResult(&Problem{Status: status, Code: code, Detail: detail, Instance: path, RequestID: requestID, Source: "client"})
 	}
@@ -122,65 +158,62 @@ func (h *Harness) forward(r Request, rt *route, params map[string]string, method
 	if !rt.Public && p.Anonymous() {
 		res := fail(http.StatusUnauthorized, "missing-credentials", "send an access token or API key as 'Authorization: Bearer <token>'")
 		res.Header.Set("WWW-Authenticate", `Bearer realm="edulure"`)
-		return res
+		return nil, res
 	}
 	var config json.RawMessage
 	if p.TenantID != "" {
 		var enabled bool
 		if config, enabled = h.tenantConfig(p.TenantID); !enabled {
-			return fail(http.StatusNotFound, "plugin-not-enabled", fmt.Sprintf("the %s plugin is not enabled for this institution", h.manifest.Name))
+			return nil, fail(http.StatusNotFound, "plugin-not-enabled", fmt.Sprintf("the %s plugin is not enabled for this institution", h.manifest.Name))
 		}
 	} else if !rt.Public {
-		return fail(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
+		return nil, fail(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
 	}
 	if !rt.Public && !h.allowed(r.Principal, p, rt.Permission) {
-		return fail(http.StatusForbidden, "permission-denied", "you lack the permission "+rt.Permission)
+		return nil, fail(http.StatusForbidden, "permission-denied", "you lack the permission "+rt.Permission)
 	}
 	if len(body) > BodyLimit {
-		return fail(http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("request body is larger than the limit of %d bytes", BodyLimit))
+		return nil, fail(http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("request body is larger than the limit of %d bytes", BodyLimit))
 	}
 	if r.Config != nil {
 		config = r.Config
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
 	query, _ := url.ParseQuery(rawQuery) // like net/http: keep what parses
+	forwarded, err := rt.Contract.Check(params, query, body)
+	if err != nil {
+		return nil, refusalResult(err.(*wire.Refusal), path, requestID)
+	}
 	in := &pluginv1.HTTPRequest{
-		Route: rt.Key(), Method: method, Path: path, PathParams: params,
-		Query: values(query, nil), Headers: values(r.Header, forwardedHeaders), Body: body,
+		Route: rt.Key, Method: method, Path: path, PathParams: params,
+		Query: forwarded, Headers: wire.FilterHeaders(r.Header, wire.ForwardedHeaders), Body: body,
 		Principal: &pluginv1.Principal{
-			Kind: p.Kind, UserId: p.UserID, ApiKeyId: p.APIKeyID, TenantId: p.TenantID,
+			Kind: string(p.Kind), UserId: p.UserID, ApiKeyId: p.APIKeyID, TenantId: p.TenantID,
 			Roles: p.Roles, Permissions: p.Permissions, Operator: p.Operator,
 		},
-		RequestId: requestID, DeadlineUnixMs: deadline.UnixMilli(), TenantConfigJson: config,
+		RequestId: requestID, TenantConfigJson: config,
 	}
-	out := sdk.Dispatch(ctx, h.logger, rt.handler, in, h.env.DB)
-	if out.Error != nil {
-		return h.errorResult(out.Error, path, requestID)
+	return in, nil
+}
+
+// checkResponse fails the test when a success answer's JSON body does not
+// match the route's Response schema: what /api/openapi.json promises
+// clients (a list that is null where the schema says a list, a field the
+// type declares but the handler left out).
+func (h *Harness) checkResponse(rt *wire.CheckedRoute, res *Result) {
+	s := h.response[rt.Key]
+	if s == nil || res.Status >= 300 || len(res.Body) == 0 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		return
 	}
-	if out.Status < 200 || out.Status > 599 {
-		return problemResult(&Problem{
-			Status: http.StatusBadGateway, Code: "plugin-error", Instance: path, RequestID: requestID, Source: "plugin",
-			Detail: fmt.Sprintf("plugin %q answered with the invalid status %d", h.manifest.Name, out.Status),
-		})
+	doc, err := schema.Decode(res.Body)
+	if err != nil {
+		h.t.Errorf("plugintest: %s answered %d with a body that is not JSON: %v", rt.Key, res.Status, err)
+		return
 	}
-	res := &Result{Status: int(out.Status), Header: http.Header{}}
-	for name, v := range out.Headers { // compared in canonical form, as the kernel does
-		if slices.Contains(returnedHeaders, http.CanonicalHeaderKey(name)) {
-			for _, x := range v.Values {
-				res.Header.Add(name, x)
-			}
-		}
+	if vs := schema.Validate(s, doc, ""); len(vs) > 0 {
+		h.t.Errorf("plugintest: %s answered %d with a body that does not match its Response schema (what /api/openapi.json promises): %s\nbody: %s",
+			rt.Key, res.Status, violationText(vs), res.Body)
 	}
-	if len(out.Body) > 0 && res.Header.Get("Content-Type") == "" {
-		res.Header.Set("Content-Type", "application/octet-stream")
-	}
-	if len(out.Body) > 0 && res.Status != http.StatusNoContent && res.Status != http.StatusNotModified {
-		res.Body = out.Body
-	}
-	return res
 }
 
 // allowed is the kernel's decision on a route's permission: the plugin's own
@@ -197,24 +230,23 @@ func (h *Harness) allowed(given, resolved sdk.Principal, permission string) bool
 
 const (
 	noRoute = iota
-	found
+	foundRoute
 	wrongMethod
 )
 
 // match finds the route for method and path. The kernel refuses plugins
 // with overlapping routes, so at most one matches.
-func (h *Harness) match(method, path string) (*route, map[string]string, int) {
+func (h *Harness) match(method, path string) (*wire.CheckedRoute, map[string]string, int) {
 	parts := wire.SplitPath(path)
 	outcome := noRoute
-	for i := range h.routes {
-		rt := &h.routes[i]
-		params, ok := rt.path.Match(parts)
+	for _, rt := range h.routes {
+		params, ok := rt.Path.Match(parts)
 		switch {
 		case ok && rt.Method == method:
 			if params == nil {
 				params = map[string]string{}
 			}
-			return rt, params, found
+			return rt, params, foundRoute
 		case ok:
 			outcome = wrongMethod
 		}
@@ -235,23 +267,4 @@ func encodeBody(body any) ([]byte, error) {
 	default:
 		return json.Marshal(b)
 	}
-}
-
-// values converts headers or query values to the wire form, keeping only
-// the names in allow (all when allow is nil).
-func values(in map[string][]string, allow []string) map[string]*pluginv1.Values {
-	var out map[string]*pluginv1.Values
-	for k, v := range in {
-		if allow != nil {
-			k = http.CanonicalHeaderKey(k)
-			if !slices.Contains(allow, k) {
-				continue
-			}
-		}
-		if out == nil {
-			out = map[string]*pluginv1.Values{}
-		}
-		out[k] = &pluginv1.Values{Values: slices.Clone(v)}
-	}
-	return out
 }

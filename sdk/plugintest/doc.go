@@ -16,25 +16,44 @@
 //		require.Equal(t, 201, res.Status, res)
 //	}
 //
-// New refuses a manifest the kernel would refuse (the rules of
-// wire.CheckManifest, the schemas of the events it publishes, the shape of
-// job schedules; not what needs OpenAPI or the kernel's state). Do then does what the kernel's
+// New refuses a manifest the kernel would refuse (Check: the rules of
+// wire.CheckManifest, the schemas of bodies, queries, events and
+// configuration, job schedules, migrations; not what needs the kernel's
+// state, such as another plugin's routes). Do then does what the kernel's
 // proxy does with a request for a plugin route: it finds the route, checks
 // credentials, the plugin's enablement for the institution and the route's
-// permission (answering 401, 403, 404 or 405 as the kernel does), fills
-// Request.Config from the institution's configuration (SetTenantConfig),
-// passes on only the headers the kernel passes on, and calls the handler
-// through sdk.Dispatch, the code path of a served plugin: a panic becomes a
-// 500 and a returned sdk error becomes the problem+json answer the kernel
-// sends. User principals get the permissions the manifest grants their
-// roles by default, as in an institution that kept the default grants.
+// permission (answering 401, 403, 404 or 405 as the kernel does), checks
+// the declared query parameters and the body against the route's schemas
+// (wire.Contract, the kernel's own code: 400 or 422 naming each field),
+// fills Request.Config from the institution's configuration
+// (SetTenantConfig), passes on only the headers the kernel passes on, and
+// calls the handler through the code path of a served plugin: a panic
+// becomes a 500 and a returned sdk error becomes the problem+json answer
+// the kernel sends. A success answer whose JSON body does not match the
+// route's Response schema fails the test. User principals get the
+// permissions the manifest grants their roles by default, as in an
+// institution that kept the default grants; Join makes a user a member of
+// a second institution. The kernel's conformance test sends the same
+// requests through a real kernel and through Do and expects the same
+// answers.
+//
+// # Streamed answers
+//
+// Stream (and StreamRequest) sends a request for a streamed route
+// (Route.Stream) through the same checks and returns once the answer's
+// status and headers have arrived; NextEvent reads it as Server-Sent
+// Events, Next part by part, Read as an io.Reader, and Close cancels the
+// handler as a client leaving does:
+//
+//	s := h.Stream(plugintest.User(tenant, "learner"), "GET", "/api/v1/notifications/stream")
+//	ev, ok := s.NextEvent()
+//	s.Close()
 //
 // # Events and jobs
 //
-// Since v1.1 a Harness also drives a plugin's subscriptions and jobs through
-// the code paths of a served plugin (sdk.DispatchEvents, sdk.DispatchJob),
-// and Env.DB is built with sdk.NewDB, so Publish checks events against the
-// manifest as in production:
+// A Harness also drives a plugin's subscriptions and jobs through the code
+// paths of a served plugin, and Publish checks events against the manifest
+// as in production:
 //
 //	ev := plugintest.Event{ID: plugintest.NewEventID(), Type: "courses.lesson.completed.v1",
 //		TenantID: tenant, Data: map[string]any{"user_id": learner, "lesson_id": lesson}}

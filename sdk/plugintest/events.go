@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/storage"
 )
@@ -67,7 +66,7 @@ type Event struct {
 func NewEventID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // Deliver delivers ev to the plugin's subscription for its type through
-// sdk.DispatchEvents, the code path of a served plugin, and returns the
+// the code path of a served plugin (HandleEvents), and returns the
 // handler's error (nil when it handled the event). The error crosses the
 // process boundary as text, as with the kernel: only its message is kept.
 //
@@ -95,11 +94,11 @@ func (h *Harness) Deliver(t testing.TB, ev Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), EventTimeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
-	out := sdk.DispatchEvents(ctx, h.logger, h.subs, &pluginv1.HandleEventsRequest{
+	out := h.rt.HandleEvents(ctx, &pluginv1.HandleEventsRequest{
 		Events: []*pluginv1.Event{in}, DeadlineUnixMs: deadline.UnixMilli(),
-	}, h.env.DB)
+	})
 	if len(out.Results) != 1 || out.Results[0].EventId != in.Id {
-		t.Fatalf("plugintest: Deliver: sdk.DispatchEvents answered %v for event %s", out.Results, in.Id)
+		t.Fatalf("plugintest: Deliver: the plugin answered %v for event %s", out.Results, in.Id)
 	}
 	if r := out.Results[0]; r.Error != "" {
 		return errors.New(r.Error)

@@ -3,11 +3,13 @@ package plugintest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/plugintest"
 )
 
@@ -182,4 +184,40 @@ func ExampleHarness_RunJob() {
 	// Output:
 	// 0 notes <nil>
 	// invalid: body: must not be empty
+}
+
+func ExampleHarness_Stream() {
+	t := &exampleT{}
+	defer t.finish()
+	h := plugintest.New(t, newFeeds())
+	tenant := plugintest.NewTenant()
+
+	s := h.Stream(plugintest.User(tenant, "learner"), "GET", "/api/v1/feed")
+	fmt.Println(s.Status, s.Header.Get("Content-Type"))
+	h.Do(plugintest.User(tenant, "admin"), "POST", "/api/v1/feed", map[string]string{"text": "hello"}) // after the stream opened
+	ev, _ := s.NextEvent()
+	fmt.Println(ev.ID, ev.Event, ev.Data)
+	s.Close() // as a client leaving: the handler's context ends, and Close waits for it
+	// Output:
+	// 200 text/event-stream
+	// 1 post {"text":"hello"}
+}
+
+func ExampleHarness_Storage() {
+	t := &exampleT{}
+	defer t.finish()
+	h := plugintest.New(t, &files{caps: []sdk.Capability{sdk.CapStorage}})
+	tenant := plugintest.NewTenant()
+	res := h.Do(plugintest.User(tenant, "learner"), "POST", "/api/v1/files", upload{Key: "essays/1.txt", Content: "hello"})
+	fmt.Println(res.Status)
+
+	// What the plugin stored, behind its back.
+	obj, err := h.Storage(tenant).Stat(context.Background(), "essays/1.txt")
+	fmt.Println(obj.Size, obj.SHA256[:12], err)
+	_, err = h.Storage(plugintest.NewTenant()).Stat(context.Background(), "essays/1.txt")
+	fmt.Println(errors.Is(err, sdk.ErrNotFound))
+	// Output:
+	// 201
+	// 5 2cf24dba5fb0 <nil>
+	// true
 }

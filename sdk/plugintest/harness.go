@@ -16,7 +16,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/blobstore"
+	"github.com/edulure/edulure/sdk/internal/bridge"
+	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/schema"
 	"github.com/edulure/edulure/sdk/storage"
 	"github.com/edulure/edulure/sdk/wire"
 )
@@ -31,11 +37,15 @@ type Harness struct {
 	t        testing.TB
 	plugin   sdk.Plugin
 	manifest sdk.Manifest
-	routes   []route
+	wire     *pluginv1.Manifest // as the kernel receives it
+	routes   []*wire.CheckedRoute
 	subs     map[string]sdk.Subscription // by event type, for Deliver
 	jobs     map[string]sdk.Job          // by name, for RunJob
+	config   *jsonschema.Schema          // of the configuration; nil: none
+	response map[string]*jsonschema.Schema
 	logger   hclog.Logger
 	logOut   *testLog
+	rt       bridge.Runtime
 	env      *sdk.Env
 
 	adminURL    string // the server's maintenance database
@@ -48,15 +58,10 @@ type Harness struct {
 	configured  bool // the plugin's Provision succeeded
 
 	recorder *recordingHost // the default host; nil with WithHost
+	objects  *objects       // the plugin's object storage
 
 	mu      sync.Mutex
 	tenants map[string]tenantSettings
-}
-
-type route struct {
-	sdk.Route
-	path    wire.Path
-	handler sdk.Handler
 }
 
 type tenantSettings struct {
@@ -71,6 +76,7 @@ type options struct {
 	operatorConfig json.RawMessage
 	host           sdk.Host
 	shared         *Harness
+	limits         *blobstore.Limits
 }
 
 // WithOperatorConfig sets Env.OperatorConfig, the plugin's block of
@@ -108,12 +114,19 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 		opt(&o)
 	}
 	h := &Harness{t: t, plugin: p, manifest: p.Manifest(), tenants: map[string]tenantSettings{}}
-	if err := h.loadRoutes(); err != nil {
+	if err := h.load(); err != nil {
 		t.Fatalf("plugintest: the kernel would refuse plugin %q:\n%v", h.manifest.Name, err)
 	}
 	migrations, err := storage.LoadMigrations(h.manifest.Migrations)
 	if err != nil {
 		t.Fatalf("plugintest: plugin %q: %v", h.manifest.Name, err)
+	}
+	operator := o.operatorConfig
+	if len(operator) == 0 {
+		operator = json.RawMessage("{}")
+	}
+	if vs := wire.CheckConfig(h.config, operator, "config"); len(vs) > 0 {
+		t.Fatalf("plugintest: WithOperatorConfig: the kernel would refuse this config block of plugin %q in plugins.hcl: %s", h.manifest.Name, violationText(vs))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -125,16 +138,10 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 	if err := h.openDatabase(ctx, o.shared); err != nil {
 		t.Fatalf("plugintest: %v", err)
 	}
-	env := &sdk.Env{Logger: h.logger, Host: o.host, OperatorConfig: o.operatorConfig}
-	if len(env.OperatorConfig) == 0 {
-		env.OperatorConfig = json.RawMessage("{}")
-	}
-	if !json.Valid(env.OperatorConfig) {
-		t.Fatalf("plugintest: WithOperatorConfig: not valid JSON: %s", env.OperatorConfig)
-	}
-	if env.Host == nil {
+	host := o.host
+	if host == nil {
 		h.recorder = &recordingHost{h: h}
-		env.Host = h.recorder
+		host = h.recorder
 	}
 	// As the kernel does for every plugin, migrations or not.
 	h.spec = storage.Spec{Plugin: h.manifest.Name, RolePrefix: h.rolePrefix, Password: randomHex(16), Migrations: migrations}
@@ -155,39 +162,77 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 	if err != nil {
 		t.Fatalf("plugintest: connecting as the plugin's role: %v", err)
 	}
-	// As the served plugin does: its Publish checks events against the
-	// manifest's types and schemas.
-	if env.DB, err = sdk.NewDB(pool, h.manifest); err != nil {
-		pool.Close()
-		t.Fatalf("plugintest: plugin %q: %v", h.manifest.Name, err)
+	limits := blobstore.DefaultLimits
+	if o.limits != nil {
+		limits = *o.limits
 	}
-	h.env = env
-	if err := p.Provision(ctx, env); err != nil {
+	blobs, err := h.startStorage(limits)
+	if err != nil {
+		pool.Close()
+		t.Fatalf("plugintest: %v", err)
+	}
+	// As the served plugin is provisioned: its Publish checks events
+	// against the manifest's types and schemas.
+	rt, err := bridge.Provision(ctx, p, h.logger, pool, host, operator, blobs)
+	if err != nil {
+		pool.Close()
 		t.Fatalf("plugintest: plugin %q Provision: %v", h.manifest.Name, err)
 	}
+	h.rt, h.env = rt, rt.Env().(*sdk.Env)
 	h.configured = true
 	return h
 }
 
-// loadRoutes refuses what the kernel refuses and indexes the routes for Do,
-// the subscriptions for Deliver and the jobs for RunJob.
-func (h *Harness) loadRoutes() error {
-	if err := validateManifest(h.manifest); err != nil {
-		return err
+// Check returns every reason the kernel would refuse p's manifest at load
+// that can be judged without the kernel's state (another plugin's routes,
+// the operator's plugins.hcl): names, routes, permissions, schemas of
+// bodies, queries, events and configuration, jobs, migrations. New checks
+// the same, and needs a database.
+//
+// Since: v1.2
+func Check(p sdk.Plugin) error {
+	_, _, _, err := check(p)
+	return err
+}
+
+func check(p sdk.Plugin) (*pluginv1.Manifest, []*wire.CheckedRoute, *jsonschema.Schema, error) {
+	m, err := bridge.Compile(p)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	_, handlers, err := sdk.EncodeManifest(h.manifest)
+	routes, errs := wire.CheckManifest(m)
+	var config *jsonschema.Schema
+	if len(m.ConfigSchemaJson) > 0 {
+		if config, err = wire.CompileConfig(m.Name, m.ConfigSchemaJson); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return m, routes, config, errors.Join(errs...)
+}
+
+// load refuses what the kernel refuses and indexes the routes for Do, the
+// subscriptions for Deliver and the jobs for RunJob.
+func (h *Harness) load() error {
+	m, routes, config, err := check(h.plugin)
 	if err != nil {
 		return err
 	}
-	for _, r := range h.manifest.Routes {
-		path, err := wire.ParsePath(r.Path)
-		if err != nil {
-			return err
+	h.wire, h.routes, h.config = m, routes, config
+	h.response = map[string]*jsonschema.Schema{}
+	for _, r := range routes {
+		if len(r.ResponseSchemaJson) == 0 {
+			continue
 		}
-		h.routes = append(h.routes, route{Route: r, path: path, handler: handlers[r.Key()]})
+		js, err := schema.JSONSchema(r.ResponseSchemaJson, m.ComponentsJson, false)
+		if err == nil {
+			h.response[r.Key], err = schema.Compile("response "+r.Key, js)
+		}
+		if err != nil {
+			return fmt.Errorf("route %s: response schema: %w", r.Key, err)
+		}
 	}
-	// EncodeManifest refused subscriptions and jobs without handlers or
-	// declared twice.
+	// Compile refused subscriptions and jobs without handlers or declared
+	// twice.
 	h.subs, h.jobs = map[string]sdk.Subscription{}, map[string]sdk.Job{}
 	for _, s := range h.manifest.Subscribes {
 		h.subs[s.Type] = s
@@ -265,13 +310,11 @@ func (h *Harness) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if h.configured {
-		if err := h.plugin.Cleanup(ctx); err != nil {
+		if err := h.rt.Cleanup(ctx); err != nil {
 			h.t.Errorf("plugintest: plugin %q Cleanup: %v", h.manifest.Name, err)
 		}
 	}
-	if h.env != nil && h.env.DB != nil {
-		h.env.DB.Pool.Close()
-	}
+	h.objects.stop()
 	if h.admin != nil {
 		if h.provisioned && !h.ownsDB { // an owned database goes as a whole
 			if err := storage.Drop(ctx, h.admin, h.spec); err != nil {
@@ -338,14 +381,18 @@ func (h *Harness) InTenant(tenantID string, fn func(tx pgx.Tx) error) error {
 }
 
 // SetTenantConfig sets the plugin's configuration for an institution: what
-// Request.Config carries on its requests and Host.TenantConfig answers.
-// The kernel validates a configuration against the manifest's ConfigSchema
-// when an admin saves it; the harness stores it as given.
+// Request.Config carries on its requests, Host.TenantConfig answers and
+// sdk.Config reads. The kernel checks a configuration against the
+// manifest's schema when an admin saves it; a configuration it would
+// refuse fails the test, with the 422's words.
 func (h *Harness) SetTenantConfig(tenantID string, config json.RawMessage) {
 	h.t.Helper()
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(config, &obj); err != nil || obj == nil {
 		h.t.Fatalf("plugintest: SetTenantConfig: the configuration must be a JSON object, not %s", config)
+	}
+	if vs := wire.CheckConfig(h.config, config, "config"); len(vs) > 0 {
+		h.t.Fatalf("plugintest: SetTenantConfig: the kernel would refuse this configuration: %s", violationText(vs))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -395,4 +442,12 @@ func (w *testLog) stop() {
 	w.mu.Lock()
 	w.done = true
 	w.mu.Unlock()
+}
+
+func violationText(vs []schema.Violation) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = v.Field + ": " + v.Message
+	}
+	return strings.Join(parts, "; ")
 }

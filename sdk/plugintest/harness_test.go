@@ -264,9 +264,11 @@ func TestRouting(t *testing.T) {
 		RequestID string `json:"request_id"`
 		Deadline  bool   `json:"has_deadline"`
 		Header    map[string][]string
+		// TypedQuery is what sdk.Query read.
+		TypedQuery echoQuery `json:"typed_query"`
 	}
 	res = h.DoRequest(plugintest.Request{
-		Principal: p, Method: "get", Path: "/api/v1/notes-echo/a%20b?limit=5&tag=x&tag=y",
+		Principal: p, Method: "get", Path: "/api/v1/notes-echo/a%20b?limit=5&tag=x&tag=y&undeclared=1",
 		Header: http.Header{"Accept-Language": {"fr"}, "Authorization": {"Bearer secret"}, "X-Other": {"x"}}, RequestID: "req-1",
 	})
 	require.Equal(t, http.StatusOK, res.Status, res)
@@ -274,13 +276,33 @@ func TestRouting(t *testing.T) {
 	require.Equal(t, "GET /api/v1/notes-echo/{anything}", echo.Route)
 	require.Equal(t, "/api/v1/notes-echo/a%20b", echo.Path)
 	require.Equal(t, map[string]string{"anything": "a b"}, echo.Params)
-	require.Equal(t, map[string][]string{"limit": {"5"}, "tag": {"x", "y"}}, echo.Query)
+	require.Equal(t, map[string][]string{"limit": {"5"}, "tag": {"x", "y"}}, echo.Query, "only declared parameters are forwarded")
+	require.Equal(t, echoQuery{Limit: 5, Tag: []string{"x", "y"}}, echo.TypedQuery)
 	require.Equal(t, "req-1", echo.RequestID)
 	require.True(t, echo.Deadline)
 	require.Equal(t, map[string][]string{"Accept-Language": {"fr"}}, echo.Header, "only the headers the kernel passes on")
 	require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
 	require.Equal(t, p.UserID, echo.Principal.UserID)
 	require.Equal(t, []string{"notes.note.read"}, echo.Principal.Permissions, "the learner's default permissions")
+
+	// An absent parameter takes its default.
+	res = h.Do(p, "GET", "/api/v1/notes-echo/x", nil)
+	require.Equal(t, http.StatusOK, res.Status, res)
+	res.JSON(t, &echo)
+	require.Equal(t, 20, echo.TypedQuery.Limit)
+
+	// Declared parameters are checked against their schemas before the
+	// handler runs, as the kernel does.
+	for _, tc := range []struct{ query, field, message string }{
+		{"limit=five", "limit", "must be an integer"},
+		{"limit=0", "limit", "must be at least 1"},
+		{"limit=1&limit=2", "limit", "must be given once"},
+		{"tag=abcdefghijklmnop", "tag.0", "must be at most 10 characters long"},
+	} {
+		res := h.Do(p, "GET", "/api/v1/notes-echo/x?"+tc.query, nil)
+		require.Equal(t, http.StatusUnprocessableEntity, res.Status, res)
+		require.Equal(t, []sdk.FieldError{{Field: tc.field, Message: tc.message}}, res.Problem().Fields, tc.query)
+	}
 }
 
 func TestErrorsBecomeProblems(t *testing.T) {
@@ -300,6 +322,7 @@ func TestErrorsBecomeProblems(t *testing.T) {
 		{"gone", 410, "gone"},
 		{"too_many_requests", 429, "rate-limited"},
 		{"unavailable", 503, "unavailable"},
+		{"too_large", 413, "too-large"},
 		{"internal", 500, "plugin-error"},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
@@ -352,7 +375,8 @@ func TestBadBodies(t *testing.T) {
 	}{
 		{name: "none", body: nil, status: 400},
 		{name: "not JSON", body: "{", status: 400},
-		{name: "unknown field", body: `{"body":"x","extra":1}`, status: 400},
+		{name: "unknown field", body: `{"body":"x","extra":1}`, status: 422, fields: []string{"extra"}},
+		{name: "NUL", body: `{"body":"a\u0000b"}`, status: 422, fields: []string{"body"}},
 		{name: "wrong type", body: []byte(`{"body":1}`), status: 422, fields: []string{"body"}},
 		{name: "empty", body: json.RawMessage(`{"body":""}`), status: 422, fields: []string{"body"}},
 	} {
@@ -369,13 +393,14 @@ func TestBadBodies(t *testing.T) {
 
 func TestConfiguration(t *testing.T) {
 	t.Parallel()
-	h := plugintest.New(t, newNotes(), plugintest.WithOperatorConfig(json.RawMessage(`{"region":"eu"}`)))
+	h := plugintest.New(t, newNotes(), plugintest.WithOperatorConfig(json.RawMessage(`{"region":"us"}`)))
 	tenant, other := plugintest.NewTenant(), plugintest.NewTenant()
 	h.SetTenantConfig(tenant, json.RawMessage(`{"label":"XP"}`))
 
 	type echoed struct {
 		Config         json.RawMessage
 		OperatorConfig json.RawMessage `json:"operator_config"`
+		Settings       notesConfig
 	}
 	get := func(r plugintest.Request) echoed {
 		res := h.DoRequest(r)
@@ -386,9 +411,11 @@ func TestConfiguration(t *testing.T) {
 	}
 	e := get(plugintest.Request{Principal: plugintest.User(tenant, "learner"), Method: "GET", Path: "/api/v1/notes-echo/x"})
 	require.JSONEq(t, `{"label":"XP"}`, string(e.Config))
-	require.JSONEq(t, `{"region":"eu"}`, string(e.OperatorConfig))
+	require.JSONEq(t, `{"region":"us"}`, string(e.OperatorConfig))
+	require.Equal(t, notesConfig{Label: "XP", Region: "us"}, e.Settings, "the institution's over the operator's over the defaults")
 	e = get(plugintest.Request{Principal: plugintest.User(other, "learner"), Method: "GET", Path: "/api/v1/notes-echo/x"})
 	require.JSONEq(t, `{}`, string(e.Config), "one institution's configuration is not another's")
+	require.Equal(t, notesConfig{Label: "notes", Region: "us"}, e.Settings)
 	e = get(plugintest.Request{Principal: plugintest.User(other, "learner"), Method: "GET", Path: "/api/v1/notes-echo/x", Config: json.RawMessage(`{"label":"once"}`)})
 	require.JSONEq(t, `{"label":"once"}`, string(e.Config))
 
@@ -446,7 +473,7 @@ func TestDefaultHost(t *testing.T) {
 func TestWithHost(t *testing.T) {
 	t.Parallel()
 	var audited []string
-	h := plugintest.New(t, newNotes(), plugintest.WithHost(sdk.HostFuncs{
+	h := plugintest.New(t, newNotes(), plugintest.WithHost(plugintest.HostFuncs{
 		AuditFunc: func(_ context.Context, e sdk.AuditEntry) error { audited = append(audited, e.Action); return nil },
 	}))
 	res := h.Do(plugintest.User(plugintest.NewTenant(), "admin"), "POST", "/api/v1/notes", map[string]string{"body": "x"})
@@ -462,4 +489,36 @@ func requirePgCode(t *testing.T, err error, code string, msg ...any) {
 	var pe *pgconn.PgError
 	require.True(t, errors.As(err, &pe), "want Postgres error %s, got %v %v", code, err, msg)
 	require.Equal(t, code, pe.Code, "%s %v", pe.Message, msg)
+}
+
+func TestJoinMakesAMemberOfTwoInstitutions(t *testing.T) {
+	t.Parallel()
+	h := plugintest.New(t, newNotes())
+	a, b, c := plugintest.NewTenant(), plugintest.NewTenant(), plugintest.NewTenant()
+	teacher := plugintest.User(a, "instructor")
+	learner := plugintest.Join(teacher, b, "learner")
+	require.Equal(t, teacher.UserID, learner.UserID)
+	host := h.Env().Host
+	ctx := context.Background()
+	for _, tc := range []struct {
+		tenant string
+		want   sdk.Membership
+	}{
+		{a, sdk.Membership{Member: true, Roles: []string{"instructor"}}},
+		{b, sdk.Membership{Member: true, Roles: []string{"learner"}}},
+		{c, sdk.Membership{}},
+	} {
+		m, err := host.Membership(ctx, tc.tenant, teacher.UserID)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, m)
+	}
+	require.True(t, must(host.Membership(ctx, a, teacher.UserID)).HasRole("instructor"))
+	require.False(t, must(host.Membership(ctx, b, teacher.UserID)).HasRole("instructor"))
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

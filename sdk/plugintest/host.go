@@ -29,8 +29,8 @@ var _ sdk.Host = (*recordingHost)(nil)
 func (r *recordingHost) Authorize(_ context.Context, p sdk.Principal, permission string, res sdk.Resource) (bool, error) {
 	if p.Kind == "user" && p.Permissions == nil {
 		p.Roles = nil
-		if m, ok := members.Load(p.UserID); ok && m.(member).tenantID == p.TenantID {
-			p.Roles = m.(member).roles
+		if roles, ok := membership(p.UserID, p.TenantID); ok {
+			p.Roles = roles
 		}
 	}
 	p = r.h.Resolve(p)
@@ -67,6 +67,15 @@ func (r *recordingHost) Audit(_ context.Context, e sdk.AuditEntry) error {
 	return nil
 }
 
+// Membership answers from the users User and Join made: a member of their
+// institutions with their roles; anyone else is not a member.
+func (r *recordingHost) Membership(_ context.Context, tenantID, userID string) (sdk.Membership, error) {
+	if roles, ok := membership(userID, tenantID); ok {
+		return sdk.Membership{Member: true, Roles: roles}, nil
+	}
+	return sdk.Membership{}, nil
+}
+
 // TenantConfig answers from SetTenantConfig and SetEnabled.
 func (r *recordingHost) TenantConfig(_ context.Context, tenantID string) (json.RawMessage, bool, error) {
 	if !isUUID(tenantID) {
@@ -85,4 +94,49 @@ func (h *Harness) AuditEntries() []sdk.AuditEntry {
 	h.recorder.mu.Lock()
 	defer h.recorder.mu.Unlock()
 	return slices.Clone(h.recorder.audit)
+}
+
+// HostFuncs is an sdk.Host built from functions, for WithHost: a nil field
+// answers with sdk.ErrUnavailable.
+//
+// Since: v1.2 (sdk.HostFuncs before)
+type HostFuncs struct {
+	AuthorizeFunc    func(ctx context.Context, p sdk.Principal, permission string, res sdk.Resource) (bool, error)
+	AuditFunc        func(ctx context.Context, e sdk.AuditEntry) error
+	TenantConfigFunc func(ctx context.Context, tenantID string) (json.RawMessage, bool, error)
+	MembershipFunc   func(ctx context.Context, tenantID, userID string) (sdk.Membership, error)
+}
+
+var _ sdk.Host = HostFuncs{}
+
+// Authorize calls AuthorizeFunc.
+func (h HostFuncs) Authorize(ctx context.Context, p sdk.Principal, permission string, res sdk.Resource) (bool, error) {
+	if h.AuthorizeFunc == nil {
+		return false, sdk.Errorf(sdk.ErrUnavailable, "no Authorize in this host")
+	}
+	return h.AuthorizeFunc(ctx, p, permission, res)
+}
+
+// Audit calls AuditFunc.
+func (h HostFuncs) Audit(ctx context.Context, e sdk.AuditEntry) error {
+	if h.AuditFunc == nil {
+		return sdk.Errorf(sdk.ErrUnavailable, "no Audit in this host")
+	}
+	return h.AuditFunc(ctx, e)
+}
+
+// TenantConfig calls TenantConfigFunc.
+func (h HostFuncs) TenantConfig(ctx context.Context, tenantID string) (json.RawMessage, bool, error) {
+	if h.TenantConfigFunc == nil {
+		return nil, false, sdk.Errorf(sdk.ErrUnavailable, "no TenantConfig in this host")
+	}
+	return h.TenantConfigFunc(ctx, tenantID)
+}
+
+// Membership calls MembershipFunc.
+func (h HostFuncs) Membership(ctx context.Context, tenantID, userID string) (sdk.Membership, error) {
+	if h.MembershipFunc == nil {
+		return sdk.Membership{}, sdk.Errorf(sdk.ErrUnavailable, "no Membership in this host")
+	}
+	return h.MembershipFunc(ctx, tenantID, userID)
 }

@@ -20,20 +20,31 @@ import (
 )
 
 type tiny struct {
-	name      string
-	routes    []sdk.Route
-	perms     []sdk.Permission
-	events    []sdk.EventType
-	jobs      []sdk.Job
-	subs      []sdk.Subscription
-	cleanedUp atomic.Bool
+	name       string
+	version    string
+	migrations fstest.MapFS
+	config     any
+	routes     []sdk.Route
+	perms      []sdk.Permission
+	events     []sdk.EventType
+	jobs       []sdk.Job
+	subs       []sdk.Subscription
+	cleanedUp  atomic.Bool
 }
 
 func (p *tiny) Manifest() sdk.Manifest {
-	return sdk.Manifest{
+	m := sdk.Manifest{
 		Name: p.name, Version: "0.0.1", Routes: p.routes, Permissions: p.perms, Publishes: p.events, Jobs: p.jobs, Subscribes: p.subs,
 		Migrations: fstest.MapFS{"0001_t.up.sql": {Data: []byte("CREATE TABLE t (tenant_id uuid NOT NULL)")}},
+		Config:     p.config,
 	}
+	if p.version != "" {
+		m.Version = p.version
+	}
+	if p.migrations != nil {
+		m.Migrations = p.migrations
+	}
+	return m
 }
 func (p *tiny) Provision(context.Context, *sdk.Env) error { return nil }
 func (p *tiny) Cleanup(context.Context) error             { p.cleanedUp.Store(true); return nil }
@@ -134,9 +145,15 @@ func TestNewRefusesWhatTheKernelRefuses(t *testing.T) {
 		{"job without handler", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "@daily"}}}, "job sweep has no handler"},
 		{"schedule not cron", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "hourly", Handler: noJob}}}, "five fields"},
 		{"six cron fields", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "0 0 2 * * *", Handler: noJob}}}, "five fields"},
-		{"unknown descriptor", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "@fortnightly", Handler: noJob}}}, "unknown descriptor"},
-		{"every without duration", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "@every day", Handler: noJob}}}, "@every needs a duration"},
-		{"unknown time zone", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "CRON_TZ=Nowhere/Land 0 2 * * *", Handler: noJob}}}, `time zone "Nowhere/Land"`},
+		{"unknown descriptor", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "@fortnightly", Handler: noJob}}}, "unrecognized descriptor"},
+		{"every without duration", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "@every day", Handler: noJob}}}, "failed to parse duration"},
+		{"unknown time zone", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Schedule: "CRON_TZ=Nowhere/Land 0 2 * * *", Handler: noJob}}}, `bad location Nowhere/Land`},
+		{"version not semver", &tiny{name: "bad", version: "banana"}, `version "banana": must be a semantic version`},
+		{"migrations not at the root", &tiny{name: "bad", migrations: fstest.MapFS{"sql/0001_x.up.sql": {Data: []byte("SELECT 1")}}}, "holds no NNNN_name.up.sql file at its root (it holds sql/)"},
+		{"query of a bad type", &tiny{name: "bad", routes: []sdk.Route{{Method: "GET", Path: "/api/v1/things", Public: true, Handler: ok, Query: struct {
+			Filter map[string]string `query:"filter"`
+		}{}}}}, `query parameter "filter"`},
+		{"config not a struct", &tiny{name: "bad", config: 5}, "the configuration must be a struct"},
 		{"job on a bad event", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", OnEvent: "lesson-done", Handler: noJob}}}, "is not an event type"},
 		{"job with a foreign permission", &tiny{name: "bad", jobs: []sdk.Job{{Name: "sweep", Permission: "courses.course.read", Handler: noJob}}}, "is not one the plugin declares"},
 		{"subscription without handler", &tiny{name: "bad", subs: []sdk.Subscription{{Type: "courses.course.created.v1"}}}, "has no handler"},

@@ -2,6 +2,7 @@ package plugintest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ type JobRun struct {
 	TenantID string
 	// Trigger is "schedule", "event" or "manual"; "": "event" when Event is
 	// set, else "manual".
-	Trigger string
+	Trigger sdk.Trigger
 	// Event is the triggering event (Trigger "event"); its defaults are
 	// Deliver's.
 	Event *Event
@@ -46,12 +47,12 @@ type JobRun struct {
 	ScheduledAt time.Time
 }
 
-// RunJob runs one attempt of the plugin's job through sdk.DispatchJob, the
-// code path of a served plugin, with the job's Timeout (JobTimeout when it
-// sets none) as deadline. It returns what the handler gave JobRun.SetOutput
-// and its error as the kernel reads it back (sdk.DecodeError: an sdk error
-// keeps its kind, any other error is internal and keeps its message; a
-// panic is an error too).
+// RunJob runs one attempt of the plugin's job through the code path of a
+// served plugin (RunJob), with the job's Timeout (JobTimeout when it sets
+// none) as deadline. It returns what the handler gave JobRun.SetOutput and
+// its error as the kernel reads it back: an sdk error keeps its kind (an
+// *sdk.Error wrapping the sentinel), any other error is internal and keeps
+// its message; a panic is an error too.
 //
 // RunJob returns ErrSkipped, without calling the handler, for a PerTenant
 // job in an institution where the plugin is turned off. A run the kernel
@@ -83,7 +84,7 @@ func (h *Harness) RunJob(t testing.TB, job string, run JobRun) (output string, e
 	if run.Attempt <= 0 {
 		run.Attempt = 1
 	}
-	in := &pluginv1.RunJobRequest{Job: job, TenantId: run.TenantID, Trigger: run.Trigger, RunId: run.RunID, Attempt: uint32(run.Attempt)}
+	in := &pluginv1.RunJobRequest{Job: job, TenantId: run.TenantID, Trigger: string(run.Trigger), RunId: run.RunID, Attempt: uint32(run.Attempt)}
 	switch run.Trigger {
 	case "schedule":
 	case "event":
@@ -96,7 +97,7 @@ func (h *Harness) RunJob(t testing.TB, job string, run JobRun) (output string, e
 		if p.Kind == "" {
 			p = User(run.TenantID, "admin")
 		}
-		in.Principal = &pluginv1.Principal{Kind: p.Kind, UserId: p.UserID, ApiKeyId: p.APIKeyID, TenantId: run.TenantID, Operator: p.Operator}
+		in.Principal = &pluginv1.Principal{Kind: string(p.Kind), UserId: p.UserID, ApiKeyId: p.APIKeyID, TenantId: run.TenantID, Operator: p.Operator}
 	default:
 		t.Fatalf("plugintest: RunJob: trigger %q is not schedule, event or manual", run.Trigger)
 	}
@@ -121,9 +122,28 @@ func (h *Harness) RunJob(t testing.TB, job string, run JobRun) (output string, e
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	in.DeadlineUnixMs = deadline.UnixMilli()
-	out := sdk.DispatchJob(ctx, h.logger, h.jobs, in, h.env.DB)
+	out := h.rt.RunJob(ctx, in)
 	if out.Error != nil {
-		return out.Output, sdk.DecodeError(out.Error)
+		return out.Output, decodeError(out.Error)
 	}
 	return out.Output, nil
+}
+
+// decodeError turns a job's wire error back into the error the kernel
+// records: an *sdk.Error wrapping its sentinel, or an internal error.
+func decodeError(e *pluginv1.Error) error {
+	kinds := map[string]error{
+		"invalid": sdk.ErrInvalid, "bad_request": sdk.ErrBadRequest, "unauthorized": sdk.ErrUnauthorized,
+		"forbidden": sdk.ErrForbidden, "not_found": sdk.ErrNotFound, "conflict": sdk.ErrConflict, "gone": sdk.ErrGone,
+		"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable, "too_large": sdk.ErrTooLarge,
+	}
+	kind, ok := kinds[e.Kind]
+	if !ok {
+		return errors.New("plugin internal error: " + e.Detail)
+	}
+	out := &sdk.Error{Kind: kind, Code: e.Code, Detail: e.Detail, RetryAfterSeconds: int(e.RetryAfterSeconds)}
+	for _, f := range e.Fields {
+		out.Fields = append(out.Fields, sdk.FieldError{Field: f.Field, Message: f.Message})
+	}
+	return out
 }

@@ -57,13 +57,13 @@ func (n *notes) Manifest() sdk.Manifest {
 			{Name: "notes.note.read", DefaultRoles: []string{"admin", "instructor", "learner"}},
 		},
 		Routes: []sdk.Route{
-			{Method: "POST", Path: "/api/v1/notes", Permission: "notes.note.create", Handler: sdk.HandlerFunc(n.create)},
-			{Method: "GET", Path: "/api/v1/notes", Permission: "notes.note.read", Handler: sdk.HandlerFunc(n.list)},
-			{Method: "GET", Path: "/api/v1/notes/{id}", Permission: "notes.note.read", Handler: sdk.HandlerFunc(n.get)},
-			{Method: "GET", Path: "/api/v1/notes-panic", Permission: "notes.note.read", Handler: sdk.HandlerFunc(n.panic)},
-			{Method: "GET", Path: "/api/v1/notes-echo/{anything}", Permission: "notes.note.read", Handler: sdk.HandlerFunc(n.echo)},
-			{Method: "GET", Path: "/api/v1/notes-errors/{kind}", Public: true, Handler: sdk.HandlerFunc(n.fail)},
-			{Method: "GET", Path: "/api/v1/notes-status", Public: true, Handler: sdk.HandlerFunc(n.echo)},
+			{Method: "POST", Path: "/api/v1/notes", Permission: "notes.note.create", Handler: n.create},
+			{Method: "GET", Path: "/api/v1/notes", Permission: "notes.note.read", Handler: n.list},
+			{Method: "GET", Path: "/api/v1/notes/{id}", Permission: "notes.note.read", Handler: n.get},
+			{Method: "GET", Path: "/api/v1/notes-panic", Permission: "notes.note.read", Handler: n.panic},
+			{Method: "GET", Path: "/api/v1/notes-echo/{anything}", Permission: "notes.note.read", Query: echoQuery{}, Handler: n.echo},
+			{Method: "GET", Path: "/api/v1/notes-errors/{kind}", Public: true, Handler: n.fail},
+			{Method: "GET", Path: "/api/v1/notes-status", Public: true, Handler: n.echo},
 		},
 		Publishes: []sdk.EventType{{Type: eventNoteCreated, Description: "A note was written.", Schema: noteCreatedSchema}},
 		Subscribes: []sdk.Subscription{
@@ -76,7 +76,21 @@ func (n *notes) Manifest() sdk.Manifest {
 			{Name: "sweep", Description: "A platform job.", Schedule: "0 3 * * *", Handler: n.sweep},
 		},
 		Migrations: notesMigrations,
+		Config:     notesConfig{Label: "notes", Region: "eu"},
 	}
+}
+
+// notesConfig is the notes plugin's configuration; its values in the
+// manifest are the defaults.
+type notesConfig struct {
+	Label  string `json:"label" maxLength:"20"`
+	Region string `json:"region" enum:"eu,us"`
+}
+
+// echoQuery are the query parameters the echo route declares.
+type echoQuery struct {
+	Limit int      `query:"limit" minimum:"1" maximum:"100" default:"20"`
+	Tag   []string `query:"tag" maxLength:"10"`
 }
 
 const (
@@ -180,12 +194,22 @@ func (n *notes) panic(context.Context, *sdk.Request) (*sdk.Response, error) {
 }
 
 // echo answers with what the handler was given.
-func (n *notes) echo(_ context.Context, req *sdk.Request) (*sdk.Response, error) {
+func (n *notes) echo(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
+	settings, err := sdk.Config[notesConfig](ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var q echoQuery
+	if req.Route == "GET /api/v1/notes-echo/{anything}" {
+		if q, err = sdk.Query[echoQuery](req); err != nil {
+			return nil, err
+		}
+	}
 	return sdk.JSON(http.StatusOK, map[string]any{
 		"route": req.Route, "path": req.Path, "params": req.Params, "query": req.Query,
 		"principal": req.Principal, "config": req.Config, "request_id": req.RequestID,
 		"has_deadline": !req.Deadline.IsZero(), "operator_config": n.env.OperatorConfig,
-		"header": req.Header,
+		"header": req.Header, "settings": settings, "typed_query": q,
 	})
 }
 
@@ -194,7 +218,12 @@ func (n *notes) fail(_ context.Context, req *sdk.Request) (*sdk.Response, error)
 	if kind == "internal" {
 		return nil, errors.New("connection refused to 10.0.0.7: a detail the client must not see")
 	}
-	e := sdk.Errorf(sdk.KindByName(kind), "failing with %s", kind)
+	sentinels := map[string]error{
+		"invalid": sdk.ErrInvalid, "bad_request": sdk.ErrBadRequest, "unauthorized": sdk.ErrUnauthorized,
+		"forbidden": sdk.ErrForbidden, "not_found": sdk.ErrNotFound, "conflict": sdk.ErrConflict, "gone": sdk.ErrGone,
+		"too_many_requests": sdk.ErrTooManyRequests, "unavailable": sdk.ErrUnavailable, "too_large": sdk.ErrTooLarge,
+	}
+	e := sdk.Errorf(sentinels[kind], "failing with %s", kind)
 	switch kind {
 	case "invalid":
 		e = sdk.Invalid(sdk.FieldError{Field: "a", Message: "bad"}, sdk.FieldError{Field: "b.0", Message: "worse"})

@@ -4,8 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/edulure/edulure/sdk"
@@ -31,28 +31,55 @@ func NewID() string { return newUUID() }
 // user's ID, as a plugin sends it to ask about someone else ("is this
 // person a member who may teach?"), as the kernel would from its records.
 func User(tenantID string, roles ...string) sdk.Principal {
-	p := sdk.Principal{Kind: "user", UserID: newUUID(), TenantID: tenantID, Roles: slices.Clone(roles)}
-	members.Store(p.UserID, member{tenantID: tenantID, roles: slices.Clone(roles)})
+	p := sdk.Principal{Kind: sdk.User, UserID: newUUID(), TenantID: tenantID, Roles: slices.Clone(roles)}
+	remember(p.UserID, tenantID, roles)
 	return p
 }
 
-// member is what User records: the kernel's membership of a user.
-type member struct {
-	tenantID string
-	roles    []string
+// Join makes the user of p a member of another institution too, with the
+// given roles, and returns the user as a principal of that institution (as
+// after POST /api/v1/auth/switch). The kernel's membership answers
+// (Host.Membership, Authorize) then know both.
+//
+// Since: v1.2
+func Join(p sdk.Principal, tenantID string, roles ...string) sdk.Principal {
+	q := sdk.Principal{Kind: sdk.User, UserID: p.UserID, TenantID: tenantID, Roles: slices.Clone(roles)}
+	remember(p.UserID, tenantID, roles)
+	return q
 }
 
-// members are the users User made, by ID.
-var members sync.Map
+// membersMu guards members: user ID → institution ID → roles, the
+// kernel's memberships of the users User and Join made.
+var (
+	membersMu sync.Mutex
+	members   = map[string]map[string][]string{}
+)
+
+func remember(userID, tenantID string, roles []string) {
+	membersMu.Lock()
+	defer membersMu.Unlock()
+	if members[userID] == nil {
+		members[userID] = map[string][]string{}
+	}
+	members[userID][tenantID] = slices.Clone(roles)
+}
+
+// membership is a user's roles in an institution, and whether they belong.
+func membership(userID, tenantID string) ([]string, bool) {
+	membersMu.Lock()
+	defer membersMu.Unlock()
+	roles, ok := members[strings.ToLower(userID)][tenantID]
+	return slices.Clone(roles), ok
+}
 
 // APIKey is an API key of institution tenantID, with a new random ID,
 // holding exactly the permissions given.
 func APIKey(tenantID string, permissions ...string) sdk.Principal {
-	return sdk.Principal{Kind: "apikey", APIKeyID: newUUID(), TenantID: tenantID, Permissions: append([]string{}, permissions...)}
+	return sdk.Principal{Kind: sdk.APIKey, APIKeyID: newUUID(), TenantID: tenantID, Permissions: append([]string{}, permissions...)}
 }
 
 // Anonymous is a caller without credentials.
-func Anonymous() sdk.Principal { return sdk.Principal{Kind: "anonymous"} }
+func Anonymous() sdk.Principal { return sdk.Principal{Kind: sdk.Anonymous} }
 
 // Resolve returns p as the plugin receives it from the kernel. Its
 // Permissions are those of the plugin's own it holds in its institution: a
@@ -62,7 +89,7 @@ func Anonymous() sdk.Principal { return sdk.Principal{Kind: "anonymous"} }
 func (h *Harness) Resolve(p sdk.Principal) sdk.Principal {
 	p.Roles = slices.Clone(p.Roles)
 	if p.Anonymous() {
-		p.Kind, p.Permissions = "anonymous", nil
+		p.Kind, p.Permissions = sdk.Anonymous, nil
 		return p
 	}
 	if p.TenantID == "" {
@@ -105,6 +132,4 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-func isUUID(s string) bool { return uuidPattern.MatchString(s) }
+func isUUID(s string) bool { return sdk.IsUUID(s) }

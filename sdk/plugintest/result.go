@@ -9,6 +9,7 @@ import (
 
 	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/wire"
 )
 
 // ProblemContentType is the media type of error answers (RFC 9457).
@@ -62,7 +63,7 @@ type Problem struct {
 	Source    string           `json:"source,omitempty"` // "client", "kernel" or "plugin": who is at fault
 
 	// Kind is the wire name of the sdk error of Status: "invalid",
-	// "not_found", ... or "internal" (see sdk.KindName).
+	// "not_found", ... or "internal" (see wire.Kinds).
 	Kind string `json:"-"`
 }
 
@@ -75,44 +76,23 @@ func (p Problem) FieldNames() []string {
 	return out
 }
 
-// kinds maps sdk error kinds to the kernel's status codes and default
-// problem codes.
-var kinds = []struct {
-	kind   string
-	status int
-	code   string
-}{
-	{"invalid", http.StatusUnprocessableEntity, "invalid-request"},
-	{"bad_request", http.StatusBadRequest, "bad-request"},
-	{"unauthorized", http.StatusUnauthorized, "unauthorized"},
-	{"forbidden", http.StatusForbidden, "forbidden"},
-	{"not_found", http.StatusNotFound, "not-found"},
-	{"conflict", http.StatusConflict, "conflict"},
-	{"gone", http.StatusGone, "gone"},
-	{"too_many_requests", http.StatusTooManyRequests, "rate-limited"},
-	{"unavailable", http.StatusServiceUnavailable, "unavailable"},
-	{"internal", http.StatusInternalServerError, "plugin-error"},
-}
-
 func kindOf(status int) string {
-	for _, k := range kinds {
-		if k.status == status {
-			return k.kind
+	for _, k := range wire.Kinds {
+		if k.Status == status {
+			return k.Name
 		}
+	}
+	if status == wire.Internal.Status {
+		return wire.Internal.Name
 	}
 	return ""
 }
 
 // errorResult is the kernel's answer to a handler's error.
 func (h *Harness) errorResult(e *pluginv1.Error, path, requestID string) *Result {
-	k := kinds[len(kinds)-1] // internal, also for kinds this SDK does not know
-	for _, kk := range kinds {
-		if kk.kind == e.Kind {
-			k = kk
-		}
-	}
-	p := &Problem{Status: k.status, Code: k.code, Detail: e.Detail, Instance: path, RequestID: requestID, Source: "client"}
-	if e.Code != "" && k.kind != "internal" {
+	k := wire.KindNamed(e.Kind)
+	p := &Problem{Status: k.Status, Code: k.Code, Detail: e.Detail, Instance: path, RequestID: requestID, Source: "client"}
+	if e.Code != "" && k != wire.Internal {
 		p.Code = e.Code
 	}
 	for _, f := range e.Fields {
@@ -121,8 +101,8 @@ func (h *Harness) errorResult(e *pluginv1.Error, path, requestID string) *Result
 	if p.Status >= 500 {
 		p.Source = "plugin"
 	}
-	if k.kind == "internal" {
-		p.Code, p.Fields = "plugin-error", nil
+	if k == wire.Internal {
+		p.Code, p.Fields = wire.Internal.Code, nil
 		p.Detail = fmt.Sprintf("plugin %q failed to handle the request; its log has the details under this request ID", h.manifest.Name)
 	}
 	res := problemResult(p)
@@ -130,6 +110,16 @@ func (h *Harness) errorResult(e *pluginv1.Error, path, requestID string) *Result
 		res.Header.Set("Retry-After", strconv.Itoa(int(e.RetryAfterSeconds)))
 	}
 	return res
+}
+
+// refusalResult is the kernel's answer to a request the route's contract
+// refuses.
+func refusalResult(r *wire.Refusal, path, requestID string) *Result {
+	p := &Problem{Status: r.Kind.Status, Code: r.Kind.Code, Detail: r.Detail, Instance: path, RequestID: requestID, Source: "client"}
+	for _, f := range r.Fields {
+		p.Fields = append(p.Fields, sdk.FieldError{Field: f.Field, Message: f.Message})
+	}
+	return problemResult(p)
 }
 
 func problemResult(p *Problem) *Result {

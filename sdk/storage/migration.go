@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Migration is one numbered SQL file, "0001_init.up.sql".
@@ -25,7 +27,10 @@ var (
 
 // LoadMigrations reads the *.up.sql files at the root of fsys, in order. Any
 // other .sql file name is an error, so a typo cannot silently skip a file. A
-// nil fsys holds no migrations.
+// nil fsys holds no migrations. When the root holds no .sql file but a
+// "migrations" directory (an embed.FS of migrations/*.sql), that directory
+// is read; an fsys with no migration at all is an error, since applying
+// none would leave the plugin's tables missing until its first request.
 func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 	if fsys == nil {
 		return nil, nil
@@ -33,6 +38,24 @@ func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("reading migrations: %w", err)
+	}
+	if !slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return !e.IsDir() && sqlFile.MatchString(e.Name()) }) {
+		var dirs []string
+		for _, e := range entries {
+			if e.IsDir() {
+				dirs = append(dirs, e.Name()+"/")
+			}
+		}
+		if slices.Contains(dirs, "migrations/") {
+			sub, err := fs.Sub(fsys, "migrations")
+			if err != nil {
+				return nil, fmt.Errorf("reading migrations: %w", err)
+			}
+			return LoadMigrations(sub)
+		}
+		return nil, fmt.Errorf("the migrations file system holds no NNNN_name.up.sql file at its root (it holds %s): "+
+			"embed the files and pass the directory that holds them, e.g. //go:embed migrations/*.sql with Migrations: files, "+
+			"or leave Migrations nil for a plugin without tables", describe(entries))
 	}
 	var out []Migration
 	seen := map[int]string{}
@@ -63,4 +86,19 @@ func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 func NewMigration(version int, name, sql string) Migration {
 	sum := sha256.Sum256([]byte(sql))
 	return Migration{Version: version, Name: name, SQL: sql, Checksum: hex.EncodeToString(sum[:])}
+}
+
+func describe(entries []fs.DirEntry) string {
+	if len(entries) == 0 {
+		return "nothing"
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() {
+			n += "/"
+		}
+		names = append(names, n)
+	}
+	return strings.Join(names, ", ")
 }

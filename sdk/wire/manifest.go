@@ -2,10 +2,15 @@ package wire
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"mime"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/robfig/cron/v3"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
@@ -30,14 +35,40 @@ var (
 	BuiltinRoles = []string{"admin", "instructor", "learner"}
 	// ReservedResources are the first path segments after /api/v1/ that
 	// belong to the kernel.
-	ReservedResources = []string{"auth", "me", "tenants", "tenant", "plugins", "admin", "events", "jobs"}
+	ReservedResources = []string{"auth", "me", "tenants", "tenant", "plugins", "admin", "events", "jobs", "blobs"}
+	// Semver is a semantic version (semver.org 2.0.0) without a leading "v".
+	Semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
+		`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +
+		`(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+	// QueryName is the form of a query parameter's name.
+	QueryName = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,62}$`)
+	// ComponentName is the form of a component schema's name after the
+	// plugin's prefix.
+	ComponentName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	// Capabilities are the host services a manifest may declare (Since:
+	// v1.2): the kernel serves a plugin only those it declares.
+	Capabilities = []string{CapStorage, CapPlatformStorage}
 )
 
-// CheckedRoute is a route that passed CheckManifest, with its parsed path.
+// The capabilities.
+const (
+	// CapStorage: object storage scoped to the plugin and one institution.
+	CapStorage = "storage"
+	// CapPlatformStorage: object storage scoped to the plugin and the
+	// platform, for platform jobs.
+	CapPlatformStorage = "platform_storage"
+)
+
+// CheckedRoute is a route that passed CheckManifest, with its parsed path
+// and compiled contract.
 type CheckedRoute struct {
 	*pluginv1.Route
-	Key  string // "GET /api/v1/leaderboard"
-	Path Path
+	Key      string // "GET /api/v1/leaderboard"
+	Path     Path
+	Contract *Contract
+	// Components are the manifest's component schemas (JSON), which the
+	// route's schemas may refer to.
+	Components []byte
 }
 
 // CheckManifest returns the routes that passed and every breach of the
@@ -50,7 +81,14 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 	if !PluginName.MatchString(m.Name) {
 		bad("name %q: must be 2-31 lowercase letters, digits or underscores, starting with a letter", m.Name)
 	}
+	if !Semver.MatchString(m.Version) {
+		bad("version %q: must be a semantic version MAJOR.MINOR.PATCH without a leading v, e.g. \"0.1.0\"", m.Version)
+	}
 	prefix := m.Name + "."
+	components, err := checkComponents(m, prefix)
+	if err != nil {
+		bad("%v", err)
+	}
 
 	own := map[string]bool{}
 	for _, p := range m.Permissions {
@@ -96,19 +134,44 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 		case strings.HasPrefix(r.Permission, prefix) && !own[r.Permission]:
 			bad("route %s: unknown permission %q (declare it in the manifest's permissions)", key, r.Permission)
 		}
+		switch {
+		case r.Stream && len(r.ResponseSchemaJson) > 0:
+			bad("route %s: a streamed route has no JSON response schema (stream_content_type names its media type)", key)
+		case !r.Stream && r.StreamContentType != "":
+			bad("route %s: stream_content_type is for streamed routes", key)
+		case r.StreamContentType != "":
+			if _, _, err := mime.ParseMediaType(r.StreamContentType); err != nil {
+				bad("route %s: stream_content_type %q is not a media type", key, r.StreamContentType)
+			}
+		}
 		for _, js := range [][]byte{r.RequestSchemaJson, r.ResponseSchemaJson} {
 			if len(js) > 0 {
-				if _, err := OpenAPISchema(js); err != nil {
+				if _, err := OpenAPISchemaIn(js, components); err != nil {
 					bad("route %s: %v", key, err)
 				}
 			}
+		}
+		seenParam := map[string]bool{}
+		for _, q := range r.QueryParams {
+			switch {
+			case !QueryName.MatchString(q.Name):
+				bad("route %s: query parameter %q: a name is lowercase letters, digits, '_' or '.'", key, q.Name)
+			case seenParam[q.Name]:
+				bad("route %s: query parameter %q is declared twice", key, q.Name)
+			}
+			seenParam[q.Name] = true
+		}
+		contract, err := CompileContract(r, m.ComponentsJson)
+		if err != nil {
+			bad("route %s: %v", key, err)
+			continue
 		}
 		for _, prev := range routes {
 			if prev.Method == r.Method && prev.Path.Overlaps(path) {
 				bad("route %s overlaps the plugin's own route %s", key, prev.Key)
 			}
 		}
-		routes = append(routes, &CheckedRoute{Route: r, Key: key, Path: path})
+		routes = append(routes, &CheckedRoute{Route: r, Key: key, Path: path, Contract: contract, Components: m.ComponentsJson})
 	}
 
 	published := map[string]bool{}
@@ -150,6 +213,11 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 			bad("job %q: name must be unique, lowercase letters, digits, '-' or '_'", j.Name)
 		}
 		jobs[j.Name] = true
+		if j.Schedule != "" {
+			if _, err := cron.ParseStandard(j.Schedule); err != nil {
+				bad("job %q: schedule %q: %v (five fields: minute hour day-of-month month day-of-week, or @hourly, @daily, @every 1h)", j.Name, j.Schedule, err)
+			}
+		}
 		if j.OnEvent != "" && !EventType.MatchString(j.OnEvent) {
 			bad("job %q: trigger %q is not an event type", j.Name, j.OnEvent)
 		}
@@ -173,5 +241,48 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 	if len(m.ConfigSchemaJson) > 0 && !json.Valid(m.ConfigSchemaJson) {
 		bad("config schema: not valid JSON")
 	}
+	caps := map[string]bool{}
+	for _, c := range m.Capabilities {
+		switch {
+		case !slices.Contains(Capabilities, c):
+			bad("capability %q: unknown (known: %s)", c, strings.Join(Capabilities, ", "))
+		case caps[c]:
+			bad("capability %q is declared twice", c)
+		}
+		caps[c] = true
+	}
 	return routes, errs
+}
+
+// checkComponents reads the manifest's component schemas: each named with
+// the plugin's prefix and a valid OpenAPI 3.0 schema.
+func checkComponents(m *pluginv1.Manifest, prefix string) (openapi3.Schemas, error) {
+	if len(m.ComponentsJson) == 0 {
+		return nil, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(m.ComponentsJson, &raw); err != nil {
+		return nil, fmt.Errorf("components: not a JSON object of schemas: %w", err)
+	}
+	var errs []error
+	out := openapi3.Schemas{}
+	for name, js := range raw {
+		if !strings.HasPrefix(name, prefix) || !ComponentName.MatchString(strings.TrimPrefix(name, prefix)) {
+			errs = append(errs, fmt.Errorf("component %q: names must be %q followed by letters, digits, '.', '_' or '-'", name, prefix))
+			continue
+		}
+		ref := &openapi3.SchemaRef{}
+		if err := json.Unmarshal(js, ref); err != nil {
+			errs = append(errs, fmt.Errorf("component %q: %w", name, err))
+			continue
+		}
+		out[name] = ref
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if err := resolve(out, nil); err != nil {
+		return nil, fmt.Errorf("components: %w", err)
+	}
+	return out, nil
 }

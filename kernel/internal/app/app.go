@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mattn/go-isatty"
+	"gocloud.dev/blob"
 
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/config"
@@ -21,6 +22,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/httpapi"
 	"github.com/edulure/edulure/kernel/internal/jobs"
+	"github.com/edulure/edulure/kernel/internal/objectstore"
 	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
@@ -39,6 +41,7 @@ type Kernel struct {
 	Plugins *supervisor.Supervisor
 	Events  *events.Service
 	Jobs    *jobs.Service
+	Blobs   *blob.Bucket // plugins' object storage; nil without EDULURE_BLOB_URL
 
 	closeOnce sync.Once
 }
@@ -96,12 +99,24 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	if err != nil {
 		return nil, err
 	}
-	plugins := supervisor.New(supervisor.Deps{Logger: log, Pool: pool, Authz: engine, Catalogue: cat}, supervisor.Options{
+	var blobs *blob.Bucket
+	if cfg.BlobURL != "" {
+		if blobs, err = objectstore.Open(ctx, cfg.BlobURL); err != nil {
+			return nil, err
+		}
+	}
+	closeBlobs := func() {
+		if blobs != nil {
+			blobs.Close()
+		}
+	}
+	plugins := supervisor.New(supervisor.Deps{Logger: log, Pool: pool, Authz: engine, Catalogue: cat, Blobs: blobs, Sealer: sealer}, supervisor.Options{
 		ConfigPath: cfg.PluginsFile, DatabaseURL: cfg.DatabaseURL, RolePrefix: cfg.DBRolePrefix,
 		Secret: cfg.SecretKey, KernelVersion: Version,
 	})
 	if err := plugins.Load(ctx); err != nil {
 		plugins.Close()
+		closeBlobs()
 		return nil, fmt.Errorf("loading plugins: %w", err)
 	}
 	evs := events.New(pool, plugins, log, events.Options{
@@ -114,21 +129,24 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	})
 	if err != nil {
 		plugins.Close()
+		closeBlobs()
 		return nil, err
 	}
 	evs.SetHooks(jobSys)
 	api, err := httpapi.New(ctx, httpapi.Deps{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, Authz: engine, Catalogue: cat, Sealer: sealer, Plugins: plugins, Events: evs, Jobs: jobSys})
 	if err != nil {
 		plugins.Close()
+		closeBlobs()
 		return nil, err
 	}
 	evs.Start()
 	if err := jobSys.Start(context.WithoutCancel(ctx)); err != nil {
 		evs.Close()
 		plugins.Close()
+		closeBlobs()
 		return nil, fmt.Errorf("starting jobs: %w", err)
 	}
-	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api, Plugins: plugins, Events: evs, Jobs: jobSys}, nil
+	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api, Plugins: plugins, Events: evs, Jobs: jobSys, Blobs: blobs}, nil
 }
 
 // Version is the kernel's version, told to plugins.
@@ -180,5 +198,8 @@ func (k *Kernel) Close() {
 		k.Jobs.Close(ctx)
 		k.Events.Close()
 		k.Plugins.Close()
+		if k.Blobs != nil {
+			k.Blobs.Close()
+		}
 	})
 }

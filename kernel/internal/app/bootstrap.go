@@ -47,8 +47,10 @@ type UserSpec struct {
 	Roles                 []string // roles in Tenant
 }
 
-// CreateUser creates a user (and membership) from the command line. An
-// existing user with that email is reused for the membership.
+// CreateUser creates a user (and membership) from the command line. A new
+// user's address counts as verified (the operator vouches for it). An
+// existing user with that email is reused for the membership if their
+// address is verified.
 func CreateUser(ctx context.Context, pool *pgxpool.Pool, s UserSpec) (identity.User, error) {
 	email, fe := identity.ValidateEmail(s.Email)
 	if fe != nil {
@@ -69,6 +71,11 @@ func CreateUser(ctx context.Context, pool *pgxpool.Pool, s UserSpec) (identity.U
 			if u, err = identity.CreateUser(ctx, tx, email, name, s.Password, s.Operator); err != nil {
 				return err
 			}
+			// The operator at the console vouches for the address.
+			if _, err := identity.MarkEmailVerified(ctx, tx, u.ID); err != nil {
+				return err
+			}
+			u.EmailVerified = true
 			if _, err := outbox.Add(ctx, tx, outbox.Event{Type: outbox.UserCreated, Actor: "system:cli", Data: map[string]any{"user_id": u.ID, "email": email, "display_name": name}}); err != nil {
 				return err
 			}
@@ -80,6 +87,12 @@ func CreateUser(ctx context.Context, pool *pgxpool.Pool, s UserSpec) (identity.U
 		}
 		if s.Tenant == "" {
 			return nil
+		}
+		// An existing account whose address nobody has proven may belong
+		// to someone who signed up with another person's address: it gets
+		// no role from the console either.
+		if !u.EmailVerified {
+			return sdk.Errorf(sdk.ErrConflict, "the account %s has not verified its email address, so it is given no role; invite the address instead (POST /api/v1/tenant/invitations), or have its owner verify it first", email).WithCode("email-unverified")
 		}
 		t, err := tenancy.GetTenantBySlug(ctx, tx, s.Tenant)
 		if err != nil {

@@ -37,8 +37,10 @@ func TestEngineDecisions(t *testing.T) {
 		{"custom role elsewhere", authz.Input{Subject: user(), Roles: []string{"ta"}, Tenant: "t2", Action: "tenancy.member.read"}, false},
 		{"cross-tenant resource", authz.Input{Subject: user(), Roles: []string{"admin"}, Tenant: "t1", Action: "tenancy.member.read", Resource: &authz.Resource{Tenant: "t2"}}, false},
 		{"operator platform", authz.Input{Subject: authz.Subject{Type: "user", Operator: true}, Action: "platform.tenant.create"}, true},
-		{"apikey scoped", authz.Input{Subject: authz.Subject{Type: "apikey", Permissions: []string{"audit.log.read"}}, Tenant: "t1", Action: "audit.log.read"}, true},
-		{"apikey outside scope", authz.Input{Subject: authz.Subject{Type: "apikey", Permissions: []string{"audit.log.read"}}, Tenant: "t1", Action: "tenancy.member.read"}, false},
+		{"apikey scoped", authz.Input{Subject: authz.Subject{Type: "apikey", Permissions: []string{"audit.log.read"}}, Roles: []string{"admin"}, Tenant: "t1", Action: "audit.log.read"}, true},
+		{"apikey outside scope", authz.Input{Subject: authz.Subject{Type: "apikey", Permissions: []string{"audit.log.read"}}, Roles: []string{"admin"}, Tenant: "t1", Action: "tenancy.member.read"}, false},
+		{"apikey beyond its creator", authz.Input{Subject: authz.Subject{Type: "apikey", Permissions: []string{"audit.log.read"}}, Roles: []string{"learner"}, Tenant: "t1", Action: "audit.log.read"}, false},
+		{"apikey without a creator", authz.Input{Subject: authz.Subject{Type: "apikey", Permissions: []string{"audit.log.read"}}, Tenant: "t1", Action: "audit.log.read"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

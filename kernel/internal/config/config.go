@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edulure/edulure/kernel/internal/objectstore"
 )
 
 var rolePrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,19}$`)
@@ -45,6 +47,11 @@ type Config struct {
 	JobsPoll          time.Duration // EDULURE_JOBS_POLL: River's poll for due work, default 1s
 	JobsWorkers       int           // EDULURE_JOBS_WORKERS: job attempts running at once per replica, default 10
 	PprofAddr         string        // EDULURE_PPROF_ADDR: serve net/http/pprof on this loopback address; default off
+	// BlobURL is EDULURE_BLOB_URL: the bucket of plugins' object storage,
+	// file:///abs/dir or s3://bucket?endpoint=...&region=...; default none
+	// (edulure dev: a directory under .data/). Without one, plugins'
+	// storage calls answer 503.
+	BlobURL string
 }
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -125,6 +132,7 @@ func Load(getenv func(string) string) (Config, error) {
 		JobsPoll:          dur("EDULURE_JOBS_POLL", time.Second),
 		JobsWorkers:       integer("EDULURE_JOBS_WORKERS", 10, 1, 1000),
 		PprofAddr:         str("EDULURE_PPROF_ADDR", ""),
+		BlobURL:           str("EDULURE_BLOB_URL", ""),
 	}
 	if c.PluginsFile == "none" {
 		c.PluginsFile = ""
@@ -167,6 +175,11 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.PprofAddr != "" {
 		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil || net.ParseIP(host) == nil || !net.ParseIP(host).IsLoopback() {
 			bad("EDULURE_PPROF_ADDR", "must be a loopback host:port such as 127.0.0.1:6060 (profiles are not for the network), got %q", c.PprofAddr)
+		}
+	}
+	if c.BlobURL != "" {
+		if err := objectstore.CheckURL(c.BlobURL); err != nil {
+			bad("EDULURE_BLOB_URL", "%v", err)
 		}
 	}
 	if c.AccessTokenTTL > 24*time.Hour {

@@ -24,6 +24,12 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, 15*time.Minute, c.AccessTokenTTL)
 	require.Len(t, c.SecretKey, 32)
 	require.True(t, c.MigrateOnStart)
+	require.Empty(t, c.BlobURL, "no object storage unless configured (edulure dev sets a directory)")
+
+	c, err = config.Load(env(map[string]string{"DATABASE_URL": "postgres://x@localhost/db", "EDULURE_SECRET_KEY": goodKey,
+		"EDULURE_BLOB_URL": "s3://media?endpoint=https://minio.internal:9000&region=us-east-1&use_path_style=true"}))
+	require.NoError(t, err)
+	require.Equal(t, "s3://media?endpoint=https://minio.internal:9000&region=us-east-1&use_path_style=true", c.BlobURL)
 }
 
 func TestLoadNamesEveryBadVariable(t *testing.T) {
@@ -37,6 +43,8 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		{"short key", map[string]string{"DATABASE_URL": "postgres://x/y", "EDULURE_SECRET_KEY": "abcd"}, []string{"EDULURE_SECRET_KEY: must be exactly 32 bytes"}},
 		{"bad duration", map[string]string{"DATABASE_URL": "postgres://x/y", "EDULURE_SECRET_KEY": goodKey, "EDULURE_ACCESS_TOKEN_TTL": "soon"}, []string{"EDULURE_ACCESS_TOKEN_TTL: must be a positive duration"}},
 		{"bad bool and int", map[string]string{"DATABASE_URL": "mysql://x", "EDULURE_SECRET_KEY": goodKey, "EDULURE_MIGRATE_ON_START": "maybe", "EDULURE_DB_MAX_CONNS": "-3"}, []string{"DATABASE_URL: must be a postgres:// URL", "EDULURE_MIGRATE_ON_START: must be true or false", "EDULURE_DB_MAX_CONNS: must be an integer"}},
+		{"relative blob directory", map[string]string{"DATABASE_URL": "postgres://x/y", "EDULURE_SECRET_KEY": goodKey, "EDULURE_BLOB_URL": "file://./blobs"}, []string{"EDULURE_BLOB_URL: a file URL names an absolute directory"}},
+		{"unknown blob scheme", map[string]string{"DATABASE_URL": "postgres://x/y", "EDULURE_SECRET_KEY": goodKey, "EDULURE_BLOB_URL": "azblob://container"}, []string{"EDULURE_BLOB_URL: the scheme must be file:// (a directory) or s3://"}},
 		{"bad origin", map[string]string{"DATABASE_URL": "postgres://x/y", "EDULURE_SECRET_KEY": goodKey, "EDULURE_CORS_ORIGINS": "https://a.example, ftp://b"}, []string{`EDULURE_CORS_ORIGINS: origin "ftp://b"`}},
 	}
 	for _, tt := range tests {

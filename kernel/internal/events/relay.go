@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,7 +13,7 @@ import (
 
 	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
-	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/schema"
 	"github.com/edulure/edulure/sdk/storage"
 )
 
@@ -63,8 +64,16 @@ func checkPublished(m *supervisor.Manifest, typ string, data []byte) string {
 	if !ok {
 		return fmt.Sprintf("plugin %s does not declare %s in its manifest's publishes", m.Name, typ)
 	}
-	if err := sdk.ValidateEventData(sch, data); err != nil {
-		return err.Error()
+	doc, err := schema.Decode(data)
+	if err != nil {
+		return "data is not JSON: " + err.Error()
+	}
+	if vs := schema.Validate(sch, doc, "data"); len(vs) > 0 {
+		parts := make([]string, len(vs))
+		for i, v := range vs {
+			parts[i] = v.Field + " " + v.Message
+		}
+		return "data does not match the schema: " + strings.Join(parts, "; ")
 	}
 	return ""
 }

@@ -78,6 +78,11 @@ func (s *Server) signup(c echo.Context) error {
 				return err
 			}
 			tenantID, roles = inv.TenantID, inv.Roles
+			// The invitation's token was sent to the address: it is proven.
+			if err := s.emailVerified(t, u.ID, "invitation"); err != nil {
+				return err
+			}
+			out.User.EmailVerified = true
 		case req.Tenant != "":
 			tn, err := tenancy.GetTenantBySlug(ctx, t, req.Tenant)
 			if err != nil {
@@ -88,6 +93,11 @@ func (s *Server) signup(c echo.Context) error {
 			}
 			tenantID, roles = tn.ID, []string{"learner"}
 			if err := tenancy.AddMember(ctx, t, tn.ID, u.ID, roles); err != nil {
+				return err
+			}
+		}
+		if !out.User.EmailVerified {
+			if err := s.sendVerification(t, u); err != nil {
 				return err
 			}
 		}
@@ -356,6 +366,14 @@ func (s *Server) mfaVerify(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		locked, err := s.secondFactorLocked(t, u)
+		if err != nil {
+			return err
+		}
+		if locked != nil {
+			failure = locked
+			return nil
+		}
 		var codeErr error
 		if req.RecoveryCode != "" {
 			if !u.MFAEnabled {
@@ -367,13 +385,16 @@ func (s *Server) mfaVerify(c echo.Context) error {
 			codeErr = identity.CheckTOTP(ctx, t, s.Sealer, u.ID, req.Code, s.now())
 		}
 		if codeErr != nil {
-			failure = codeErr
 			if err := identity.FailChallenge(ctx, t, req.MFAToken); err != nil {
 				return err
 			}
-			return t.audit(uuid.Nil, "identity.mfa.failed", u.ID.String(), map[string]any{"user_id": u.ID.String()})
+			failure, err = s.secondFactorFailed(t, u, codeErr)
+			return err
 		}
 		if err := identity.SpendChallenge(ctx, t, req.MFAToken); err != nil {
+			return err
+		}
+		if err := identity.ClearSecondFactorFailures(ctx, t, u.ID); err != nil {
 			return err
 		}
 		var recovery []string
@@ -579,6 +600,8 @@ func (s *Server) resetPassword(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	var revoked []uuid.UUID
+	var keysRevoked int64
+	var mfaRemoved bool
 	err := s.inTx(c, func(t *txc) error {
 		uid, err := identity.SpendPasswordReset(ctx, t, req.Token)
 		if err != nil {
@@ -594,6 +617,24 @@ func (s *Server) resetPassword(c echo.Context) error {
 		if err := identity.SetPassword(ctx, t, uid, req.Password); err != nil {
 			return err
 		}
+		// The reset token was sent to the address: its owner is here. If
+		// the address was unverified until now, whoever chose the old
+		// password was never shown to own it, so what they set up goes too:
+		// the API keys the account made and its second factor.
+		if !u.EmailVerified {
+			if err := s.emailVerified(t, uid, "password_reset"); err != nil {
+				return err
+			}
+			if keysRevoked, err = identity.RevokeKeysCreatedBy(ctx, t, uid); err != nil {
+				return err
+			}
+			if u.MFAEnabled {
+				if err := identity.DisableMFA(ctx, t, uid); err != nil {
+					return err
+				}
+				mfaRemoved = true
+			}
+		}
 		sessions, err := identity.ListSessions(ctx, t, uid, uuid.Nil)
 		if err != nil {
 			return err
@@ -604,7 +645,9 @@ func (s *Server) resetPassword(c echo.Context) error {
 		if _, err := identity.RevokeUserSessions(ctx, t, uid, uuid.Nil, "password reset"); err != nil {
 			return err
 		}
-		return t.audit(uuid.Nil, "identity.password_reset.completed", uid.String(), map[string]any{"user_id": uid.String(), "sessions_revoked": len(revoked)})
+		return t.audit(uuid.Nil, "identity.password_reset.completed", uid.String(), map[string]any{
+			"user_id": uid.String(), "sessions_revoked": len(revoked), "api_keys_revoked": keysRevoked, "mfa_removed": mfaRemoved,
+		})
 	})
 	if err != nil {
 		return err

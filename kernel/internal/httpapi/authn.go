@@ -19,6 +19,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/kernel/internal/token"
+	"github.com/edulure/edulure/sdk"
 )
 
 func unauthorized(code, detail string) *problem.Problem {
@@ -63,12 +64,20 @@ func (s *Server) authenticate(r Route) echo.MiddlewareFunc {
 					return err
 				}
 				if !ok {
-					return problem.New(http.StatusForbidden, "permission-denied", "you lack the permission "+perm)
+					return permissionDenied(p, perm)
 				}
 			}
 			return next(c)
 		}
 	}
+}
+
+// permissionDenied is the 403 for a principal without perm.
+func permissionDenied(p *Principal, perm string) *problem.Problem {
+	if p != nil && p.Kind == "apikey" {
+		return problem.New(http.StatusForbidden, "permission-denied", "this API key lacks the permission "+perm+", or the person who created it no longer holds it")
+	}
+	return problem.New(http.StatusForbidden, "permission-denied", "you lack the permission "+perm)
 }
 
 func (s *Server) authzInput(p *Principal, action string) authz.Input {
@@ -79,6 +88,7 @@ func (s *Server) authzInput(p *Principal, action string) authz.Input {
 	}
 	if p.Kind == "apikey" {
 		in.Subject.ID = p.KeyID.String()
+		in.Roles = p.CreatorRoles // the policy limits a key to what its creator holds
 	} else {
 		in.Subject.ID = p.userString()
 	}
@@ -109,7 +119,19 @@ func (s *Server) principal(c echo.Context) (*Principal, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Principal{Kind: "apikey", KeyID: k.ID, TenantID: k.TenantID, Permissions: k.Permissions}, nil
+		// A key works only while its creator belongs to its institution,
+		// and with no more than the creator holds there now.
+		if k.CreatedBy == nil {
+			return nil, unauthorized("api-key-creator-removed", "the API key's creator no longer has an account, so the key no longer works; an admin can create a new one")
+		}
+		roles, err := s.roles.get(ctx, k.TenantID, *k.CreatedBy)
+		if errors.Is(err, sdk.ErrForbidden) {
+			return nil, unauthorized("api-key-creator-removed", "the API key's creator is no longer a member of its institution, so the key no longer works; an admin can create a new one")
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Principal{Kind: "apikey", KeyID: k.ID, TenantID: k.TenantID, Permissions: k.Permissions, CreatorID: *k.CreatedBy, CreatorRoles: roles}, nil
 	}
 	claims, err := s.Keyring.Verify(ctx, raw)
 	if err != nil {

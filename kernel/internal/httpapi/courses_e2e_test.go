@@ -15,8 +15,8 @@ import (
 
 // The feature plugins as they ship: their own modules, built as they are.
 var (
-	coursesPlugin      = variant{name: "courses", version: "0.1.0", module: "plugins/courses"}
-	gamificationPlugin = variant{name: "gamification", version: "0.2.0", module: "examples/gamification"}
+	coursesPlugin      = variant{name: "courses", version: "0.2.0", module: "plugins/courses"}
+	gamificationPlugin = variant{name: "gamification", version: "0.3.0", module: "examples/gamification"}
 )
 
 // TestCoursesEndToEnd walks the courses plugin's whole path through the

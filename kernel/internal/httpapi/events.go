@@ -287,7 +287,7 @@ func (s *Server) runJob(c echo.Context) error {
 		return err
 	}
 	if !allowed {
-		return problem.New(http.StatusForbidden, "permission-denied", "you lack the permission "+perm)
+		return permissionDenied(p, perm)
 	}
 	var body RunJobRequest
 	if c.Request().ContentLength != 0 {

@@ -41,6 +41,16 @@ type testBundle struct {
 
 func setup(t testing.TB, env ...string) *testBundle {
 	t.Helper()
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: io.Discard})
+	if testing.Verbose() {
+		log = hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: os.Stderr})
+	}
+	return setupLogged(t, log, env...)
+}
+
+// setupLogged is setup with the kernel logging to log.
+func setupLogged(t testing.TB, log hclog.Logger, env ...string) *testBundle {
+	t.Helper()
 	pool, dbURL := dbtest.NewPool(t)
 	vars := map[string]string{
 		"DATABASE_URL":                  dbURL,
@@ -50,16 +60,13 @@ func setup(t testing.TB, env ...string) *testBundle {
 		"EDULURE_MIGRATE_ON_START":      "false",
 		"EDULURE_PLUGINS_FILE":          "none",
 		"EDULURE_DB_ROLE_PREFIX":        rolePrefixFor(dbURL),
+		"EDULURE_BLOB_URL":              "file://" + t.TempDir(),
 	}
 	for i := 0; i+1 < len(env); i += 2 {
 		vars[env[i]] = env[i+1]
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] })
 	require.NoError(t, err)
-	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: io.Discard})
-	if testing.Verbose() {
-		log = hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: os.Stderr})
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	k, err := app.New(ctx, cfg, log, pool)

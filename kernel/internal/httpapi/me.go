@@ -256,9 +256,20 @@ func (s *Server) withSecondFactor(c echo.Context, then func(t *txc, u identity.U
 		if err != nil {
 			return err
 		}
-		if err := s.checkSecondFactor(c, t, u, req); err != nil {
-			failure = err
+		locked, err := s.secondFactorLocked(t, u)
+		if err != nil {
+			return err
+		}
+		if locked != nil {
+			failure = locked
 			return nil
+		}
+		if codeErr := s.checkSecondFactor(c, t, u, req); codeErr != nil {
+			failure, err = s.secondFactorFailed(t, u, codeErr)
+			return err
+		}
+		if err := identity.ClearSecondFactorFailures(c.Request().Context(), t, u.ID); err != nil {
+			return err
 		}
 		return then(t, u)
 	})
@@ -318,6 +329,10 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 		}
 		inv, err := tenancy.AcceptInvitation(ctx, t, req.Token, u.ID, u.Email)
 		if err != nil {
+			return err
+		}
+		// The invitation's token was sent to the address: it is proven.
+		if err := s.emailVerified(t, u.ID, "invitation"); err != nil {
 			return err
 		}
 		tn, err := tenancy.GetTenant(ctx, t, inv.TenantID)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -34,12 +35,27 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	return m, nil
 }
 
+// knownMethods are the methods labelled by name; any other method a client
+// makes up is labelled "OTHER", so junk requests cannot add series.
+var knownMethods = map[string]string{
+	http.MethodGet: http.MethodGet, http.MethodHead: http.MethodHead, http.MethodPost: http.MethodPost,
+	http.MethodPut: http.MethodPut, http.MethodPatch: http.MethodPatch, http.MethodDelete: http.MethodDelete,
+	http.MethodOptions: http.MethodOptions, http.MethodConnect: http.MethodConnect, http.MethodTrace: http.MethodTrace,
+}
+
+// observe records a request under bounded labels: a known method or
+// "OTHER", the matched route template (never the raw path) or "unmatched",
+// and the status code.
 func (m *metrics) observe(c echo.Context, start time.Time) {
 	route := c.Path()
 	if route == "" {
 		route = "unmatched"
 	}
+	method, ok := knownMethods[c.Request().Method]
+	if !ok {
+		method = "OTHER"
+	}
 	status := strconv.Itoa(c.Response().Status)
-	m.requests.WithLabelValues(c.Request().Method, route, status).Inc()
-	m.duration.WithLabelValues(c.Request().Method, route, status).Observe(time.Since(start).Seconds())
+	m.requests.WithLabelValues(method, route, status).Inc()
+	m.duration.WithLabelValues(method, route, status).Observe(time.Since(start).Seconds())
 }

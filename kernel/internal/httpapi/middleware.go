@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/edulure/edulure/kernel/internal/problem"
+	"github.com/edulure/edulure/kernel/internal/supervisor"
 )
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -84,6 +85,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if plugin, ok := c.Get(pluginKey).(string); ok {
 			args = append(args, "plugin", plugin)
 		}
+		if end, ok := c.Get(streamEndKey).(supervisor.StreamEnd); ok {
+			args = append(args, "stream_end", string(end))
+		}
 		s.requestLogger(c).Log(level, "request", args...)
 		return nil
 	}
@@ -91,8 +95,15 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 
 // deadline bounds every request by the configured timeout. Handlers and
 // database calls take the request's context, so they stop at the deadline.
+// The plugin proxy sets its own: a streamed answer outlasts it.
 func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if c.Path() == pluginRoutes {
+			return next(c)
+		}
+		if signedBlobPath(c) {
+			return next(c) // bounded by the URL's expiry instead
+		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), s.Config.RequestTimeout)
 		defer cancel()
 		c.SetRequest(c.Request().WithContext(ctx))

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -98,6 +99,9 @@ func buildOpenAPI(routes []Route, plugins []supervisor.Target) ([]byte, error) {
 		op.Responses.Set("default", problemResp)
 		doc.AddOperation(pathParam.ReplaceAllString(r.Path, "{$1}"), r.Method, op)
 	}
+	if err := addPluginComponents(doc, plugins); err != nil {
+		return nil, err
+	}
 	for _, t := range plugins {
 		r := t.Route
 		op := &openapi3.Operation{Summary: r.Summary, Tags: []string{t.Plugin}, Responses: openapi3.NewResponses(),
@@ -111,37 +115,102 @@ func buildOpenAPI(routes []Route, plugins []supervisor.Target) ([]byte, error) {
 		for _, name := range r.Path.Params() {
 			op.Parameters = append(op.Parameters, &openapi3.ParameterRef{Value: openapi3.NewPathParameter(name).WithSchema(openapi3.NewStringSchema())})
 		}
-		for _, q := range r.Query {
-			op.Parameters = append(op.Parameters, &openapi3.ParameterRef{Value: openapi3.NewQueryParameter(q).WithSchema(openapi3.NewStringSchema())})
+		params, err := pluginQuery(r)
+		if err != nil {
+			return nil, err
 		}
+		op.Parameters = append(op.Parameters, params...)
 		if len(r.RequestSchemaJson) > 0 {
-			sch, err := supervisor.OpenAPISchema(r.RequestSchemaJson)
+			sch, err := pluginSchema(r.RequestSchemaJson)
 			if err != nil {
 				return nil, err
 			}
-			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchema(sch)}
+			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(r.Contract.BodyRequired()).WithJSONSchemaRef(sch)}
 		}
 		status := int(r.SuccessStatus)
 		if status == 0 {
 			status = http.StatusOK
 		}
 		resp := openapi3.NewResponse().WithDescription(http.StatusText(status))
+		if r.Stream {
+			resp = streamedResponse(op, r, status)
+		}
 		if len(r.ResponseSchemaJson) > 0 {
-			sch, err := supervisor.OpenAPISchema(r.ResponseSchemaJson)
+			sch, err := pluginSchema(r.ResponseSchemaJson)
 			if err != nil {
 				return nil, err
 			}
-			resp = resp.WithJSONSchema(sch)
+			resp = resp.WithJSONSchemaRef(sch)
 		}
 		op.Responses.Set(strconv.Itoa(status), &openapi3.ResponseRef{Value: resp})
 		op.Responses.Set("default", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("Problem details (RFC 9457)").
 			WithContent(openapi3.Content{problem.ContentType: openapi3.NewMediaType().WithSchemaRef(problemSchema)})})
 		doc.AddOperation(r.Path.String(), r.Method, op)
 	}
+	// Plugins' schemas refer to their components by name: resolve the
+	// references so the document can be checked whole.
+	if err := openapi3.NewLoader().ResolveRefsIn(doc, nil); err != nil {
+		return nil, err
+	}
 	if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
 		return nil, err
 	}
 	return json.Marshal(doc)
+}
+
+// addPluginComponents adds the component schemas of each plugin (named
+// <plugin>.<Type>, so they cannot clash) to the document.
+func addPluginComponents(doc *openapi3.T, plugins []supervisor.Target) error {
+	seen := map[string]bool{}
+	for _, t := range plugins {
+		comps := t.Route.Components
+		if seen[t.Plugin] || len(comps) == 0 {
+			continue
+		}
+		seen[t.Plugin] = true
+		var schemas openapi3.Schemas
+		if err := json.Unmarshal(comps, &schemas); err != nil {
+			return fmt.Errorf("components of plugin %q: %w", t.Plugin, err)
+		}
+		for name, s := range schemas {
+			doc.Components.Schemas[name] = s
+		}
+	}
+	return nil
+}
+
+// pluginSchema is a route's request or response schema as the document
+// holds it: a reference to a component stays a reference.
+func pluginSchema(raw []byte) (*openapi3.SchemaRef, error) {
+	ref := &openapi3.SchemaRef{}
+	if err := json.Unmarshal(raw, ref); err != nil {
+		return nil, err
+	}
+	return ref, nil
+}
+
+// pluginQuery documents a route's query parameters with their schemas.
+func pluginQuery(r *supervisor.Route) (openapi3.Parameters, error) {
+	var out openapi3.Parameters
+	if len(r.QueryParams) == 0 {
+		for _, q := range r.Query {
+			out = append(out, &openapi3.ParameterRef{Value: openapi3.NewQueryParameter(q).WithSchema(openapi3.NewStringSchema())})
+		}
+		return out, nil
+	}
+	for _, q := range r.QueryParams {
+		s := &openapi3.Schema{}
+		if err := json.Unmarshal(q.SchemaJson, s); err != nil {
+			return nil, fmt.Errorf("query parameter %q: %w", q.Name, err)
+		}
+		p := openapi3.NewQueryParameter(q.Name).WithSchema(s).WithDescription(q.Description).WithRequired(q.Required)
+		if s.Type.Is("array") {
+			explode := true
+			p.Explode = &explode
+		}
+		out = append(out, &openapi3.ParameterRef{Value: p})
+	}
+	return out, nil
 }
 
 func operationID(r Route) string {

@@ -16,8 +16,8 @@ import (
 )
 
 // CreateTenantRequest creates an institution. With admin_email, the person
-// becomes its first admin: at once if they have an account, else by an
-// invitation (returned, and sent as an event).
+// becomes its first admin: at once if they have an account whose address is
+// verified, else by an invitation (returned, and sent as an event).
 type CreateTenantRequest struct {
 	Slug       string `json:"slug"`
 	Name       string `json:"name"`
@@ -72,7 +72,13 @@ func (s *Server) createTenant(c echo.Context) error {
 		if email == "" {
 			return nil
 		}
+		// Only an account that has proven it owns the address becomes admin
+		// at once; anyone else (no account, or an unverified one, which
+		// anybody could have signed up) gets an invitation sent there.
 		u, err := identity.GetUserByEmail(ctx, t, email)
+		if err == nil && !u.EmailVerified {
+			err = sdk.ErrNotFound
+		}
 		switch {
 		case err == nil:
 			if err := tenancy.AddMember(ctx, t, tn.ID, u.ID, []string{"admin"}); err != nil {

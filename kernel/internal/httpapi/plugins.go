@@ -7,34 +7,38 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/wire"
 )
-
-// forwardedHeaders are the request headers a plugin sees. Credentials and
-// cookies never leave the kernel.
-var forwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent"}
-
-// returnedHeaders are the response headers a plugin may set, in canonical
-// form (http.CanonicalHeaderKey: "Etag").
-var returnedHeaders = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "Etag", "Last-Modified", "Location", "Link", "Retry-After"}
 
 // pluginProxy serves every /api/v1 path the kernel does not: it resolves
 // the plugin route, authenticates, checks that the plugin is enabled for
-// the caller's institution, asks OPA about the route's permission, and
-// only then forwards the request over gRPC.
+// the caller's institution, asks OPA about the route's permission, checks
+// the request against the route's contract (declared query parameters and
+// body schema, wire.Contract, as sdk/plugintest does), and only then
+// forwards the request over gRPC.
 func (s *Server) pluginProxy(c echo.Context) error {
 	req := c.Request()
+	// The deadline middleware leaves plugin routes to this handler: the
+	// request timeout bounds the checks below and a plain request, while a
+	// streamed answer keeps the client's context and the stream limits.
+	client := req.Context()
+	ctx, cancel := context.WithTimeout(client, s.Config.RequestTimeout)
+	defer cancel()
+	req = req.WithContext(ctx)
+	c.SetRequest(req)
 	target, params, found := s.Plugins.Lookup(req.Method, req.URL.Path)
 	switch found {
 	case supervisor.NoRoute:
@@ -52,7 +56,6 @@ func (s *Server) pluginProxy(c echo.Context) error {
 	// Logs and metrics name the plugin's route template, not the catch-all.
 	c.SetPath(target.Route.Path.String())
 	c.Set(pluginKey, target.Plugin)
-	ctx := req.Context()
 	route := target.Route
 	var p *Principal
 	if _, sent := bearer(c); sent || !route.Public {
@@ -67,14 +70,14 @@ func (s *Server) pluginProxy(c echo.Context) error {
 	}
 	var tenantConfig json.RawMessage
 	if p != nil && p.HasTenant() {
-		st, err := s.Plugins.Enablement.Get(ctx, p.TenantID, target.Plugin)
+		st, cfg, err := s.Plugins.TenantConfig(ctx, p.TenantID, target.Plugin)
 		if err != nil {
 			return err
 		}
 		if !st.Enabled {
 			return problem.New(http.StatusNotFound, "plugin-not-enabled", fmt.Sprintf("the %s plugin is not enabled for this institution", target.Plugin))
 		}
-		tenantConfig = st.Config
+		tenantConfig = cfg
 	} else if !route.Public {
 		return problem.New(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
 	}
@@ -84,7 +87,7 @@ func (s *Server) pluginProxy(c echo.Context) error {
 			return err
 		}
 		if !ok {
-			return problem.New(http.StatusForbidden, "permission-denied", "you lack the permission "+route.Permission)
+			return permissionDenied(p, route.Permission)
 		}
 	}
 	body, err := io.ReadAll(req.Body)
@@ -95,50 +98,56 @@ func (s *Server) pluginProxy(c echo.Context) error {
 		}
 		return problem.New(http.StatusBadRequest, "bad-request", "the request body could not be read")
 	}
+	var query url.Values
+	if req.URL.RawQuery != "" {
+		query = req.URL.Query()
+	}
+	forwarded, err := route.Contract.Check(params, query, body)
+	if err != nil {
+		return refusalProblem(err)
+	}
 	in := &pluginv1.HTTPRequest{
-		Route: route.Key, Method: req.Method, Path: req.URL.Path, PathParams: params,
-		Body: body, RequestId: c.Response().Header().Get(echo.HeaderXRequestID), TenantConfigJson: tenantConfig,
+		Route: route.Key, Method: req.Method, Path: req.URL.Path, PathParams: params, Query: forwarded,
+		Headers: wire.FilterHeaders(req.Header, wire.ForwardedHeaders),
+		Body:    body, RequestId: c.Response().Header().Get(echo.HeaderXRequestID), TenantConfigJson: tenantConfig,
 		Principal: s.wirePrincipal(ctx, p, target),
 	}
-	if q := req.URL.Query(); len(q) > 0 {
-		in.Query = make(map[string]*pluginv1.Values, len(q))
-		for k, v := range q {
-			in.Query[k] = &pluginv1.Values{Values: v}
-		}
-	}
-	for _, h := range forwardedHeaders {
-		if v := req.Header.Values(h); len(v) > 0 {
-			if in.Headers == nil {
-				in.Headers = map[string]*pluginv1.Values{}
-			}
-			in.Headers[h] = &pluginv1.Values{Values: v}
-		}
+	if route.Stream {
+		return s.streamFromPlugin(c, client, target, p, in)
 	}
 	resp, err := s.Plugins.Forward(ctx, target, in)
 	if err != nil {
 		return err
 	}
 	h := c.Response().Header()
-	// Names compared in canonical form: a plugin's Header.Set("ETag")
-	// sends "Etag", another SDK may send "ETag".
-	for name, v := range resp.Headers {
-		if slices.Contains(returnedHeaders, http.CanonicalHeaderKey(name)) {
-			for _, x := range v.Values {
-				h.Add(name, x)
-			}
-		}
-	}
-	if len(resp.Body) > 0 && h.Get(echo.HeaderContentType) == "" {
-		h.Set(echo.HeaderContentType, "application/octet-stream")
+	for name, v := range wire.ResponseHeaders(resp) {
+		h[name] = v
 	}
 	c.Response().WriteHeader(int(resp.Status))
-	if len(resp.Body) > 0 && resp.Status != http.StatusNoContent && resp.Status != http.StatusNotModified {
-		_, err = c.Response().Write(resp.Body)
+	if b := wire.ResponseBody(resp); len(b) > 0 {
+		_, err = c.Response().Write(b)
 	}
 	return err
 }
 
-const pluginKey = "edulure.plugin"
+// refusalProblem is the answer to a request its route's contract refuses.
+func refusalProblem(err error) error {
+	r, ok := err.(*wire.Refusal)
+	if !ok {
+		return err
+	}
+	p := problem.New(r.Kind.Status, r.Kind.Code, r.Detail)
+	for _, f := range r.Fields {
+		p.Errors = append(p.Errors, sdk.FieldError{Field: f.Field, Message: f.Message})
+	}
+	return p
+}
+
+const (
+	// pluginRoutes is the catch-all route of the plugin proxy.
+	pluginRoutes = "/api/v1/*"
+	pluginKey    = "edulure.plugin"
+)
 
 // pluginParamsProblem refuses what a plugin could not receive or store: a
 // path or query parameter with a NUL character or bytes that are not UTF-8
@@ -202,7 +211,9 @@ func (s *Server) wirePrincipal(ctx context.Context, p *Principal, t supervisor.T
 	return out
 }
 
-// PluginView is one installed plugin as an institution sees it.
+// PluginView is one installed plugin as an institution sees it. Config
+// holds its settings except the secret ones, which are never shown: Secrets
+// says which of those are set.
 type PluginView struct {
 	Name             string          `json:"name"`
 	Version          string          `json:"version"`
@@ -211,12 +222,27 @@ type PluginView struct {
 	Enabled          bool            `json:"enabled"`
 	EnabledByDefault bool            `json:"enabled_by_default"`
 	Config           json.RawMessage `json:"config"`
+	Secrets          SecretViews     `json:"secrets"`
 	ConfigSchema     json.RawMessage `json:"config_schema,omitempty"`
 	Routes           []string        `json:"routes"`
 	Permissions      []string        `json:"permissions"`
 }
 
+// SecretViews are a plugin's secret settings (writeOnly in its
+// config_schema) by name.
+type SecretViews map[string]SecretView
+
+// SecretView is what an institution sees of one of its secret settings:
+// whether it is set and when it last changed, never the value.
+type SecretView struct {
+	Set       bool       `json:"set"`
+	ChangedAt *time.Time `json:"changed_at,omitempty"`
+}
+
 // PutPluginRequest enables or disables a plugin and sets its configuration.
+// Config, when sent, replaces the settings; a secret setting (writeOnly in
+// config_schema) is the exception: absent, it keeps its value; a value
+// replaces it; null clears it.
 type PutPluginRequest struct {
 	Enabled *bool           `json:"enabled"`
 	Config  json.RawMessage `json:"config,omitempty"`
@@ -230,10 +256,20 @@ func (s *Server) tenantPluginView(ctx context.Context, tenant uuid.UUID, st supe
 	v := PluginView{
 		Name: st.Name, Version: st.Version, Description: st.Description, State: string(st.State),
 		Enabled: set.Enabled, EnabledByDefault: st.EnabledByDefault, Config: set.Config,
-		Routes: st.Routes, Permissions: st.Permissions,
+		Secrets: SecretViews{}, Routes: st.Routes, Permissions: st.Permissions,
 	}
-	if m, ok := s.Plugins.Manifest(st.Name); ok && len(m.ConfigSchemaJson) > 0 {
-		v.ConfigSchema = m.ConfigSchemaJson
+	if m, ok := s.Plugins.Manifest(st.Name); ok {
+		if len(m.ConfigSchemaJson) > 0 {
+			v.ConfigSchema = m.ConfigSchemaJson
+		}
+		v.Config = withoutSettings(set.Config, m.Secrets)
+		for _, name := range m.Secrets {
+			sv := SecretView{}
+			if sec, ok := set.Secrets[name]; ok {
+				sv.Set, sv.ChangedAt = true, &sec.ChangedAt
+			}
+			v.Secrets[name] = sv
+		}
 	}
 	return v, nil
 }
@@ -278,12 +314,17 @@ func (s *Server) putTenantPlugin(c echo.Context) error {
 	if body.Config != nil && string(body.Config) != "null" {
 		cfg = body.Config
 	}
-	if err := validatePluginConfig(m, cfg); err != nil {
+	ch, err := s.splitSecrets(p.TenantID, name, m, cur, cfg)
+	if err != nil {
 		return err
 	}
+	if err := validatePluginConfig(m, ch.effective); err != nil {
+		return err
+	}
+	cfg = ch.config
 	set := supervisor.Setting{Enabled: *body.Enabled, Config: cfg}
 	err = s.inTx(c, func(t *txc) error {
-		if err := s.Plugins.Enablement.Put(ctx, t.Tx, p.TenantID, name, set, p.UserID); err != nil {
+		if err := s.Plugins.Enablement.Put(ctx, t.Tx, p.TenantID, name, set, ch.secrets, p.UserID); err != nil {
 			return err
 		}
 		if _, err := t.Exec(ctx, `SELECT pg_notify('edulure_changes', $1)`, supervisor.TopicPlugins+":"+p.TenantID.String()); err != nil {
@@ -294,7 +335,9 @@ func (s *Server) putTenantPlugin(c echo.Context) error {
 		if !set.Enabled {
 			action, event = "tenancy.plugin.disabled", outbox.PluginDisabled
 		}
-		data := map[string]any{"plugin": name, "version": st.Version, "enabled": set.Enabled, "config_changed": string(cfg) != string(cur.Config)}
+		// Names of secret settings, never their values.
+		data := map[string]any{"plugin": name, "version": st.Version, "enabled": set.Enabled, "config_changed": string(cfg) != string(cur.Config),
+			"secrets_set": ch.set, "secrets_cleared": ch.cleared}
 		if err := t.audit(p.TenantID, action, "plugin:"+name, data); err != nil {
 			return err
 		}
@@ -312,36 +355,15 @@ func (s *Server) putTenantPlugin(c echo.Context) error {
 }
 
 // validatePluginConfig checks cfg against the plugin's schema; each
-// violation names its field (config.label).
+// violation names its setting (config.label) in words.
 func validatePluginConfig(m *supervisor.Manifest, cfg json.RawMessage) error {
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(cfg)))
-	if err != nil {
-		return sdk.Invalid(sdk.FieldError{Field: "config", Message: "must be a JSON object"})
-	}
-	if _, ok := doc.(map[string]any); !ok {
-		return sdk.Invalid(sdk.FieldError{Field: "config", Message: "must be a JSON object"})
-	}
-	if m.ConfigSchema == nil {
-		if len(doc.(map[string]any)) > 0 {
-			return sdk.Invalid(sdk.FieldError{Field: "config", Message: "this plugin takes no configuration"})
-		}
+	vs := wire.CheckConfig(m.ConfigSchema, cfg, "config")
+	if len(vs) == 0 {
 		return nil
 	}
-	err = m.ConfigSchema.Validate(doc)
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return err
-	}
-	var fields []sdk.FieldError
-	for _, u := range ve.BasicOutput().Errors {
-		if u.Error == nil {
-			continue
-		}
-		field := "config" + strings.ReplaceAll(u.InstanceLocation, "/", ".")
-		fields = append(fields, sdk.FieldError{Field: field, Message: u.Error.String()})
-	}
-	if len(fields) == 0 {
-		fields = append(fields, sdk.FieldError{Field: "config", Message: ve.Error()})
+	fields := make([]sdk.FieldError, len(vs))
+	for i, v := range vs {
+		fields[i] = sdk.FieldError{Field: v.Field, Message: v.Message}
 	}
 	return sdk.Invalid(fields...)
 }

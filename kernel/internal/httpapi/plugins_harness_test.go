@@ -19,7 +19,10 @@ import (
 // name, version, prefix, subscriptions and tick set at link time, or, with
 // module set, the plugin of that directory (its own Go module, relative to
 // the repository's root) as it is.
-type variant struct{ name, version, prefix, subscribe, tick, module string }
+type variant struct {
+	name, version, prefix, subscribe, tick, module string
+	caps                                           string // the manifest's capabilities, comma-separated; "": both storage ones; "none"
+}
 
 type pluginBuild struct {
 	once sync.Once
@@ -47,7 +50,7 @@ func buildPlugin(t testing.TB, v variant) (path, sum string) {
 	b, _ := builds.LoadOrStore(v, &pluginBuild{})
 	pb := b.(*pluginBuild)
 	pb.once.Do(func() {
-		key := sha256.Sum256([]byte(v.subscribe + "|" + v.tick))
+		key := sha256.Sum256([]byte(v.subscribe + "|" + v.tick + "|" + v.caps))
 		pb.path = filepath.Join(buildDir, fmt.Sprintf("%s-%s-%s-%x", v.name, v.version, v.prefix, key[:4]))
 		ldflags := fmt.Sprintf("-X main.name=%s -X main.version=%s -X main.prefix=%s", v.name, v.version, v.prefix)
 		if v.subscribe != "" {
@@ -55,6 +58,13 @@ func buildPlugin(t testing.TB, v variant) (path, sum string) {
 		}
 		if v.tick != "" {
 			ldflags += " -X 'main.tick=" + v.tick + "'"
+		}
+		switch v.caps {
+		case "":
+		case "none":
+			ldflags += " -X main.caps="
+		default:
+			ldflags += " -X main.caps=" + v.caps
 		}
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", pb.path, "github.com/edulure/edulure/kernel/internal/supervisor/internal/testplugin")
 		if v.module != "" {
@@ -92,6 +102,7 @@ type pluginBlock struct {
 	config         string // HCL object, e.g. `{ crash_on_start = true }`
 	maxConcurrent  int
 	requestTimeout string
+	limits         string // more attributes of the limits block, HCL, e.g. `storage_bytes = "1MiB"`
 }
 
 func (p pluginBlock) hcl(t testing.TB) string {
@@ -104,8 +115,11 @@ func (p pluginBlock) hcl(t testing.TB) string {
 	if p.config != "" {
 		fmt.Fprintf(&b, "  config = %s\n", p.config)
 	}
-	if p.maxConcurrent > 0 || p.requestTimeout != "" {
+	if p.maxConcurrent > 0 || p.requestTimeout != "" || p.limits != "" {
 		b.WriteString("  limits {\n")
+		if p.limits != "" {
+			fmt.Fprintf(&b, "    %s\n", p.limits)
+		}
 		if p.maxConcurrent > 0 {
 			fmt.Fprintf(&b, "    max_concurrent_requests = %d\n", p.maxConcurrent)
 		}

@@ -74,4 +74,31 @@ func TestPluginLoadAndForward(t *testing.T) {
 	var n int
 	require.NoError(t, b.pool.QueryRow(t.Context(), "SELECT count(*) FROM kernel.audit_log WHERE action = 'probe.item.inspected' AND tenant_id = $1", a.id).Scan(&n))
 	require.Equal(t, 1, n)
+
+	// The plugin's decisions about an API key follow its creator's rights
+	// too: once the admin role no longer writes items, neither does the
+	// admin's key, in the route check and in the plugin's own question.
+	r = b.do("POST", "/api/v1/tenant/apikeys", a.admin, map[string]any{"name": "probe", "permissions": []string{"probe.item.read", "probe.item.write"}})
+	require.Equal(t, 201, r.Status, "%s", r.Raw)
+	key := r.str("key")
+	r = b.do("GET", "/api/v1/probe/host", key, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.Equal(t, true, r.get("may_write_own"), "%s", r.Raw)
+	r = b.do("GET", "/api/v1/tenant/roles", a.admin, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	var adminPerms []string
+	for _, role := range r.items() {
+		if role["name"] == "admin" {
+			for _, perm := range role["permissions"].([]any) {
+				if perm != "probe.item.write" {
+					adminPerms = append(adminPerms, perm.(string))
+				}
+			}
+		}
+	}
+	require.Equal(t, 200, b.do("PUT", "/api/v1/tenant/roles/admin", a.admin, map[string]any{"permissions": adminPerms}).Status)
+	r = b.do("GET", "/api/v1/probe/host", key, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.Equal(t, false, r.get("may_write_own"), "%s", r.Raw)
+	requireProblem(t, b.do("POST", "/api/v1/probe/items", key, map[string]any{"name": "x"}), 403, "permission-denied")
 }

@@ -13,9 +13,15 @@ type Principal struct {
 	TenantID    uuid.UUID // uuid.Nil: the token names no tenant
 	SessionID   uuid.UUID
 	Roles       []string
-	Permissions []string // API keys
-	Operator    bool
-	MFA         bool
+	Permissions []string // API keys: what the key was given
+	// API keys: the person who made the key (for a key made by a key, the
+	// person behind that one) and the roles they hold now in the key's
+	// institution. A key acts with its permissions as far as these roles
+	// still grant them.
+	CreatorID    uuid.UUID
+	CreatorRoles []string
+	Operator     bool
+	MFA          bool
 
 	// The IDs as text, as the token carried them: the policy input and the
 	// plugin's view take them on every request.

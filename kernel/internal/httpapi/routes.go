@@ -37,7 +37,9 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: post, Path: "/api/v1/auth/logout", Tag: "auth", Summary: "Revoke the current session", Access: UserOnly, Status: none, Handler: s.logout},
 		{Method: post, Path: "/api/v1/auth/switch", Tag: "auth", Summary: "Get tokens for another institution you belong to", Access: UserOnly, Request: SwitchRequest{}, Response: TokenResponse{}, Status: ok, AuthLimited: true, Handler: s.switchTenant},
 		{Method: post, Path: "/api/v1/auth/password/forgot", Tag: "auth", Summary: "Request a password-reset token (sent by email)", Request: ForgotPasswordRequest{}, Response: AcceptedResponse{}, Status: http.StatusAccepted, AuthLimited: true, Handler: s.forgotPassword},
-		{Method: post, Path: "/api/v1/auth/password/reset", Tag: "auth", Summary: "Set a new password with a reset token; revokes all sessions", Request: ResetPasswordRequest{}, Status: none, AuthLimited: true, Handler: s.resetPassword},
+		{Method: post, Path: "/api/v1/auth/email/verify", Tag: "auth", Summary: "Verify an account's email address with the token sent to it", Request: VerifyEmailRequest{}, Status: none, AuthLimited: true, Handler: s.verifyEmail},
+		{Method: post, Path: "/api/v1/auth/email/verify/resend", Tag: "auth", Summary: "Send my email address a new verification token (voids the previous one)", Access: UserOnly, Response: AcceptedResponse{}, Status: http.StatusAccepted, AuthLimited: true, Handler: s.resendVerification},
+		{Method: post, Path: "/api/v1/auth/password/reset", Tag: "auth", Summary: "Set a new password with a reset token; revokes all sessions (and, for an unverified address, its keys and second factor)", Request: ResetPasswordRequest{}, Status: none, AuthLimited: true, Handler: s.resetPassword},
 
 		// The caller.
 		{Method: get, Path: "/api/v1/me", Tag: "me", Summary: "Who am I: user or API key, tenant, roles, memberships", Access: Authenticated, Response: MeResponse{}, Status: ok, Handler: s.me},

@@ -63,6 +63,8 @@ func TestSecretsNotKeptInClear(t *testing.T) {
 
 	require.Equal(t, 202, b.do("POST", "/api/v1/auth/password/forgot", "", map[string]any{"email": "learner@alpha.test"}).Status)
 	reset := b.resetToken("learner@alpha.test")
+	require.Equal(t, 201, b.do("POST", "/api/v1/auth/signup", "", map[string]any{"email": "fresh@example.edu", "password": password, "display_name": "Fresh"}).Status)
+	verification := b.verificationToken("fresh@example.edu")
 	inv := b.do("POST", "/api/v1/tenant/invitations", a.admin, map[string]any{"email": "new@alpha.test", "roles": []string{"learner"}}, "Idempotency-Key", "inv-1")
 	require.Equal(t, 201, inv.Status, "%s", inv.Raw)
 	invitation := inv.str("token")
@@ -96,7 +98,7 @@ func TestSecretsNotKeptInClear(t *testing.T) {
 	require.Equal(t, []string{"idempotency_keys"}, b.kernelTablesHolding(ctx, "canary-secret"), "the scan finds bytes")
 	_, err = b.pool.Exec(ctx, `DELETE FROM kernel.idempotency_keys WHERE scope = 'canary'`)
 	require.NoError(t, err)
-	for name, secret := range map[string]string{"reset token": reset, "invitation token": invitation, "API key": apiKey} {
+	for name, secret := range map[string]string{"reset token": reset, "verification token": verification, "invitation token": invitation, "API key": apiKey} {
 		require.Empty(t, b.kernelTablesHolding(ctx, secret), "tables holding the %s %s", name, secret)
 	}
 	// An institution admin reading the event log sees the sealed form.

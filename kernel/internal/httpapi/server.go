@@ -24,6 +24,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/token"
+	"github.com/edulure/edulure/sdk/blobstore"
 )
 
 // Deps are what the API needs from the rest of the kernel.
@@ -77,6 +78,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if s.metrics, err = newMetrics(d.Registry); err != nil {
 		return nil, err
 	}
+	if err := d.Registry.Register(streamCollector{d.Plugins}); err != nil {
+		if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
+			return nil, err
+		}
+	}
 	if err := s.loadTenantRoles(ctx); err != nil {
 		return nil, err
 	}
@@ -99,7 +105,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 			MaxAge:        600,
 		}))
 	}
-	e.Use(middleware.BodyLimit(strconv.FormatInt(d.Config.BodyLimit, 10) + "B"))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: strconv.FormatInt(d.Config.BodyLimit, 10) + "B", Skipper: signedBlobPath,
+	}))
 	e.Use(s.deadline)
 
 	s.routes = s.kernelRoutes()
@@ -108,9 +116,12 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 			return nil, err
 		}
 	}
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut} {
+		s.echo.Add(m, blobstore.SignedPath+"*", s.signedBlob)
+	}
 	// Every other /api/v1 path may be a plugin's: the proxy resolves it
 	// against the plugins' route table, which changes as plugins load.
-	s.echo.Any("/api/v1/*", s.pluginProxy)
+	s.echo.Any(pluginRoutes, s.pluginProxy)
 	if _, err := s.openAPIDocument(); err != nil {
 		return nil, fmt.Errorf("building OpenAPI document: %w", err)
 	}
@@ -165,6 +176,7 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 		MaxHeaderBytes:    serverHeaderLimit, // limitHeaders answers from headerLimit on
 
 	}
+	srv.RegisterOnShutdown(s.Plugins.EndStreams) // open streams end now rather than hold the drain up
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"sort"
@@ -152,6 +153,19 @@ func (s *Server) setMemberRoles(c echo.Context) error {
 		if err := fe.err(); err != nil {
 			return err
 		}
+		current, err := tenancy.MemberRoles(ctx, t, p.TenantID, id)
+		if errors.Is(err, sdk.ErrForbidden) {
+			return sdk.Errorf(sdk.ErrNotFound, "no such member in this institution")
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.checkRoleGrants(c, p, "roles", req.Roles, current); err != nil {
+			return err
+		}
+		if err := s.requireVerifiedFor(c, t, id, roles, current); err != nil {
+			return err
+		}
 		if !slices.Contains(roles, authz.RoleAdmin) {
 			if err := s.keepOneAdmin(c, t, p.TenantID, id); err != nil {
 				return err
@@ -175,6 +189,27 @@ func (s *Server) setMemberRoles(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// requireVerifiedFor refuses to give a member with an unverified address a
+// role they do not hold yet: roles go only to accounts whose owner has
+// shown they own the address. Taking roles away is always allowed.
+func (s *Server) requireVerifiedFor(c echo.Context, t *txc, userID uuid.UUID, roles, current []string) error {
+	adds := false
+	for _, r := range roles {
+		adds = adds || !slices.Contains(current, r)
+	}
+	if !adds {
+		return nil
+	}
+	u, err := identity.GetUser(c.Request().Context(), t, userID)
+	if err != nil {
+		return err
+	}
+	if !u.EmailVerified {
+		return sdk.Errorf(sdk.ErrConflict, "%s has not verified their email address, so they can be given no further role yet; they can ask for a new link with POST /api/v1/auth/email/verify/resend", u.Email).WithCode("email-unverified")
+	}
+	return nil
 }
 
 // keepOneAdmin refuses a change that would leave the tenant without an admin.
@@ -246,6 +281,9 @@ func (s *Server) invite(c echo.Context) error {
 		roles, rfe := s.validateRoleList(c, t, p.TenantID, "roles", req.Roles, false)
 		fe = append(fe, rfe...)
 		if err := fe.err(); err != nil {
+			return err
+		}
+		if err := s.checkRoleGrants(c, p, "roles", req.Roles, nil); err != nil {
 			return err
 		}
 		if u, err := identity.GetUserByEmail(ctx, t, email); err == nil {
@@ -371,8 +409,27 @@ func (s *Server) putRole(c echo.Context) error {
 		return err
 	}
 	p := principalOf(c)
+	// Nobody puts into a role a permission they do not hold themselves
+	// (the role may be their own). Taking permissions out is always allowed.
+	current, err := s.rolePermissions(c.Request().Context(), p.TenantID, []string{name})
+	if err != nil {
+		return err
+	}
+	held, err := s.heldPermissions(c.Request().Context(), p)
+	if err != nil {
+		return err
+	}
+	var exceeds fieldErrors
+	for i, perm := range req.Permissions {
+		if !slices.Contains(current, perm) && !slices.Contains(held, perm) {
+			exceeds.addf("permissions."+itoa(i), "you do not hold %s, so you cannot add it to a role", perm)
+		}
+	}
+	if err := exceedsOwn(exceeds); err != nil {
+		return err
+	}
 	role := tenancy.Role{Name: name, Description: strings.TrimSpace(req.Description), Permissions: perms, Builtin: authz.IsBuiltinRole(name)}
-	err := s.inTx(c, func(t *txc) error {
+	err = s.inTx(c, func(t *txc) error {
 		if err := tenancy.PutRole(c.Request().Context(), t, p.TenantID, role); err != nil {
 			return err
 		}
@@ -391,6 +448,29 @@ func (s *Server) deleteRole(c echo.Context) error {
 	name := c.Param("role")
 	p := principalOf(c)
 	ctx := c.Request().Context()
+	if authz.IsBuiltinRole(name) {
+		// Resetting a built-in role restores its defaults: the permissions
+		// that brings back must be the caller's own.
+		current, err := s.rolePermissions(ctx, p.TenantID, []string{name})
+		if err != nil {
+			return err
+		}
+		held, err := s.heldPermissions(ctx, p)
+		if err != nil {
+			return err
+		}
+		var missing []string
+		for _, perm := range s.Catalogue.Defaults()[name] {
+			if !slices.Contains(current, perm) && !slices.Contains(held, perm) {
+				missing = append(missing, perm)
+			}
+		}
+		if len(missing) > 0 {
+			var fe fieldErrors
+			fe.addf("role", "resetting %q to its defaults would grant %s, which you do not hold", name, strings.Join(missing, ", "))
+			return exceedsOwn(fe)
+		}
+	}
 	err := s.inTx(c, func(t *txc) error {
 		if !authz.IsBuiltinRole(name) {
 			n, err := tenancy.RoleInUse(ctx, t, p.TenantID, name)
@@ -446,8 +526,17 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	}
 	p := principalOf(c)
 	ctx := c.Request().Context()
+	if p.Kind == "user" {
+		u, err := identity.GetUser(ctx, s.Pool, p.UserID)
+		if err != nil {
+			return err
+		}
+		if !u.EmailVerified {
+			return sdk.Errorf(sdk.ErrForbidden, "verify your email address before creating API keys (POST /api/v1/auth/email/verify with the token sent to %s; ask for a new one with POST /api/v1/auth/email/verify/resend)", u.Email).WithCode("email-unverified")
+		}
+	}
 	// A key gets a subset of its creator's own permissions.
-	mine, err := s.Authz.Granted(ctx, s.authzInput(p, ""))
+	mine, err := s.heldPermissions(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -479,9 +568,11 @@ func (s *Server) createAPIKey(c echo.Context) error {
 	sort.Strings(perms)
 	var out APIKeyCreated
 	err = s.inTx(c, func(t *txc) error {
-		k := identity.APIKey{TenantID: p.TenantID, Name: name, Permissions: perms, ExpiresAt: req.ExpiresAt}
-		if p.Kind == "user" {
-			k.CreatedBy = &p.UserID
+		// A key answers to a person: its creator, or for a key made by a
+		// key, the person behind that one.
+		k := identity.APIKey{TenantID: p.TenantID, Name: name, Permissions: perms, ExpiresAt: req.ExpiresAt, CreatedBy: &p.UserID}
+		if p.Kind == "apikey" {
+			k.CreatedBy = &p.CreatorID
 		}
 		created, secret, err := identity.CreateAPIKey(ctx, t, k)
 		if err != nil {

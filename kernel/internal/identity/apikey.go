@@ -114,3 +114,10 @@ func AuthenticateAPIKey(ctx context.Context, q database.Querier, presented strin
 	}
 	return k, nil
 }
+
+// RevokeKeysCreatedBy revokes every live API key a user created, in any
+// institution, and returns how many.
+func RevokeKeysCreatedBy(ctx context.Context, q database.Querier, userID uuid.UUID) (int64, error) {
+	tag, err := q.Exec(ctx, `UPDATE kernel.api_keys SET revoked_at = now() WHERE created_by = $1 AND revoked_at IS NULL`, userID)
+	return tag.RowsAffected(), err
+}

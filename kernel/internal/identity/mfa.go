@@ -194,3 +194,62 @@ func SpendChallenge(ctx context.Context, q pgx.Tx, token string) error {
 	_, err := q.Exec(ctx, `UPDATE kernel.mfa_challenges SET used_at = now() WHERE token_hash = $1`, opaque.Hash(token))
 	return err
 }
+
+// Account-level lockout of second factors. A challenge allows
+// maxChallengeAttempts wrong codes, but someone holding the password can
+// open as many challenges as they like; so wrong codes (TOTP or recovery)
+// are also counted on the account, in Postgres, which every replica shares.
+// The FreeMFAFailures-th in a row locks every second-factor check of the
+// account for mfaFirstLock, and each further failure (made once a lock has
+// passed) for twice as long, at most maxMFALock. A right code clears the
+// count. While locked no code is checked, so guesses neither count nor pass.
+const (
+	FreeMFAFailures = 10
+	mfaFirstLock    = 5 * time.Minute
+	maxMFALock      = time.Hour
+)
+
+// ErrMFALocked is returned while an account's second factor is locked.
+type ErrMFALocked struct{ Until time.Time }
+
+func (e ErrMFALocked) Error() string {
+	return "two-factor sign-in locked until " + e.Until.Format(time.RFC3339)
+}
+
+// CheckMFALock locks the user's row for the check that follows and returns
+// ErrMFALocked while the second factor is locked.
+func CheckMFALock(ctx context.Context, tx pgx.Tx, userID uuid.UUID, now time.Time) error {
+	var until *time.Time
+	if err := tx.QueryRow(ctx, `SELECT mfa_locked_until FROM kernel.users WHERE id = $1 FOR UPDATE`, userID).Scan(&until); err != nil {
+		return err
+	}
+	if until != nil && now.Before(*until) {
+		return ErrMFALocked{Until: *until}
+	}
+	return nil
+}
+
+// FailSecondFactor counts a wrong second factor against the account and
+// returns the consecutive failures and, when this failure locked the
+// account, until when.
+func FailSecondFactor(ctx context.Context, tx pgx.Tx, userID uuid.UUID, now time.Time) (int, *time.Time, error) {
+	var failures int
+	if err := tx.QueryRow(ctx, `UPDATE kernel.users SET mfa_failures = mfa_failures + 1 WHERE id = $1 RETURNING mfa_failures`, userID).Scan(&failures); err != nil {
+		return 0, nil, err
+	}
+	if failures < FreeMFAFailures {
+		return failures, nil, nil
+	}
+	d := mfaFirstLock << min(failures-FreeMFAFailures, 10)
+	until := now.Add(min(d, maxMFALock))
+	if _, err := tx.Exec(ctx, `UPDATE kernel.users SET mfa_locked_until = $2 WHERE id = $1`, userID, until); err != nil {
+		return 0, nil, err
+	}
+	return failures, &until, nil
+}
+
+// ClearSecondFactorFailures forgets the wrong codes after a right one.
+func ClearSecondFactorFailures(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
+	_, err := tx.Exec(ctx, `UPDATE kernel.users SET mfa_failures = 0, mfa_locked_until = NULL WHERE id = $1 AND (mfa_failures <> 0 OR mfa_locked_until IS NOT NULL)`, userID)
+	return err
+}

@@ -20,13 +20,15 @@ import (
 
 // User is a person with a login.
 type User struct {
-	ID          uuid.UUID  `json:"id"`
-	Email       string     `json:"email"`
-	DisplayName string     `json:"display_name"`
-	Operator    bool       `json:"operator"`
-	MFAEnabled  bool       `json:"mfa_enabled"`
-	CreatedAt   time.Time  `json:"created_at"`
-	LockedUntil *time.Time `json:"-"`
+	ID          uuid.UUID `json:"id"`
+	Email       string    `json:"email"`
+	DisplayName string    `json:"display_name"`
+	Operator    bool      `json:"operator"`
+	MFAEnabled  bool      `json:"mfa_enabled"`
+	// EmailVerified: the owner has shown they read mail sent to Email.
+	EmailVerified bool       `json:"email_verified"`
+	CreatedAt     time.Time  `json:"created_at"`
+	LockedUntil   *time.Time `json:"-"`
 
 	passwordHash string
 	failedLogins int
@@ -109,11 +111,11 @@ func CreateUser(ctx context.Context, tx pgx.Tx, email, displayName, password str
 	return u, nil
 }
 
-const userColumns = `id, email, display_name, is_operator, mfa_enabled_at IS NOT NULL, created_at, locked_until, password_hash, failed_logins`
+const userColumns = `id, email, display_name, is_operator, mfa_enabled_at IS NOT NULL, email_verified_at IS NOT NULL, created_at, locked_until, password_hash, failed_logins`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.DisplayName, &u.Operator, &u.MFAEnabled, &u.CreatedAt, &u.LockedUntil, &u.passwordHash, &u.failedLogins)
+	err := row.Scan(&u.ID, &u.Email, &u.DisplayName, &u.Operator, &u.MFAEnabled, &u.EmailVerified, &u.CreatedAt, &u.LockedUntil, &u.passwordHash, &u.failedLogins)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, sdk.Errorf(sdk.ErrNotFound, "no such user")
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"slices"
 	"strings"
 	"time"
@@ -144,8 +146,11 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 		req.Principal = principalOf(r.requestedBy, req.TenantId)
 	}
 	resp, err := w.s.sup.RunJob(ctx, a.Plugin, req)
+	// The plugin's context ends at the same deadline, so its "timed out"
+	// answer can arrive before the kernel's own timer has fired.
 	dl, hasDeadline := ctx.Deadline()
-	timedOut := attemptTimedOut(ctx.Err(), dl, hasDeadline, time.Now())
+	timedOut := attemptTimedOut(ctx.Err(), dl, hasDeadline, time.Now()) || status.Code(err) == codes.DeadlineExceeded ||
+		err == nil && resp.Error != nil && strings.HasPrefix(resp.Error.Detail, "timed out")
 	if err == nil && resp.Error != nil {
 		err = errors.New(resp.Error.Detail)
 		if resp.Error.Code != "" {

@@ -29,6 +29,7 @@ const SealedPrefix = "sealed:"
 // must be listed here (TestSecretFieldsListed).
 var secretFields = map[string][]string{
 	PasswordResetRequested: {"token"},
+	VerificationRequested:  {"token"},
 	InvitationCreated:      {"token"},
 }
 

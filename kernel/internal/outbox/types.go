@@ -21,10 +21,11 @@ const (
 	stringProp = `{"type":"string"}`
 	rolesProp  = `{"type":"array","items":{"type":"string"}}`
 	timeProp   = `{"type":"string","format":"date-time"}`
+	countProp  = `{"type":"integer","minimum":1}`
 )
 
-// Types are the kernel's event types. Secrets in them (reset and
-// invitation tokens) are meant for the recipient's inbox: a messaging
+// Types are the kernel's event types. Secrets in them (reset, verification
+// and invitation tokens) are meant for the recipient's inbox: a messaging
 // plugin subscribes to send them. They are listed in secretFields, sealed at
 // rest and opened for subscribers only (secret.go).
 var Types = []Type{
@@ -32,6 +33,10 @@ var Types = []Type{
 		schema([]string{"user_id", "email"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp)},
 	{PasswordResetRequested, "Someone asked to reset an account's password; carries the one-time token to email.", false,
 		schema([]string{"user_id", "email", "token", "expires_at"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp+`,"token":`+stringProp+`,"expires_at":`+timeProp)},
+	{VerificationRequested, "An account's email address needs verifying (after sign-up, or asked again); carries the one-time token to email. Whoever did not create the account should ignore it.", false,
+		schema([]string{"user_id", "email", "token", "expires_at"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp+`,"token":`+stringProp+`,"expires_at":`+timeProp)},
+	{MFALocked, "Too many wrong second-factor codes in a row locked an account's two-factor sign-in; tells the person, since whoever tried knew the password.", false,
+		schema([]string{"user_id", "email", "failures", "locked_until"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp+`,"failures":`+countProp+`,"locked_until":`+timeProp)},
 	{TenantCreated, "An institution was created.", true,
 		schema([]string{"tenant_id", "slug", "name"}, `"tenant_id":`+uuidProp+`,"slug":`+stringProp+`,"name":`+stringProp)},
 	{InvitationCreated, "Someone was invited to an institution; carries the invitation token to email.", true,

@@ -69,6 +69,7 @@ var kinds = []struct {
 	{sdk.ErrGone, http.StatusGone, "gone"},
 	{sdk.ErrTooManyRequests, http.StatusTooManyRequests, "rate-limited"},
 	{sdk.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{sdk.ErrTooLarge, http.StatusRequestEntityTooLarge, "too-large"},
 }
 
 // FromError maps an error to a problem. sdk errors keep their detail, code
@@ -102,6 +103,9 @@ func FromError(err error) *Problem {
 }
 
 func defaultCode(status int) string {
+	if status == http.StatusRequestEntityTooLarge {
+		return "body-too-large" // a request over the body limit; sdk.ErrTooLarge says "too-large"
+	}
 	for _, k := range kinds {
 		if k.status == status {
 			return k.code

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/edulure/edulure/sdk/blobstore"
 )
 
 // Config is the parsed plugins.hcl.
@@ -35,6 +38,28 @@ type PluginConfig struct {
 	EnabledByDefault bool            // false unless set
 	Config           json.RawMessage // operator config as a JSON object; "{}" when absent
 	Limits           Limits
+
+	// ConfigAt is where the config attribute is written, and ConfigKeys
+	// where each of its top-level settings is: for messages that point at
+	// the line to change.
+	ConfigAt   *hcl.Range
+	ConfigKeys map[string]hcl.Range
+	// ConfigExternal holds the top-level settings whose value is an env()
+	// or file() call: the only way a secret setting may be given.
+	ConfigExternal map[string]bool
+}
+
+// where is the file:line,column of a setting ("config.label") in
+// plugins.hcl, followed by ": ", or "" when not known.
+func (pc PluginConfig) where(field string) string {
+	key, _, _ := strings.Cut(strings.TrimPrefix(field, "config."), ".")
+	if r, ok := pc.ConfigKeys[key]; ok {
+		return fmt.Sprintf("%s:%d,%d: ", r.Filename, r.Start.Line, r.Start.Column)
+	}
+	if r := pc.ConfigAt; r != nil {
+		return fmt.Sprintf("%s:%d,%d: ", r.Filename, r.Start.Line, r.Start.Column)
+	}
+	return ""
 }
 
 // Limits bounds what one plugin may use. Absent values take the defaults.
@@ -42,6 +67,19 @@ type Limits struct {
 	MaxConcurrentRequests int           // in-flight requests; default 64, 1..10000
 	RequestTimeout        time.Duration // per request; default 10s, (0, 5m]
 	DBConnections         int           // pool size for the plugin's schema; default 4, 1..100
+
+	// Streamed answers (routes with Stream) are not requests in the sense
+	// above: they count against neither MaxConcurrentRequests nor
+	// RequestTimeout, but against these.
+	MaxStreams               int           // open streams of the plugin; default 1000, 1..100000
+	MaxStreamsPerInstitution int           // open streams of one institution; default 100, 1..100000
+	StreamIdleTimeout        time.Duration // longest wait for the plugin's next part; default 60s, [100ms, 1h]
+	StreamMaxDuration        time.Duration // longest a stream lasts; default 1h, [1s, 24h]
+	// StorageBytes bounds all the plugin's stored objects together, and
+	// StorageObjectBytes one object (default 10 GiB and 1 GiB, at most
+	// 1 PiB): a number of bytes or a size such as "500MiB" or "2GB".
+	StorageBytes       int64
+	StorageObjectBytes int64
 }
 
 const (
@@ -51,7 +89,33 @@ const (
 	maxRequestTimeout            = 5 * time.Minute
 	defaultDBConnections         = 4
 	maxDBConnections             = 100
+
+	defaultMaxStreams               = 1000
+	defaultMaxStreamsPerInstitution = 100
+	maxMaxStreams                   = 100000
+	defaultStreamIdleTimeout        = 60 * time.Second
+	minStreamIdleTimeout            = 100 * time.Millisecond
+	maxStreamIdleTimeout            = time.Hour
+	defaultStreamMaxDuration        = time.Hour
+	minStreamMaxDuration            = time.Second
+	maxStreamMaxDuration            = 24 * time.Hour
+	maxStorageBytes                 = 1 << 50
 )
+
+// DefaultLimits are the limits of a plugin whose block sets none.
+var DefaultLimits = Limits{
+	MaxConcurrentRequests: defaultMaxConcurrentRequests,
+	RequestTimeout:        defaultRequestTimeout,
+	DBConnections:         defaultDBConnections,
+
+	MaxStreams:               defaultMaxStreams,
+	MaxStreamsPerInstitution: defaultMaxStreamsPerInstitution,
+	StreamIdleTimeout:        defaultStreamIdleTimeout,
+	StreamMaxDuration:        defaultStreamMaxDuration,
+
+	StorageBytes:       blobstore.DefaultLimits.Bytes,
+	StorageObjectBytes: blobstore.DefaultLimits.ObjectBytes,
+}
 
 var (
 	// pluginNameRE: the name becomes the Postgres schema plugin_<name> and a
@@ -85,6 +149,12 @@ var (
 			{Name: "max_concurrent_requests"},
 			{Name: "request_timeout"},
 			{Name: "db_connections"},
+			{Name: "max_streams"},
+			{Name: "max_streams_per_institution"},
+			{Name: "stream_idle_timeout"},
+			{Name: "stream_max_duration"},
+			{Name: "storage_bytes"},
+			{Name: "storage_object_bytes"},
 		},
 	}
 )
@@ -164,11 +234,7 @@ func (p *configParser) plugin(block *hcl.Block) (PluginConfig, hcl.Diagnostics) 
 	pc := PluginConfig{
 		Name:   name,
 		Config: json.RawMessage("{}"),
-		Limits: Limits{
-			MaxConcurrentRequests: defaultMaxConcurrentRequests,
-			RequestTimeout:        defaultRequestTimeout,
-			DBConnections:         defaultDBConnections,
-		},
+		Limits: DefaultLimits,
 	}
 
 	var diags hcl.Diagnostics
@@ -231,11 +297,13 @@ func (p *configParser) plugin(block *hcl.Block) (PluginConfig, hcl.Diagnostics) 
 	}
 	if attr, ok := content.Attributes["config"]; ok {
 		var raw json.RawMessage
-		raw, cdiags = operatorConfig(attr)
+		raw, cdiags = operatorConfig(attr, p.functions())
 		diags = append(diags, cdiags...)
 		if raw != nil {
 			pc.Config = raw
 		}
+		pc.ConfigAt = attr.Range.Ptr()
+		pc.ConfigKeys, pc.ConfigExternal = configKeys(attr)
 	}
 
 	var limitsBlock *hcl.Block
@@ -313,10 +381,11 @@ func checksum(attr *hcl.Attribute) (string, []byte, hcl.Diagnostics) {
 	return s, sum, nil
 }
 
-// operatorConfig converts the config attribute to a JSON object. It returns
-// nil, without diagnostics, for config = null.
-func operatorConfig(attr *hcl.Attribute) (json.RawMessage, hcl.Diagnostics) {
-	v, diags := attr.Expr.Value(nil)
+// operatorConfig converts the config attribute, evaluated with ctx (the
+// env and file functions), to a JSON object. It returns nil, without
+// diagnostics, for config = null.
+func operatorConfig(attr *hcl.Attribute, ctx *hcl.EvalContext) (json.RawMessage, hcl.Diagnostics) {
+	v, diags := attr.Expr.Value(ctx)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -336,6 +405,38 @@ func operatorConfig(attr *hcl.Attribute) (json.RawMessage, hcl.Diagnostics) {
 		return nil, invalid(attr, "Invalid config", fmt.Sprintf("Cannot convert config to JSON: %s.", err))
 	}
 	return raw, nil
+}
+
+// configKeys is where each top-level setting of a config object is
+// written, and which of them are given by an env() or file() call.
+func configKeys(attr *hcl.Attribute) (map[string]hcl.Range, map[string]bool) {
+	obj, ok := attr.Expr.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		return nil, nil
+	}
+	at, external := map[string]hcl.Range{}, map[string]bool{}
+	for _, item := range obj.Items {
+		k, diags := item.KeyExpr.Value(nil)
+		if diags.HasErrors() || k.Type() != cty.String || k.IsNull() || !k.IsKnown() {
+			continue
+		}
+		at[k.AsString()] = item.KeyExpr.Range()
+		expr := item.ValueExpr
+		for {
+			p, ok := expr.(*hclsyntax.ParenthesesExpr)
+			if !ok {
+				break
+			}
+			expr = p.Expression
+		}
+		if call, ok := expr.(*hclsyntax.FunctionCallExpr); ok && (call.Name == "env" || call.Name == "file") {
+			external[k.AsString()] = true
+		}
+	}
+	if len(external) == 0 {
+		external = nil
+	}
+	return at, external
 }
 
 // limits decodes a limits block into l, which holds the defaults on entry.
@@ -362,7 +463,121 @@ func limits(block *hcl.Block, l *Limits) hcl.Diagnostics {
 			l.RequestTimeout = d
 		}
 	}
+	for _, n := range []struct {
+		name string
+		to   *int
+	}{{"max_streams", &l.MaxStreams}, {"max_streams_per_institution", &l.MaxStreamsPerInstitution}} {
+		if attr, ok := content.Attributes[n.name]; ok {
+			v, ndiags := intInRange(attr, 1, maxMaxStreams)
+			diags = append(diags, ndiags...)
+			if !ndiags.HasErrors() {
+				*n.to = v
+			}
+		}
+	}
+	for _, d := range []struct {
+		name     string
+		lo, hi   time.Duration
+		to       *time.Duration
+		examples string
+	}{
+		{"stream_idle_timeout", minStreamIdleTimeout, maxStreamIdleTimeout, &l.StreamIdleTimeout, `"60s" or "2m"`},
+		{"stream_max_duration", minStreamMaxDuration, maxStreamMaxDuration, &l.StreamMaxDuration, `"1h" or "30m"`},
+	} {
+		if attr, ok := content.Attributes[d.name]; ok {
+			v, ddiags := duration(attr, d.lo, d.hi, d.examples)
+			diags = append(diags, ddiags...)
+			if !ddiags.HasErrors() {
+				*d.to = v
+			}
+		}
+	}
+	if l.MaxStreamsPerInstitution > l.MaxStreams {
+		if attr, ok := content.Attributes["max_streams_per_institution"]; ok {
+			diags = append(diags, invalid(attr, "Invalid max_streams_per_institution", fmt.Sprintf(
+				"max_streams_per_institution is %d, more than max_streams (%d); expected at most max_streams.", l.MaxStreamsPerInstitution, l.MaxStreams))...)
+		} else {
+			l.MaxStreamsPerInstitution = l.MaxStreams // a lower plugin cap lowers the default per institution
+		}
+	}
+	for name, dst := range map[string]*int64{"storage_bytes": &l.StorageBytes, "storage_object_bytes": &l.StorageObjectBytes} {
+		if attr, ok := content.Attributes[name]; ok {
+			n, ndiags := byteSize(attr)
+			diags = append(diags, ndiags...)
+			if !ndiags.HasErrors() {
+				*dst = n
+			}
+		}
+	}
 	return diags
+}
+
+// duration reads a Go duration string in [lo, hi].
+func duration(attr *hcl.Attribute, lo, hi time.Duration, examples string) (time.Duration, hcl.Diagnostics) {
+	want := fmt.Sprintf("a Go duration string from %s to %s, e.g. %s", lo, hi, examples)
+	v, diags := attrValue(attr, cty.String, want)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	s := v.AsString()
+	d, err := time.ParseDuration(s)
+	if err != nil || d < lo || d > hi {
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %q; expected %s.", attr.Name, s, want))
+	}
+	return d, nil
+}
+
+// sizeUnits are the units a byte size may be written in.
+var sizeUnits = map[string]int64{
+	"": 1, "B": 1,
+	"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+}
+
+var sizeRE = regexp.MustCompile(`^([0-9]+)\s*([A-Za-z]*)$`)
+
+// byteSize reads a number of bytes: a whole number, or a string of one
+// with a unit ("500MiB", "2 GB").
+func byteSize(attr *hcl.Attribute) (int64, hcl.Diagnostics) {
+	want := `a number of bytes from 1 to 1 PiB, or a size such as "500MiB" or "2GB" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)`
+	v, diags := attr.Expr.Value(nil)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	var n int64
+	switch {
+	case v.IsNull() || !v.IsWhollyKnown():
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s must be a literal value; expected %s.", attr.Name, want))
+	case v.Type() == cty.Number:
+		f := v.AsBigFloat()
+		i, acc := f.Int64()
+		if !f.IsInt() || acc != big.Exact || i < 1 || i > maxStorageBytes {
+			return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %s; expected %s.", attr.Name, f.Text('f', -1), want))
+		}
+		n = i
+	case v.Type() == cty.String:
+		m := sizeRE.FindStringSubmatch(strings.TrimSpace(v.AsString()))
+		unit, ok := int64(0), false
+		if m != nil {
+			unit, ok = sizeUnits[m[2]]
+		}
+		count, err := strconv.ParseInt(m0(m), 10, 64)
+		if !ok || err != nil || count < 1 || count > maxStorageBytes/unit {
+			return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %q; expected %s.", attr.Name, v.AsString(), want))
+		}
+		n = count * unit
+	default:
+		return 0, invalid(attr, "Invalid "+attr.Name, fmt.Sprintf("%s is %s; expected %s.", attr.Name, v.Type().FriendlyName(), want))
+	}
+	return n, nil
+}
+
+// m0 is the number of a size's match, "" without a match.
+func m0(m []string) string {
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }
 
 func intInRange(attr *hcl.Attribute, lo, hi int) (int, hcl.Diagnostics) {

@@ -42,7 +42,10 @@ func TestLoadConfigFull(t *testing.T) {
 	emptySum := sha256.Sum256(nil) // full.hcl holds it in upper case
 	wantBin, err := filepath.Abs("testdata/config/bin/plugins/gamification")
 	require.NoError(t, err)
+	require.Equal(t, 11, gamification.ConfigKeys["ratio"].Start.Line, "where each setting is written, for messages")
+	require.Equal(t, "testdata/config/full.hcl", gamification.ConfigAt.Filename)
 	gamification.Config, courses.Config = nil, nil
+	gamification.ConfigAt, gamification.ConfigKeys, courses.ConfigAt, courses.ConfigKeys = nil, nil, nil, nil
 	require.Equal(t, supervisor.PluginConfig{
 		Name:             "gamification",
 		Path:             wantBin,
@@ -51,9 +54,15 @@ func TestLoadConfigFull(t *testing.T) {
 		Checksum:         emptySum[:],
 		EnabledByDefault: true,
 		Limits: supervisor.Limits{
-			MaxConcurrentRequests: 128,
-			RequestTimeout:        90 * time.Second,
-			DBConnections:         10,
+			MaxConcurrentRequests:    128,
+			RequestTimeout:           90 * time.Second,
+			DBConnections:            10,
+			MaxStreams:               5000,
+			MaxStreamsPerInstitution: 250,
+			StreamIdleTimeout:        30 * time.Second,
+			StreamMaxDuration:        2 * time.Hour,
+			StorageBytes:             500 << 30,
+			StorageObjectBytes:       100_000_000,
 		},
 	}, gamification)
 	require.Equal(t, supervisor.PluginConfig{
@@ -62,11 +71,7 @@ func TestLoadConfigFull(t *testing.T) {
 		Version:  "1.2.3-rc.1+build.5",
 		SHA256:   sum,
 		Checksum: []byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef},
-		Limits: supervisor.Limits{
-			MaxConcurrentRequests: 64,
-			RequestTimeout:        10 * time.Second,
-			DBConnections:         4,
-		},
+		Limits:   supervisor.DefaultLimits,
 	}, courses)
 }
 
@@ -117,12 +122,37 @@ func TestParseConfigDefaults(t *testing.T) {
 			require.False(t, p.EnabledByDefault)
 			require.JSONEq(t, `{}`, string(p.Config))
 			require.Equal(t, supervisor.Limits{
-				MaxConcurrentRequests: 64,
-				RequestTimeout:        10 * time.Second,
-				DBConnections:         4,
+				MaxConcurrentRequests:    64,
+				RequestTimeout:           10 * time.Second,
+				DBConnections:            4,
+				MaxStreams:               1000,
+				MaxStreamsPerInstitution: 100,
+				StreamIdleTimeout:        time.Minute,
+				StreamMaxDuration:        time.Hour,
+				StorageBytes:             10 << 30,
+				StorageObjectBytes:       1 << 30,
 			}, p.Limits)
 		})
 	}
+}
+
+// A plugin capped below the default streams per institution has its cap
+// per institution too; one set explicitly above the plugin's is an error
+// (TestParseConfigErrors).
+func TestParseConfigStreamCaps(t *testing.T) {
+	t.Parallel()
+	src := `plugin "quiz" {
+  path    = "quiz"
+  version = "2.0.0"
+  sha256  = "SUM"
+  limits {
+    max_streams = 50
+  }
+}`
+	cfg, err := supervisor.ParseConfig([]byte(strings.ReplaceAll(src, "SUM", sum)), "plugins.hcl")
+	require.NoError(t, err)
+	require.Equal(t, 50, cfg.Plugins[0].Limits.MaxStreams)
+	require.Equal(t, 50, cfg.Plugins[0].Limits.MaxStreamsPerInstitution)
 }
 
 func TestParseConfigPaths(t *testing.T) {
@@ -581,6 +611,54 @@ plugin "quiz" {
 			want: []string{"plugins.hcl:6,", "Invalid db_connections", "db_connections is string; expected a whole number from 1 to 100"},
 		},
 		{
+			name: "storage_bytes zero",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    storage_bytes = 0
+  }
+}`,
+			want: []string{"plugins.hcl:6,21-22: Invalid storage_bytes", `storage_bytes is 0; expected a number of bytes from 1 to 1 PiB, or a size such as "500MiB"`},
+		},
+		{
+			name: "storage_object_bytes with an unknown unit",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    storage_object_bytes = "10 gigs"
+  }
+}`,
+			want: []string{"plugins.hcl:6,", `storage_object_bytes is "10 gigs"; expected a number of bytes`, "units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB"},
+		},
+		{
+			name: "storage_bytes over a PiB",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    storage_bytes = "2000TiB"
+  }
+}`,
+			want: []string{"plugins.hcl:6,", `storage_bytes is "2000TiB"`},
+		},
+		{
+			name: "storage_bytes a list",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    storage_bytes = [1]
+  }
+}`,
+			want: []string{"plugins.hcl:6,", `storage_bytes is tuple; expected a number of bytes`},
+		},
+		{
 			name: "request_timeout without unit",
 			src: `plugin "quiz" {
   path    = "quiz"
@@ -615,6 +693,55 @@ plugin "quiz" {
   }
 }`,
 			want: []string{"plugins.hcl:6,", `request_timeout is "5m1s"; expected a Go duration string greater than 0 and at most 5m0s`},
+		},
+		{
+			name: "max_streams zero",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    max_streams = 0
+  }
+}`,
+			want: []string{"plugins.hcl:6,19-20: Invalid max_streams", "max_streams is 0; expected a whole number from 1 to 100000"},
+		},
+		{
+			name: "max_streams_per_institution above max_streams",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    max_streams                 = 10
+    max_streams_per_institution = 20
+  }
+}`,
+			want: []string{"plugins.hcl:7,35-37: Invalid max_streams_per_institution", "max_streams_per_institution is 20, more than max_streams (10); expected at most max_streams"},
+		},
+		{
+			name: "stream_idle_timeout too short",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    stream_idle_timeout = "10ms"
+  }
+}`,
+			want: []string{"plugins.hcl:6,", `Invalid stream_idle_timeout`, `stream_idle_timeout is "10ms"; expected a Go duration string from 100ms to 1h0m0s, e.g. "60s" or "2m"`},
+		},
+		{
+			name: "stream_max_duration without unit",
+			src: `plugin "quiz" {
+  path    = "quiz"
+  version = "1.0.0"
+  sha256  = "SUM"
+  limits {
+    stream_max_duration = 3600
+  }
+}`,
+			want: []string{"plugins.hcl:6,", `stream_max_duration is "3600"; expected a Go duration string from 1s to 24h0m0s`},
 		},
 		{
 			name: "two limits blocks",

@@ -13,6 +13,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/wire"
 )
 
 // Forward sends one request to the plugin serving t, within the plugin's
@@ -54,20 +55,38 @@ func (s *Supervisor) Forward(ctx context.Context, t Target, req *pluginv1.HTTPRe
 		return nil, s.callProblem(ctx, t, inst, err, timeout)
 	}
 	if resp.Error != nil {
-		p := problem.FromError(sdk.DecodeError(resp.Error))
-		if p.Status >= 500 {
-			p.Source = problem.SourcePlugin
-			if p.Code == "internal" {
-				p.Code, p.Type = "plugin-error", problem.TypeBase+"plugin-error"
-				p.Detail = fmt.Sprintf("plugin %q failed to handle the request; its log has the details under this request ID", t.Plugin)
-			}
-		}
-		return nil, p
+		return nil, pluginProblem(t, resp.Error)
 	}
-	if resp.Status < 200 || resp.Status > 599 {
+	if !wire.ValidStatus(resp.Status) {
 		return nil, badGateway(t, fmt.Sprintf("plugin %q answered with the invalid status %d", t.Plugin, resp.Status))
 	}
 	return resp, nil
+}
+
+// pluginProblem is the client's answer to a handler's error: the status and
+// default code of its kind (wire.Kinds, which sdk/plugintest reads too),
+// and for an internal error a detail that names the plugin but not the
+// error.
+func pluginProblem(t Target, e *pluginv1.Error) *problem.Problem {
+	k := wire.KindNamed(e.Kind)
+	if k == wire.Internal {
+		p := problem.New(k.Status, k.Code, fmt.Sprintf("plugin %q failed to handle the request; its log has the details under this request ID", t.Plugin))
+		p.Source = problem.SourcePlugin
+		return p
+	}
+	code := k.Code
+	if e.Code != "" {
+		code = e.Code
+	}
+	p := problem.New(k.Status, code, e.Detail)
+	for _, f := range e.Fields {
+		p.Errors = append(p.Errors, sdk.FieldError{Field: f.Field, Message: f.Message})
+	}
+	p.RetryAfter = int(e.RetryAfterSeconds)
+	if p.Status >= 500 {
+		p.Source = problem.SourcePlugin
+	}
+	return p
 }
 
 func (s *Supervisor) unavailable(t Target) *problem.Problem {

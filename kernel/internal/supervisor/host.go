@@ -17,16 +17,19 @@ import (
 	"github.com/edulure/edulure/kernel/internal/database"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/blobstore"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
 // hostServer is the Host service the kernel serves to one plugin. It trusts
 // the plugin with IDs only: roles and API key permissions are looked up
-// again, so a plugin cannot widen a principal's rights.
+// again, so a plugin cannot widen a principal's rights. The object storage
+// calls are blobstore.Service's, which sdk/plugintest serves too: scoped to
+// this plugin, and to the capabilities its manifest declares.
 type hostServer struct {
-	pluginv1.UnimplementedHostServer
-	s      *Supervisor
-	plugin string
+	blobstore.Service // BlobPut, BlobGet, ...; and UnimplementedHostServer
+	s                 *Supervisor
+	plugin            string
 }
 
 func (h *hostServer) Authorize(ctx context.Context, req *pluginv1.AuthorizeRequest) (*pluginv1.AuthorizeResponse, error) {
@@ -60,17 +63,27 @@ func (h *hostServer) Authorize(ctx context.Context, req *pluginv1.AuthorizeReque
 		if _, err := uuid.Parse(p.ApiKeyId); err != nil {
 			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
 		}
+		// A key holds its permissions as far as its creator still does:
+		// the policy gets the creator's current roles (none: denied).
 		var perms []string
-		err := h.s.pool.QueryRow(ctx, `SELECT permissions FROM kernel.api_keys
+		var creator *uuid.UUID
+		err := h.s.pool.QueryRow(ctx, `SELECT permissions, created_by FROM kernel.api_keys
 			WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
-			p.ApiKeyId, tenant).Scan(&perms)
-		if errors.Is(err, pgx.ErrNoRows) {
+			p.ApiKeyId, tenant).Scan(&perms, &creator)
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && creator == nil {
 			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
 		}
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "reading API key: %v", err)
 		}
-		in.Subject = authz.Subject{Type: "apikey", ID: p.ApiKeyId, Permissions: perms}
+		roles, err := tenancy.MemberRoles(ctx, h.s.pool, tenant, *creator)
+		if errors.Is(err, sdk.ErrForbidden) { // the creator left the institution
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+		}
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "reading roles: %v", err)
+		}
+		in.Subject, in.Roles = authz.Subject{Type: "apikey", ID: p.ApiKeyId, Permissions: perms}, roles
 	default:
 		return &pluginv1.AuthorizeResponse{Allowed: false}, nil
 	}
@@ -133,9 +146,9 @@ func (h *hostServer) GetTenantConfig(ctx context.Context, req *pluginv1.GetTenan
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, "tenant_id is not a UUID")
 	}
-	st, err := h.s.Enablement.Get(ctx, tenant, h.plugin)
+	st, cfg, err := h.s.TenantConfig(ctx, tenant, h.plugin)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "%v", fmt.Errorf("reading settings: %w", err))
 	}
-	return &pluginv1.GetTenantConfigResponse{Enabled: st.Enabled, ConfigJson: st.Config}, nil
+	return &pluginv1.GetTenantConfigResponse{Enabled: st.Enabled, ConfigJson: cfg}, nil
 }

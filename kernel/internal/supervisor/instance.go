@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/edulure/edulure/sdk/blobstore"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/storage"
 	"github.com/edulure/edulure/sdk/wire"
@@ -36,7 +38,16 @@ type instance struct {
 	draining bool
 	inflight sync.WaitGroup
 	stopOnce sync.Once
+
+	// streams ends with stop: the instance's open streams end then rather
+	// than hold its drain up for as long as they last.
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
+
+// PluginPATH is the PATH a plugin process gets: where an interpreter named
+// by a script's "#!/usr/bin/env node" line is looked for.
+const PluginPATH = "/usr/local/bin:/usr/bin:/bin"
 
 // refusal is an error that restarting will not cure: a checksum mismatch,
 // a bad manifest, a failed migration. The plugin is not restarted.
@@ -57,8 +68,9 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	}
 	cmd := exec.Command(cfg.Path)
 	// Plugins get none of the kernel's environment: no DATABASE_URL, no
-	// secret key. go-plugin adds its handshake variables.
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "EDULURE_PLUGIN_NAME=" + cfg.Name}
+	// secret key. go-plugin adds its handshake variables, and would add the
+	// kernel's whole environment too without SkipHostEnv.
+	cmd.Env = []string{"PATH=" + PluginPATH, "EDULURE_PLUGIN_NAME=" + cfg.Name}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.ClientPlugins(),
@@ -66,12 +78,16 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 		SecureConfig:     &plugin.SecureConfig{Checksum: cfg.Checksum, Hash: sha256.New()},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		Logger:           logger,
+		SkipHostEnv:      true,
+		Logger:           silencedStderr{Logger: logger, binary: filepath.Base(cfg.Path)}, // see pluginlog.go
+		Stderr:           newStderrLog(logger.Named(filepath.Base(cfg.Path))),
 		StartTimeout:     s.opts.StartTimeout,
 		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20))},
 	})
 	inst := &instance{cfg: cfg, client: client, logger: logger, started: time.Now(), sem: make(chan struct{}, cfg.Limits.MaxConcurrentRequests)}
+	inst.streams, inst.stopStreams = context.WithCancel(context.Background())
 	fail := func(err error) (*instance, error) {
+		inst.stopStreams()
 		client.Kill()
 		return nil, err
 	}
@@ -121,7 +137,7 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	}
 
 	hostID := inst.rpc.Broker.NextId()
-	host := &hostServer{s: s, plugin: cfg.Name}
+	host := &hostServer{s: s, plugin: cfg.Name, Service: blobstore.Service{Store: s.blobs, Plugin: cfg.Name, Capabilities: m.Capabilities, Logger: logger}}
 	go inst.rpc.Broker.AcceptAndServe(hostID, func(opts []grpc.ServerOption) *grpc.Server {
 		srv := grpc.NewServer(opts...)
 		pluginv1.RegisterHostServer(srv, host)
@@ -140,9 +156,16 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 // rolePassword derives the plugin role's password from the kernel's secret,
 // so every replica sets and hands out the same one.
 func (s *Supervisor) rolePassword(name string) string {
+	return hex.EncodeToString(s.derive("edulure plugin role password\x00" + s.opts.RolePrefix + name))
+}
+
+// derive is a key for one purpose, derived from the kernel's secret: the
+// same on every replica, and telling nothing of the secret or of the keys
+// of other purposes.
+func (s *Supervisor) derive(purpose string) []byte {
 	mac := hmac.New(sha256.New, s.opts.Secret)
-	mac.Write([]byte("edulure plugin role password\x00" + s.opts.RolePrefix + name))
-	return hex.EncodeToString(mac.Sum(nil))
+	mac.Write([]byte(purpose))
+	return mac.Sum(nil)
 }
 
 // exited reports whether the process has ended.
@@ -160,14 +183,16 @@ func (i *instance) acquire() bool {
 	return true
 }
 
-// stop waits up to grace for in-flight requests, then ends the process
-// (go-plugin asks it to shut down, and kills it if it does not). Requests
-// not yet acquired when it starts go to the slot's next instance.
+// stop ends the instance's streams and waits up to grace for in-flight
+// requests, then ends the process (go-plugin asks it to shut down, and
+// kills it if it does not). Requests not yet acquired when it starts go to
+// the slot's next instance.
 func (i *instance) stop(grace time.Duration) {
 	i.stopOnce.Do(func() {
 		i.mu.Lock()
 		i.draining = true
 		i.mu.Unlock()
+		i.stopStreams() // clients reconnect to the next instance (SSE: with Last-Event-ID)
 		done := make(chan struct{})
 		go func() { i.inflight.Wait(); close(done) }()
 		select {

@@ -1,19 +1,17 @@
 package supervisor
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/robfig/cron/v3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/edulure/edulure/kernel/internal/authz"
-	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/schema"
 	"github.com/edulure/edulure/sdk/storage"
 	"github.com/edulure/edulure/sdk/wire"
 )
@@ -30,6 +28,9 @@ type Manifest struct {
 	// Subscriptions are its event subscriptions (subscribes and
 	// subscriptions of the wire manifest, merged).
 	Subscriptions []*pluginv1.Subscription
+	// Secrets are the configuration's secret settings (wire.ConfigSecrets):
+	// sealed at rest, never shown, delivered only inside the configuration.
+	Secrets []string
 }
 
 // Route is one validated plugin route.
@@ -78,29 +79,32 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 	}
 	for _, e := range m.Publishes {
 		if json.Valid(e.SchemaJson) && len(e.SchemaJson) > 0 {
-			sch, err := sdk.CompileEventSchema(e.Type, e.SchemaJson) // the SDK's rules, so relay and publish agree
+			sch, err := schema.Compile("event "+e.Type, e.SchemaJson) // the SDK's compiler, so relay and publish agree
 			if err != nil {
 				bad("event type %q: %v", e.Type, err)
 			}
 			out.EventSchemas[e.Type] = sch
 		}
 	}
-	for _, j := range m.Jobs {
-		if j.Schedule != "" {
-			if _, err := cron.ParseStandard(j.Schedule); err != nil {
-				bad("job %q: schedule %q: %v", j.Name, j.Schedule, err)
-			}
-		}
-	}
 	for _, mg := range m.Migrations {
 		out.Migrations = append(out.Migrations, storage.NewMigration(int(mg.Version), mg.Name, mg.Sql))
 	}
 	if len(m.ConfigSchemaJson) > 0 && json.Valid(m.ConfigSchemaJson) {
-		sch, err := compileSchema("config:"+cfg.Name, m.ConfigSchemaJson)
+		sch, err := wire.CompileConfig(cfg.Name, m.ConfigSchemaJson)
 		if err != nil {
-			bad("config schema: %v", err)
+			bad("%v", err)
 		}
 		out.ConfigSchema = sch
+		out.Secrets = wire.ConfigSecrets(m.ConfigSchemaJson)
+	}
+	if len(errs) == 0 {
+		// The operator's block in plugins.hcl, against the schema: each
+		// wrong setting named with where it is written. No message repeats
+		// a value.
+		for _, v := range wire.CheckConfig(out.ConfigSchema, cfg.Config, "config") {
+			bad("%s%s: %s", cfg.where(v.Field), v.Field, v.Message)
+		}
+		errs = append(errs, literalSecrets(out.Secrets, cfg)...)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -112,15 +116,22 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 // OpenAPI 3.0 schema object; wire.CheckManifest has checked it at load).
 func OpenAPISchema(raw []byte) (*openapi3.Schema, error) { return wire.OpenAPISchema(raw) }
 
-func compileSchema(name string, raw []byte) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("not valid JSON: %w", err)
+// literalSecrets refuses a secret setting written as a value in plugins.hcl:
+// an operator gives one with env() or file(), so that the file holds none.
+func literalSecrets(secrets []string, cfg PluginConfig) []error {
+	if len(secrets) == 0 {
+		return nil
 	}
-	c := jsonschema.NewCompiler()
-	url := "mem:///" + strings.ReplaceAll(name, ":", "/") + ".json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, err
+	var given map[string]json.RawMessage
+	if json.Unmarshal(cfg.Config, &given) != nil {
+		return nil
 	}
-	return c.Compile(url)
+	var errs []error
+	for _, name := range secrets {
+		if _, ok := given[name]; ok && !cfg.ConfigExternal[name] {
+			field := "config." + name
+			errs = append(errs, fmt.Errorf(`%s%s: is a secret setting: write env("VARIABLE") or file("/path/to/secret") instead of its value; plugins.hcl never holds a secret`, cfg.where(field), field))
+		}
+	}
+	return errs
 }

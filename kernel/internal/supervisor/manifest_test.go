@@ -33,7 +33,9 @@ func TestValidateManifest(t *testing.T) {
 	require.NoError(t, err)
 	others := map[string][]*Route{"exams": {{Route: &pluginv1.Route{Method: "GET"}, Key: "GET /api/v1/exams/{id}", Path: otherPath}}}
 
-	m, err := validateManifest(goodManifest(), cfg, 1, others, known)
+	good := goodManifest()
+	good.Capabilities = []string{"storage", "platform_storage"}
+	m, err := validateManifest(good, cfg, 1, others, known)
 	require.NoError(t, err)
 	require.Len(t, m.Routes, 2)
 	require.Len(t, m.Migrations, 1)
@@ -71,6 +73,9 @@ func TestValidateManifest(t *testing.T) {
 			m.Migrations = append(m.Migrations, &pluginv1.Migration{Version: 1, Name: "again"})
 		}, want: "versions must increase"},
 		{name: "bad config schema", change: func(m *pluginv1.Manifest) { m.ConfigSchemaJson = []byte(`{"type":`) }, want: "config schema"},
+		{name: "unknown capability", change: func(m *pluginv1.Manifest) { m.Capabilities = []string{"storage", "telepathy"} }, want: `capability "telepathy": unknown (known: storage, platform_storage)`},
+		{name: "capability twice", change: func(m *pluginv1.Manifest) { m.Capabilities = []string{"storage", "storage"} }, want: `capability "storage" is declared twice`},
+		{name: "blobs are the kernel's", change: func(m *pluginv1.Manifest) { m.Routes[0].Path = "/api/v1/blobs/{id}" }, want: "/api/v1/blobs is reserved for the kernel"},
 		{name: "bad openapi fragment", change: func(m *pluginv1.Manifest) { m.Routes[0].ResponseSchemaJson = []byte(`[1]`) }, want: "must be a JSON object"},
 	}
 	for _, tc := range tests {

@@ -13,7 +13,12 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"gocloud.dev/blob"
+
 	"github.com/edulure/edulure/kernel/internal/authz"
+	"github.com/edulure/edulure/kernel/internal/objectstore"
+	"github.com/edulure/edulure/kernel/internal/seal"
+	"github.com/edulure/edulure/sdk/blobstore"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
@@ -69,6 +74,11 @@ type Deps struct {
 	Pool      *pgxpool.Pool // the kernel's pool: creates plugin roles and schemas
 	Authz     *authz.Engine
 	Catalogue *authz.Catalogue
+	// Blobs is the bucket of plugins' object storage (EDULURE_BLOB_URL);
+	// nil: none, and storage calls answer UNAVAILABLE.
+	Blobs *blob.Bucket
+	// Sealer seals institutions' secret settings (EDULURE_SECRET_KEY).
+	Sealer *seal.Sealer
 }
 
 // Supervisor starts, watches, restarts and stops the plugins of plugins.hcl,
@@ -79,6 +89,7 @@ type Supervisor struct {
 	pool   *pgxpool.Pool
 	authz  *authz.Engine
 	cat    *authz.Catalogue
+	blobs  *blobstore.Store // nil without a bucket
 
 	// Enablement is each institution's choice of plugins.
 	Enablement *Enablement
@@ -114,6 +125,8 @@ type slot struct {
 	crashes   []time.Time
 	stop      context.CancelFunc // ends the monitor
 	done      chan struct{}
+
+	streams streamCounts // across the slot's instances
 }
 
 // New makes a supervisor; Load starts the plugins.
@@ -124,9 +137,32 @@ func New(d Deps, opts Options) *Supervisor {
 		opts: opts, logger: d.Logger.Named("plugin"), pool: d.Pool, authz: d.Authz, cat: d.Catalogue,
 		ctx: ctx, cancel: cancel, slots: map[string]*slot{},
 	}
-	s.Enablement = newEnablement(d.Pool, s.defaultEnabled)
+	s.Enablement = newEnablement(d.Pool, d.Sealer, s.defaultEnabled)
 	s.table.Store(&routeTable{})
+	if d.Blobs != nil {
+		s.blobs = blobstore.New(d.Blobs, objectstore.NewIndex(d.Pool), blobstore.Options{
+			Limits: s.storageLimits, SigningKey: s.derive("edulure blob URL signing key"),
+		})
+	}
 	return s
+}
+
+// Storage is the plugins' object storage, for the signed URLs the kernel
+// serves; nil without a bucket.
+func (s *Supervisor) Storage() *blobstore.Store { return s.blobs }
+
+// storageLimits are a plugin's limits of plugins.hcl; a plugin that is not
+// loaded may store nothing.
+func (s *Supervisor) storageLimits(plugin string) blobstore.Limits {
+	s.mu.RLock()
+	sl, ok := s.slots[plugin]
+	s.mu.RUnlock()
+	if !ok {
+		return blobstore.Limits{}
+	}
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return blobstore.Limits{Bytes: sl.cfg.Limits.StorageBytes, ObjectBytes: sl.cfg.Limits.StorageObjectBytes}
 }
 
 // Load reads plugins.hcl and starts every plugin in it. A plugin that is

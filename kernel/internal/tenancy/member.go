@@ -20,7 +20,10 @@ type Member struct {
 	DisplayName string    `json:"display_name"`
 	Roles       []string  `json:"roles"`
 	MFAEnabled  bool      `json:"mfa_enabled"`
-	JoinedAt    time.Time `json:"joined_at"`
+	// EmailVerified: the member has shown they read mail sent to Email;
+	// until then they can be given no further role.
+	EmailVerified bool      `json:"email_verified"`
+	JoinedAt      time.Time `json:"joined_at"`
 }
 
 // AddMember adds a user to a tenant with roles. A user already a member is
@@ -36,12 +39,12 @@ func AddMember(ctx context.Context, tx pgx.Tx, tenantID, userID uuid.UUID, roles
 	return notifyMembership(ctx, tx, tenantID, userID)
 }
 
-const memberSelect = `SELECT m.user_id, u.email, u.display_name, m.roles, u.mfa_enabled_at IS NOT NULL, m.created_at
+const memberSelect = `SELECT m.user_id, u.email, u.display_name, m.roles, u.mfa_enabled_at IS NOT NULL, u.email_verified_at IS NOT NULL, m.created_at
 	FROM kernel.memberships m JOIN kernel.users u ON u.id = m.user_id`
 
 func scanMember(row pgx.Row) (Member, error) {
 	var m Member
-	err := row.Scan(&m.UserID, &m.Email, &m.DisplayName, &m.Roles, &m.MFAEnabled, &m.JoinedAt)
+	err := row.Scan(&m.UserID, &m.Email, &m.DisplayName, &m.Roles, &m.MFAEnabled, &m.EmailVerified, &m.JoinedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Member{}, sdk.Errorf(sdk.ErrNotFound, "no such member in this institution")
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,42 +12,46 @@ import (
 
 // Entry is one line of the leaderboard.
 type Entry struct {
-	UserID string `json:"user_id"`
+	UserID string `json:"user_id" format:"uuid"`
 	Points int64  `json:"points"`
-	Rank   int64  `json:"rank"` // users with equal points share a rank
+	Rank   int64  `json:"rank" minimum:"1" doc:"Members with equal points share a rank."`
 }
 
 // Leaderboard is what GET /api/v1/leaderboard answers.
 type Leaderboard struct {
 	Items []Entry `json:"items"`
-	Label string  `json:"label"` // what the institution calls points
+	Label string  `json:"label" doc:"What the institution calls points."`
 }
 
 // Standing is what GET /api/v1/leaderboard/users/{user_id} answers.
 type Standing struct {
 	Entry
-	Label string `json:"label"`
+	Label string `json:"label" doc:"What the institution calls points."`
 }
 
-const defaultLimit, maxLimit = 10, 100
+// LeaderboardQuery is the query of GET /api/v1/leaderboard.
+type LeaderboardQuery struct {
+	Limit int `query:"limit" minimum:"1" maximum:"100" doc:"How many members to list, from the top (10 when absent)."`
+}
+
+const defaultLimit = 10
 
 // leaderboard handles GET /api/v1/leaderboard?limit=.
 func (p *Plugin) leaderboard(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	limit := defaultLimit
-	if req.Query.Has("limit") {
-		n, err := strconv.Atoi(req.Query.Get("limit"))
-		if err != nil || n < 1 || n > maxLimit {
-			return nil, sdk.Invalid(sdk.FieldError{Field: "limit", Message: "must be an integer between 1 and 100"})
-		}
-		limit = n
+	q, err := sdk.Query[LeaderboardQuery](req)
+	if err != nil {
+		return nil, err
 	}
-	cfg, err := p.config(req)
+	if q.Limit == 0 {
+		q.Limit = defaultLimit
+	}
+	cfg, err := sdk.Config[Config](ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	out := Leaderboard{Label: cfg.Label}
 	err = req.Tx(ctx, func(tx pgx.Tx) (err error) {
-		out.Items, err = topEntries(ctx, tx, limit)
+		out.Items, err = topEntries(ctx, tx, q.Limit)
 		return err
 	})
 	if err != nil {
@@ -59,7 +61,7 @@ func (p *Plugin) leaderboard(ctx context.Context, req *sdk.Request) (*sdk.Respon
 }
 
 // topEntries is the top of the leaderboard of tx's institution, highest
-// first.
+// first (an empty list, never nil).
 func topEntries(ctx context.Context, tx pgx.Tx, limit int) ([]Entry, error) {
 	// No WHERE tenant_id: row-level security shows this institution's rows
 	// only.
@@ -77,11 +79,11 @@ func topEntries(ctx context.Context, tx pgx.Tx, limit int) ([]Entry, error) {
 
 // standing handles GET /api/v1/leaderboard/users/{user_id}.
 func (p *Plugin) standing(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	userID := strings.ToLower(req.Param("user_id"))
-	if !uuidPattern.MatchString(userID) {
+	userID, ok := sdk.NormalizeUUID(req.Param("user_id"))
+	if !ok {
 		return nil, sdk.Invalid(sdk.FieldError{Field: "user_id", Message: "must be a UUID"})
 	}
-	cfg, err := p.config(req)
+	cfg, err := sdk.Config[Config](ctx, req)
 	if err != nil {
 		return nil, err
 	}

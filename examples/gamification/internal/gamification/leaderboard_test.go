@@ -2,8 +2,8 @@ package gamification_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -34,7 +34,9 @@ func TestLeaderboardOrder(t *testing.T) {
 	h := setup(t)
 	tenant := plugintest.NewTenant()
 	teacher := plugintest.User(tenant, "instructor")
-	ann, bob, cat := "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b", "00000000-0000-4000-8000-00000000000c"
+	ids := []string{member(tenant), member(tenant), member(tenant)}
+	slices.Sort(ids)
+	ann, bob, cat := ids[0], ids[1], ids[2]
 	award(t, h, teacher, bob, 10)
 	award(t, h, teacher, ann, 30)
 	award(t, h, teacher, cat, 5)
@@ -58,7 +60,7 @@ func TestLeaderboardLimit(t *testing.T) {
 	tenant := plugintest.NewTenant()
 	teacher := plugintest.User(tenant, "instructor")
 	for i := range 12 {
-		award(t, h, teacher, fmt.Sprintf("00000000-0000-4000-8000-%012d", i), i+1)
+		award(t, h, teacher, member(tenant), i+1)
 	}
 	require.Len(t, board(t, h, teacher, "/api/v1/leaderboard").Items, 10, "10 by default")
 	require.Len(t, board(t, h, teacher, "/api/v1/leaderboard?limit=100").Items, 12)
@@ -73,9 +75,9 @@ func TestLeaderboardLimit(t *testing.T) {
 // queries have no WHERE tenant_id: row-level security scopes them.
 func TestTenantIsolation(t *testing.T) {
 	t.Parallel()
-	h := setup(t)
 	a, b := plugintest.NewTenant(), plugintest.NewTenant()
 	student := plugintest.NewID()
+	h := memberOfBoth(t, student, a, b)
 	award(t, h, plugintest.User(a, "instructor"), student, 50)
 
 	require.Len(t, board(t, h, plugintest.User(a, "learner"), "/api/v1/leaderboard").Items, 1)
@@ -109,7 +111,7 @@ func TestUserStanding(t *testing.T) {
 	h := setup(t)
 	tenant := plugintest.NewTenant()
 	teacher := plugintest.User(tenant, "instructor")
-	top, second := plugintest.NewID(), plugintest.NewID()
+	top, second := member(tenant), member(tenant)
 	award(t, h, teacher, top, 100)
 	award(t, h, teacher, second, 40)
 	award(t, h, teacher, second, 2)

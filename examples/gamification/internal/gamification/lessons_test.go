@@ -48,7 +48,8 @@ func countAwards(t *testing.T, h *plugintest.Harness, tenant string) int {
 func TestLessonCompletedAwardsOnceWhenDeliveredTwice(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	tenant, learner := plugintest.NewTenant(), plugintest.NewID()
+	tenant := plugintest.NewTenant()
+	learner := member(tenant)
 	ev := completed(tenant, learner)
 
 	require.NoError(t, h.Deliver(t, ev))
@@ -68,7 +69,8 @@ func TestLessonCompletedAwardsOnceWhenDeliveredTwice(t *testing.T) {
 func TestLessonPaysOnce(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	tenant, learner := plugintest.NewTenant(), plugintest.NewID()
+	tenant := plugintest.NewTenant()
+	learner := member(tenant)
 	first := completed(tenant, learner)
 	require.NoError(t, h.Deliver(t, first))
 
@@ -87,7 +89,8 @@ func TestLessonPaysOnce(t *testing.T) {
 func TestLessonCompletedPublishesInTheAwardsTransaction(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	tenant, learner := plugintest.NewTenant(), plugintest.NewID()
+	tenant := plugintest.NewTenant()
+	learner := member(tenant)
 	ev := completed(tenant, learner)
 	require.NoError(t, h.Deliver(t, ev))
 
@@ -131,8 +134,8 @@ func TestLessonCompletedPublishesInTheAwardsTransaction(t *testing.T) {
 // same user ID.
 func TestLessonCompletedStaysInItsInstitution(t *testing.T) {
 	t.Parallel()
-	h := setup(t)
 	a, b, learner := plugintest.NewTenant(), plugintest.NewTenant(), plugintest.NewID()
+	h := memberOfBoth(t, learner, a, b)
 	award(t, h, plugintest.User(b, "instructor"), learner, 3)
 	before := len(h.Published(t, b))
 
@@ -154,13 +157,14 @@ func TestLessonPointsFollowTheConfiguration(t *testing.T) {
 	byOperator, byInstitution, none := plugintest.NewTenant(), plugintest.NewTenant(), plugintest.NewTenant()
 	h.SetTenantConfig(byInstitution, json.RawMessage(`{"points_per_lesson": 40}`))
 	h.SetTenantConfig(none, json.RawMessage(`{"points_per_lesson": 0}`))
-	learner := plugintest.NewID()
+	learners := map[string]string{}
 	for _, tenant := range []string{byOperator, byInstitution, none} {
-		require.NoError(t, h.Deliver(t, completed(tenant, learner)))
+		learners[tenant] = member(tenant)
+		require.NoError(t, h.Deliver(t, completed(tenant, learners[tenant])))
 	}
-	require.EqualValues(t, 15, points(t, h, byOperator, learner))
-	require.EqualValues(t, 40, points(t, h, byInstitution, learner))
-	require.EqualValues(t, 0, points(t, h, none, learner))
+	require.EqualValues(t, 15, points(t, h, byOperator, learners[byOperator]))
+	require.EqualValues(t, 40, points(t, h, byInstitution, learners[byInstitution]))
+	require.EqualValues(t, 0, points(t, h, none, learners[none]))
 	require.Empty(t, h.Published(t, none), "no award, no event")
 }
 
@@ -169,7 +173,8 @@ func TestLessonPointsFollowTheConfiguration(t *testing.T) {
 func TestLessonCompletedRefusesBadData(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	tenant, learner := plugintest.NewTenant(), plugintest.NewID()
+	tenant := plugintest.NewTenant()
+	learner := member(tenant)
 	course, lesson := plugintest.NewID(), plugintest.NewID()
 	for _, tc := range []struct {
 		name string
@@ -201,7 +206,8 @@ func TestLessonCompletedRefusesBadData(t *testing.T) {
 func TestLessonCompletedNormalisesIDs(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	tenant, learner := plugintest.NewTenant(), plugintest.NewID()
+	tenant := plugintest.NewTenant()
+	learner := member(tenant)
 	ev := completed(tenant, learner)
 	ev.Data.(map[string]any)["user_id"] = strings.ToUpper(learner)
 	require.NoError(t, h.Deliver(t, ev))
@@ -212,8 +218,25 @@ func TestLessonCompletedNormalisesIDs(t *testing.T) {
 func TestLessonCompletedNotDeliveredWherePluginIsOff(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	tenant, learner := plugintest.NewTenant(), plugintest.NewID()
+	tenant := plugintest.NewTenant()
+	learner := member(tenant)
 	h.SetEnabled(tenant, false)
 	require.ErrorIs(t, h.Deliver(t, completed(tenant, learner)), plugintest.ErrSkipped)
 	require.Zero(t, countAwards(t, h, tenant))
+}
+
+// A lesson completed by someone who is not (or no longer) a member of the
+// institution earns nothing, and the event is handled: a retry would not
+// change the answer.
+func TestLessonCompletedByANonMemberAwardsNothing(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	tenant, other := plugintest.NewTenant(), plugintest.NewTenant()
+	ev := completed(tenant, member(other))
+	require.NoError(t, h.Deliver(t, ev))
+	require.Zero(t, countAwards(t, h, tenant))
+	require.Empty(t, h.Published(t, tenant))
+	var handled bool
+	require.NoError(t, h.DB().QueryRow(t.Context(), "SELECT EXISTS (SELECT 1 FROM plugin_gamification.edulure_inbox WHERE event_id = $1)", ev.ID).Scan(&handled))
+	require.False(t, handled, "the transaction never began")
 }

@@ -1,12 +1,15 @@
 package gamification_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/plugintest"
 
 	"github.com/edulure/edulure/examples/gamification/internal/gamification"
@@ -18,7 +21,7 @@ func TestAward(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	tenant := plugintest.NewTenant()
-	teacher, student := plugintest.User(tenant, "instructor"), plugintest.NewID()
+	teacher, student := plugintest.User(tenant, "instructor"), member(tenant)
 
 	res := h.Do(teacher, "POST", awardPath, map[string]any{"user_id": student, "points": 5, "reason": "helped a classmate"})
 	require.Equal(t, http.StatusCreated, res.Status, res)
@@ -43,7 +46,7 @@ func TestAwardIsAudited(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	tenant := plugintest.NewTenant()
-	admin, student := plugintest.User(tenant, "admin"), plugintest.NewID()
+	admin, student := plugintest.User(tenant, "admin"), member(tenant)
 	res := h.DoRequest(plugintest.Request{
 		Principal: admin, Method: "POST", Path: awardPath, RequestID: "req-42",
 		Body: map[string]any{"user_id": student, "points": 3, "reason": "quiz"},
@@ -74,7 +77,7 @@ func TestAwardIsPublished(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	tenant := plugintest.NewTenant()
-	teacher, student := plugintest.User(tenant, "instructor"), plugintest.NewID()
+	teacher, student := plugintest.User(tenant, "instructor"), member(tenant)
 	res := h.DoRequest(plugintest.Request{
 		Principal: teacher, Method: "POST", Path: awardPath, RequestID: "req-7",
 		Body: map[string]any{"user_id": student, "points": 4, "reason": "quiz"},
@@ -101,21 +104,22 @@ func TestAwardValidation(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	tenant := plugintest.NewTenant()
-	teacher, student := plugintest.User(tenant, "instructor"), plugintest.NewID()
+	teacher, student := plugintest.User(tenant, "instructor"), member(tenant)
 	for _, tc := range []struct {
 		name   string
 		body   any
 		status int
 		fields []string
 	}{
-		{name: "everything wrong", body: map[string]any{"user_id": "bob", "points": 0, "reason": strings.Repeat("x", 201)}, status: 422, fields: []string{"user_id", "points", "reason"}},
-		{name: "nothing given", body: map[string]any{}, status: 422, fields: []string{"user_id", "points"}},
+		{name: "everything wrong", body: map[string]any{"user_id": "bob", "points": 0, "reason": strings.Repeat("x", 201)}, status: 422, fields: []string{"points", "reason", "user_id"}},
+		{name: "nothing given", body: map[string]any{}, status: 422, fields: []string{"points", "user_id"}},
 		{name: "too many points", body: map[string]any{"user_id": student, "points": 1001}, status: 422, fields: []string{"points"}},
 		{name: "negative points", body: map[string]any{"user_id": student, "points": -5}, status: 422, fields: []string{"points"}},
 		{name: "points not a number", body: map[string]any{"user_id": student, "points": "5"}, status: 422, fields: []string{"points"}},
 		{name: "fractional points", body: map[string]any{"user_id": student, "points": 1.5}, status: 422, fields: []string{"points"}},
 		{name: "reason of 200 characters is fine", body: map[string]any{"user_id": student, "points": 1, "reason": strings.Repeat("é", 200)}, status: 201},
-		{name: "unknown field", body: map[string]any{"user_id": student, "points": 1, "bonus": true}, status: 400},
+		{name: "unknown field", body: map[string]any{"user_id": student, "points": 1, "bonus": true}, status: 422, fields: []string{"bonus"}},
+		{name: "NUL in the reason", body: map[string]any{"user_id": student, "points": 1, "reason": "a\u0000b"}, status: 422, fields: []string{"reason"}},
 		{name: "not JSON", body: "points please", status: 400},
 		{name: "no body", body: nil, status: 400},
 	} {
@@ -136,7 +140,7 @@ func TestWhoMayAward(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	tenant := plugintest.NewTenant()
-	body := map[string]any{"user_id": plugintest.NewID(), "points": 1}
+	body := map[string]any{"user_id": member(tenant), "points": 1}
 	for _, tc := range []struct {
 		name   string
 		role   string
@@ -161,4 +165,48 @@ func TestWhoMayAward(t *testing.T) {
 	var a gamification.Award
 	res.JSON(t, &a)
 	require.NotEmpty(t, a.AwardedBy, "an API key is recorded as the awarder")
+}
+
+// Points go to members of the institution only: the kernel says who is one.
+func TestAwardNeedsAMember(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	tenant, other := plugintest.NewTenant(), plugintest.NewTenant()
+	teacher := plugintest.User(tenant, "instructor")
+	for _, tc := range []struct{ name, user string }{
+		{"a member of another institution", member(other)},
+		{"no user at all", plugintest.NewID()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := h.Do(teacher, "POST", awardPath, map[string]any{"user_id": tc.user, "points": 5})
+			require.Equal(t, http.StatusUnprocessableEntity, res.Status, res)
+			require.Equal(t, []sdk.FieldError{{Field: "user_id", Message: "is not a member of this institution"}}, res.Problem().Fields)
+		})
+	}
+	require.Empty(t, h.Published(t, tenant))
+	require.Empty(t, h.AuditEntries())
+	var n int
+	require.NoError(t, h.DB().QueryRow(t.Context(), "SELECT count(*) FROM plugin_gamification.awards").Scan(&n))
+	require.Zero(t, n)
+}
+
+// The audit entry is written after the award commits. When the kernel
+// refuses it, the award stands and the client gets its 201: a retry would
+// award the points twice. The failure is in the plugin's log.
+func TestAwardStandsWhenTheAuditWriteFails(t *testing.T) {
+	t.Parallel()
+	tenant := plugintest.NewTenant()
+	student := member(tenant)
+	h := plugintest.New(t, gamification.New(), plugintest.WithHost(plugintest.HostFuncs{
+		MembershipFunc: func(_ context.Context, tenantID, userID string) (sdk.Membership, error) {
+			return sdk.Membership{Member: tenantID == tenant && userID == student}, nil
+		},
+		AuditFunc: func(context.Context, sdk.AuditEntry) error { return errors.New("the audit log is unavailable") },
+	}))
+	res := h.Do(plugintest.User(tenant, "instructor"), "POST", awardPath, map[string]any{"user_id": student, "points": 5})
+	require.Equal(t, http.StatusCreated, res.Status, res)
+	var a gamification.Award
+	res.JSON(t, &a)
+	require.EqualValues(t, 5, a.Total)
+	require.Len(t, h.Published(t, tenant), 1, "the award and its event committed")
 }

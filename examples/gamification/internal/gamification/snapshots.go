@@ -1,9 +1,7 @@
 package gamification
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,6 +19,7 @@ const (
 	// defaultSnapshotSize is how many members a snapshot keeps; a manual
 	// run may ask for another size with {"size": n}.
 	defaultSnapshotSize = 10
+	maxSnapshotSize     = 100
 	// snapshotRetention is how long snapshots are kept.
 	snapshotRetention = 90 * 24 * time.Hour
 )
@@ -28,9 +27,14 @@ const (
 // Snapshot is what GET /api/v1/leaderboard/snapshots/latest answers.
 type Snapshot struct {
 	TakenAt time.Time `json:"taken_at"`
-	Size    int       `json:"size"`  // how many members it was asked to keep
-	Items   []Entry   `json:"items"` // highest first, at most Size
-	Label   string    `json:"label"`
+	Size    int       `json:"size" minimum:"1" maximum:"100" doc:"How many members it was asked to keep."`
+	Items   []Entry   `json:"items" doc:"Highest first, at most size."`
+	Label   string    `json:"label" doc:"What the institution calls points."`
+}
+
+// snapshotArgs are the arguments of a manual run: {} or {"size": 1..100}.
+type snapshotArgs struct {
+	Size *int `json:"size"`
 }
 
 // snapshot runs the job leaderboard-snapshot for one institution: it copies
@@ -39,12 +43,19 @@ type Snapshot struct {
 // not hear; the run's ID, the same for each attempt, keys the row, so a
 // retry replaces the snapshot rather than adding one.
 func (p *Plugin) snapshot(ctx context.Context, run *sdk.JobRun) error {
-	size, err := snapshotSize(run.Args)
-	if err != nil {
+	var args snapshotArgs
+	if err := run.Decode(&args); err != nil {
 		return err
 	}
+	size := defaultSnapshotSize
+	if args.Size != nil {
+		if *args.Size < 1 || *args.Size > maxSnapshotSize {
+			return sdk.Invalid(sdk.FieldError{Field: "size", Message: fmt.Sprintf("must be between 1 and %d", maxSnapshotSize)})
+		}
+		size = *args.Size
+	}
 	var kept int
-	err = run.Tx(ctx, func(tx pgx.Tx) error {
+	err := run.Tx(ctx, func(tx pgx.Tx) error {
 		entries, err := topEntries(ctx, tx, size)
 		if err != nil {
 			return err
@@ -67,28 +78,9 @@ func (p *Plugin) snapshot(ctx context.Context, run *sdk.JobRun) error {
 	return nil
 }
 
-// snapshotSize reads the arguments of a run: {} or {"size": 1..100}.
-func snapshotSize(args json.RawMessage) (int, error) {
-	var in struct {
-		Size *int `json:"size"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(args))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return 0, sdk.Errorf(sdk.ErrInvalid, "arguments must be {} or {\"size\": 1..%d}: %v", maxLimit, err)
-	}
-	if in.Size == nil {
-		return defaultSnapshotSize, nil
-	}
-	if *in.Size < 1 || *in.Size > maxLimit {
-		return 0, sdk.Invalid(sdk.FieldError{Field: "size", Message: fmt.Sprintf("must be between 1 and %d", maxLimit)})
-	}
-	return *in.Size, nil
-}
-
 // latestSnapshot handles GET /api/v1/leaderboard/snapshots/latest.
 func (p *Plugin) latestSnapshot(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	cfg, err := p.config(req)
+	cfg, err := sdk.Config[Config](ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package gamification_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -42,10 +41,11 @@ func TestSnapshotJobWritesTheSnapshot(t *testing.T) {
 	teacher := plugintest.User(tenant, "instructor")
 	users := make([]string, 12)
 	for i := range users {
-		users[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)
+		users[i] = member(tenant)
 		award(t, h, teacher, users[i], 10*(i+1)) // users[11] leads
 	}
-	award(t, h, plugintest.User(other, "instructor"), users[0], 999)
+	elsewhere := member(other)
+	award(t, h, plugintest.User(other, "instructor"), elsewhere, 999)
 
 	res := h.Do(plugintest.User(tenant, "learner"), "GET", latestPath, nil)
 	require.Equal(t, http.StatusNotFound, res.Status, "no snapshot before the first run: %s", res)
@@ -71,7 +71,7 @@ func TestSnapshotJobWritesTheSnapshot(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, res.Status, res)
 	_, err = h.RunJob(t, gamification.SnapshotJob, plugintest.JobRun{TenantID: other, Trigger: "schedule"})
 	require.NoError(t, err)
-	require.Equal(t, []gamification.Entry{{UserID: users[0], Points: 999, Rank: 1}}, latest(t, h, other).Items)
+	require.Equal(t, []gamification.Entry{{UserID: elsewhere, Points: 999, Rank: 1}}, latest(t, h, other).Items)
 	require.Equal(t, users[11], latest(t, h, tenant).Items[0].UserID)
 }
 
@@ -82,9 +82,9 @@ func TestSnapshotJobManualRun(t *testing.T) {
 	h := setup(t)
 	tenant := plugintest.NewTenant()
 	teacher := plugintest.User(tenant, "instructor")
-	award(t, h, teacher, plugintest.NewID(), 5)
-	award(t, h, teacher, plugintest.NewID(), 7)
-	award(t, h, teacher, plugintest.NewID(), 9)
+	award(t, h, teacher, member(tenant), 5)
+	award(t, h, teacher, member(tenant), 7)
+	award(t, h, teacher, member(tenant), 9)
 
 	_, err := h.RunJob(t, gamification.SnapshotJob, plugintest.JobRun{TenantID: tenant, Trigger: "schedule"})
 	require.NoError(t, err)
@@ -116,7 +116,7 @@ func TestSnapshotJobRetryReplacesItsSnapshot(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	tenant := plugintest.NewTenant()
-	award(t, h, plugintest.User(tenant, "admin"), plugintest.NewID(), 5)
+	award(t, h, plugintest.User(tenant, "admin"), member(tenant), 5)
 	run := plugintest.JobRun{TenantID: tenant, Trigger: "schedule", RunID: plugintest.NewID()}
 	_, err := h.RunJob(t, gamification.SnapshotJob, run)
 	require.NoError(t, err)

@@ -4,18 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/sdk"
 )
-
-// publishFunc publishes an event in a transaction: req.Publish, ev.Publish
-// and run.Publish all have this shape, so code shared by requests, event
-// handlers and jobs takes one.
-type publishFunc func(ctx context.Context, tx pgx.Tx, eventType string, data any) error
 
 // course is a course's row, as the access checks need it.
 type course struct {
@@ -51,7 +44,7 @@ func loadCourse(ctx context.Context, tx pgx.Tx, courseID string, lock bool) (*co
 
 // teaches reports whether the principal is one of the course's instructors.
 func teaches(ctx context.Context, tx pgx.Tx, courseID string, p sdk.Principal) (bool, error) {
-	if p.Kind != "user" {
+	if !p.IsUser() {
 		return false, nil
 	}
 	var ok bool
@@ -80,17 +73,38 @@ func authorCourse(ctx context.Context, tx pgx.Tx, req *sdk.Request, courseID str
 	if err != nil {
 		return nil, err
 	}
-	ok, err := canAuthor(ctx, tx, courseID, req.Principal)
+	if err := mayAuthor(ctx, tx, req, c, "change course "+courseID); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// readAsAuthor is authorCourse without the row lock, for reads: 404 when
+// the caller cannot see the course, 403 when it may read but not change it.
+func readAsAuthor(ctx context.Context, tx pgx.Tx, req *sdk.Request, id string) (*course, error) {
+	c, err := loadCourse(ctx, tx, id, false)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		if c.Status != "published" {
-			return nil, sdk.Errorf(sdk.ErrNotFound, "no course %s", courseID)
-		}
-		return nil, sdk.Errorf(sdk.ErrForbidden, "only the course's instructors and the institution's admins may change course %s", courseID)
+	if err := mayAuthor(ctx, tx, req, c, "see its drafts and versions"); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// mayAuthor refuses a principal who may not change the course: a 404 for a
+// course it cannot see (not published), else a 403 saying what it may not do.
+func mayAuthor(ctx context.Context, tx pgx.Tx, req *sdk.Request, c *course, what string) error {
+	ok, err := canAuthor(ctx, tx, c.ID, req.Principal)
+	switch {
+	case err != nil:
+		return err
+	case ok:
+		return nil
+	case c.Status != "published":
+		return sdk.Errorf(sdk.ErrNotFound, "no course %s", c.ID)
+	}
+	return sdk.Errorf(sdk.ErrForbidden, "only the course's instructors and the institution's admins may %s", what)
 }
 
 // canGrade reports whether the principal may grade the course's work:
@@ -105,58 +119,61 @@ func canGrade(ctx context.Context, tx pgx.Tx, courseID string, p sdk.Principal) 
 	return teaches(ctx, tx, courseID, p)
 }
 
-// memberHolds asks the kernel whether userID is a member of the
-// institution holding permission (used to check the people an admin names:
-// instructors to assign, learners to enrol). Someone of another
-// institution, or no one, holds nothing there. It is a round trip to the
-// kernel: call it before opening a transaction.
-func (p *Plugin) memberHolds(ctx context.Context, tenantID, userID, permission string) (bool, error) {
-	ok, err := p.env.Host.Authorize(ctx, sdk.Principal{Kind: "user", UserID: userID, TenantID: tenantID}, permission, sdk.Resource{TenantID: tenantID})
+// courseStaff reports whether the principal may change or grade the course.
+func courseStaff(ctx context.Context, tx pgx.Tx, courseID string, p sdk.Principal) (bool, error) {
+	ok, err := canAuthor(ctx, tx, courseID, p)
+	if err != nil || ok {
+		return ok, err
+	}
+	return canGrade(ctx, tx, courseID, p)
+}
+
+// enrolledIn reports whether the principal has an enrolment in the course
+// that is not withdrawn (waitlisted included).
+func enrolledIn(ctx context.Context, tx pgx.Tx, courseID string, p sdk.Principal) (bool, error) {
+	if !p.IsUser() {
+		return false, nil
+	}
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enrolments WHERE course_id = $1 AND user_id = $2 AND status <> 'withdrawn')`,
+		courseID, p.UserID).Scan(&ok)
+	return ok, err
+}
+
+// learnerUserID is the user ID of a principal acting as a learner: API
+// keys do not learn.
+func learnerUserID(p sdk.Principal, what string) (string, error) {
+	if !p.IsUser() || p.UserID == "" {
+		return "", sdk.Errorf(sdk.ErrForbidden, "only members %s; an API key cannot", what)
+	}
+	return p.UserID, nil
+}
+
+// membership asks the kernel whether userID is a member of the
+// institution, before the plugin stores that person's ID. Someone of
+// another institution, or no one, is not a member. It is a round trip to
+// the kernel: call it before opening a transaction.
+func (p *Plugin) membership(ctx context.Context, tenantID, userID string) (sdk.Membership, error) {
+	m, err := p.env.Host.Membership(ctx, tenantID, userID)
 	if err != nil {
-		return false, fmt.Errorf("asking the kernel about member %s: %w", userID, err)
+		return sdk.Membership{}, fmt.Errorf("asking the kernel about member %s: %w", userID, err)
+	}
+	return m, nil
+}
+
+// memberMayAuthor reports whether userID is a member of the institution
+// whose roles there grant courses.course.author: someone who may teach.
+// The membership comes first: the kernel decides permissions for members
+// only.
+func (p *Plugin) memberMayAuthor(ctx context.Context, tenantID, userID string) (bool, error) {
+	m, err := p.membership(ctx, tenantID, userID)
+	if err != nil || !m.Member {
+		return false, err
+	}
+	ok, err := p.env.Host.Authorize(ctx, sdk.Principal{Kind: sdk.User, UserID: userID, TenantID: tenantID, Roles: m.Roles},
+		PermCourseAuthor, sdk.Resource{TenantID: tenantID})
+	if err != nil {
+		return false, fmt.Errorf("asking the kernel whether member %s may author courses: %w", userID, err)
 	}
 	return ok, nil
-}
-
-// text checks a required or optional text field's length in characters,
-// appending a FieldError when it is out of range.
-func text(bad *[]sdk.FieldError, field, value string, minLen, maxLen int) string {
-	v := strings.TrimSpace(value)
-	n := utf8.RuneCountInString(v)
-	switch {
-	case !utf8.ValidString(value):
-		*bad = append(*bad, sdk.FieldError{Field: field, Message: "must be valid UTF-8"})
-	case n < minLen && minLen == 1:
-		*bad = append(*bad, sdk.FieldError{Field: field, Message: "is required"})
-	case n < minLen:
-		*bad = append(*bad, sdk.FieldError{Field: field, Message: fmt.Sprintf("must be at least %d characters", minLen)})
-	case n > maxLen:
-		*bad = append(*bad, sdk.FieldError{Field: field, Message: fmt.Sprintf("must be at most %d characters", maxLen)})
-	}
-	return v
-}
-
-// checkAssets validates asset references: an http(s) URL, a MIME type, a
-// size; at most 50.
-func checkAssets(bad *[]sdk.FieldError, field string, assets []Asset) []Asset {
-	if len(assets) > 50 {
-		*bad = append(*bad, sdk.FieldError{Field: field, Message: "at most 50 assets"})
-		return nil
-	}
-	out := make([]Asset, 0, len(assets))
-	for i, a := range assets {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		switch {
-		case !(strings.HasPrefix(a.URL, "https://") || strings.HasPrefix(a.URL, "http://")) || len(a.URL) > 2000 || strings.ContainsAny(a.URL, " \t\r\n"):
-			*bad = append(*bad, sdk.FieldError{Field: f + ".url", Message: "must be an http(s) URL of at most 2000 characters"})
-		case !strings.Contains(a.Type, "/") || len(a.Type) > 100:
-			*bad = append(*bad, sdk.FieldError{Field: f + ".type", Message: "must be a MIME type such as video/mp4"})
-		case a.SizeBytes < 0 || a.SizeBytes > 50<<30:
-			*bad = append(*bad, sdk.FieldError{Field: f + ".size_bytes", Message: "must be between 0 and 50 GiB"})
-		case utf8.RuneCountInString(a.Title) > 200:
-			*bad = append(*bad, sdk.FieldError{Field: f + ".title", Message: "must be at most 200 characters"})
-		}
-		out = append(out, a)
-	}
-	return out
 }

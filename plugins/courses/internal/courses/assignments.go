@@ -2,311 +2,100 @@ package courses
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/sdk"
 )
 
-// Rubric is a grading scheme: criteria, each with levels worth points. A
-// submission's grade picks one level per criterion. Rubrics do not change
-// once created, so a grade always means what it meant when it was given.
-type Rubric struct {
-	ID        string      `json:"id"`
-	CourseID  string      `json:"course_id"`
-	Title     string      `json:"title"`
-	Criteria  []Criterion `json:"criteria"`
-	MaxScore  int         `json:"max_score"` // the sum of each criterion's best level
-	CreatedBy string      `json:"created_by"`
-	CreatedAt time.Time   `json:"created_at"`
-}
-
-// Criterion is one thing a rubric grades. The server gives it its ID.
-type Criterion struct {
-	ID          string  `json:"id"`
-	Title       string  `json:"title"`
-	Description string  `json:"description,omitempty"`
-	Levels      []Level `json:"levels"`
-}
-
-// Level is one level of a criterion. The server gives it its ID.
-type Level struct {
-	ID          string `json:"id"`
-	Title       string `json:"title"`
-	Description string `json:"description,omitempty"`
-	Points      int    `json:"points"`
-}
-
 // Assignment is work learners submit and instructors grade with a rubric.
 type Assignment struct {
-	ID           string    `json:"id"`
-	CourseID     string    `json:"course_id"`
-	LessonID     string    `json:"lesson_id,omitempty"`
-	RubricID     string    `json:"rubric_id"`
+	ID           string    `json:"id" format:"uuid"`
+	CourseID     string    `json:"course_id" format:"uuid"`
+	LessonID     string    `json:"lesson_id,omitempty" format:"uuid"`
+	RubricID     string    `json:"rubric_id" format:"uuid"`
 	Title        string    `json:"title"`
 	Instructions string    `json:"instructions"`
 	DueAt        time.Time `json:"due_at"`
 	// LatePolicy none refuses a submission after DueAt; penalty accepts it
 	// for LateCutoffDays, taking LatePenaltyPercent of the grade per
 	// started day late.
-	LatePolicy         string    `json:"late_policy"`
+	LatePolicy         string    `json:"late_policy" enum:"none,penalty"`
 	LatePenaltyPercent int       `json:"late_penalty_percent"`
 	LateCutoffDays     int       `json:"late_cutoff_days"`
-	PassMark           *int      `json:"pass_mark"` // nil: the course's, then the institution's
+	PassMark           *int      `json:"pass_mark" doc:"null: the course's, then the institution's default_pass_mark."`
 	Required           bool      `json:"required"`
-	CreatedBy          string    `json:"created_by"`
+	CreatedBy          string    `json:"created_by" format:"uuid"`
 	CreatedAt          time.Time `json:"created_at"`
 	UpdatedAt          time.Time `json:"updated_at"`
 	Rubric             *Rubric   `json:"rubric,omitempty"`
 }
 
-// Limits of rubrics and assignments.
+// CreateAssignment is the body of POST /api/v1/courses/{course_id}/assignments.
+type CreateAssignment struct {
+	Title              string    `json:"title" minLength:"1" maxLength:"200"`
+	Instructions       string    `json:"instructions,omitempty" maxLength:"50000"`
+	DueAt              time.Time `json:"due_at"`
+	RubricID           string    `json:"rubric_id" format:"uuid" doc:"A rubric of the same course."`
+	LatePolicy         string    `json:"late_policy,omitempty" enum:"none,penalty" default:"none"`
+	LatePenaltyPercent int       `json:"late_penalty_percent,omitempty" minimum:"0" maximum:"100" doc:"Taken off the grade per started day late (late_policy penalty)."`
+	LateCutoffDays     int       `json:"late_cutoff_days,omitempty" minimum:"0" maximum:"365" doc:"Days after the due date that late work is still taken (late_policy penalty)."`
+	PassMark           *int      `json:"pass_mark,omitempty" minimum:"0" maximum:"100"`
+	Required           *bool     `json:"required,omitempty" default:"true"`
+	LessonID           *string   `json:"lesson_id,omitempty" format:"uuid"`
+}
+
+// The late policies of an assignment.
 const (
-	minCriteria, maxCriteria = 1, 20
-	minLevels, maxLevels     = 2, 10
-	maxLevelPoints           = 1000
-	maxInstructions          = 50000
-	maxLateCutoffDays        = 365
-	latePolicyNone           = "none"
-	latePolicyPenalty        = "penalty"
+	latePolicyNone    = "none"
+	latePolicyPenalty = "penalty"
 )
 
 func (p *Plugin) assignmentRoutes() []sdk.Route {
 	return []sdk.Route{
 		{
-			Method: "POST", Path: "/api/v1/courses/{course_id}/rubrics", Permission: PermCourseAuthor,
-			Summary: "Create a rubric for a course's assignments", Status: http.StatusCreated,
-			Request: rubricCreateSchema, Response: rubricSchema,
-			Handler: sdk.HandlerFunc(p.createRubric),
-		},
-		{
-			Method: "GET", Path: "/api/v1/rubrics/{rubric_id}", Permission: PermCourseRead,
-			Summary:  "A rubric, for the course's instructors and the learners enrolled in it",
-			Response: rubricSchema,
-			Handler:  sdk.HandlerFunc(p.getRubric),
-		},
-		{
 			Method: "POST", Path: "/api/v1/courses/{course_id}/assignments", Permission: PermCourseAuthor,
 			Summary: "Add an assignment to a course's draft (learners get it at the next publish)", Status: http.StatusCreated,
-			Request: assignmentCreateSchema, Response: assignmentSchema,
-			Handler: sdk.HandlerFunc(p.createAssignment),
+			Request: CreateAssignment{}, Response: Assignment{},
+			Handler: p.createAssignment,
 		},
 		{
 			Method: "GET", Path: "/api/v1/assignments/{assignment_id}", Permission: PermCourseRead,
 			Summary:  "An assignment and its rubric (learners: once a published version lists it)",
-			Response: assignmentSchema,
-			Handler:  sdk.HandlerFunc(p.getAssignment),
+			Response: Assignment{},
+			Handler:  p.getAssignment,
 		},
 	}
 }
 
-type levelInput struct {
-	Title       string `json:"title"`
-	Description string `json:"description"`
-	Points      *int   `json:"points"`
-}
-
-type criterionInput struct {
-	Title       string       `json:"title"`
-	Description string       `json:"description"`
-	Levels      []levelInput `json:"levels"`
-}
-
-type rubricInput struct {
-	Title    string           `json:"title"`
-	Criteria []criterionInput `json:"criteria"`
-}
-
-// checkRubric validates a rubric and gives its criteria and levels IDs.
-func checkRubric(in rubricInput) (Rubric, error) {
-	var bad []sdk.FieldError
-	r := Rubric{Title: text(&bad, "title", in.Title, 1, 200)}
-	if len(in.Criteria) < minCriteria || len(in.Criteria) > maxCriteria {
-		bad = append(bad, sdk.FieldError{Field: "criteria", Message: fmt.Sprintf("must have %d to %d criteria", minCriteria, maxCriteria)})
-	}
-	for i, ci := range in.Criteria {
-		f := fmt.Sprintf("criteria[%d]", i)
-		c := Criterion{ID: uuid.NewString(), Title: text(&bad, f+".title", ci.Title, 1, 200), Description: text(&bad, f+".description", ci.Description, 0, 2000)}
-		if len(ci.Levels) < minLevels || len(ci.Levels) > maxLevels {
-			bad = append(bad, sdk.FieldError{Field: f + ".levels", Message: fmt.Sprintf("must have %d to %d levels", minLevels, maxLevels)})
-		}
-		for k, li := range ci.Levels {
-			lf := fmt.Sprintf("%s.levels[%d]", f, k)
-			l := Level{ID: uuid.NewString(), Title: text(&bad, lf+".title", li.Title, 1, 200), Description: text(&bad, lf+".description", li.Description, 0, 2000)}
-			switch {
-			case li.Points == nil:
-				bad = append(bad, sdk.FieldError{Field: lf + ".points", Message: "is required"})
-			case *li.Points < 0 || *li.Points > maxLevelPoints:
-				bad = append(bad, sdk.FieldError{Field: lf + ".points", Message: fmt.Sprintf("must be between 0 and %d", maxLevelPoints)})
-			default:
-				l.Points = *li.Points
-			}
-			c.Levels = append(c.Levels, l)
-		}
-		r.Criteria = append(r.Criteria, c)
-	}
-	if len(bad) > 0 {
-		return Rubric{}, sdk.Invalid(bad...)
-	}
-	if r.MaxScore = rubricMax(r.Criteria); r.MaxScore == 0 {
-		// A grade is a percentage of the maximum.
-		return Rubric{}, sdk.Invalid(sdk.FieldError{Field: "criteria", Message: "at least one level must be worth points"})
-	}
-	return r, nil
-}
-
-// rubricMax is the best score a rubric gives: each criterion's best level.
-func rubricMax(criteria []Criterion) int {
-	total := 0
-	for _, c := range criteria {
-		best := 0
-		for _, l := range c.Levels {
-			best = max(best, l.Points)
-		}
-		total += best
-	}
-	return total
-}
-
-// createRubric handles POST /api/v1/courses/{course_id}/rubrics.
-func (p *Plugin) createRubric(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	courseID, err := req.UUIDParam("course_id")
-	if err != nil {
-		return nil, err
-	}
-	var in rubricInput
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	r, err := checkRubric(in)
-	if err != nil {
-		return nil, err
-	}
-	r.CourseID, r.CreatedBy = courseID, req.Principal.ID()
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		if _, err := authorCourse(ctx, tx, req, courseID); err != nil {
-			return err
-		}
-		criteria, err := json.Marshal(r.Criteria)
-		if err != nil {
-			return fmt.Errorf("encoding criteria: %w", err)
-		}
-		err = tx.QueryRow(ctx, `
-			INSERT INTO rubrics (course_id, title, criteria, created_by) VALUES ($1, $2, $3, $4)
-			RETURNING id, created_at`, courseID, r.Title, criteria, r.CreatedBy).Scan(&r.ID, &r.CreatedAt)
-		if err != nil {
-			return fmt.Errorf("inserting rubric: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sdk.JSON(http.StatusCreated, r)
-}
-
-// getRubric handles GET /api/v1/rubrics/{rubric_id}. Learners see how they
-// will be graded: those enrolled in the course may read its rubrics, as
-// may whoever may change or grade the course, and anyone who may read a
-// published assignment graded with it.
-func (p *Plugin) getRubric(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	rubricID, err := req.UUIDParam("rubric_id")
-	if err != nil {
-		return nil, err
-	}
-	var r *Rubric
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		if r, err = loadRubric(ctx, tx, rubricID); err != nil {
-			return err
-		}
-		staff, err := courseStaff(ctx, tx, r.CourseID, req.Principal)
-		if err != nil || staff {
-			return err
-		}
-		enrolled, err := enrolledIn(ctx, tx, r.CourseID, req.Principal)
-		if err != nil || enrolled {
-			return err
-		}
-		// Whoever may read a published assignment may read how it is graded.
-		published, err := rubricPublished(ctx, tx, r)
-		if err != nil || published {
-			return err
-		}
-		return sdk.Errorf(sdk.ErrNotFound, "no rubric %s", rubricID)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sdk.JSON(http.StatusOK, r)
-}
-
-type assignmentInput struct {
-	Title              string  `json:"title"`
-	Instructions       string  `json:"instructions"`
-	DueAt              string  `json:"due_at"`
-	RubricID           string  `json:"rubric_id"`
-	LatePolicy         string  `json:"late_policy"`
-	LatePenaltyPercent int     `json:"late_penalty_percent"`
-	LateCutoffDays     int     `json:"late_cutoff_days"`
-	PassMark           *int    `json:"pass_mark"`
-	Required           *bool   `json:"required"`
-	LessonID           *string `json:"lesson_id"`
-}
-
-// check validates the fields that need no database.
-func (in assignmentInput) check() (Assignment, error) {
+// check checks what the schema of CreateAssignment cannot say: a title
+// that is not blank, and penalty settings only with the penalty policy.
+func (in CreateAssignment) check() (Assignment, error) {
 	var bad []sdk.FieldError
 	a := Assignment{
-		Title: text(&bad, "title", in.Title, 1, 200), Instructions: text(&bad, "instructions", in.Instructions, 0, maxInstructions),
+		Title: trimmed(&bad, "title", in.Title, true), Instructions: trimmed(&bad, "instructions", in.Instructions, false),
+		DueAt: in.DueAt.UTC().Truncate(time.Microsecond), RubricID: strings.ToLower(in.RubricID),
 		LatePolicy: in.LatePolicy, LatePenaltyPercent: in.LatePenaltyPercent, LateCutoffDays: in.LateCutoffDays,
-		PassMark: in.PassMark, Required: true,
-	}
-	due, err := time.Parse(time.RFC3339, strings.TrimSpace(in.DueAt))
-	if err != nil {
-		bad = append(bad, sdk.FieldError{Field: "due_at", Message: "must be a date and time in RFC 3339 form, such as 2030-01-31T17:00:00Z"})
-	}
-	a.DueAt = due.UTC().Truncate(time.Microsecond)
-	if in.RubricID == "" {
-		bad = append(bad, sdk.FieldError{Field: "rubric_id", Message: "is required"})
-	} else {
-		a.RubricID = bodyUUID(&bad, "rubric_id", in.RubricID)
+		PassMark: in.PassMark, Required: in.Required == nil || *in.Required,
 	}
 	if a.LatePolicy == "" {
 		a.LatePolicy = latePolicyNone
 	}
-	switch a.LatePolicy {
-	case latePolicyNone:
+	if a.LatePolicy == latePolicyNone {
 		if a.LatePenaltyPercent != 0 {
 			bad = append(bad, sdk.FieldError{Field: "late_penalty_percent", Message: "applies only with late_policy penalty"})
 		}
 		if a.LateCutoffDays != 0 {
 			bad = append(bad, sdk.FieldError{Field: "late_cutoff_days", Message: "applies only with late_policy penalty"})
 		}
-	case latePolicyPenalty:
-		if a.LatePenaltyPercent < 0 || a.LatePenaltyPercent > 100 {
-			bad = append(bad, sdk.FieldError{Field: "late_penalty_percent", Message: "must be between 0 and 100"})
-		}
-		if a.LateCutoffDays < 0 || a.LateCutoffDays > maxLateCutoffDays {
-			bad = append(bad, sdk.FieldError{Field: "late_cutoff_days", Message: fmt.Sprintf("must be between 0 and %d", maxLateCutoffDays)})
-		}
-	default:
-		bad = append(bad, sdk.FieldError{Field: "late_policy", Message: "must be none or penalty"})
-	}
-	if a.PassMark != nil && (*a.PassMark < 0 || *a.PassMark > 100) {
-		bad = append(bad, sdk.FieldError{Field: "pass_mark", Message: "must be between 0 and 100"})
-	}
-	if in.Required != nil {
-		a.Required = *in.Required
 	}
 	if in.LessonID != nil {
-		a.LessonID = bodyUUID(&bad, "lesson_id", *in.LessonID)
+		a.LessonID = strings.ToLower(*in.LessonID)
 	}
 	if len(bad) > 0 {
 		return Assignment{}, sdk.Invalid(bad...)
@@ -320,7 +109,7 @@ func (p *Plugin) createAssignment(ctx context.Context, req *sdk.Request) (*sdk.R
 	if err != nil {
 		return nil, err
 	}
-	var in assignmentInput
+	var in CreateAssignment
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
@@ -355,7 +144,8 @@ func (p *Plugin) createAssignment(ctx context.Context, req *sdk.Request) (*sdk.R
 		if err != nil {
 			return fmt.Errorf("inserting assignment: %w", err)
 		}
-		return assessmentDraftChanged(ctx, tx, courseID)
+		_, err = touchDraft(ctx, tx, courseID)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -392,48 +182,6 @@ func (p *Plugin) getAssignment(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		return nil, err
 	}
 	return sdk.JSON(http.StatusOK, a)
-}
-
-// rubricPublished reports whether an assignment of the course's latest
-// published version is graded with the rubric.
-func rubricPublished(ctx context.Context, tx pgx.Tx, r *Rubric) (bool, error) {
-	c, err := loadCourse(ctx, tx, r.CourseID, false)
-	if err != nil || c.Status != "published" {
-		return false, err
-	}
-	content, err := publishedContent(ctx, tx, c.ID)
-	if err != nil {
-		return false, err
-	}
-	rows, err := tx.Query(ctx, `SELECT id::text FROM assignments WHERE rubric_id = $1`, r.ID)
-	if err != nil {
-		return false, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return false, fmt.Errorf("reading the assignments of rubric %s: %w", r.ID, err)
-	}
-	for _, id := range ids {
-		if refListed(content.Assignments, id) {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// loadRubric reads a rubric of the transaction's institution.
-func loadRubric(ctx context.Context, tx pgx.Tx, rubricID string) (*Rubric, error) {
-	var r Rubric
-	err := tx.QueryRow(ctx, `SELECT id, course_id, title, criteria, created_by, created_at FROM rubrics WHERE id = $1`, rubricID).
-		Scan(&r.ID, &r.CourseID, &r.Title, &r.Criteria, &r.CreatedBy, &r.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, sdk.Errorf(sdk.ErrNotFound, "no rubric %s", rubricID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading rubric %s: %w", rubricID, err)
-	}
-	r.MaxScore = rubricMax(r.Criteria)
-	return &r, nil
 }
 
 // loadAssignment reads an assignment of the transaction's institution,
@@ -482,29 +230,8 @@ func publishedAssignment(ctx context.Context, tx pgx.Tx, assignmentID string) (*
 	return a, c, nil
 }
 
-// The helpers below are shared by quizzes.go, assignments.go and
-// submissions.go.
-
-// courseStaff reports whether the principal may change or grade the course.
-func courseStaff(ctx context.Context, tx pgx.Tx, courseID string, p sdk.Principal) (bool, error) {
-	ok, err := canAuthor(ctx, tx, courseID, p)
-	if err != nil || ok {
-		return ok, err
-	}
-	return canGrade(ctx, tx, courseID, p)
-}
-
-// enrolledIn reports whether the principal has an enrolment in the course
-// that is not withdrawn (waitlisted included).
-func enrolledIn(ctx context.Context, tx pgx.Tx, courseID string, p sdk.Principal) (bool, error) {
-	if p.Kind != "user" {
-		return false, nil
-	}
-	var ok bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enrolments WHERE course_id = $1 AND user_id = $2 AND status <> 'withdrawn')`,
-		courseID, p.UserID).Scan(&ok)
-	return ok, err
-}
+// The helpers below are shared by quizzes.go, assignments.go,
+// submissions.go and appeals.go.
 
 // lockLearnerEnrolment finds the learner's live enrolment in a course and
 // locks it for the rest of the transaction: quiz attempts, submissions and
@@ -537,15 +264,6 @@ func lockEnrolment(ctx context.Context, tx pgx.Tx, enrolmentID string) error {
 	return nil
 }
 
-// learnerUserID is the user ID of a principal acting as a learner: API
-// keys do not learn.
-func learnerUserID(p sdk.Principal, what string) (string, error) {
-	if p.Kind != "user" || p.UserID == "" {
-		return "", sdk.Errorf(sdk.ErrForbidden, "only members %s; an API key cannot", what)
-	}
-	return p.UserID, nil
-}
-
 // effectivePassMark is the pass mark in force: the assessment's own, else
 // the course's, else the institution's default_pass_mark.
 func effectivePassMark(own *int, c *course, cfg Config) int {
@@ -575,16 +293,6 @@ func checkCourseLesson(ctx context.Context, tx pgx.Tx, courseID, lessonID string
 	return nil
 }
 
-// assessmentDraftChanged marks the course's draft as changed: quizzes and
-// assignments are part of it and reach learners at the next publish.
-func assessmentDraftChanged(ctx context.Context, tx pgx.Tx, courseID string) error {
-	_, err := tx.Exec(ctx, `UPDATE courses SET draft_revision = draft_revision + 1, updated_at = now() WHERE id = $1`, courseID)
-	if err != nil {
-		return fmt.Errorf("bumping the draft revision of course %s: %w", courseID, err)
-	}
-	return nil
-}
-
 // refListed reports whether a version's quizzes or assignments include id.
 func refListed(refs []AssessmentRef, id string) bool {
 	for _, r := range refs {
@@ -594,93 +302,3 @@ func refListed(refs []AssessmentRef, id string) bool {
 	}
 	return false
 }
-
-// bodyUUID checks a UUID in a request body and returns it in lowercase.
-func bodyUUID(bad *[]sdk.FieldError, field, v string) string {
-	id, err := uuid.Parse(v)
-	if err != nil || len(v) != 36 {
-		*bad = append(*bad, sdk.FieldError{Field: field, Message: "must be a UUID"})
-		return ""
-	}
-	return id.String()
-}
-
-// assessmentCursor reads a (time, id) cursor handed out by the lists of
-// this area; nils on the first page.
-func assessmentCursor(after []string) (*time.Time, *string, error) {
-	if after == nil {
-		return nil, nil, nil
-	}
-	bad := sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this list"})
-	if len(after) != 2 {
-		return nil, nil, bad
-	}
-	at, err := time.Parse(time.RFC3339Nano, after[0])
-	if err != nil {
-		return nil, nil, bad
-	}
-	id, err := uuid.Parse(after[1])
-	if err != nil {
-		return nil, nil, bad
-	}
-	s := id.String()
-	return &at, &s, nil
-}
-
-// OpenAPI schemas of the rubric and assignment routes.
-var (
-	rubricCreateSchema = json.RawMessage(`{"type": "object", "required": ["title", "criteria"], "additionalProperties": false, "properties": {
-		"title": {"type": "string", "minLength": 1, "maxLength": 200},
-		"criteria": {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "object", "required": ["title", "levels"], "additionalProperties": false, "properties": {
-			"title": {"type": "string", "minLength": 1, "maxLength": 200},
-			"description": {"type": "string", "maxLength": 2000},
-			"levels": {"type": "array", "minItems": 2, "maxItems": 10, "items": {"type": "object", "required": ["title", "points"], "additionalProperties": false, "properties": {
-				"title": {"type": "string", "minLength": 1, "maxLength": 200},
-				"description": {"type": "string", "maxLength": 2000},
-				"points": {"type": "integer", "minimum": 0, "maximum": 1000}}}}}}}}}`)
-	rubricObjectSchema = `{"type": "object", "required": ["id", "course_id", "title", "criteria", "max_score", "created_by", "created_at"], "properties": {
-		"id": {"type": "string", "format": "uuid"},
-		"course_id": {"type": "string", "format": "uuid"},
-		"title": {"type": "string"},
-		"criteria": {"type": "array", "items": {"type": "object", "required": ["id", "title", "levels"], "properties": {
-			"id": {"type": "string", "format": "uuid"},
-			"title": {"type": "string"},
-			"description": {"type": "string"},
-			"levels": {"type": "array", "items": {"type": "object", "required": ["id", "title", "points"], "properties": {
-				"id": {"type": "string", "format": "uuid"},
-				"title": {"type": "string"},
-				"description": {"type": "string"},
-				"points": {"type": "integer"}}}}}}},
-		"max_score": {"type": "integer"},
-		"created_by": {"type": "string", "format": "uuid"},
-		"created_at": {"type": "string", "format": "date-time"}}}`
-	rubricSchema           = json.RawMessage(rubricObjectSchema)
-	assignmentCreateSchema = json.RawMessage(`{"type": "object", "required": ["title", "due_at", "rubric_id"], "additionalProperties": false, "properties": {
-		"title": {"type": "string", "minLength": 1, "maxLength": 200},
-		"instructions": {"type": "string", "maxLength": 50000},
-		"due_at": {"type": "string", "format": "date-time"},
-		"rubric_id": {"type": "string", "format": "uuid", "description": "A rubric of the same course"},
-		"late_policy": {"enum": ["none", "penalty"], "default": "none"},
-		"late_penalty_percent": {"type": "integer", "minimum": 0, "maximum": 100, "description": "Taken off the grade per started day late (late_policy penalty)"},
-		"late_cutoff_days": {"type": "integer", "minimum": 0, "maximum": 365, "description": "Days after the due date that late work is still taken (late_policy penalty)"},
-		"pass_mark": {"type": "integer", "minimum": 0, "maximum": 100},
-		"required": {"type": "boolean", "default": true},
-		"lesson_id": {"type": "string", "format": "uuid"}}}`)
-	assignmentSchema = json.RawMessage(`{"type": "object", "required": ["id", "course_id", "rubric_id", "title", "instructions", "due_at", "late_policy", "late_penalty_percent", "late_cutoff_days", "pass_mark", "required", "created_by", "created_at", "updated_at"], "properties": {
-		"id": {"type": "string", "format": "uuid"},
-		"course_id": {"type": "string", "format": "uuid"},
-		"lesson_id": {"type": "string", "format": "uuid"},
-		"rubric_id": {"type": "string", "format": "uuid"},
-		"title": {"type": "string"},
-		"instructions": {"type": "string"},
-		"due_at": {"type": "string", "format": "date-time"},
-		"late_policy": {"enum": ["none", "penalty"]},
-		"late_penalty_percent": {"type": "integer"},
-		"late_cutoff_days": {"type": "integer"},
-		"pass_mark": {"type": "integer", "nullable": true},
-		"required": {"type": "boolean"},
-		"created_by": {"type": "string", "format": "uuid"},
-		"created_at": {"type": "string", "format": "date-time"},
-		"updated_at": {"type": "string", "format": "date-time"},
-		"rubric": ` + rubricObjectSchema + `}}`)
-)

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -23,16 +22,16 @@ import (
 // Certificate is an issued certificate as its holder and the institution's
 // admins see it.
 type Certificate struct {
-	ID          string             `json:"id"`
-	EnrolmentID string             `json:"enrolment_id"`
-	CourseID    string             `json:"course_id"`
-	UserID      string             `json:"user_id"`
+	ID          string             `json:"id" format:"uuid"`
+	EnrolmentID string             `json:"enrolment_id" format:"uuid"`
+	CourseID    string             `json:"course_id" format:"uuid"`
+	UserID      string             `json:"user_id" format:"uuid"`
 	IssuedAt    time.Time          `json:"issued_at"`
 	Content     CertificateContent `json:"content"`
 	// Canonical is the exact text the hash covers: Content encoded as
 	// canonical JSON (certificateCanonical).
-	Canonical string `json:"canonical"`
-	SHA256    string `json:"sha256"`
+	Canonical string `json:"canonical" doc:"The exact text the SHA-256 covers."`
+	SHA256    string `json:"sha256" pattern:"^[0-9a-f]{64}$"`
 	// VerifyPath is the public route that checks the certificate: anyone
 	// given the ID and the hash can confirm it was issued.
 	VerifyPath string `json:"verify_path"`
@@ -44,16 +43,33 @@ type Certificate struct {
 // (the form RFC 8785 gives for strings and small integers, which are all
 // it holds).
 type CertificateContent struct {
-	CertificateID string `json:"certificate_id"`
-	CompletedAt   string `json:"completed_at"` // RFC 3339, UTC
-	CourseID      string `json:"course_id"`
+	CertificateID string `json:"certificate_id" format:"uuid"`
+	CompletedAt   string `json:"completed_at" format:"date-time" doc:"RFC 3339, UTC."`
+	CourseID      string `json:"course_id" format:"uuid"`
 	CourseTitle   string `json:"course_title"`
-	CourseVersion int    `json:"course_version"`
-	EnrolmentID   string `json:"enrolment_id"`
-	IssuedAt      string `json:"issued_at"` // RFC 3339, UTC
+	CourseVersion int    `json:"course_version" minimum:"1"`
+	EnrolmentID   string `json:"enrolment_id" format:"uuid"`
+	IssuedAt      string `json:"issued_at" format:"date-time" doc:"RFC 3339, UTC."`
 	Issuer        string `json:"issuer"`
-	TenantID      string `json:"tenant_id"`
-	UserID        string `json:"user_id"`
+	TenantID      string `json:"tenant_id" format:"uuid"`
+	UserID        string `json:"user_id" format:"uuid"`
+}
+
+// Verification is the answer of the public verification route.
+type Verification struct {
+	Valid         bool   `json:"valid"`
+	CertificateID string `json:"certificate_id" format:"uuid"`
+}
+
+// ListCertificatesQuery filters GET /api/v1/certificates.
+type ListCertificatesQuery struct {
+	UserID   string `query:"user_id" format:"uuid" doc:"A member's certificates (courses.certificate.read_all for someone else's)."`
+	CourseID string `query:"course_id" format:"uuid"`
+}
+
+// VerifyQuery is the query of the public verification route.
+type VerifyQuery struct {
+	SHA256 string `query:"sha256" required:"true" pattern:"^[0-9a-fA-F]{64}$" doc:"The certificate's SHA-256, in hex."`
 }
 
 // certificateCanonical encodes c canonically and hashes it: the hash a
@@ -70,43 +86,26 @@ func certificateCanonical(c CertificateContent) (canonical string, sum string, e
 	return string(out), hex.EncodeToString(h[:]), nil
 }
 
-var certificateSchema = json.RawMessage(`{
-	"type": "object",
-	"properties": {
-		"id": {"type": "string", "format": "uuid"},
-		"enrolment_id": {"type": "string", "format": "uuid"},
-		"course_id": {"type": "string", "format": "uuid"},
-		"user_id": {"type": "string", "format": "uuid"},
-		"issued_at": {"type": "string", "format": "date-time"},
-		"content": {"type": "object"},
-		"canonical": {"type": "string", "description": "The exact text the SHA-256 covers."},
-		"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-		"verify_path": {"type": "string"}
-	}
-}`)
-
 func (p *Plugin) certificateRoutes() []sdk.Route {
 	return []sdk.Route{
 		{
 			Method: "GET", Path: "/api/v1/certificates", Permission: PermEnrolSelf,
-			Summary:  "Certificates: the caller's own; with courses.certificate.read_all, the institution's (filters user_id, course_id)",
-			Query:    []string{"user_id", "course_id", "limit", "cursor"},
-			Response: json.RawMessage(`{"type": "object", "properties": {"items": {"type": "array", "items": ` + string(certificateSchema) + `}, "next_cursor": {"type": "string"}}}`),
-			Handler:  sdk.HandlerFunc(p.listCertificates),
+			Summary: "Certificates: the caller's own; with courses.certificate.read_all, the institution's (filters user_id, course_id)",
+			Query:   ListCertificatesQuery{}, Paginated: true, Response: sdk.Page[Certificate]{},
+			Handler: p.listCertificates,
 		},
 		{
 			Method: "GET", Path: "/api/v1/certificates/{certificate_id}", Permission: PermEnrolSelf,
 			Summary:  "A certificate: its content, the canonical text and its SHA-256",
-			Response: certificateSchema,
-			Handler:  sdk.HandlerFunc(p.getCertificate),
+			Response: Certificate{},
+			Handler:  p.getCertificate,
 		},
 		{
 			Method: "GET", Path: "/api/v1/certificates/{certificate_id}/verify", Public: true,
-			Summary: "Public verification: 200 when a certificate with this ID and SHA-256 was issued, 404 otherwise; reveals nothing else",
-			Query:   []string{"sha256"},
-			Response: json.RawMessage(`{"type": "object", "properties": {
-				"valid": {"type": "boolean"}, "certificate_id": {"type": "string", "format": "uuid"}}}`),
-			Handler: sdk.HandlerFunc(p.verifyCertificate),
+			Summary:  "Public verification: 200 when a certificate with this ID and SHA-256 was issued, 404 otherwise; reveals nothing else",
+			Query:    VerifyQuery{},
+			Response: Verification{},
+			Handler:  p.verifyCertificate,
 		},
 	}
 }
@@ -132,42 +131,31 @@ func (p *Plugin) listCertificates(ctx context.Context, req *sdk.Request) (*sdk.R
 	if err != nil {
 		return nil, err
 	}
-	userID, err := req.QueryUUID("user_id")
+	q, err := sdk.Query[ListCertificatesQuery](req)
 	if err != nil {
 		return nil, err
 	}
-	courseID, err := req.QueryUUID("course_id")
-	if err != nil {
-		return nil, err
-	}
-	all := req.Principal.Can(PermCertificateAll)
-	if !all {
+	userID, courseID := strings.ToLower(q.UserID), strings.ToLower(q.CourseID)
+	if !req.Principal.Can(PermCertificateAll) {
 		if userID != "" && userID != req.Principal.UserID {
 			return nil, sdk.Errorf(sdk.ErrForbidden, "reading another member's certificates needs %s", PermCertificateAll)
 		}
-		if req.Principal.Kind != "user" {
+		if !req.Principal.IsUser() {
 			return sdk.JSON(http.StatusOK, sdk.NewPage([]Certificate{}, page.Limit, certificateKey))
 		}
 		userID = req.Principal.UserID
 	}
-	args := []any{page.Limit + 1, nilIfEmpty(userID), nilIfEmpty(courseID)}
-	after := ""
-	if page.After != nil {
-		if len(page.After) != 2 {
-			return nil, sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
-		}
-		t, err := time.Parse(time.RFC3339Nano, page.After[0])
-		if err != nil || uuid.Validate(page.After[1]) != nil {
-			return nil, sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
-		}
-		args = append(args, t, page.After[1])
-		after = " AND (issued_at, id) < ($4, $5)"
+	at, afterID, after, err := page.AfterTime()
+	if err != nil {
+		return nil, err
 	}
 	var items []Certificate
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+certificateColumns+` FROM certificates
-			WHERE ($2::uuid IS NULL OR user_id = $2) AND ($3::uuid IS NULL OR course_id = $3)`+after+`
-			ORDER BY issued_at DESC, id DESC LIMIT $1`, args...)
+			WHERE ($2::uuid IS NULL OR user_id = $2) AND ($3::uuid IS NULL OR course_id = $3)
+			  AND (NOT $4::bool OR (issued_at, id) < ($5::timestamptz, $6::uuid))
+			ORDER BY issued_at DESC, id DESC LIMIT $1`,
+			page.Limit+1, orNull(userID), orNull(courseID), after, at, orNull(afterID))
 		if err != nil {
 			return err
 		}
@@ -180,16 +168,7 @@ func (p *Plugin) listCertificates(ctx context.Context, req *sdk.Request) (*sdk.R
 	return sdk.JSON(http.StatusOK, sdk.NewPage(items, page.Limit, certificateKey))
 }
 
-func certificateKey(c Certificate) []string {
-	return []string{c.IssuedAt.Format(time.RFC3339Nano), c.ID}
-}
-
-func nilIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
+func certificateKey(c Certificate) []string { return sdk.TimeKey(c.IssuedAt, c.ID) }
 
 // getCertificate handles GET /api/v1/certificates/{certificate_id}: the
 // holder's own, or any with courses.certificate.read_all; otherwise 404.
@@ -203,7 +182,7 @@ func (p *Plugin) getCertificate(ctx context.Context, req *sdk.Request) (*sdk.Res
 		c, err = scanCertificate(tx.QueryRow(ctx, `SELECT `+certificateColumns+` FROM certificates WHERE id = $1`, id))
 		return err
 	})
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && c.UserID != req.Principal.UserID && !req.Principal.Can(PermCertificateAll)) {
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !(req.Principal.IsUser() && c.UserID == req.Principal.UserID) && !req.Principal.Can(PermCertificateAll)) {
 		return nil, sdk.Errorf(sdk.ErrNotFound, "no certificate %s", id)
 	}
 	if err != nil {
@@ -211,8 +190,6 @@ func (p *Plugin) getCertificate(ctx context.Context, req *sdk.Request) (*sdk.Res
 	}
 	return sdk.JSON(http.StatusOK, c)
 }
-
-var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // verifyCertificate handles the public GET
 // /api/v1/certificates/{certificate_id}/verify?sha256=: it reads only the
@@ -224,10 +201,11 @@ func (p *Plugin) verifyCertificate(ctx context.Context, req *sdk.Request) (*sdk.
 	if err != nil {
 		return nil, err
 	}
-	given := strings.ToLower(strings.TrimSpace(req.Query.Get("sha256")))
-	if !sha256Hex.MatchString(given) {
-		return nil, sdk.Invalid(sdk.FieldError{Field: "sha256", Message: "must be the certificate's SHA-256: 64 hexadecimal characters"})
+	q, err := sdk.Query[VerifyQuery](req)
+	if err != nil {
+		return nil, err
 	}
+	given := strings.ToLower(q.SHA256)
 	var stored string
 	err = p.env.DB.Pool.QueryRow(ctx, `SELECT sha256 FROM certificate_hashes WHERE id = $1`, id).Scan(&stored)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -236,7 +214,7 @@ func (p *Plugin) verifyCertificate(ctx context.Context, req *sdk.Request) (*sdk.
 	if stored == "" || subtle.ConstantTimeCompare([]byte(stored), []byte(given)) != 1 {
 		return nil, sdk.Errorf(sdk.ErrNotFound, "no certificate %s with this SHA-256 was issued", id).WithCode("certificate_not_verified")
 	}
-	return sdk.JSON(http.StatusOK, map[string]any{"valid": true, "certificate_id": id})
+	return sdk.JSON(http.StatusOK, Verification{Valid: true, CertificateID: id})
 }
 
 // issueCertificate is the issue-certificate job, run by the kernel on each
@@ -250,17 +228,13 @@ func (p *Plugin) issueCertificate(ctx context.Context, run *sdk.JobRun) error {
 	if err := run.Event.Decode(&in); err != nil {
 		return err
 	}
-	if uuid.Validate(in.EnrolmentID) != nil || uuid.Validate(in.CourseID) != nil || uuid.Validate(in.UserID) != nil || in.Version < 1 {
+	if !sdk.IsUUID(in.EnrolmentID) || !sdk.IsUUID(in.CourseID) || !sdk.IsUUID(in.UserID) || in.Version < 1 {
 		return fmt.Errorf("event %s: enrolment_id, course_id and user_id must be UUIDs and version at least 1", run.Event.ID)
 	}
 	// Before the transaction: the kernel round trip should not hold it open.
-	cfg, enabled, err := p.tenantConfig(ctx, run.TenantID)
+	cfg, err := sdk.Config[Config](ctx, run)
 	if err != nil {
 		return err
-	}
-	if !enabled {
-		run.SetOutput("the plugin is turned off for the institution: no certificate")
-		return nil
 	}
 	return run.Tx(ctx, func(tx pgx.Tx) error {
 		var status string

@@ -188,31 +188,3 @@ func TestCertificateListPages(t *testing.T) {
 	require.Len(t, seen, 3)
 	require.Equal(t, http.StatusUnprocessableEntity, h.Do(learner, "GET", "/api/v1/certificates?cursor=zzz", nil).Status)
 }
-
-func TestDemoContent(t *testing.T) {
-	t.Parallel()
-	h := setup(t)
-	tenant := plugintest.NewTenant()
-	instructor, learner := plugintest.User(tenant, "instructor"), plugintest.User(tenant, "learner")
-	args := map[string]string{"instructor_id": instructor.UserID, "learner_id": learner.UserID, "admin_id": plugintest.NewID()}
-	out, err := h.RunJob(t, courses.JobDemoContent, plugintest.JobRun{TenantID: tenant, Args: args})
-	require.NoError(t, err)
-	require.Contains(t, out, "enrolled the learner")
-	out, err = h.RunJob(t, courses.JobDemoContent, plugintest.JobRun{TenantID: tenant, Args: args})
-	require.NoError(t, err)
-	require.Equal(t, "the demo course exists", out)
-
-	var types []string
-	for _, e := range h.Published(t, tenant) {
-		types = append(types, e.Type)
-	}
-	require.Equal(t, []string{courses.EventCoursePublished, courses.EventEnrolmentCreated}, types)
-	var n int
-	require.NoError(t, h.InTenant(tenant, func(tx pgx.Tx) error {
-		return tx.QueryRow(t.Context(), `SELECT count(*) FROM course_progress WHERE user_id = $1 AND lessons_required = 4 AND assessments_required = 2`, learner.UserID).Scan(&n)
-	}))
-	require.Equal(t, 1, n, "the learner is enrolled with a progress snapshot")
-
-	_, err = h.RunJob(t, courses.JobDemoContent, plugintest.JobRun{TenantID: tenant, Args: map[string]string{"instructor_id": "nope"}})
-	require.Error(t, err)
-}

@@ -2,11 +2,9 @@ package courses
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,98 +14,48 @@ import (
 
 // Cohort is a scheduled run of a course, with its seats as they stand.
 type Cohort struct {
-	ID       string    `json:"id"`
-	CourseID string    `json:"course_id"`
+	ID       string    `json:"id" format:"uuid"`
+	CourseID string    `json:"course_id" format:"uuid"`
 	Name     string    `json:"name"`
 	StartsAt time.Time `json:"starts_at"`
 	EndsAt   time.Time `json:"ends_at"`
 	// SeatLimit is null for a cohort without a limit; then SeatsFree is
 	// null too.
-	SeatLimit      *int      `json:"seat_limit"`
-	SeatsTaken     int       `json:"seats_taken"` // active and completed enrolments
-	SeatsFree      *int      `json:"seats_free"`
-	WaitlistLength int       `json:"waitlist_length"`
-	CreatedBy      string    `json:"created_by"`
+	SeatLimit      *int      `json:"seat_limit" minimum:"1" doc:"null: no limit."`
+	SeatsTaken     int       `json:"seats_taken" minimum:"0" doc:"Active and completed enrolments."`
+	SeatsFree      *int      `json:"seats_free" minimum:"0" doc:"null: no limit."`
+	WaitlistLength int       `json:"waitlist_length" minimum:"0"`
+	CreatedBy      string    `json:"created_by" format:"uuid"`
 	CreatedAt      time.Time `json:"created_at"`
 }
 
 // WaitlistEntry is one waitlisted enrolment of a cohort, in the order
 // seats are given.
 type WaitlistEntry struct {
-	Position     int       `json:"position"` // 1: the next to get a seat
-	EnrolmentID  string    `json:"enrolment_id"`
-	UserID       string    `json:"user_id"`
-	Source       string    `json:"source"`
+	Position     int       `json:"position" minimum:"1" doc:"1: the next to get a seat."`
+	EnrolmentID  string    `json:"enrolment_id" format:"uuid"`
+	UserID       string    `json:"user_id" format:"uuid"`
+	Source       string    `json:"source" enum:"self,admin,order"`
 	WaitlistedAt time.Time `json:"waitlisted_at"`
 }
 
-// maxSeatLimit bounds a cohort's seats: enough for any real cohort, small
-// enough that arithmetic on it never surprises.
-const maxSeatLimit = 100000
+// CreateCohort is the body of POST /api/v1/courses/{course_id}/cohorts.
+// A seat limit is enough for any real cohort, and small enough that
+// arithmetic on it never surprises.
+type CreateCohort struct {
+	Name      string    `json:"name" minLength:"1" maxLength:"200"`
+	StartsAt  time.Time `json:"starts_at"`
+	EndsAt    time.Time `json:"ends_at" doc:"After starts_at."`
+	SeatLimit *int      `json:"seat_limit,omitempty" minimum:"1" maximum:"100000" doc:"null or absent: no limit."`
+}
 
-var (
-	cohortSchema = json.RawMessage(`{
-		"type": "object",
-		"required": ["id", "course_id", "name", "starts_at", "ends_at", "seat_limit", "seats_taken", "seats_free", "waitlist_length", "created_by", "created_at"],
-		"properties": {
-			"id": {"type": "string", "format": "uuid"},
-			"course_id": {"type": "string", "format": "uuid"},
-			"name": {"type": "string"},
-			"starts_at": {"type": "string", "format": "date-time"},
-			"ends_at": {"type": "string", "format": "date-time"},
-			"seat_limit": {"type": "integer", "nullable": true, "minimum": 1, "description": "null: no limit"},
-			"seats_taken": {"type": "integer", "minimum": 0},
-			"seats_free": {"type": "integer", "nullable": true, "minimum": 0, "description": "null: no limit"},
-			"waitlist_length": {"type": "integer", "minimum": 0},
-			"created_by": {"type": "string", "format": "uuid"},
-			"created_at": {"type": "string", "format": "date-time"}
-		}
-	}`)
-	cohortPageSchema   = enrolPageSchema(cohortSchema)
-	cohortCreateSchema = json.RawMessage(`{
-		"type": "object",
-		"required": ["name", "starts_at", "ends_at"],
-		"additionalProperties": false,
-		"properties": {
-			"name": {"type": "string", "minLength": 1, "maxLength": 200},
-			"starts_at": {"type": "string", "format": "date-time"},
-			"ends_at": {"type": "string", "format": "date-time", "description": "after starts_at"},
-			"seat_limit": {"type": "integer", "nullable": true, "minimum": 1, "maximum": 100000, "description": "null or absent: no limit"}
-		}
-	}`)
-	cohortPatchSchema = json.RawMessage(`{
-		"type": "object",
-		"additionalProperties": false,
-		"properties": {
-			"name": {"type": "string", "minLength": 1, "maxLength": 200},
-			"starts_at": {"type": "string", "format": "date-time"},
-			"ends_at": {"type": "string", "format": "date-time"},
-			"seat_limit": {"type": "integer", "nullable": true, "minimum": 1, "maximum": 100000, "description": "null: no limit; never below the seats taken (409 seats_taken)"}
-		}
-	}`)
-	waitlistPageSchema = enrolPageSchema(`{
-		"type": "object",
-		"required": ["position", "enrolment_id", "user_id", "source", "waitlisted_at"],
-		"properties": {
-			"position": {"type": "integer", "minimum": 1},
-			"enrolment_id": {"type": "string", "format": "uuid"},
-			"user_id": {"type": "string", "format": "uuid"},
-			"source": {"enum": ["self", "admin", "order"]},
-			"waitlisted_at": {"type": "string", "format": "date-time"}
-		}
-	}`)
-)
-
-// enrolPageSchema is the OpenAPI schema of a sdk.Page of items.
-func enrolPageSchema[S string | json.RawMessage](item S) json.RawMessage {
-	return json.RawMessage(`{
-		"type": "object",
-		"required": ["items"],
-		"properties": {
-			"items": {"type": "array", "items": ` + string(item) + `},
-			"next_cursor": {"type": "string", "description": "absent on the last page; pass as ?cursor= for the next"}
-		}
-	}`)
+// PatchCohort is the body of PATCH /api/v1/cohorts/{cohort_id}: absent
+// fields stay as they are.
+type PatchCohort struct {
+	Name      sdk.Optional[string]    `json:"name" minLength:"1" maxLength:"200"`
+	StartsAt  sdk.Optional[time.Time] `json:"starts_at"`
+	EndsAt    sdk.Optional[time.Time] `json:"ends_at" doc:"After starts_at."`
+	SeatLimit sdk.Optional[int]       `json:"seat_limit" minimum:"1" maximum:"100000" doc:"null: no limit; never below the seats taken (409 seats_taken)."`
 }
 
 func (p *Plugin) cohortRoutes() []sdk.Route {
@@ -115,31 +63,31 @@ func (p *Plugin) cohortRoutes() []sdk.Route {
 		{
 			Method: "POST", Path: "/api/v1/courses/{course_id}/cohorts", Permission: PermCourseAuthor,
 			Summary: "Schedule a cohort of a course one teaches (or any, with manage_all).",
-			Request: cohortCreateSchema, Response: cohortSchema, Status: http.StatusCreated,
-			Handler: sdk.HandlerFunc(p.createCohort),
+			Request: CreateCohort{}, Response: Cohort{}, Status: http.StatusCreated,
+			Handler: p.createCohort,
 		},
 		{
 			Method: "GET", Path: "/api/v1/courses/{course_id}/cohorts", Permission: PermCourseRead,
 			Summary:  "List a course's cohorts by start date, with seats taken, seats free and waitlist length.",
-			Response: cohortPageSchema, Query: []string{"limit", "cursor"},
-			Handler: sdk.HandlerFunc(p.listCohorts),
+			Response: sdk.Page[Cohort]{}, Paginated: true,
+			Handler: p.listCohorts,
 		},
 		{
 			Method: "GET", Path: "/api/v1/cohorts/{cohort_id}", Permission: PermCourseRead,
-			Summary: "Read a cohort and its seats.", Response: cohortSchema,
-			Handler: sdk.HandlerFunc(p.getCohort),
+			Summary: "Read a cohort and its seats.", Response: Cohort{},
+			Handler: p.getCohort,
 		},
 		{
 			Method: "PATCH", Path: "/api/v1/cohorts/{cohort_id}", Permission: PermCourseAuthor,
 			Summary: "Change a cohort's name, dates or seat limit. A raised limit is filled from the waitlist by the promote-waitlists job.",
-			Request: cohortPatchSchema, Response: cohortSchema,
-			Handler: sdk.HandlerFunc(p.patchCohort),
+			Request: PatchCohort{}, Response: Cohort{},
+			Handler: p.patchCohort,
 		},
 		{
 			Method: "GET", Path: "/api/v1/cohorts/{cohort_id}/waitlist", Permission: PermCourseAuthor,
 			Summary:  "A cohort's waitlist in the order seats are given (the course's instructors and admins).",
-			Response: waitlistPageSchema, Query: []string{"limit", "cursor"},
-			Handler: sdk.HandlerFunc(p.cohortWaitlist),
+			Response: sdk.Page[WaitlistEntry]{}, Paginated: true,
+			Handler: p.cohortWaitlist,
 		},
 	}
 }
@@ -150,18 +98,18 @@ const cohortColumns = `c.id, c.course_id, c.name, c.starts_at, c.ends_at, c.seat
 	(SELECT count(*) FROM enrolments e WHERE e.cohort_id = c.id AND e.status IN ('active', 'completed')),
 	(SELECT count(*) FROM enrolments e WHERE e.cohort_id = c.id AND e.status = 'waitlisted')`
 
-func scanCohort(row pgx.Row) (*Cohort, error) {
+func scanCohort(row pgx.Row) (Cohort, error) {
 	var c Cohort
 	if err := row.Scan(&c.ID, &c.CourseID, &c.Name, &c.StartsAt, &c.EndsAt, &c.SeatLimit, &c.CreatedBy, &c.CreatedAt,
 		&c.SeatsTaken, &c.WaitlistLength); err != nil {
-		return nil, err
+		return Cohort{}, err
 	}
 	c.StartsAt, c.EndsAt, c.CreatedAt = c.StartsAt.UTC(), c.EndsAt.UTC(), c.CreatedAt.UTC()
 	if c.SeatLimit != nil {
 		free := max(*c.SeatLimit-c.SeatsTaken, 0)
 		c.SeatsFree = &free
 	}
-	return &c, nil
+	return c, nil
 }
 
 // readCohort reads one cohort of the transaction's institution; none is a
@@ -174,7 +122,7 @@ func readCohort(ctx context.Context, tx pgx.Tx, cohortID string) (*Cohort, error
 	if err != nil {
 		return nil, fmt.Errorf("reading cohort %s: %w", cohortID, err)
 	}
-	return c, nil
+	return &c, nil
 }
 
 // cohortCourseVisible reports whether the principal may see the course's
@@ -204,67 +152,22 @@ func cohortCourseRead(ctx context.Context, tx pgx.Tx, req *sdk.Request, courseID
 	return c, nil
 }
 
-// enrolTimeField reads an RFC 3339 timestamp of a request body.
-func enrolTimeField(bad *[]sdk.FieldError, field, v string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v))
-	if err != nil {
-		*bad = append(*bad, sdk.FieldError{Field: field, Message: "must be an RFC 3339 date-time such as 2030-01-31T09:00:00Z"})
-		return time.Time{}
-	}
-	return t.UTC().Truncate(time.Microsecond)
-}
-
-// seatLimitField reads seat_limit: absent (nil raw) leaves it unset, null
-// is no limit, else 1 to maxSeatLimit.
-func seatLimitField(bad *[]sdk.FieldError, raw json.RawMessage) (limit *int, set bool) {
-	if raw == nil {
-		return nil, false
-	}
-	if string(raw) == "null" {
-		return nil, true
-	}
-	var n int
-	if err := json.Unmarshal(raw, &n); err != nil || n < 1 || n > maxSeatLimit {
-		*bad = append(*bad, sdk.FieldError{Field: "seat_limit", Message: fmt.Sprintf("must be null (no limit) or an integer from 1 to %d", maxSeatLimit)})
-		return nil, true
-	}
-	return &n, true
-}
-
-type cohortCreate struct {
-	Name      string          `json:"name"`
-	StartsAt  *string         `json:"starts_at"`
-	EndsAt    *string         `json:"ends_at"`
-	SeatLimit json.RawMessage `json:"seat_limit"`
-}
-
 // createCohort handles POST /api/v1/courses/{course_id}/cohorts.
 func (p *Plugin) createCohort(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
 	courseID, err := req.UUIDParam("course_id")
 	if err != nil {
 		return nil, err
 	}
-	var in cohortCreate
+	var in CreateCohort
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	var bad []sdk.FieldError
-	name := text(&bad, "name", in.Name, 1, 200)
-	var starts, ends time.Time
-	if in.StartsAt == nil {
-		bad = append(bad, sdk.FieldError{Field: "starts_at", Message: "is required"})
-	} else {
-		starts = enrolTimeField(&bad, "starts_at", *in.StartsAt)
-	}
-	if in.EndsAt == nil {
-		bad = append(bad, sdk.FieldError{Field: "ends_at", Message: "is required"})
-	} else {
-		ends = enrolTimeField(&bad, "ends_at", *in.EndsAt)
-	}
-	if !starts.IsZero() && !ends.IsZero() && !ends.After(starts) {
+	name := trimmed(&bad, "name", in.Name, true)
+	starts, ends := in.StartsAt.UTC().Truncate(time.Microsecond), in.EndsAt.UTC().Truncate(time.Microsecond)
+	if !ends.After(starts) {
 		bad = append(bad, sdk.FieldError{Field: "ends_at", Message: "must be after starts_at"})
 	}
-	limit, _ := seatLimitField(&bad, in.SeatLimit)
 	if len(bad) > 0 {
 		return nil, sdk.Invalid(bad...)
 	}
@@ -277,7 +180,7 @@ func (p *Plugin) createCohort(ctx context.Context, req *sdk.Request) (*sdk.Respo
 		err := tx.QueryRow(ctx, `
 			INSERT INTO cohorts (course_id, name, starts_at, ends_at, seat_limit, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			courseID, name, starts, ends, limit, req.Principal.ID()).Scan(&id)
+			courseID, name, starts, ends, in.SeatLimit, req.Principal.ID()).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("creating a cohort: %w", err)
 		}
@@ -290,24 +193,6 @@ func (p *Plugin) createCohort(ctx context.Context, req *sdk.Request) (*sdk.Respo
 	return sdk.JSON(http.StatusCreated, out)
 }
 
-// cohortKey is a cohort's sort key in lists: start, then ID.
-func cohortKey(c *Cohort) []string {
-	return []string{c.StartsAt.Format(time.RFC3339Nano), c.ID}
-}
-
-// enrolTimeCursor reads a (timestamp, ID) cursor that NewPage handed out.
-func enrolTimeCursor(after []string) (time.Time, string, error) {
-	bad := sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
-	if len(after) != 2 {
-		return time.Time{}, "", bad
-	}
-	t, err := time.Parse(time.RFC3339Nano, after[0])
-	if err != nil || len(after[1]) != 36 {
-		return time.Time{}, "", bad
-	}
-	return t, after[1], nil
-}
-
 // listCohorts handles GET /api/v1/courses/{course_id}/cohorts.
 func (p *Plugin) listCohorts(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
 	courseID, err := req.UUIDParam("course_id")
@@ -318,33 +203,28 @@ func (p *Plugin) listCohorts(ctx context.Context, req *sdk.Request) (*sdk.Respon
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT ` + cohortColumns + ` FROM cohorts c WHERE c.course_id = $1`
-	args := []any{courseID}
-	if page.After != nil {
-		at, id, err := enrolTimeCursor(page.After)
-		if err != nil {
-			return nil, err
-		}
-		q += ` AND (c.starts_at, c.id) > ($2, $3::uuid)`
-		args = append(args, at, id)
+	at, afterID, after, err := page.AfterTime()
+	if err != nil {
+		return nil, err
 	}
-	q += fmt.Sprintf(` ORDER BY c.starts_at, c.id LIMIT %d`, page.Limit+1)
-	var items []*Cohort
+	var items []Cohort
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		if _, err := cohortCourseRead(ctx, tx, req, courseID); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, q, args...)
+		rows, err := tx.Query(ctx, `SELECT `+cohortColumns+` FROM cohorts c
+			WHERE c.course_id = $1 AND (NOT $2::bool OR (c.starts_at, c.id) > ($3::timestamptz, $4::uuid))
+			ORDER BY c.starts_at, c.id LIMIT $5`, courseID, after, at, orNull(afterID), page.Limit+1)
 		if err != nil {
 			return err
 		}
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Cohort, error) { return scanCohort(r) })
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Cohort, error) { return scanCohort(r) })
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return sdk.JSON(http.StatusOK, sdk.NewPage(items, page.Limit, cohortKey))
+	return sdk.JSON(http.StatusOK, sdk.NewPage(items, page.Limit, func(c Cohort) []string { return sdk.TimeKey(c.StartsAt, c.ID) }))
 }
 
 // getCohort handles GET /api/v1/cohorts/{cohort_id}.
@@ -374,13 +254,6 @@ func (p *Plugin) getCohort(ctx context.Context, req *sdk.Request) (*sdk.Response
 	return sdk.JSON(http.StatusOK, out)
 }
 
-type cohortPatch struct {
-	Name      *string         `json:"name"`
-	StartsAt  *string         `json:"starts_at"`
-	EndsAt    *string         `json:"ends_at"`
-	SeatLimit json.RawMessage `json:"seat_limit"`
-}
-
 // cohortCourseID is the course of a cohort, or a 404.
 func cohortCourseID(ctx context.Context, tx pgx.Tx, cohortID string) (string, error) {
 	var courseID string
@@ -401,23 +274,14 @@ func (p *Plugin) patchCohort(ctx context.Context, req *sdk.Request) (*sdk.Respon
 	if err != nil {
 		return nil, err
 	}
-	var in cohortPatch
+	var in PatchCohort
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	var bad []sdk.FieldError
-	var name string
-	if in.Name != nil {
-		name = text(&bad, "name", *in.Name, 1, 200)
-	}
-	var starts, ends time.Time
-	if in.StartsAt != nil {
-		starts = enrolTimeField(&bad, "starts_at", *in.StartsAt)
-	}
-	if in.EndsAt != nil {
-		ends = enrolTimeField(&bad, "ends_at", *in.EndsAt)
-	}
-	limit, limitSet := seatLimitField(&bad, in.SeatLimit)
+	name := notNullText(&bad, "name", in.Name, true)
+	starts, setStarts := notNull(&bad, "starts_at", in.StartsAt)
+	ends, setEnds := notNull(&bad, "ends_at", in.EndsAt)
 	if len(bad) > 0 {
 		return nil, sdk.Invalid(bad...)
 	}
@@ -440,19 +304,20 @@ func (p *Plugin) patchCohort(ctx context.Context, req *sdk.Request) (*sdk.Respon
 		if err != nil {
 			return err
 		}
-		if in.Name != nil {
-			cur.Name = name
+		if name != nil {
+			cur.Name = *name
 		}
-		if in.StartsAt != nil {
-			cur.StartsAt = starts
+		if setStarts {
+			cur.StartsAt = starts.UTC().Truncate(time.Microsecond)
 		}
-		if in.EndsAt != nil {
-			cur.EndsAt = ends
+		if setEnds {
+			cur.EndsAt = ends.UTC().Truncate(time.Microsecond)
 		}
 		if !cur.EndsAt.After(cur.StartsAt) {
 			return sdk.Invalid(sdk.FieldError{Field: "ends_at", Message: "must be after starts_at"})
 		}
-		if limitSet {
+		if in.SeatLimit.Set() {
+			limit := in.SeatLimit.Ptr()
 			if limit != nil && *limit < cur.SeatsTaken {
 				return sdk.Errorf(sdk.ErrConflict, "%d seats of cohort %s are taken: the seat limit cannot go below that", cur.SeatsTaken, cohortID).WithCode("seats_taken")
 			}
@@ -483,20 +348,10 @@ func (p *Plugin) cohortWaitlist(ctx context.Context, req *sdk.Request) (*sdk.Res
 	if err != nil {
 		return nil, err
 	}
-	q := `
-		SELECT position, id, user_id, source, waitlisted_at FROM (
-			SELECT row_number() OVER (ORDER BY waitlisted_at, id) AS position, id, user_id, source, waitlisted_at
-			FROM enrolments WHERE cohort_id = $1 AND status = 'waitlisted') w`
-	args := []any{cohortID}
-	if page.After != nil {
-		at, id, err := enrolTimeCursor(page.After)
-		if err != nil {
-			return nil, err
-		}
-		q += ` WHERE (waitlisted_at, id) > ($2, $3::uuid)`
-		args = append(args, at, id)
+	at, afterID, after, err := page.AfterTime()
+	if err != nil {
+		return nil, err
 	}
-	q += fmt.Sprintf(` ORDER BY waitlisted_at, id LIMIT %d`, page.Limit+1)
 	var items []WaitlistEntry
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		courseID, err := cohortCourseID(ctx, tx, cohortID)
@@ -517,7 +372,12 @@ func (p *Plugin) cohortWaitlist(ctx context.Context, req *sdk.Request) (*sdk.Res
 			}
 			return sdk.Errorf(sdk.ErrForbidden, "only the course's instructors and the institution's admins see the waitlist of cohort %s", cohortID)
 		}
-		rows, err := tx.Query(ctx, q, args...)
+		rows, err := tx.Query(ctx, `
+			SELECT position, id, user_id, source, waitlisted_at FROM (
+				SELECT row_number() OVER (ORDER BY waitlisted_at, id) AS position, id, user_id, source, waitlisted_at
+				FROM enrolments WHERE cohort_id = $1 AND status = 'waitlisted') w
+			WHERE NOT $2::bool OR (waitlisted_at, id) > ($3::timestamptz, $4::uuid)
+			ORDER BY waitlisted_at, id LIMIT $5`, cohortID, after, at, orNull(afterID), page.Limit+1)
 		if err != nil {
 			return err
 		}
@@ -533,6 +393,6 @@ func (p *Plugin) cohortWaitlist(ctx context.Context, req *sdk.Request) (*sdk.Res
 		return nil, err
 	}
 	return sdk.JSON(http.StatusOK, sdk.NewPage(items, page.Limit, func(w WaitlistEntry) []string {
-		return []string{w.WaitlistedAt.Format(time.RFC3339Nano), w.EnrolmentID}
+		return sdk.TimeKey(w.WaitlistedAt, w.EnrolmentID)
 	}))
 }

@@ -16,50 +16,52 @@ import (
 // course_versions at each publish (Version > 0), or the current draft for
 // a preview (Version 0). Learners always read the latest published version.
 type Content struct {
-	CourseID      string          `json:"course_id"`
-	Version       int             `json:"version"` // 0: the draft
+	CourseID      string          `json:"course_id" format:"uuid"`
+	Version       int             `json:"version" minimum:"0" doc:"0: the draft."`
 	Title         string          `json:"title"`
 	Summary       string          `json:"summary"`
 	Modules       []ContentModule `json:"modules"`
-	Prerequisites []string        `json:"prerequisites"` // course IDs to complete first
+	Prerequisites []string        `json:"prerequisites" format:"uuid" doc:"Courses to complete first."`
 	Quizzes       []AssessmentRef `json:"quizzes"`
 	Assignments   []AssessmentRef `json:"assignments"`
 }
 
 // ContentModule is a module and its ordered lessons.
 type ContentModule struct {
-	ID       string          `json:"id"`
+	ID       string          `json:"id" format:"uuid"`
 	Title    string          `json:"title"`
-	Position int             `json:"position"`
+	Position int             `json:"position" minimum:"0"`
 	Lessons  []ContentLesson `json:"lessons"`
 }
 
 // ContentLesson is a lesson with its content.
 type ContentLesson struct {
-	ID               string   `json:"id"`
+	ID               string   `json:"id" format:"uuid"`
 	Title            string   `json:"title"`
 	Body             string   `json:"body"`
-	BodyFormat       string   `json:"body_format"`
+	BodyFormat       string   `json:"body_format" enum:"markdown,html,plain"`
 	Assets           []Asset  `json:"assets"`
 	EstimatedMinutes int      `json:"estimated_minutes"`
 	Required         bool     `json:"required"`
-	Position         int      `json:"position"`
-	Prerequisites    []string `json:"prerequisites"` // lesson IDs to complete first
+	Position         int      `json:"position" minimum:"0"`
+	Prerequisites    []string `json:"prerequisites" format:"uuid" doc:"Lessons to complete first."`
 }
 
-// Asset is a reference to a file held elsewhere (the asset service, a CDN).
+// Asset is a reference to a file held elsewhere (the asset service, a
+// CDN). checkAssets adds what the schema cannot say: an http(s) URL, a
+// MIME type.
 type Asset struct {
-	URL       string `json:"url"`
-	Type      string `json:"type"` // MIME type
-	SizeBytes int64  `json:"size_bytes"`
-	Title     string `json:"title,omitempty"`
+	URL       string `json:"url" format:"uri" maxLength:"2000" doc:"An http(s) URL."`
+	Type      string `json:"type" maxLength:"100" doc:"MIME type, such as video/mp4."`
+	SizeBytes int64  `json:"size_bytes" minimum:"0" maximum:"53687091200" doc:"At most 50 GiB."`
+	Title     string `json:"title,omitempty" maxLength:"200"`
 }
 
 // AssessmentRef names a quiz or assignment of a version.
 type AssessmentRef struct {
-	ID       string `json:"id"`
+	ID       string `json:"id" format:"uuid"`
 	Title    string `json:"title"`
-	LessonID string `json:"lesson_id,omitempty"`
+	LessonID string `json:"lesson_id,omitempty" format:"uuid"`
 	Required bool   `json:"required"`
 }
 
@@ -165,9 +167,6 @@ func draftContent(ctx context.Context, tx pgx.Tx, courseID string) (*Content, er
 		}
 		*q.out = append(*q.out, refs...)
 	}
-	if c.Prerequisites == nil {
-		c.Prerequisites = []string{}
-	}
 	return c, nil
 }
 
@@ -211,3 +210,12 @@ func decodeContent(raw []byte) (*Content, error) {
 // now is the time the plugin stamps records with, in UTC to the
 // microsecond as Postgres keeps it.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// orNull is NULL for "" (an absent filter, no cursor yet, no cohort), else s:
+// a query parameter.
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

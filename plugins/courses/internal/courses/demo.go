@@ -1,7 +1,6 @@
 package courses
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +14,9 @@ import (
 
 // DemoArgs are the arguments of a demo-content run, as `edulure dev` gives
 // them: the demo institution's admin (who asked), its instructor (who
-// teaches the course) and, optionally, a learner to enrol.
+// teaches the course) and, optionally, a learner to enrol. Each must be a
+// member of the institution the run is for: the instructor one who may
+// author courses.
 type DemoArgs struct {
 	AdminID      string `json:"admin_id,omitempty"`
 	InstructorID string `json:"instructor_id"`
@@ -32,17 +33,11 @@ const DemoCourseTitle = "Data Literacy for Everyone"
 // API would. It runs once per institution: a second run finds the course.
 func (p *Plugin) demoContent(ctx context.Context, run *sdk.JobRun) error {
 	var args DemoArgs
-	raw := run.Args
-	if len(bytes.TrimSpace(raw)) == 0 {
-		raw = []byte("{}")
+	if err := run.Decode(&args); err != nil {
+		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&args); err != nil {
-		return sdk.Errorf(sdk.ErrInvalid, "demo-content arguments must be {\"instructor_id\": uuid, \"learner_id\": uuid, \"admin_id\": uuid}: %v", err)
-	}
-	if uuid.Validate(args.InstructorID) != nil || (args.LearnerID != "" && uuid.Validate(args.LearnerID) != nil) {
-		return sdk.Invalid(sdk.FieldError{Field: "instructor_id", Message: "instructor_id (required) and learner_id must be UUIDs"})
+	if err := p.checkDemoPeople(ctx, run.TenantID, &args); err != nil {
+		return err
 	}
 	return run.Tx(ctx, func(tx pgx.Tx) error {
 		var exists bool
@@ -88,7 +83,7 @@ func (p *Plugin) demoContent(ctx context.Context, run *sdk.JobRun) error {
 			if err != nil {
 				return err
 			}
-			if _, err := refreshProgress(ctx, tx, run.Publish, enrolmentID); err != nil {
+			if _, err := refreshProgress(ctx, tx, run, enrolmentID); err != nil {
 				return err
 			}
 			err = run.Publish(ctx, tx, EventEnrolmentCreated, EnrolmentChanged{
@@ -102,6 +97,56 @@ func (p *Plugin) demoContent(ctx context.Context, run *sdk.JobRun) error {
 		run.SetOutput(out)
 		return nil
 	})
+}
+
+// checkDemoPeople checks the people a run names before anything is
+// written, and lowercases their IDs: the instructor must be a member of
+// the institution who may author courses (422 not_an_instructor), the
+// admin and the learner members (422 not_a_member). Another institution's
+// users, or no one, are refused, so a run cannot make a stranger teach or
+// learn here.
+func (p *Plugin) checkDemoPeople(ctx context.Context, tenantID string, args *DemoArgs) error {
+	people := []struct {
+		field  string
+		id     *string
+		author bool // must be one who may author; else a member, and optional
+	}{{"instructor_id", &args.InstructorID, true}, {"admin_id", &args.AdminID, false}, {"learner_id", &args.LearnerID, false}}
+	var bad []sdk.FieldError
+	code := ""
+	for _, who := range people {
+		if *who.id == "" && !who.author {
+			continue
+		}
+		id, ok := sdk.NormalizeUUID(*who.id)
+		if !ok {
+			bad = append(bad, sdk.FieldError{Field: who.field, Message: "must be a UUID"})
+			continue
+		}
+		*who.id = id
+		var err error
+		if who.author {
+			ok, err = p.memberMayAuthor(ctx, tenantID, id)
+		} else {
+			var m sdk.Membership
+			m, err = p.membership(ctx, tenantID, id)
+			ok = m.Member
+		}
+		switch {
+		case err != nil:
+			return err
+		case !ok && who.author:
+			bad, code = append(bad, sdk.FieldError{Field: who.field, Message: "is not a member of the institution who may author courses"}), "not_an_instructor"
+		case !ok:
+			bad = append(bad, sdk.FieldError{Field: who.field, Message: "is not a member of the institution"})
+			if code == "" {
+				code = "not_a_member"
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return sdk.Invalid(bad...).WithCode(code)
+	}
+	return nil
 }
 
 // seedDemoCourse writes the demo course's draft and returns its ID.

@@ -2,15 +2,12 @@ package courses
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/sdk"
@@ -19,26 +16,26 @@ import (
 // Enrolment is a learner's enrolment in a course, as the dashboard shows
 // it: with the course's title and the progress snapshot.
 type Enrolment struct {
-	ID          string  `json:"id"`
-	CourseID    string  `json:"course_id"`
+	ID          string  `json:"id" format:"uuid"`
+	CourseID    string  `json:"course_id" format:"uuid"`
 	CourseTitle string  `json:"course_title"`
-	CohortID    *string `json:"cohort_id,omitempty"`
-	UserID      string  `json:"user_id"`
-	Status      string  `json:"status"` // active, waitlisted, completed, withdrawn
-	Source      string  `json:"source"` // self, admin, order
+	CohortID    *string `json:"cohort_id,omitempty" format:"uuid"`
+	UserID      string  `json:"user_id" format:"uuid"`
+	Status      string  `json:"status" enum:"active,waitlisted,completed,withdrawn"`
+	Source      string  `json:"source" enum:"self,admin,order"`
 	OrderID     *string `json:"order_id,omitempty"`
-	EnrolledBy  string  `json:"enrolled_by"`
+	EnrolledBy  string  `json:"enrolled_by" doc:"Who enrolled the learner: user:<id>, apikey:<id> or event:<id> (an order)."`
 	// WaitlistPosition is the enrolment's place in its cohort's waitlist
 	// (1: next to get a seat), on the answers about one enrolment while it
 	// is waitlisted; lists leave it out to stay one cheap query.
-	WaitlistPosition int        `json:"waitlist_position,omitempty"`
+	WaitlistPosition int        `json:"waitlist_position,omitempty" minimum:"1" doc:"While waitlisted, on answers about one enrolment."`
 	CreatedAt        time.Time  `json:"created_at"`
 	ActivatedAt      *time.Time `json:"activated_at,omitempty"`
 	WaitlistedAt     *time.Time `json:"waitlisted_at,omitempty"`
 	CompletedAt      *time.Time `json:"completed_at,omitempty"`
 	WithdrawnAt      *time.Time `json:"withdrawn_at,omitempty"`
 	// Progress is the snapshot; null until the learner has a seat.
-	Progress *Progress `json:"progress"`
+	Progress *Progress `json:"progress" doc:"null while waitlisted."`
 }
 
 // Enrolment statuses and sources.
@@ -53,94 +50,46 @@ const (
 	enrolByOrder = "order"
 )
 
-var (
-	progressSnapshotSchema = json.RawMessage(`{
-		"type": "object",
-		"required": ["enrolment_id", "course_id", "version", "lessons_completed", "lessons_required", "assessments_passed", "assessments_required", "percent", "time_spent_seconds"],
-		"properties": {
-			"enrolment_id": {"type": "string", "format": "uuid"},
-			"course_id": {"type": "string", "format": "uuid"},
-			"version": {"type": "integer", "minimum": 1, "description": "the published version the snapshot was computed against"},
-			"lessons_completed": {"type": "integer", "minimum": 0},
-			"lessons_required": {"type": "integer", "minimum": 0},
-			"assessments_passed": {"type": "integer", "minimum": 0},
-			"assessments_required": {"type": "integer", "minimum": 0},
-			"percent": {"type": "integer", "minimum": 0, "maximum": 100},
-			"time_spent_seconds": {"type": "integer", "minimum": 0},
-			"last_activity_at": {"type": "string", "format": "date-time"},
-			"completed_at": {"type": "string", "format": "date-time"}
-		}
-	}`)
-	enrolmentObjectSchema = json.RawMessage(`{
-		"type": "object",
-		"required": ["id", "course_id", "course_title", "user_id", "status", "source", "enrolled_by", "created_at", "progress"],
-		"properties": {
-			"id": {"type": "string", "format": "uuid"},
-			"course_id": {"type": "string", "format": "uuid"},
-			"course_title": {"type": "string"},
-			"cohort_id": {"type": "string", "format": "uuid"},
-			"user_id": {"type": "string", "format": "uuid"},
-			"status": {"enum": ["active", "waitlisted", "completed", "withdrawn"]},
-			"source": {"enum": ["self", "admin", "order"]},
-			"order_id": {"type": "string"},
-			"enrolled_by": {"type": "string", "description": "who enrolled the learner: user:<id>, apikey:<id> or event:<id> (an order)"},
-			"waitlist_position": {"type": "integer", "minimum": 1, "description": "while waitlisted, on answers about one enrolment"},
-			"created_at": {"type": "string", "format": "date-time"},
-			"activated_at": {"type": "string", "format": "date-time"},
-			"waitlisted_at": {"type": "string", "format": "date-time"},
-			"completed_at": {"type": "string", "format": "date-time"},
-			"withdrawn_at": {"type": "string", "format": "date-time"},
-			"progress": {"allOf": [` + string(progressSnapshotSchema) + `], "nullable": true, "description": "null while waitlisted"}
-		}
-	}`)
-	enrolmentPageSchema = enrolPageSchema(enrolmentObjectSchema)
-	enrolRequestSchema  = json.RawMessage(`{
-		"type": "object",
-		"required": ["course_id"],
-		"additionalProperties": false,
-		"properties": {
-			"course_id": {"type": "string", "format": "uuid"},
-			"cohort_id": {"type": "string", "format": "uuid", "description": "required when the course has cohorts"},
-			"user_id": {"type": "string", "format": "uuid", "description": "someone else to enrol (courses.enrolment.manage); absent: oneself"}
-		}
-	}`)
-)
+// Enrol is the body of POST /api/v1/enrolments.
+type Enrol struct {
+	CourseID string `json:"course_id" format:"uuid"`
+	CohortID string `json:"cohort_id,omitempty" format:"uuid" doc:"Required when the course runs in cohorts."`
+	UserID   string `json:"user_id,omitempty" format:"uuid" doc:"Someone else to enrol (courses.enrolment.manage); absent: oneself."`
+}
+
+// ListEnrolmentsQuery filters GET /api/v1/enrolments.
+type ListEnrolmentsQuery struct {
+	Status   string `query:"status" enum:"active,waitlisted,completed,withdrawn"`
+	UserID   string `query:"user_id" format:"uuid" doc:"Someone else's enrolments (courses.enrolment.manage)."`
+	CourseID string `query:"course_id" format:"uuid" doc:"The enrolments in one course: one's own, or with courses.enrolment.manage everyone's."`
+}
 
 func (p *Plugin) enrolmentRoutes() []sdk.Route {
 	return []sdk.Route{
 		{
 			Method: "POST", Path: "/api/v1/enrolments", Permission: PermEnrolSelf,
 			Summary: "Enrol oneself, or someone else (courses.enrolment.manage), in a published course; a full cohort waitlists.",
-			Request: enrolRequestSchema, Response: enrolmentObjectSchema, Status: http.StatusCreated,
-			Handler: sdk.HandlerFunc(p.enrol),
+			Request: Enrol{}, Response: Enrolment{}, Status: http.StatusCreated,
+			Handler: p.enrol,
 		},
 		{
 			Method: "GET", Path: "/api/v1/enrolments", Permission: PermEnrolSelf,
 			Summary:  "The learner's dashboard: their enrolments, newest first, with progress. With courses.enrolment.manage, user_id or course_id list the institution's.",
-			Response: enrolmentPageSchema, Query: []string{"status", "user_id", "course_id", "limit", "cursor"},
-			Handler: sdk.HandlerFunc(p.listEnrolments),
+			Response: sdk.Page[Enrolment]{}, Query: ListEnrolmentsQuery{}, Paginated: true,
+			Handler: p.listEnrolments,
 		},
 		{
 			Method: "GET", Path: "/api/v1/enrolments/{enrolment_id}", Permission: PermEnrolSelf,
-			Summary: "Read one's enrolment (anyone's, with courses.enrolment.manage).", Response: enrolmentObjectSchema,
-			Handler: sdk.HandlerFunc(p.getEnrolment),
+			Summary: "Read one's enrolment (anyone's, with courses.enrolment.manage).", Response: Enrolment{},
+			Handler: p.getEnrolment,
 		},
 		{
 			Method: "POST", Path: "/api/v1/enrolments/{enrolment_id}/withdraw", Permission: PermEnrolSelf,
 			Summary:  "Withdraw from a course (anyone, with courses.enrolment.manage). A freed cohort seat goes to the waitlist by the promote-waitlist job.",
-			Response: enrolmentObjectSchema,
-			Handler:  sdk.HandlerFunc(p.withdraw),
+			Response: Enrolment{},
+			Handler:  p.withdraw,
 		},
 	}
-}
-
-// enrolUUID reads a UUID of a request body or an event, in lowercase.
-func enrolUUID(s string) (string, bool) {
-	id, err := uuid.Parse(strings.TrimSpace(s))
-	if err != nil || len(strings.TrimSpace(s)) != 36 {
-		return "", false
-	}
-	return id.String(), true
 }
 
 // enrolmentSelect reads enrolments (e) with their course's title and
@@ -156,7 +105,7 @@ const enrolmentSelect = `
 	LEFT JOIN course_progress p ON p.enrolment_id = e.id`
 
 func scanEnrolment(row pgx.Row) (*Enrolment, error) {
-	var e Enrolment
+	e := Enrolment{}
 	var version, lessonsDone, lessonsReq, assessDone, assessReq, percent *int
 	var spent *int64
 	var lastActivity, progressDone *time.Time
@@ -205,13 +154,6 @@ func readEnrolment(ctx context.Context, tx pgx.Tx, id string) (*Enrolment, error
 	return e, nil
 }
 
-// enrolRequest is the body of POST /api/v1/enrolments.
-type enrolRequest struct {
-	CourseID string `json:"course_id"`
-	CohortID string `json:"cohort_id"`
-	UserID   string `json:"user_id"`
-}
-
 // enrol handles POST /api/v1/enrolments.
 //
 // Enrolling oneself needs a published course open to self-enrolment (the
@@ -225,40 +167,19 @@ type enrolRequest struct {
 // with status waitlisted, and the promote-waitlist jobs give seats in the
 // order people asked.
 func (p *Plugin) enrol(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	var in enrolRequest
+	var in Enrol
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
-	var bad []sdk.FieldError
-	courseID, ok := enrolUUID(in.CourseID)
-	switch {
-	case in.CourseID == "":
-		bad = append(bad, sdk.FieldError{Field: "course_id", Message: "is required"})
-	case !ok:
-		bad = append(bad, sdk.FieldError{Field: "course_id", Message: "must be a UUID"})
-	}
-	var cohortID, userID string
-	if in.CohortID != "" {
-		if cohortID, ok = enrolUUID(in.CohortID); !ok {
-			bad = append(bad, sdk.FieldError{Field: "cohort_id", Message: "must be a UUID"})
-		}
-	}
-	if in.UserID != "" {
-		if userID, ok = enrolUUID(in.UserID); !ok {
-			bad = append(bad, sdk.FieldError{Field: "user_id", Message: "must be a UUID"})
-		}
-	}
+	courseID, cohortID, userID := strings.ToLower(in.CourseID), strings.ToLower(in.CohortID), strings.ToLower(in.UserID)
 	me := req.Principal
-	if in.UserID == "" {
-		if me.Kind != "user" {
-			bad = append(bad, sdk.FieldError{Field: "user_id", Message: "is required: an API key enrols someone, not itself"})
+	if userID == "" {
+		if !me.IsUser() {
+			return nil, sdk.Invalid(sdk.FieldError{Field: "user_id", Message: "is required: an API key enrols someone, not itself"})
 		}
 		userID = me.UserID
 	}
-	if len(bad) > 0 {
-		return nil, sdk.Invalid(bad...)
-	}
-	self := me.Kind == "user" && userID == me.UserID
+	self := me.IsUser() && userID == me.UserID
 	source := enrolBySelf
 	if !self {
 		source = enrolByAdmin
@@ -267,15 +188,15 @@ func (p *Plugin) enrol(ctx context.Context, req *sdk.Request) (*sdk.Response, er
 		}
 		// Before the transaction: a round trip to the kernel. Someone of
 		// another institution, or no one, is not a member here.
-		member, err := p.memberHolds(ctx, me.TenantID, userID, PermEnrolSelf)
+		m, err := p.membership(ctx, req.Tenant(), userID)
 		if err != nil {
 			return nil, err
 		}
-		if !member {
-			return nil, sdk.Invalid(sdk.FieldError{Field: "user_id", Message: "is not a member of the institution who may enrol"}).WithCode("not_a_member")
+		if !m.Member {
+			return nil, sdk.Invalid(sdk.FieldError{Field: "user_id", Message: "is not a member of the institution"}).WithCode("not_a_member")
 		}
 	}
-	cfg, err := p.config(req)
+	cfg, err := sdk.Config[Config](ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +251,7 @@ func (p *Plugin) enrol(ctx context.Context, req *sdk.Request) (*sdk.Response, er
 				return sdk.Invalid(sdk.FieldError{Field: "cohort_id", Message: "is required: the course runs in cohorts (GET /api/v1/courses/{course_id}/cohorts)"}).WithCode("cohort_required")
 			}
 		}
-		id, err := insertEnrolment(ctx, tx, req.Publish, newEnrolment{
+		id, err := insertEnrolment(ctx, tx, req, newEnrolment{
 			courseID: courseID, cohortID: cohortID, userID: userID, source: source, enrolledBy: me.Actor(),
 		})
 		if err != nil {
@@ -416,7 +337,7 @@ type newEnrolment struct {
 // progress snapshot. It returns "" and writes nothing when the learner
 // already has a live enrolment in the course, or the order already enrolled
 // them (the unique indexes enrolments_one_live and enrolments_order).
-func insertEnrolment(ctx context.Context, tx pgx.Tx, publish publishFunc, n newEnrolment) (string, error) {
+func insertEnrolment(ctx context.Context, tx pgx.Tx, s sdk.Scope, n newEnrolment) (string, error) {
 	status := enrolActive
 	if n.cohortID != "" {
 		var err error
@@ -437,33 +358,25 @@ func insertEnrolment(ctx context.Context, tx pgx.Tx, publish publishFunc, n newE
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT DO NOTHING
 		RETURNING id`,
-		n.courseID, nilIfBlank(n.cohortID), n.userID, status, n.source, nilIfBlank(n.orderID), n.enrolledBy, at, activated, waitlisted).Scan(&id)
+		n.courseID, orNull(n.cohortID), n.userID, status, n.source, orNull(n.orderID), n.enrolledBy, at, activated, waitlisted).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("writing the enrolment: %w", err)
 	}
-	err = publish(ctx, tx, EventEnrolmentCreated, EnrolmentChanged{
+	err = s.Publish(ctx, tx, EventEnrolmentCreated, EnrolmentChanged{
 		EnrolmentID: id, CourseID: n.courseID, CohortID: n.cohortID, UserID: n.userID, Status: status, Source: n.source,
 	})
 	if err != nil {
 		return "", err
 	}
 	if status == enrolActive {
-		if _, err := refreshProgress(ctx, tx, publish, id); err != nil {
+		if _, err := refreshProgress(ctx, tx, s, id); err != nil {
 			return "", err
 		}
 	}
 	return id, nil
-}
-
-// nilIfBlank is NULL for an empty string.
-func nilIfBlank(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 // seatFor locks a cohort for the rest of the transaction and says whether
@@ -497,8 +410,6 @@ func seatFor(ctx context.Context, tx pgx.Tx, cohortID string) (string, error) {
 	return enrolActive, nil
 }
 
-var enrolmentStatuses = []string{enrolActive, enrolWaitlisted, enrolCompleted, enrolWithdrawn}
-
 // listEnrolments handles GET /api/v1/enrolments: the learner's dashboard,
 // the hot read. It is one query over enrolments_user (tenant, user,
 // created_at DESC, id DESC) joining the course's title and the progress
@@ -513,25 +424,18 @@ func (p *Plugin) listEnrolments(ctx context.Context, req *sdk.Request) (*sdk.Res
 	if err != nil {
 		return nil, err
 	}
-	userID, err := req.QueryUUID("user_id")
+	q, err := sdk.Query[ListEnrolmentsQuery](req)
 	if err != nil {
 		return nil, err
 	}
-	courseID, err := req.QueryUUID("course_id")
-	if err != nil {
-		return nil, err
-	}
-	status := strings.TrimSpace(req.Query.Get("status"))
-	if status != "" && !slices.Contains(enrolmentStatuses, status) {
-		return nil, sdk.Invalid(sdk.FieldError{Field: "status", Message: "must be one of active, waitlisted, completed, withdrawn"})
-	}
+	userID, courseID, status := strings.ToLower(q.UserID), strings.ToLower(q.CourseID), q.Status
 	me := req.Principal
 	manage := me.Can(PermEnrolManage)
 	if userID != "" && userID != me.UserID && !manage {
 		return nil, sdk.Errorf(sdk.ErrForbidden, "reading someone else's enrolments needs the permission %s", PermEnrolManage)
 	}
 	if userID == "" && !(manage && courseID != "") {
-		if me.Kind != "user" {
+		if !me.IsUser() {
 			return nil, sdk.Invalid(sdk.FieldError{Field: "user_id", Message: "is required: an API key has no enrolments of its own (or name a course_id)"})
 		}
 		userID = me.UserID
@@ -550,38 +454,40 @@ func (p *Plugin) listEnrolments(ctx context.Context, req *sdk.Request) (*sdk.Res
 	if status != "" {
 		where = append(where, "e.status = "+arg(status))
 	}
-	if page.After != nil {
-		at, id, err := enrolTimeCursor(page.After)
-		if err != nil {
-			return nil, err
-		}
+	if at, id, ok, err := page.AfterTime(); err != nil {
+		return nil, err
+	} else if ok {
 		where = append(where, fmt.Sprintf("(e.created_at, e.id) < (%s, %s::uuid)", arg(at), arg(id)))
 	}
-	q := enrolmentSelect + ` WHERE ` + strings.Join(where, " AND ") +
+	sql := enrolmentSelect + ` WHERE ` + strings.Join(where, " AND ") +
 		fmt.Sprintf(` ORDER BY e.created_at DESC, e.id DESC LIMIT %d`, page.Limit+1)
 
-	var items []*Enrolment
+	var items []Enrolment
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, q, args...)
+		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Enrolment, error) { return scanEnrolment(r) })
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Enrolment, error) {
+			e, err := scanEnrolment(r)
+			if err != nil {
+				return Enrolment{}, err
+			}
+			return *e, nil
+		})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return sdk.JSON(http.StatusOK, sdk.NewPage(items, page.Limit, func(e *Enrolment) []string {
-		return []string{e.CreatedAt.Format(time.RFC3339Nano), e.ID}
-	}))
+	return sdk.JSON(http.StatusOK, sdk.NewPage(items, page.Limit, func(e Enrolment) []string { return sdk.TimeKey(e.CreatedAt, e.ID) }))
 }
 
 // visibleEnrolment checks that the principal may act on the enrolment: its
 // own, or anyone's with courses.enrolment.manage. Someone else's is a 404,
 // as if it did not exist.
 func visibleEnrolment(p sdk.Principal, e *Enrolment) error {
-	if (p.Kind == "user" && e.UserID == p.UserID) || p.Can(PermEnrolManage) {
+	if (p.IsUser() && e.UserID == p.UserID) || p.Can(PermEnrolManage) {
 		return nil
 	}
 	return sdk.Errorf(sdk.ErrNotFound, "no enrolment %s", e.ID)
@@ -669,163 +575,4 @@ func strOrEmpty(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// OrderPaid is what the plugin reads of commerce.order.paid.v1, the
-// commerce plugin's event for a paid order. A course bought is an item
-// with a course_id (and optionally the cohort chosen); items without a
-// course_id are other products and are ignored, as are the items' other
-// fields (price, quantity...). The publisher may add fields; it must keep
-// these:
-//
-//	{"order_id": "ord_123", "user_id": "<uuid of the buyer>",
-//	 "items": [{"course_id": "<uuid>", "cohort_id": "<uuid, optional>"}]}
-type OrderPaid struct {
-	OrderID string          `json:"order_id"`
-	UserID  string          `json:"user_id"`
-	Items   []OrderPaidItem `json:"items"`
-}
-
-// OrderPaidItem is one item of a paid order.
-type OrderPaidItem struct {
-	CourseID string `json:"course_id,omitempty"`
-	CohortID string `json:"cohort_id,omitempty"`
-}
-
-// validate normalises the IDs and says what is malformed.
-func (o *OrderPaid) validate() error {
-	var bad []sdk.FieldError
-	o.OrderID = strings.TrimSpace(o.OrderID)
-	if o.OrderID == "" || len(o.OrderID) > 200 {
-		bad = append(bad, sdk.FieldError{Field: "order_id", Message: "is required, at most 200 characters"})
-	}
-	var ok bool
-	if o.UserID, ok = enrolUUID(o.UserID); !ok {
-		bad = append(bad, sdk.FieldError{Field: "user_id", Message: "is required and must be a UUID"})
-	}
-	for i := range o.Items {
-		it := &o.Items[i]
-		if it.CourseID != "" {
-			if it.CourseID, ok = enrolUUID(it.CourseID); !ok {
-				bad = append(bad, sdk.FieldError{Field: fmt.Sprintf("items.%d.course_id", i), Message: "must be a UUID"})
-			}
-		}
-		if it.CohortID != "" {
-			if it.CohortID, ok = enrolUUID(it.CohortID); !ok {
-				bad = append(bad, sdk.FieldError{Field: fmt.Sprintf("items.%d.cohort_id", i), Message: "must be a UUID"})
-			}
-		}
-	}
-	if len(bad) > 0 {
-		return sdk.Invalid(bad...)
-	}
-	return nil
-}
-
-// orderPaid handles commerce.order.paid.v1: the buyer is enrolled (source
-// order) in each course the order bought, in one transaction with the
-// event's inbox entry, so a redelivery enrols nobody twice; the unique
-// index enrolments_order makes an order enrol a learner in a course once
-// even as a new event. A learner already enrolled is left as they are.
-// Publication and self-enrolment are the commerce plugin's business (it
-// sold the course); prerequisites are not checked either: a purchase is
-// not refused after the money is taken.
-//
-// What cannot succeed on a retry is skipped with a warning: a course that
-// does not exist in the institution or is not published. Malformed data (no
-// order ID, a user ID or course ID that is not a UUID) is an error: the
-// kernel retries, then dead-letters the event, where an operator sees it.
-//
-// An item naming no cohort of a course that runs in cohorts gets the
-// soonest cohort that has not ended with a seat free, else the soonest that
-// has not ended (waitlisted); a named cohort of another course is replaced
-// the same way. With no cohort left to join, the learner is enrolled
-// without one, with a warning.
-func (p *Plugin) orderPaid(ctx context.Context, ev *sdk.Event) error {
-	if ev.TenantID == "" {
-		return fmt.Errorf("event %s: a paid order belongs to an institution, but the event names none", ev.ID)
-	}
-	var o OrderPaid
-	if err := ev.Decode(&o); err != nil {
-		return err
-	}
-	if err := o.validate(); err != nil {
-		return fmt.Errorf("event %s: %w", ev.ID, err)
-	}
-	log := p.env.Logger.With("event_id", ev.ID, "tenant_id", ev.TenantID, "order_id", o.OrderID, "user_id", o.UserID)
-	return ev.Tx(ctx, func(tx pgx.Tx) error {
-		for _, it := range o.Items {
-			if it.CourseID == "" {
-				continue // not a course: another plugin's product
-			}
-			c, err := loadCourse(ctx, tx, it.CourseID, false)
-			if errors.Is(err, sdk.ErrNotFound) {
-				log.Warn("a paid order names a course the institution does not have: skipped", "course_id", it.CourseID)
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if c.Status != "published" {
-				log.Warn("a paid order names a course that is not published: skipped", "course_id", it.CourseID, "status", c.Status)
-				continue
-			}
-			if live, err := liveEnrolment(ctx, tx, it.CourseID, o.UserID); err != nil {
-				return err
-			} else if live != "" {
-				continue // enrolled already (by themselves, an admin or this order)
-			}
-			cohortID, err := orderCohort(ctx, tx, it)
-			if err != nil {
-				return err
-			}
-			if it.CohortID != "" && cohortID != it.CohortID {
-				log.Warn("a paid order names a cohort of another course: chose one", "course_id", it.CourseID, "cohort_id", it.CohortID, "chosen", cohortID)
-			}
-			if cohortID == "" && it.CohortID == "" {
-				var hasCohorts bool
-				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cohorts WHERE course_id = $1)`, it.CourseID).Scan(&hasCohorts); err != nil {
-					return err
-				}
-				if hasCohorts {
-					log.Warn("every cohort of a bought course has ended: enrolled without a cohort", "course_id", it.CourseID)
-				}
-			}
-			_, err = insertEnrolment(ctx, tx, ev.Publish, newEnrolment{
-				courseID: it.CourseID, cohortID: cohortID, userID: o.UserID,
-				source: enrolByOrder, orderID: o.OrderID, enrolledBy: "event:" + ev.ID,
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// orderCohort is the cohort an order item enrols in: the one it names, if
-// it belongs to the course, else the soonest-starting cohort that has not
-// ended with a free seat (and nobody waiting), else the soonest that has
-// not ended; "" for none.
-func orderCohort(ctx context.Context, tx pgx.Tx, it OrderPaidItem) (string, error) {
-	if it.CohortID != "" {
-		var ok bool
-		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cohorts WHERE id = $1 AND course_id = $2)`, it.CohortID, it.CourseID).Scan(&ok)
-		if err != nil || ok {
-			return it.CohortID, err
-		}
-	}
-	var id string
-	err := tx.QueryRow(ctx, `
-		SELECT c.id FROM cohorts c
-		WHERE c.course_id = $1 AND c.ends_at > now()
-		ORDER BY (c.seat_limit IS NULL OR (
-		            NOT EXISTS (SELECT 1 FROM enrolments w WHERE w.cohort_id = c.id AND w.status = 'waitlisted')
-		            AND c.seat_limit > (SELECT count(*) FROM enrolments e WHERE e.cohort_id = c.id AND e.status IN ('active', 'completed'))
-		         )) DESC, c.starts_at, c.id
-		LIMIT 1`, it.CourseID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return id, err
 }

@@ -7,23 +7,56 @@ import (
 	"unicode"
 
 	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/schema"
 )
 
-// FuzzQuiz feeds arbitrary question and answer documents through the
-// checks and the grader a quiz attempt runs: whatever an author or a
-// learner sends, they never panic, accepted questions have what grading
+// kernelAccepts is the kernel's check of a request body of v's type
+// against its schema, before the plugin sees it.
+func kernelAccepts(t testing.TB, v any) func(body []byte) bool {
+	t.Helper()
+	gen := schema.NewGenerator(Name + ".")
+	ref, err := gen.Schema(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := schema.JSONSchemaOf(ref, gen.Components(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := schema.Compile("request", doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(body []byte) bool {
+		v, err := schema.Decode(body)
+		return err == nil && len(schema.Validate(s, v, "")) == 0
+	}
+}
+
+// FuzzQuiz feeds arbitrary question and answer documents through what a
+// quiz attempt runs: the kernel's check of the body against CreateQuiz's
+// schema, then the plugin's checks and the grader. Whatever an author or a
+// learner sends, nothing panics, accepted questions have what grading
 // relies on, and a score never exceeds its maximum.
 func FuzzQuiz(f *testing.F) {
 	f.Add([]byte(`[{"id":"q1","prompt":"?","kind":"single","options":[{"id":"a","text":"A"},{"id":"b","text":"B"}],"correct":["a"]}]`), []byte(`{"q1":["a"]}`))
 	f.Add([]byte(`[{"id":"q","prompt":"?","kind":"multiple","points":3,"options":[{"id":"a","text":"A"},{"id":"b","text":"B"}],"correct":["a","b"]}]`), []byte(`{"q":["b","a","a"]}`))
 	f.Add([]byte(`[{"id":"","kind":"odd","options":[],"correct":["x"]}]`), []byte(`{"nope":[]}`))
+	accepts := kernelAccepts(f, CreateQuiz{})
 	f.Fuzz(func(t *testing.T, questionsJSON, answersJSON []byte) {
-		var in []questionInput
-		if json.Unmarshal(questionsJSON, &in) != nil {
+		body, err := json.Marshal(map[string]any{"title": "Quiz", "questions": json.RawMessage(questionsJSON)})
+		if err != nil {
+			return // not JSON
+		}
+		if !accepts(body) {
+			return // the kernel refuses it
+		}
+		var in CreateQuiz
+		if err := (&sdk.Request{Body: body}).Decode(&in); err != nil {
 			return
 		}
 		var bad []sdk.FieldError
-		questions := checkQuestions(&bad, in)
+		questions := checkQuestions(&bad, "questions", in.Questions)
 		if len(bad) > 0 {
 			return
 		}
@@ -59,7 +92,11 @@ func FuzzTitleSearch(f *testing.F) {
 		if msg != "" {
 			return
 		}
-		for _, w := range strings.Split(tsq, " & ") {
+		words := strings.Split(tsq, " & ")
+		if len(words) > maxSearchWords {
+			t.Fatalf("%q became %d words", q, len(words))
+		}
+		for _, w := range words {
 			word, ok := strings.CutSuffix(w, ":*")
 			if !ok || word == "" || strings.ContainsFunc(word, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
 				t.Fatalf("%q became %q", q, tsq)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/sdk"
@@ -31,7 +30,7 @@ func (p *Plugin) memberRemoved(ctx context.Context, ev *sdk.Event) error {
 	if err := ev.Decode(&in); err != nil {
 		return err
 	}
-	if uuid.Validate(in.UserID) != nil {
+	if !sdk.IsUUID(in.UserID) {
 		return fmt.Errorf("event %s: user_id %q is not a UUID", ev.ID, in.UserID)
 	}
 	return ev.Tx(ctx, func(tx pgx.Tx) error {

@@ -18,7 +18,7 @@ func memberRemoved(tenant, userID string) plugintest.Event {
 
 func TestMemberRemovedGivesUpSeats(t *testing.T) {
 	t.Parallel()
-	b := enrolSetup(t)
+	b := newBundle(t)
 	h, tenant := b.h, b.tenant
 	teacher, coTeacher := b.member(tenant, "instructor"), b.member(tenant, "instructor")
 	c := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{})
@@ -62,8 +62,8 @@ func TestMemberRemovedGivesUpSeats(t *testing.T) {
 	// Removing a teacher: they leave the course another instructor teaches,
 	// and stay on the one they teach alone, for an admin to reassign.
 	require.NoError(t, h.Deliver(t, memberRemoved(tenant, teacher.UserID)))
-	require.Zero(t, rowCount(t, h, `SELECT count(*) FROM plugin_courses.course_instructors WHERE course_id = $1 AND user_id = $2`, c.ID, teacher.UserID))
-	require.Equal(t, 1, rowCount(t, h, `SELECT count(*) FROM plugin_courses.course_instructors WHERE course_id = $1 AND user_id = $2`, solo.ID, teacher.UserID))
+	require.Zero(t, count(t, h, `SELECT count(*) FROM plugin_courses.course_instructors WHERE course_id = $1 AND user_id = $2`, c.ID, teacher.UserID))
+	require.Equal(t, 1, count(t, h, `SELECT count(*) FROM plugin_courses.course_instructors WHERE course_id = $1 AND user_id = $2`, solo.ID, teacher.UserID))
 
 	// Another institution's removal touches nothing here; bad data is an error.
 	require.NoError(t, h.Deliver(t, memberRemoved(plugintest.NewTenant(), waiting.UserID)))

@@ -2,7 +2,6 @@ package courses
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,15 +15,15 @@ import (
 // Recommendation is a learner's next step in a course (GET
 // /api/v1/courses/{course_id}/next): one thing to do and why.
 type Recommendation struct {
-	Kind         string `json:"kind"` // lesson, quiz, assignment, course, done
-	LessonID     string `json:"lesson_id,omitempty"`
-	QuizID       string `json:"quiz_id,omitempty"`
-	AssignmentID string `json:"assignment_id,omitempty"`
-	CourseID     string `json:"course_id,omitempty"` // kind course: the prerequisite course to complete first
+	Kind         string `json:"kind" enum:"lesson,quiz,assignment,course,done"`
+	LessonID     string `json:"lesson_id,omitempty" format:"uuid"`
+	QuizID       string `json:"quiz_id,omitempty" format:"uuid"`
+	AssignmentID string `json:"assignment_id,omitempty" format:"uuid"`
+	CourseID     string `json:"course_id,omitempty" format:"uuid" doc:"Kind course: the prerequisite course to complete first."`
 	// ReasonCode is start, continue, remediate, take_quiz,
 	// submit_assignment, prerequisite_course or complete.
-	ReasonCode string `json:"reason_code"`
-	Reason     string `json:"reason"` // one sentence for the learner
+	ReasonCode string `json:"reason_code" enum:"start,continue,remediate,take_quiz,submit_assignment,prerequisite_course,complete"`
+	Reason     string `json:"reason" doc:"One sentence for the learner."`
 }
 
 // Reason codes of a Recommendation.
@@ -42,7 +41,7 @@ func (p *Plugin) nextRoutes() []sdk.Route {
 	return []sdk.Route{{
 		Method: "GET", Path: "/api/v1/courses/{course_id}/next", Permission: PermCourseRead,
 		Summary:  "The caller's recommended next step in a course they are enrolled in",
-		Response: recommendationSchema, Handler: sdk.HandlerFunc(p.nextStep),
+		Response: Recommendation{}, Handler: p.nextStep,
 	}}
 }
 
@@ -82,7 +81,7 @@ func (p *Plugin) nextStep(ctx context.Context, req *sdk.Request) (*sdk.Response,
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := p.config(req)
+	cfg, err := sdk.Config[Config](ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +92,7 @@ func (p *Plugin) nextStep(ctx context.Context, req *sdk.Request) (*sdk.Response,
 			return err
 		}
 		var enrolmentID, status string
-		if req.Principal.Kind == "user" {
+		if req.Principal.IsUser() {
 			err := tx.QueryRow(ctx, `SELECT id::text, status FROM enrolments WHERE course_id = $1 AND user_id = $2 AND status <> 'withdrawn'`,
 				courseID, req.Principal.UserID).Scan(&enrolmentID, &status)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -408,14 +407,3 @@ func assignmentStep(st *learnerState, a AssessmentRef) (Recommendation, bool) {
 		Reason: fmt.Sprintf("Submit %q.", a.Title),
 	}, true
 }
-
-var recommendationSchema = json.RawMessage(`{
-	"type": "object", "required": ["kind", "reason_code", "reason"],
-	"properties": {
-		"kind": {"enum": ["lesson", "quiz", "assignment", "course", "done"]},
-		"lesson_id": ` + catUUID + `,
-		"quiz_id": ` + catUUID + `,
-		"assignment_id": ` + catUUID + `,
-		"course_id": {"type": "string", "format": "uuid", "description": "kind course: the prerequisite course to complete first"},
-		"reason_code": {"enum": ["start", "continue", "remediate", "take_quiz", "submit_assignment", "prerequisite_course", "complete"]},
-		"reason": {"type": "string"}}}`)

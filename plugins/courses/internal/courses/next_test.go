@@ -41,28 +41,28 @@ func catEnrol(t *testing.T, h *plugintest.Harness, tenant, courseID, userID, sta
 func catNext(t *testing.T, h *plugintest.Harness, p sdk.Principal, courseID string) courses.Recommendation {
 	t.Helper()
 	var r courses.Recommendation
-	catDo(t, h, p, "GET", "/api/v1/courses/"+courseID+"/next", nil, http.StatusOK).JSON(t, &r)
+	do(t, h, p, "GET", "/api/v1/courses/"+courseID+"/next", nil, http.StatusOK).JSON(t, &r)
 	require.NotEmpty(t, r.Reason)
 	return r
 }
 
 func TestNextRecommendation(t *testing.T) {
 	t.Parallel()
-	b := catSetup(t)
+	b := newBundle(t)
 	h := b.h
-	foundations, _ := catPublishedCourse(t, h, b.teacher, "Foundations", "Intro")
+	foundations, _ := publishedCourse(t, h, b.teacher, "Foundations", "Intro")
 
 	// Geology: Rocks (with a required quiz), Minerals (needs Fossils),
 	// Fossils (with an optional quiz); an assignment for the whole course;
 	// Foundations first. Quizzes pass at the course's 80%.
-	c := catCourse(t, h, b.teacher, "Geology")
-	catDo(t, h, b.teacher, "PATCH", "/api/v1/courses/"+c.ID, map[string]any{"pass_mark": 80}, http.StatusOK)
-	m := catModule(t, h, b.teacher, c.ID, "Earth")
-	rocks := catLesson(t, h, b.teacher, c.ID, m.ID, "Rocks")
-	minerals := catLesson(t, h, b.teacher, c.ID, m.ID, "Minerals")
-	fossils := catLesson(t, h, b.teacher, c.ID, m.ID, "Fossils")
-	catDo(t, h, b.teacher, "PUT", "/api/v1/courses/"+c.ID+"/lessons/"+minerals.ID+"/prerequisites", map[string]any{"lesson_ids": []string{fossils.ID}}, http.StatusOK)
-	catDo(t, h, b.teacher, "PUT", "/api/v1/courses/"+c.ID+"/prerequisites", map[string]any{"course_ids": []string{foundations.ID}}, http.StatusOK)
+	c := newCourse(t, h, b.teacher, "Geology")
+	do(t, h, b.teacher, "PATCH", "/api/v1/courses/"+c.ID, map[string]any{"pass_mark": 80}, http.StatusOK)
+	m := newModule(t, h, b.teacher, c.ID, "Earth")
+	rocks := newLesson(t, h, b.teacher, c.ID, m.ID, "Rocks")
+	minerals := newLesson(t, h, b.teacher, c.ID, m.ID, "Minerals")
+	fossils := newLesson(t, h, b.teacher, c.ID, m.ID, "Fossils")
+	do(t, h, b.teacher, "PUT", "/api/v1/courses/"+c.ID+"/lessons/"+minerals.ID+"/prerequisites", map[string]any{"lesson_ids": []string{fossils.ID}}, http.StatusOK)
+	do(t, h, b.teacher, "PUT", "/api/v1/courses/"+c.ID+"/prerequisites", map[string]any{"course_ids": []string{foundations.ID}}, http.StatusOK)
 	var rocksQuiz, fossilsQuiz, essay string
 	require.NoError(t, h.InTenant(b.tenant, func(tx pgx.Tx) error {
 		ctx := t.Context()
@@ -88,7 +88,7 @@ func TestNextRecommendation(t *testing.T) {
 			INSERT INTO assignments (course_id, rubric_id, title, due_at, created_by) VALUES ($1, $2, 'Field report', now() + interval '30 days', $3)
 			RETURNING id`, c.ID, rubric, b.teacher.UserID).Scan(&essay)
 	}))
-	catPublish(t, h, b.teacher, c.ID)
+	publish(t, h, b.teacher, c.ID)
 	enrolment := catEnrol(t, h, b.tenant, c.ID, b.learner.UserID, "active")
 	t0 := time.Now().Add(-time.Hour).UTC()
 	progress := func(lessonID string, completed bool, at time.Time) {
@@ -130,13 +130,13 @@ func TestNextRecommendation(t *testing.T) {
 	require.Contains(t, r.Reason, `"Rocks"`)
 
 	// The pass mark falls back to the institution's default.
-	catDo(t, h, b.teacher, "PATCH", "/api/v1/courses/"+c.ID, map[string]any{"pass_mark": nil}, http.StatusOK)
+	do(t, h, b.teacher, "PATCH", "/api/v1/courses/"+c.ID, map[string]any{"pass_mark": nil}, http.StatusOK)
 	h.SetTenantConfig(b.tenant, json.RawMessage(`{"default_pass_mark": 65}`))
 	require.Contains(t, catNext(t, h, b.learner, c.ID).Reason, "65%")
 	catExec(t, h, b.tenant, `UPDATE quizzes SET pass_mark = 90 WHERE id = $1`, rocksQuiz)
 	require.Contains(t, catNext(t, h, b.learner, c.ID).Reason, "90%", "the quiz's own pass mark comes first")
 	catExec(t, h, b.tenant, `UPDATE quizzes SET pass_mark = NULL WHERE id = $1`, rocksQuiz)
-	catDo(t, h, b.teacher, "PATCH", "/api/v1/courses/"+c.ID, map[string]any{"pass_mark": 80}, http.StatusOK)
+	do(t, h, b.teacher, "PATCH", "/api/v1/courses/"+c.ID, map[string]any{"pass_mark": 80}, http.StatusOK)
 
 	// No attempt left: nothing to gain from the quiz, move on.
 	catExec(t, h, b.tenant, `UPDATE quizzes SET max_attempts = 1 WHERE id = $1`, rocksQuiz)
@@ -192,33 +192,33 @@ func TestNextRecommendation(t *testing.T) {
 
 func TestNextRefusals(t *testing.T) {
 	t.Parallel()
-	b := catSetup(t)
+	b := newBundle(t)
 	h := b.h
-	c, _ := catPublishedCourse(t, h, b.teacher, "Astronomy", "Stars")
+	c, _ := publishedCourse(t, h, b.teacher, "Astronomy", "Stars")
 	path := "/api/v1/courses/" + c.ID + "/next"
 
-	catProblem(t, h.Do(b.learner, "GET", path, nil), http.StatusNotFound, "not_enrolled")
-	catProblem(t, h.Do(plugintest.APIKey(b.tenant, courses.PermCourseRead), "GET", path, nil), http.StatusNotFound, "not_enrolled")
-	catProblem(t, h.Do(plugintest.User(plugintest.NewTenant(), "learner"), "GET", path, nil), http.StatusNotFound, "not-found")
-	catProblem(t, h.Do(b.learner, "GET", "/api/v1/courses/"+plugintest.NewID()+"/next", nil), http.StatusNotFound, "not-found")
+	requireProblem(t, h.Do(b.learner, "GET", path, nil), http.StatusNotFound, "not_enrolled")
+	requireProblem(t, h.Do(plugintest.APIKey(b.tenant, courses.PermCourseRead), "GET", path, nil), http.StatusNotFound, "not_enrolled")
+	requireProblem(t, h.Do(plugintest.User(plugintest.NewTenant(), "learner"), "GET", path, nil), http.StatusNotFound, "not-found")
+	requireProblem(t, h.Do(b.learner, "GET", "/api/v1/courses/"+plugintest.NewID()+"/next", nil), http.StatusNotFound, "not-found")
 
 	waiting := plugintest.User(b.tenant, "learner")
 	catEnrol(t, h, b.tenant, c.ID, waiting.UserID, "waitlisted")
-	catProblem(t, h.Do(waiting, "GET", path, nil), http.StatusConflict, "enrolment_waitlisted")
+	requireProblem(t, h.Do(waiting, "GET", path, nil), http.StatusConflict, "enrolment_waitlisted")
 
 	// A withdrawn enrolment is no enrolment.
 	gone := plugintest.User(b.tenant, "learner")
 	catEnrol(t, h, b.tenant, c.ID, gone.UserID, "withdrawn")
-	catProblem(t, h.Do(gone, "GET", path, nil), http.StatusNotFound, "not_enrolled")
+	requireProblem(t, h.Do(gone, "GET", path, nil), http.StatusNotFound, "not_enrolled")
 
 	// A draft says nothing to someone who cannot see it.
-	draft := catCourse(t, h, b.teacher, "Cosmology")
-	catProblem(t, h.Do(b.learner, "GET", "/api/v1/courses/"+draft.ID+"/next", nil), http.StatusNotFound, "not-found")
-	catProblem(t, h.Do(b.teacher, "GET", "/api/v1/courses/"+draft.ID+"/next", nil), http.StatusNotFound, "not_enrolled")
+	draft := newCourse(t, h, b.teacher, "Cosmology")
+	requireProblem(t, h.Do(b.learner, "GET", "/api/v1/courses/"+draft.ID+"/next", nil), http.StatusNotFound, "not-found")
+	requireProblem(t, h.Do(b.teacher, "GET", "/api/v1/courses/"+draft.ID+"/next", nil), http.StatusNotFound, "not_enrolled")
 
 	// An enrolled learner of a course since unpublished.
 	catEnrol(t, h, b.tenant, c.ID, b.learner.UserID, "active")
 	require.Equal(t, "start", catNext(t, h, b.learner, c.ID).ReasonCode)
-	catDo(t, h, b.teacher, "POST", "/api/v1/courses/"+c.ID+"/unpublish", nil, http.StatusOK)
-	catProblem(t, h.Do(b.learner, "GET", path, nil), http.StatusConflict, "course_unpublished")
+	do(t, h, b.teacher, "POST", "/api/v1/courses/"+c.ID+"/unpublish", nil, http.StatusOK)
+	requireProblem(t, h.Do(b.learner, "GET", path, nil), http.StatusConflict, "course_unpublished")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"fmt"
 
 	"github.com/edulure/edulure/sdk"
 )
@@ -14,7 +13,7 @@ const Name = "courses"
 
 // Version is the plugin's own version, released independently of the
 // kernel.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Permissions the plugin introduces. Changing a course also needs the
 // resource-level rule of access.go: the caller teaches the course, or holds
@@ -32,15 +31,17 @@ const (
 )
 
 //go:embed migrations/*.sql
-var migrationFiles embed.FS
+var migrations embed.FS
 
 // Plugin is the courses plugin.
 type Plugin struct {
-	env      *sdk.Env
-	defaults Config // the schema's defaults, then the operator's
+	env *sdk.Env
 }
 
-var _ sdk.Plugin = (*Plugin)(nil)
+var (
+	_ sdk.Plugin      = (*Plugin)(nil)
+	_ sdk.Provisioner = (*Plugin)(nil)
+)
 
 // New builds the plugin (lifecycle step 1: no I/O).
 func New() *Plugin { return &Plugin{} }
@@ -49,8 +50,9 @@ func New() *Plugin { return &Plugin{} }
 func (p *Plugin) Manifest() sdk.Manifest {
 	var routes []sdk.Route
 	for _, group := range [][]sdk.Route{
-		p.catalogueRoutes(), p.prerequisiteRoutes(), p.cohortRoutes(), p.enrolmentRoutes(),
-		p.progressRoutes(), p.quizRoutes(), p.assignmentRoutes(), p.submissionRoutes(), p.certificateRoutes(),
+		p.courseRoutes(), p.moduleRoutes(), p.lessonRoutes(), p.publishRoutes(), p.nextRoutes(), p.prerequisiteRoutes(),
+		p.cohortRoutes(), p.enrolmentRoutes(), p.progressRoutes(), p.quizRoutes(), p.attemptRoutes(), p.rubricRoutes(), p.assignmentRoutes(),
+		p.submissionRoutes(), p.appealRoutes(), p.certificateRoutes(),
 	} {
 		routes = append(routes, group...)
 	}
@@ -69,29 +71,23 @@ func (p *Plugin) Manifest() sdk.Manifest {
 			{Name: PermAppealReview, Description: "Resolve grade appeals.", DefaultRoles: []string{"admin", "instructor"}},
 			{Name: PermCertificateAll, Description: "Read every certificate of the institution.", DefaultRoles: []string{"admin"}},
 		},
-		Routes:       routes,
-		Publishes:    publishedEvents,
-		Subscribes:   p.subscriptions(),
-		Jobs:         p.jobs(),
-		Migrations:   sdk.MustSub(migrationFiles, "migrations"),
-		ConfigSchema: configSchema,
+		Routes:     routes,
+		Publishes:  publishedEvents,
+		Subscribes: p.subscriptions(),
+		Jobs:       p.jobs(),
+		Migrations: migrations,
+		Config:     Config{SelfEnrolment: true, DefaultPassMark: 70, DefaultQuizAttempts: 3},
 	}
 }
 
-// Provision keeps the environment and reads the operator's configuration
-// (lifecycle step 4). A bad configuration stops the plugin from loading,
-// with a message saying what is wrong.
+// Provision keeps the environment (lifecycle step 4): the database for
+// the public verification route, the host for membership checks, the
+// logger for event handlers. The kernel has checked the operator's
+// configuration against Config's schema.
 func (p *Plugin) Provision(_ context.Context, env *sdk.Env) error {
-	defaults, err := parseConfig(schemaDefaults, env.OperatorConfig)
-	if err != nil {
-		return fmt.Errorf("the config block of plugin %q in plugins.hcl: %w", Name, err)
-	}
 	if env.DB == nil {
 		return errors.New("courses needs its database")
 	}
-	p.env, p.defaults = env, defaults
+	p.env = env
 	return nil
 }
-
-// Cleanup has nothing to release: the SDK closes the database pool.
-func (p *Plugin) Cleanup(context.Context) error { return nil }

@@ -1,29 +1,19 @@
 package courses_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/plugintest"
 
 	"github.com/edulure/edulure/plugins/courses/internal/courses"
 )
 
-func TestMain(m *testing.M) { os.Exit(plugintest.Main(m)) }
-
-// setup provisions the plugin in a fresh database, as the kernel would.
-func setup(t *testing.T, opts ...plugintest.Option) *plugintest.Harness {
-	t.Helper()
-	return plugintest.New(t, courses.New(), opts...)
-}
-
 func TestManifestLoadsAndMigrates(t *testing.T) {
 	t.Parallel()
 	m := courses.New().Manifest()
-	_, _, err := sdk.EncodeManifest(m)
+	err := plugintest.Check(courses.New())
 	require.NoError(t, err)
 	require.Equal(t, "courses", m.Name)
 	h := setup(t)

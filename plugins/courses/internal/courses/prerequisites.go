@@ -2,7 +2,6 @@ package courses
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -15,64 +14,52 @@ import (
 
 // CoursePrerequisites is the answer of PUT /api/v1/courses/{course_id}/prerequisites.
 type CoursePrerequisites struct {
-	CourseID  string   `json:"course_id"`
-	CourseIDs []string `json:"course_ids"` // the courses to complete first
+	CourseID  string   `json:"course_id" format:"uuid"`
+	CourseIDs []string `json:"course_ids" format:"uuid" doc:"The courses to complete first."`
 }
 
 // LessonPrerequisites is the answer of PUT /api/v1/courses/{course_id}/lessons/{lesson_id}/prerequisites.
 type LessonPrerequisites struct {
-	CourseID  string   `json:"course_id"`
-	LessonID  string   `json:"lesson_id"`
-	LessonIDs []string `json:"lesson_ids"` // the lessons to complete first
+	CourseID  string   `json:"course_id" format:"uuid"`
+	LessonID  string   `json:"lesson_id" format:"uuid"`
+	LessonIDs []string `json:"lesson_ids" format:"uuid" doc:"The lessons to complete first."`
 }
 
-// maxPrerequisites bounds one course's or lesson's list.
-const maxPrerequisites = 50
+// SetCoursePrerequisites is the body of PUT /api/v1/courses/{course_id}/prerequisites.
+type SetCoursePrerequisites struct {
+	CourseIDs []string `json:"course_ids" format:"uuid" maxItems:"50" doc:"Courses of the institution to complete first; [] removes them all."`
+}
+
+// SetLessonPrerequisites is the body of PUT
+// /api/v1/courses/{course_id}/lessons/{lesson_id}/prerequisites.
+type SetLessonPrerequisites struct {
+	LessonIDs []string `json:"lesson_ids" format:"uuid" maxItems:"50" doc:"Lessons of the same course to complete first; [] removes them all."`
+}
 
 func (p *Plugin) prerequisiteRoutes() []sdk.Route {
 	return []sdk.Route{
 		{
 			Method: "PUT", Path: "/api/v1/courses/{course_id}/prerequisites", Permission: PermCourseAuthor,
 			Summary: "Replace the courses a course requires (in its draft); a cycle is refused",
-			Request: prerequisiteCoursesRequestSchema, Response: prerequisiteCoursesSchema,
-			Handler: sdk.HandlerFunc(p.putCoursePrerequisites),
+			Request: SetCoursePrerequisites{}, Response: CoursePrerequisites{}, Handler: p.putCoursePrerequisites,
 		},
 		{
 			Method: "PUT", Path: "/api/v1/courses/{course_id}/lessons/{lesson_id}/prerequisites", Permission: PermCourseAuthor,
 			Summary: "Replace the lessons of the course a lesson requires (in its draft); a cycle is refused",
-			Request: prerequisiteLessonsRequestSchema, Response: prerequisiteLessonsSchema,
-			Handler: sdk.HandlerFunc(p.putLessonPrerequisites),
+			Request: SetLessonPrerequisites{}, Response: LessonPrerequisites{}, Handler: p.putLessonPrerequisites,
 		},
 	}
 }
 
-// prerequisiteIDs checks a list of IDs: UUIDs, at most maxPrerequisites,
-// given once each. It answers them in lowercase, sorted.
-func prerequisiteIDs(field string, ids []string) ([]string, error) {
-	if ids == nil {
-		return nil, sdk.Invalid(sdk.FieldError{Field: field, Message: "is required (an empty list removes every prerequisite)"})
-	}
-	if len(ids) > maxPrerequisites {
-		return nil, sdk.Invalid(sdk.FieldError{Field: field, Message: fmt.Sprintf("at most %d", maxPrerequisites)})
-	}
-	var bad []sdk.FieldError
+// prerequisiteIDs are the IDs of a list (UUIDs, as its schema says) in
+// lowercase, sorted, each once.
+func prerequisiteIDs(ids []string) []string {
 	out := make([]string, 0, len(ids))
-	for i, id := range ids {
-		if !catalogueUUID.MatchString(id) {
-			bad = append(bad, sdk.FieldError{Field: fmt.Sprintf("%s[%d]", field, i), Message: "must be a UUID"})
-			continue
-		}
+	for _, id := range ids {
 		out = append(out, strings.ToLower(id))
 	}
-	if len(bad) > 0 {
-		return nil, sdk.Invalid(bad...)
-	}
 	slices.Sort(out)
-	return slices.Compact(out), nil
-}
-
-type coursePrerequisitesRequest struct {
-	CourseIDs []string `json:"course_ids"`
+	return slices.Compact(out)
 }
 
 // putCoursePrerequisites handles PUT /api/v1/courses/{course_id}/prerequisites.
@@ -84,34 +71,23 @@ func (p *Plugin) putCoursePrerequisites(ctx context.Context, req *sdk.Request) (
 	if err != nil {
 		return nil, err
 	}
-	var in coursePrerequisitesRequest
+	var in SetCoursePrerequisites
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
-	want, err := prerequisiteIDs("course_ids", in.CourseIDs)
-	if err != nil {
-		return nil, err
-	}
-	if err := ifMatch(req); err != nil {
-		return nil, err
-	}
+	want := prerequisiteIDs(in.CourseIDs)
 	out := CoursePrerequisites{CourseID: id, CourseIDs: want}
-	var rev int
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		// The institution's lock first, the course's second: the foreign
-		// keys of the rows written below take a share lock on each
-		// required course, so a transaction holding a course's row lock
-		// while it waits for the institution's could deadlock with this one.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, req.Principal.TenantID+":courses.prerequisites"); err != nil {
+	// The institution's lock first, the course's second: the foreign keys
+	// of the rows written below take a share lock on each required course,
+	// so a transaction holding a course's row lock while it waits for the
+	// institution's could deadlock with this one.
+	serialise := func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, req.Tenant()+":courses.prerequisites"); err != nil {
 			return fmt.Errorf("serialising prerequisite changes: %w", err)
 		}
-		c, err := authorCourse(ctx, tx, req, id)
-		if err != nil {
-			return err
-		}
-		if err := checkRevision(req, c); err != nil {
-			return err
-		}
+		return nil
+	}
+	rev, err := changeDraft(ctx, req, id, true, serialise, func(tx pgx.Tx, _ *course) error {
 		// Row-level security hides other institutions' courses: they are
 		// as unknown as IDs that name nothing.
 		titles, err := courseTitles(ctx, tx, append([]string{id}, want...))
@@ -142,17 +118,12 @@ func (p *Plugin) putCoursePrerequisites(ctx context.Context, req *sdk.Request) (
 		if err != nil {
 			return fmt.Errorf("recording the prerequisites of course %s: %w", id, err)
 		}
-		rev, err = touchDraft(ctx, tx, id)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return respondWithRevision(http.StatusOK, out, rev)
-}
-
-type lessonPrerequisitesRequest struct {
-	LessonIDs []string `json:"lesson_ids"`
 }
 
 // putLessonPrerequisites handles PUT
@@ -168,27 +139,13 @@ func (p *Plugin) putLessonPrerequisites(ctx context.Context, req *sdk.Request) (
 	if err != nil {
 		return nil, err
 	}
-	var in lessonPrerequisitesRequest
+	var in SetLessonPrerequisites
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
-	want, err := prerequisiteIDs("lesson_ids", in.LessonIDs)
-	if err != nil {
-		return nil, err
-	}
-	if err := ifMatch(req); err != nil {
-		return nil, err
-	}
+	want := prerequisiteIDs(in.LessonIDs)
 	out := LessonPrerequisites{CourseID: courseID, LessonID: lessonID, LessonIDs: want}
-	var rev int
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		c, err := authorCourse(ctx, tx, req, courseID)
-		if err != nil {
-			return err
-		}
-		if err := checkRevision(req, c); err != nil {
-			return err
-		}
+	rev, err := editDraft(ctx, req, courseID, func(tx pgx.Tx, _ *course) error {
 		// The course's lessons, with their titles for the messages.
 		rows, err := tx.Query(ctx, `SELECT id::text, title FROM lessons WHERE course_id = $1`, courseID)
 		if err != nil {
@@ -252,10 +209,7 @@ func (p *Plugin) putLessonPrerequisites(ctx context.Context, req *sdk.Request) (
 		if err != nil {
 			return fmt.Errorf("recording the prerequisites of lesson %s: %w", lessonID, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE lessons SET updated_at = now() WHERE id = $1`, lessonID); err != nil {
-			return err
-		}
-		rev, err = touchDraft(ctx, tx, courseID)
+		_, err = tx.Exec(ctx, `UPDATE lessons SET updated_at = now() WHERE id = $1`, lessonID)
 		return err
 	})
 	if err != nil {
@@ -319,7 +273,7 @@ func unknownIDs(field string, given []string, known map[string]string) []missing
 			continue
 		}
 		seen[id] = true
-		out = append(out, missingID{field: fmt.Sprintf("%s[%d]", field, i), id: id})
+		out = append(out, missingID{field: fmt.Sprintf("%s.%d", field, i), id: id})
 	}
 	return out
 }
@@ -400,20 +354,3 @@ func cycleError(what string, cycle []string, titles map[string]string) error {
 	return sdk.Errorf(sdk.ErrInvalid, "these prerequisites would make a cycle, so no %s could ever be started: %s",
 		what, strings.Join(names, " → ")).WithCode("prerequisite_cycle")
 }
-
-var (
-	prerequisiteCoursesRequestSchema = json.RawMessage(`{
-		"type": "object", "required": ["course_ids"], "additionalProperties": false,
-		"properties": {"course_ids": {"type": "array", "maxItems": 50, "items": {"type": "string", "format": "uuid"},
-			"description": "courses of the institution to complete first; [] removes them all"}}}`)
-	prerequisiteCoursesSchema = json.RawMessage(`{
-		"type": "object", "required": ["course_id", "course_ids"],
-		"properties": {"course_id": ` + catUUID + `, "course_ids": {"type": "array", "items": ` + catUUID + `}}}`)
-	prerequisiteLessonsRequestSchema = json.RawMessage(`{
-		"type": "object", "required": ["lesson_ids"], "additionalProperties": false,
-		"properties": {"lesson_ids": {"type": "array", "maxItems": 50, "items": {"type": "string", "format": "uuid"},
-			"description": "lessons of the same course to complete first; [] removes them all"}}}`)
-	prerequisiteLessonsSchema = json.RawMessage(`{
-		"type": "object", "required": ["course_id", "lesson_id", "lesson_ids"],
-		"properties": {"course_id": ` + catUUID + `, "lesson_id": ` + catUUID + `, "lesson_ids": {"type": "array", "items": ` + catUUID + `}}}`)
-)

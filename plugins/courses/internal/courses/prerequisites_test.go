@@ -16,11 +16,11 @@ import (
 
 func TestCoursePrerequisites(t *testing.T) {
 	t.Parallel()
-	b := catSetup(t)
+	b := newBundle(t)
 	h := b.h
-	a := catCourse(t, h, b.teacher, "Arithmetic")
-	bc := catCourse(t, h, b.teacher, "Basic algebra")
-	c := catCourse(t, h, b.teacher, "Calculus")
+	a := newCourse(t, h, b.teacher, "Arithmetic")
+	bc := newCourse(t, h, b.teacher, "Basic algebra")
+	c := newCourse(t, h, b.teacher, "Calculus")
 	put := func(courseID string, ids ...string) *plugintest.Result {
 		if ids == nil {
 			ids = []string{}
@@ -28,7 +28,7 @@ func TestCoursePrerequisites(t *testing.T) {
 		return h.Do(b.teacher, "PUT", "/api/v1/courses/"+courseID+"/prerequisites", map[string]any{"course_ids": ids})
 	}
 	edges := func() int {
-		return catCount(t, h, `SELECT count(*) FROM plugin_courses.course_prerequisites WHERE tenant_id = $1`, b.tenant)
+		return count(t, h, `SELECT count(*) FROM plugin_courses.course_prerequisites WHERE tenant_id = $1`, b.tenant)
 	}
 
 	// Calculus needs algebra, which needs arithmetic (duplicates and case do not matter).
@@ -40,9 +40,9 @@ func TestCoursePrerequisites(t *testing.T) {
 	require.Equal(t, http.StatusOK, put(bc.ID, a.ID).Status)
 	require.Equal(t, 2, edges())
 	var d courses.Draft
-	catDo(t, h, b.teacher, "GET", "/api/v1/courses/"+c.ID+"/draft", nil, http.StatusOK).JSON(t, &d)
+	do(t, h, b.teacher, "GET", "/api/v1/courses/"+c.ID+"/draft", nil, http.StatusOK).JSON(t, &d)
 	require.Equal(t, []string{bc.ID}, d.Content.Prerequisites, "the draft holds them until published")
-	rev := catGetCourse(t, h, b.teacher, c.ID).DraftRevision
+	rev := getCourse(t, h, b.teacher, c.ID).DraftRevision
 
 	// Cycles are refused, naming the path, and nothing is written.
 	for _, tc := range []struct {
@@ -78,26 +78,26 @@ func TestCoursePrerequisites(t *testing.T) {
 		})
 	}
 	require.Equal(t, 2, edges())
-	require.Equal(t, rev, catGetCourse(t, h, b.teacher, c.ID).DraftRevision)
+	require.Equal(t, rev, getCourse(t, h, b.teacher, c.ID).DraftRevision)
 
 	// IDs that name no course of the institution are named.
-	foreign := catCourse(t, h, plugintest.User(plugintest.NewTenant(), "instructor"), "Elsewhere")
+	foreign := newCourse(t, h, plugintest.User(plugintest.NewTenant(), "instructor"), "Elsewhere")
 	missing := plugintest.NewID()
 	res = put(a.ID, bc.ID, foreign.ID, "not-a-uuid")
 	require.Equal(t, http.StatusUnprocessableEntity, res.Status, res)
-	require.Equal(t, []string{"course_ids[2]"}, res.Problem().FieldNames())
+	require.Equal(t, []string{"course_ids.2"}, res.Problem().FieldNames())
 	res = put(a.ID, foreign.ID, missing)
-	pr := catProblem(t, res, http.StatusUnprocessableEntity, "unknown_prerequisite")
-	require.Equal(t, []string{"course_ids[0]", "course_ids[1]"}, pr.FieldNames())
+	pr := requireProblem(t, res, http.StatusUnprocessableEntity, "unknown_prerequisite")
+	require.Equal(t, []string{"course_ids.0", "course_ids.1"}, pr.FieldNames())
 	require.Contains(t, pr.Detail, foreign.ID)
 	require.Contains(t, pr.Detail, missing)
 	require.Equal(t, http.StatusUnprocessableEntity, h.Do(b.teacher, "PUT", "/api/v1/courses/"+a.ID+"/prerequisites", map[string]any{}).Status)
 	require.Equal(t, 2, edges())
 
 	// Who may change them.
-	catProblem(t, h.Do(b.learner, "PUT", "/api/v1/courses/"+a.ID+"/prerequisites", map[string]any{"course_ids": []string{}}), http.StatusForbidden, "")
-	catProblem(t, h.Do(b.otherTeacher, "PUT", "/api/v1/courses/"+a.ID+"/prerequisites", map[string]any{"course_ids": []string{}}), http.StatusNotFound, "")
-	catProblem(t, h.Do(plugintest.User(plugintest.NewTenant(), "admin"), "PUT", "/api/v1/courses/"+a.ID+"/prerequisites",
+	requireProblem(t, h.Do(b.learner, "PUT", "/api/v1/courses/"+a.ID+"/prerequisites", map[string]any{"course_ids": []string{}}), http.StatusForbidden, "")
+	requireProblem(t, h.Do(b.otherTeacher, "PUT", "/api/v1/courses/"+a.ID+"/prerequisites", map[string]any{"course_ids": []string{}}), http.StatusNotFound, "")
+	requireProblem(t, h.Do(plugintest.User(plugintest.NewTenant(), "admin"), "PUT", "/api/v1/courses/"+a.ID+"/prerequisites",
 		map[string]any{"course_ids": []string{}}), http.StatusNotFound, "")
 
 	// An empty list clears them; then what was a cycle is fine.
@@ -111,11 +111,11 @@ func TestCoursePrerequisites(t *testing.T) {
 // them must lose, whatever the timing.
 func TestCoursePrerequisitesConcurrent(t *testing.T) {
 	t.Parallel()
-	b := catSetup(t)
+	b := newBundle(t)
 	h := b.h
 	for round := range 5 {
-		x := catCourse(t, h, b.teacher, "X")
-		y := catCourse(t, h, b.teacher, "Y")
+		x := newCourse(t, h, b.teacher, "X")
+		y := newCourse(t, h, b.teacher, "Y")
 		var wg sync.WaitGroup
 		statuses := make([]int, 2)
 		for i, pair := range [][2]string{{x.ID, y.ID}, {y.ID, x.ID}} {
@@ -126,23 +126,23 @@ func TestCoursePrerequisitesConcurrent(t *testing.T) {
 		wg.Wait()
 		slices.Sort(statuses)
 		require.Equal(t, []int{http.StatusOK, http.StatusUnprocessableEntity}, statuses, "round %d", round)
-		require.Equal(t, 1, catCount(t, h, `SELECT count(*) FROM plugin_courses.course_prerequisites WHERE course_id = ANY($1::uuid[])`,
+		require.Equal(t, 1, count(t, h, `SELECT count(*) FROM plugin_courses.course_prerequisites WHERE course_id = ANY($1::uuid[])`,
 			[]string{x.ID, y.ID}))
 	}
 }
 
 func TestLessonPrerequisites(t *testing.T) {
 	t.Parallel()
-	b := catSetup(t)
+	b := newBundle(t)
 	h := b.h
-	c := catCourse(t, h, b.teacher, "Chemistry")
-	m := catModule(t, h, b.teacher, c.ID, "Basics")
-	l1 := catLesson(t, h, b.teacher, c.ID, m.ID, "Atoms")
-	l2 := catLesson(t, h, b.teacher, c.ID, m.ID, "Molecules")
-	l3 := catLesson(t, h, b.teacher, c.ID, m.ID, "Reactions")
-	other := catCourse(t, h, b.teacher, "Physics")
-	om := catModule(t, h, b.teacher, other.ID, "Basics")
-	foreignLesson := catLesson(t, h, b.teacher, other.ID, om.ID, "Forces")
+	c := newCourse(t, h, b.teacher, "Chemistry")
+	m := newModule(t, h, b.teacher, c.ID, "Basics")
+	l1 := newLesson(t, h, b.teacher, c.ID, m.ID, "Atoms")
+	l2 := newLesson(t, h, b.teacher, c.ID, m.ID, "Molecules")
+	l3 := newLesson(t, h, b.teacher, c.ID, m.ID, "Reactions")
+	other := newCourse(t, h, b.teacher, "Physics")
+	om := newModule(t, h, b.teacher, other.ID, "Basics")
+	foreignLesson := newLesson(t, h, b.teacher, other.ID, om.ID, "Forces")
 	put := func(lessonID string, ids ...string) *plugintest.Result {
 		if ids == nil {
 			ids = []string{}
@@ -150,7 +150,7 @@ func TestLessonPrerequisites(t *testing.T) {
 		return h.Do(b.teacher, "PUT", "/api/v1/courses/"+c.ID+"/lessons/"+lessonID+"/prerequisites", map[string]any{"lesson_ids": ids})
 	}
 	edges := func() int {
-		return catCount(t, h, `SELECT count(*) FROM plugin_courses.lesson_prerequisites WHERE tenant_id = $1`, b.tenant)
+		return count(t, h, `SELECT count(*) FROM plugin_courses.lesson_prerequisites WHERE tenant_id = $1`, b.tenant)
 	}
 
 	res := put(l3.ID, l2.ID, l1.ID)
@@ -162,30 +162,30 @@ func TestLessonPrerequisites(t *testing.T) {
 	require.Equal(t, courses.LessonPrerequisites{CourseID: c.ID, LessonID: l3.ID, LessonIDs: want}, got)
 	require.Equal(t, http.StatusOK, put(l2.ID, l1.ID).Status)
 	var lesson courses.Lesson
-	catDo(t, h, b.teacher, "GET", "/api/v1/courses/"+c.ID+"/lessons/"+l3.ID, nil, http.StatusOK).JSON(t, &lesson)
+	do(t, h, b.teacher, "GET", "/api/v1/courses/"+c.ID+"/lessons/"+l3.ID, nil, http.StatusOK).JSON(t, &lesson)
 	require.Equal(t, want, lesson.Prerequisites)
 
-	pr := catProblem(t, put(l1.ID, l3.ID), http.StatusUnprocessableEntity, "prerequisite_cycle")
+	pr := requireProblem(t, put(l1.ID, l3.ID), http.StatusUnprocessableEntity, "prerequisite_cycle")
 	require.Contains(t, pr.Detail, `"Atoms" (`+l1.ID+`) → "Reactions" (`+l3.ID+`) → "Atoms" (`+l1.ID+`)`)
-	catProblem(t, put(l1.ID, l2.ID), http.StatusUnprocessableEntity, "prerequisite_cycle")
-	pr = catProblem(t, put(l2.ID, l2.ID), http.StatusUnprocessableEntity, "prerequisite_cycle")
+	requireProblem(t, put(l1.ID, l2.ID), http.StatusUnprocessableEntity, "prerequisite_cycle")
+	pr = requireProblem(t, put(l2.ID, l2.ID), http.StatusUnprocessableEntity, "prerequisite_cycle")
 	require.Contains(t, pr.Detail, `"Molecules" (`+l2.ID+`) → "Molecules" (`+l2.ID+`)`)
 	require.Equal(t, 3, edges())
 
 	// Only lessons of the same course.
 	missing := plugintest.NewID()
-	pr = catProblem(t, put(l1.ID, foreignLesson.ID, missing), http.StatusUnprocessableEntity, "unknown_prerequisite")
-	require.Equal(t, []string{"lesson_ids[0]", "lesson_ids[1]"}, pr.FieldNames())
+	pr = requireProblem(t, put(l1.ID, foreignLesson.ID, missing), http.StatusUnprocessableEntity, "unknown_prerequisite")
+	require.Equal(t, []string{"lesson_ids.0", "lesson_ids.1"}, pr.FieldNames())
 	require.Contains(t, pr.Fields[0].Message, "another course")
 	require.Contains(t, pr.Detail, missing)
 	require.Equal(t, 3, edges())
-	catProblem(t, h.Do(b.teacher, "PUT", "/api/v1/courses/"+c.ID+"/lessons/"+foreignLesson.ID+"/prerequisites",
+	requireProblem(t, h.Do(b.teacher, "PUT", "/api/v1/courses/"+c.ID+"/lessons/"+foreignLesson.ID+"/prerequisites",
 		map[string]any{"lesson_ids": []string{}}), http.StatusNotFound, "")
-	catProblem(t, h.Do(b.teacher, "PUT", "/api/v1/courses/"+c.ID+"/lessons/"+l1.ID+"/prerequisites",
-		map[string]any{"lesson_ids": []string{l2.ID}, "extra": 1}), http.StatusBadRequest, "")
+	requireProblem(t, h.Do(b.teacher, "PUT", "/api/v1/courses/"+c.ID+"/lessons/"+l1.ID+"/prerequisites",
+		map[string]any{"lesson_ids": []string{l2.ID}, "extra": 1}), http.StatusUnprocessableEntity, "invalid-request", "extra")
 
 	// A deleted lesson's prerequisites go with it.
-	catDo(t, h, b.teacher, "DELETE", "/api/v1/courses/"+c.ID+"/lessons/"+l2.ID, nil, http.StatusNoContent)
+	do(t, h, b.teacher, "DELETE", "/api/v1/courses/"+c.ID+"/lessons/"+l2.ID, nil, http.StatusNoContent)
 	require.Equal(t, 1, edges())
 	require.Equal(t, http.StatusOK, put(l3.ID).Status)
 	require.Zero(t, edges())

@@ -1,9 +1,7 @@
 package courses
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,12 +15,12 @@ import (
 
 // LessonState is a learner's state on one lesson of their enrolment.
 type LessonState struct {
-	LessonID         string     `json:"lesson_id"`
-	ModuleID         string     `json:"module_id"`
+	LessonID         string     `json:"lesson_id" format:"uuid"`
+	ModuleID         string     `json:"module_id" format:"uuid"`
 	Title            string     `json:"title"`
 	Required         bool       `json:"required"`
-	CompletedAt      *time.Time `json:"completed_at"` // null until completed
-	TimeSpentSeconds int        `json:"time_spent_seconds"`
+	CompletedAt      *time.Time `json:"completed_at" doc:"null until completed."`
+	TimeSpentSeconds int        `json:"time_spent_seconds" minimum:"0"`
 }
 
 // LessonProgress answers a change to a lesson's state: the lesson and the
@@ -39,71 +37,38 @@ type EnrolmentProgress struct {
 	Lessons  []LessonState `json:"lessons"`
 }
 
-// maxSecondsPerCall bounds the time one request records: a day.
-const maxSecondsPerCall = 86400
+// CompleteLesson is the body of POST
+// /api/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/complete, which may
+// be left out. One request records at most a day.
+type CompleteLesson struct {
+	TimeSpentSeconds int `json:"time_spent_seconds,omitempty" minimum:"0" maximum:"86400" doc:"Time spent on the lesson since last recorded."`
+}
 
-var (
-	lessonStateSchema = `{
-		"type": "object",
-		"required": ["lesson_id", "module_id", "title", "required", "completed_at", "time_spent_seconds"],
-		"properties": {
-			"lesson_id": {"type": "string", "format": "uuid"},
-			"module_id": {"type": "string", "format": "uuid"},
-			"title": {"type": "string"},
-			"required": {"type": "boolean"},
-			"completed_at": {"type": "string", "nullable": true, "format": "date-time"},
-			"time_spent_seconds": {"type": "integer", "minimum": 0}
-		}
-	}`
-	lessonProgressSchema = json.RawMessage(`{
-		"type": "object",
-		"required": ["lesson", "progress"],
-		"properties": {"lesson": ` + lessonStateSchema + `, "progress": ` + string(progressSnapshotSchema) + `}
-	}`)
-	enrolmentProgressSchema = json.RawMessage(`{
-		"type": "object",
-		"required": ["progress", "lessons"],
-		"properties": {
-			"progress": ` + string(progressSnapshotSchema) + `,
-			"lessons": {"type": "array", "items": ` + lessonStateSchema + `}
-		}
-	}`)
-	completeLessonSchema = json.RawMessage(`{
-		"type": "object",
-		"additionalProperties": false,
-		"properties": {
-			"time_spent_seconds": {"type": "integer", "minimum": 0, "maximum": 86400, "description": "time spent on the lesson since last recorded; the body may be omitted"}
-		}
-	}`)
-	lessonTimeSchema = json.RawMessage(`{
-		"type": "object",
-		"required": ["seconds"],
-		"additionalProperties": false,
-		"properties": {
-			"seconds": {"type": "integer", "minimum": 1, "maximum": 86400}
-		}
-	}`)
-)
+// LessonTime is the body of POST
+// /api/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/time.
+type LessonTime struct {
+	Seconds int `json:"seconds" minimum:"1" maximum:"86400"`
+}
 
 func (p *Plugin) progressRoutes() []sdk.Route {
 	return []sdk.Route{
 		{
 			Method: "POST", Path: "/api/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/complete", Permission: PermEnrolSelf,
 			Summary: "Complete a lesson of one's enrolment (once; again is a no-op), recording time spent, and refresh the progress snapshot.",
-			Request: completeLessonSchema, Response: lessonProgressSchema,
-			Handler: sdk.HandlerFunc(p.completeLesson),
+			Request: CompleteLesson{}, Response: LessonProgress{},
+			Handler: p.completeLesson,
 		},
 		{
 			Method: "POST", Path: "/api/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/time", Permission: PermEnrolSelf,
 			Summary: "Add time spent on a lesson of one's enrolment.",
-			Request: lessonTimeSchema, Response: lessonProgressSchema,
-			Handler: sdk.HandlerFunc(p.lessonTime),
+			Request: LessonTime{}, Response: LessonProgress{},
+			Handler: p.lessonTime,
 		},
 		{
 			Method: "GET", Path: "/api/v1/enrolments/{enrolment_id}/progress", Permission: PermEnrolSelf,
 			Summary:  "An enrolment's progress snapshot and per-lesson state in course order (one's own; anyone's with courses.enrolment.manage).",
-			Response: enrolmentProgressSchema,
-			Handler:  sdk.HandlerFunc(p.enrolmentProgress),
+			Response: EnrolmentProgress{},
+			Handler:  p.enrolmentProgress,
 		},
 	}
 }
@@ -123,7 +88,7 @@ func lockLearning(ctx context.Context, tx pgx.Tx, p sdk.Principal, enrolmentID s
 	var l learning
 	err := tx.QueryRow(ctx, `SELECT id, course_id, user_id, status FROM enrolments WHERE id = $1 FOR UPDATE`, enrolmentID).
 		Scan(&l.ID, &l.CourseID, &l.UserID, &l.Status)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (p.Kind != "user" || l.UserID != p.UserID)) {
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (!p.IsUser() || l.UserID != p.UserID)) {
 		return nil, sdk.Errorf(sdk.ErrNotFound, "no enrolment %s", enrolmentID)
 	}
 	if err != nil {
@@ -217,10 +182,6 @@ func readSnapshot(ctx context.Context, tx pgx.Tx, enrolmentID string) (*Progress
 	return &pr, nil
 }
 
-type completeLessonRequest struct {
-	TimeSpentSeconds *int `json:"time_spent_seconds"`
-}
-
 // completeLesson handles POST
 // /api/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/complete. The
 // first completion records it, publishes courses.lesson.completed.v1 and
@@ -231,18 +192,9 @@ func (p *Plugin) completeLesson(ctx context.Context, req *sdk.Request) (*sdk.Res
 	if err != nil {
 		return nil, err
 	}
-	var in completeLessonRequest
-	if len(bytes.TrimSpace(req.Body)) > 0 {
-		if err := req.Decode(&in); err != nil {
-			return nil, err
-		}
-	}
-	seconds := 0
-	if in.TimeSpentSeconds != nil {
-		seconds = *in.TimeSpentSeconds
-		if seconds < 0 || seconds > maxSecondsPerCall {
-			return nil, sdk.Invalid(sdk.FieldError{Field: "time_spent_seconds", Message: "must be from 0 to 86400"})
-		}
+	var in CompleteLesson
+	if err := req.Decode(&in); err != nil {
+		return nil, err
 	}
 	var out LessonProgress
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
@@ -266,14 +218,14 @@ func (p *Plugin) completeLesson(ctx context.Context, req *sdk.Request) (*sdk.Res
 			}
 			// An enrolment written without its snapshot (by SQL, before
 			// this code): make it now.
-			out.Progress, err = refreshProgress(ctx, tx, req.Publish, enrolmentID)
+			out.Progress, err = refreshProgress(ctx, tx, req, enrolmentID)
 			return err
 		}
 		if err := checkLessonPrerequisites(ctx, tx, enrolmentID, lesson); err != nil {
 			return err
 		}
 		at := now()
-		if out.Lesson.TimeSpentSeconds, out.Lesson.CompletedAt, err = addLessonTime(ctx, tx, enrolmentID, lessonID, seconds, &at); err != nil {
+		if out.Lesson.TimeSpentSeconds, out.Lesson.CompletedAt, err = addLessonTime(ctx, tx, enrolmentID, lessonID, in.TimeSpentSeconds, &at); err != nil {
 			return err
 		}
 		err = req.Publish(ctx, tx, EventLessonCompleted, LessonCompleted{
@@ -283,7 +235,7 @@ func (p *Plugin) completeLesson(ctx context.Context, req *sdk.Request) (*sdk.Res
 		if err != nil {
 			return err
 		}
-		out.Progress, err = refreshProgress(ctx, tx, req.Publish, enrolmentID)
+		out.Progress, err = refreshProgress(ctx, tx, req, enrolmentID)
 		return err
 	})
 	if err != nil {
@@ -323,10 +275,6 @@ func checkLessonPrerequisites(ctx context.Context, tx pgx.Tx, enrolmentID string
 	return e
 }
 
-type lessonTimeRequest struct {
-	Seconds *int `json:"seconds"`
-}
-
 // lessonTime handles POST
 // /api/v1/enrolments/{enrolment_id}/lessons/{lesson_id}/time: time spent,
 // without completing the lesson.
@@ -335,12 +283,9 @@ func (p *Plugin) lessonTime(ctx context.Context, req *sdk.Request) (*sdk.Respons
 	if err != nil {
 		return nil, err
 	}
-	var in lessonTimeRequest
+	var in LessonTime
 	if err := req.Decode(&in); err != nil {
 		return nil, err
-	}
-	if in.Seconds == nil || *in.Seconds < 1 || *in.Seconds > maxSecondsPerCall {
-		return nil, sdk.Invalid(sdk.FieldError{Field: "seconds", Message: "is required, from 1 to 86400"})
 	}
 	var out LessonProgress
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
@@ -353,10 +298,10 @@ func (p *Plugin) lessonTime(ctx context.Context, req *sdk.Request) (*sdk.Respons
 			return err
 		}
 		out.Lesson = LessonState{LessonID: lesson.ID, ModuleID: moduleID, Title: lesson.Title, Required: lesson.Required}
-		if out.Lesson.TimeSpentSeconds, out.Lesson.CompletedAt, err = addLessonTime(ctx, tx, enrolmentID, lessonID, *in.Seconds, nil); err != nil {
+		if out.Lesson.TimeSpentSeconds, out.Lesson.CompletedAt, err = addLessonTime(ctx, tx, enrolmentID, lessonID, in.Seconds, nil); err != nil {
 			return err
 		}
-		out.Progress, err = refreshProgress(ctx, tx, req.Publish, enrolmentID)
+		out.Progress, err = refreshProgress(ctx, tx, req, enrolmentID)
 		return err
 	})
 	if err != nil {
@@ -398,7 +343,7 @@ func (p *Plugin) enrolmentProgress(ctx context.Context, req *sdk.Request) (*sdk.
 			return err
 		}
 		me := req.Principal
-		if !(me.Kind == "user" && me.UserID == userID) && !me.Can(PermEnrolManage) {
+		if !(me.IsUser() && me.UserID == userID) && !me.Can(PermEnrolManage) {
 			return sdk.Errorf(sdk.ErrNotFound, "no enrolment %s", enrolmentID)
 		}
 		if out.Progress, err = readSnapshot(ctx, tx, enrolmentID); err != nil {

@@ -7,19 +7,21 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/edulure/edulure/sdk"
 )
 
 // Progress is an enrolment's progress snapshot (course_progress).
 type Progress struct {
-	EnrolmentID         string     `json:"enrolment_id"`
-	CourseID            string     `json:"course_id"`
-	Version             int        `json:"version"`
-	LessonsCompleted    int        `json:"lessons_completed"`
-	LessonsRequired     int        `json:"lessons_required"`
-	AssessmentsPassed   int        `json:"assessments_passed"`
-	AssessmentsRequired int        `json:"assessments_required"`
-	Percent             int        `json:"percent"`
-	TimeSpentSeconds    int64      `json:"time_spent_seconds"`
+	EnrolmentID         string     `json:"enrolment_id" format:"uuid"`
+	CourseID            string     `json:"course_id" format:"uuid"`
+	Version             int        `json:"version" minimum:"1" doc:"The published version the snapshot was computed against."`
+	LessonsCompleted    int        `json:"lessons_completed" minimum:"0"`
+	LessonsRequired     int        `json:"lessons_required" minimum:"0"`
+	AssessmentsPassed   int        `json:"assessments_passed" minimum:"0"`
+	AssessmentsRequired int        `json:"assessments_required" minimum:"0"`
+	Percent             int        `json:"percent" minimum:"0" maximum:"100"`
+	TimeSpentSeconds    int64      `json:"time_spent_seconds" minimum:"0"`
 	LastActivityAt      *time.Time `json:"last_activity_at,omitempty"`
 	CompletedAt         *time.Time `json:"completed_at,omitempty"`
 }
@@ -29,10 +31,11 @@ type Progress struct {
 // (a completed lesson, time spent, a quiz passed, an assignment graded).
 // When every required lesson and assessment is done and the enrolment is
 // active, the enrolment completes and courses.course.completed.v1 is
-// published in the same transaction: the issue-certificate job runs on it.
+// published in the same transaction, with s (the request, event or job run
+// doing the work) as its cause: the issue-certificate job runs on it.
 // The caller holds the enrolment's row lock (SELECT ... FOR UPDATE), so two
 // concurrent changes cannot both complete it.
-func refreshProgress(ctx context.Context, tx pgx.Tx, publish publishFunc, enrolmentID string) (*Progress, error) {
+func refreshProgress(ctx context.Context, tx pgx.Tx, s sdk.Scope, enrolmentID string) (*Progress, error) {
 	var userID, courseID, status string
 	err := tx.QueryRow(ctx, `SELECT user_id, course_id, status FROM enrolments WHERE id = $1`, enrolmentID).Scan(&userID, &courseID, &status)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -117,7 +120,7 @@ func refreshProgress(ctx context.Context, tx pgx.Tx, publish publishFunc, enrolm
 		return nil, fmt.Errorf("writing the progress snapshot: %w", err)
 	}
 	if complete {
-		err := publish(ctx, tx, EventCourseCompleted, CourseCompleted{
+		err := s.Publish(ctx, tx, EventCourseCompleted, CourseCompleted{
 			EnrolmentID: enrolmentID, CourseID: courseID, UserID: userID, Version: content.Version, CompletedAt: at,
 		})
 		if err != nil {

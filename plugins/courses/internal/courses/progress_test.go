@@ -16,7 +16,7 @@ import (
 // completes the course at 100%.
 func TestLessonCompletionAndProgress(t *testing.T) {
 	t.Parallel()
-	b := enrolSetup(t)
+	b := newBundle(t)
 	h, tenant := b.h, b.tenant
 	teacher, learner, admin := b.member(tenant, "instructor"), b.member(tenant, "learner"), b.member(tenant, "admin")
 	c := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{lessons: 3, lessonPrereqs: map[int][]int{2: {0, 1}}})
@@ -33,7 +33,7 @@ func TestLessonCompletionAndProgress(t *testing.T) {
 	}
 
 	// The third lesson needs the first two.
-	p := mustCode(t, h.Do(learner, "POST", base+c.Lessons[2]+"/complete", nil), http.StatusConflict, "lesson_prerequisites_incomplete")
+	p := requireProblem(t, h.Do(learner, "POST", base+c.Lessons[2]+"/complete", nil), http.StatusConflict, "lesson_prerequisites_incomplete")
 	require.Contains(t, p.Detail, c.Lessons[0])
 	require.Contains(t, p.Detail, c.Lessons[1])
 	require.Equal(t, []string{"prerequisites.0", "prerequisites.1"}, p.FieldNames())
@@ -73,14 +73,13 @@ func TestLessonCompletionAndProgress(t *testing.T) {
 	}
 	res = h.Do(learner, "POST", base+c.Lessons[1]+"/complete", map[string]any{"time_spent_seconds": 86401})
 	require.Equal(t, http.StatusUnprocessableEntity, res.Status, res)
-	res = h.Do(learner, "POST", base+c.Lessons[1]+"/complete", map[string]any{"time": 1})
-	require.Equal(t, http.StatusBadRequest, res.Status, res)
+	requireProblem(t, h.Do(learner, "POST", base+c.Lessons[1]+"/complete", map[string]any{"time": 1}), http.StatusUnprocessableEntity, "invalid-request", "time")
 
 	// Not a lesson of this course's published version; not one's own enrolment.
-	mustCode(t, h.Do(learner, "POST", base+other.Lessons[0]+"/complete", nil), http.StatusNotFound, "not-found")
-	mustCode(t, h.Do(learner, "POST", base+plugintest.NewID()+"/time", map[string]any{"seconds": 5}), http.StatusNotFound, "not-found")
-	mustCode(t, h.Do(admin, "POST", base+c.Lessons[1]+"/complete", nil), http.StatusNotFound, "not-found")
-	mustCode(t, h.Do(b.member(tenant, "learner"), "GET", "/api/v1/enrolments/"+e.ID+"/progress", nil), http.StatusNotFound, "not-found")
+	requireProblem(t, h.Do(learner, "POST", base+other.Lessons[0]+"/complete", nil), http.StatusNotFound, "not-found")
+	requireProblem(t, h.Do(learner, "POST", base+plugintest.NewID()+"/time", map[string]any{"seconds": 5}), http.StatusNotFound, "not-found")
+	requireProblem(t, h.Do(admin, "POST", base+c.Lessons[1]+"/complete", nil), http.StatusNotFound, "not-found")
+	requireProblem(t, h.Do(b.member(tenant, "learner"), "GET", "/api/v1/enrolments/"+e.ID+"/progress", nil), http.StatusNotFound, "not-found")
 
 	complete(c.Lessons[1], nil)
 	require.Empty(t, eventsOf[courses.CourseCompleted](t, h, tenant, courses.EventCourseCompleted))
@@ -128,7 +127,7 @@ func TestLessonCompletionAndProgress(t *testing.T) {
 // enrolment's row lock serialises them.
 func TestLessonCompletedOnceUnderRace(t *testing.T) {
 	t.Parallel()
-	b := enrolSetup(t)
+	b := newBundle(t)
 	h, tenant := b.h, b.tenant
 	teacher, learner := b.member(tenant, "instructor"), b.member(tenant, "learner")
 	c := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{lessons: 1})
@@ -145,5 +144,5 @@ func TestLessonCompletedOnceUnderRace(t *testing.T) {
 	}
 	require.Len(t, eventsOf[courses.LessonCompleted](t, h, tenant, courses.EventLessonCompleted), 1)
 	require.Len(t, eventsOf[courses.CourseCompleted](t, h, tenant, courses.EventCourseCompleted), 1)
-	require.Equal(t, 10, rowCount(t, h, `SELECT time_spent_seconds FROM plugin_courses.lesson_progress WHERE enrolment_id = $1`, e.ID))
+	require.Equal(t, 10, count(t, h, `SELECT time_spent_seconds FROM plugin_courses.lesson_progress WHERE enrolment_id = $1`, e.ID))
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,54 +20,35 @@ import (
 // grade. Status: submitted (waiting for a grader), graded, appealed (a
 // grade appeal is open; the grade stands until it is resolved).
 type Submission struct {
-	ID           string    `json:"id"`
-	AssignmentID string    `json:"assignment_id"`
-	CourseID     string    `json:"course_id"`
-	EnrolmentID  string    `json:"enrolment_id"`
-	UserID       string    `json:"user_id"`
+	ID           string    `json:"id" format:"uuid"`
+	AssignmentID string    `json:"assignment_id" format:"uuid"`
+	CourseID     string    `json:"course_id" format:"uuid"`
+	EnrolmentID  string    `json:"enrolment_id" format:"uuid"`
+	UserID       string    `json:"user_id" format:"uuid"`
 	Body         string    `json:"body"`
 	Assets       []Asset   `json:"assets"`
 	SubmittedAt  time.Time `json:"submitted_at"`
-	DaysLate     int       `json:"days_late"` // started days after the due date
-	Status       string    `json:"status"`
+	DaysLate     int       `json:"days_late" minimum:"0" doc:"Started days after the due date."`
+	Status       string    `json:"status" enum:"submitted,graded,appealed"`
 	// The grade's fields, once graded, sit beside the submission's own
 	// (levels, score, percent, passed...).
 	*Grade
 }
 
 // Grade is a rubric grade: one level per criterion, the points, the late
-// penalty and the final percentage.
+// penalty and the final percentage. A Submission embeds it as a *Grade,
+// nil (and its fields absent) until graded.
 type Grade struct {
-	Levels         map[string]string `json:"levels"` // criterion ID: level ID
+	Levels         map[string]string `json:"levels" doc:"Criterion ID: level ID."`
 	Score          int               `json:"score"`
 	MaxScore       int               `json:"max_score"`
-	RawPercent     int               `json:"raw_percent"`     // score as a percentage of max_score
-	PenaltyPercent int               `json:"penalty_percent"` // late penalty, taken off raw_percent
-	Percent        int               `json:"percent"`
+	RawPercent     int               `json:"raw_percent" minimum:"0" maximum:"100" doc:"The score as a percentage of max_score."`
+	PenaltyPercent int               `json:"penalty_percent" minimum:"0" maximum:"100" doc:"The late penalty, taken off raw_percent."`
+	Percent        int               `json:"percent" minimum:"0" maximum:"100"`
 	Passed         bool              `json:"passed"`
 	Feedback       string            `json:"feedback"`
-	GradedBy       string            `json:"graded_by"`
+	GradedBy       string            `json:"graded_by" format:"uuid"`
 	GradedAt       time.Time         `json:"graded_at"`
-}
-
-// Appeal is a learner's appeal of a grade. A reviewer who did not give the
-// grade resolves it: upheld regrades the submission, rejected keeps the
-// original grade.
-type Appeal struct {
-	ID           string     `json:"id"`
-	SubmissionID string     `json:"submission_id"`
-	CourseID     string     `json:"course_id"`
-	UserID       string     `json:"user_id"`
-	Reason       string     `json:"reason"`
-	Status       string     `json:"status"` // open, upheld, rejected
-	Original     Grade      `json:"original"`
-	Resolution   string     `json:"resolution,omitempty"`
-	ReviewedBy   string     `json:"reviewed_by,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
-	ResolvedAt   *time.Time `json:"resolved_at,omitempty"`
-	// Submission is the submission after a resolution, in the answer to
-	// POST .../resolve.
-	Submission *Submission `json:"submission,omitempty"`
 }
 
 // Submission statuses.
@@ -76,68 +58,54 @@ const (
 	statusAppealed  = "appealed"
 )
 
-const (
-	maxSubmissionBody = 100000
-	maxFeedback       = 20000
-	maxAppealText     = 5000
-)
+// SubmitWork is the body of POST
+// /api/v1/assignments/{assignment_id}/submissions: a body, assets or both.
+type SubmitWork struct {
+	Body   string  `json:"body,omitempty" maxLength:"100000"`
+	Assets []Asset `json:"assets,omitempty" maxItems:"50"`
+}
+
+// ListSubmissionsQuery filters GET /api/v1/submissions.
+type ListSubmissionsQuery struct {
+	Scope        string `query:"scope" enum:"own,grading" doc:"own: one's own submissions; grading: the backlog of the courses one grades (the default for graders)."`
+	Status       string `query:"status" enum:"submitted,graded,appealed"`
+	CourseID     string `query:"course_id" format:"uuid"`
+	AssignmentID string `query:"assignment_id" format:"uuid"`
+}
+
+// GradeSubmission is the body of POST /api/v1/submissions/{submission_id}/grade.
+type GradeSubmission struct {
+	Levels   map[string]string `json:"levels" doc:"One level ID for every criterion ID of the rubric."`
+	Feedback string            `json:"feedback,omitempty" maxLength:"20000"`
+}
 
 func (p *Plugin) submissionRoutes() []sdk.Route {
 	return []sdk.Route{
 		{
 			Method: "POST", Path: "/api/v1/assignments/{assignment_id}/submissions", Permission: PermEnrolSelf,
 			Summary: "Submit work for an assignment of a course one is enrolled in (once)", Status: http.StatusCreated,
-			Request: submissionCreateSchema, Response: submissionSchema,
-			Handler: sdk.HandlerFunc(p.submit),
+			Request: SubmitWork{}, Response: Submission{},
+			Handler: p.submit,
 		},
 		{
 			Method: "GET", Path: "/api/v1/submissions", Permission: PermCourseRead,
 			Summary: "Submissions, oldest first: one's own (scope=own), or the grading backlog of the courses one grades (scope=grading, the default for graders)",
-			Query:   []string{"scope", "status", "course_id", "assignment_id", "limit", "cursor"}, Response: submissionPageSchema,
-			Handler: sdk.HandlerFunc(p.listSubmissions),
+			Query:   ListSubmissionsQuery{}, Paginated: true, Response: sdk.Page[Submission]{},
+			Handler: p.listSubmissions,
 		},
 		{
 			Method: "GET", Path: "/api/v1/submissions/{submission_id}", Permission: PermCourseRead,
 			Summary:  "A submission: its learner's, or for a grader of its course",
-			Response: submissionSchema,
-			Handler:  sdk.HandlerFunc(p.getSubmission),
+			Response: Submission{},
+			Handler:  p.getSubmission,
 		},
 		{
 			Method: "POST", Path: "/api/v1/submissions/{submission_id}/grade", Permission: PermGrade,
 			Summary: "Grade a submission with its assignment's rubric (once; regrades go through appeals)",
-			Request: gradeRequestSchema, Response: submissionSchema,
-			Handler: sdk.HandlerFunc(p.grade),
-		},
-		{
-			Method: "POST", Path: "/api/v1/submissions/{submission_id}/appeals", Permission: PermEnrolSelf,
-			Summary: "Appeal the grade of one's own submission", Status: http.StatusCreated,
-			Request: appealCreateSchema, Response: appealSchema,
-			Handler: sdk.HandlerFunc(p.appeal),
-		},
-		{
-			Method: "GET", Path: "/api/v1/appeals", Permission: PermAppealReview,
-			Summary: "Appeals of the courses one grades (all with manage_all), oldest first; open ones unless status says otherwise",
-			Query:   []string{"status", "course_id", "limit", "cursor"}, Response: appealPageSchema,
-			Handler: sdk.HandlerFunc(p.listAppeals),
-		},
-		{
-			Method: "GET", Path: "/api/v1/appeals/{appeal_id}", Permission: PermCourseRead,
-			Summary:  "An appeal: for the learner who made it, or a reviewer of its course",
-			Response: appealSchema,
-			Handler:  sdk.HandlerFunc(p.getAppeal),
-		},
-		{
-			Method: "POST", Path: "/api/v1/appeals/{appeal_id}/resolve", Permission: PermAppealReview,
-			Summary: "Resolve an appeal (a reviewer other than the grader): upheld regrades, rejected keeps the grade",
-			Request: resolveRequestSchema, Response: appealSchema,
-			Handler: sdk.HandlerFunc(p.resolveAppeal),
+			Request: GradeSubmission{}, Response: Submission{},
+			Handler: p.grade,
 		},
 	}
-}
-
-type submissionInput struct {
-	Body   string  `json:"body"`
-	Assets []Asset `json:"assets"`
 }
 
 // submit handles POST /api/v1/assignments/{assignment_id}/submissions. A
@@ -153,14 +121,13 @@ func (p *Plugin) submit(ctx context.Context, req *sdk.Request) (*sdk.Response, e
 	if err != nil {
 		return nil, err
 	}
-	var in submissionInput
+	var in SubmitWork
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
 	var bad []sdk.FieldError
-	s := Submission{AssignmentID: assignmentID, UserID: userID, Status: statusSubmitted}
-	s.Body = text(&bad, "body", in.Body, 0, maxSubmissionBody)
-	s.Assets = checkAssets(&bad, "assets", in.Assets)
+	s := Submission{AssignmentID: assignmentID, UserID: userID, Status: statusSubmitted, Body: strings.TrimSpace(in.Body), Assets: append([]Asset{}, in.Assets...)}
+	checkAssets(&bad, "assets", s.Assets)
 	if len(bad) == 0 && s.Body == "" && len(s.Assets) == 0 {
 		bad = append(bad, sdk.FieldError{Field: "body", Message: "a submission needs a body or at least one asset"})
 	}
@@ -238,41 +205,24 @@ func daysLate(a *Assignment, at time.Time) (int, error) {
 func (p *Plugin) listSubmissions(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
 	pr := req.Principal
 	grader := pr.Can(PermGrade) || pr.Can(PermManageAll)
-	scope := req.Query.Get("scope")
+	q, err := sdk.Query[ListSubmissionsQuery](req)
+	if err != nil {
+		return nil, err
+	}
+	scope, status, courseID, assignmentID := q.Scope, q.Status, strings.ToLower(q.CourseID), strings.ToLower(q.AssignmentID)
 	if scope == "" {
 		scope = "own"
 		if grader {
 			scope = "grading"
 		}
 	}
-	var bad []sdk.FieldError
-	switch scope {
-	case "own", "grading":
-	default:
-		bad = append(bad, sdk.FieldError{Field: "scope", Message: "must be own or grading"})
-	}
-	status := req.Query.Get("status")
-	if status != "" && !slices.Contains([]string{statusSubmitted, statusGraded, statusAppealed}, status) {
-		bad = append(bad, sdk.FieldError{Field: "status", Message: "must be submitted, graded or appealed"})
-	}
-	courseID, err := req.QueryUUID("course_id")
-	if err != nil {
-		return nil, err
-	}
-	assignmentID, err := req.QueryUUID("assignment_id")
-	if err != nil {
-		return nil, err
-	}
 	page, err := req.Page()
 	if err != nil {
 		return nil, err
 	}
-	at, afterID, err := assessmentCursor(page.After)
+	at, afterID, after, err := page.AfterTime()
 	if err != nil {
 		return nil, err
-	}
-	if len(bad) > 0 {
-		return nil, sdk.Invalid(bad...)
 	}
 	// The rows the caller may see: its own, or those of the courses it
 	// grades (every course with manage_all).
@@ -290,9 +240,8 @@ func (p *Plugin) listSubmissions(ctx context.Context, req *sdk.Request) (*sdk.Re
 	case pr.Can(PermManageAll):
 		all = true
 	default:
-		teacher = &pr.UserID // an API key teaches nothing: its UserID is "", matched below as NULL
-		if pr.Kind != "user" {
-			teacher = nil
+		if pr.IsUser() { // an API key teaches nothing: NULL below
+			teacher = &pr.UserID
 		}
 	}
 	var out sdk.Page[Submission]
@@ -316,9 +265,9 @@ func (p *Plugin) listSubmissions(ctx context.Context, req *sdk.Request) (*sdk.Re
 			  AND ($3::uuid IS NULL OR assignment_id = $3)
 			  AND ($4::uuid IS NULL OR user_id = $4)
 			  AND ($5 OR $4::uuid IS NOT NULL OR course_id IN (SELECT course_id FROM course_instructors WHERE user_id = $6::uuid))
-			  AND ($7::timestamptz IS NULL OR (submitted_at, id) > ($7, $8::uuid))
-			ORDER BY submitted_at, id LIMIT $9`,
-			orNull(status), orNull(courseID), orNull(assignmentID), owner, all, teacher, at, afterID, page.Limit+1)
+			  AND (NOT $7::bool OR (submitted_at, id) > ($8::timestamptz, $9::uuid))
+			ORDER BY submitted_at, id LIMIT $10`,
+			orNull(status), orNull(courseID), orNull(assignmentID), owner, all, teacher, after, at, orNull(afterID), page.Limit+1)
 		if err != nil {
 			return fmt.Errorf("listing submissions: %w", err)
 		}
@@ -332,9 +281,7 @@ func (p *Plugin) listSubmissions(ctx context.Context, req *sdk.Request) (*sdk.Re
 		if err != nil {
 			return fmt.Errorf("listing submissions: %w", err)
 		}
-		out = sdk.NewPage(items, page.Limit, func(s Submission) []string {
-			return []string{s.SubmittedAt.Format(time.RFC3339Nano), s.ID}
-		})
+		out = sdk.NewPage(items, page.Limit, func(s Submission) []string { return sdk.TimeKey(s.SubmittedAt, s.ID) })
 		return nil
 	})
 	if err != nil {
@@ -354,7 +301,7 @@ func (p *Plugin) getSubmission(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		if s, err = loadSubmission(ctx, tx, submissionID, false); err != nil {
 			return err
 		}
-		if req.Principal.Kind == "user" && s.UserID == req.Principal.UserID {
+		if req.Principal.IsUser() && s.UserID == req.Principal.UserID {
 			return nil
 		}
 		ok, err := canGrade(ctx, tx, s.CourseID, req.Principal)
@@ -372,11 +319,6 @@ func (p *Plugin) getSubmission(ctx context.Context, req *sdk.Request) (*sdk.Resp
 	return sdk.JSON(http.StatusOK, s)
 }
 
-type gradeInput struct {
-	Levels   map[string]string `json:"levels"`
-	Feedback *string           `json:"feedback"`
-}
-
 // grade handles POST /api/v1/submissions/{submission_id}/grade: it grades
 // with the assignment's rubric, takes off the late penalty, publishes
 // courses.submission.graded.v1 and moves the learner's progress, all in
@@ -386,22 +328,11 @@ func (p *Plugin) grade(ctx context.Context, req *sdk.Request) (*sdk.Response, er
 	if err != nil {
 		return nil, err
 	}
-	var in gradeInput
+	var in GradeSubmission
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
-	var bad []sdk.FieldError
-	var feedback string
-	if in.Feedback != nil {
-		feedback = text(&bad, "feedback", *in.Feedback, 0, maxFeedback)
-	}
-	if in.Levels == nil {
-		bad = append(bad, sdk.FieldError{Field: "levels", Message: "is required: an object of criterion id to level id"})
-	}
-	if len(bad) > 0 {
-		return nil, sdk.Invalid(bad...)
-	}
-	cfg, err := p.config(req)
+	cfg, err := sdk.Config[Config](ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -417,8 +348,8 @@ func (p *Plugin) grade(ctx context.Context, req *sdk.Request) (*sdk.Response, er
 		if err != nil {
 			return err
 		}
-		g.Feedback, g.GradedBy = feedback, req.Principal.ID()
-		return saveGrade(ctx, tx, req.Publish, s, c, g, false)
+		g.Feedback, g.GradedBy = strings.TrimSpace(in.Feedback), req.Principal.ID()
+		return saveGrade(ctx, tx, req, s, c, g, false)
 	})
 	if err != nil {
 		return nil, err
@@ -519,7 +450,7 @@ func rubricGrade(ctx context.Context, tx pgx.Tx, cfg Config, s *Submission, chos
 // saveGrade writes a grade to a locked submission (status graded),
 // publishes courses.submission.graded.v1 and refreshes the learner's
 // progress (the caller holds the enrolment's lock).
-func saveGrade(ctx context.Context, tx pgx.Tx, publish publishFunc, s *Submission, c *course, g *Grade, regrade bool) error {
+func saveGrade(ctx context.Context, tx pgx.Tx, sc sdk.Scope, s *Submission, c *course, g *Grade, regrade bool) error {
 	g.GradedAt = now()
 	levels, err := json.Marshal(g.Levels)
 	if err != nil {
@@ -534,7 +465,7 @@ func saveGrade(ctx context.Context, tx pgx.Tx, publish publishFunc, s *Submissio
 		return fmt.Errorf("saving the grade: %w", err)
 	}
 	s.Status, s.Grade = statusGraded, g
-	err = publish(ctx, tx, EventSubmissionGraded, SubmissionGraded{
+	err = sc.Publish(ctx, tx, EventSubmissionGraded, SubmissionGraded{
 		SubmissionID: s.ID, AssignmentID: s.AssignmentID, CourseID: s.CourseID, UserID: s.UserID,
 		Percent: g.Percent, Passed: g.Passed, Regrade: regrade,
 	})
@@ -544,289 +475,11 @@ func saveGrade(ctx context.Context, tx pgx.Tx, publish publishFunc, s *Submissio
 	// Progress is measured against the published version: a course that
 	// is no longer published has none to move.
 	if c.Status == "published" {
-		if _, err := refreshProgress(ctx, tx, publish, s.EnrolmentID); err != nil {
+		if _, err := refreshProgress(ctx, tx, sc, s.EnrolmentID); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-type appealInput struct {
-	Reason string `json:"reason"`
-}
-
-// appeal handles POST /api/v1/submissions/{submission_id}/appeals: the
-// learner asks for a review of a grade; the submission is appealed until
-// a reviewer resolves it.
-func (p *Plugin) appeal(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	submissionID, err := req.UUIDParam("submission_id")
-	if err != nil {
-		return nil, err
-	}
-	userID, err := learnerUserID(req.Principal, "appeal grades")
-	if err != nil {
-		return nil, err
-	}
-	var in appealInput
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	var bad []sdk.FieldError
-	ap := Appeal{SubmissionID: submissionID, UserID: userID, Status: "open", Reason: text(&bad, "reason", in.Reason, 1, maxAppealText)}
-	if len(bad) > 0 {
-		return nil, sdk.Invalid(bad...)
-	}
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		s, err := loadSubmission(ctx, tx, submissionID, false)
-		if err != nil {
-			return err
-		}
-		if s.UserID != userID {
-			return sdk.Errorf(sdk.ErrNotFound, "no submission %s", submissionID)
-		}
-		if err := lockEnrolment(ctx, tx, s.EnrolmentID); err != nil {
-			return err
-		}
-		if s, err = loadSubmission(ctx, tx, submissionID, true); err != nil {
-			return err
-		}
-		switch s.Status {
-		case statusSubmitted:
-			return sdk.Errorf(sdk.ErrConflict, "submission %s is not graded yet: there is nothing to appeal", submissionID).WithCode("not_graded")
-		case statusAppealed:
-			return sdk.Errorf(sdk.ErrConflict, "submission %s already has an open appeal", submissionID).WithCode("appeal_open")
-		}
-		ap.CourseID, ap.Original = s.CourseID, *s.Grade
-		original, err := json.Marshal(ap.Original)
-		if err != nil {
-			return fmt.Errorf("encoding the grade: %w", err)
-		}
-		err = tx.QueryRow(ctx, `
-			INSERT INTO appeals (submission_id, course_id, user_id, reason, original) VALUES ($1, $2, $3, $4, $5)
-			RETURNING id, created_at`, submissionID, ap.CourseID, userID, ap.Reason, original).Scan(&ap.ID, &ap.CreatedAt)
-		if err != nil {
-			return fmt.Errorf("inserting appeal: %w", err)
-		}
-		_, err = tx.Exec(ctx, `UPDATE submissions SET status = 'appealed' WHERE id = $1`, submissionID)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sdk.JSON(http.StatusCreated, ap)
-}
-
-// listAppeals handles GET /api/v1/appeals: the review backlog.
-func (p *Plugin) listAppeals(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	pr := req.Principal
-	status := req.Query.Get("status")
-	if status == "" {
-		status = "open"
-	}
-	if !slices.Contains([]string{"open", "upheld", "rejected"}, status) {
-		return nil, sdk.Invalid(sdk.FieldError{Field: "status", Message: "must be open, upheld or rejected"})
-	}
-	courseID, err := req.QueryUUID("course_id")
-	if err != nil {
-		return nil, err
-	}
-	page, err := req.Page()
-	if err != nil {
-		return nil, err
-	}
-	at, afterID, err := assessmentCursor(page.After)
-	if err != nil {
-		return nil, err
-	}
-	all := pr.Can(PermManageAll)
-	if !all && (!pr.Can(PermGrade) || pr.Kind != "user") {
-		return nil, sdk.Errorf(sdk.ErrForbidden, "appeals are reviewed by the graders of their course (%s)", PermGrade).WithCode("not_a_grader")
-	}
-	var out sdk.Page[Appeal]
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		if courseID != "" && !all {
-			if _, err := loadCourse(ctx, tx, courseID, false); err != nil {
-				return err
-			}
-			ok, err := canGrade(ctx, tx, courseID, pr)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return sdk.Errorf(sdk.ErrForbidden, "you do not grade course %s", courseID).WithCode("not_a_grader")
-			}
-		}
-		var teacher *string
-		if !all {
-			teacher = &pr.UserID
-		}
-		rows, err := tx.Query(ctx, `
-			SELECT `+appealColumns+` FROM appeals
-			WHERE status = $1
-			  AND ($2::uuid IS NULL OR course_id = $2)
-			  AND ($3::uuid IS NULL OR course_id IN (SELECT course_id FROM course_instructors WHERE user_id = $3))
-			  AND ($4::timestamptz IS NULL OR (created_at, id) > ($4, $5::uuid))
-			ORDER BY created_at, id LIMIT $6`,
-			status, orNull(courseID), teacher, at, afterID, page.Limit+1)
-		if err != nil {
-			return fmt.Errorf("listing appeals: %w", err)
-		}
-		items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Appeal, error) {
-			a, err := scanAppeal(r)
-			if err != nil {
-				return Appeal{}, err
-			}
-			return *a, nil
-		})
-		if err != nil {
-			return fmt.Errorf("listing appeals: %w", err)
-		}
-		out = sdk.NewPage(items, page.Limit, func(a Appeal) []string {
-			return []string{a.CreatedAt.Format(time.RFC3339Nano), a.ID}
-		})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sdk.JSON(http.StatusOK, out)
-}
-
-// getAppeal handles GET /api/v1/appeals/{appeal_id}.
-func (p *Plugin) getAppeal(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	appealID, err := req.UUIDParam("appeal_id")
-	if err != nil {
-		return nil, err
-	}
-	var ap *Appeal
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		if ap, err = loadAppeal(ctx, tx, appealID, false); err != nil {
-			return err
-		}
-		if req.Principal.Kind == "user" && ap.UserID == req.Principal.UserID {
-			return nil
-		}
-		ok := req.Principal.Can(PermAppealReview)
-		if ok {
-			if ok, err = canGrade(ctx, tx, ap.CourseID, req.Principal); err != nil {
-				return err
-			}
-		}
-		if !ok {
-			return sdk.Errorf(sdk.ErrNotFound, "no appeal %s", appealID)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sdk.JSON(http.StatusOK, ap)
-}
-
-type resolveInput struct {
-	Outcome    string            `json:"outcome"`
-	Resolution string            `json:"resolution"`
-	Levels     map[string]string `json:"levels"`
-	Feedback   *string           `json:"feedback"`
-}
-
-// resolveAppeal handles POST /api/v1/appeals/{appeal_id}/resolve. Appeals
-// go to a reviewer who did not give the grade. Upheld: the submission is
-// regraded with the levels given (by the same rules as a grade) and
-// courses.submission.graded.v1 is published with regrade set. Rejected:
-// the submission is graded again with its original grade.
-func (p *Plugin) resolveAppeal(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	appealID, err := req.UUIDParam("appeal_id")
-	if err != nil {
-		return nil, err
-	}
-	var in resolveInput
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	var bad []sdk.FieldError
-	resolution := text(&bad, "resolution", in.Resolution, 1, maxAppealText)
-	var feedback *string
-	if in.Feedback != nil {
-		f := text(&bad, "feedback", *in.Feedback, 0, maxFeedback)
-		feedback = &f
-	}
-	switch in.Outcome {
-	case "upheld":
-		if in.Levels == nil {
-			bad = append(bad, sdk.FieldError{Field: "levels", Message: "is required when the outcome is upheld: the new grade"})
-		}
-	case "rejected":
-		if in.Levels != nil {
-			bad = append(bad, sdk.FieldError{Field: "levels", Message: "applies only when the outcome is upheld"})
-		}
-		if in.Feedback != nil {
-			bad = append(bad, sdk.FieldError{Field: "feedback", Message: "applies only when the outcome is upheld (explain a rejection in resolution)"})
-		}
-	default:
-		bad = append(bad, sdk.FieldError{Field: "outcome", Message: "must be upheld or rejected"})
-	}
-	if len(bad) > 0 {
-		return nil, sdk.Invalid(bad...)
-	}
-	cfg, err := p.config(req)
-	if err != nil {
-		return nil, err
-	}
-	reviewer := req.Principal.ID()
-	var ap *Appeal
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		if ap, err = loadAppeal(ctx, tx, appealID, false); err != nil {
-			return err
-		}
-		// Locks: the enrolment, the submission, then the appeal.
-		s, err := lockGradable(ctx, tx, req.Principal, ap.SubmissionID)
-		if err != nil {
-			return err
-		}
-		if ap, err = loadAppeal(ctx, tx, appealID, true); err != nil {
-			return err
-		}
-		if ap.Status != "open" {
-			return sdk.Errorf(sdk.ErrConflict, "appeal %s was already %s", appealID, ap.Status).WithCode("appeal_resolved")
-		}
-		if ap.Original.GradedBy == reviewer || (s.Grade != nil && s.Grade.GradedBy == reviewer) {
-			return sdk.Errorf(sdk.ErrForbidden, "you gave the grade under appeal: another reviewer must resolve appeal %s", appealID).WithCode("reviewer_is_grader")
-		}
-		if in.Outcome == "upheld" {
-			g, c, err := rubricGrade(ctx, tx, cfg, s, in.Levels)
-			if err != nil {
-				return err
-			}
-			g.GradedBy = reviewer
-			if s.Grade != nil {
-				g.Feedback = s.Grade.Feedback
-			}
-			if feedback != nil {
-				g.Feedback = *feedback
-			}
-			if err := saveGrade(ctx, tx, req.Publish, s, c, g, true); err != nil {
-				return err
-			}
-		} else {
-			if _, err := tx.Exec(ctx, `UPDATE submissions SET status = 'graded' WHERE id = $1`, s.ID); err != nil {
-				return fmt.Errorf("closing the appeal on the submission: %w", err)
-			}
-			s.Status = statusGraded
-		}
-		at := now()
-		_, err = tx.Exec(ctx, `UPDATE appeals SET status = $2, resolution = $3, reviewed_by = $4, resolved_at = $5 WHERE id = $1`,
-			appealID, in.Outcome, resolution, reviewer, at)
-		if err != nil {
-			return fmt.Errorf("resolving the appeal: %w", err)
-		}
-		ap.Status, ap.Resolution, ap.ReviewedBy, ap.ResolvedAt, ap.Submission = in.Outcome, resolution, reviewer, &at, s
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sdk.JSON(http.StatusOK, ap)
 }
 
 const submissionColumns = `id, assignment_id, course_id, enrolment_id, user_id, body, assets, submitted_at, days_late, status,
@@ -855,9 +508,6 @@ func scanSubmission(row pgx.Row) (*Submission, error) {
 			s.Grade.RawPercent = *score * 100 / *maxScore
 		}
 	}
-	if s.Assets == nil {
-		s.Assets = []Asset{}
-	}
 	return &s, nil
 }
 
@@ -877,108 +527,3 @@ func loadSubmission(ctx context.Context, tx pgx.Tx, submissionID string, lock bo
 	}
 	return s, nil
 }
-
-const appealColumns = `id, submission_id, course_id, user_id, reason, status, original, coalesce(resolution, ''),
-	coalesce(reviewed_by::text, ''), created_at, resolved_at`
-
-func scanAppeal(row pgx.Row) (*Appeal, error) {
-	var a Appeal
-	err := row.Scan(&a.ID, &a.SubmissionID, &a.CourseID, &a.UserID, &a.Reason, &a.Status, &a.Original, &a.Resolution,
-		&a.ReviewedBy, &a.CreatedAt, &a.ResolvedAt)
-	if err != nil {
-		return nil, err
-	}
-	return &a, nil
-}
-
-// loadAppeal reads an appeal of the transaction's institution, locking it
-// when lock is set.
-func loadAppeal(ctx context.Context, tx pgx.Tx, appealID string, lock bool) (*Appeal, error) {
-	sql := `SELECT ` + appealColumns + ` FROM appeals WHERE id = $1`
-	if lock {
-		sql += " FOR UPDATE"
-	}
-	a, err := scanAppeal(tx.QueryRow(ctx, sql, appealID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, sdk.Errorf(sdk.ErrNotFound, "no appeal %s", appealID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading appeal %s: %w", appealID, err)
-	}
-	return a, nil
-}
-
-// orNull is nil for "" (an absent filter), else a pointer to s.
-func orNull(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-// OpenAPI schemas of the submission and appeal routes.
-var (
-	assetSchema = `{"type": "object", "required": ["url", "type", "size_bytes"], "properties": {
-		"url": {"type": "string", "format": "uri", "maxLength": 2000},
-		"type": {"type": "string", "maxLength": 100, "description": "MIME type"},
-		"size_bytes": {"type": "integer", "minimum": 0},
-		"title": {"type": "string", "maxLength": 200}}}`
-	gradeProperties = `
-		"levels": {"type": "object", "additionalProperties": {"type": "string", "format": "uuid"}, "description": "Criterion ID: level ID"},
-		"score": {"type": "integer"},
-		"max_score": {"type": "integer"},
-		"raw_percent": {"type": "integer", "minimum": 0, "maximum": 100},
-		"penalty_percent": {"type": "integer", "minimum": 0, "maximum": 100},
-		"percent": {"type": "integer", "minimum": 0, "maximum": 100},
-		"passed": {"type": "boolean"},
-		"feedback": {"type": "string"},
-		"graded_by": {"type": "string", "format": "uuid"},
-		"graded_at": {"type": "string", "format": "date-time"}`
-	gradeObjectSchema = `{"type": "object", "required": ["levels", "score", "max_score", "raw_percent", "penalty_percent", "percent", "passed", "feedback", "graded_by", "graded_at"], "properties": {` +
-		gradeProperties + `}}`
-	submissionObjectSchema = `{"type": "object", "required": ["id", "assignment_id", "course_id", "enrolment_id", "user_id", "body", "assets", "submitted_at", "days_late", "status"], "properties": {
-		"id": {"type": "string", "format": "uuid"},
-		"assignment_id": {"type": "string", "format": "uuid"},
-		"course_id": {"type": "string", "format": "uuid"},
-		"enrolment_id": {"type": "string", "format": "uuid"},
-		"user_id": {"type": "string", "format": "uuid"},
-		"body": {"type": "string"},
-		"assets": {"type": "array", "items": ` + assetSchema + `},
-		"submitted_at": {"type": "string", "format": "date-time"},
-		"days_late": {"type": "integer", "minimum": 0},
-		"status": {"enum": ["submitted", "graded", "appealed"]},` + gradeProperties + `}, "description": "The grade's fields are there once the submission is graded"}`
-	submissionCreateSchema = json.RawMessage(`{"type": "object", "additionalProperties": false, "description": "A body, assets or both", "properties": {
-		"body": {"type": "string", "maxLength": 100000},
-		"assets": {"type": "array", "maxItems": 50, "items": ` + assetSchema + `}}}`)
-	submissionSchema     = json.RawMessage(submissionObjectSchema)
-	submissionPageSchema = json.RawMessage(`{"type": "object", "required": ["items"], "properties": {
-		"items": {"type": "array", "items": ` + submissionObjectSchema + `},
-		"next_cursor": {"type": "string"}}}`)
-	gradeRequestSchema = json.RawMessage(`{"type": "object", "required": ["levels"], "additionalProperties": false, "properties": {
-		"levels": {"type": "object", "additionalProperties": {"type": "string", "format": "uuid"}, "description": "One level ID for every criterion ID of the rubric"},
-		"feedback": {"type": "string", "maxLength": 20000}}}`)
-	appealCreateSchema = json.RawMessage(`{"type": "object", "required": ["reason"], "additionalProperties": false, "properties": {
-		"reason": {"type": "string", "minLength": 1, "maxLength": 5000}}}`)
-	appealObjectSchema = `{"type": "object", "required": ["id", "submission_id", "course_id", "user_id", "reason", "status", "original", "created_at"], "properties": {
-		"id": {"type": "string", "format": "uuid"},
-		"submission_id": {"type": "string", "format": "uuid"},
-		"course_id": {"type": "string", "format": "uuid"},
-		"user_id": {"type": "string", "format": "uuid"},
-		"reason": {"type": "string"},
-		"status": {"enum": ["open", "upheld", "rejected"]},
-		"original": ` + gradeObjectSchema + `,
-		"resolution": {"type": "string"},
-		"reviewed_by": {"type": "string", "format": "uuid"},
-		"created_at": {"type": "string", "format": "date-time"},
-		"resolved_at": {"type": "string", "format": "date-time"},
-		"submission": ` + submissionObjectSchema + `}}`
-	appealSchema     = json.RawMessage(appealObjectSchema)
-	appealPageSchema = json.RawMessage(`{"type": "object", "required": ["items"], "properties": {
-		"items": {"type": "array", "items": ` + appealObjectSchema + `},
-		"next_cursor": {"type": "string"}}}`)
-	resolveRequestSchema = json.RawMessage(`{"type": "object", "required": ["outcome", "resolution"], "additionalProperties": false, "properties": {
-		"outcome": {"enum": ["upheld", "rejected"]},
-		"resolution": {"type": "string", "minLength": 1, "maxLength": 5000},
-		"levels": {"type": "object", "additionalProperties": {"type": "string", "format": "uuid"}, "description": "Required when upheld: the new grade, one level per criterion"},
-		"feedback": {"type": "string", "maxLength": 20000, "description": "When upheld: replaces the grade's feedback"}}}`)
-)

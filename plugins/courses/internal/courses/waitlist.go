@@ -29,14 +29,14 @@ func (p *Plugin) promoteWaitlist(ctx context.Context, run *sdk.JobRun) error {
 		run.SetOutput("no seat freed")
 		return nil
 	}
-	cohortID, ok := enrolUUID(ev.CohortID)
+	cohortID, ok := sdk.NormalizeUUID(ev.CohortID)
 	if !ok {
 		return fmt.Errorf("event %s: cohort_id %q is not a UUID", run.Event.ID, ev.CohortID)
 	}
 	var n int
 	err := run.Tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		n, err = promoteCohort(ctx, tx, run.Publish, cohortID)
+		n, err = promoteCohort(ctx, tx, run, cohortID)
 		return err
 	})
 	if err != nil {
@@ -73,7 +73,7 @@ func (p *Plugin) promoteWaitlists(ctx context.Context, run *sdk.JobRun) error {
 	var errs []error
 	for _, id := range cohorts {
 		err := run.Tx(ctx, func(tx pgx.Tx) error {
-			n, err := promoteCohort(ctx, tx, run.Publish, id)
+			n, err := promoteCohort(ctx, tx, run, id)
 			total += n
 			return err
 		})
@@ -92,7 +92,7 @@ func (p *Plugin) promoteWaitlists(ctx context.Context, run *sdk.JobRun) error {
 // one transaction at a time. A cohort of a course that is no longer
 // published promotes nobody: there is nothing to learn there now. It
 // returns how many it promoted.
-func promoteCohort(ctx context.Context, tx pgx.Tx, publish publishFunc, cohortID string) (int, error) {
+func promoteCohort(ctx context.Context, tx pgx.Tx, s sdk.Scope, cohortID string) (int, error) {
 	var limit *int
 	var published bool
 	err := tx.QueryRow(ctx, `
@@ -138,10 +138,10 @@ func promoteCohort(ctx context.Context, tx pgx.Tx, publish publishFunc, cohortID
 		if _, err := tx.Exec(ctx, `UPDATE enrolments SET status = 'active', activated_at = $2 WHERE id = $1`, w.EnrolmentID, now()); err != nil {
 			return 0, fmt.Errorf("promoting enrolment %s: %w", w.EnrolmentID, err)
 		}
-		if err := publish(ctx, tx, EventEnrolmentPromoted, w); err != nil {
+		if err := s.Publish(ctx, tx, EventEnrolmentPromoted, w); err != nil {
 			return 0, err
 		}
-		if _, err := refreshProgress(ctx, tx, publish, w.EnrolmentID); err != nil {
+		if _, err := refreshProgress(ctx, tx, s, w.EnrolmentID); err != nil {
 			return 0, err
 		}
 	}

@@ -13,21 +13,12 @@ import (
 	"github.com/edulure/edulure/plugins/courses/internal/courses"
 )
 
-func fetchEnrolment(t *testing.T, h *plugintest.Harness, p sdk.Principal, id string) courses.Enrolment {
-	t.Helper()
-	res := h.Do(p, "GET", "/api/v1/enrolments/"+id, nil)
-	require.Equal(t, http.StatusOK, res.Status, res)
-	var e courses.Enrolment
-	res.JSON(t, &e)
-	return e
-}
-
 // A full cohort waitlists; a withdrawal frees the seat; the
 // promote-waitlist job, run on the withdrawal's event, gives it to the
 // first in line, once.
 func TestWaitlistPromotionOnWithdrawal(t *testing.T) {
 	t.Parallel()
-	b := enrolSetup(t)
+	b := newBundle(t)
 	h, tenant := b.h, b.tenant
 	teacher := b.member(tenant, "instructor")
 	c := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{})
@@ -35,7 +26,7 @@ func TestWaitlistPromotionOnWithdrawal(t *testing.T) {
 	first, second, third := b.member(tenant, "learner"), b.member(tenant, "learner"), b.member(tenant, "learner")
 
 	// A course with cohorts needs one named.
-	mustCode(t, h.Do(first, "POST", "/api/v1/enrolments", map[string]any{"course_id": c.ID}), http.StatusUnprocessableEntity, "cohort_required")
+	requireProblem(t, h.Do(first, "POST", "/api/v1/enrolments", map[string]any{"course_id": c.ID}), http.StatusUnprocessableEntity, "cohort_required")
 	seated := enrolAs(t, h, first, map[string]any{"course_id": c.ID, "cohort_id": cohort})
 	require.Equal(t, "active", seated.Status)
 	w1 := enrolAs(t, h, second, map[string]any{"course_id": c.ID, "cohort_id": cohort})
@@ -52,8 +43,8 @@ func TestWaitlistPromotionOnWithdrawal(t *testing.T) {
 	require.Equal(t, cohort, created[1].CohortID)
 
 	// Waiting is not learning.
-	mustCode(t, h.Do(second, "POST", "/api/v1/enrolments/"+w1.ID+"/lessons/"+c.Lessons[0]+"/complete", nil), http.StatusConflict, "enrolment_waitlisted")
-	mustCode(t, h.Do(second, "GET", "/api/v1/enrolments/"+w1.ID+"/progress", nil), http.StatusConflict, "enrolment_waitlisted")
+	requireProblem(t, h.Do(second, "POST", "/api/v1/enrolments/"+w1.ID+"/lessons/"+c.Lessons[0]+"/complete", nil), http.StatusConflict, "enrolment_waitlisted")
+	requireProblem(t, h.Do(second, "GET", "/api/v1/enrolments/"+w1.ID+"/progress", nil), http.StatusConflict, "enrolment_waitlisted")
 
 	res := h.Do(teacher, "GET", "/api/v1/cohorts/"+cohort, nil)
 	var co courses.Cohort
@@ -77,7 +68,7 @@ func TestWaitlistPromotionOnWithdrawal(t *testing.T) {
 	require.True(t, data.FreedSeat)
 	require.Equal(t, cohort, data.CohortID)
 
-	run := plugintest.JobRun{TenantID: tenant, Event: enrolPtr(withdrawal.Event())}
+	run := plugintest.JobRun{TenantID: tenant, Event: ptr(withdrawal.Event())}
 	out, err := h.RunJob(t, courses.JobPromoteWaitlist, run)
 	require.NoError(t, err)
 	require.Equal(t, "promoted 1", out)
@@ -114,7 +105,7 @@ func TestWaitlistPromotionOnWithdrawal(t *testing.T) {
 // seats in order.
 func TestPromoteWaitlistsAfterSeatLimitRaised(t *testing.T) {
 	t.Parallel()
-	b := enrolSetup(t)
+	b := newBundle(t)
 	h, tenant := b.h, b.tenant
 	teacher := b.member(tenant, "instructor")
 	c := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{})
@@ -172,14 +163,12 @@ func TestPromoteWaitlistsAfterSeatLimitRaised(t *testing.T) {
 	require.Equal(t, "promoted 0", out)
 }
 
-func enrolPtr[T any](v T) *T { return &v }
-
 // Learners racing for the last seat: the cohort's lock lets one take it;
 // the others wait in line. The same learner enrolling twice at once gets
 // one enrolment.
 func TestLastSeatRace(t *testing.T) {
 	t.Parallel()
-	b := enrolSetup(t)
+	b := newBundle(t)
 	h, tenant := b.h, b.tenant
 	teacher := b.member(tenant, "instructor")
 	c := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{})
@@ -195,8 +184,8 @@ func TestLastSeatRace(t *testing.T) {
 	for range n {
 		require.Equal(t, http.StatusCreated, <-statuses)
 	}
-	require.Equal(t, 1, rowCount(t, h, `SELECT count(*) FROM plugin_courses.enrolments WHERE cohort_id = $1 AND status = 'active'`, cohort))
-	require.Equal(t, n-1, rowCount(t, h, `SELECT count(*) FROM plugin_courses.enrolments WHERE cohort_id = $1 AND status = 'waitlisted'`, cohort))
+	require.Equal(t, 1, count(t, h, `SELECT count(*) FROM plugin_courses.enrolments WHERE cohort_id = $1 AND status = 'active'`, cohort))
+	require.Equal(t, n-1, count(t, h, `SELECT count(*) FROM plugin_courses.enrolments WHERE cohort_id = $1 AND status = 'waitlisted'`, cohort))
 
 	learner := b.member(tenant, "learner")
 	other := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{})
@@ -211,10 +200,10 @@ func TestLastSeatRace(t *testing.T) {
 		case http.StatusCreated:
 			created++
 		default:
-			mustCode(t, res, http.StatusConflict, "already_enrolled")
+			requireProblem(t, res, http.StatusConflict, "already_enrolled")
 		}
 	}
 	require.Equal(t, 1, created)
-	require.Equal(t, 1, rowCount(t, h, `SELECT count(*) FROM plugin_courses.enrolments WHERE course_id = $1`, other.ID))
+	require.Equal(t, 1, count(t, h, `SELECT count(*) FROM plugin_courses.enrolments WHERE course_id = $1`, other.ID))
 	require.Len(t, eventsOf[courses.EnrolmentChanged](t, h, tenant, courses.EventEnrolmentCreated), n+1)
 }

@@ -30,12 +30,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Plugin_GetManifest_FullMethodName  = "/edulure.plugin.v1.Plugin/GetManifest"
-	Plugin_Configure_FullMethodName    = "/edulure.plugin.v1.Plugin/Configure"
-	Plugin_HandleHTTP_FullMethodName   = "/edulure.plugin.v1.Plugin/HandleHTTP"
-	Plugin_Health_FullMethodName       = "/edulure.plugin.v1.Plugin/Health"
-	Plugin_HandleEvents_FullMethodName = "/edulure.plugin.v1.Plugin/HandleEvents"
-	Plugin_RunJob_FullMethodName       = "/edulure.plugin.v1.Plugin/RunJob"
+	Plugin_GetManifest_FullMethodName      = "/edulure.plugin.v1.Plugin/GetManifest"
+	Plugin_Configure_FullMethodName        = "/edulure.plugin.v1.Plugin/Configure"
+	Plugin_HandleHTTP_FullMethodName       = "/edulure.plugin.v1.Plugin/HandleHTTP"
+	Plugin_Health_FullMethodName           = "/edulure.plugin.v1.Plugin/Health"
+	Plugin_HandleEvents_FullMethodName     = "/edulure.plugin.v1.Plugin/HandleEvents"
+	Plugin_RunJob_FullMethodName           = "/edulure.plugin.v1.Plugin/RunJob"
+	Plugin_HandleHTTPStream_FullMethodName = "/edulure.plugin.v1.Plugin/HandleHTTPStream"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -64,6 +65,19 @@ type PluginClient interface {
 	HandleEvents(ctx context.Context, in *HandleEventsRequest, opts ...grpc.CallOption) (*HandleEventsResponse, error)
 	// RunJob runs one attempt of a declared job. Since: v1.1
 	RunJob(ctx context.Context, in *RunJobRequest, opts ...grpc.CallOption) (*RunJobResponse, error)
+	// HandleHTTPStream serves one request for a route declared with
+	// stream = true, sending the answer in parts as it is made: the first part
+	// holds the status and headers (and may hold the first bytes of the body),
+	// each later part the next bytes of the body, which the kernel writes and
+	// flushes to the client as it arrives. The call ends when the plugin has
+	// sent the whole body (the stream closes with OK), or fails: a handler
+	// that fails before its first part answers a first part holding an error
+	// (the client gets its problem+json); a failure after it ends the call
+	// with a gRPC error, and the kernel cuts the client's response short so
+	// that it cannot pass for a complete one. The kernel cancels the call when
+	// the client goes away, when no part arrives within the stream idle timeout,
+	// and at the stream's maximum duration (the call's deadline). Since: v1.2
+	HandleHTTPStream(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[HTTPResponsePart], error)
 }
 
 type pluginClient struct {
@@ -134,6 +148,25 @@ func (c *pluginClient) RunJob(ctx context.Context, in *RunJobRequest, opts ...gr
 	return out, nil
 }
 
+func (c *pluginClient) HandleHTTPStream(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[HTTPResponsePart], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Plugin_ServiceDesc.Streams[0], Plugin_HandleHTTPStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[HTTPRequest, HTTPResponsePart]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_HandleHTTPStreamClient = grpc.ServerStreamingClient[HTTPResponsePart]
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -160,6 +193,19 @@ type PluginServer interface {
 	HandleEvents(context.Context, *HandleEventsRequest) (*HandleEventsResponse, error)
 	// RunJob runs one attempt of a declared job. Since: v1.1
 	RunJob(context.Context, *RunJobRequest) (*RunJobResponse, error)
+	// HandleHTTPStream serves one request for a route declared with
+	// stream = true, sending the answer in parts as it is made: the first part
+	// holds the status and headers (and may hold the first bytes of the body),
+	// each later part the next bytes of the body, which the kernel writes and
+	// flushes to the client as it arrives. The call ends when the plugin has
+	// sent the whole body (the stream closes with OK), or fails: a handler
+	// that fails before its first part answers a first part holding an error
+	// (the client gets its problem+json); a failure after it ends the call
+	// with a gRPC error, and the kernel cuts the client's response short so
+	// that it cannot pass for a complete one. The kernel cancels the call when
+	// the client goes away, when no part arrives within the stream idle timeout,
+	// and at the stream's maximum duration (the call's deadline). Since: v1.2
+	HandleHTTPStream(*HTTPRequest, grpc.ServerStreamingServer[HTTPResponsePart]) error
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -187,6 +233,9 @@ func (UnimplementedPluginServer) HandleEvents(context.Context, *HandleEventsRequ
 }
 func (UnimplementedPluginServer) RunJob(context.Context, *RunJobRequest) (*RunJobResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RunJob not implemented")
+}
+func (UnimplementedPluginServer) HandleHTTPStream(*HTTPRequest, grpc.ServerStreamingServer[HTTPResponsePart]) error {
+	return status.Errorf(codes.Unimplemented, "method HandleHTTPStream not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -317,6 +366,17 @@ func _Plugin_RunJob_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_HandleHTTPStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(HTTPRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PluginServer).HandleHTTPStream(m, &grpc.GenericServerStream[HTTPRequest, HTTPResponsePart]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_HandleHTTPStreamServer = grpc.ServerStreamingServer[HTTPResponsePart]
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -349,7 +409,13 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Plugin_RunJob_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "HandleHTTPStream",
+			Handler:       _Plugin_HandleHTTPStream_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "plugin/v1/plugin.proto",
 }
 
@@ -358,6 +424,13 @@ const (
 	Host_WriteAudit_FullMethodName      = "/edulure.plugin.v1.Host/WriteAudit"
 	Host_GetTenantConfig_FullMethodName = "/edulure.plugin.v1.Host/GetTenantConfig"
 	Host_EventsPublished_FullMethodName = "/edulure.plugin.v1.Host/EventsPublished"
+	Host_GetMember_FullMethodName       = "/edulure.plugin.v1.Host/GetMember"
+	Host_BlobPut_FullMethodName         = "/edulure.plugin.v1.Host/BlobPut"
+	Host_BlobGet_FullMethodName         = "/edulure.plugin.v1.Host/BlobGet"
+	Host_BlobStat_FullMethodName        = "/edulure.plugin.v1.Host/BlobStat"
+	Host_BlobList_FullMethodName        = "/edulure.plugin.v1.Host/BlobList"
+	Host_BlobDelete_FullMethodName      = "/edulure.plugin.v1.Host/BlobDelete"
+	Host_BlobSignURL_FullMethodName     = "/edulure.plugin.v1.Host/BlobSignURL"
 )
 
 // HostClient is the client API for Host service.
@@ -377,6 +450,29 @@ type HostClient interface {
 	// next poll. It is a hint: losing one delays delivery, never loses it.
 	// Since: v1.1
 	EventsPublished(ctx context.Context, in *EventsPublishedRequest, opts ...grpc.CallOption) (*EventsPublishedResponse, error)
+	// GetMember answers whether a user is a member of a tenant, and with which
+	// roles. An unknown user, a user of another tenant and a malformed ID all
+	// answer member = false: never an error. Since: v1.2
+	GetMember(ctx context.Context, in *GetMemberRequest, opts ...grpc.CallOption) (*GetMemberResponse, error)
+	// BlobPut stores an object from a stream of chunks: the first message
+	// names the object (scope, key, options), every message may carry data
+	// (at most 1 MiB each; the SDK sends 256 KiB). The object appears when
+	// the stream ends and every byte was accepted; an aborted stream stores
+	// nothing. Since: v1.2
+	BlobPut(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BlobPutRequest, BlobObject], error)
+	// BlobGet reads an object as a stream of chunks; the first message
+	// carries its description. Since: v1.2
+	BlobGet(ctx context.Context, in *BlobGetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BlobGetResponse], error)
+	// BlobStat describes an object. Since: v1.2
+	BlobStat(ctx context.Context, in *BlobStatRequest, opts ...grpc.CallOption) (*BlobObject, error)
+	// BlobList lists objects by key prefix, in key order, a page at a time.
+	// Since: v1.2
+	BlobList(ctx context.Context, in *BlobListRequest, opts ...grpc.CallOption) (*BlobListResponse, error)
+	// BlobDelete removes an object. Since: v1.2
+	BlobDelete(ctx context.Context, in *BlobDeleteRequest, opts ...grpc.CallOption) (*BlobDeleteResponse, error)
+	// BlobSignURL makes a URL that lets its holder GET or PUT one object,
+	// without other credentials, until it expires. Since: v1.2
+	BlobSignURL(ctx context.Context, in *BlobSignURLRequest, opts ...grpc.CallOption) (*BlobSignURLResponse, error)
 }
 
 type hostClient struct {
@@ -427,6 +523,88 @@ func (c *hostClient) EventsPublished(ctx context.Context, in *EventsPublishedReq
 	return out, nil
 }
 
+func (c *hostClient) GetMember(ctx context.Context, in *GetMemberRequest, opts ...grpc.CallOption) (*GetMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMemberResponse)
+	err := c.cc.Invoke(ctx, Host_GetMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) BlobPut(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BlobPutRequest, BlobObject], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Host_ServiceDesc.Streams[0], Host_BlobPut_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BlobPutRequest, BlobObject]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Host_BlobPutClient = grpc.ClientStreamingClient[BlobPutRequest, BlobObject]
+
+func (c *hostClient) BlobGet(ctx context.Context, in *BlobGetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BlobGetResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Host_ServiceDesc.Streams[1], Host_BlobGet_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BlobGetRequest, BlobGetResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Host_BlobGetClient = grpc.ServerStreamingClient[BlobGetResponse]
+
+func (c *hostClient) BlobStat(ctx context.Context, in *BlobStatRequest, opts ...grpc.CallOption) (*BlobObject, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlobObject)
+	err := c.cc.Invoke(ctx, Host_BlobStat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) BlobList(ctx context.Context, in *BlobListRequest, opts ...grpc.CallOption) (*BlobListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlobListResponse)
+	err := c.cc.Invoke(ctx, Host_BlobList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) BlobDelete(ctx context.Context, in *BlobDeleteRequest, opts ...grpc.CallOption) (*BlobDeleteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlobDeleteResponse)
+	err := c.cc.Invoke(ctx, Host_BlobDelete_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) BlobSignURL(ctx context.Context, in *BlobSignURLRequest, opts ...grpc.CallOption) (*BlobSignURLResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlobSignURLResponse)
+	err := c.cc.Invoke(ctx, Host_BlobSignURL_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -444,6 +622,29 @@ type HostServer interface {
 	// next poll. It is a hint: losing one delays delivery, never loses it.
 	// Since: v1.1
 	EventsPublished(context.Context, *EventsPublishedRequest) (*EventsPublishedResponse, error)
+	// GetMember answers whether a user is a member of a tenant, and with which
+	// roles. An unknown user, a user of another tenant and a malformed ID all
+	// answer member = false: never an error. Since: v1.2
+	GetMember(context.Context, *GetMemberRequest) (*GetMemberResponse, error)
+	// BlobPut stores an object from a stream of chunks: the first message
+	// names the object (scope, key, options), every message may carry data
+	// (at most 1 MiB each; the SDK sends 256 KiB). The object appears when
+	// the stream ends and every byte was accepted; an aborted stream stores
+	// nothing. Since: v1.2
+	BlobPut(grpc.ClientStreamingServer[BlobPutRequest, BlobObject]) error
+	// BlobGet reads an object as a stream of chunks; the first message
+	// carries its description. Since: v1.2
+	BlobGet(*BlobGetRequest, grpc.ServerStreamingServer[BlobGetResponse]) error
+	// BlobStat describes an object. Since: v1.2
+	BlobStat(context.Context, *BlobStatRequest) (*BlobObject, error)
+	// BlobList lists objects by key prefix, in key order, a page at a time.
+	// Since: v1.2
+	BlobList(context.Context, *BlobListRequest) (*BlobListResponse, error)
+	// BlobDelete removes an object. Since: v1.2
+	BlobDelete(context.Context, *BlobDeleteRequest) (*BlobDeleteResponse, error)
+	// BlobSignURL makes a URL that lets its holder GET or PUT one object,
+	// without other credentials, until it expires. Since: v1.2
+	BlobSignURL(context.Context, *BlobSignURLRequest) (*BlobSignURLResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -465,6 +666,27 @@ func (UnimplementedHostServer) GetTenantConfig(context.Context, *GetTenantConfig
 }
 func (UnimplementedHostServer) EventsPublished(context.Context, *EventsPublishedRequest) (*EventsPublishedResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method EventsPublished not implemented")
+}
+func (UnimplementedHostServer) GetMember(context.Context, *GetMemberRequest) (*GetMemberResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetMember not implemented")
+}
+func (UnimplementedHostServer) BlobPut(grpc.ClientStreamingServer[BlobPutRequest, BlobObject]) error {
+	return status.Errorf(codes.Unimplemented, "method BlobPut not implemented")
+}
+func (UnimplementedHostServer) BlobGet(*BlobGetRequest, grpc.ServerStreamingServer[BlobGetResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method BlobGet not implemented")
+}
+func (UnimplementedHostServer) BlobStat(context.Context, *BlobStatRequest) (*BlobObject, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BlobStat not implemented")
+}
+func (UnimplementedHostServer) BlobList(context.Context, *BlobListRequest) (*BlobListResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BlobList not implemented")
+}
+func (UnimplementedHostServer) BlobDelete(context.Context, *BlobDeleteRequest) (*BlobDeleteResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BlobDelete not implemented")
+}
+func (UnimplementedHostServer) BlobSignURL(context.Context, *BlobSignURLRequest) (*BlobSignURLResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BlobSignURL not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -559,6 +781,114 @@ func _Host_EventsPublished_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_GetMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).GetMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_GetMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).GetMember(ctx, req.(*GetMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_BlobPut_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(HostServer).BlobPut(&grpc.GenericServerStream[BlobPutRequest, BlobObject]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Host_BlobPutServer = grpc.ClientStreamingServer[BlobPutRequest, BlobObject]
+
+func _Host_BlobGet_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BlobGetRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(HostServer).BlobGet(m, &grpc.GenericServerStream[BlobGetRequest, BlobGetResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Host_BlobGetServer = grpc.ServerStreamingServer[BlobGetResponse]
+
+func _Host_BlobStat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BlobStatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).BlobStat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_BlobStat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).BlobStat(ctx, req.(*BlobStatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_BlobList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BlobListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).BlobList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_BlobList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).BlobList(ctx, req.(*BlobListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_BlobDelete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BlobDeleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).BlobDelete(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_BlobDelete_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).BlobDelete(ctx, req.(*BlobDeleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_BlobSignURL_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BlobSignURLRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).BlobSignURL(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_BlobSignURL_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).BlobSignURL(ctx, req.(*BlobSignURLRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -582,7 +912,38 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "EventsPublished",
 			Handler:    _Host_EventsPublished_Handler,
 		},
+		{
+			MethodName: "GetMember",
+			Handler:    _Host_GetMember_Handler,
+		},
+		{
+			MethodName: "BlobStat",
+			Handler:    _Host_BlobStat_Handler,
+		},
+		{
+			MethodName: "BlobList",
+			Handler:    _Host_BlobList_Handler,
+		},
+		{
+			MethodName: "BlobDelete",
+			Handler:    _Host_BlobDelete_Handler,
+		},
+		{
+			MethodName: "BlobSignURL",
+			Handler:    _Host_BlobSignURL_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "BlobPut",
+			Handler:       _Host_BlobPut_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "BlobGet",
+			Handler:       _Host_BlobGet_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "plugin/v1/plugin.proto",
 }

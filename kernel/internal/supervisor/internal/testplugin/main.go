@@ -1,13 +1,16 @@
 // Command testplugin is a plugin for the kernel's tests: it echoes requests,
-// stores rows under row-level security, sleeps, fails, panics and crashes on
-// demand. Its name, version and route prefix are set at link time
+// stores rows under row-level security and objects in the kernel's storage
+// (storage.go), sleeps, fails, panics and crashes on demand, and streams
+// (stream.go). Its name, version and route prefix are set at link time
 // (-ldflags "-X main.name=... -X main.version=... -X main.prefix=..."), so
 // one source gives the variants the tests need (upgrades, conflicts).
 package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -43,25 +46,58 @@ func main() {
 
 type probe struct {
 	env *sdk.Env
-	op  operatorConfig
+	op  config
 }
 
-// operatorConfig is the plugin's block config in plugins.hcl.
-type operatorConfig struct {
-	CrashOnStart bool `json:"crash_on_start"`
-	FailEvents   bool `json:"fail_events"`    // every delivery fails
-	CrashOnEvent bool `json:"crash_on_event"` // exit while handling an event (once per process start)
-	SlowEventsMs int  `json:"slow_events_ms"` // sleep in each event handler
+// config is the plugin's configuration: an institution sets the greeting;
+// the rest are the operator's test switches in plugins.hcl.
+type config struct {
+	Greeting     string `json:"greeting,omitempty" maxLength:"10"`
+	CrashOnStart bool   `json:"crash_on_start,omitempty"`
+	FailEvents   bool   `json:"fail_events,omitempty" doc:"every delivery fails"`
+	CrashOnEvent bool   `json:"crash_on_event,omitempty" doc:"exit while handling an event (once per process start)"`
+	SlowEventsMs int    `json:"slow_events_ms,omitempty" minimum:"0" doc:"sleep in each event handler"`
 	// HoldEventsFile, HoldEventsAfter: once this process has handled
 	// HoldEventsAfter pings (*.ping.sent.v1), each further ping's handler
 	// waits while the file exists, so a test can catch deliveries in flight
 	// without racing them.
-	HoldEventsFile  string `json:"hold_events_file"`
-	HoldEventsAfter int64  `json:"hold_events_after"`
+	HoldEventsFile  string `json:"hold_events_file,omitempty" doc:"hold pings while this file exists"`
+	HoldEventsAfter int64  `json:"hold_events_after,omitempty" minimum:"0" doc:"pings handled before holding"`
 	// EchoSocket: listen on this Unix socket and echo every message back, the
 	// raw round trip that make bench compares a gRPC crossing with.
-	EchoSocket string `json:"echo_socket"`
-	PprofAddr  string `json:"pprof_addr"` // serve net/http/pprof here (loopback), for profiling under load
+	EchoSocket string `json:"echo_socket,omitempty"`
+	PprofAddr  string `json:"pprof_addr,omitempty" doc:"serve net/http/pprof here (loopback), for profiling under load"`
+	// APIKey is a secret setting, an institution's or the operator's: the
+	// routes report its SHA-256, never its value.
+	APIKey string `json:"api_key,omitempty" secret:"true" minLength:"8" maxLength:"100" doc:"a secret"`
+}
+
+// echoQuery, sqlQuery, sleepQuery and publishQuery are the routes' query
+// parameters.
+type (
+	echoQuery struct {
+		Q []string `query:"q"`
+	}
+	sqlQuery struct {
+		Q string `query:"q"`
+	}
+	sleepQuery struct {
+		Ms   int    `query:"ms" minimum:"0"`
+		Hold string `query:"hold"` // sleep while this file exists instead
+	}
+	publishQuery struct {
+		N        int    `query:"n" minimum:"0" maximum:"100000"`
+		Rollback string `query:"rollback"`
+		Bad      string `query:"bad"`
+	}
+)
+
+// newItem is the body of POST /items. TenantID is there for the isolation
+// tests: a hostile client may name another tenant, and row-level security
+// must refuse it.
+type newItem struct {
+	Name     string `json:"name" minLength:"1"`
+	TenantID string `json:"tenant_id,omitempty"`
 }
 
 var _ sdk.Plugin = (*probe)(nil)
@@ -75,32 +111,28 @@ func (p *probe) Manifest() sdk.Manifest {
 	}
 	base := "/api/v1/" + pre
 	read, write := name+".item.read", name+".item.write"
-	h := func(f func(context.Context, *sdk.Request) (*sdk.Response, error)) sdk.Handler {
-		return sdk.HandlerFunc(f)
-	}
 	return sdk.Manifest{
 		Name: name, Version: version, Description: "Test plugin for the kernel's own tests",
 		Permissions: []sdk.Permission{
 			{Name: read, Description: "Read items", DefaultRoles: []string{"admin", "instructor", "learner"}},
 			{Name: write, Description: "Write items", DefaultRoles: []string{"admin", "instructor"}},
 		},
-		Routes: []sdk.Route{
-			{Method: http.MethodGet, Path: base + "/echo/{id}", Permission: read, Summary: "Echo the request", Query: []string{"q"}, Handler: h(p.echo)},
-			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Handler: h(noop)},
-			{Method: http.MethodGet, Path: base + "/public", Public: true, Summary: "Public echo", Handler: h(p.echo)},
+		Routes: append([]sdk.Route{
+			{Method: http.MethodGet, Path: base + "/echo/{id}", Permission: read, Summary: "Echo the request", Query: echoQuery{}, Handler: p.echo},
+			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Handler: noop},
+			{Method: http.MethodGet, Path: base + "/public", Public: true, Summary: "Public echo", Handler: p.echo},
 			{Method: http.MethodPost, Path: base + "/items", Permission: write, Summary: "Store an item",
-				Request:  json.RawMessage(`{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}`),
-				Response: json.RawMessage(`{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"}}}`),
-				Status:   http.StatusCreated, Handler: h(p.addItem)},
-			{Method: http.MethodGet, Path: base + "/items", Permission: read, Summary: "List items (no tenant filter: RLS does it)", Handler: h(p.listItems)},
-			{Method: http.MethodGet, Path: base + "/sql", Permission: read, Summary: "Run a probing query as the plugin role", Query: []string{"q"}, Handler: h(p.sql)},
-			{Method: http.MethodGet, Path: base + "/sleep", Permission: read, Summary: "Sleep ?ms= milliseconds, or while the file ?hold= exists", Query: []string{"ms", "hold"}, Handler: h(sleep)},
-			{Method: http.MethodPost, Path: base + "/crash", Permission: read, Summary: "Exit the process mid-request", Handler: h(crash)},
-			{Method: http.MethodGet, Path: base + "/invalid", Permission: read, Summary: "Answer a field error", Handler: h(invalid)},
-			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: h(panics)},
-			{Method: http.MethodGet, Path: base + "/host", Permission: read, Summary: "Call the kernel's host services", Handler: h(p.host)},
-			{Method: http.MethodPost, Path: base + "/publish", Permission: write, Summary: "Publish ?n= pings in one transaction (?rollback=1: then fail)", Query: []string{"n", "rollback", "bad"}, Handler: h(p.publish)},
-		},
+				Request: newItem{}, Response: item{}, Status: http.StatusCreated, Handler: p.addItem},
+			{Method: http.MethodGet, Path: base + "/items", Permission: read, Summary: "List items (no tenant filter: RLS does it)", Handler: p.listItems},
+			{Method: http.MethodGet, Path: base + "/sql", Permission: read, Summary: "Run a probing query as the plugin role", Query: sqlQuery{}, Handler: p.sql},
+			{Method: http.MethodGet, Path: base + "/sleep", Permission: read, Summary: "Sleep ?ms= milliseconds, or while the file ?hold= exists", Query: sleepQuery{}, Handler: sleep},
+			{Method: http.MethodPost, Path: base + "/crash", Permission: read, Summary: "Exit the process mid-request", Handler: crash},
+			{Method: http.MethodGet, Path: base + "/invalid", Permission: read, Summary: "Answer a field error", Handler: invalid},
+			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: panics},
+			{Method: http.MethodGet, Path: base + "/host", Permission: read, Summary: "Call the kernel's host services", Handler: p.host},
+			{Method: http.MethodPost, Path: base + "/publish", Permission: write, Summary: "Publish ?n= pings in one transaction (?rollback=1: then fail)", Query: publishQuery{}, Handler: p.publish},
+		}, append(p.streamRoutes(base, read, write), storageRoutes(p, base, read, write)...)...),
+		Capabilities: capabilities(),
 		Publishes: []sdk.EventType{
 			{Type: name + ".item.created.v1", Schema: json.RawMessage(`{"type":"object","required":["id","name"],"properties":{"id":{"type":"integer"},"name":{"type":"string"}}}`)},
 			{Type: name + ".ping.sent.v1", Description: "A numbered ping for delivery tests", Schema: json.RawMessage(`{"type":"object","required":["n","sent_ns"],"properties":{"n":{"type":"integer"},"sent_ns":{"type":"integer"}}}`)},
@@ -113,15 +145,17 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Name: "flaky", Description: "Fails until args.succeed_on", PerTenant: true, MaxAttempts: 3, Handler: p.flaky},
 			{Name: "slow", Description: "Sleeps past its timeout", PerTenant: true, MaxAttempts: 2, Timeout: time.Second, Handler: p.slow},
 		},
-		Migrations:   sdk.MustSub(migrations, "migrations"),
-		ConfigSchema: json.RawMessage(`{"type":"object","additionalProperties":false,"properties":{"greeting":{"type":"string","maxLength":10}}}`),
+		Migrations: migrations,
+		Config:     config{},
 	}
 }
 
 func (p *probe) Provision(ctx context.Context, env *sdk.Env) error {
-	if err := json.Unmarshal(env.OperatorConfig, &p.op); err != nil {
+	op, err := sdk.OperatorConfig[config](env)
+	if err != nil {
 		return err
 	}
+	p.op = op
 	if p.op.CrashOnStart {
 		os.Exit(7)
 	}
@@ -139,12 +173,43 @@ func (p *probe) Provision(ctx context.Context, env *sdk.Env) error {
 
 func (p *probe) Cleanup(context.Context) error { return nil }
 
-func (p *probe) echo(_ context.Context, r *sdk.Request) (*sdk.Response, error) {
-	return sdk.JSON(http.StatusOK, map[string]any{
+func (p *probe) echo(ctx context.Context, r *sdk.Request) (*sdk.Response, error) {
+	cfg, given := withoutSecret(r.Config)
+	out := map[string]any{
 		"plugin": name, "version": version, "route": r.Route, "params": r.Params, "query": r.Query,
-		"principal": r.Principal, "config": r.Config, "request_id": r.RequestID,
+		"principal": r.Principal, "config": cfg, "request_id": r.RequestID,
 		"headers": r.Header, "has_deadline": !r.Deadline.IsZero(),
-	})
+		"api_key_given": given, "operator_api_key_sha256": digest(p.op.APIKey),
+	}
+	if r.Principal.TenantID != "" {
+		// The setting in force: the institution's over the operator's.
+		eff, err := sdk.Config[config](ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out["api_key_sha256"] = digest(eff.APIKey)
+	}
+	return sdk.JSON(http.StatusOK, out)
+}
+
+// withoutSecret is a configuration without its api_key, which the routes
+// never answer, and the SHA-256 of the api_key it held ("" for none).
+func withoutSecret(cfg json.RawMessage) (map[string]any, string) {
+	var m map[string]any
+	if err := json.Unmarshal(cfg, &m); err != nil || m == nil {
+		m = map[string]any{}
+	}
+	key, _ := m["api_key"].(string)
+	delete(m, "api_key")
+	return m, digest(key)
+}
+
+func digest(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
 }
 
 func noop(context.Context, *sdk.Request) (*sdk.Response, error) { return sdk.NoContent() }
@@ -156,10 +221,7 @@ type item struct {
 }
 
 func (p *probe) addItem(ctx context.Context, r *sdk.Request) (*sdk.Response, error) {
-	var in struct {
-		Name     string `json:"name"`
-		TenantID string `json:"tenant_id"` // a hostile client may try another tenant
-	}
+	var in newItem
 	if err := r.Decode(&in); err != nil {
 		return nil, err
 	}
@@ -285,7 +347,8 @@ func (p *probe) host(ctx context.Context, r *sdk.Request) (*sdk.Response, error)
 	if err != nil {
 		return nil, err
 	}
-	return sdk.JSON(http.StatusOK, map[string]any{"config": cfg, "enabled": enabled, "may_write_own": own, "may_read_foreign": foreign})
+	shown, given := withoutSecret(cfg)
+	return sdk.JSON(http.StatusOK, map[string]any{"config": shown, "api_key_given": given, "enabled": enabled, "may_write_own": own, "may_read_foreign": foreign})
 }
 
 func schedule() string {

@@ -16,6 +16,13 @@ plugin "gamification" {
     max_concurrent_requests = 128
     request_timeout         = "1m30s"
     db_connections          = 10
+
+    max_streams                 = 5000
+    max_streams_per_institution = 250
+    stream_idle_timeout         = "30s"
+    stream_max_duration         = "2h"
+    storage_bytes               = "500GiB"
+    storage_object_bytes        = 100000000
   }
 }
 

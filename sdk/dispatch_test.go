@@ -39,7 +39,8 @@ func TestDispatchEventsOrdered(t *testing.T) {
 		ev("u1", "x.other.done.v1", "A"), ev("a3", "x.thing.done.v1", "A"), ev("b2", "x.thing.done.v1", "B"),
 		ev("n1", "x.unknown.done.v1", "A"),
 	}}
-	out := DispatchEvents(context.Background(), hclog.NewNullLogger(), subs, in, nil)
+	rt := &runtime{compiled: &compiled{events: subs}, logger: hclog.NewNullLogger()}
+	out := rt.handleEvents(context.Background(), in)
 	require.Len(t, out.Results, 7)
 	byID := map[string]*pluginv1.EventResult{}
 	for i, r := range out.Results {
