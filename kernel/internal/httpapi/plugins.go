@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -50,9 +49,6 @@ func (s *Server) pluginProxy(c echo.Context) error {
 		return echo.ErrMethodNotAllowed
 	}
 	setHeaders(c.Response().Header(), noStoreHeader)
-	if err := pluginParamsProblem(params, req.URL.RawQuery); err != nil {
-		return err
-	}
 	// Logs and metrics name the plugin's route template, not the catch-all.
 	c.SetPath(target.Route.Path.String())
 	c.Set(pluginKey, target.Plugin)
@@ -148,25 +144,6 @@ const (
 	pluginRoutes = "/api/v1/*"
 	pluginKey    = "edulure.plugin"
 )
-
-// pluginParamsProblem refuses what a plugin could not receive or store: a
-// path or query parameter with a NUL character or bytes that are not UTF-8
-// (protobuf strings must be UTF-8, Postgres text holds no NUL).
-func pluginParamsProblem(params map[string]string, rawQuery string) error {
-	if len(params) == 0 && rawQuery == "" {
-		return nil
-	}
-	names := make([]string, 0, len(params))
-	for k := range params {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	values := make([]string, len(names))
-	for i, k := range names {
-		values[i] = params[k]
-	}
-	return paramsProblem(names, values, rawQuery)
-}
 
 // kernelPathExists reports whether a kernel route has this path (with some
 // other method, or the router would have matched it): a 405, not a 404.
