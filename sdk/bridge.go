@@ -30,7 +30,7 @@ func init() {
 		if !ok && host != nil {
 			return nil, fmt.Errorf("the host is a %T, not an sdk.Host", host)
 		}
-		rt, err := newRuntime(ctx, pl, c, logger, pool, h, blobs, operator, nil)
+		rt, err := newRuntime(ctx, pl, c, logger, pool, h, blobs, operator, nil, nil, false)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Env is what a plugin gets in Provision.
@@ -28,6 +30,19 @@ type Env struct {
 	// (a JSON object; "{}" when none). Config[T] and OperatorConfig[T]
 	// layer it over the defaults for you.
 	OperatorConfig json.RawMessage
+	// Metrics registers the plugin's Prometheus collectors. The kernel
+	// publishes them on its /metrics with the label plugin="<name>". Each
+	// metric's name must start with the plugin's name and an underscore
+	// (gamification_points_awarded_total): the kernel leaves out any other,
+	// so that no plugin can shadow the kernel's series or another plugin's.
+	// Since: v1.2
+	Metrics prometheus.Registerer
+	// Tracer starts spans of the plugin's own (ctx, span :=
+	// env.Tracer.Start(ctx, "rank learners"); defer span.End()). Under a
+	// handler's context they join the request's trace, beside the SDK's
+	// spans of the handler and of each SQL statement. It records nothing
+	// unless the kernel traces. Since: v1.2
+	Tracer trace.Tracer
 
 	rt *runtime
 }

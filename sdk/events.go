@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/sdk/schema"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // Subscription asks the kernel to deliver one event type to Handler.
@@ -156,8 +157,17 @@ func (db *DB) Publish(ctx context.Context, tx pgx.Tx, ev Outgoing) error {
 	if actor == "" {
 		actor = "plugin:" + db.rt.wire.Name
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)`,
-		uuid.Must(uuid.NewV7()), ev.Type, ev.TenantID, actor, ev.RequestID, data)
+	id := uuid.Must(uuid.NewV7())
+	// The trace context of the publishing work (a request's, an event's, a
+	// job's), so that the delivery links to it. Untraced, the column is
+	// left to its default: a kernel older than v1.2 provisions none.
+	if traceparent, _ := telemetry.Inject(ctx); traceparent != "" {
+		_, err = tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			id, ev.Type, ev.TenantID, actor, ev.RequestID, data, traceparent)
+	} else {
+		_, err = tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, ev.Type, ev.TenantID, actor, ev.RequestID, data)
+	}
 	if err != nil {
 		return fmt.Errorf("publishing %s: writing to the outbox: %w", ev.Type, err)
 	}

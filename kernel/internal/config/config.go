@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edulure/edulure/kernel/internal/objectstore"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 var rolePrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,19}$`)
@@ -52,6 +53,15 @@ type Config struct {
 	// (edulure dev: a directory under .data/). Without one, plugins'
 	// storage calls answer 503.
 	BlobURL string
+
+	MetricsToken string       // EDULURE_METRICS_TOKEN: /metrics wants "Authorization: Bearer <it>"; default none
+	MetricsBasic string       // EDULURE_METRICS_BASIC_AUTH: "user:password" /metrics accepts as basic credentials; default none
+	MetricsAllow []*net.IPNet // EDULURE_METRICS_ALLOW: comma-separated IPs or CIDRs that may read /metrics; default any
+
+	// OTel holds the OTEL_* variables that are set (telemetry.Variables):
+	// tracing, off unless they configure an exporter. The kernel passes
+	// them on to its plugins.
+	OTel map[string]string
 }
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -181,6 +191,52 @@ func Load(getenv func(string) string) (Config, error) {
 		if err := objectstore.CheckURL(c.BlobURL); err != nil {
 			bad("EDULURE_BLOB_URL", "%v", err)
 		}
+	}
+	if v := getenv("EDULURE_METRICS_TOKEN"); v != "" {
+		// Never repeated in an error: it is a credential.
+		if len(strings.TrimSpace(v)) < 16 {
+			bad("EDULURE_METRICS_TOKEN", "must be at least 16 characters (openssl rand -hex 16)")
+		}
+		c.MetricsToken = strings.TrimSpace(v)
+	}
+	if v := getenv("EDULURE_METRICS_BASIC_AUTH"); v != "" {
+		if user, pass, ok := strings.Cut(v, ":"); !ok || user == "" || len(pass) < 12 {
+			bad("EDULURE_METRICS_BASIC_AUTH", "must be user:password, with a password of at least 12 characters")
+		}
+		c.MetricsBasic = v
+	}
+	if v := getenv("EDULURE_METRICS_ALLOW"); v != "" {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			if !strings.Contains(item, "/") {
+				if ip := net.ParseIP(item); ip != nil {
+					bits := 128
+					if ip.To4() != nil {
+						ip, bits = ip.To4(), 32
+					}
+					c.MetricsAllow = append(c.MetricsAllow, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+					continue
+				}
+			}
+			_, n, err := net.ParseCIDR(item)
+			if err != nil {
+				bad("EDULURE_METRICS_ALLOW", "%q is neither an IP address nor a CIDR range such as 10.0.0.0/8", item)
+				continue
+			}
+			c.MetricsAllow = append(c.MetricsAllow, n)
+		}
+	}
+	c.OTel = map[string]string{}
+	for _, k := range telemetry.Variables {
+		if v := getenv(k); v != "" {
+			c.OTel[k] = v
+		}
+	}
+	if _, err := telemetry.Enabled(func(k string) string { return c.OTel[k] }); err != nil {
+		errs = append(errs, err)
 	}
 	if c.AccessTokenTTL > 24*time.Hour {
 		bad("EDULURE_ACCESS_TOKEN_TTL", "must be at most 24h: access tokens are meant to be short-lived")

@@ -8,10 +8,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // dispatcher delivers one subscriber's pending deliveries, one batch at a
@@ -112,12 +116,13 @@ func (d *dispatcher) sleep(ctx context.Context, wait time.Duration) {
 }
 
 type pending struct {
-	id       int64
-	attempts int
-	max      int
-	enabled  bool
-	ev       *pluginv1.Event
-	openErr  string // the event's sealed fields could not be opened
+	id          int64
+	attempts    int
+	max         int
+	enabled     bool
+	ev          *pluginv1.Event
+	traceparent string // of the work that published the event
+	openErr     string // the event's sealed fields could not be opened
 }
 
 func (d *dispatcher) byDefault() bool {
@@ -136,7 +141,7 @@ func (d *dispatcher) deliverBatch(ctx context.Context) (int, error) {
 	rows, err := d.s.pool.Query(ctx, `
 		SELECT d.id, d.attempts, d.max_attempts,
 			(d.tenant_id IS NULL OR COALESCE(tp.enabled, $3)),
-			e.id, e.type, e.tenant_id, e.actor, e.request_id, e.data, e.occurred_at, e.source
+			e.id, e.type, e.tenant_id, e.actor, e.request_id, e.data, e.occurred_at, e.source, e.traceparent
 		FROM kernel.deliveries d
 		JOIN kernel.events e ON e.seq = d.event_seq
 		LEFT JOIN kernel.tenant_plugins tp ON tp.tenant_id = d.tenant_id AND tp.plugin = d.subscriber
@@ -159,7 +164,7 @@ func (d *dispatcher) deliverBatch(ctx context.Context) (int, error) {
 	var occurred time.Time
 	var typ, actor, requestID, source string
 	var data []byte
-	_, err = pgx.ForEachRow(rows, []any{&p.id, &p.attempts, &p.max, &p.enabled, &evID, &typ, &tenant, &actor, &requestID, &data, &occurred, &source}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&p.id, &p.attempts, &p.max, &p.enabled, &evID, &typ, &tenant, &actor, &requestID, &data, &occurred, &source, &p.traceparent}, func() error {
 		if !p.enabled {
 			skipped = append(skipped, p.id)
 			return nil
@@ -192,10 +197,13 @@ func (d *dispatcher) deliverBatch(ctx context.Context) (int, error) {
 		if _, err := d.s.pool.Exec(ctx, `UPDATE kernel.deliveries d SET status = 'skipped', last_error = 'the plugin is disabled for the institution', updated_at = now() FROM unnest($1::bigint[]) AS b(id) WHERE d.id = b.id`, skipped); err != nil {
 			return 0, err
 		}
+		d.s.metrics.settled(d.name, "skipped", len(skipped))
 	}
 	if len(batch) == 0 {
 		return len(skipped), nil
 	}
+	ctx, span := d.traceBatch(ctx, batch)
+	defer span.End()
 	// An event whose secrets cannot be opened (EDULURE_SECRET_KEY changed)
 	// is not sent: its delivery fails with the reason, and dies in time.
 	var send []int
@@ -236,6 +244,7 @@ func (d *dispatcher) record(ctx context.Context, batch []pending, results []*plu
 	var failedIDs []int64
 	var failedErrs []string
 	var failedDelays []float64
+	dead := 0
 	for i, p := range batch {
 		r := results[i]
 		switch {
@@ -244,11 +253,17 @@ func (d *dispatcher) record(ctx context.Context, batch []pending, results []*plu
 			failedDelays = append(failedDelays, d.s.backoff(p.attempts+1).Seconds())
 		case !r.Attempted:
 			// Held back behind a failed event of its institution: not an attempt.
+			continue
 		case r.Error == "":
 			ok = append(ok, p.id)
+			d.s.metrics.delivered(d.name, time.UnixMilli(p.ev.OccurredAtUnixMs))
+			continue
 		default:
 			failedIDs, failedErrs = append(failedIDs, p.id), append(failedErrs, truncate(r.Error, 2000))
 			failedDelays = append(failedDelays, d.s.backoff(p.attempts+1).Seconds())
+		}
+		if p.attempts+1 >= p.max {
+			dead++
 		}
 	}
 	batchTx, err := d.s.pool.Begin(ctx)
@@ -274,7 +289,37 @@ func (d *dispatcher) record(ctx context.Context, batch []pending, results []*plu
 		}
 		d.s.logger.Warn("deliveries failed", "subscriber", d.name, "count", len(failedIDs), "first_error", failedErrs[0])
 	}
-	return batchTx.Commit(ctx)
+	if err := batchTx.Commit(ctx); err != nil {
+		return err
+	}
+	d.s.metrics.settled(d.name, "delivered", len(ok))
+	d.s.metrics.settled(d.name, "failed", len(failedIDs)-dead)
+	d.s.metrics.settled(d.name, "dead", dead)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.Int("edulure.events.delivered", len(ok)), attribute.Int("edulure.events.failed", len(failedIDs)))
+		if len(failedIDs) > 0 {
+			span.SetStatus(codes.Error, "some deliveries failed")
+		}
+	}
+	return nil
+}
+
+// traceBatch starts the span of one delivery call: the root of a trace of
+// its own (a delivery happens after, and apart from, the request that
+// published the event), linked to the trace of each event's publisher. The
+// plugin's spans for the events are its children (Event.traceparent).
+func (d *dispatcher) traceBatch(ctx context.Context, batch []pending) (context.Context, trace.Span) {
+	if !d.s.opts.Tracing.Enabled {
+		return ctx, trace.SpanFromContext(context.Background()) // a no-op span
+	}
+	var links []trace.Link
+	for _, p := range batch {
+		if sc := telemetry.SpanContext(p.traceparent); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{attribute.String("edulure.event.id", p.ev.Id)}})
+		}
+	}
+	return d.s.tracer.Start(ctx, "deliver events", trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindProducer), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.String("edulure.subscriber", d.name), attribute.Int("edulure.events", len(batch))))
 }
 
 func truncate(s string, n int) string {

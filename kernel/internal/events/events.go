@@ -20,9 +20,12 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // Options tune the relay and delivery.
@@ -34,6 +37,9 @@ type Options struct {
 	BatchSize       int           // events per relay transaction and per delivery call
 	DeliveryTimeout time.Duration // one delivery call
 	LeaderRetry     time.Duration // how often a standby tries to become the relay
+
+	Tracing *telemetry.Tracing    // spans of deliveries; nil: none
+	Metrics prometheus.Registerer // deliveries by outcome, lag; nil: not registered
 	// Sealer opens the sealed secret fields of kernel events (outbox.Open)
 	// for the subscribers they are delivered to.
 	Sealer *seal.Sealer
@@ -84,16 +90,23 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	tracer  trace.Tracer
+	metrics *metrics
 }
 
 // New makes the service; Start runs it.
 func New(pool *pgxpool.Pool, sup *supervisor.Supervisor, logger hclog.Logger, opts Options) *Service {
 	opts.defaults()
+	if opts.Tracing == nil {
+		opts.Tracing = telemetry.Off()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		opts: opts, pool: pool, sup: sup, logger: logger.Named("events"),
 		wakeRelay: make(chan struct{}, 1), dirty: map[string]bool{}, dispatch: map[string]*dispatcher{},
 		notify: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
+		tracer: opts.Tracing.Provider.Tracer("github.com/edulure/edulure/kernel/events"), metrics: newMetrics(opts.Metrics),
 	}
 }
 

@@ -186,8 +186,8 @@ func (s *Service) relayBatch(ctx context.Context, src source) (int, map[string]b
 	}
 	var logged []int64
 	rows, err = tx.Query(ctx, `
-		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, rejected)
-		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, r.why
+		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, rejected, traceparent)
+		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, r.why, o.traceparent
 		FROM unnest($2::bigint[]) AS b(seq)
 		JOIN `+src.table+` o ON o.seq = b.seq
 		LEFT JOIN unnest($3::bigint[], $4::text[]) AS r(seq, why) ON r.seq = o.seq

@@ -59,7 +59,7 @@ func (s *Server) authenticate(r Route) echo.MiddlewareFunc {
 				if r.Access == TenantScoped && !p.HasTenant() {
 					perm = r.PlatformPermission // an operator across institutions
 				}
-				ok, err := s.Authz.Allowed(c.Request().Context(), s.authzInput(p, perm))
+				ok, err := s.allowed(c.Request().Context(), p, perm)
 				if err != nil {
 					return err
 				}
@@ -108,12 +108,11 @@ func bearer(c echo.Context) (string, bool) {
 	return tok, tok != ""
 }
 
-func (s *Server) principal(c echo.Context) (*Principal, error) {
+func (s *Server) resolvePrincipal(ctx context.Context, c echo.Context) (*Principal, error) {
 	raw, ok := bearer(c)
 	if !ok {
 		return nil, unauthorized("missing-credentials", "send an access token or API key as 'Authorization: Bearer <token>'")
 	}
-	ctx := c.Request().Context()
 	if strings.HasPrefix(raw, identity.APIKeyPrefix) {
 		k, err := identity.AuthenticateAPIKey(ctx, s.Pool, raw)
 		if err != nil {

@@ -51,6 +51,12 @@ func setup(t testing.TB, env ...string) *testBundle {
 // setupLogged is setup with the kernel logging to log.
 func setupLogged(t testing.TB, log hclog.Logger, env ...string) *testBundle {
 	t.Helper()
+	return setupKernel(t, log, nil, env...)
+}
+
+// setupKernel is setupLogged with options for app.New.
+func setupKernel(t testing.TB, log hclog.Logger, opts []app.Option, env ...string) *testBundle {
+	t.Helper()
 	pool, dbURL := dbtest.NewPool(t)
 	vars := map[string]string{
 		"DATABASE_URL":                  dbURL,
@@ -69,7 +75,7 @@ func setupLogged(t testing.TB, log hclog.Logger, env ...string) *testBundle {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	k, err := app.New(ctx, cfg, log, pool)
+	k, err := app.New(ctx, cfg, log, pool, opts...)
 	require.NoError(t, err)
 	t.Cleanup(k.Close)
 	k.API.Run(ctx)

@@ -78,7 +78,7 @@ func (s *Server) pluginProxy(c echo.Context) error {
 		return problem.New(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
 	}
 	if !route.Public {
-		ok, err := s.Authz.Allowed(ctx, s.authzInput(p, route.Permission))
+		ok, err := s.allowed(ctx, p, route.Permission)
 		if err != nil {
 			return err
 		}
@@ -180,6 +180,8 @@ func (s *Server) wirePrincipal(ctx context.Context, p *Principal, t supervisor.T
 	}
 	if p.HasTenant() {
 		out.TenantId = p.tenantString()
+		ctx, end := s.startSpan(ctx, "authorize plugin permissions")
+		defer end()
 		out.Permissions = t.Permissions(func(perm string) bool {
 			ok, err := s.Authz.Allowed(ctx, s.authzInput(p, perm))
 			return err == nil && ok

@@ -15,6 +15,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/config"
@@ -25,6 +27,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/token"
 	"github.com/edulure/edulure/sdk/blobstore"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // Deps are what the API needs from the rest of the kernel.
@@ -40,6 +43,7 @@ type Deps struct {
 	Events    *events.Service
 	Jobs      *jobs.Service
 	Registry  *prometheus.Registry // nil: a fresh one
+	Tracing   *telemetry.Tracing   // nil: no tracing
 }
 
 // Server is the kernel's HTTP API.
@@ -55,13 +59,20 @@ type Server struct {
 	metrics    *metrics
 	now        func() time.Time
 	mfaIssuer  string
-	bg         *background
+
+	tracing     bool         // spans for requests, authentication and decisions
+	tracer      trace.Tracer // a no-op one when not tracing
+	metricsHTTP http.Handler // /metrics: the kernel's series and the plugins'
+	bg          *background
 }
 
 // New builds the API and registers every kernel route.
 func New(ctx context.Context, d Deps) (*Server, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
+	}
+	if d.Tracing == nil {
+		d.Tracing = telemetry.Off()
 	}
 	s := &Server{
 		Deps:       d,
@@ -72,8 +83,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		accountLim: newLimiter(d.Config.AuthRatePerUser, time.Minute),
 		now:        time.Now,
 		mfaIssuer:  "Edulure",
+		tracing:    d.Tracing.Enabled,
+		tracer:     d.Tracing.Provider.Tracer(tracerName),
 		bg:         newBackground(256),
 	}
+	s.metricsHTTP = promhttp.HandlerFor(metricsGatherer{s}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	var err error
 	if s.metrics, err = newMetrics(d.Registry); err != nil {
 		return nil, err
@@ -94,7 +108,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	}
 	e.Pre(middleware.RemoveTrailingSlash())
-	e.Use(s.requestID, s.logRequests, s.recover)
+	e.Use(s.requestID)
+	if s.tracing { // off, not even the middleware: tracing then costs nothing
+		e.Use(s.traceRequests)
+	}
+	e.Use(s.logRequests, s.recover)
 	e.Use(s.secureHeaders, limitHeaders)
 	if len(d.Config.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/kernel/internal/seal"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // Kernel event types. Their payloads are documented in docs/events.md.
@@ -52,8 +53,9 @@ func Add(ctx context.Context, tx pgx.Tx, ev Event) (string, error) {
 	if ev.TenantID != "" {
 		tenant = ev.TenantID
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO kernel.outbox (id, type, tenant_id, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, ev.Type, tenant, ev.Actor, ev.RequestID, data)
+	traceparent, _ := telemetry.Inject(ctx) // the publishing request's trace, for the delivery to link to
+	_, err = tx.Exec(ctx, `INSERT INTO kernel.outbox (id, type, tenant_id, actor, request_id, data, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		id, ev.Type, tenant, ev.Actor, ev.RequestID, data, traceparent)
 	if err != nil {
 		return "", fmt.Errorf("writing event %s to the outbox: %w", ev.Type, err)
 	}

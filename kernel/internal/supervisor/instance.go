@@ -71,6 +71,10 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	// secret key. go-plugin adds its handshake variables, and would add the
 	// kernel's whole environment too without SkipHostEnv.
 	cmd.Env = []string{"PATH=" + PluginPATH, "EDULURE_PLUGIN_NAME=" + cfg.Name}
+	if s.opts.PluginEnv != nil {
+		// Tracing's OTEL_* settings, so the plugin exports where the kernel does.
+		cmd.Env = append(cmd.Env, s.opts.PluginEnv(cfg.Name)...)
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.ClientPlugins(),
@@ -139,6 +143,9 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	hostID := inst.rpc.Broker.NextId()
 	host := &hostServer{s: s, plugin: cfg.Name, Service: blobstore.Service{Store: s.blobs, Plugin: cfg.Name, Capabilities: m.Capabilities, Logger: logger}}
 	go inst.rpc.Broker.AcceptAndServe(hostID, func(opts []grpc.ServerOption) *grpc.Server {
+		if s.tracing {
+			opts = append(opts, grpc.UnaryInterceptor(s.traceHost(cfg.Name)))
+		}
 		srv := grpc.NewServer(opts...)
 		pluginv1.RegisterHostServer(srv, host)
 		return srv

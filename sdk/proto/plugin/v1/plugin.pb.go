@@ -1109,8 +1109,14 @@ type HTTPRequest struct {
 	// duration). A handler with nothing to say sends a part sooner: an SSE
 	// comment. 0 on HandleHTTP. Since: v1.2
 	StreamIdleTimeoutMs int64 `protobuf:"varint,12,opt,name=stream_idle_timeout_ms,json=streamIdleTimeoutMs,proto3" json:"stream_idle_timeout_ms,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// W3C Trace Context (https://www.w3.org/TR/trace-context/) of the
+	// kernel's span for this call: the plugin's spans for the request are its
+	// children. Empty when the kernel does not trace. Since: v1.2
+	Traceparent string `protobuf:"bytes,13,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// The W3C tracestate that goes with traceparent; often empty. Since: v1.2
+	Tracestate    string `protobuf:"bytes,14,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HTTPRequest) Reset() {
@@ -1225,6 +1231,20 @@ func (x *HTTPRequest) GetStreamIdleTimeoutMs() int64 {
 		return x.StreamIdleTimeoutMs
 	}
 	return 0
+}
+
+func (x *HTTPRequest) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *HTTPRequest) GetTracestate() string {
+	if x != nil {
+		return x.Tracestate
+	}
+	return ""
 }
 
 type Error struct {
@@ -2005,7 +2025,12 @@ type Event struct {
 	// The plugin or "kernel" that published it.
 	Source string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
 	// 1 on the first delivery of this event to this subscriber.
-	Attempt       uint32 `protobuf:"varint,9,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Attempt uint32 `protobuf:"varint,9,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// W3C traceparent of the kernel's span delivering the event (which links
+	// to the trace of the request that published it): the plugin's spans for
+	// handling the event are its children. Empty when the kernel does not
+	// trace. Since: v1.2
+	Traceparent   string `protobuf:"bytes,10,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2101,6 +2126,13 @@ func (x *Event) GetAttempt() uint32 {
 		return x.Attempt
 	}
 	return 0
+}
+
+func (x *Event) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 type HandleEventsRequest struct {
@@ -2281,7 +2313,12 @@ type RunJobRequest struct {
 	ArgsJson       []byte `protobuf:"bytes,8,opt,name=args_json,json=argsJson,proto3" json:"args_json,omitempty"`
 	DeadlineUnixMs int64  `protobuf:"varint,9,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
 	// Who asked for a manual run.
-	Principal     *Principal `protobuf:"bytes,10,opt,name=principal,proto3" json:"principal,omitempty"`
+	Principal *Principal `protobuf:"bytes,10,opt,name=principal,proto3" json:"principal,omitempty"`
+	// W3C traceparent of the kernel's span for this attempt (which links to
+	// the trace of the request or event that started the run): the plugin's
+	// spans for the attempt are its children. Empty when the kernel does not
+	// trace. Since: v1.2
+	Traceparent   string `protobuf:"bytes,11,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2384,6 +2421,13 @@ func (x *RunJobRequest) GetPrincipal() *Principal {
 		return x.Principal
 	}
 	return nil
+}
+
+func (x *RunJobRequest) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 type RunJobResponse struct {
@@ -3359,6 +3403,99 @@ func (x *BlobSignURLResponse) GetExpiresUnixMs() int64 {
 	return 0
 }
 
+// Since: v1.2
+type GetMetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsRequest) Reset() {
+	*x = GetMetricsRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsRequest) ProtoMessage() {}
+
+func (x *GetMetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsRequest.ProtoReflect.Descriptor instead.
+func (*GetMetricsRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{49}
+}
+
+// Since: v1.2
+type GetMetricsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Prometheus exposition format of body: "text/plain; version=0.0.4"
+	// (the text format) or "application/vnd.google.protobuf;
+	// proto=io.prometheus.client.MetricFamily; encoding=delimited".
+	ContentType   string `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Body          []byte `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsResponse) Reset() {
+	*x = GetMetricsResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsResponse) ProtoMessage() {}
+
+func (x *GetMetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsResponse.ProtoReflect.Descriptor instead.
+func (*GetMetricsResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *GetMetricsResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *GetMetricsResponse) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
 var File_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_v1_plugin_proto_rawDesc = "" +
@@ -3458,7 +3595,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\ttenant_id\x18\x04 \x01(\tR\btenantId\x12\x14\n" +
 	"\x05roles\x18\x05 \x03(\tR\x05roles\x12 \n" +
 	"\vpermissions\x18\x06 \x03(\tR\vpermissions\x12\x1a\n" +
-	"\boperator\x18\a \x01(\bR\boperator\"\x8f\x06\n" +
+	"\boperator\x18\a \x01(\bR\boperator\"\xd1\x06\n" +
 	"\vHTTPRequest\x12\x14\n" +
 	"\x05route\x18\x01 \x01(\tR\x05route\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -3474,7 +3611,11 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x10deadline_unix_ms\x18\n" +
 	" \x01(\x03R\x0edeadlineUnixMs\x12,\n" +
 	"\x12tenant_config_json\x18\v \x01(\fR\x10tenantConfigJson\x123\n" +
-	"\x16stream_idle_timeout_ms\x18\f \x01(\x03R\x13streamIdleTimeoutMs\x1a=\n" +
+	"\x16stream_idle_timeout_ms\x18\f \x01(\x03R\x13streamIdleTimeoutMs\x12 \n" +
+	"\vtraceparent\x18\r \x01(\tR\vtraceparent\x12\x1e\n" +
+	"\n" +
+	"tracestate\x18\x0e \x01(\tR\n" +
+	"tracestate\x1a=\n" +
 	"\x0fPathParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aS\n" +
@@ -3544,7 +3685,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x17GetTenantConfigResponse\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x1f\n" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
-	"configJson\"\xfb\x01\n" +
+	"configJson\"\x9d\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
@@ -3555,7 +3696,9 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"request_id\x18\x06 \x01(\tR\trequestId\x12\x1b\n" +
 	"\tdata_json\x18\a \x01(\fR\bdataJson\x12\x16\n" +
 	"\x06source\x18\b \x01(\tR\x06source\x12\x18\n" +
-	"\aattempt\x18\t \x01(\rR\aattempt\"q\n" +
+	"\aattempt\x18\t \x01(\rR\aattempt\x12 \n" +
+	"\vtraceparent\x18\n" +
+	" \x01(\tR\vtraceparent\"q\n" +
 	"\x13HandleEventsRequest\x120\n" +
 	"\x06events\x18\x01 \x03(\v2\x18.edulure.plugin.v1.EventR\x06events\x12(\n" +
 	"\x10deadline_unix_ms\x18\x02 \x01(\x03R\x0edeadlineUnixMs\"\\\n" +
@@ -3564,7 +3707,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1c\n" +
 	"\tattempted\x18\x03 \x01(\bR\tattempted\"P\n" +
 	"\x14HandleEventsResponse\x128\n" +
-	"\aresults\x18\x01 \x03(\v2\x1e.edulure.plugin.v1.EventResultR\aresults\"\xed\x02\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.edulure.plugin.v1.EventResultR\aresults\"\x8f\x03\n" +
 	"\rRunJobRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x18\n" +
@@ -3576,7 +3719,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\targs_json\x18\b \x01(\fR\bargsJson\x12(\n" +
 	"\x10deadline_unix_ms\x18\t \x01(\x03R\x0edeadlineUnixMs\x12:\n" +
 	"\tprincipal\x18\n" +
-	" \x01(\v2\x1c.edulure.plugin.v1.PrincipalR\tprincipal\"X\n" +
+	" \x01(\v2\x1c.edulure.plugin.v1.PrincipalR\tprincipal\x12 \n" +
+	"\vtraceparent\x18\v \x01(\tR\vtraceparent\"X\n" +
 	"\x0eRunJobResponse\x12.\n" +
 	"\x05error\x18\x01 \x01(\v2\x18.edulure.plugin.v1.ErrorR\x05error\x12\x16\n" +
 	"\x06output\x18\x02 \x01(\tR\x06output\"\x18\n" +
@@ -3635,7 +3779,11 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\rif_not_exists\x18\x06 \x01(\bR\vifNotExists\"O\n" +
 	"\x13BlobSignURLResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12&\n" +
-	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs2\xdc\x04\n" +
+	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs\"\x13\n" +
+	"\x11GetMetricsRequest\"K\n" +
+	"\x12GetMetricsResponse\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body2\xb7\x05\n" +
 	"\x06Plugin\x12Q\n" +
 	"\vGetManifest\x12%.edulure.plugin.v1.GetManifestRequest\x1a\x1b.edulure.plugin.v1.Manifest\x12V\n" +
 	"\tConfigure\x12#.edulure.plugin.v1.ConfigureRequest\x1a$.edulure.plugin.v1.ConfigureResponse\x12M\n" +
@@ -3644,7 +3792,9 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x06Health\x12 .edulure.plugin.v1.HealthRequest\x1a!.edulure.plugin.v1.HealthResponse\x12_\n" +
 	"\fHandleEvents\x12&.edulure.plugin.v1.HandleEventsRequest\x1a'.edulure.plugin.v1.HandleEventsResponse\x12M\n" +
 	"\x06RunJob\x12 .edulure.plugin.v1.RunJobRequest\x1a!.edulure.plugin.v1.RunJobResponse\x12Y\n" +
-	"\x10HandleHTTPStream\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a#.edulure.plugin.v1.HTTPResponsePart0\x012\xe5\a\n" +
+	"\x10HandleHTTPStream\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a#.edulure.plugin.v1.HTTPResponsePart0\x01\x12Y\n" +
+	"\n" +
+	"GetMetrics\x12$.edulure.plugin.v1.GetMetricsRequest\x1a%.edulure.plugin.v1.GetMetricsResponse2\xe5\a\n" +
 	"\x04Host\x12V\n" +
 	"\tAuthorize\x12#.edulure.plugin.v1.AuthorizeRequest\x1a$.edulure.plugin.v1.AuthorizeResponse\x12Y\n" +
 	"\n" +
@@ -3672,7 +3822,7 @@ func file_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*GetManifestRequest)(nil),      // 0: edulure.plugin.v1.GetManifestRequest
 	(*Manifest)(nil),                // 1: edulure.plugin.v1.Manifest
@@ -3723,11 +3873,13 @@ var file_plugin_v1_plugin_proto_goTypes = []any{
 	(*BlobDeleteResponse)(nil),      // 46: edulure.plugin.v1.BlobDeleteResponse
 	(*BlobSignURLRequest)(nil),      // 47: edulure.plugin.v1.BlobSignURLRequest
 	(*BlobSignURLResponse)(nil),     // 48: edulure.plugin.v1.BlobSignURLResponse
-	nil,                             // 49: edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	nil,                             // 50: edulure.plugin.v1.HTTPRequest.QueryEntry
-	nil,                             // 51: edulure.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                             // 52: edulure.plugin.v1.HTTPResponse.HeadersEntry
-	nil,                             // 53: edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	(*GetMetricsRequest)(nil),       // 49: edulure.plugin.v1.GetMetricsRequest
+	(*GetMetricsResponse)(nil),      // 50: edulure.plugin.v1.GetMetricsResponse
+	nil,                             // 51: edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	nil,                             // 52: edulure.plugin.v1.HTTPRequest.QueryEntry
+	nil,                             // 53: edulure.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                             // 54: edulure.plugin.v1.HTTPResponse.HeadersEntry
+	nil,                             // 55: edulure.plugin.v1.HTTPResponsePart.HeadersEntry
 }
 var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: edulure.plugin.v1.Manifest.routes:type_name -> edulure.plugin.v1.Route
@@ -3737,14 +3889,14 @@ var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	8,  // 4: edulure.plugin.v1.Manifest.migrations:type_name -> edulure.plugin.v1.Migration
 	2,  // 5: edulure.plugin.v1.Manifest.subscriptions:type_name -> edulure.plugin.v1.Subscription
 	4,  // 6: edulure.plugin.v1.Route.query_params:type_name -> edulure.plugin.v1.QueryParam
-	49, // 7: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	50, // 8: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
-	51, // 9: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
+	51, // 7: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	52, // 8: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
+	53, // 9: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
 	12, // 10: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
 	15, // 11: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
-	52, // 12: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
+	54, // 12: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
 	14, // 13: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
-	53, // 14: edulure.plugin.v1.HTTPResponsePart.headers:type_name -> edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	55, // 14: edulure.plugin.v1.HTTPResponsePart.headers:type_name -> edulure.plugin.v1.HTTPResponsePart.HeadersEntry
 	14, // 15: edulure.plugin.v1.HTTPResponsePart.error:type_name -> edulure.plugin.v1.Error
 	12, // 16: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
 	20, // 17: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
@@ -3773,37 +3925,39 @@ var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	28, // 40: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
 	31, // 41: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
 	13, // 42: edulure.plugin.v1.Plugin.HandleHTTPStream:input_type -> edulure.plugin.v1.HTTPRequest
-	21, // 43: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
-	23, // 44: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
-	25, // 45: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
-	33, // 46: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
-	35, // 47: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
-	39, // 48: edulure.plugin.v1.Host.BlobPut:input_type -> edulure.plugin.v1.BlobPutRequest
-	40, // 49: edulure.plugin.v1.Host.BlobGet:input_type -> edulure.plugin.v1.BlobGetRequest
-	42, // 50: edulure.plugin.v1.Host.BlobStat:input_type -> edulure.plugin.v1.BlobStatRequest
-	43, // 51: edulure.plugin.v1.Host.BlobList:input_type -> edulure.plugin.v1.BlobListRequest
-	45, // 52: edulure.plugin.v1.Host.BlobDelete:input_type -> edulure.plugin.v1.BlobDeleteRequest
-	47, // 53: edulure.plugin.v1.Host.BlobSignURL:input_type -> edulure.plugin.v1.BlobSignURLRequest
-	1,  // 54: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
-	10, // 55: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
-	16, // 56: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
-	19, // 57: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
-	30, // 58: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
-	32, // 59: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
-	17, // 60: edulure.plugin.v1.Plugin.HandleHTTPStream:output_type -> edulure.plugin.v1.HTTPResponsePart
-	22, // 61: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
-	24, // 62: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
-	26, // 63: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
-	34, // 64: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
-	36, // 65: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
-	38, // 66: edulure.plugin.v1.Host.BlobPut:output_type -> edulure.plugin.v1.BlobObject
-	41, // 67: edulure.plugin.v1.Host.BlobGet:output_type -> edulure.plugin.v1.BlobGetResponse
-	38, // 68: edulure.plugin.v1.Host.BlobStat:output_type -> edulure.plugin.v1.BlobObject
-	44, // 69: edulure.plugin.v1.Host.BlobList:output_type -> edulure.plugin.v1.BlobListResponse
-	46, // 70: edulure.plugin.v1.Host.BlobDelete:output_type -> edulure.plugin.v1.BlobDeleteResponse
-	48, // 71: edulure.plugin.v1.Host.BlobSignURL:output_type -> edulure.plugin.v1.BlobSignURLResponse
-	54, // [54:72] is the sub-list for method output_type
-	36, // [36:54] is the sub-list for method input_type
+	49, // 43: edulure.plugin.v1.Plugin.GetMetrics:input_type -> edulure.plugin.v1.GetMetricsRequest
+	21, // 44: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
+	23, // 45: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
+	25, // 46: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
+	33, // 47: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
+	35, // 48: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
+	39, // 49: edulure.plugin.v1.Host.BlobPut:input_type -> edulure.plugin.v1.BlobPutRequest
+	40, // 50: edulure.plugin.v1.Host.BlobGet:input_type -> edulure.plugin.v1.BlobGetRequest
+	42, // 51: edulure.plugin.v1.Host.BlobStat:input_type -> edulure.plugin.v1.BlobStatRequest
+	43, // 52: edulure.plugin.v1.Host.BlobList:input_type -> edulure.plugin.v1.BlobListRequest
+	45, // 53: edulure.plugin.v1.Host.BlobDelete:input_type -> edulure.plugin.v1.BlobDeleteRequest
+	47, // 54: edulure.plugin.v1.Host.BlobSignURL:input_type -> edulure.plugin.v1.BlobSignURLRequest
+	1,  // 55: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
+	10, // 56: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
+	16, // 57: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
+	19, // 58: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
+	30, // 59: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
+	32, // 60: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
+	17, // 61: edulure.plugin.v1.Plugin.HandleHTTPStream:output_type -> edulure.plugin.v1.HTTPResponsePart
+	50, // 62: edulure.plugin.v1.Plugin.GetMetrics:output_type -> edulure.plugin.v1.GetMetricsResponse
+	22, // 63: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
+	24, // 64: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
+	26, // 65: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
+	34, // 66: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
+	36, // 67: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
+	38, // 68: edulure.plugin.v1.Host.BlobPut:output_type -> edulure.plugin.v1.BlobObject
+	41, // 69: edulure.plugin.v1.Host.BlobGet:output_type -> edulure.plugin.v1.BlobGetResponse
+	38, // 70: edulure.plugin.v1.Host.BlobStat:output_type -> edulure.plugin.v1.BlobObject
+	44, // 71: edulure.plugin.v1.Host.BlobList:output_type -> edulure.plugin.v1.BlobListResponse
+	46, // 72: edulure.plugin.v1.Host.BlobDelete:output_type -> edulure.plugin.v1.BlobDeleteResponse
+	48, // 73: edulure.plugin.v1.Host.BlobSignURL:output_type -> edulure.plugin.v1.BlobSignURLResponse
+	55, // [55:74] is the sub-list for method output_type
+	36, // [36:55] is the sub-list for method input_type
 	36, // [36:36] is the sub-list for extension type_name
 	36, // [36:36] is the sub-list for extension extendee
 	0,  // [0:36] is the sub-list for field type_name
@@ -3820,7 +3974,7 @@ func file_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_v1_plugin_proto_rawDesc), len(file_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   54,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -37,6 +37,7 @@ const (
 	Plugin_HandleEvents_FullMethodName     = "/edulure.plugin.v1.Plugin/HandleEvents"
 	Plugin_RunJob_FullMethodName           = "/edulure.plugin.v1.Plugin/RunJob"
 	Plugin_HandleHTTPStream_FullMethodName = "/edulure.plugin.v1.Plugin/HandleHTTPStream"
+	Plugin_GetMetrics_FullMethodName       = "/edulure.plugin.v1.Plugin/GetMetrics"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -78,6 +79,10 @@ type PluginClient interface {
 	// the client goes away, when no part arrives within the stream idle timeout,
 	// and at the stream's maximum duration (the call's deadline). Since: v1.2
 	HandleHTTPStream(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[HTTPResponsePart], error)
+	// GetMetrics answers the plugin's own Prometheus metrics, which the kernel
+	// merges into its /metrics with the label plugin="<name>". A plugin with
+	// no metrics answers an empty body (or Unimplemented). Since: v1.2
+	GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error)
 }
 
 type pluginClient struct {
@@ -167,6 +172,16 @@ func (c *pluginClient) HandleHTTPStream(ctx context.Context, in *HTTPRequest, op
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_HandleHTTPStreamClient = grpc.ServerStreamingClient[HTTPResponsePart]
 
+func (c *pluginClient) GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMetricsResponse)
+	err := c.cc.Invoke(ctx, Plugin_GetMetrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -206,6 +221,10 @@ type PluginServer interface {
 	// the client goes away, when no part arrives within the stream idle timeout,
 	// and at the stream's maximum duration (the call's deadline). Since: v1.2
 	HandleHTTPStream(*HTTPRequest, grpc.ServerStreamingServer[HTTPResponsePart]) error
+	// GetMetrics answers the plugin's own Prometheus metrics, which the kernel
+	// merges into its /metrics with the label plugin="<name>". A plugin with
+	// no metrics answers an empty body (or Unimplemented). Since: v1.2
+	GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -236,6 +255,9 @@ func (UnimplementedPluginServer) RunJob(context.Context, *RunJobRequest) (*RunJo
 }
 func (UnimplementedPluginServer) HandleHTTPStream(*HTTPRequest, grpc.ServerStreamingServer[HTTPResponsePart]) error {
 	return status.Errorf(codes.Unimplemented, "method HandleHTTPStream not implemented")
+}
+func (UnimplementedPluginServer) GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetMetrics not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -377,6 +399,24 @@ func _Plugin_HandleHTTPStream_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_HandleHTTPStreamServer = grpc.ServerStreamingServer[HTTPResponsePart]
 
+func _Plugin_GetMetrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).GetMetrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_GetMetrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).GetMetrics(ctx, req.(*GetMetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -407,6 +447,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RunJob",
 			Handler:    _Plugin_RunJob_Handler,
+		},
+		{
+			MethodName: "GetMetrics",
+			Handler:    _Plugin_GetMetrics_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

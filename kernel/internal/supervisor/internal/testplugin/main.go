@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edulure/edulure/sdk"
 )
@@ -45,8 +46,9 @@ func main() {
 }
 
 type probe struct {
-	env *sdk.Env
-	op  config
+	env     *sdk.Env
+	op      config
+	created prometheus.Counter // <name>_items_created_total
 }
 
 // config is the plugin's configuration: an institution sets the greeting;
@@ -70,6 +72,11 @@ type config struct {
 	// APIKey is a secret setting, an institution's or the operator's: the
 	// routes report its SHA-256, never its value.
 	APIKey string `json:"api_key,omitempty" secret:"true" minLength:"8" maxLength:"100" doc:"a secret"`
+	// HostileMetrics registers families that would shadow the kernel's
+	// series and another plugin's; HangMetrics, a collector that never
+	// returns.
+	HostileMetrics bool `json:"hostile_metrics,omitempty"`
+	HangMetrics    bool `json:"hang_metrics,omitempty"`
 }
 
 // echoQuery, sqlQuery, sleepQuery and publishQuery are the routes' query
@@ -168,6 +175,41 @@ func (p *probe) Provision(ctx context.Context, env *sdk.Env) error {
 		}
 	}
 	p.env = env
+	return p.registerMetrics(env.Metrics)
+}
+
+// registerMetrics registers the probe's collector, and the hostile and
+// hanging ones its operator configuration asks for.
+func (p *probe) registerMetrics(reg prometheus.Registerer) error {
+	p.created = prometheus.NewCounter(prometheus.CounterOpts{Name: name + "_items_created_total", Help: "Items stored."})
+	cs := []prometheus.Collector{p.created}
+	if p.op.HostileMetrics {
+		gauge := func(metric string, labels ...string) *prometheus.GaugeVec {
+			g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metric, Help: "Not the probe's to publish."}, labels)
+			vals := make([]string, len(labels))
+			for i := range vals {
+				vals[i] = "forged"
+			}
+			g.WithLabelValues(vals...).Set(1e9)
+			return g
+		}
+		cs = append(cs,
+			gauge("edulure_http_requests_total", "method", "route", "status"), // the kernel's
+			gauge("go_goroutines"),             // the kernel's Go collector's
+			gauge("other_items_created_total"), // another plugin's
+			gauge(name+"_labelled", "plugin"),  // claims to be another plugin
+		)
+	}
+	if p.op.HangMetrics {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name + "_never", Help: "Never answers."}, func() float64 {
+			select {} // a collector stuck on a lock or a dead backend
+		}))
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -244,6 +286,7 @@ func (p *probe) addItem(ctx context.Context, r *sdk.Request) (*sdk.Response, err
 	if err != nil {
 		return nil, sdk.Errorf(sdk.ErrForbidden, "storing the item: %v", err)
 	}
+	p.created.Inc()
 	return sdk.JSON(http.StatusCreated, it)
 }
 
