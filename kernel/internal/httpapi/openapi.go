@@ -104,7 +104,8 @@ func buildOpenAPI(routes []Route, plugins []supervisor.Target, about map[string]
 			Version: "v1",
 			Description: "One REST API for the kernel and every loaded plugin. Send credentials as 'Authorization: Bearer <access token or API key>'. " +
 				"Lists take ?limit= (1 to 100) and ?cursor= (the next_cursor of the previous page). " +
-				"Errors are RFC 9457 application/problem+json documents with a code, and errors naming each wrong field.",
+				"Errors are RFC 9457 application/problem+json documents with a code, and errors naming each wrong field. " +
+				"Any request whose request line and headers pass the server's limit gets 431 headers-too-large, before any route.",
 		},
 		Servers: openapi3.Servers{{URL: "/", Description: "This kernel: every path is absolute from its origin."}},
 		Paths:   openapi3.NewPaths(),

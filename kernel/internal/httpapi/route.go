@@ -81,7 +81,8 @@ func (r Route) problemStatuses() []int {
 		add(http.StatusUnprocessableEntity)
 	}
 	if strings.Contains(r.Path, ":") {
-		add(http.StatusNotFound) // a path ID that names nothing the caller can see
+		add(http.StatusNotFound)            // a path ID that names nothing the caller can see
+		add(http.StatusUnprocessableEntity) // a path parameter with NUL or text that is not UTF-8
 	}
 	if r.AuthLimited {
 		add(http.StatusTooManyRequests)
