@@ -462,7 +462,9 @@ func (p *Plugin) startSession(ctx context.Context, req *sdk.Request, cfg Config,
 // session is edulure-checkout-<order>-<attempt>, the same for every retry.
 func (p *Plugin) attempt(ctx context.Context, req *sdk.Request, o *Order) int {
 	n := 1
-	_ = req.Tx(ctx, func(tx pgx.Tx) error { return tx.QueryRow(ctx, `SELECT attempt FROM orders WHERE id = $1`, o.ID).Scan(&n) })
+	_ = req.Tx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT attempt FROM orders WHERE id = $1`, o.ID).Scan(&n)
+	})
 	return n
 }
 

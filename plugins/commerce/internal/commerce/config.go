@@ -17,16 +17,16 @@ import (
 // institution's value, so no institution can point the plugin's requests
 // (with its key) at a host of its choosing.
 type Config struct {
-	StripeSecretKey      string    `json:"stripe_secret_key,omitempty" secret:"true" maxLength:"255" pattern:"^(sk|rk)_(test|live)_[A-Za-z0-9_]+$" doc:"The institution's Stripe secret (or restricted) key. A test-mode key (sk_test_...) takes test payments."`
-	WebhookSigningSecret string    `json:"webhook_signing_secret,omitempty" secret:"true" maxLength:"255" pattern:"^whsec_[A-Za-z0-9_]+$" doc:"The signing secret of the institution's Stripe webhook endpoint (whsec_...)."`
-	Currency             string    `json:"currency" pattern:"^[a-z]{3}$" doc:"The institution's currency (ISO 4217, lowercase): new prices default to it."`
-	TaxRates             []TaxRate `json:"tax_rates" maxItems:"300" doc:"Tax rates by the buyer's country, for the rate-table tax calculator."`
-	DefaultCountry       string    `json:"default_country" pattern:"^([A-Z]{2})?$" doc:"The buyer's country when a checkout names none (ISO 3166-1 alpha-2); empty: no tax unless the checkout names a country."`
-	SuccessURL           string    `json:"success_url" maxLength:"2000" pattern:"^https?://" doc:"Where Stripe sends the buyer after paying ({CHECKOUT_SESSION_ID} is replaced by Stripe). It grants nothing: only the verified webhook pays an order."`
-	CancelURL            string    `json:"cancel_url" maxLength:"2000" pattern:"^https?://" doc:"Where Stripe sends a buyer who leaves the checkout."`
-	CheckoutExpiryMinutes int      `json:"checkout_expiry_minutes" minimum:"30" maximum:"1440" doc:"How long a checkout stays open (Stripe allows 30 minutes to 24 hours); a promo code redemption is held that long."`
-	WebhookToleranceSeconds int    `json:"webhook_tolerance_seconds" minimum:"30" maximum:"600" doc:"How far a webhook's signed timestamp may be from now, either way."`
-	StripeAPIBase        string    `json:"stripe_api_base,omitempty" maxLength:"200" pattern:"^https?://[^/?#]+$" doc:"Operators only (plugins.hcl): the Stripe API's base URL (stripe-mock in development); empty: https://api.stripe.com. An institution's value is ignored."`
+	StripeSecretKey         string    `json:"stripe_secret_key,omitempty" secret:"true" maxLength:"255" pattern:"^(sk|rk)_(test|live)_[A-Za-z0-9_]+$" doc:"The institution's Stripe secret (or restricted) key. A test-mode key (sk_test_...) takes test payments."`
+	WebhookSigningSecret    string    `json:"webhook_signing_secret,omitempty" secret:"true" maxLength:"255" pattern:"^whsec_[A-Za-z0-9_]+$" doc:"The signing secret of the institution's Stripe webhook endpoint (whsec_...)."`
+	Currency                string    `json:"currency" pattern:"^[a-z]{3}$" doc:"The institution's currency (ISO 4217, lowercase): new prices default to it."`
+	TaxRates                []TaxRate `json:"tax_rates" maxItems:"300" doc:"Tax rates by the buyer's country, for the rate-table tax calculator."`
+	DefaultCountry          string    `json:"default_country" pattern:"^([A-Z]{2})?$" doc:"The buyer's country when a checkout names none (ISO 3166-1 alpha-2); empty: no tax unless the checkout names a country."`
+	SuccessURL              string    `json:"success_url" maxLength:"2000" pattern:"^https?://" doc:"Where Stripe sends the buyer after paying ({CHECKOUT_SESSION_ID} is replaced by Stripe). It grants nothing: only the verified webhook pays an order."`
+	CancelURL               string    `json:"cancel_url" maxLength:"2000" pattern:"^https?://" doc:"Where Stripe sends a buyer who leaves the checkout."`
+	CheckoutExpiryMinutes   int       `json:"checkout_expiry_minutes" minimum:"30" maximum:"1440" doc:"How long a checkout stays open (Stripe allows 30 minutes to 24 hours); a promo code redemption is held that long."`
+	WebhookToleranceSeconds int       `json:"webhook_tolerance_seconds" minimum:"30" maximum:"600" doc:"How far a webhook's signed timestamp may be from now, either way."`
+	StripeAPIBase           string    `json:"stripe_api_base,omitempty" maxLength:"200" pattern:"^https?://[^/?#]+$" doc:"Operators only (plugins.hcl): the Stripe API's base URL (stripe-mock in development); empty: https://api.stripe.com. An institution's value is ignored."`
 }
 
 // TaxRate is the tax rate of one country, in basis points (1900: 19%).

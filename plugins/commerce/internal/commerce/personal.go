@@ -53,9 +53,9 @@ func (p *Plugin) personalData() []sdk.DataClass {
 		},
 		{
 			Name: "webhook_events", Table: "webhook_events", Subject: "user_id", OnErase: sdk.Anonymise,
-			Purpose:   "Stripe's events about the buyer as received: processing, replay of failures and reconciliation.",
-			Retention: "30 days once processed (Stripe retries for 3); on erasure the payload is emptied and the record of the event kept.",
-			Columns:   []sdk.PersonalColumn{{Name: "payload", Kind: sdk.OtherPersonal, Description: "The event as Stripe sent it: a checkout session holds the customer's email, name and address."}},
+			Purpose:     "Stripe's events about the buyer as received: processing, replay of failures and reconciliation.",
+			Retention:   "30 days once processed (Stripe retries for 3); on erasure the payload is emptied and the record of the event kept.",
+			Columns:     []sdk.PersonalColumn{{Name: "payload", Kind: sdk.OtherPersonal, Description: "The event as Stripe sent it: a checkout session holds the customer's email, name and address."}},
 			NotPersonal: []string{"note", "api_version"},
 		},
 		{

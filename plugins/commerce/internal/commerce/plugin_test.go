@@ -3,8 +3,8 @@ package commerce_test
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
 	"github.com/edulure/edulure/sdk/plugintest"
+	"github.com/stretchr/testify/require"
 
 	"github.com/edulure/edulure/plugins/commerce/internal/commerce"
 )

@@ -51,7 +51,7 @@ func (p *Plugin) subscriptionRoutes() []sdk.Route {
 		},
 		{
 			Method: "POST", Path: "/api/v1/subscriptions/{subscription_id}/cancel", Permission: PermOrderSelf,
-			Summary: "Cancel a subscription at the end of its current period (one's own, or any with commerce.order.manage): it stays active until then.",
+			Summary:  "Cancel a subscription at the end of its current period (one's own, or any with commerce.order.manage): it stays active until then.",
 			Response: Subscription{}, Handler: p.cancelSubscription,
 		},
 	}
