@@ -60,6 +60,11 @@ func (p *Plugin) refundOrder(ctx context.Context, req *sdk.Request) (*sdk.Respon
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
+	// An order the institution does not have is 404 before anything about
+	// the institution's settings is said.
+	if _, err := loadOrderIn(ctx, req, id); err != nil {
+		return nil, err
+	}
 	cfg, err := sdk.Config[Config](ctx, req)
 	if err != nil {
 		return nil, err
@@ -88,6 +93,9 @@ func (p *Plugin) refundOrder(ctx context.Context, req *sdk.Request) (*sdk.Respon
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
+		}
+		if o.Status == orderRefunded {
+			return sdk.Errorf(sdk.ErrConflict, "order %s is refunded in full already", id).WithCode("order_refunded")
 		}
 		if o.Status != orderPaid && o.Status != orderPartiallyRefunded {
 			return sdk.Errorf(sdk.ErrConflict, "order %s is %s: only a paid order is refunded", id, o.Status).WithCode("order_not_paid")
