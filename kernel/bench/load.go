@@ -15,6 +15,8 @@ type load struct {
 	conns   int
 	dur     time.Duration
 	targets []vegeta.Target // taken round-robin
+	// targeter, when set, makes each request instead (a new body each time).
+	targeter vegeta.Targeter
 	status  int             // every answer must have it
 }
 
@@ -52,7 +54,11 @@ func (l load) attack(dur time.Duration) (loadResult, error) {
 	var firstErr string
 	// A zero pacer is an unbounded rate: with MaxWorkers = connections,
 	// each worker waits for its answer before sending again.
-	for res := range atk.Attack(vegeta.NewStaticTargeter(l.targets...), vegeta.ConstantPacer{}, dur, l.name) {
+	tr := l.targeter
+	if tr == nil {
+		tr = vegeta.NewStaticTargeter(l.targets...)
+	}
+	for res := range atk.Attack(tr, vegeta.ConstantPacer{}, dur, l.name) {
 		if int(res.Code) != l.status {
 			failures++
 			if firstErr == "" {
