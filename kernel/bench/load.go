@@ -17,7 +17,7 @@ type load struct {
 	targets []vegeta.Target // taken round-robin
 	// targeter, when set, makes each request instead (a new body each time).
 	targeter vegeta.Targeter
-	status  int             // every answer must have it
+	status   int // every answer must have it
 }
 
 // loadResult is what a load measured.
