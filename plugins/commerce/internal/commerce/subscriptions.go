@@ -280,6 +280,10 @@ func (p *Plugin) subscriptionEvent(ctx context.Context, tx pgx.Tx, s sdk.Scope, 
 //
 // A change of status, period end or cancellation publishes
 // commerce.subscription.changed.v1.
+//
+// Not built: a subscription that ends (canceled, or lapsed past_due or
+// unpaid) withdraws nothing its order granted; the event is published for
+// a plugin that would (docs/commerce.md, "Not built yet").
 func (p *Plugin) applySubscription(ctx context.Context, tx pgx.Tx, s sdk.Scope, sub *stripeSubscription, at int64, eventID string, out *outcome) error {
 	start, end := sub.period()
 	canceledAt, endedAt := (*time.Time)(nil), (*time.Time)(nil)
