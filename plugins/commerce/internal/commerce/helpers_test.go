@@ -59,6 +59,7 @@ type bundle struct {
 type setupOpts struct {
 	apiBase string // the operator's stripe_api_base; stripe-mock when empty
 	config  map[string]any
+	plugin  *commerce.Plugin // commerce.New() when nil
 }
 
 func newBundle(t *testing.T, opts ...setupOpts) *bundle {
@@ -72,7 +73,11 @@ func newBundle(t *testing.T, opts ...setupOpts) *bundle {
 	}
 	op, err := json.Marshal(map[string]any{"stripe_api_base": o.apiBase})
 	require.NoError(t, err)
-	h := plugintest.New(t, commerce.New(), plugintest.WithOperatorConfig(op))
+	p := o.plugin
+	if p == nil {
+		p = commerce.New()
+	}
+	h := plugintest.New(t, p, plugintest.WithOperatorConfig(op))
 	b := &bundle{h: h, processed: map[string]bool{}}
 	b.tenant = b.configure(t, o.config)
 	b.admin, b.learner, b.teacher = plugintest.User(b.tenant, "admin"), plugintest.User(b.tenant, "learner"), plugintest.User(b.tenant, "instructor")
