@@ -90,6 +90,20 @@ func TestSubscriptionCheckout(t *testing.T) {
 	s := decode[commerce.Subscription](t, do(t, b.h, b.learner, "POST", "/api/v1/subscriptions/"+subs[0].ID+"/cancel", map[string]any{}, 200))
 	require.True(t, s.CancelAtPeriodEnd)
 	require.Equal(t, "trialing", s.Status, "it runs until the period ends")
+	require.Empty(t, published[commerce.SubscriptionEnded](t, b.h, b.tenant, commerce.EventSubscriptionEnded))
+
+	// Past due keeps what it granted; the period's end (deleted) ends it,
+	// once however often Stripe says so.
+	b.send(t, stripeEvent("customer.subscription.updated", subscriptionObject(sub, "past_due", "", time.Now().Add(time.Hour).Unix()), time.Now().Add(time.Minute).Unix()))
+	require.Empty(t, published[commerce.SubscriptionEnded](t, b.h, b.tenant, commerce.EventSubscriptionEnded))
+	deleted := subscriptionObject(sub, "canceled", "", time.Now().Unix())
+	b.send(t, stripeEvent("customer.subscription.deleted", deleted, time.Now().Add(2*time.Minute).Unix()))
+	b.send(t, stripeEvent("customer.subscription.deleted", deleted, time.Now().Add(3*time.Minute).Unix()))
+	ended := published[commerce.SubscriptionEnded](t, b.h, b.tenant, commerce.EventSubscriptionEnded)
+	require.Len(t, ended, 1)
+	require.Equal(t, o.ID, ended[0].OrderID)
+	require.Equal(t, b.learner.UserID, ended[0].UserID)
+	require.Equal(t, course, ended[0].Items[0].CourseID)
 }
 
 // Refunds: a partial refund through the API, then Stripe's charge.refunded

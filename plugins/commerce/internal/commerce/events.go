@@ -14,6 +14,7 @@ const (
 	EventOrderRefunded          = "commerce.order.refunded.v1"
 	EventOrderPartiallyRefunded = "commerce.order.partially_refunded.v1"
 	EventSubscriptionChanged    = "commerce.subscription.changed.v1"
+	EventSubscriptionEnded      = "commerce.subscription.ended.v1"
 	EventInvoicePaid            = "commerce.invoice.paid.v1"
 	EventInvoicePaymentFailed   = "commerce.invoice.payment_failed.v1"
 	EventAnomaly                = "commerce.billing.anomaly.v1"
@@ -77,6 +78,19 @@ type SubscriptionChanged struct {
 	CancelAtPeriodEnd    bool       `json:"cancel_at_period_end"`
 }
 
+// SubscriptionEnded is the data of commerce.subscription.ended.v1: a
+// subscription bought through a checkout ended for good (canceled, or
+// incomplete_expired), once. What its order granted ends with it: the
+// courses plugin withdraws the order's live enrolments, as for a refund.
+type SubscriptionEnded struct {
+	SubscriptionID       string          `json:"subscription_id" format:"uuid"`
+	StripeSubscriptionID string          `json:"stripe_subscription_id"`
+	OrderID              string          `json:"order_id" format:"uuid" doc:"The checkout's order, whose grants end."`
+	UserID               string          `json:"user_id" format:"uuid"`
+	Status               string          `json:"status" enum:"canceled,incomplete_expired"`
+	Items                []OrderPaidItem `json:"items"`
+}
+
 // InvoiceChanged is the data of commerce.invoice.paid.v1 (once per
 // invoice) and commerce.invoice.payment_failed.v1 (once per failed
 // attempt).
@@ -115,6 +129,7 @@ var publishedEvents = []sdk.EventType{
 	{Type: EventOrderRefunded, Description: "An order was refunded in full: what it granted is withdrawn.", Schema: OrderRefunded{}},
 	{Type: EventOrderPartiallyRefunded, Description: "Part of an order was refunded; what it granted stays.", Schema: OrderRefunded{}},
 	{Type: EventSubscriptionChanged, Description: "A subscription's status, period or cancellation changed.", Schema: SubscriptionChanged{}},
+	{Type: EventSubscriptionEnded, Description: "A subscription bought through a checkout ended for good: what its order granted ends (courses withdraws the enrolments).", Schema: SubscriptionEnded{}},
 	{Type: EventInvoicePaid, Description: "An invoice was paid (once per invoice).", Schema: InvoiceChanged{}},
 	{Type: EventInvoicePaymentFailed, Description: "An attempt to pay an invoice failed.", Schema: InvoiceChanged{}},
 	{Type: EventAnomaly, Description: "Billing drift found by reconciliation or processing: repaired and reported, or reported for people.", Schema: Anomaly{}},

@@ -281,9 +281,11 @@ func (p *Plugin) subscriptionEvent(ctx context.Context, tx pgx.Tx, s sdk.Scope, 
 // A change of status, period end or cancellation publishes
 // commerce.subscription.changed.v1.
 //
-// Not built: a subscription that ends (canceled, or lapsed past_due or
-// unpaid) withdraws nothing its order granted; the event is published for
-// a plugin that would (docs/commerce.md, "Not built yet").
+// A subscription of a checkout's order that ends for good (canceled,
+// incomplete_expired: terminal at Stripe) publishes
+// commerce.subscription.ended.v1 once, so what the order granted ends with
+// it. past_due and unpaid keep it: Stripe is still collecting, and the
+// subscription may become active again.
 func (p *Plugin) applySubscription(ctx context.Context, tx pgx.Tx, s sdk.Scope, sub *stripeSubscription, at int64, eventID string, out *outcome) error {
 	start, end := sub.period()
 	canceledAt, endedAt := (*time.Time)(nil), (*time.Time)(nil)
@@ -332,8 +334,11 @@ func (p *Plugin) applySubscription(ctx context.Context, tx pgx.Tx, s sdk.Scope, 
 		if userID != nil {
 			out.user(*userID)
 		}
-		return s.Publish(ctx, tx, EventSubscriptionChanged, SubscriptionChanged{SubscriptionID: id, StripeSubscriptionID: sub.ID, UserID: deref(userID),
-			ProductID: deref(productID), Status: sub.Status, CurrentPeriodEnd: end, CancelAtPeriodEnd: sub.CancelAtPeriodEnd})
+		if err := s.Publish(ctx, tx, EventSubscriptionChanged, SubscriptionChanged{SubscriptionID: id, StripeSubscriptionID: sub.ID, UserID: deref(userID),
+			ProductID: deref(productID), Status: sub.Status, CurrentPeriodEnd: end, CancelAtPeriodEnd: sub.CancelAtPeriodEnd}); err != nil {
+			return err
+		}
+		return subscriptionEnded(ctx, tx, s, id, sub.ID, orderID, "", sub.Status)
 	}
 	if err != nil {
 		return err
@@ -368,8 +373,34 @@ func (p *Plugin) applySubscription(ctx context.Context, tx pgx.Tx, s sdk.Scope, 
 	if end == nil {
 		end = cur.CurrentPeriodEnd
 	}
-	return s.Publish(ctx, tx, EventSubscriptionChanged, SubscriptionChanged{SubscriptionID: cur.ID, StripeSubscriptionID: sub.ID, UserID: deref(cur.UserID),
-		ProductID: deref(cur.ProductID), Status: sub.Status, PreviousStatus: cur.Status, CurrentPeriodEnd: end, CancelAtPeriodEnd: sub.CancelAtPeriodEnd})
+	if err := s.Publish(ctx, tx, EventSubscriptionChanged, SubscriptionChanged{SubscriptionID: cur.ID, StripeSubscriptionID: sub.ID, UserID: deref(cur.UserID),
+		ProductID: deref(cur.ProductID), Status: sub.Status, PreviousStatus: cur.Status, CurrentPeriodEnd: end, CancelAtPeriodEnd: sub.CancelAtPeriodEnd}); err != nil {
+		return err
+	}
+	return subscriptionEnded(ctx, tx, s, cur.ID, sub.ID, cur.OrderID, cur.Status, sub.Status)
+}
+
+// subscriptionEnds: the statuses after which a subscription never runs
+// again.
+var subscriptionEnds = map[string]bool{"canceled": true, "incomplete_expired": true}
+
+// subscriptionEnded publishes commerce.subscription.ended.v1 when a
+// subscription of a checkout's paid order moves from a running status
+// (prev; "" when first seen) to an ending one: once, since an ending status
+// is never left.
+func subscriptionEnded(ctx context.Context, tx pgx.Tx, s sdk.Scope, id, stripeID string, orderID *string, prev, status string) error {
+	if !subscriptionEnds[status] || subscriptionEnds[prev] || orderID == nil {
+		return nil
+	}
+	o, err := loadOrder(ctx, tx, *orderID, false)
+	if err != nil {
+		return err
+	}
+	if o.Status == orderPending || o.Status == orderExpired || o.Status == orderFailed {
+		return nil // it granted nothing
+	}
+	return s.Publish(ctx, tx, EventSubscriptionEnded, SubscriptionEnded{SubscriptionID: id, StripeSubscriptionID: stripeID, OrderID: o.ID,
+		UserID: o.UserID, Status: status, Items: o.paidItems()})
 }
 
 func deref(s *string) string {

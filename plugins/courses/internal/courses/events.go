@@ -28,6 +28,11 @@ const EventOrderPaid = "commerce.order.paid.v1"
 // in full: the enrolments the order made are withdrawn.
 const EventOrderRefunded = "commerce.order.refunded.v1"
 
+// EventSubscriptionEnded is the commerce plugin's event for a subscription
+// bought through a checkout that ended for good: the enrolments its order
+// made are withdrawn, as for a refund.
+const EventSubscriptionEnded = "commerce.subscription.ended.v1"
+
 // CoursePublished is the data of courses.course.published.v1.
 type CoursePublished struct {
 	CourseID string `json:"course_id" format:"uuid"`
@@ -113,6 +118,9 @@ func (p *Plugin) subscriptions() []sdk.Subscription {
 		{Type: EventOrderPaid, Handler: p.orderPaid, MaxAttempts: 10},
 		// A refunded order withdraws the enrolments it made (orders.go).
 		{Type: EventOrderRefunded, Handler: p.orderRefunded, MaxAttempts: 10},
+		// So does a subscription's end (its data carries order_id and
+		// user_id too).
+		{Type: EventSubscriptionEnded, Handler: p.orderRefunded, MaxAttempts: 10},
 		// A member who leaves the institution gives up their seats
 		// (members.go).
 		{Type: EventMemberRemoved, Handler: p.memberRemoved},

@@ -183,8 +183,9 @@ func orderCohort(ctx context.Context, tx pgx.Tx, it OrderPaidItem) (string, erro
 }
 
 // OrderRefunded is what the plugin reads of commerce.order.refunded.v1,
-// the commerce plugin's event for an order refunded in full: the order's
-// ID and the buyer. The publisher may add fields.
+// the commerce plugin's event for an order refunded in full, and of
+// commerce.subscription.ended.v1, for the order of a subscription that
+// ended: the order's ID and the buyer. The publisher may add fields.
 //
 //	{"order_id": "<the order's ID>", "user_id": "<uuid of the buyer>"}
 type OrderRefunded struct {
@@ -192,7 +193,9 @@ type OrderRefunded struct {
 	UserID  string `json:"user_id"`
 }
 
-// orderRefunded handles commerce.order.refunded.v1: the live enrolments
+// orderRefunded handles commerce.order.refunded.v1 and
+// commerce.subscription.ended.v1 (both name the order and the buyer): the
+// live enrolments
 // (active or waitlisted) the order made are withdrawn, each publishing
 // courses.enrolment.withdrawn.v1 (with the order's ID), so a seat freed in
 // a cohort goes to the waitlist through the promote-waitlist job. A

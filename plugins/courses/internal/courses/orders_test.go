@@ -174,9 +174,16 @@ func TestOrderRefundedWithdraws(t *testing.T) {
 	require.Equal(t, "ord_r1", withdrawn[0].OrderID)
 	require.Equal(t, "order", withdrawn[0].Source)
 
+	// A subscription's end withdraws what its order made, the same way.
+	ended := plugintest.Event{ID: plugintest.NewEventID(), Type: courses.EventSubscriptionEnded, TenantID: tenant, Source: "commerce",
+		Data: map[string]any{"order_id": "ord_r2", "user_id": buyer.UserID, "status": "canceled"}}
+	require.NoError(t, h.Deliver(t, ended))
+	require.Equal(t, "withdrawn", status(other.ID))
+	require.Equal(t, "active", status(own.ID))
+	require.Len(t, eventsOf[courses.EnrolmentChanged](t, h, tenant, courses.EventEnrolmentWithdrawn), 2)
+
 	// Malformed data fails the delivery.
 	bad := plugintest.Event{ID: plugintest.NewEventID(), Type: courses.EventOrderRefunded, TenantID: tenant, Source: "commerce",
-		Data: map[string]any{"order_id": "ord_r2", "user_id": "nobody"}}
+		Data: map[string]any{"order_id": "ord_r1", "user_id": "nobody"}}
 	require.Error(t, h.Deliver(t, bad))
-	require.Equal(t, "active", status(other.ID))
 }
