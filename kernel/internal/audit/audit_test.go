@@ -162,7 +162,7 @@ func TestErasureKeepsTheChainVerifiable(t *testing.T) {
 
 	var n int64
 	require.NoError(t, database.InTx(ctx, pool, func(tx pgx.Tx) error {
-		n, err = Redact(ctx, tx, tenant, Person{UserID: ada, Email: email, Name: name}, "erasure:1")
+		n, err = Redact(ctx, tx, tenant, []Person{{UserID: ada, Email: email, Name: name}}, "erasure:1")
 		return err
 	}))
 	require.EqualValues(t, 4, n, "the invitation, the joining, the role change and the certificate mention her")
@@ -194,7 +194,7 @@ func TestErasureKeepsTheChainVerifiable(t *testing.T) {
 
 	// Idempotent: nothing more to erase, nothing appended.
 	require.NoError(t, database.InTx(ctx, pool, func(tx pgx.Tx) error {
-		n, err = Redact(ctx, tx, tenant, Person{UserID: ada, Email: email, Name: name}, "erasure:2")
+		n, err = Redact(ctx, tx, tenant, []Person{{UserID: ada, Email: email, Name: name}}, "erasure:2")
 		return err
 	}))
 	require.Zero(t, n)

@@ -49,8 +49,9 @@ func mentions(expr string) string {
 	return fmt.Sprintf(`(%[1]s IS NOT NULL AND EXISTS (SELECT 1 FROM unnest($3::text[]) n WHERE strpos(lower(%[1]s), n) > 0))`, expr)
 }
 
-// Redact erases from chain's entries every personal value that mentions p
-// (equals or contains their user ID, email address or name), and the
+// Redact erases from chain's entries every personal value that mentions
+// one of people (equals or contains their user ID, email address or
+// name), and the
 // caller's address of the entries they made (and of those made through a
 // signed link or anonymously about them). The entries themselves stay and
 // still verify: their hashes cover commitments, not values. When it changed
@@ -58,18 +59,24 @@ func mentions(expr string) string {
 // ref (an erasure's "erasure:<id>"), in the same transaction: that entry
 // also anchors the chain's entries from before format 2. It returns the
 // number of entries changed; run again, it changes none.
-func Redact(ctx context.Context, tx pgx.Tx, chain string, p Person, ref string) (int64, error) {
+func Redact(ctx context.Context, tx pgx.Tx, chain string, people []Person, ref string) (int64, error) {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", chainLock(chain)); err != nil {
 		return 0, fmt.Errorf("locking audit chain: %w", err)
 	}
-	needles := p.needles()
+	var needles, ids []string
+	for _, p := range people {
+		needles = append(needles, p.needles()...)
+		if p.UserID != "" {
+			ids = append(ids, p.UserID)
+		}
+	}
 	if len(needles) == 0 {
 		return 0, nil
 	}
 	tag, err := tx.Exec(ctx, `
 		WITH m AS (
 			SELECT p.entry_id,
-				(p.actor_id = $2 OR `+mentions("p.actor_id")+`) AS a,
+				(p.actor_id = ANY($2::text[]) OR `+mentions("p.actor_id")+`) AS a,
 				`+mentions("p.target")+` AS t,
 				`+mentions("p.data::text")+` AS d,
 				`+mentions("p.ip")+` AS i,
@@ -87,7 +94,7 @@ func Redact(ctx context.Context, tx pgx.Tx, chain string, p Person, ref string) 
 			ip = CASE WHEN m.i OR m.a OR (m.unattributed AND (m.t OR m.d)) THEN NULL ELSE p.ip END,
 			ip_salt = CASE WHEN m.i OR m.a OR (m.unattributed AND (m.t OR m.d)) THEN NULL ELSE p.ip_salt END,
 			erased_at = now()
-		FROM m WHERE p.entry_id = m.entry_id AND (m.a OR m.t OR m.d OR m.i)`, chain, p.UserID, needles)
+		FROM m WHERE p.entry_id = m.entry_id AND (m.a OR m.t OR m.d OR m.i)`, chain, ids, needles)
 	if err != nil {
 		return 0, fmt.Errorf("erasing personal values from audit chain %s: %w", chain, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/identity"
 	"github.com/edulure/edulure/kernel/internal/jobs"
+	"github.com/edulure/edulure/kernel/internal/privacy"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/kernel/internal/token"
@@ -19,7 +20,7 @@ func (s *Server) kernelRoutes() []Route {
 	const (
 		get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
 	)
-	ok, created, none := http.StatusOK, http.StatusCreated, http.StatusNoContent
+	ok, created, accepted, none := http.StatusOK, http.StatusCreated, http.StatusAccepted, http.StatusNoContent
 	return []Route{
 		// Operations.
 		{Method: get, Path: "/healthz", Tag: "operations", Summary: "Liveness: the process is up", Response: HealthResponse{}, Status: ok, Handler: s.healthz},
@@ -51,6 +52,14 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: post, Path: "/api/v1/me/mfa/totp/confirm", Tag: "me", Summary: "Confirm TOTP enrolment with a code; returns recovery codes once", Access: UserOnly, Request: CodeRequest{}, Response: RecoveryCodesResponse{}, Status: ok, Handler: s.confirmTOTP},
 		{Method: post, Path: "/api/v1/me/mfa/recovery-codes", Tag: "me", Summary: "Replace my recovery codes (needs a code)", Access: UserOnly, Request: CodeRequest{}, Response: RecoveryCodesResponse{}, Status: ok, Handler: s.regenerateRecoveryCodes},
 		{Method: post, Path: "/api/v1/me/mfa/disable", Tag: "me", Summary: "Turn off two-factor authentication (needs a code)", Access: UserOnly, Request: CodeRequest{}, Status: none, Handler: s.disableMFA},
+		{Method: post, Path: "/api/v1/me/data-export", Tag: "me", Summary: "Ask for an export of my personal data in my current institution (an archive, built in the background)", Access: TenantScoped, Permission: "privacy.export.self", Response: privacy.Export{}, Status: accepted, Idempotent: true, Handler: s.requestMyExport},
+		{Method: get, Path: "/api/v1/me/data-exports", Tag: "me", Summary: "My data exports in my current institution, newest first", Access: TenantScoped, Permission: "privacy.export.self", Response: Page[privacy.Export]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.listMyExports},
+		{Method: get, Path: "/api/v1/me/data-exports/:export_id", Tag: "me", Summary: "One of my data exports: its state, parts and size", Access: TenantScoped, Permission: "privacy.export.self", Response: privacy.Export{}, Status: ok, Handler: s.getMyExport},
+		{Method: post, Path: "/api/v1/me/data-exports/:export_id/download", Tag: "me", Summary: "A short-lived signed URL of my export's archive (audited, as is every download)", Access: TenantScoped, Permission: "privacy.export.self", Response: privacy.DownloadLink{}, Status: ok, Handler: s.downloadMyExport},
+		{Method: post, Path: "/api/v1/me/erasure", Tag: "me", Summary: "Ask to be erased from my current institution (after its cool-off, cancellable until then)", Access: TenantScoped, Permission: "privacy.erasure.self", Response: privacy.Request{}, Status: accepted, Idempotent: true, Handler: s.requestMyErasure},
+		{Method: get, Path: "/api/v1/me/erasures", Tag: "me", Summary: "My erasure requests in my current institution, newest first", Access: TenantScoped, Permission: "privacy.erasure.self", Response: Page[privacy.Request]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.listMyErasures},
+		{Method: get, Path: "/api/v1/me/erasures/:erasure_id", Tag: "me", Summary: "One of my erasure requests, with its steps and history", Access: TenantScoped, Permission: "privacy.erasure.self", Response: privacy.Request{}, Status: ok, Handler: s.getMyErasure},
+		{Method: post, Path: "/api/v1/me/erasures/:erasure_id/cancel", Tag: "me", Summary: "Cancel my erasure request during its cool-off", Access: TenantScoped, Permission: "privacy.erasure.self", Response: privacy.Request{}, Status: ok, Handler: s.cancelMyErasure},
 		{Method: post, Path: "/api/v1/me/invitations/accept", Tag: "me", Summary: "Join an institution with an invitation sent to my email", Access: UserOnly, Request: AcceptInvitationRequest{}, Response: tenancy.Membership{}, Status: ok, Handler: s.acceptInvitation},
 
 		// The caller's institution.
@@ -72,6 +81,16 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: del, Path: "/api/v1/tenant/apikeys/:key_id", Tag: "tenant", Summary: "Revoke an API key", Access: TenantScoped, Permission: "identity.apikey.revoke", Response: identity.APIKey{}, Status: ok, Handler: s.revokeAPIKey},
 		{Method: get, Path: "/api/v1/tenant/plugins", Tag: "tenant", Summary: "Plugins installed on the platform and their setting for my institution", Access: TenantScoped, Permission: "tenancy.plugin.read", Response: Page[PluginView]{}, Status: ok, Handler: s.listTenantPlugins},
 		{Method: put, Path: "/api/v1/tenant/plugins/:name", Tag: "tenant", Summary: "Enable or disable a plugin for my institution and set its configuration", Access: TenantScoped, Permission: "tenancy.plugin.manage", Request: PutPluginRequest{}, Response: PluginView{}, Status: ok, Handler: s.putTenantPlugin},
+		{Method: get, Path: "/api/v1/tenant/personal-data", Tag: "privacy", Summary: "What the platform holds about people: the kernel's and every plugin's data classes, purpose and retention", Access: TenantScoped, Permission: "tenancy.settings.read", Response: privacy.Catalogue{}, Status: ok, Handler: s.personalDataCatalogue},
+		{Method: post, Path: "/api/v1/tenant/members/:user_id/data-export", Tag: "privacy", Summary: "Export a member's personal data (an archive, built in the background)", Access: TenantScoped, Permission: "privacy.export.manage", Response: privacy.Export{}, Status: accepted, Idempotent: true, Handler: s.requestMemberExport},
+		{Method: get, Path: "/api/v1/tenant/data-exports", Tag: "privacy", Summary: "The institution's data exports, newest first", Access: TenantScoped, Permission: "privacy.export.manage", Response: Page[privacy.Export]{}, Status: ok, Query: []string{"user_id", "limit", "cursor"}, Handler: s.listTenantExports},
+		{Method: get, Path: "/api/v1/tenant/data-exports/:export_id", Tag: "privacy", Summary: "One data export: its state, parts and size", Access: TenantScoped, Permission: "privacy.export.manage", Response: privacy.Export{}, Status: ok, Handler: s.getTenantExport},
+		{Method: post, Path: "/api/v1/tenant/data-exports/:export_id/download", Tag: "privacy", Summary: "A short-lived signed URL of an export's archive (audited, as is every download)", Access: TenantScoped, Permission: "privacy.export.manage", Response: privacy.DownloadLink{}, Status: ok, Handler: s.downloadTenantExport},
+		{Method: post, Path: "/api/v1/tenant/members/:user_id/erasure", Tag: "privacy", Summary: "Erase a member (or former member) from the institution: every plugin's part and the kernel's, after the institution's cool-off", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: accepted, Idempotent: true, Handler: s.requestMemberErasure},
+		{Method: get, Path: "/api/v1/tenant/erasures", Tag: "privacy", Summary: "The institution's erasure requests, newest first, with their steps", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: Page[privacy.Request]{}, Status: ok, Query: []string{"state", "user_id", "limit", "cursor"}, Handler: s.listTenantErasures},
+		{Method: get, Path: "/api/v1/tenant/erasures/:erasure_id", Tag: "privacy", Summary: "One erasure request with its steps and history", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: ok, Handler: s.getTenantErasure},
+		{Method: post, Path: "/api/v1/tenant/erasures/:erasure_id/cancel", Tag: "privacy", Summary: "Cancel an erasure request during its cool-off", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: ok, Handler: s.cancelTenantErasure},
+		{Method: post, Path: "/api/v1/tenant/erasures/:erasure_id/resume", Tag: "privacy", Summary: "Start a failed erasure's unfinished steps again, with fresh automatic retries", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: ok, Handler: s.resumeErasure},
 		{Method: get, Path: "/api/v1/tenant/audit", Tag: "tenant", Summary: "The institution's audit log, newest first", Access: TenantScoped, Permission: "audit.log.read", Response: Page[audit.Entry]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.tenantAudit},
 		{Method: get, Path: "/api/v1/tenant/audit/verify", Tag: "tenant", Summary: "Verify the institution's audit hash chain", Access: TenantScoped, Permission: "audit.log.read", Response: audit.Result{}, Status: ok, Handler: s.verifyTenantAudit},
 
@@ -92,6 +111,12 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: post, Path: "/api/v1/tenants", Tag: "platform", Summary: "Create an institution", Access: Platform, Permission: "platform.tenant.create", Request: CreateTenantRequest{}, Response: TenantCreated{}, Status: created, Idempotent: true, Handler: s.createTenant},
 		{Method: get, Path: "/api/v1/tenants", Tag: "platform", Summary: "List institutions", Access: Platform, Permission: "platform.tenant.read", Response: Page[tenancy.Tenant]{}, Status: ok, Query: []string{"limit", "cursor"}, Handler: s.listTenants},
 		{Method: get, Path: "/api/v1/tenants/:tenant_id", Tag: "platform", Summary: "One institution", Access: Platform, Permission: "platform.tenant.read", Response: tenancy.Tenant{}, Status: ok, Handler: s.getTenantByID},
+		{Method: post, Path: "/api/v1/tenants/:tenant_id/offboarding/preview", Tag: "platform", Summary: "Dry run of an institution's offboarding: what each plugin and the kernel would erase, table by table", Access: Platform, Permission: "platform.tenant.offboard", Response: privacy.OffboardingPreview{}, Status: ok, Handler: s.previewOffboarding},
+		{Method: post, Path: "/api/v1/tenants/:tenant_id/offboarding", Tag: "platform", Summary: "Offboard an institution: stop its sign-ins, export everything, then erase it from every plugin and the kernel", Access: Platform, Permission: "platform.tenant.offboard", Request: OffboardingRequest{}, Response: privacy.Request{}, Status: accepted, Idempotent: true, Handler: s.offboard},
+		{Method: get, Path: "/api/v1/tenants/:tenant_id/offboarding", Tag: "platform", Summary: "An institution's offboarding, with its steps and history", Access: Platform, Permission: "platform.tenant.offboard", Response: privacy.Request{}, Status: ok, Handler: s.getOffboarding},
+		{Method: post, Path: "/api/v1/tenants/:tenant_id/offboarding/resume", Tag: "platform", Summary: "Start a failed offboarding's unfinished steps again", Access: Platform, Permission: "platform.tenant.offboard", Response: privacy.Request{}, Status: ok, Handler: s.resumeOffboarding},
+		{Method: get, Path: "/api/v1/tenants/:tenant_id/offboarding/export", Tag: "platform", Summary: "The export of an offboarded institution", Access: Platform, Permission: "platform.tenant.offboard", Response: privacy.Export{}, Status: ok, Handler: s.getOffboardingExport},
+		{Method: post, Path: "/api/v1/tenants/:tenant_id/offboarding/export/download", Tag: "platform", Summary: "A short-lived signed URL of an offboarded institution's export (audited, as is every download)", Access: Platform, Permission: "platform.tenant.offboard", Response: privacy.DownloadLink{}, Status: ok, Handler: s.downloadOffboardingExport},
 		{Method: get, Path: "/api/v1/plugins", Tag: "platform", Summary: "Installed plugins: version, state, restarts, last error", Access: Platform, Permission: "platform.plugin.read", Response: Page[supervisor.Status]{}, Status: ok, Handler: s.listPlugins},
 		{Method: post, Path: "/api/v1/plugins/reload", Tag: "platform", Summary: "Re-read plugins.hcl: start new plugins, upgrade changed ones without failing requests, stop removed ones", Access: Platform, Permission: "platform.plugin.manage", Response: supervisor.ReloadResult{}, Status: ok, Handler: s.reloadPlugins},
 		{Method: get, Path: "/api/v1/admin/keys", Tag: "platform", Summary: "Token signing keys", Access: Platform, Permission: "platform.keys.manage", Response: Page[token.KeyInfo]{}, Status: ok, Handler: s.listKeys},
