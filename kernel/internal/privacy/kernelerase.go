@@ -60,14 +60,19 @@ func (s *Service) eraseAccess(ctx context.Context, r *Request) ([]Count, error) 
 			}
 			counts = append(counts, Count{Table: "memberships", Deleted: 1})
 		}
-		revoke := []struct{ table, sql string }{
-			{"sessions", `UPDATE kernel.sessions SET revoked_at = now(), revoked_reason = 'erased' WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL`},
-			{"api_keys", `UPDATE kernel.api_keys SET revoked_at = now() WHERE tenant_id = $1 AND created_by = $2 AND revoked_at IS NULL`},
-			{"invitations", `UPDATE kernel.invitations SET revoked_at = now() WHERE tenant_id = $1 AND lower(email) = lower($3) AND $3 <> ''
-				AND accepted_at IS NULL AND revoked_at IS NULL`},
+		revoke := []struct {
+			table, sql string
+			args       []any
+		}{
+			{"sessions", `UPDATE kernel.sessions SET revoked_at = now(), revoked_reason = 'erased' WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL`,
+				[]any{r.TenantID, r.UserID}},
+			{"api_keys", `UPDATE kernel.api_keys SET revoked_at = now() WHERE tenant_id = $1 AND created_by = $2 AND revoked_at IS NULL`,
+				[]any{r.TenantID, r.UserID}},
+			{"invitations", `UPDATE kernel.invitations SET revoked_at = now() WHERE tenant_id = $1 AND lower(email) = lower($2) AND $2 <> ''
+				AND accepted_at IS NULL AND revoked_at IS NULL`, []any{r.TenantID, p.Email}},
 		}
 		for _, rv := range revoke {
-			tag, err := tx.Exec(ctx, rv.sql, r.TenantID, r.UserID, p.Email)
+			tag, err := tx.Exec(ctx, rv.sql, rv.args...)
 			if err != nil {
 				return fmt.Errorf("revoking %s: %w", rv.table, err)
 			}

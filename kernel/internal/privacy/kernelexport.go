@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -22,23 +23,25 @@ type kernelExport struct {
 }
 
 // kernelExports are the kernel's files of a person's export: what it holds
-// about them in the institution (and of their account), without others'
-// data and without secrets (hashes of passwords and tokens, the second
-// factor's secret).
+// about them in the institution (and, while they are its member, of their
+// account), without others' data and without secrets (hashes of passwords
+// and tokens, the second factor's secret). The records of their exports
+// and erasures are not part of it: they are the institution's proof of
+// what it did, and hold nothing of the person but their ID.
 var kernelExports = []kernelExport{
 	{"account", "users", "", `SELECT json_build_object('id', id, 'email', email, 'display_name', display_name, 'operator', is_operator,
 		'email_verified_at', email_verified_at, 'mfa_enabled_at', mfa_enabled_at, 'created_at', created_at, 'updated_at', updated_at)
-		FROM kernel.users WHERE id = $2`},
+		FROM kernel.users WHERE id = $2 AND EXISTS (SELECT 1 FROM kernel.memberships m WHERE m.user_id = $2 AND m.tenant_id = $1)`},
 	{"memberships", "memberships", "", `SELECT json_build_object('tenant_id', m.tenant_id, 'institution', t.name, 'roles', m.roles, 'joined_at', m.created_at, 'updated_at', m.updated_at)
 		FROM kernel.memberships m JOIN kernel.tenants t ON t.id = m.tenant_id WHERE m.tenant_id = $1 AND m.user_id = $2`},
 	{"sessions", "sessions", "", `SELECT json_build_object('id', id, 'tenant_id', tenant_id, 'created_at', created_at, 'last_used_at', last_used_at,
 		'expires_at', expires_at, 'revoked_at', revoked_at, 'ip', ip, 'user_agent', user_agent, 'mfa', mfa)
-		FROM kernel.sessions WHERE user_id = $2 AND (tenant_id = $1 OR tenant_id IS NULL) ORDER BY created_at`},
-	{"mfa_recovery_codes", "mfa_recovery_codes", "", `SELECT json_build_object('used_at', used_at) FROM kernel.mfa_recovery_codes WHERE user_id = $2`},
+		FROM kernel.sessions WHERE user_id = $2 AND (tenant_id = $1 OR tenant_id IS NULL AND EXISTS (SELECT 1 FROM kernel.memberships m WHERE m.user_id = $2 AND m.tenant_id = $1)) ORDER BY created_at`},
+	{"mfa_recovery_codes", "mfa_recovery_codes", "", `SELECT json_build_object('used_at', used_at) FROM kernel.mfa_recovery_codes WHERE user_id = $2 AND EXISTS (SELECT 1 FROM kernel.memberships m WHERE m.user_id = $2 AND m.tenant_id = $1)`},
 	{"password_resets", "password_resets", "", `SELECT json_build_object('created_at', created_at, 'expires_at', expires_at, 'used_at', used_at)
-		FROM kernel.password_resets WHERE user_id = $2 ORDER BY created_at`},
+		FROM kernel.password_resets WHERE user_id = $2 AND EXISTS (SELECT 1 FROM kernel.memberships m WHERE m.user_id = $2 AND m.tenant_id = $1) ORDER BY created_at`},
 	{"email_verifications", "email_verifications", "", `SELECT json_build_object('email', email, 'created_at', created_at, 'expires_at', expires_at, 'used_at', used_at)
-		FROM kernel.email_verifications WHERE user_id = $2 ORDER BY created_at`},
+		FROM kernel.email_verifications WHERE user_id = $2 AND EXISTS (SELECT 1 FROM kernel.memberships m WHERE m.user_id = $2 AND m.tenant_id = $1) ORDER BY created_at`},
 	{"invitations", "invitations", "", `SELECT json_build_object('id', id, 'email', email, 'roles', roles, 'created_at', created_at, 'expires_at', expires_at,
 		'accepted_at', accepted_at, 'revoked_at', revoked_at)
 		FROM kernel.invitations WHERE tenant_id = $1 AND (accepted_by = $2 OR (lower(email) = lower($4) AND $4 <> '')) ORDER BY created_at`},
@@ -52,10 +55,6 @@ var kernelExports = []kernelExport{
 		FROM kernel.tenant_plugins WHERE tenant_id = $1 AND updated_by = $2 ORDER BY plugin`},
 	{"job_runs", "job_runs", "", `SELECT json_build_object('id', id, 'plugin', plugin, 'job', job, 'args', args, 'status', status, 'created_at', created_at)
 		FROM kernel.job_runs WHERE tenant_id = $1 AND requested_by = $3 ORDER BY created_at`},
-	{"data_exports", "data_exports", "", `SELECT json_build_object('id', id, 'state', state, 'created_at', created_at, 'finished_at', finished_at)
-		FROM kernel.data_exports WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at`},
-	{"erasure_requests", "privacy_requests", "", `SELECT json_build_object('id', id, 'state', state, 'self', self, 'created_at', created_at, 'not_before', not_before)
-		FROM kernel.privacy_requests WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at`},
 }
 
 // exportPersonKernel writes the kernel's part of a person's export:
@@ -108,7 +107,8 @@ func (s *Service) exportPersonKernel(ctx context.Context, b *bundle, tenantID, u
 
 // exportAudit writes the institution's audit entries that mention the
 // person: for each, what happened and when, whether they did it, and the
-// address they did it from; not the details, which may be others'.
+// address they did it from; not the details, which may be others'; and not
+// the records of the lifecycle itself (their exports and erasures).
 func (s *Service) exportAudit(ctx context.Context, tx pgx.Tx, b *bundle, tenantID uuid.UUID, p audit.Person) error {
 	entries, err := audit.Mentioning(ctx, tx, audit.Chain(tenantID.String()), p)
 	if err != nil {
@@ -117,6 +117,9 @@ func (s *Service) exportAudit(ctx context.Context, tx pgx.Tx, b *bundle, tenantI
 	return b.write("kernel/audit.jsonl", KernelSource, "", "audit", "audit_personal", func(w io.Writer) error {
 		j := newJSONL(w)
 		for _, e := range entries {
+			if strings.HasPrefix(e.Action, "privacy.") {
+				continue // the lifecycle's own records: the institution's proof, not the person's data
+			}
 			line := map[string]any{"seq": e.Seq, "action": e.Action, "at": e.CreatedAt, "request_id": e.RequestID}
 			if e.ActorID == p.UserID {
 				line["as"] = "actor"
