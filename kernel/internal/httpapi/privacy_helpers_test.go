@@ -183,22 +183,22 @@ func (b *testBundle) traces(needles ...string) []string {
 		  AND t.typname IN ('text', 'varchar', 'bpchar', 'json', 'jsonb', '_text', '_varchar', 'bytea', 'name')
 		ORDER BY 1, 2, 3`)
 	require.NoError(b.t, err)
-	type column struct{ schema, table, column, typ string }
+	type column struct{ Schema, Table, Column, Typ string }
 	cols, err := pgx.CollectRows(rows, pgx.RowToStructByPos[column])
 	require.NoError(b.t, err)
 	require.Greater(b.t, len(cols), 50, "the scan reads the whole database")
 	var found []string
 	for _, c := range cols {
-		expr := pgx.Identifier{c.column}.Sanitize() + "::text"
-		if c.typ == "bytea" {
-			expr = "encode(" + pgx.Identifier{c.column}.Sanitize() + ", 'escape')"
+		expr := pgx.Identifier{c.Column}.Sanitize() + "::text"
+		if c.Typ == "bytea" {
+			expr = "encode(" + pgx.Identifier{c.Column}.Sanitize() + ", 'escape')"
 		}
 		for _, n := range needles {
 			var hits int
-			q := fmt.Sprintf("SELECT count(*) FROM %s WHERE strpos(lower(%s), lower($1)) > 0", pgx.Identifier{c.schema, c.table}.Sanitize(), expr)
+			q := fmt.Sprintf("SELECT count(*) FROM %s WHERE strpos(lower(%s), lower($1)) > 0", pgx.Identifier{c.Schema, c.Table}.Sanitize(), expr)
 			require.NoError(b.t, b.pool.QueryRow(ctx, q, n).Scan(&hits), q)
 			if hits > 0 {
-				found = append(found, fmt.Sprintf("%s.%s.%s: %d row(s) hold %q", c.schema, c.table, c.column, hits, n))
+				found = append(found, fmt.Sprintf("%s.%s.%s: %d row(s) hold %q", c.Schema, c.Table, c.Column, hits, n))
 			}
 		}
 	}
@@ -288,4 +288,71 @@ func stepCounts(r response) map[string]float64 {
 func sha256hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// course is a published course with two lessons, a quiz and a graded
+// assignment.
+type course struct {
+	id, quiz, assignment, criterion, topLevel string
+	lessons                                   []string
+}
+
+// publishCourse has inst's instructor author and publish a course.
+func (b *testBundle) publishCourse(inst institution) course {
+	b.t.Helper()
+	ok := func(r response, status int) response {
+		b.t.Helper()
+		require.Equal(b.t, status, r.Status, "%s", r.Raw)
+		return r
+	}
+	var c course
+	c.id = ok(b.do("POST", "/api/v1/courses", inst.instructor, map[string]any{"title": "Practical Statistics", "summary": "Numbers you can trust."}), 201).str("id")
+	module := ok(b.do("POST", "/api/v1/courses/"+c.id+"/modules", inst.instructor, map[string]any{"title": "Basics"}), 201).str("id")
+	for i, title := range []string{"Means", "Spread"} {
+		c.lessons = append(c.lessons, ok(b.do("POST", "/api/v1/courses/"+c.id+"/modules/"+module+"/lessons", inst.instructor, map[string]any{
+			"title": title, "body": fmt.Sprintf("# %s\n\nLesson %d.", title, i+1), "estimated_minutes": 10,
+		}), 201).str("id"))
+	}
+	c.quiz = ok(b.do("POST", "/api/v1/courses/"+c.id+"/quizzes", inst.instructor, map[string]any{
+		"title": "Check", "lesson_id": c.lessons[0], "pass_mark": 50,
+		"questions": []map[string]any{
+			{"id": "q1", "prompt": "Mean of 1, 2, 3?", "kind": "single", "options": []map[string]any{{"id": "a", "text": "2"}, {"id": "b", "text": "3"}}, "correct": []string{"a"}},
+		},
+	}), 201).str("id")
+	rubric := ok(b.do("POST", "/api/v1/courses/"+c.id+"/rubrics", inst.instructor, map[string]any{
+		"title": "Report", "criteria": []map[string]any{
+			{"title": "Method", "levels": []map[string]any{{"title": "Weak", "points": 0}, {"title": "Sound", "points": 10}}},
+		},
+	}), 201)
+	c.criterion, c.topLevel = rubric.str("criteria", "0", "id"), rubric.str("criteria", "0", "levels", "1", "id")
+	c.assignment = ok(b.do("POST", "/api/v1/courses/"+c.id+"/assignments", inst.instructor, map[string]any{
+		"title": "A small report", "rubric_id": rubric.str("id"), "due_at": time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339),
+	}), 201).str("id")
+	ok(b.do("POST", "/api/v1/courses/"+c.id+"/publish", inst.instructor, map[string]any{"note": "First run"}), 201)
+	return c
+}
+
+// takeCourse has a learner enrol, complete the lessons, pass the quiz and
+// submit (writing text), has the instructor grade the submission, and
+// waits for the learner's certificate and points.
+func (b *testBundle) takeCourse(inst institution, c course, learner, learnerID, text string) {
+	b.t.Helper()
+	ok := func(r response, status int) response {
+		b.t.Helper()
+		require.Equal(b.t, status, r.Status, "%s", r.Raw)
+		return r
+	}
+	eid := ok(b.do("POST", "/api/v1/enrolments", learner, map[string]any{"course_id": c.id}), 201).str("id")
+	for _, l := range c.lessons {
+		ok(b.do("POST", "/api/v1/enrolments/"+eid+"/lessons/"+l+"/complete", learner, map[string]any{"time_spent_seconds": 300}), 200)
+	}
+	ok(b.do("POST", "/api/v1/quizzes/"+c.quiz+"/attempts", learner, map[string]any{"answers": map[string]any{"q1": []string{"a"}}}), 201)
+	sub := ok(b.do("POST", "/api/v1/assignments/"+c.assignment+"/submissions", learner, map[string]any{"body": text}), 201).str("id")
+	ok(b.do("POST", "/api/v1/submissions/"+sub+"/grade", inst.instructor, map[string]any{"levels": map[string]string{c.criterion: c.topLevel}, "feedback": "Sound method."}), 200)
+	require.EventuallyWithT(b.t, func(ct *assert.CollectT) {
+		assert.Len(ct, b.do("GET", "/api/v1/certificates", learner, nil).items(), 1)
+		r := b.do("GET", "/api/v1/leaderboard/users/"+learnerID, learner, nil)
+		assert.Equal(ct, 200, r.Status)
+		assert.EqualValues(ct, 20, r.get("points"), "%s", r.Raw)
+	}, patience, 100*time.Millisecond)
 }
