@@ -1,8 +1,13 @@
 package httpapi_test
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
 
 	"github.com/stretchr/testify/require"
 )
@@ -175,4 +180,187 @@ func TestPersonalDataLifecycle(t *testing.T) {
 	b.verifyChains()
 	// (Last: a failed login is audited with the address typed.)
 	require.Equal(t, 401, b.do("POST", "/api/v1/auth/login", "", map[string]any{"email": zephEmail, "password": password}).Status)
+}
+
+// TestErasureResumedByAnAdmin: once its automatic attempts are spent, a
+// request whose plugin keeps failing is failed, never completed; an admin
+// resumes it through the API once the plugin is fixed, and it completes.
+func TestErasureResumedByAnAdmin(t *testing.T) {
+	t.Parallel()
+	b, _ := withPluginsEnv(t, append([]string{"EDULURE_PRIVACY_MAX_ATTEMPTS", "2"}, fastPrivacy...), pluginBlock{variant: probe})
+	a := b.institution("uni")
+	b.coolOff(a.admin, 0)
+	require.Equal(t, 201, b.do("POST", "/api/v1/probe/notes", a.learner, map[string]any{"body": "A note."}).Status)
+	require.Equal(t, 204, b.do("POST", "/api/v1/probe/personal/fail", a.admin, map[string]any{"fail": true}).Status)
+
+	r := b.do("POST", "/api/v1/tenant/members/"+a.learnerID+"/erasure", a.admin, nil)
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	id := r.str("id")
+	path := "/api/v1/tenant/erasures/" + id
+	r = b.waitFor(path, a.admin, "failed")
+	require.Equal(t, "failed", stepStates(r)["plugin:probe"])
+	require.Equal(t, "pending", stepStates(r)["kernel:data"])
+	require.EqualValues(t, 2, r.get("attempts"))
+	events := map[string]int{}
+	for _, h := range r.Body["history"].([]any) {
+		events[h.(map[string]any)["event"].(string)]++
+	}
+	require.Equal(t, 2, events["step_failed"], "%s", r.Raw)
+	require.Equal(t, 1, events["failed"], "%s", r.Raw)
+	require.Zero(t, events["completed"])
+	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.audit_log WHERE tenant_id = $1 AND action = 'privacy.erasure.failed'", a.id))
+	r = b.do("GET", "/api/v1/tenant/erasures?state=failed", a.admin, nil)
+	require.Len(t, r.items(), 1)
+
+	require.Equal(t, 204, b.do("POST", "/api/v1/probe/personal/fail", a.admin, map[string]any{"fail": false}).Status)
+	r = b.do("POST", path+"/resume", a.admin, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.EqualValues(t, 2, r.get("round"))
+	r = b.waitFor(path, a.admin, "completed")
+	require.Equal(t, "done", stepStates(r)["kernel:data"])
+	require.Equal(t, 0, b.count("SELECT count(*) FROM plugin_probe.notes WHERE user_id = $1", a.learnerID))
+	requireProblem(t, b.do("POST", path+"/resume", a.admin, nil), 409, "not-resumable")
+	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.audit_log WHERE tenant_id = $1 AND action = 'privacy.erasure.resumed'", a.id))
+	b.verifyChains()
+}
+
+// TestErasureRequests: the cool-off (the institution's setting, 7 days by
+// default) and cancelling; who may ask for what; conflicts.
+func TestErasureRequests(t *testing.T) {
+	t.Parallel()
+	b, _ := withPluginsEnv(t, fastPrivacy, pluginBlock{variant: probe})
+	a := b.institution("uni")
+	other := b.institution("elsewhere")
+
+	// A learner asks for their own erasure: it waits out the cool-off.
+	r := b.do("POST", "/api/v1/me/erasure", a.learner, nil, "Idempotency-Key", "erase-me-1")
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	require.Equal(t, "scheduled", r.str("state"))
+	require.Equal(t, true, r.get("self"))
+	notBefore, err := time.Parse(time.RFC3339Nano, r.str("not_before"))
+	require.NoError(t, err)
+	require.WithinDuration(t, time.Now().Add(168*time.Hour), notBefore, time.Hour)
+	id := r.str("id")
+	replay := b.do("POST", "/api/v1/me/erasure", a.learner, nil, "Idempotency-Key", "erase-me-1")
+	require.Equal(t, id, replay.str("id"))
+	require.Equal(t, "true", replay.Header.Get("Idempotent-Replayed"))
+	requireProblem(t, b.do("POST", "/api/v1/me/erasure", a.learner, nil), 409, "erasure-pending")
+	requireProblem(t, b.do("POST", "/api/v1/tenant/members/"+a.learnerID+"/erasure", a.admin, nil), 409, "erasure-pending")
+	require.Equal(t, 200, b.do("GET", "/api/v1/me/erasures/"+id, a.learner, nil).Status)
+	require.Len(t, b.do("GET", "/api/v1/me/erasures", a.learner, nil).items(), 1)
+	require.Equal(t, 404, b.do("GET", "/api/v1/me/erasures/"+id, a.instructor, nil).Status, "not theirs")
+	require.Equal(t, 404, b.do("GET", "/api/v1/tenant/erasures/"+id, other.admin, nil).Status, "not their institution's")
+	r = b.do("POST", "/api/v1/me/erasures/"+id+"/cancel", a.learner, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.Equal(t, "cancelled", r.str("state"))
+	requireProblem(t, b.do("POST", "/api/v1/me/erasures/"+id+"/cancel", a.learner, nil), 409, "not-cancellable")
+	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.audit_log WHERE tenant_id = $1 AND action = 'privacy.erasure.cancelled'", a.id))
+	require.Equal(t, 200, b.do("GET", "/api/v1/me", a.learner, nil).Status, "still a member")
+
+	// Who may ask.
+	requireProblem(t, b.do("POST", "/api/v1/tenant/members/"+a.learnerID+"/erasure", a.instructor, nil), 403, "permission-denied")
+	requireProblem(t, b.do("POST", "/api/v1/tenant/members/"+a.learnerID+"/data-export", a.learner, nil), 403, "permission-denied")
+	requireProblem(t, b.do("POST", "/api/v1/tenant/members/"+a.adminID+"/erasure", a.admin, nil), 409, "last-admin")
+	requireProblem(t, b.do("POST", "/api/v1/tenant/members/00000000-0000-4000-8000-000000000000/erasure", a.admin, nil), 404, "not-found")
+	key := b.do("POST", "/api/v1/tenant/apikeys", a.admin, map[string]any{"name": "ci", "permissions": []string{"privacy.export.self"}})
+	require.Equal(t, 201, key.Status, "%s", key.Raw)
+	requireProblem(t, b.do("POST", "/api/v1/me/data-export", key.str("key"), nil), 403, "user-required")
+	requireProblem(t, b.do("PATCH", "/api/v1/tenant", a.admin, map[string]any{"erasure_cool_off_hours": -1}), 422, "invalid-request")
+
+	// An admin's request, cancelled during its cool-off.
+	r = b.do("POST", "/api/v1/tenant/members/"+a.instructorID+"/erasure", a.admin, nil)
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	r = b.do("POST", "/api/v1/tenant/erasures/"+r.str("id")+"/cancel", a.admin, nil)
+	require.Equal(t, "cancelled", r.str("state"))
+	require.Len(t, b.do("GET", "/api/v1/tenant/erasures?state=cancelled", a.admin, nil).items(), 2)
+
+	// A former member can be erased from what the plugins still hold; their
+	// account is not the institution's to anonymise.
+	b.coolOff(a.admin, 0)
+	require.Equal(t, 201, b.do("POST", "/api/v1/probe/notes", a.instructor, map[string]any{"body": "Left a note."}).Status)
+	require.Equal(t, 204, b.do("DELETE", "/api/v1/tenant/members/"+a.instructorID, a.admin, nil).Status)
+	r = b.do("POST", "/api/v1/tenant/members/"+a.instructorID+"/erasure", a.admin, nil)
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	r = b.waitFor("/api/v1/tenant/erasures/"+r.str("id"), a.admin, "completed")
+	require.Contains(t, r.str("outcome", "account"), "kept")
+	require.Equal(t, 0, b.count("SELECT count(*) FROM plugin_probe.notes WHERE user_id = $1", a.instructorID))
+	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.users WHERE id = $1 AND email = 'instructor@uni.test'", a.instructorID))
+}
+
+// TestDataExportDownloads: an export's archive is downloaded through a
+// short-lived signed URL that the kernel serves and audits each time; a
+// changed or expired URL is refused; a person sees only their own exports.
+func TestDataExportDownloads(t *testing.T) {
+	t.Parallel()
+	b, _ := withPluginsEnv(t, append([]string{"EDULURE_EXPORT_LINK_TTL", "2s"}, fastPrivacy...), pluginBlock{variant: probe})
+	a := b.institution("uni")
+	require.Equal(t, 201, b.do("POST", "/api/v1/probe/notes", a.learner, map[string]any{"body": "Mine."}).Status)
+	r := b.do("POST", "/api/v1/me/data-export", a.learner, nil)
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.audit_log WHERE tenant_id = $1 AND action = 'privacy.export.requested'", a.id))
+	path := "/api/v1/me/data-exports/" + r.str("id")
+	require.Equal(t, 404, b.do("GET", path, a.instructor, nil).Status, "not theirs")
+	require.Equal(t, 200, b.do("GET", "/api/v1/tenant/data-exports/"+r.str("id"), a.admin, nil).Status)
+	b.waitFor(path, a.learner, "ready")
+	x := b.download(path+"/download", a.learner)
+	require.Len(t, x.lines(t, "plugins/probe/notes.jsonl"), 1)
+	b.download(path+"/download", a.learner)
+	require.Equal(t, 2, b.count("SELECT count(*) FROM kernel.audit_log WHERE tenant_id = $1 AND action = 'privacy.export.link_issued'", a.id))
+	require.Equal(t, 2, b.count("SELECT count(*) FROM kernel.audit_log WHERE tenant_id = $1 AND action = 'privacy.export.downloaded'", a.id))
+
+	link := b.do("POST", path+"/download", a.learner, nil).str("url")
+	forged := strings.Replace(link, "sig=", "sig=x", 1)
+	res, err := http.Get(b.url + forged)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 403, res.StatusCode)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		res, err := http.Get(b.url + link)
+		if assert.NoError(c, err) {
+			res.Body.Close()
+			assert.Equal(c, 403, res.StatusCode, "expired")
+		}
+	}, patience, 200*time.Millisecond)
+	require.Len(t, b.do("GET", "/api/v1/me/data-exports", a.learner, nil).items(), 1)
+	require.Empty(t, b.do("GET", "/api/v1/me/data-exports", a.instructor, nil).items())
+	require.Len(t, b.do("GET", "/api/v1/tenant/data-exports?user_id="+a.learnerID, a.admin, nil).items(), 1)
+	b.verifyChains()
+}
+
+// TestPersonalDataCatalogue lists what the kernel and each plugin hold.
+func TestPersonalDataCatalogue(t *testing.T) {
+	t.Parallel()
+	b, _ := withPlugins(t, pluginBlock{variant: probe})
+	a := b.institution("uni")
+	r := b.do("GET", "/api/v1/tenant/personal-data", a.learner, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.Equal(t, "kernel", r.str("sources", "0", "source"))
+	require.Equal(t, "account", r.str("sources", "0", "classes", "0", "name"))
+	require.Equal(t, "probe", r.str("sources", "1", "source"))
+	require.Equal(t, "notes", r.str("sources", "1", "classes", "0", "name"))
+	require.Equal(t, "notes/{user_id}/", r.str("sources", "1", "classes", "0", "object_prefix"))
+}
+
+// TestPersonalDataChecksAtLoad: a plugin whose data classes name a table
+// it does not have is refused; columns that look personal and that no
+// class describes are warnings in the plugin's status.
+func TestPersonalDataChecksAtLoad(t *testing.T) {
+	t.Parallel()
+	b, _ := withPlugins(t,
+		pluginBlock{variant: variant{name: "ghostly", version: "1.0.0", personal: "missing"}},
+		pluginBlock{variant: variant{name: "silent", version: "1.0.0", personal: "none"}})
+	op := b.operator()
+	var st map[string]map[string]any
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		st = map[string]map[string]any{}
+		for _, it := range b.do("GET", "/api/v1/plugins", op, nil).items() {
+			st[it["name"].(string)] = it
+		}
+		assert.Equal(c, "failed", st["ghostly"]["state"])
+		assert.Equal(c, "running", st["silent"]["state"])
+	}, patience, 100*time.Millisecond)
+	require.Contains(t, st["ghostly"]["last_error"], `personal data: data class "ghosts": schema plugin_ghostly has no table "ghosts"`)
+	warnings := fmt.Sprint(st["silent"]["warnings"])
+	require.Contains(t, warnings, "table notes, column user_id looks personal")
+	require.Contains(t, warnings, "table notes, column body looks personal")
 }

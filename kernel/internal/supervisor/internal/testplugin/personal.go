@@ -34,7 +34,18 @@ type (
 	}
 )
 
+// personal is what the probe says of its personal data, set at link time:
+// "" the notes; "none" nothing (its notes table is then undescribed);
+// "missing" a class naming a table it does not have.
+var personal = ""
+
 func (p *probe) personalData() []sdk.DataClass {
+	switch personal {
+	case "none":
+		return nil
+	case "missing":
+		return []sdk.DataClass{{Name: "ghosts", Table: "ghosts", Subject: "user_id", OnErase: sdk.Delete}}
+	}
 	notes := sdk.DataClass{
 		Name: "notes", Table: "notes", Subject: "user_id", OnErase: sdk.Delete,
 		Purpose: "Notes about a member, for tests.", Retention: "Until the member is erased.",
