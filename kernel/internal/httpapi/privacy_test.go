@@ -1,12 +1,14 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 
 	"github.com/stretchr/testify/require"
@@ -363,4 +365,110 @@ func TestPersonalDataChecksAtLoad(t *testing.T) {
 	warnings := fmt.Sprint(st["silent"]["warnings"])
 	require.Contains(t, warnings, "table notes, column user_id looks personal")
 	require.Contains(t, warnings, "table notes, column body looks personal")
+}
+
+// TestOffboarding: an operator previews an institution's offboarding (the
+// counts per plugin and table, nothing changed), confirms it with the
+// institution's slug; nobody signs in to it any more; its export holds
+// everything (members, the plugins' rows, objects); then every plugin
+// (one disabled for the institution too) and the kernel erase it; the
+// institution is gone but its audit chain verifies; another institution is
+// untouched.
+func TestOffboarding(t *testing.T) {
+	t.Parallel()
+	notebook := variant{name: "notebook", version: "1.0.0", prefix: "notebook"}
+	b, _ := withPluginsEnv(t, fastPrivacy, pluginBlock{variant: probe}, pluginBlock{variant: notebook, disabled: true})
+	a := b.institution("leaving")
+	other := b.institution("staying")
+	op := b.operator()
+	const email, name = "perpetua.lindqvist@leaving.test", "Perpetua Lindqvist"
+	perpetua, _ := b.joinByInvitation(a, email, name)
+	for _, tok := range []string{perpetua, a.learner, other.learner} {
+		require.Equal(t, 201, b.do("POST", "/api/v1/probe/notes", tok, map[string]any{"body": "A note."}).Status)
+	}
+	require.Equal(t, 200, b.do("PUT", "/api/v1/tenant/plugins/notebook", a.admin, map[string]any{"enabled": true}).Status)
+	require.Equal(t, 201, b.do("POST", "/api/v1/notebook/notes", perpetua, map[string]any{"body": "By " + name}).Status)
+	require.Equal(t, 200, b.do("PUT", "/api/v1/tenant/plugins/notebook", a.admin, map[string]any{"enabled": false}).Status)
+	r := b.do("POST", "/api/v1/me/data-export", perpetua, nil)
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	b.waitFor("/api/v1/me/data-exports/"+r.str("id"), perpetua, "ready")
+
+	// The dry run.
+	path := "/api/v1/tenants/" + a.id + "/offboarding"
+	requireProblem(t, b.do("POST", path+"/preview", a.admin, nil), 403, "operator-required")
+	r = b.do("POST", path+"/preview", op, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	counts := map[string]float64{}
+	for _, p := range r.Body["parts"].([]any) {
+		part := p.(map[string]any)
+		require.Empty(t, part["error"], "%s", r.Raw)
+		for _, c := range part["counts"].([]any) {
+			cm := c.(map[string]any)
+			for _, k := range []string{"deleted", "anonymised", "objects"} {
+				if v, ok := cm[k].(float64); ok {
+					counts[part["source"].(string)+"/"+fmt.Sprint(cm["table"])] += v
+				}
+			}
+		}
+	}
+	require.EqualValues(t, 2, counts["probe/notes"], "%v", counts)
+	require.EqualValues(t, 2, counts["probe/<nil>"], "its objects: %v", counts)
+	require.EqualValues(t, 1, counts["notebook/notes"], "%v", counts)
+	require.EqualValues(t, 4, counts["kernel/memberships"], "%v", counts)
+	require.EqualValues(t, 4, counts["kernel/users"], "%v", counts)
+	require.Positive(t, counts["kernel/audit_personal"], "%v", counts)
+	require.Equal(t, 2, b.count("SELECT count(*) FROM plugin_probe.notes WHERE tenant_id = $1", a.id), "a dry run changes nothing")
+
+	// The real thing, confirmed.
+	requireProblem(t, b.do("POST", path, op, map[string]any{"confirm": "staying"}), 422, "invalid-request")
+	r = b.do("POST", path, op, map[string]any{"confirm": "leaving"})
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	requireProblem(t, b.do("POST", path, op, map[string]any{"confirm": "leaving"}), 409, "offboarding-under-way")
+	require.Equal(t, 403, b.do("POST", "/api/v1/auth/login", "", map[string]any{"email": "learner@leaving.test", "password": password, "tenant": "leaving"}).Status)
+	r = b.waitFor(path, op, "completed")
+	require.Equal(t, map[string]string{"export": "done", "plugin:probe": "done", "plugin:notebook": "done", "kernel:data": "done"}, stepStates(r))
+
+	// Its export holds everything.
+	x := b.download(path+"/export/download", op)
+	require.Contains(t, string(x.files["kernel/members.jsonl"]), email)
+	require.Len(t, x.lines(t, "plugins/probe/notes.jsonl"), 2)
+	require.Len(t, x.lines(t, "plugins/notebook/notes.jsonl"), 1)
+	objects := 0
+	for f := range x.files {
+		if strings.HasPrefix(f, "objects/probe/notes/") {
+			objects++
+		}
+	}
+	require.Equal(t, 2, objects)
+	require.NotEmpty(t, x.lines(t, "kernel/audit.jsonl"))
+
+	// Then nothing of it is left but that export, kept for the operator.
+	require.Equal(t, 404, b.do("GET", "/api/v1/tenants/"+a.id, op, nil).Status)
+	for _, trace := range b.traces(email, name) {
+		require.Contains(t, trace, "/kernel/offboarding/"+a.id+"/", "only the export holds her")
+	}
+	rows, err := b.pool.Query(context.Background(), `SELECT table_schema, table_name FROM information_schema.columns
+		WHERE column_name = 'tenant_id' AND table_schema IN ('kernel', 'plugin_probe', 'plugin_notebook') AND data_type = 'uuid'`)
+	require.NoError(t, err)
+	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var s, n string
+		err := r.Scan(&s, &n)
+		return pgx.Identifier{s, n}.Sanitize(), err
+	})
+	require.NoError(t, err)
+	kept := map[string]bool{`"kernel"."audit_log"`: true, `"kernel"."privacy_requests"`: true, `"kernel"."data_exports"`: true}
+	for _, table := range tables {
+		n := b.count("SELECT count(*) FROM "+table+" WHERE tenant_id = $1", a.id)
+		if kept[table] {
+			continue
+		}
+		require.Zero(t, n, table)
+	}
+	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.data_exports WHERE tenant_id = $1", a.id), "only the offboarding's export")
+	require.Equal(t, 0, b.count("SELECT count(*) FROM kernel.users WHERE email LIKE '%@leaving.test'"), "its members' accounts are anonymised")
+	b.verifyChains()
+
+	// The other institution is untouched.
+	require.Equal(t, 1, b.count("SELECT count(*) FROM plugin_probe.notes WHERE tenant_id = $1", other.id))
+	require.NotEmpty(t, b.login("learner@staying.test", "staying"))
 }
