@@ -14,7 +14,7 @@
 -- part of every format-1 entry before it, which is what an erased format-1
 -- entry verifies against.
 CREATE TABLE kernel.audit_personal (
-    entry_id   bigint PRIMARY KEY REFERENCES kernel.audit_log (id),
+    entry_id   bigint PRIMARY KEY, -- kernel.audit_log (id), whose rows are never deleted
     chain      text NOT NULL,
     -- NULL: never set, or erased. A salt goes with its value.
     actor_id   text,
