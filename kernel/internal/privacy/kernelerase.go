@@ -214,7 +214,7 @@ func (s *Service) erasePersonKernel(ctx context.Context, r *Request) ([]Count, e
 		if err != nil {
 			return err
 		}
-		if n, err = anonymiseAccount(ctx, tx, *r.UserID); err != nil {
+		if n, err = anonymiseAccounts(ctx, tx, []uuid.UUID{*r.UserID}); err != nil {
 			return err
 		}
 		add("users", Count{Anonymised: uint64(n)})
@@ -227,13 +227,13 @@ func (s *Service) erasePersonKernel(ctx context.Context, r *Request) ([]Count, e
 	return counts, err
 }
 
-// anonymiseAccount makes an account a tombstone: its ID stays valid for
-// the records that name it, and it holds nothing of the person.
-func anonymiseAccount(ctx context.Context, tx pgx.Tx, userID uuid.UUID) (int64, error) {
+// anonymiseAccounts makes accounts tombstones: their IDs stay valid for
+// the records that name them, and they hold nothing of the people.
+func anonymiseAccounts(ctx context.Context, tx pgx.Tx, userIDs []uuid.UUID) (int64, error) {
 	tag, err := tx.Exec(ctx, `UPDATE kernel.users SET email = '', display_name = '', password_hash = '', is_operator = false,
 			mfa_secret = NULL, mfa_enabled_at = NULL, mfa_last_step = 0, mfa_failures = 0, mfa_locked_until = NULL,
 			failed_logins = 0, locked_until = NULL, email_verified_at = NULL, erased_at = now(), updated_at = now()
-		WHERE id = $1 AND (erased_at IS NULL OR email <> '' OR display_name <> '')`, userID)
+		WHERE id = ANY($1) AND (erased_at IS NULL OR email <> '' OR display_name <> '')`, userIDs)
 	if err != nil {
 		return 0, fmt.Errorf("anonymising the account: %w", err)
 	}

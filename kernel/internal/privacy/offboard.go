@@ -426,13 +426,9 @@ func (s *Service) anonymiseAccounts(ctx context.Context, tx pgx.Tx, people []aud
 		return err
 	}
 	add(Count{Table: "idempotency_keys", Deleted: uint64(tag.RowsAffected())})
-	var n int64
-	for _, id := range ids {
-		m, err := anonymiseAccount(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		n += m
+	n, err := anonymiseAccounts(ctx, tx, ids)
+	if err != nil {
+		return err
 	}
 	add(Count{Table: "users", Anonymised: uint64(n)})
 	if n, err = audit.Redact(ctx, tx, audit.PlatformChain, people, ref); err != nil {

@@ -279,7 +279,11 @@ func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, r Request, at time.Tim
 	if s.queue == nil {
 		return errors.New("the job queue is not started")
 	}
-	_, err := s.queue.InsertTx(ctx, tx, requestArgs{RequestID: r.ID, Round: r.Round}, &river.InsertOpts{ScheduledAt: at, MaxAttempts: s.opts.MaxAttempts})
+	opts := &river.InsertOpts{MaxAttempts: s.opts.MaxAttempts}
+	if at.After(time.Now()) {
+		opts.ScheduledAt = at // else available now: a worker is woken at once
+	}
+	_, err := s.queue.InsertTx(ctx, tx, requestArgs{RequestID: r.ID, Round: r.Round}, opts)
 	return err
 }
 
