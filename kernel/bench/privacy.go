@@ -88,7 +88,6 @@ func (e *env) privacyRows(ctx context.Context) ([]Row, error) {
 	return append(rows, r), nil
 }
 
-
 // seeded is an institution seeded for the privacy rows.
 type seeded struct {
 	id, slug, admin string
