@@ -251,8 +251,13 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[exportArgs]) err
 		return s.exportFailed(ctx, e, job, err)
 	}
 	expires := s.now().Add(s.opts.ExportRetention)
-	_, err = s.pool.Exec(ctx, `UPDATE kernel.data_exports SET state = 'ready', parts = $2, object_key = $3, bytes = $4, sha256 = $5,
+	tag, err := s.pool.Exec(ctx, `UPDATE kernel.data_exports SET state = 'ready', parts = $2, object_key = $3, bytes = $4, sha256 = $5,
 		finished_at = now(), expires_at = $6, last_error = NULL WHERE id = $1 AND state = 'running'`, e.ID, m.Parts, key, size, sum, expires)
+	if err == nil && tag.RowsAffected() == 0 {
+		// The person was erased meanwhile (their exports with them): the
+		// archive must not outlive the record.
+		return s.deleteObject(context.WithoutCancel(ctx), key)
+	}
 	return err
 }
 
