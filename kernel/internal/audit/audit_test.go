@@ -155,9 +155,10 @@ func TestErasureKeepsTheChainVerifiable(t *testing.T) {
 	appendV2(t, pool, Entry{TenantID: tenant, ActorType: "plugin", ActorID: "plugin:courses", Action: "courses.certificate.issued", Target: "certificate:1",
 		Data: map[string]any{"holder": name, "plugin": "courses"}, RequestID: "r5"})
 	appendV2(t, pool, Entry{TenantID: tenant, ActorType: "user", ActorID: admin, Action: "tenancy.settings.updated", Target: tenant, IP: "192.0.2.1"})
+	appendV2(t, pool, Entry{TenantID: tenant, ActorType: "user", ActorID: admin, Action: "x.motto.updated", Data: map[string]any{"motto": "Ada Quintessenceville rules"}})
 	res = verify(t, pool, tenant)
 	require.True(t, res.Valid, "%+v", res)
-	require.EqualValues(t, 6, res.Entries)
+	require.EqualValues(t, 7, res.Entries)
 	require.Zero(t, res.Erased)
 
 	var n int64
@@ -168,14 +169,16 @@ func TestErasureKeepsTheChainVerifiable(t *testing.T) {
 	require.EqualValues(t, 4, n, "the invitation, the joining, the role change and the certificate mention her")
 	res = verify(t, pool, tenant)
 	require.True(t, res.Valid, "%+v", res)
-	require.EqualValues(t, 7, res.Entries, "the erasure is recorded in the chain")
+	require.EqualValues(t, 8, res.Entries, "the erasure is recorded in the chain")
 	require.EqualValues(t, 4, res.Erased)
 
 	var text string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT string_agg(concat_ws(' ', actor_id, target, data::text, ip), ' ') FROM kernel.audit_personal`).Scan(&text))
-	for _, trace := range []string{ada, email, name, "198.51.100.7"} {
+	for _, trace := range []string{ada, email, "198.51.100.7"} {
 		require.NotContains(t, text, trace)
 	}
+	require.NotRegexp(t, `\b`+name+`\b`, text)
+	require.Contains(t, text, "Ada Quintessenceville", "a name is looked for as words")
 	require.Contains(t, text, admin, "others' values stay")
 	require.Contains(t, text, "192.0.2.1", "the admin's address stays")
 
@@ -191,6 +194,7 @@ func TestErasureKeepsTheChainVerifiable(t *testing.T) {
 	require.Equal(t, []any{"learner", "tutor"}, byAction["tenancy.member.roles_changed"].Data["roles"])
 	require.Equal(t, []string{"data"}, byAction["courses.certificate.issued"].Erased)
 	require.Empty(t, byAction["tenancy.settings.updated"].Erased)
+	require.Empty(t, byAction["x.motto.updated"].Erased, "a name is looked for as words, not inside one")
 
 	// Idempotent: nothing more to erase, nothing appended.
 	require.NoError(t, database.InTx(ctx, pool, func(tx pgx.Tx) error {
@@ -198,7 +202,7 @@ func TestErasureKeepsTheChainVerifiable(t *testing.T) {
 		return err
 	}))
 	require.Zero(t, n)
-	require.EqualValues(t, 7, verify(t, pool, tenant).Entries)
+	require.EqualValues(t, 8, verify(t, pool, tenant).Entries)
 
 	// What stays is still protected: an erased old entry's action, ...
 	tamper(t, pool, `UPDATE kernel.audit_log SET action = 'tenancy.member.left' WHERE chain = $1 AND seq = 2`, tenant)

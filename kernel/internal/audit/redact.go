@@ -2,58 +2,19 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// Person is whom an erasure is about, as the audit log may mention them:
-// their user ID, and their email address and name as text.
-type Person struct {
-	UserID, Email, Name string
-}
-
-// MinNameRunes is the shortest name Redact looks for in text: a shorter one
-// ("Al") would match inside unrelated words.
-const MinNameRunes = 4
-
-// needles are the lowercased strings that mention p, each also as it
-// appears inside a JSON string.
-func (p Person) needles() []string {
-	var out []string
-	add := func(s string) {
-		s = strings.ToLower(strings.TrimSpace(s))
-		if s == "" {
-			return
-		}
-		out = append(out, s)
-		if b, err := json.Marshal(s); err == nil {
-			if esc := string(b[1 : len(b)-1]); esc != s {
-				out = append(out, esc)
-			}
-		}
-	}
-	add(p.UserID)
-	add(p.Email)
-	if utf8.RuneCountInString(strings.TrimSpace(p.Name)) >= MinNameRunes {
-		add(p.Name)
-	}
-	return out
-}
-
-// mentions is a SQL condition: the text expr holds one of needles ($3).
-func mentions(expr string) string {
-	return fmt.Sprintf(`(%[1]s IS NOT NULL AND EXISTS (SELECT 1 FROM unnest($3::text[]) n WHERE strpos(lower(%[1]s), n) > 0))`, expr)
-}
+// mentions is a SQL condition: the text expr mentions them (Mentions,
+// with its substrings as $3 and words as $4).
+func mentions(expr string) string { return Condition(expr, 3, 4) }
 
 // Redact erases from chain's entries every personal value that mentions
-// one of people (equals or contains their user ID, email address or
-// name), and the
-// caller's address of the entries they made (and of those made through a
-// signed link or anonymously about them). The entries themselves stay and
+// one of people (Mentions: holds their user ID or email address, or their
+// name as words), and the caller's address of the entries they made (and
+// of those made through a signed link or anonymously about them). The entries themselves stay and
 // still verify: their hashes cover commitments, not values. When it changed
 // something it appends an entry saying how many entries it changed, with
 // ref (an erasure's "erasure:<id>"), in the same transaction: that entry
@@ -63,14 +24,14 @@ func Redact(ctx context.Context, tx pgx.Tx, chain string, people []Person, ref s
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", chainLock(chain)); err != nil {
 		return 0, fmt.Errorf("locking audit chain: %w", err)
 	}
-	var needles, ids []string
+	var ids []string
 	for _, p := range people {
-		needles = append(needles, p.needles()...)
 		if p.UserID != "" {
 			ids = append(ids, p.UserID)
 		}
 	}
-	if len(needles) == 0 {
+	m := MentionsOf(people...)
+	if m.Empty() {
 		return 0, nil
 	}
 	tag, err := tx.Exec(ctx, `
@@ -94,7 +55,7 @@ func Redact(ctx context.Context, tx pgx.Tx, chain string, people []Person, ref s
 			ip = CASE WHEN m.i OR m.a OR (m.unattributed AND (m.t OR m.d)) THEN NULL ELSE p.ip END,
 			ip_salt = CASE WHEN m.i OR m.a OR (m.unattributed AND (m.t OR m.d)) THEN NULL ELSE p.ip_salt END,
 			erased_at = now()
-		FROM m WHERE p.entry_id = m.entry_id AND (m.a OR m.t OR m.d OR m.i)`, chain, ids, needles)
+		FROM m WHERE p.entry_id = m.entry_id AND (m.a OR m.t OR m.d OR m.i)`, chain, ids, m.Substrings, m.Words)
 	if err != nil {
 		return 0, fmt.Errorf("erasing personal values from audit chain %s: %w", chain, err)
 	}
@@ -140,14 +101,14 @@ func appendErased(ctx context.Context, tx pgx.Tx, chain string, n int64, ref str
 // Mentioning returns the entries of chain with a personal value that
 // mentions p, oldest first, for the person's export.
 func Mentioning(ctx context.Context, tx pgx.Tx, chain string, p Person) ([]Entry, error) {
-	needles := p.needles()
-	if len(needles) == 0 {
+	m := MentionsOf(p)
+	if m.Empty() {
 		return nil, nil
 	}
 	rows, err := tx.Query(ctx, `SELECT `+listColumns+`
 		FROM kernel.audit_log l JOIN kernel.audit_personal p ON p.entry_id = l.id
 		WHERE p.chain = $1 AND (p.actor_id = $2 OR `+mentions("p.actor_id")+` OR `+mentions("p.target")+` OR `+mentions("p.data::text")+`)
-		ORDER BY l.seq`, chain, p.UserID, needles)
+		ORDER BY l.seq`, chain, p.UserID, m.Substrings, m.Words)
 	if err != nil {
 		return nil, err
 	}

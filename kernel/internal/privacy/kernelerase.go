@@ -183,9 +183,9 @@ func (s *Service) erasePersonKernel(ctx context.Context, r *Request) ([]Count, e
 			{"privacy_requests", `UPDATE kernel.privacy_requests SET requested_by = 'erased' WHERE tenant_id = $1 AND requested_by = $2`, ta, true},
 			{"privacy_history", `UPDATE kernel.privacy_history h SET actor = 'erased' FROM kernel.privacy_requests r
 				WHERE h.request_id = r.id AND r.tenant_id = $1 AND h.actor = $2`, ta, true},
-			{"idempotency_keys", `DELETE FROM kernel.idempotency_keys WHERE scope = $2 || ':' || $1::text OR (scope LIKE '%:' || $1::text AND body IS NOT NULL
-				AND EXISTS (SELECT 1 FROM unnest($3::text[]) n WHERE strpos(lower(convert_from(body, 'UTF8')), n) > 0))`,
-				[]any{r.TenantID, actor, sc.needles}, false},
+			{"idempotency_keys", `DELETE FROM kernel.idempotency_keys WHERE scope = $2 || ':' || $1::text OR (scope LIKE '%:' || $1::text
+				AND ` + audit.Condition("convert_from(body, 'UTF8')", 3, 4) + `)`,
+				[]any{r.TenantID, actor, sc.Substrings, sc.Words}, false},
 		})
 		if err != nil {
 			return err
@@ -195,7 +195,7 @@ func (s *Service) erasePersonKernel(ctx context.Context, r *Request) ([]Count, e
 			return err
 		}
 		add("audit_personal", Count{Anonymised: uint64(n)})
-		if err := s.scrubRecords(ctx, tx, sc, "tenant_id = $2", r.TenantID, add); err != nil {
+		if err := s.scrubRecords(ctx, tx, sc, "tenant_id = $3", r.TenantID, add); err != nil {
 			return err
 		}
 		if !anonymise {
@@ -222,7 +222,7 @@ func (s *Service) erasePersonKernel(ctx context.Context, r *Request) ([]Count, e
 			return err
 		}
 		add("audit_personal", Count{Anonymised: uint64(n)})
-		return s.scrubRecords(ctx, tx, sc, "tenant_id IS NULL AND $2::uuid IS NULL", nil, add)
+		return s.scrubRecords(ctx, tx, sc, "tenant_id IS NULL AND $3::uuid IS NULL", nil, add)
 	})
 	return counts, err
 }
@@ -241,7 +241,7 @@ func anonymiseAccounts(ctx context.Context, tx pgx.Tx, userIDs []uuid.UUID) (int
 }
 
 // scrubRecords rewrites the kernel's records of events, deliveries and job
-// runs that mention the person, among those where selects ($2: tenant).
+// runs that mention the people, among those where selects ($3: tenant).
 func (s *Service) scrubRecords(ctx context.Context, tx pgx.Tx, sc *scrubber, where string, tenant any, add func(string, Count)) error {
 	targets := []struct {
 		table string

@@ -140,7 +140,7 @@ func (s *Service) exportAudit(ctx context.Context, tx pgx.Tx, b *bundle, tenantI
 func (s *Service) exportEvents(ctx context.Context, tx pgx.Tx, b *bundle, tenantID uuid.UUID, p audit.Person) error {
 	sc := newScrubber([]audit.Person{p}, nil)
 	rows, err := tx.Query(ctx, `SELECT id, type, source, occurred_at, data FROM kernel.events
-		WHERE tenant_id = $2 AND rejected IS NULL AND (`+mentionSQL("data::text")+` OR `+mentionSQL("actor")+`) ORDER BY seq`, sc.needles, tenantID)
+		WHERE tenant_id = $3 AND rejected IS NULL AND (`+mentionSQL("data::text")+` OR `+mentionSQL("actor")+`) ORDER BY seq`, sc.Substrings, sc.Words, tenantID)
 	if err != nil {
 		return err
 	}

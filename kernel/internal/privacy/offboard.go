@@ -436,7 +436,7 @@ func (s *Service) anonymiseAccounts(ctx context.Context, tx pgx.Tx, people []aud
 	}
 	add(Count{Table: "audit_personal", Class: "platform", Anonymised: uint64(n)})
 	sc := newScrubber(people, pseudonyms)
-	return s.scrubRecords(ctx, tx, sc, "tenant_id IS NULL AND $2::uuid IS NULL", nil, func(table string, c Count) {
+	return s.scrubRecords(ctx, tx, sc, "tenant_id IS NULL AND $3::uuid IS NULL", nil, func(table string, c Count) {
 		c.Table = table
 		add(c)
 	})

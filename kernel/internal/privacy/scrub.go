@@ -16,44 +16,41 @@ import (
 // keeps (an event's data, a job's arguments, an error message).
 const Erased = "[erased]"
 
-// scrubber rewrites text and JSON that mention people: a person's user ID
-// becomes their pseudonym (so that what stays still adds up), their
-// address and name become Erased. Matching ignores case.
+// scrubber rewrites text and JSON that mention people (audit.Mentions): a
+// person's user ID becomes their pseudonym (so that what stays still adds
+// up), their address and name become Erased.
 type scrubber struct {
+	audit.Mentions
 	pseudonyms map[string]string // lowercased user ID -> pseudonym
 	ids        *regexp.Regexp
-	words      *regexp.Regexp // nil: no address or name to look for
-	needles    []string       // lowercased, for SQL: the rows to look at
+	emails     *regexp.Regexp // nil: none
+	names      *regexp.Regexp // nil: none; as whole words
 }
 
 // newScrubber is a scrubber of people, the i-th one's ID becoming
 // pseudonyms[i].
 func newScrubber(people []audit.Person, pseudonyms []string) *scrubber {
-	sc := &scrubber{pseudonyms: map[string]string{}}
-	var ids, words []string
-	add := func(w string) {
-		w = strings.TrimSpace(w)
-		if w == "" {
-			return
-		}
-		words = append(words, regexp.QuoteMeta(w))
-		sc.needles = append(sc.needles, strings.ToLower(w))
-	}
+	sc := &scrubber{Mentions: audit.MentionsOf(people...), pseudonyms: map[string]string{}}
+	var ids, emails, names []string
 	for i, p := range people {
 		id := strings.ToLower(p.UserID)
 		ids = append(ids, regexp.QuoteMeta(id))
-		sc.needles = append(sc.needles, id)
 		if i < len(pseudonyms) {
 			sc.pseudonyms[id] = pseudonyms[i]
 		}
-		add(p.Email)
-		if len([]rune(strings.TrimSpace(p.Name))) >= audit.MinNameRunes {
-			add(p.Name)
+		if e := strings.TrimSpace(p.Email); e != "" {
+			emails = append(emails, regexp.QuoteMeta(e))
 		}
 	}
+	for _, n := range sc.Names {
+		names = append(names, regexp.QuoteMeta(n))
+	}
 	sc.ids = regexp.MustCompile(`(?i)(` + strings.Join(ids, "|") + `)`)
-	if len(words) > 0 {
-		sc.words = regexp.MustCompile(`(?i)(` + strings.Join(words, "|") + `)`)
+	if len(emails) > 0 {
+		sc.emails = regexp.MustCompile(`(?i)(` + strings.Join(emails, "|") + `)`)
+	}
+	if len(names) > 0 {
+		sc.names = regexp.MustCompile(`(?i)(^|[^\p{L}\p{N}_])(` + strings.Join(names, "|") + `)([^\p{L}\p{N}_]|$)`)
 	}
 	return sc
 }
@@ -61,8 +58,11 @@ func newScrubber(people []audit.Person, pseudonyms []string) *scrubber {
 // text is s without the people; changed reports whether it differs.
 func (sc *scrubber) text(s string) (string, bool) {
 	out := s
-	if sc.words != nil {
-		out = sc.words.ReplaceAllLiteralString(out, Erased)
+	if sc.emails != nil {
+		out = sc.emails.ReplaceAllLiteralString(out, Erased)
+	}
+	if sc.names != nil {
+		out = sc.names.ReplaceAllString(out, "${1}"+Erased+"${3}")
 	}
 	out = sc.ids.ReplaceAllStringFunc(out, func(id string) string {
 		if p, ok := sc.pseudonyms[strings.ToLower(id)]; ok {
@@ -106,14 +106,12 @@ type column struct {
 	json bool
 }
 
-// mentionSQL is a SQL condition: the text expression mentions one of the
-// needles ($1).
-func mentionSQL(expr string) string {
-	return fmt.Sprintf(`(%[1]s IS NOT NULL AND EXISTS (SELECT 1 FROM unnest($1::text[]) n WHERE strpos(lower(%[1]s), n) > 0))`, expr)
-}
+// mentionSQL is a SQL condition: the text expression mentions the people
+// ($1: their substrings, $2: their words).
+func mentionSQL(expr string) string { return audit.Condition(expr, 1, 2) }
 
 // scrubColumns rewrites cols in the rows of table that where selects
-// (with args from $2) and that mention the person, row by row by the
+// (with args from $3) and that mention the people, row by row by the
 // primary key columns keys. Identifiers are the kernel's constants. It
 // returns the rows changed.
 func (sc *scrubber) scrubColumns(ctx context.Context, tx pgx.Tx, table string, keys []string, cols []column, where string, args ...any) (int64, error) {
@@ -125,7 +123,7 @@ func (sc *scrubber) scrubColumns(ctx context.Context, tx pgx.Tx, table string, k
 		conds = append(conds, mentionSQL(c.name+"::text"))
 	}
 	q := fmt.Sprintf(`SELECT %s FROM %s WHERE (%s) AND (%s) FOR UPDATE`, strings.Join(sel, ", "), table, where, strings.Join(conds, " OR "))
-	rows, err := tx.Query(ctx, q, append([]any{sc.needles}, args...)...)
+	rows, err := tx.Query(ctx, q, append([]any{sc.Substrings, sc.Words}, args...)...)
 	if err != nil {
 		return 0, fmt.Errorf("reading %s: %w", table, err)
 	}
