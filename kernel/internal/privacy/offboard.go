@@ -103,11 +103,7 @@ func (s *Service) RequestOffboarding(ctx context.Context, tx pgx.Tx, tenantID uu
 			return Request{}, err
 		}
 	}
-	steps := []string{StepExport}
-	for _, p := range s.plugins.PersonalDataPlugins() {
-		steps = append(steps, pluginStep+p.Name)
-	}
-	steps = append(steps, StepKernelData)
+	steps := append(append([]string{StepExport}, s.pluginSteps(KindOffboarding)...), StepKernelData)
 	r, err := s.insertRequest(ctx, tx, Request{
 		ID: uuid.Must(uuid.NewV7()), Kind: KindOffboarding, TenantID: tenantID, TenantSlug: slug, RequestedBy: requestedBy,
 		State: StateScheduled, NotBefore: s.now(),

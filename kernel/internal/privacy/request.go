@@ -227,13 +227,7 @@ func (s *Service) RequestErasure(ctx context.Context, tx pgx.Tx, spec ErasureSpe
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return Request{}, err
 	}
-	steps := []string{StepKernelAccess}
-	for _, p := range s.plugins.PersonalDataPlugins() {
-		if p.Classes {
-			steps = append(steps, pluginStep+p.Name)
-		}
-	}
-	steps = append(steps, StepKernelData)
+	steps := append(append([]string{StepKernelAccess}, s.pluginSteps(KindErasure)...), StepKernelData)
 	r, err := s.insertRequest(ctx, tx, Request{
 		ID: uuid.Must(uuid.NewV7()), Kind: KindErasure, TenantID: spec.TenantID, UserID: &spec.UserID, RequestedBy: spec.RequestedBy,
 		Self: spec.Self, State: StateScheduled, NotBefore: s.now().Add(spec.CoolOff), wasMember: spec.WasMember,
@@ -266,12 +260,62 @@ func (s *Service) insertRequest(ctx context.Context, tx pgx.Tx, r Request, steps
 		return r, err
 	}
 	for i, st := range steps {
-		if _, err := tx.Exec(ctx, `INSERT INTO kernel.privacy_steps (request_id, step, position) VALUES ($1, $2, $3)`, r.ID, st, i); err != nil {
+		pos := i
+		if st == StepKernelData {
+			pos = lastPosition
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO kernel.privacy_steps (request_id, step, position) VALUES ($1, $2, $3)`, r.ID, st, pos); err != nil {
 			return r, err
 		}
 		r.Steps = append(r.Steps, Step{Step: st, State: StepPending, Counts: []Count{}})
 	}
 	return r, nil
+}
+
+// lastPosition is the kernel's data step's: after every plugin's, however
+// many are added.
+const lastPosition = 1 << 30
+
+// pluginSteps are the plugin steps a request of kind needs now: for an
+// erasure, every loaded plugin that declares personal data; for an
+// offboarding, every loaded plugin.
+func (s *Service) pluginSteps(kind string) []string {
+	var out []string
+	for _, p := range s.plugins.PersonalDataPlugins() {
+		if kind == KindOffboarding || p.Classes {
+			out = append(out, pluginStep+p.Name)
+		}
+	}
+	return out
+}
+
+// addPluginSteps adds steps for plugins loaded since the request was made
+// (installed during its cool-off, say): their data goes too.
+func (s *Service) addPluginSteps(ctx context.Context, r *Request) error {
+	have := map[string]bool{}
+	for _, st := range r.Steps {
+		have[st.Step] = true
+	}
+	added := false
+	for _, st := range s.pluginSteps(r.Kind) {
+		if have[st] {
+			continue
+		}
+		_, err := s.pool.Exec(ctx, `INSERT INTO kernel.privacy_steps (request_id, step, position)
+			SELECT $1, $2, coalesce(max(position) FILTER (WHERE position < $3), 0) + 1 FROM kernel.privacy_steps WHERE request_id = $1
+			ON CONFLICT DO NOTHING`, r.ID, st, lastPosition)
+		if err != nil {
+			return err
+		}
+		if err := history(ctx, s.pool, r.ID, "step_added", st, system, "a plugin loaded since the request was made"); err != nil {
+			return err
+		}
+		added = true
+	}
+	if added {
+		return loadSteps(ctx, s.pool, r, false)
+	}
+	return nil
 }
 
 // enqueue queues a round of the request's steps at at.

@@ -87,6 +87,9 @@ func (w *requestWorker) Work(ctx context.Context, job *river.Job[requestArgs]) e
 	if err := loadSteps(ctx, s.pool, &r, false); err != nil {
 		return err
 	}
+	if err := s.addPluginSteps(ctx, &r); err != nil {
+		return err
+	}
 	var failed []string
 	for i, st := range r.Steps {
 		if st.State == StepDone {
