@@ -25,6 +25,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/httpapi"
 	"github.com/edulure/edulure/kernel/internal/jobs"
 	"github.com/edulure/edulure/kernel/internal/objectstore"
+	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/kernel/internal/privacy"
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
@@ -132,6 +133,11 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	if err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
 	}
+	if n, err := outbox.SealStored(ctx, pool, sealer); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("sealed the secrets that earlier events kept in the clear", "events", n)
+	}
 	cat, err := authz.NewCatalogue("kernel", authz.KernelPermissions)
 	if err != nil {
 		return nil, err
@@ -164,6 +170,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	evs := events.New(pool, plugins, log, events.Options{
 		MaxAttempts: cfg.EventsMaxAttempts, BackoffInitial: cfg.EventsBackoff, BackoffMax: cfg.EventsBackoffMax, Poll: cfg.EventsPoll,
 		Tracing: tracing, Metrics: reg,
+		Sealer: sealer,
 	})
 	priv := privacy.New(pool, plugins, log, privacy.Options{
 		MaxAttempts: cfg.PrivacyMaxAttempts, BackoffInitial: cfg.PrivacyBackoff, BackoffMax: cfg.PrivacyBackoffMax, CallTimeout: cfg.PrivacyCallTimeout,
@@ -172,6 +179,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	jobSys, err := jobs.New(pool, plugins, log, jobs.Options{
 		MaxAttempts: cfg.JobsMaxAttempts, Timeout: cfg.JobsTimeout, BackoffInitial: cfg.JobsBackoff, FetchPoll: cfg.JobsPoll, Workers: cfg.JobsWorkers,
 		Tracing: tracing, Metrics: reg, Register: priv.Register,
+		Sealer: sealer,
 	})
 	if err != nil {
 		plugins.Close()
@@ -241,11 +249,13 @@ func (k *Kernel) Serve(ctx context.Context) error {
 }
 
 // Close releases what New acquired (jobs, event relay, plugins; the pool is
-// the caller's). Running job attempts get 10 seconds to finish.
+// the caller's), after the API's background work has finished. Running job
+// attempts get 10 seconds to finish.
 func (k *Kernel) Close() {
 	k.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		k.API.Wait() // background work of answered requests
 		k.Jobs.Close(ctx)
 		k.Events.Close()
 		k.Plugins.Close()

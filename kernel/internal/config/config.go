@@ -34,7 +34,7 @@ type Config struct {
 	DBMaxConns      int32         // EDULURE_DB_MAX_CONNS, default 20
 	AuthRatePerIP   int           // EDULURE_AUTH_RATE_PER_IP: auth requests per minute per client IP, default 60
 	AuthRatePerUser int           // EDULURE_AUTH_RATE_PER_ACCOUNT: login attempts per minute per account, default 10
-	TrustProxy      bool          // EDULURE_TRUST_PROXY: take the client IP from X-Forwarded-For, default false
+	TrustProxy      bool          // EDULURE_TRUST_PROXY: take the client IP from X-Forwarded-For and the scheme from X-Forwarded-Proto, default false
 	PluginsFile     string        // EDULURE_PLUGINS_FILE: the plugins to run, default "plugins.hcl"; "none" runs none
 	DBRolePrefix    string        // EDULURE_DB_ROLE_PREFIX: prefix of plugin database roles, default none
 

@@ -14,18 +14,18 @@ import (
 
 // EventInfo is one event of the log.
 type EventInfo struct {
-	Seq        int64           `json:"seq"`
-	ID         string          `json:"id"`
-	Type       string          `json:"type"`
-	Source     string          `json:"source"`
-	TenantID   *string         `json:"tenant_id"`
-	Actor      string          `json:"actor"`
-	RequestID  string          `json:"request_id"`
-	OccurredAt time.Time       `json:"occurred_at"`
-	RelayedAt  time.Time       `json:"relayed_at"`
-	Rejected   *string         `json:"rejected,omitempty"`
-	Data       json.RawMessage `json:"data,omitempty"`
-	Deliveries map[string]int  `json:"deliveries"` // count by status
+	Seq        int64                      `json:"seq"`
+	ID         string                     `json:"id"`
+	Type       string                     `json:"type"`
+	Source     string                     `json:"source"`
+	TenantID   *string                    `json:"tenant_id"`
+	Actor      string                     `json:"actor"`
+	RequestID  string                     `json:"request_id"`
+	OccurredAt time.Time                  `json:"occurred_at"`
+	RelayedAt  time.Time                  `json:"relayed_at"`
+	Rejected   *string                    `json:"rejected,omitempty"`
+	Data       map[string]json.RawMessage `json:"data,omitempty" doc:"The event's data, in the one event a delivery names."`
+	Deliveries map[string]int             `json:"deliveries" doc:"How many of its deliveries are in each state (pending, delivered, dead, skipped)."`
 }
 
 // DeliveryInfo is one delivery of an event to a subscriber.
@@ -77,8 +77,7 @@ func uuidString(u *uuid.UUID) *string {
 func (s *Service) Events(ctx context.Context, f Filter) ([]EventInfo, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT e.seq, e.id, e.type, e.source, e.tenant_id, e.actor, e.request_id, e.occurred_at, e.relayed_at, e.rejected,
-			COALESCE((SELECT jsonb_object_agg(status, n) FROM (
-				SELECT status, count(*) AS n FROM kernel.deliveries d WHERE d.event_seq = e.seq GROUP BY status) c), '{}')
+			`+deliveryCounts+`
 		FROM kernel.events e
 		WHERE ($1::uuid IS NULL OR e.tenant_id = $1) AND ($2 = '' OR e.type = $2) AND ($3 = 0 OR e.seq < $3)
 		ORDER BY e.seq DESC LIMIT $4`, tenantArg(f.Tenant), f.Type, f.Before, f.Limit)
@@ -94,6 +93,10 @@ func (s *Service) Events(ctx context.Context, f Filter) ([]EventInfo, error) {
 		return e, err
 	})
 }
+
+// deliveryCounts is the column of an event's delivery counts by status.
+const deliveryCounts = `COALESCE((SELECT jsonb_object_agg(status, n) FROM (
+	SELECT status, count(*) AS n FROM kernel.deliveries d WHERE d.event_seq = e.seq GROUP BY status) c), '{}')`
 
 const deliveryColumns = `d.id, e.id, e.type, d.subscriber, d.tenant_id, d.ordered, d.status, d.attempts, d.max_attempts,
 	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, d.delivered_at`
@@ -146,9 +149,10 @@ func (s *Service) Delivery(ctx context.Context, tenant uuid.UUID, id int64) (Del
 	var eid uuid.UUID
 	var etenant *uuid.UUID
 	err = s.pool.QueryRow(ctx, `
-		SELECT e.seq, e.id, e.type, e.source, e.tenant_id, e.actor, e.request_id, e.occurred_at, e.relayed_at, e.data
+		SELECT e.seq, e.id, e.type, e.source, e.tenant_id, e.actor, e.request_id, e.occurred_at, e.relayed_at, e.rejected, e.data,
+			`+deliveryCounts+`
 		FROM kernel.events e JOIN kernel.deliveries d ON d.event_seq = e.seq WHERE d.id = $1`, id).
-		Scan(&e.Seq, &eid, &e.Type, &e.Source, &etenant, &e.Actor, &e.RequestID, &e.OccurredAt, &e.RelayedAt, &e.Data)
+		Scan(&e.Seq, &eid, &e.Type, &e.Source, &etenant, &e.Actor, &e.RequestID, &e.OccurredAt, &e.RelayedAt, &e.Rejected, &e.Data, &e.Deliveries)
 	if err != nil {
 		return DeliveryInfo{}, err
 	}

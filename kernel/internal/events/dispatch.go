@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/telemetry"
@@ -121,6 +122,7 @@ type pending struct {
 	enabled     bool
 	ev          *pluginv1.Event
 	traceparent string // of the work that published the event
+	openErr     string // the event's sealed fields could not be opened
 }
 
 func (d *dispatcher) byDefault() bool {
@@ -174,6 +176,14 @@ func (d *dispatcher) deliverBatch(ctx context.Context) (int, error) {
 		if tenant != nil {
 			ev.TenantId = tenant.String()
 		}
+		if source == KernelSource {
+			// Secrets are sealed in the event log and opened for delivery only.
+			opened, err := outbox.Open(d.s.opts.Sealer, ev.Id, typ, data)
+			if err != nil {
+				p.openErr = err.Error()
+			}
+			ev.DataJson = opened
+		}
 		p.ev = ev
 		batch = append(batch, p)
 		p, tenant, data = pending{}, nil, nil
@@ -192,25 +202,38 @@ func (d *dispatcher) deliverBatch(ctx context.Context) (int, error) {
 	if len(batch) == 0 {
 		return len(skipped), nil
 	}
-	events := make([]*pluginv1.Event, len(batch))
-	for i, p := range batch {
-		events[i] = p.ev
-	}
 	ctx, span := d.traceBatch(ctx, batch)
 	defer span.End()
-	resp, err := d.s.sup.DeliverEvents(ctx, d.name, events, d.s.opts.DeliveryTimeout)
-	if errors.Is(err, supervisor.ErrNotRunning) {
-		return 0, err
-	}
+	// An event whose secrets cannot be opened (EDULURE_SECRET_KEY changed)
+	// is not sent: its delivery fails with the reason, and dies in time.
+	var send []int
 	results := make([]*pluginv1.EventResult, len(batch))
-	if err != nil {
-		// The call failed as a whole (the plugin died or timed out): every
-		// event of the batch counts one failed attempt.
-		for i := range batch {
-			results[i] = &pluginv1.EventResult{EventId: batch[i].ev.Id, Error: err.Error(), Attempted: true}
+	for i, p := range batch {
+		if p.openErr != "" {
+			results[i] = &pluginv1.EventResult{EventId: p.ev.Id, Error: "opening the event's sealed fields: " + p.openErr, Attempted: true}
+			continue
 		}
-	} else {
-		results = resp.Results
+		send = append(send, i)
+	}
+	if len(send) > 0 {
+		events := make([]*pluginv1.Event, len(send))
+		for j, i := range send {
+			events[j] = batch[i].ev
+		}
+		resp, err := d.s.sup.DeliverEvents(ctx, d.name, events, d.s.opts.DeliveryTimeout)
+		if errors.Is(err, supervisor.ErrNotRunning) {
+			return 0, err
+		}
+		for j, i := range send {
+			switch {
+			case err != nil:
+				// The call failed as a whole (the plugin died or timed
+				// out): every event sent counts one failed attempt.
+				results[i] = &pluginv1.EventResult{EventId: batch[i].ev.Id, Error: err.Error(), Attempted: true}
+			case j < len(resp.Results):
+				results[i] = resp.Results[j]
+			}
+		}
 	}
 	return len(batch) + len(skipped), d.record(ctx, batch, results)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/sdk/telemetry"
 )
@@ -39,6 +40,9 @@ type Options struct {
 
 	Tracing *telemetry.Tracing    // spans of deliveries; nil: none
 	Metrics prometheus.Registerer // deliveries by outcome, lag; nil: not registered
+	// Sealer opens the sealed secret fields of kernel events (outbox.Open)
+	// for the subscribers they are delivered to.
+	Sealer *seal.Sealer
 }
 
 func (o *Options) defaults() {

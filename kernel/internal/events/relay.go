@@ -285,11 +285,21 @@ func (s *Service) fanOut(ctx context.Context, tx pgx.Tx, seqs []int64) (map[stri
 
 // TypeInfo is one entry of the event type catalogue.
 type TypeInfo struct {
-	Type        string          `json:"type"`
-	Description string          `json:"description"`
-	Publisher   string          `json:"publisher"` // "kernel" or a plugin's name
-	Schema      json.RawMessage `json:"schema"`
-	Subscribers []string        `json:"subscribers"`
+	Type        string `json:"type"`
+	Description string `json:"description"`
+	Publisher   string `json:"publisher" doc:"kernel, or the publishing plugin's name; empty when that plugin is not loaded"`
+	// Schema is the JSON Schema of the data, as written.
+	Schema      map[string]json.RawMessage `json:"schema,omitempty" doc:"The JSON Schema of the event's data; absent when the publisher is not loaded."`
+	Subscribers []string                   `json:"subscribers"`
+}
+
+// jsonObject is a JSON object's members as written; nil for anything else.
+func jsonObject(raw []byte) map[string]json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return m
 }
 
 // Catalogue lists every event type the kernel and the loaded plugins
@@ -305,17 +315,17 @@ func (s *Service) Catalogue() []TypeInfo {
 		}
 	}
 	for _, t := range outbox.Types {
-		add(TypeInfo{Type: t.Type, Description: t.Description, Publisher: KernelSource, Schema: t.Schema})
+		add(TypeInfo{Type: t.Type, Description: t.Description, Publisher: KernelSource, Schema: jsonObject(t.Schema)})
 	}
 	loaded := s.sup.Loaded()
 	for _, p := range loaded {
 		for _, e := range p.Manifest.Publishes {
-			add(TypeInfo{Type: e.Type, Description: e.Description, Publisher: p.Name, Schema: e.SchemaJson})
+			add(TypeInfo{Type: e.Type, Description: e.Description, Publisher: p.Name, Schema: jsonObject(e.SchemaJson)})
 		}
 	}
 	for _, p := range loaded {
 		for _, sub := range p.Manifest.Subscriptions {
-			add(TypeInfo{Type: sub.Type, Description: "published by a plugin that is not loaded", Publisher: "", Schema: json.RawMessage("null")})
+			add(TypeInfo{Type: sub.Type, Description: "published by a plugin that is not loaded", Publisher: ""})
 			byType[sub.Type].Subscribers = append(byType[sub.Type].Subscribers, p.Name)
 		}
 	}

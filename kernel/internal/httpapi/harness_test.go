@@ -27,6 +27,7 @@ import (
 func TestMain(m *testing.M) {
 	code := dbtest.Main(m)
 	removePluginBuilds()
+	reportCheckedOperations()
 	os.Exit(code)
 }
 
@@ -37,6 +38,10 @@ type testBundle struct {
 	url      string
 	pool     *pgxpool.Pool
 	kernel   *app.Kernel
+	document *documentCheck // every answer do gets is checked against /api/openapi.json
+	// undocumented are operations ("GET /api/v1/conf/status/{code}") whose
+	// answers the document cannot describe, with the reason.
+	undocumented map[string]string
 }
 
 func setup(t testing.TB, env ...string) *testBundle {
@@ -79,7 +84,7 @@ func setupKernel(t testing.TB, log hclog.Logger, opts []app.Option, env ...strin
 	require.NoError(t, err)
 	t.Cleanup(k.Close)
 	k.API.Run(ctx)
-	return &testBundle{t: t, url: serve(t, k), pool: pool, kernel: k}
+	return &testBundle{t: t, url: serve(t, k), pool: pool, kernel: k, document: &documentCheck{}}
 }
 
 // serve exposes a kernel's API on a loopback test server.
@@ -131,7 +136,9 @@ func (r response) items() []map[string]any {
 	return out
 }
 
-// do sends a request; body may be nil, a string (sent raw) or a value (JSON).
+// do sends a request; body may be nil, a string (sent raw) or a value
+// (JSON). The answer is checked against /api/openapi.json
+// (checkAgainstDocument).
 func (b *testBundle) do(method, path, token string, body any, headers ...string) response {
 	b.t.Helper()
 	var rd io.Reader
@@ -169,6 +176,7 @@ func (b *testBundle) do(method, path, token string, body any, headers ...string)
 	if res.StatusCode >= 500 && !b.allow5xx {
 		b.t.Errorf("%s %s: server error %d: %s", method, path, res.StatusCode, raw)
 	}
+	b.checkAgainstDocument(req, res, raw)
 	return out
 }
 

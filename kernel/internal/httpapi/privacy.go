@@ -84,20 +84,33 @@ func (s *Server) requestMemberExport(c echo.Context) error {
 	return s.requestExport(c, id)
 }
 
+// ExportsQuery is what GET /api/v1/tenant/data-exports reads.
+type ExportsQuery struct {
+	UserID string `query:"user_id" format:"uuid" doc:"Only the exports of this person."`
+	PageQuery
+}
+
+// ErasuresQuery is what the lists of erasure requests read.
+type ErasuresQuery struct {
+	State  string `query:"state" enum:"scheduled,cancelled,running,retrying,failed,completed" doc:"Only requests in this state."`
+	UserID string `query:"user_id" format:"uuid" doc:"Only the requests about this person (the institution's list)."`
+	PageQuery
+}
+
 func (s *Server) listExports(c echo.Context, user *uuid.UUID) error {
-	limit, cursor, err := pageParams(c)
+	pg, err := pageRequest(c)
 	if err != nil {
 		return err
 	}
-	before, err := cursorUUID(cursor)
+	before, err := afterUUID(pg)
 	if err != nil {
 		return err
 	}
-	out, err := s.Privacy.ListExports(c.Request().Context(), s.Pool, principalOf(c).TenantID, user, before, limit+1)
+	out, err := s.Privacy.ListExports(c.Request().Context(), s.Pool, principalOf(c).TenantID, user, before, pg.Limit+1)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(out, limit, func(e privacy.Export) string { return e.ID.String() }))
+	return c.JSON(http.StatusOK, sdk.NewPage(out, pg.Limit, func(e privacy.Export) []string { return key(e.ID.String()) }))
 }
 
 func (s *Server) listMyExports(c echo.Context) error {
@@ -249,11 +262,11 @@ func (s *Server) requestMemberErasure(c echo.Context) error {
 }
 
 func (s *Server) listErasures(c echo.Context, user *uuid.UUID) error {
-	limit, cursor, err := pageParams(c)
+	pg, err := pageRequest(c)
 	if err != nil {
 		return err
 	}
-	before, err := cursorUUID(cursor)
+	before, err := afterUUID(pg)
 	if err != nil {
 		return err
 	}
@@ -271,11 +284,11 @@ func (s *Server) listErasures(c echo.Context, user *uuid.UUID) error {
 		user = &id
 	}
 	out, err := s.Privacy.List(c.Request().Context(), s.Pool, principalOf(c).TenantID,
-		privacy.ListFilter{Kind: privacy.KindErasure, UserID: user, State: state, Before: before, Limit: limit + 1})
+		privacy.ListFilter{Kind: privacy.KindErasure, UserID: user, State: state, Before: before, Limit: pg.Limit + 1})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(out, limit, func(r privacy.Request) string { return r.ID.String() }))
+	return c.JSON(http.StatusOK, sdk.NewPage(out, pg.Limit, func(r privacy.Request) []string { return key(r.ID.String()) }))
 }
 
 func (s *Server) listMyErasures(c echo.Context) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,7 @@ type Server struct {
 	tracing     bool         // spans for requests, authentication and decisions
 	tracer      trace.Tracer // a no-op one when not tracing
 	metricsHTTP http.Handler // /metrics: the kernel's series and the plugins'
+	bg          *background
 }
 
 // New builds the API and registers every kernel route.
@@ -85,6 +87,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		mfaIssuer:  "Edulure",
 		tracing:    d.Tracing.Enabled,
 		tracer:     d.Tracing.Provider.Tracer(tracerName),
+		bg:         newBackground(256),
 	}
 	s.metricsHTTP = promhttp.HandlerFor(metricsGatherer{s}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	var err error
@@ -112,7 +115,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		e.Use(s.traceRequests)
 	}
 	e.Use(s.logRequests, s.recover)
-	e.Use(secureHeaders)
+	e.Use(s.secureHeaders, limitHeaders)
 	if len(d.Config.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  d.Config.CORSOrigins,
@@ -150,6 +153,9 @@ func (s *Server) register(r Route) error {
 		return fmt.Errorf("route %s %s declares unknown permission %q", r.Method, r.Path, r.Permission)
 	}
 	var mw []echo.MiddlewareFunc
+	if strings.HasPrefix(r.Path, "/api/v1/auth/") {
+		mw = append(mw, noStore)
+	}
 	if r.AuthLimited {
 		mw = append(mw, s.limitByIP)
 	}
@@ -159,6 +165,7 @@ func (s *Server) register(r Route) error {
 	if r.Idempotent {
 		mw = append(mw, s.idempotency)
 	}
+	mw = append(mw, checkParams)
 	s.echo.Add(r.Method, r.Path, r.Handler, mw...)
 	return nil
 }
@@ -169,10 +176,12 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Routes returns the route table.
 func (s *Server) Routes() []Route { return s.routes }
 
-// Run starts background work (change listener, revocation poller) until ctx ends.
+// Run starts background work (change listener, revocation poller, pruning
+// of expired Idempotency-Key records) until ctx ends.
 func (s *Server) Run(ctx context.Context) {
 	go s.listenChanges(ctx)
 	go s.revoked.poll(ctx, s.Logger)
+	go s.pruneLoop(ctx)
 }
 
 // Serve listens on addr until ctx ends, then drains in-flight requests.
@@ -184,7 +193,8 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 		ReadTimeout:       s.Config.RequestTimeout + 5*time.Second,
 		WriteTimeout:      s.Config.RequestTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    serverHeaderLimit, // limitHeaders answers from headerLimit on
+
 	}
 	srv.RegisterOnShutdown(s.Plugins.EndStreams) // open streams end now rather than hold the drain up
 	errc := make(chan error, 1)

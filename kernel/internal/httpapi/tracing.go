@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/sdk/telemetry"
 )
@@ -67,15 +68,15 @@ func (s *Server) principal(c echo.Context) (*Principal, error) {
 	return p, nil
 }
 
-// allowed is OPA's decision on perm for p, under a span of its own when
-// tracing.
-func (s *Server) allowed(ctx context.Context, p *Principal, perm string) (bool, error) {
+// allowed is OPA's decision on the input (authorize builds it), under a
+// span of its own when tracing.
+func (s *Server) allowed(ctx context.Context, in authz.Input) (bool, error) {
 	if !s.tracing {
-		return s.Authz.Allowed(ctx, s.authzInput(p, perm))
+		return s.Authz.Allowed(ctx, in)
 	}
-	ctx, span := s.tracer.Start(ctx, "authorize", trace.WithAttributes(attribute.String("edulure.permission", perm)))
+	ctx, span := s.tracer.Start(ctx, "authorize", trace.WithAttributes(attribute.String("edulure.permission", in.Action)))
 	defer span.End()
-	ok, err := s.Authz.Allowed(ctx, s.authzInput(p, perm))
+	ok, err := s.Authz.Allowed(ctx, in)
 	if err != nil {
 		span.SetStatus(codes.Error, "the decision failed")
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/telemetry"
@@ -44,6 +45,9 @@ type Options struct {
 
 	Tracing *telemetry.Tracing    // spans of attempts; nil: none
 	Metrics prometheus.Registerer // attempts by outcome, durations; nil: not registered
+	// Sealer opens the sealed secret fields of the kernel event that
+	// triggers a job (outbox.Open).
+	Sealer *seal.Sealer
 
 	// Register adds the kernel's own kinds of work to the queue (the
 	// personal data lifecycle's exports and erasures), which then runs

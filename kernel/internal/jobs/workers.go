@@ -17,6 +17,7 @@ import (
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/edulure/edulure/kernel/internal/outbox"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/telemetry"
 )
@@ -157,7 +158,8 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 	took := time.Since(started)
 	// The plugin's context ends at the same deadline, so its "timed out"
 	// answer can arrive before the kernel's own timer has fired.
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || status.Code(err) == grpccodes.DeadlineExceeded ||
+	dl, hasDeadline := ctx.Deadline()
+	timedOut := attemptTimedOut(ctx.Err(), dl, hasDeadline, time.Now()) || status.Code(err) == grpccodes.DeadlineExceeded ||
 		err == nil && resp.Error != nil && strings.HasPrefix(resp.Error.Detail, "timed out")
 	if err == nil && resp.Error != nil {
 		err = errors.New(resp.Error.Detail)
@@ -184,6 +186,15 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 		span.SetStatus(codes.Error, outcome)
 	}
 	return w.finish(ctx, a.RunID, attempt, r.maxAttempts, output, err, timedOut)
+}
+
+// attemptTimedOut says whether an attempt ran out of time: its context
+// says so, or its deadline has passed. The plugin stops the job at the
+// same deadline (it gets it with the request) and its answer can arrive
+// before this process's timer has marked the context done, which on a
+// loaded machine recorded a timeout as an ordinary failure.
+func attemptTimedOut(ctxErr error, deadline time.Time, hasDeadline bool, now time.Time) bool {
+	return errors.Is(ctxErr, context.DeadlineExceeded) || (hasDeadline && !now.Before(deadline))
 }
 
 // traceAttempt starts the span of one attempt: the root of a trace of its
@@ -261,6 +272,11 @@ func loadEvent(ctx context.Context, s *Service, id uuid.UUID) (*pluginv1.Event, 
 	}
 	if tenant != nil {
 		ev.TenantId = tenant.String()
+	}
+	if ev.Source == "kernel" {
+		if ev.DataJson, err = outbox.Open(s.opts.Sealer, ev.Id, ev.Type, ev.DataJson); err != nil {
+			return nil, fmt.Errorf("loading event %s: %w", id, err)
+		}
 	}
 	ev.OccurredAtUnixMs, ev.Attempt = occurred.UnixMilli(), 1
 	return ev, nil

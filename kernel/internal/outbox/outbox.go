@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/sdk/telemetry"
 )
 
@@ -33,6 +34,9 @@ type Event struct {
 	Actor     string // "user:<id>", "apikey:<id>", "system"
 	RequestID string
 	Data      any
+	// Sealer seals the type's secret fields (see secret.go); an event of a
+	// type with secrets is refused without one.
+	Sealer *seal.Sealer
 }
 
 // Add writes ev to the outbox inside tx and returns its ID (UUIDv7, sortable).
@@ -42,6 +46,9 @@ func Add(ctx context.Context, tx pgx.Tx, ev Event) (string, error) {
 		return "", fmt.Errorf("encoding event %s: %w", ev.Type, err)
 	}
 	id := uuid.Must(uuid.NewV7())
+	if data, err = sealData(ev.Sealer, id.String(), ev.Type, data); err != nil {
+		return "", err
+	}
 	var tenant any
 	if ev.TenantID != "" {
 		tenant = ev.TenantID

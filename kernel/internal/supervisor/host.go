@@ -73,16 +73,25 @@ func (h *hostServer) Authorize(ctx context.Context, req *pluginv1.AuthorizeReque
 	}
 	switch p.Kind {
 	case "user":
+		// A user who is unknown, or a member of another institution (or of
+		// none), is simply not allowed: the plugin asked "may this person
+		// ...", and the answer is no, not an error it would turn into a 500.
 		user, err := uuid.Parse(p.UserId)
 		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, "user_id is not a UUID")
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
 		}
 		roles, err := tenancy.MemberRoles(ctx, h.s.pool, tenant, user)
+		if errors.Is(err, sdk.ErrForbidden) {
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+		}
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "reading roles: %v", err)
 		}
 		in.Subject, in.Roles = authz.Subject{Type: "user", ID: p.UserId}, roles
 	case "apikey":
+		if _, err := uuid.Parse(p.ApiKeyId); err != nil {
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+		}
 		// A key holds its permissions as far as its creator still does:
 		// the policy gets the creator's current roles (none: denied).
 		var perms []string

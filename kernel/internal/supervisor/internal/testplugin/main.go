@@ -59,6 +59,12 @@ type config struct {
 	FailEvents   bool   `json:"fail_events,omitempty" doc:"every delivery fails"`
 	CrashOnEvent bool   `json:"crash_on_event,omitempty" doc:"exit while handling an event (once per process start)"`
 	SlowEventsMs int    `json:"slow_events_ms,omitempty" minimum:"0" doc:"sleep in each event handler"`
+	// HoldEventsFile, HoldEventsAfter: once this process has handled
+	// HoldEventsAfter pings (*.ping.sent.v1), each further ping's handler
+	// waits while the file exists, so a test can catch deliveries in flight
+	// without racing them.
+	HoldEventsFile  string `json:"hold_events_file,omitempty" doc:"hold pings while this file exists"`
+	HoldEventsAfter int64  `json:"hold_events_after,omitempty" minimum:"0" doc:"pings handled before holding"`
 	// EchoSocket: listen on this Unix socket and echo every message back, the
 	// raw round trip that make bench compares a gRPC crossing with.
 	EchoSocket string `json:"echo_socket,omitempty"`
@@ -83,7 +89,8 @@ type (
 		Q string `query:"q"`
 	}
 	sleepQuery struct {
-		Ms int `query:"ms" minimum:"0"`
+		Ms   int    `query:"ms" minimum:"0"`
+		Hold string `query:"hold"` // sleep while this file exists instead
 	}
 	publishQuery struct {
 		N        int    `query:"n" minimum:"0" maximum:"100000"`
@@ -119,13 +126,13 @@ func (p *probe) Manifest() sdk.Manifest {
 		},
 		Routes: append([]sdk.Route{
 			{Method: http.MethodGet, Path: base + "/echo/{id}", Permission: read, Summary: "Echo the request", Query: echoQuery{}, Handler: p.echo},
-			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Handler: noop},
+			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Status: http.StatusNoContent, Handler: noop},
 			{Method: http.MethodGet, Path: base + "/public", Public: true, Summary: "Public echo", Handler: p.echo},
 			{Method: http.MethodPost, Path: base + "/items", Permission: write, Summary: "Store an item",
 				Request: newItem{}, Response: item{}, Status: http.StatusCreated, Handler: p.addItem},
 			{Method: http.MethodGet, Path: base + "/items", Permission: read, Summary: "List items (no tenant filter: RLS does it)", Handler: p.listItems},
 			{Method: http.MethodGet, Path: base + "/sql", Permission: read, Summary: "Run a probing query as the plugin role", Query: sqlQuery{}, Handler: p.sql},
-			{Method: http.MethodGet, Path: base + "/sleep", Permission: read, Summary: "Sleep ?ms= milliseconds", Query: sleepQuery{}, Handler: sleep},
+			{Method: http.MethodGet, Path: base + "/sleep", Permission: read, Summary: "Sleep ?ms= milliseconds, or while the file ?hold= exists", Query: sleepQuery{}, Handler: sleep},
 			{Method: http.MethodPost, Path: base + "/crash", Permission: read, Summary: "Exit the process mid-request", Handler: crash},
 			{Method: http.MethodGet, Path: base + "/invalid", Permission: read, Summary: "Answer a field error", Handler: invalid},
 			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: panics},
@@ -335,6 +342,19 @@ func (p *probe) sql(ctx context.Context, r *sdk.Request) (*sdk.Response, error) 
 
 func sleep(ctx context.Context, r *sdk.Request) (*sdk.Response, error) {
 	ms, _ := strconv.Atoi(r.Query.Get("ms"))
+	if hold := r.Query.Get("hold"); hold != "" {
+		// Held while the file exists: a test decides when the request ends.
+		for {
+			if _, err := os.Stat(hold); err != nil {
+				return sdk.JSON(http.StatusOK, map[string]any{"held": true, "version": version})
+			}
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
 	select {
 	case <-time.After(time.Duration(ms) * time.Millisecond):
 	case <-ctx.Done():
@@ -394,7 +414,28 @@ func (p *probe) subscriptions() []sdk.Subscription {
 	return out
 }
 
-var crashedOnce atomic.Bool
+var (
+	crashedOnce atomic.Bool
+	pings       atomic.Int64 // pings this process began handling
+)
+
+// holdEvents waits while the hold file exists, once the process has handled
+// hold_events_after pings.
+func (p *probe) holdEvents(ctx context.Context, ev *sdk.Event) error {
+	if p.op.HoldEventsFile == "" || !strings.HasSuffix(ev.Type, ".ping.sent.v1") || pings.Add(1) <= p.op.HoldEventsAfter {
+		return nil
+	}
+	for {
+		if _, err := os.Stat(p.op.HoldEventsFile); err != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
 
 // handle records the event once (Event.Tx deduplicates redeliveries).
 func (p *probe) handle(ctx context.Context, ev *sdk.Event) error {
@@ -405,18 +446,22 @@ func (p *probe) handle(ctx context.Context, ev *sdk.Event) error {
 	if p.op.SlowEventsMs > 0 {
 		time.Sleep(time.Duration(p.op.SlowEventsMs) * time.Millisecond)
 	}
+	if err := p.holdEvents(ctx, ev); err != nil {
+		return err
+	}
 	if p.op.FailEvents {
 		return errors.New("this plugin fails every delivery (fail_events)")
 	}
 	var data struct {
-		SentNs *int64 `json:"sent_ns"`
+		SentNs *int64  `json:"sent_ns"`
+		Token  *string `json:"token"`
 	}
 	if err := ev.Decode(&data); err != nil {
 		return err
 	}
 	return ev.Tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, "INSERT INTO received (event_id, type, tenant, attempt, sent_ns, entered_ns) VALUES ($1, $2, $3, $4, $5, $6)",
-			ev.ID, ev.Type, ev.TenantID, ev.Attempt, data.SentNs, entered)
+		_, err := tx.Exec(ctx, "INSERT INTO received (event_id, type, tenant, attempt, sent_ns, entered_ns, token) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			ev.ID, ev.Type, ev.TenantID, ev.Attempt, data.SentNs, entered, data.Token)
 		return err
 	})
 }
