@@ -144,4 +144,6 @@ type PathParams struct {
 	RunID        uuid.UUID `json:"run_id" doc:"A run's ID."`
 	TenantID     uuid.UUID `json:"tenant_id" doc:"An institution's ID."`
 	KID          string    `json:"kid" doc:"A signing key's ID: the kid of the tokens it signs."`
+	ExportID     uuid.UUID `json:"export_id" doc:"A data export's ID."`
+	ErasureID    uuid.UUID `json:"erasure_id" doc:"An erasure request's ID."`
 }
