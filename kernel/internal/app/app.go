@@ -174,7 +174,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	})
 	priv := privacy.New(pool, plugins, log, privacy.Options{
 		MaxAttempts: cfg.PrivacyMaxAttempts, BackoffInitial: cfg.PrivacyBackoff, BackoffMax: cfg.PrivacyBackoffMax, CallTimeout: cfg.PrivacyCallTimeout,
-		ExportRetention: cfg.ExportRetention, OffboardingRetention: cfg.OffboardingRetention, LinkExpiry: cfg.ExportLinkTTL,
+		ExportRetention: cfg.ExportRetention, OffboardingRetention: cfg.OffboardingRetention, LinkExpiry: cfg.ExportLinkTTL, Sealer: sealer,
 	})
 	jobSys, err := jobs.New(pool, plugins, log, jobs.Options{
 		MaxAttempts: cfg.JobsMaxAttempts, Timeout: cfg.JobsTimeout, BackoffInitial: cfg.JobsBackoff, FetchPoll: cfg.JobsPoll, Workers: cfg.JobsWorkers,

@@ -281,9 +281,16 @@ func TestErasureRequests(t *testing.T) {
 	b.coolOff(a.admin, 0)
 	require.Equal(t, 201, b.do("POST", "/api/v1/probe/notes", a.instructor, map[string]any{"body": "Left a note."}).Status)
 	require.Equal(t, 204, b.do("DELETE", "/api/v1/tenant/members/"+a.instructorID, a.admin, nil).Status)
+	// The admin's invitation of them again: its answer, kept sealed for
+	// retries, names them, and goes with them; the learner's does not.
+	require.Equal(t, 201, b.do("POST", "/api/v1/tenant/invitations", a.admin,
+		map[string]any{"email": "instructor@uni.test", "roles": []string{"learner"}}, "Idempotency-Key", "invite-again").Status)
+	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.idempotency_keys WHERE key = 'invite-again'"))
 	r = b.do("POST", "/api/v1/tenant/members/"+a.instructorID+"/erasure", a.admin, nil)
 	require.Equal(t, 202, r.Status, "%s", r.Raw)
 	r = b.waitFor("/api/v1/tenant/erasures/"+r.str("id"), a.admin, "completed")
+	require.Equal(t, 0, b.count("SELECT count(*) FROM kernel.idempotency_keys WHERE key = 'invite-again'"), "an answer naming them")
+	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.idempotency_keys WHERE key = 'erase-me-1'"), "an answer about someone else")
 	require.Contains(t, r.str("outcome", "account"), "kept")
 	require.Equal(t, 0, b.count("SELECT count(*) FROM plugin_probe.notes WHERE user_id = $1", a.instructorID))
 	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.users WHERE id = $1 AND email = 'instructor@uni.test'", a.instructorID))

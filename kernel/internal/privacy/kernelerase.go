@@ -183,14 +183,16 @@ func (s *Service) erasePersonKernel(ctx context.Context, r *Request) ([]Count, e
 			{"privacy_requests", `UPDATE kernel.privacy_requests SET requested_by = 'erased' WHERE tenant_id = $1 AND requested_by = $2`, ta, true},
 			{"privacy_history", `UPDATE kernel.privacy_history h SET actor = 'erased' FROM kernel.privacy_requests r
 				WHERE h.request_id = r.id AND r.tenant_id = $1 AND h.actor = $2`, ta, true},
-			{"idempotency_keys", `DELETE FROM kernel.idempotency_keys WHERE scope = $2 || ':' || $1::text OR (scope LIKE '%:' || $1::text
-				AND ` + audit.Condition("convert_from(body, 'UTF8')", 3, 4) + `)`,
-				[]any{r.TenantID, actor, sc.Substrings, sc.Words}, false},
 		})
 		if err != nil {
 			return err
 		}
-		n, err := audit.Redact(ctx, tx, audit.Chain(r.TenantID.String()), []audit.Person{p}, "erasure:"+r.ID.String())
+		n, err := s.eraseStoredAnswers(ctx, tx, r.TenantID, actor, sc)
+		if err != nil {
+			return fmt.Errorf("erasing from idempotency_keys: %w", err)
+		}
+		add("idempotency_keys", Count{Deleted: uint64(n)})
+		n, err = audit.Redact(ctx, tx, audit.Chain(r.TenantID.String()), []audit.Person{p}, "erasure:"+r.ID.String())
 		if err != nil {
 			return err
 		}
@@ -291,4 +293,61 @@ func (s *Service) deleteBundles(ctx context.Context, query string, args ...any) 
 		}
 	}
 	return nil
+}
+
+// eraseStoredAnswers deletes the answers kept for Idempotency-Key retries in
+// an institution that are the person's own (their scope) or that mention
+// them (an admin's invitation of them, say). The answers are sealed, so
+// each of the institution's is opened here and searched like the kernel's
+// other records; they are kept hours, so there are few.
+func (s *Service) eraseStoredAnswers(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, actor string, sc *scrubber) (int64, error) {
+	suffix := ":" + tenant.String()
+	rows, err := tx.Query(ctx, `SELECT scope, key, body FROM kernel.idempotency_keys WHERE scope LIKE '%' || $1 FOR UPDATE`, suffix)
+	if err != nil {
+		return 0, err
+	}
+	type ref struct{ scope, key string }
+	var doomed []ref
+	for rows.Next() {
+		var scope, key string
+		var body []byte
+		if err := rows.Scan(&scope, &key, &body); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if scope == actor+suffix {
+			doomed = append(doomed, ref{scope, key})
+			continue
+		}
+		if body == nil {
+			continue
+		}
+		if s.opts.Sealer == nil {
+			rows.Close()
+			return 0, errors.New("no sealer to open the stored answers with")
+		}
+		plain, err := s.opts.Sealer.OpenStoredAnswer(scope, key, body)
+		if err != nil {
+			// Not openable under this key: not readable by anyone, the
+			// safe side is to delete it.
+			doomed = append(doomed, ref{scope, key})
+			continue
+		}
+		if _, mentioned := sc.text(string(plain)); mentioned {
+			doomed = append(doomed, ref{scope, key})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, d := range doomed {
+		tag, err := tx.Exec(ctx, `DELETE FROM kernel.idempotency_keys WHERE scope = $1 AND key = $2`, d.scope, d.key)
+		if err != nil {
+			return 0, err
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
 }

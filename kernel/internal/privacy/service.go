@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/blobstore"
@@ -32,6 +33,9 @@ type Options struct {
 	LinkExpiry time.Duration
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Sealer opens the sealed answers kept for Idempotency-Key retries,
+	// which an erasure searches for the person.
+	Sealer *seal.Sealer
 }
 
 func (o *Options) defaults() {
