@@ -338,6 +338,7 @@ func (e *env) startKernel(ctx context.Context) error {
 		"EDULURE_AUTH_RATE_PER_IP=1000000",
 		"EDULURE_AUTH_RATE_PER_ACCOUNT=1000000",
 		"EDULURE_PPROF_ADDR=" + e.pprof,
+		"EDULURE_BLOB_URL=file://" + filepath.Join(e.dir, "kernel-blobs"), // exports and offboarding archives
 		"PATH=" + os.Getenv("PATH"),
 	}
 	start := time.Now()

@@ -54,6 +54,15 @@ type Config struct {
 	// storage calls answer 503.
 	BlobURL string
 
+	// The personal data lifecycle (docs/security.md, "Personal data").
+	PrivacyMaxAttempts   int           // EDULURE_PRIVACY_MAX_ATTEMPTS: automatic attempts of an erasure or export before it waits for an admin, default 10
+	PrivacyBackoff       time.Duration // EDULURE_PRIVACY_BACKOFF: delay after a failed attempt, doubling, default 30s
+	PrivacyBackoffMax    time.Duration // EDULURE_PRIVACY_BACKOFF_MAX, default 1h
+	PrivacyCallTimeout   time.Duration // EDULURE_PRIVACY_CALL_TIMEOUT: one export or erasure call into a plugin, default 10m
+	ExportRetention      time.Duration // EDULURE_EXPORT_RETENTION: how long a person's export can be downloaded, default 168h
+	ExportLinkTTL        time.Duration // EDULURE_EXPORT_LINK_TTL: lifetime of a signed download URL, default 5m
+	OffboardingRetention time.Duration // EDULURE_OFFBOARDING_RETENTION: how long an offboarded institution's export is kept, default 720h
+
 	MetricsToken string       // EDULURE_METRICS_TOKEN: /metrics wants "Authorization: Bearer <it>"; default none
 	MetricsBasic string       // EDULURE_METRICS_BASIC_AUTH: "user:password" /metrics accepts as basic credentials; default none
 	MetricsAllow []*net.IPNet // EDULURE_METRICS_ALLOW: comma-separated IPs or CIDRs that may read /metrics; default any
@@ -143,6 +152,17 @@ func Load(getenv func(string) string) (Config, error) {
 		JobsWorkers:       integer("EDULURE_JOBS_WORKERS", 10, 1, 1000),
 		PprofAddr:         str("EDULURE_PPROF_ADDR", ""),
 		BlobURL:           str("EDULURE_BLOB_URL", ""),
+
+		PrivacyMaxAttempts:   integer("EDULURE_PRIVACY_MAX_ATTEMPTS", 10, 1, 100),
+		PrivacyBackoff:       dur("EDULURE_PRIVACY_BACKOFF", 30*time.Second),
+		PrivacyBackoffMax:    dur("EDULURE_PRIVACY_BACKOFF_MAX", time.Hour),
+		PrivacyCallTimeout:   dur("EDULURE_PRIVACY_CALL_TIMEOUT", 10*time.Minute),
+		ExportRetention:      dur("EDULURE_EXPORT_RETENTION", 7*24*time.Hour),
+		ExportLinkTTL:        dur("EDULURE_EXPORT_LINK_TTL", 5*time.Minute),
+		OffboardingRetention: dur("EDULURE_OFFBOARDING_RETENTION", 30*24*time.Hour),
+	}
+	if c.ExportLinkTTL > time.Hour {
+		bad("EDULURE_EXPORT_LINK_TTL", "must be at most 1h: download links are meant to be short-lived")
 	}
 	if c.PluginsFile == "none" {
 		c.PluginsFile = ""

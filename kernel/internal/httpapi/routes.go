@@ -8,6 +8,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/identity"
 	"github.com/edulure/edulure/kernel/internal/jobs"
+	"github.com/edulure/edulure/kernel/internal/privacy"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/kernel/internal/token"
@@ -21,7 +22,7 @@ func (s *Server) kernelRoutes() []Route {
 	const (
 		get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
 	)
-	ok, created, none := http.StatusOK, http.StatusCreated, http.StatusNoContent
+	ok, created, accepted, none := http.StatusOK, http.StatusCreated, http.StatusAccepted, http.StatusNoContent
 	return []Route{
 		// Operations.
 		{Method: get, Path: "/healthz", Tag: "operations", Summary: "Liveness: the process is up", Response: HealthResponse{}, Status: ok, Handler: s.healthz},
@@ -54,6 +55,14 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: post, Path: "/api/v1/me/mfa/recovery-codes", Tag: "me", Summary: "Replace my recovery codes (needs a code)", Access: UserOnly, Request: CodeRequest{}, Response: RecoveryCodesResponse{}, Status: ok, Errors: []int{409, 429}, Handler: s.regenerateRecoveryCodes},
 		{Method: post, Path: "/api/v1/me/mfa/disable", Tag: "me", Summary: "Turn off two-factor authentication (needs a code)", Access: UserOnly, Request: CodeRequest{}, Status: none, Errors: []int{409, 429}, Handler: s.disableMFA},
 		{Method: post, Path: "/api/v1/me/invitations/accept", Tag: "me", Summary: "Join an institution with an invitation sent to my email", Access: UserOnly, Request: AcceptInvitationRequest{}, Response: tenancy.Membership{}, Status: ok, Errors: []int{409, 410}, Handler: s.acceptInvitation},
+		{Method: post, Path: "/api/v1/me/data-export", Tag: "me", Summary: "Ask for an export of my personal data in my current institution (an archive, built in the background)", Access: TenantScoped, Permission: "privacy.export.self", Response: privacy.Export{}, Status: accepted, Idempotent: true, Handler: s.requestMyExport},
+		{Method: get, Path: "/api/v1/me/data-exports", Tag: "me", Summary: "My data exports in my current institution, newest first", Access: TenantScoped, Permission: "privacy.export.self", Response: sdk.Page[privacy.Export]{}, Status: ok, Query: PageQuery{}, Handler: s.listMyExports},
+		{Method: get, Path: "/api/v1/me/data-exports/:export_id", Tag: "me", Summary: "One of my data exports: its state, parts and size", Access: TenantScoped, Permission: "privacy.export.self", Response: privacy.Export{}, Status: ok, Handler: s.getMyExport},
+		{Method: post, Path: "/api/v1/me/data-exports/:export_id/download", Tag: "me", Summary: "A short-lived signed URL of my export's archive (audited, as is every download)", Access: TenantScoped, Permission: "privacy.export.self", Response: privacy.DownloadLink{}, Status: ok, Errors: []int{409, 410}, Handler: s.downloadMyExport},
+		{Method: post, Path: "/api/v1/me/erasure", Tag: "me", Summary: "Ask to be erased from my current institution (after its cool-off, cancellable until then)", Access: TenantScoped, Permission: "privacy.erasure.self", Response: privacy.Request{}, Status: accepted, Idempotent: true, Handler: s.requestMyErasure},
+		{Method: get, Path: "/api/v1/me/erasures", Tag: "me", Summary: "My erasure requests in my current institution, newest first", Access: TenantScoped, Permission: "privacy.erasure.self", Response: sdk.Page[privacy.Request]{}, Status: ok, Query: PageQuery{}, Handler: s.listMyErasures},
+		{Method: get, Path: "/api/v1/me/erasures/:erasure_id", Tag: "me", Summary: "One of my erasure requests, with its steps and history", Access: TenantScoped, Permission: "privacy.erasure.self", Response: privacy.Request{}, Status: ok, Handler: s.getMyErasure},
+		{Method: post, Path: "/api/v1/me/erasures/:erasure_id/cancel", Tag: "me", Summary: "Cancel my erasure request during its cool-off", Access: TenantScoped, Permission: "privacy.erasure.self", Response: privacy.Request{}, Status: ok, Errors: []int{409}, Handler: s.cancelMyErasure},
 
 		// The caller's institution.
 		{Method: get, Path: "/api/v1/tenant", Tag: "tenant", Summary: "My institution's settings", Access: TenantScoped, Permission: "tenancy.settings.read", Response: tenancy.Tenant{}, Status: ok, Handler: s.getTenant},
@@ -75,6 +84,16 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: get, Path: "/api/v1/tenant/plugins", Tag: "tenant", Summary: "Plugins installed on the platform and their setting for my institution", Access: TenantScoped, Permission: "tenancy.plugin.read", Response: sdk.Page[PluginView]{}, Status: ok, Handler: s.listTenantPlugins},
 		{Method: put, Path: "/api/v1/tenant/plugins/:name", Tag: "tenant", Summary: "Enable or disable a plugin for my institution and set its configuration", Access: TenantScoped, Permission: "tenancy.plugin.manage", Request: PutPluginRequest{}, Response: PluginView{}, Status: ok, Handler: s.putTenantPlugin},
 		{Method: get, Path: "/api/v1/tenant/audit", Tag: "tenant", Summary: "The institution's audit log, newest first", Access: TenantScoped, Permission: "audit.log.read", Response: sdk.Page[audit.Entry]{}, Status: ok, Query: PageQuery{}, Handler: s.tenantAudit},
+		{Method: get, Path: "/api/v1/tenant/personal-data", Tag: "privacy", Summary: "What the platform holds about people: the kernel's and every plugin's data classes, purpose and retention", Access: TenantScoped, Permission: "tenancy.settings.read", Response: privacy.Catalogue{}, Status: ok, Handler: s.personalDataCatalogue},
+		{Method: post, Path: "/api/v1/tenant/members/:user_id/data-export", Tag: "privacy", Summary: "Export a member's personal data (an archive, built in the background)", Access: TenantScoped, Permission: "privacy.export.manage", Response: privacy.Export{}, Status: accepted, Idempotent: true, Handler: s.requestMemberExport},
+		{Method: get, Path: "/api/v1/tenant/data-exports", Tag: "privacy", Summary: "The institution's data exports, newest first", Access: TenantScoped, Permission: "privacy.export.manage", Response: sdk.Page[privacy.Export]{}, Status: ok, Query: ExportsQuery{}, Handler: s.listTenantExports},
+		{Method: get, Path: "/api/v1/tenant/data-exports/:export_id", Tag: "privacy", Summary: "One data export: its state, parts and size", Access: TenantScoped, Permission: "privacy.export.manage", Response: privacy.Export{}, Status: ok, Handler: s.getTenantExport},
+		{Method: post, Path: "/api/v1/tenant/data-exports/:export_id/download", Tag: "privacy", Summary: "A short-lived signed URL of an export's archive (audited, as is every download)", Access: TenantScoped, Permission: "privacy.export.manage", Response: privacy.DownloadLink{}, Status: ok, Errors: []int{409, 410}, Handler: s.downloadTenantExport},
+		{Method: post, Path: "/api/v1/tenant/members/:user_id/erasure", Tag: "privacy", Summary: "Erase a member (or former member) from the institution: every plugin's part and the kernel's, after the institution's cool-off", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: accepted, Idempotent: true, Handler: s.requestMemberErasure},
+		{Method: get, Path: "/api/v1/tenant/erasures", Tag: "privacy", Summary: "The institution's erasure requests, newest first, with their steps", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: sdk.Page[privacy.Request]{}, Status: ok, Query: ErasuresQuery{}, Handler: s.listTenantErasures},
+		{Method: get, Path: "/api/v1/tenant/erasures/:erasure_id", Tag: "privacy", Summary: "One erasure request with its steps and history", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: ok, Handler: s.getTenantErasure},
+		{Method: post, Path: "/api/v1/tenant/erasures/:erasure_id/cancel", Tag: "privacy", Summary: "Cancel an erasure request during its cool-off", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: ok, Errors: []int{409}, Handler: s.cancelTenantErasure},
+		{Method: post, Path: "/api/v1/tenant/erasures/:erasure_id/resume", Tag: "privacy", Summary: "Start a failed erasure's unfinished steps again, with fresh automatic retries", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: ok, Errors: []int{409}, Handler: s.resumeErasure},
 		{Method: get, Path: "/api/v1/tenant/audit/verify", Tag: "tenant", Summary: "Verify the institution's audit hash chain", Access: TenantScoped, Permission: "audit.log.read", Response: audit.Result{}, Status: ok, Handler: s.verifyTenantAudit},
 
 		// Events and jobs: an institution's admins see their institution's;
@@ -97,6 +116,12 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: get, Path: "/api/v1/plugins", Tag: "platform", Summary: "Installed plugins: version, state, restarts, last error", Access: Platform, Permission: "platform.plugin.read", Response: sdk.Page[supervisor.Status]{}, Status: ok, Handler: s.listPlugins},
 		{Method: post, Path: "/api/v1/plugins/reload", Tag: "platform", Summary: "Re-read plugins.hcl: start new plugins, upgrade changed ones without failing requests, stop removed ones", Access: Platform, Permission: "platform.plugin.manage", Response: supervisor.ReloadResult{}, Status: ok, Errors: []int{422}, Handler: s.reloadPlugins},
 		{Method: get, Path: "/api/v1/admin/keys", Tag: "platform", Summary: "Token signing keys", Access: Platform, Permission: "platform.keys.manage", Response: sdk.Page[token.KeyInfo]{}, Status: ok, Handler: s.listKeys},
+		{Method: post, Path: "/api/v1/tenants/:tenant_id/offboarding/preview", Tag: "platform", Summary: "Dry run of an institution's offboarding: what each plugin and the kernel would erase, table by table", Access: Platform, Permission: "platform.tenant.offboard", Response: privacy.OffboardingPreview{}, Status: ok, Errors: []int{409}, Handler: s.previewOffboarding},
+		{Method: post, Path: "/api/v1/tenants/:tenant_id/offboarding", Tag: "platform", Summary: "Offboard an institution: stop its sign-ins, export everything, then erase it from every plugin and the kernel", Access: Platform, Permission: "platform.tenant.offboard", Request: OffboardingRequest{}, Response: privacy.Request{}, Status: accepted, Idempotent: true, Errors: []int{409}, Handler: s.offboard},
+		{Method: get, Path: "/api/v1/tenants/:tenant_id/offboarding", Tag: "platform", Summary: "An institution's offboarding, with its steps and history", Access: Platform, Permission: "platform.tenant.offboard", Response: privacy.Request{}, Status: ok, Errors: []int{409}, Handler: s.getOffboarding},
+		{Method: post, Path: "/api/v1/tenants/:tenant_id/offboarding/resume", Tag: "platform", Summary: "Start a failed offboarding's unfinished steps again", Access: Platform, Permission: "platform.tenant.offboard", Response: privacy.Request{}, Status: ok, Errors: []int{409}, Handler: s.resumeOffboarding},
+		{Method: get, Path: "/api/v1/tenants/:tenant_id/offboarding/export", Tag: "platform", Summary: "The export of an offboarded institution", Access: Platform, Permission: "platform.tenant.offboard", Response: privacy.Export{}, Status: ok, Errors: []int{409}, Handler: s.getOffboardingExport},
+		{Method: post, Path: "/api/v1/tenants/:tenant_id/offboarding/export/download", Tag: "platform", Summary: "A short-lived signed URL of an offboarded institution's export (audited, as is every download)", Access: Platform, Permission: "platform.tenant.offboard", Response: privacy.DownloadLink{}, Status: ok, Errors: []int{409, 410}, Handler: s.downloadOffboardingExport},
 		{Method: post, Path: "/api/v1/admin/keys/rotate", Tag: "platform", Summary: "Rotate the signing key (old tokens stay valid)", Access: Platform, Permission: "platform.keys.manage", Response: RotatedResponse{}, Status: created, Handler: s.rotateKey},
 		{Method: del, Path: "/api/v1/admin/keys/:kid", Tag: "platform", Summary: "Retire a signing key: tokens it signed stop working", Access: Platform, Permission: "platform.keys.manage", Status: none, Errors: []int{409}, Handler: s.retireKey},
 		{Method: get, Path: "/api/v1/admin/audit", Tag: "platform", Summary: "The platform audit chain", Access: Platform, Permission: "platform.audit.read", Response: sdk.Page[audit.Entry]{}, Status: ok, Query: PageQuery{}, Handler: s.platformAudit},
@@ -119,4 +144,6 @@ type PathParams struct {
 	RunID        uuid.UUID `json:"run_id" doc:"A run's ID."`
 	TenantID     uuid.UUID `json:"tenant_id" doc:"An institution's ID."`
 	KID          string    `json:"kid" doc:"A signing key's ID: the kid of the tokens it signs."`
+	ExportID     uuid.UUID `json:"export_id" doc:"A data export's ID."`
+	ErasureID    uuid.UUID `json:"erasure_id" doc:"An erasure request's ID."`
 }
