@@ -69,7 +69,8 @@ func stripeSignature(body []byte, secret string, at time.Time) string {
 func TestCommerceEndToEnd(t *testing.T) {
 	t.Parallel()
 	api := stripeMock(t)
-	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: coursesPlugin},
+	env := append([]string{"EDULURE_PRIVACY_MAX_ATTEMPTS", "100"}, append(fastEvents, fastPrivacy...)...)
+	b, _ := withPluginsEnv(t, env, pluginBlock{variant: coursesPlugin},
 		pluginBlock{variant: commercePlugin, config: fmt.Sprintf(`{ stripe_api_base = %q }`, api)})
 	a := b.institution("shop")
 	other := b.institution("elsewhere")
@@ -125,7 +126,7 @@ func TestCommerceEndToEnd(t *testing.T) {
 	paidEvent := event("evt_e2e_paid_1", "checkout.session.completed", map[string]any{
 		"id": session, "object": "checkout.session", "client_reference_id": order, "status": "complete", "payment_status": "paid",
 		"amount_total": 4900 - 490 + 838, "currency": "eur", "mode": "payment", "metadata": map[string]any{"order_id": order},
-		"payment_intent": "pi_e2e_1", "customer": "cus_e2e_1",
+		"payment_intent": "pi_e2e_1", "customer": "cus_e2e_1", "customer_details": map[string]any{"email": "learner@shop.test"},
 	})
 	hook := func(tenant string, body []byte, sig string) response {
 		return b.do("POST", "/api/v1/webhooks/stripe/"+tenant, "", body, "Content-Type", "application/json", "Stripe-Signature", sig)
@@ -185,4 +186,27 @@ func TestCommerceEndToEnd(t *testing.T) {
 		}
 	}, eventually, 50*time.Millisecond)
 	requireProblem(t, b.do("POST", "/api/v1/orders/"+order+"/refunds", a.admin, map[string]any{}), 409, "order_refunded")
+
+	// The learner's personal data through the kernel: their export holds
+	// the order and the Stripe event about them; after their erasure the
+	// order is kept for the books under a pseudonym, and nothing in the
+	// database holds their address or the Stripe customer ID.
+	b.coolOff(a.admin, 0)
+	r = ok(b.do("POST", "/api/v1/me/data-export", a.learner, nil), 202)
+	mine := "/api/v1/me/data-exports/" + r.str("id")
+	b.waitFor(mine, a.learner, "ready")
+	x := b.download(mine+"/download", a.learner)
+	require.Len(t, x.lines(t, "plugins/commerce/orders.jsonl"), 1)
+	require.Len(t, x.lines(t, "plugins/commerce/order_items.jsonl"), 1)
+	require.Len(t, x.lines(t, "plugins/commerce/refunds.jsonl"), 1)
+	require.NotEmpty(t, x.lines(t, "plugins/commerce/webhook_events.jsonl"))
+	require.Contains(t, strings.Join(b.traces("cus_e2e_1"), "\n"), "plugin_commerce.orders")
+
+	r = ok(b.do("POST", "/api/v1/me/erasure", a.learner, nil), 202)
+	r = b.waitFor("/api/v1/tenant/erasures/"+r.str("id"), a.admin, "completed")
+	require.Equal(t, "done", stepStates(r)["plugin:commerce"], "%s", r.Raw)
+	require.Empty(t, b.traces("learner@shop.test", "cus_e2e_1"))
+	require.Equal(t, 1, b.count(`SELECT count(*) FROM plugin_commerce.orders WHERE id = $1 AND status = 'refunded' AND amount_total = $2 AND user_id <> $3`,
+		order, 4900-490+838, a.learnerID), "the books keep the order")
+	require.Len(t, ok(b.do("GET", "/api/v1/orders?scope=all", a.admin, nil), 200).items(), 1)
 }
