@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,6 +97,10 @@ func (e *env) eventRows(ctx context.Context) ([]Row, error) {
 			return nil, err
 		}
 	}
+	written, err := e.rowsWritten(ctx)
+	if err != nil {
+		return nil, err
+	}
 	cpu := e.cpuTimes()
 	start := time.Now()
 	errs := make(chan error, writers)
@@ -128,6 +133,11 @@ func (e *env) eventRows(ctx context.Context) ([]Row, error) {
 	rate := float64(total) / time.Unix(0, lastNs).Sub(start).Seconds()
 	e.printf("  %d events published in %s, delivered in %s", total, published.Round(time.Millisecond), time.Unix(0, lastNs).Sub(start).Round(time.Millisecond))
 	e.printf("  delivery %s", e.cpuSince(cpu))
+	perEvent, byTable, err := e.rowsWrittenSince(ctx, written, total)
+	if err != nil {
+		return nil, err
+	}
+	e.printf("  Postgres rows written per delivered event: %.2f (%s)", perEvent, byTable)
 	if e.opts.PGStat {
 		e.printStatements(ctx)
 	}
@@ -281,4 +291,49 @@ func (e *env) pluginSideRate(ctx context.Context, total, per, workers int) (floa
 	rate := float64(total) / time.Since(start).Seconds()
 	_, err = e.pool.Exec(ctx, "DROP SCHEMA bench_floor CASCADE")
 	return rate, err
+}
+
+// rowsWritten is the rows inserted, updated and deleted so far in every
+// table of the database, by table (pg_stat_user_tables).
+func (e *env) rowsWritten(ctx context.Context) (map[string]int64, error) {
+	rows, err := e.pool.Query(ctx, `SELECT schemaname || '.' || relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	var name string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&name, &n}, func() error { out[name] = n; return nil })
+	return out, err
+}
+
+// rowsWrittenSince is the rows written since before per delivered event,
+// with the tables that wrote them. Backends report their counts to the
+// statistics system within a second of going idle: it waits for that.
+func (e *env) rowsWrittenSince(ctx context.Context, before map[string]int64, events int) (float64, string, error) {
+	time.Sleep(2 * time.Second)
+	after, err := e.rowsWritten(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	type kv struct {
+		k string
+		v int64
+	}
+	var xs []kv
+	var sum int64
+	for k, v := range after {
+		if d := v - before[k]; d > 0 && k != "public.bench_plain" {
+			xs = append(xs, kv{k, d})
+			sum += d
+		}
+	}
+	sort.Slice(xs, func(i, j int) bool { return xs[i].v > xs[j].v })
+	var parts []string
+	for _, x := range xs {
+		if per := float64(x.v) / float64(events); per >= 0.005 {
+			parts = append(parts, fmt.Sprintf("%s %.3f", x.k, per))
+		}
+	}
+	return float64(sum) / float64(events), strings.Join(parts, ", "), nil
 }

@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	}
 	evs := events.New(pool, plugins, log, events.Options{
 		MaxAttempts: cfg.EventsMaxAttempts, BackoffInitial: cfg.EventsBackoff, BackoffMax: cfg.EventsBackoffMax, Poll: cfg.EventsPoll,
+		Retention: cfg.EventsRetention, PruneEvery: cfg.EventsPruneEvery,
 	})
 	jobSys, err := jobs.New(pool, plugins, log, jobs.Options{
 		MaxAttempts: cfg.JobsMaxAttempts, Timeout: cfg.JobsTimeout, BackoffInitial: cfg.JobsBackoff, FetchPoll: cfg.JobsPoll, Workers: cfg.JobsWorkers,
