@@ -123,7 +123,7 @@ const (
 		SELECT ` + readColumns + `
 		FROM (SELECT e.seq, e.id, e.type, e.tenant_id, e.actor, e.request_id, e.data, e.occurred_at, e.source, e.relayed_at
 			FROM kernel.events e
-			WHERE e.tenant_id = $9 AND e.seq > $2 AND e.seq <= $7 AND e.type = ANY($3) AND e.rejected IS NULL
+			WHERE e.tenant_id = $9 AND e.seq > $2 AND e.seq <= $7 AND e.relayed_at >= $6 AND e.type = ANY($3) AND e.rejected IS NULL
 				AND ($8::timestamptz IS NULL OR e.occurred_at >= $8)
 			ORDER BY e.seq LIMIT $4) b
 		LEFT JOIN kernel.tenant_plugins tp ON tp.tenant_id = b.tenant_id AND tp.plugin = $1
