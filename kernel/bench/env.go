@@ -38,7 +38,7 @@ type env struct {
 	cluster *pgcluster.Cluster
 
 	kernelBin string
-	plugins   map[string]built // by build name: "scale" (name from plugins.hcl), "sink"
+	plugins   map[string]built // by build name: "scale" (name from plugins.hcl), "sink", "sinkb" (batched)
 	courses   *built           // the courses plugin, when plugins/courses builds
 
 	kernel *process
@@ -209,6 +209,7 @@ func (e *env) build(ctx context.Context) error {
 	builds := map[string]string{
 		"scale": "-X main.nameFrom=env -X main.subscribe=" + yearly,
 		"sink":  "-X main.name=sink -X main.subscribe=probe.ping.sent.v1" + yearly,
+		"sinkb": "-X main.name=sink -X main.subscribe=probe.ping.sent.v1*@retained" + yearly,
 	}
 	for name, ldflags := range builds {
 		path := filepath.Join(e.dir, "plugins", name)
