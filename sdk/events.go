@@ -280,8 +280,15 @@ func (db *DB) Publish(ctx context.Context, tx pgx.Tx, ev Outgoing) error {
 	if actor == "" {
 		actor = "plugin:" + db.rt.wire.Name
 	}
+	id := uuid.Must(uuid.NewV7())
+	if otx, ok := tx.(*outboxTx); ok && otx.db == db {
+		// Written with the transaction's other events before it commits.
+		otx.pending = append(otx.pending, outboxRow{id: id, typ: ev.Type, tenant: ev.TenantID, actor: actor, requestID: ev.RequestID, data: string(data)})
+		db.published.Add(1)
+		return nil
+	}
 	_, err = tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)`,
-		uuid.Must(uuid.NewV7()), ev.Type, ev.TenantID, actor, ev.RequestID, data)
+		id, ev.Type, ev.TenantID, actor, ev.RequestID, data)
 	if err != nil {
 		return fmt.Errorf("publishing %s: writing to the outbox: %w", ev.Type, err)
 	}

@@ -46,6 +46,7 @@ type env struct {
 	pprof  string // the kernel's profile address
 	pprofP string // the probe plugin's
 
+	echoFig  *echoFigures   // the same-run baselines of absolute rows, once measured
 	named    map[int]string // other processes the run started, by pid, for CPU accounting
 	tenantID string
 	tokens   map[string]string // admin, instructor, learner, operator

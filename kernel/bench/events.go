@@ -347,7 +347,8 @@ func (e *env) printStatements(ctx context.Context) {
 }
 
 // pluginSideRate measures what the plugins' own SQL costs without the
-// kernel: the publisher's outbox inserts (transactions of per) and the
+// kernel: the publisher's outbox inserts (transactions of per, one
+// statement each, as the SDK writes them) and the
 // subscriber's deduplicating transactions (its inbox row and its own row:
 // one transaction per event, or, batched, one per 500 events with one
 // statement for each table), run one after the other by as many workers.
@@ -390,14 +391,21 @@ func (e *env) pluginSideRate(ctx context.Context, total, per, workers int, batch
 	start := time.Now()
 	err = run(func(w int) error {
 		for b := w * per; b < total; b += per * workers {
+			// As the SDK writes a transaction's events: one statement at
+			// its commit.
 			err := db.InTenant(ctx, e.tenantID, func(tx pgx.Tx) error {
-				for i := b; i < min(b+per, total); i++ {
-					if _, err := tx.Exec(ctx, "INSERT INTO bench_floor.outbox (id, type, tenant_id, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)",
-						ids[i], "probe.ping.sent.v1", e.tenantID, "user:x", "req", fmt.Sprintf(`{"n":%d,"sent_ns":%d}`, i, time.Now().UnixNano())); err != nil {
-						return err
-					}
+				some := ids[b:min(b+per, total)]
+				n := len(some)
+				types, tenants, actors, reqIDs, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+				for k := range some {
+					types[k], tenants[k], actors[k], reqIDs[k] = "probe.ping.sent.v1", e.tenantID, "user:x", "req"
+					data[k] = fmt.Sprintf(`{"n":%d,"sent_ns":%d}`, b+k, time.Now().UnixNano())
 				}
-				return nil
+				_, err := tx.Exec(ctx, `INSERT INTO bench_floor.outbox (id, type, tenant_id, actor, request_id, data)
+					SELECT e.id, e.type, e.tenant::uuid, e.actor, e.request_id, e.data::jsonb
+					FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS e(id, type, tenant, actor, request_id, data, n)
+					ORDER BY e.n`, some, types, tenants, actors, reqIDs, data)
+				return err
 			})
 			if err != nil {
 				return err

@@ -206,6 +206,7 @@ func (d *dispatcher) cursorBatch(ctx context.Context, sub subscriber, c *cursor)
 		return 0, err
 	}
 	full := len(evs) == d.s.opts.BatchSize
+	d.more = d.more || full
 	var created []*cursor
 	caughtUp := map[string]int64{} // institution → the enablement its new catch-up runs up to
 	if c.kind == "live" && sub.catchUp {
@@ -278,6 +279,12 @@ func (d *dispatcher) cursorBatch(ctx context.Context, sub subscriber, c *cursor)
 	if err := d.settle(ctx, c, next, done, rows, created); err != nil {
 		d.reload.Store(true)
 		return 0, err
+	}
+	if len(rows) > 0 {
+		d.rows = true
+	}
+	if len(created) > 0 {
+		d.more = true // the new catch-ups have work
 	}
 	return len(evs), nil
 }

@@ -32,10 +32,16 @@ type dispatcher struct {
 	others []*cursor        // catch-up and replay cursors, oldest first
 	known  map[string]bool  // subscribed types recorded in kernel.event_subscriptions
 	held   map[string]int64 // ordered: institution → smallest seq of its pending delivery rows
+	// nextDue is when the next pending delivery row falls due, as last
+	// read; rows is set when rows may have been added since (by this
+	// dispatcher, or a replay), so that a healthy subscriber does not ask.
+	nextDue time.Time
+	rows    bool
+	more    bool // the last round left work: a full batch, or rows due
 }
 
 func newDispatcher(s *Service, name string) *dispatcher {
-	d := &dispatcher{s: s, name: name, wakeCh: make(chan struct{}, 1)}
+	d := &dispatcher{s: s, name: name, wakeCh: make(chan struct{}, 1), rows: true}
 	d.reload.Store(true)
 	return d
 }
@@ -111,6 +117,7 @@ func (d *dispatcher) run(ctx context.Context) {
 					d.reload.Store(true)
 					return 0, err
 				}
+				d.rows = true // a replay may have set rows back to pending
 			}
 			if err := d.subscriptionsChanged(ctx, sub); err != nil {
 				return 0, err
@@ -135,16 +142,14 @@ func (d *dispatcher) run(ctx context.Context) {
 			d.reload.Store(true) // the cursors may have moved in a rolled-back transaction
 			d.sleep(ctx, jitter(500*time.Millisecond))
 			continue
-		case n > 0:
+		case n > 0 && d.more:
 			continue
 		}
-		// Nothing due: sleep until the next retry falls due, a wake-up, or the poll.
+		// Nothing more to read: sleep until the next retry falls due, a
+		// wake-up (which may have come meanwhile), or the poll.
 		wait := d.s.opts.Poll
-		var next *time.Time
-		if err := d.s.pool.QueryRow(ctx, `SELECT min(next_attempt_at) FROM kernel.deliveries WHERE subscriber = $1 AND status = 'pending'`, d.name).Scan(&next); err == nil && next != nil {
-			if until := time.Until(*next); until < wait {
-				wait = max(until, time.Millisecond)
-			}
+		if until := time.Until(d.nextDue); until < wait {
+			wait = max(until, time.Millisecond)
 		}
 		d.sleep(ctx, wait)
 	}
@@ -200,6 +205,7 @@ func (d *dispatcher) round(ctx context.Context, sub subscriber) (int, error) {
 		d.held = nil
 	}
 	total := 0
+	d.more = false
 	n, err := d.cursorBatch(ctx, sub, d.live)
 	if err != nil {
 		return total, err
@@ -212,8 +218,11 @@ func (d *dispatcher) round(ctx context.Context, sub subscriber) (int, error) {
 		}
 		total += n
 	}
-	n, err = d.rowsBatch(ctx, sub)
-	return total + n, err
+	if d.rows || !time.Now().Before(d.nextDue) {
+		n, err = d.rowsBatch(ctx, sub)
+		total += n
+	}
+	return total, err
 }
 
 // loadHeld reads, for an ordered subscriber, the institutions that have

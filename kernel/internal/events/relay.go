@@ -160,12 +160,6 @@ func (s *Service) logAppended() {
 // replicas relay.
 const appendLock = 0x6564756c_6c6f6721 // "edullog!"
 
-type outboxRow struct {
-	seq  int64
-	typ  string
-	data []byte
-}
-
 // The batch statements below join unnest($n) rather than test "= ANY($n)":
 // once Postgres switches a prepared statement to its generic plan it
 // cannot tell how many elements the array holds, and scans the whole table
@@ -176,65 +170,60 @@ type outboxRow struct {
 // relayBatch moves up to BatchSize events of one source into the event log
 // (and, through the hooks, starts the jobs they trigger) in one
 // transaction, and returns how many it moved. One statement takes the
-// append lock, deletes the outbox rows and inserts them into the log in
-// their outbox order, stamped with the time they entered the log.
+// append lock, deletes the oldest outbox rows (skipping rows another
+// relay has locked) and inserts them into the log in their outbox order,
+// stamped with the time they entered the log, returning what the checks
+// need; an event the checks refuse is marked rejected in the same
+// transaction, so no reader ever sees it otherwise.
 func (s *Service) relayBatch(ctx context.Context, src source) (int, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	rows, err := tx.Query(ctx, "SELECT seq, type, data FROM "+src.table+" ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED", s.opts.BatchSize)
+	rows, err := tx.Query(ctx, `
+		WITH appending AS (SELECT pg_advisory_xact_lock($3)),
+		moved AS (
+			DELETE FROM `+src.table+` o WHERE o.seq IN (
+				SELECT seq FROM `+src.table+` ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
+			RETURNING o.*)
+		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, relayed_at)
+		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, clock_timestamp()
+		FROM appending, moved o
+		ORDER BY o.seq
+		RETURNING seq, type, data`, src.name, s.opts.BatchSize, int64(appendLock))
 	if err != nil {
 		if isUndefinedTable(err) { // a plugin provisioned before events existed, or dropped
 			return 0, nil
 		}
-		return 0, err
+		return 0, s.appendFailed(ctx, err)
 	}
-	var batch []outboxRow
-	var r outboxRow
-	_, err = pgx.ForEachRow(rows, []any{&r.seq, &r.typ, &r.data}, func() error {
-		batch = append(batch, r)
-		r = outboxRow{}
+	var logged, rejSeqs []int64
+	var rejWhy []string
+	var seq int64
+	var typ string
+	var data []byte
+	n := 0
+	_, err = pgx.ForEachRow(rows, []any{&seq, &typ, &data}, func() error {
+		n++
+		if why := src.check(typ, data); why != "" {
+			rejSeqs, rejWhy = append(rejSeqs, seq), append(rejWhy, why)
+			s.logger.Warn("event refused", "source", src.name, "type", typ, "reason", why)
+			return nil
+		}
+		logged = append(logged, seq)
 		return nil
 	})
-	if err != nil || len(batch) == 0 {
-		return 0, err
-	}
-	seqs := make([]int64, len(batch))
-	var rejSeqs []int64
-	var rejWhy []string
-	for i, r := range batch {
-		seqs[i] = r.seq
-		if why := src.check(r.typ, r.data); why != "" {
-			rejSeqs, rejWhy = append(rejSeqs, r.seq), append(rejWhy, why)
-			s.logger.Warn("event refused", "source", src.name, "type", r.typ, "reason", why)
-		}
-	}
-	rows, err = tx.Query(ctx, `
-		WITH appending AS (SELECT pg_advisory_xact_lock($5)),
-		moved AS (
-			DELETE FROM `+src.table+` o USING unnest($2::bigint[]) AS b(seq) WHERE o.seq = b.seq
-			RETURNING o.*)
-		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, relayed_at, rejected)
-		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, clock_timestamp(), r.why
-		FROM appending, moved o
-		LEFT JOIN unnest($3::bigint[], $4::text[]) AS r(seq, why) ON r.seq = o.seq
-		ORDER BY o.seq
-		RETURNING seq, rejected IS NULL`, src.name, seqs, rejSeqs, rejWhy, int64(appendLock))
 	if err != nil {
 		return 0, s.appendFailed(ctx, err)
 	}
-	var logged []int64
-	var seq int64
-	var accepted bool
-	if _, err := pgx.ForEachRow(rows, []any{&seq, &accepted}, func() error {
-		if accepted {
-			logged = append(logged, seq)
+	if n == 0 {
+		return 0, nil
+	}
+	if len(rejSeqs) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE kernel.events e SET rejected = r.why FROM unnest($1::bigint[], $2::text[]) AS r(seq, why) WHERE e.seq = r.seq`, rejSeqs, rejWhy); err != nil {
+			return 0, fmt.Errorf("marking refused events: %w", err)
 		}
-		return nil
-	}); err != nil {
-		return 0, s.appendFailed(ctx, err)
 	}
 	if s.hooks != nil && len(logged) > 0 {
 		if err := s.hooks.EventsRelayed(ctx, tx, logged); err != nil {
@@ -244,7 +233,7 @@ func (s *Service) relayBatch(ctx context.Context, src source) (int, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return 0, err
 	}
-	return len(batch), nil
+	return n, nil
 }
 
 // appendFailed explains a failed append; when the log had no partition for

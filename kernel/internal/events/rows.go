@@ -166,9 +166,23 @@ func (d *dispatcher) rowsBatch(ctx context.Context, sub subscriber) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	if len(batch) == 0 && len(skipped) == 0 {
+	if len(batch) == 0 && len(skipped) == 0 && len(stopped) > 0 {
+		d.nextDue = time.Now().Add(100 * time.Millisecond) // waiting behind a catch-up
 		return 0, nil
 	}
+	if len(batch) == 0 && len(skipped) == 0 {
+		// Nothing due: note when something will be.
+		var next *time.Time
+		if err := d.s.pool.QueryRow(ctx, `SELECT min(next_attempt_at) FROM kernel.deliveries WHERE subscriber = $1 AND status = 'pending'`, d.name).Scan(&next); err != nil {
+			return 0, err
+		}
+		d.rows, d.nextDue = false, time.Now().Add(time.Hour)
+		if next != nil {
+			d.nextDue = *next
+		}
+		return 0, nil
+	}
+	d.more = d.more || len(batch)+len(skipped) == d.s.opts.BatchSize
 	var results []result
 	if len(batch) > 0 {
 		evs := make([]logEvent, len(batch))
