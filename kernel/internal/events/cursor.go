@@ -26,11 +26,18 @@ type cursor struct {
 	tenant   *uuid.UUID
 	types    []string   // catch-up and replay: these types; nil: every subscribed one
 	since    *time.Time // catch-up: events that occurred at or after it
-	// floor is the live cursor's relayed_at of its position, less a
-	// minute, once known: the log's order is the order of relayed_at
-	// (clock permitting), so reads skip the older partitions.
+	// floor is the live cursor's relayed_at of its position, less
+	// floorSlack, once known: the log's order is the order of relayed_at
+	// (the database's clock permitting), so reads skip the older
+	// partitions.
 	floor time.Time
 }
+
+// floorSlack is how far back from its position's time the live cursor
+// reads: a day, so that only a step of the database server's clock back by
+// more than that could hide an event from it, while reads still skip all
+// but the last two days' partitions.
+const floorSlack = 24 * time.Hour
 
 // holdsOrdered says whether the cursor may still owe an ordered event of
 // the institution.
@@ -147,6 +154,25 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 	args := []any{d.name, c.position, types, d.s.opts.BatchSize, sub.byDefault, c.floor, until, c.since}
 	var rows pgx.Rows
 	switch {
+	case c.kind == "live" && d.unsettled:
+		// The live cursor's last move goes with this read: one round trip.
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE kernel.event_cursors SET position = $1, updated_at = now() WHERE id = $2 AND owner = $3`, c.position, c.id, d.s.opts.ReplicaID)
+		b.Queue(readLive, args...)
+		br := d.s.pool.SendBatch(ctx, b)
+		defer br.Close()
+		tag, err := br.Exec()
+		if err != nil {
+			return nil, 0, time.Time{}, err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil, 0, time.Time{}, errFenced
+		}
+		d.unsettled = false
+		rows, err = br.Query()
+		if err != nil {
+			return nil, 0, time.Time{}, err
+		}
 	case c.kind == "live":
 		rows, err = d.s.pool.Query(ctx, readLive, args...)
 	case c.tenant == nil:
@@ -268,10 +294,10 @@ func (d *dispatcher) cursorBatch(ctx context.Context, sub subscriber, c *cursor)
 	case len(evs) > 0 && (full || c.kind != "live"):
 		next = evs[len(evs)-1].seq
 		if c.kind == "live" {
-			c.floor = evs[len(evs)-1].relayedAt.Add(-time.Minute)
+			c.floor = evs[len(evs)-1].relayedAt.Add(-floorSlack)
 		}
 	case c.kind == "live" && head > c.position:
-		next, c.floor = head, headAt.Add(-time.Minute)
+		next, c.floor = head, headAt.Add(-floorSlack)
 	}
 	if c.kind != "live" && !full {
 		done = true // it has read up to its end
@@ -474,11 +500,23 @@ func (d *dispatcher) insertCursors(ctx context.Context, tx pgx.Tx, cs []*cursor,
 // fencing check; the common case, the live cursor moving on with nothing
 // else to write, is that one statement.
 func (d *dispatcher) settle(ctx context.Context, c *cursor, next int64, done bool, rows []deliveryRow, created []*cursor) error {
-	if c.kind == "live" && len(rows) == 0 && len(created) == 0 {
-		if next == c.position {
-			return nil
+	switch {
+	case c.kind == "live" && len(rows) == 0 && len(created) == 0:
+		// Written with the next read, or before the dispatcher sleeps
+		// (flushLive): until then a crash delivers the batch again, as at
+		// least once allows.
+		if next != c.position {
+			c.position, d.unsettled = next, true
 		}
-		tag, err := d.s.pool.Exec(ctx, `UPDATE kernel.event_cursors SET position = $1, updated_at = now() WHERE id = $2 AND owner = $3`, next, c.id, d.s.opts.ReplicaID)
+		return nil
+	case c.kind != "live" && len(rows) == 0 && len(created) == 0:
+		// One statement, fenced by the live cursor's owner.
+		q := `UPDATE kernel.event_cursors c SET position = $4, updated_at = now() WHERE c.id = $1`
+		args := []any{c.id, d.name, d.s.opts.ReplicaID, next}
+		if done {
+			q, args = `DELETE FROM kernel.event_cursors c WHERE c.id = $1`, args[:3]
+		}
+		tag, err := d.s.pool.Exec(ctx, q+` AND EXISTS (SELECT 1 FROM kernel.event_cursors l WHERE l.subscriber = $2 AND l.kind = 'live' AND l.owner = $3)`, args...)
 		if err != nil {
 			return err
 		}
@@ -486,6 +524,9 @@ func (d *dispatcher) settle(ctx context.Context, c *cursor, next int64, done boo
 			return errFenced
 		}
 		c.position = next
+		if done {
+			d.others = slices.DeleteFunc(d.others, func(x *cursor) bool { return x == c })
+		}
 		return nil
 	}
 	tx, err := d.s.pool.Begin(ctx)
@@ -501,6 +542,7 @@ func (d *dispatcher) settle(ctx context.Context, c *cursor, next int64, done boo
 		if tag.RowsAffected() == 0 {
 			return errFenced
 		}
+		defer func() { d.unsettled = d.unsettled && c.position != next }()
 	} else if err := d.fence(ctx, tx); err != nil {
 		return err
 	}
@@ -532,5 +574,21 @@ func (d *dispatcher) settle(ctx context.Context, c *cursor, next int64, done boo
 	for _, x := range created {
 		d.s.logger.Info("catching up an institution that enabled the plugin", "subscriber", d.name, "tenant", tenantKey(x.tenant), "types", x.types, "up_to_seq", x.until)
 	}
+	return nil
+}
+
+// flushLive writes the live cursor's last move, if it has not been.
+func (d *dispatcher) flushLive(ctx context.Context) error {
+	if !d.unsettled {
+		return nil
+	}
+	tag, err := d.s.pool.Exec(ctx, `UPDATE kernel.event_cursors SET position = $1, updated_at = now() WHERE id = $2 AND owner = $3`, d.live.position, d.live.id, d.s.opts.ReplicaID)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return errFenced
+	}
+	d.unsettled = false
 	return nil
 }

@@ -38,6 +38,8 @@ type dispatcher struct {
 	nextDue time.Time
 	rows    bool
 	more    bool // the last round left work: a full batch, or rows due
+	// unsettled: the live cursor has moved since its row was written.
+	unsettled bool
 }
 
 func newDispatcher(s *Service, name string) *dispatcher {
@@ -99,6 +101,13 @@ func (sub subscriber) isOrdered(typ string) bool {
 
 func (d *dispatcher) run(ctx context.Context) {
 	claimed := false
+	defer func() {
+		if claimed && d.unsettled {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			d.flushLive(fctx) //nolint:errcheck // at worst the last batch is delivered again
+		}
+	}()
 	for ctx.Err() == nil {
 		sub, ok := d.subscriber()
 		if !ok { // unloaded: the lease goes at the next check
@@ -113,6 +122,10 @@ func (d *dispatcher) run(ctx context.Context) {
 				claimed = true
 			}
 			if d.reload.Swap(false) {
+				if err := d.flushLive(ctx); err != nil {
+					d.reload.Store(true)
+					return 0, err
+				}
 				if err := d.loadCursors(ctx); err != nil {
 					d.reload.Store(true)
 					return 0, err
@@ -147,6 +160,11 @@ func (d *dispatcher) run(ctx context.Context) {
 		}
 		// Nothing more to read: sleep until the next retry falls due, a
 		// wake-up (which may have come meanwhile), or the poll.
+		if err := d.flushLive(ctx); errors.Is(err, errFenced) {
+			continue // handled above, at the next round
+		} else if err != nil && ctx.Err() == nil {
+			d.s.logger.Warn("recording the live cursor failed; retrying", "subscriber", d.name, "error", err)
+		}
 		wait := d.s.opts.Poll
 		if until := time.Until(d.nextDue); until < wait {
 			wait = max(until, time.Millisecond)

@@ -90,11 +90,12 @@ func (s *Service) relay(ctx context.Context) {
 		s.mu.Unlock()
 		all := dirty["*"]
 		relayed, more := false, false
+		triggers := s.jobTriggers()
 		for _, src := range s.sources() {
 			if !all && !dirty[src.name] {
 				continue
 			}
-			n, err := s.relayBatch(ctx, src)
+			n, err := s.relayBatch(ctx, src, triggers)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -168,64 +169,82 @@ const appendLock = 0x6564756c_6c6f6721 // "edullog!"
 // unnest is planned as index lookups.
 
 // relayBatch moves up to BatchSize events of one source into the event log
-// (and, through the hooks, starts the jobs they trigger) in one
-// transaction, and returns how many it moved. One statement takes the
-// append lock, deletes the oldest outbox rows (skipping rows another
-// relay has locked) and inserts them into the log in their outbox order,
-// stamped with the time they entered the log, returning what the checks
-// need; an event the checks refuse is marked rejected in the same
-// transaction, so no reader ever sees it otherwise.
-func (s *Service) relayBatch(ctx context.Context, src source) (int, error) {
+// (and, through the hooks, starts the jobs they trigger), and returns how
+// many it moved. It reads the oldest outbox rows and checks them, then one
+// statement takes the append lock, deletes those rows and inserts them
+// into the log in their outbox order, stamped with the time they entered
+// the log and marked when the checks refused them: a crash anywhere moves
+// the batch or none of it, and a batch costs two round trips. When some
+// of its events start jobs, the move and the jobs' runs share a
+// transaction. (Outbox rows are never changed once written, and a second
+// relay of the same outbox — two replicas for a moment — blocks on the
+// rows the first deletes and finds them gone.)
+func (s *Service) relayBatch(ctx context.Context, src source, triggers map[string]bool) (int, error) {
+	rows, err := s.pool.Query(ctx, "SELECT seq, type, data FROM "+src.table+" ORDER BY seq LIMIT $1", s.opts.BatchSize)
+	if err != nil {
+		if isUndefinedTable(err) { // a plugin provisioned before events existed, or dropped
+			return 0, nil
+		}
+		return 0, err
+	}
+	var seqs, rejSeqs []int64
+	var rejWhy []string
+	trigger := false
+	var seq int64
+	var typ string
+	var data []byte
+	_, err = pgx.ForEachRow(rows, []any{&seq, &typ, &data}, func() error {
+		seqs = append(seqs, seq)
+		if why := src.check(typ, data); why != "" {
+			rejSeqs, rejWhy = append(rejSeqs, seq), append(rejWhy, why)
+			s.logger.Warn("event refused", "source", src.name, "type", typ, "reason", why)
+		} else if triggers[typ] {
+			trigger = true
+		}
+		return nil
+	})
+	if err != nil || len(seqs) == 0 {
+		return 0, err
+	}
+	move := `
+		WITH appending AS (SELECT pg_advisory_xact_lock($5)),
+		moved AS (
+			DELETE FROM ` + src.table + ` o USING unnest($2::bigint[]) AS b(seq) WHERE o.seq = b.seq
+			RETURNING o.*)
+		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, relayed_at, rejected)
+		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, clock_timestamp(), r.why
+		FROM appending, moved o
+		LEFT JOIN unnest($3::bigint[], $4::text[]) AS r(seq, why) ON r.seq = o.seq
+		ORDER BY o.seq
+		RETURNING seq, rejected IS NULL`
+	args := []any{src.name, seqs, rejSeqs, rejWhy, int64(appendLock)}
+	if !trigger || s.hooks == nil {
+		tag, err := s.pool.Exec(ctx, move, args...)
+		if err != nil {
+			return 0, s.appendFailed(ctx, err)
+		}
+		return int(tag.RowsAffected()), nil
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	rows, err := tx.Query(ctx, `
-		WITH appending AS (SELECT pg_advisory_xact_lock($3)),
-		moved AS (
-			DELETE FROM `+src.table+` o WHERE o.seq IN (
-				SELECT seq FROM `+src.table+` ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
-			RETURNING o.*)
-		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, relayed_at)
-		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, clock_timestamp()
-		FROM appending, moved o
-		ORDER BY o.seq
-		RETURNING seq, type, data`, src.name, s.opts.BatchSize, int64(appendLock))
+	rows, err = tx.Query(ctx, move, args...)
 	if err != nil {
-		if isUndefinedTable(err) { // a plugin provisioned before events existed, or dropped
-			return 0, nil
-		}
 		return 0, s.appendFailed(ctx, err)
 	}
-	var logged, rejSeqs []int64
-	var rejWhy []string
-	var seq int64
-	var typ string
-	var data []byte
-	n := 0
-	_, err = pgx.ForEachRow(rows, []any{&seq, &typ, &data}, func() error {
-		n++
-		if why := src.check(typ, data); why != "" {
-			rejSeqs, rejWhy = append(rejSeqs, seq), append(rejWhy, why)
-			s.logger.Warn("event refused", "source", src.name, "type", typ, "reason", why)
-			return nil
+	var logged []int64
+	var accepted bool
+	if _, err := pgx.ForEachRow(rows, []any{&seq, &accepted}, func() error {
+		if accepted {
+			logged = append(logged, seq)
 		}
-		logged = append(logged, seq)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return 0, s.appendFailed(ctx, err)
 	}
-	if n == 0 {
-		return 0, nil
-	}
-	if len(rejSeqs) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE kernel.events e SET rejected = r.why FROM unnest($1::bigint[], $2::text[]) AS r(seq, why) WHERE e.seq = r.seq`, rejSeqs, rejWhy); err != nil {
-			return 0, fmt.Errorf("marking refused events: %w", err)
-		}
-	}
-	if s.hooks != nil && len(logged) > 0 {
+	if len(logged) > 0 {
 		if err := s.hooks.EventsRelayed(ctx, tx, logged); err != nil {
 			return 0, fmt.Errorf("starting event-triggered jobs: %w", err)
 		}
@@ -233,7 +252,21 @@ func (s *Service) relayBatch(ctx context.Context, src source) (int, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return 0, err
 	}
-	return n, nil
+	return len(seqs), nil
+}
+
+// jobTriggers are the event types that start a job of a loaded plugin:
+// only their events go to the hook.
+func (s *Service) jobTriggers() map[string]bool {
+	out := map[string]bool{}
+	for _, p := range s.sup.Loaded() {
+		for _, j := range p.Manifest.Jobs {
+			if j.OnEvent != "" {
+				out[j.OnEvent] = true
+			}
+		}
+	}
+	return out
 }
 
 // appendFailed explains a failed append; when the log had no partition for
