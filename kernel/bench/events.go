@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edulure/edulure/kernel/internal/app"
 	"github.com/edulure/edulure/sdk"
 )
 
@@ -103,7 +104,11 @@ func (e *env) awaitReceived(ctx context.Context, want int, limit time.Duration) 
 
 // publish publishes total pings from writers in transactions of per.
 func (e *env) publish(total, per, writers int) error {
-	tok := e.tokens["instructor"]
+	return e.publishAs(e.tokens["instructor"], total, per, writers)
+}
+
+// publishAs publishes as the holder of tok.
+func (e *env) publishAs(tok string, total, per, writers int) error {
 	errs := make(chan error, writers)
 	var wg sync.WaitGroup
 	for w := range writers {
@@ -279,21 +284,33 @@ type catchUp struct {
 	took time.Duration
 }
 
-// catchUpRate turns the sink off for the institution, publishes total
-// pings (which the sink's cursor passes over), turns it on again and
-// clocks the catch-up from the request that turned it on to the last
-// handler entered.
+// catchUpRate makes an institution of its own (so that its history is
+// only this), turns the sink off there, publishes total pings (which the
+// sink's cursor passes over), turns it on again and clocks the catch-up
+// from the request that turned it on to the last handler entered.
 func (e *env) catchUpRate(ctx context.Context, total int) (catchUp, error) {
 	var out catchUp
-	admin := e.tokens["admin"]
-	if err := e.call("PUT", "/api/v1/tenant/plugins/sink", admin, map[string]any{"enabled": false}, 200, nil); err != nil {
+	if _, err := app.CreateTenant(ctx, e.pool, "catchup", "Catch-up University"); err != nil {
+		return out, err
+	}
+	tok := map[string]string{}
+	for _, role := range []string{"admin", "instructor"} {
+		if _, err := app.CreateUser(ctx, e.pool, app.UserSpec{Email: role + "@catchup.test", Name: role, Password: password, Tenant: "catchup", Roles: []string{role}}); err != nil {
+			return out, err
+		}
+		var err error
+		if tok[role], err = e.login(role+"@catchup.test", "catchup"); err != nil {
+			return out, err
+		}
+	}
+	if err := e.call("PUT", "/api/v1/tenant/plugins/sink", tok["admin"], map[string]any{"enabled": false}, 200, nil); err != nil {
 		return out, err
 	}
 	if _, err := e.pool.Exec(ctx, "TRUNCATE plugin_sink.received"); err != nil {
 		return out, err
 	}
 	start := time.Now()
-	if err := e.publish(total, 100, 4); err != nil {
+	if err := e.publishAs(tok["instructor"], total, 100, 4); err != nil {
 		return out, err
 	}
 	// Wait for the relay, and for the sink's cursor to pass them over.
@@ -316,7 +333,7 @@ func (e *env) catchUpRate(ctx context.Context, total int) (catchUp, error) {
 	e.printf("  catch-up: %d events published and passed over in %s", total, time.Since(start).Round(time.Millisecond))
 	cpu := e.cpuTimes()
 	t0 := time.Now()
-	if err := e.call("PUT", "/api/v1/tenant/plugins/sink", admin, map[string]any{"enabled": true}, 200, nil); err != nil {
+	if err := e.call("PUT", "/api/v1/tenant/plugins/sink", tok["admin"], map[string]any{"enabled": true}, 200, nil); err != nil {
 		return out, err
 	}
 	if err := e.awaitReceived(ctx, total, 5*time.Minute); err != nil {

@@ -112,10 +112,11 @@ const (
 			FROM kernel.events e
 			WHERE e.type = t.type AND e.seq > $2 AND e.seq <= $7 AND e.relayed_at >= $6 AND e.rejected IS NULL
 				AND ($8::timestamptz IS NULL OR e.occurred_at >= $8)
-			ORDER BY e.seq LIMIT $4) x
+			ORDER BY e.type, e.seq LIMIT $4) x -- (type, seq): the events_type index's order, so that a rare type is found there
 		ORDER BY x.seq LIMIT $4`
 	readLive = `
-		WITH head AS (SELECT max(seq) AS seq, max(relayed_at) AS at FROM kernel.events WHERE seq > $2 AND relayed_at >= $6),
+		WITH head AS (SELECT max(h.seq) AS seq, max(h.relayed_at) AS at FROM (
+			SELECT seq, relayed_at FROM kernel.events WHERE seq > $2 AND relayed_at >= $6 ORDER BY seq DESC LIMIT 1) h),
 		batch AS (` + readByType + `)
 		SELECT h.seq, h.at, ` + readColumns + `
 		FROM head h LEFT JOIN batch b ON true
@@ -137,9 +138,15 @@ const (
 		ORDER BY b.seq`
 )
 
-// read reads the next batch of c; for the live cursor also the head of the
-// log (0 when nothing follows the position).
-func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs []logEvent, head int64, headAt time.Time, err error) {
+// readWindow bounds how far past its position one read of a cursor looks
+// (in seqs, as a multiple of the batch): a read costs at most that much
+// however rare the cursor's types, whatever plan Postgres picks.
+const readWindow = 10
+
+// read reads the next batch of c, among the events up to upTo; for the
+// live cursor also the head of the log (0 when nothing follows the
+// position).
+func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs []logEvent, upTo, head int64, headAt time.Time, err error) {
 	types := sub.types
 	if c.types != nil {
 		types = c.types
@@ -147,11 +154,11 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 	if c.kind == "live" && sub.catchUp && !slices.Contains(types, outbox.PluginEnabled) {
 		types = append(slices.Clone(types), outbox.PluginEnabled) // catch-up on enablement
 	}
-	until := c.until
-	if until == 0 {
-		until = 1<<63 - 1
+	upTo = c.position + int64(readWindow*d.s.opts.BatchSize)
+	if c.until != 0 {
+		upTo = min(upTo, c.until)
 	}
-	args := []any{d.name, c.position, types, d.s.opts.BatchSize, sub.byDefault, c.floor, until, c.since}
+	args := []any{d.name, c.position, types, d.s.opts.BatchSize, sub.byDefault, c.floor, upTo, c.since}
 	var rows pgx.Rows
 	switch {
 	case c.kind == "live" && d.unsettled:
@@ -163,15 +170,15 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 		defer br.Close()
 		tag, err := br.Exec()
 		if err != nil {
-			return nil, 0, time.Time{}, err
+			return nil, 0, 0, time.Time{}, err
 		}
 		if tag.RowsAffected() == 0 {
-			return nil, 0, time.Time{}, errFenced
+			return nil, 0, 0, time.Time{}, errFenced
 		}
 		d.unsettled = false
 		rows, err = br.Query()
 		if err != nil {
-			return nil, 0, time.Time{}, err
+			return nil, 0, 0, time.Time{}, err
 		}
 	case c.kind == "live":
 		rows, err = d.s.pool.Query(ctx, readLive, args...)
@@ -181,7 +188,7 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 		rows, err = d.s.pool.Query(ctx, readTenant, append(args, *c.tenant)...)
 	}
 	if err != nil {
-		return nil, 0, time.Time{}, err
+		return nil, 0, 0, time.Time{}, err
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -201,7 +208,7 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 			dest = append([]any{&h, &hAt}, dest...)
 		}
 		if err := rows.Scan(dest...); err != nil {
-			return nil, 0, time.Time{}, err
+			return nil, 0, 0, time.Time{}, err
 		}
 		if h != nil {
 			head, headAt = *h, *hAt
@@ -218,7 +225,7 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 		}
 		evs = append(evs, logEvent{seq: *seq, tenant: tenant, enabled: *enabled, relayedAt: *relayed, ev: ev})
 	}
-	return evs, head, headAt, rows.Err()
+	return evs, upTo, head, headAt, rows.Err()
 }
 
 // cursorBatch delivers the next batch of cursor c and moves it on: events
@@ -227,12 +234,11 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 // row, and so does each event whose delivery failed. It returns how many
 // events it passed.
 func (d *dispatcher) cursorBatch(ctx context.Context, sub subscriber, c *cursor) (int, error) {
-	evs, head, headAt, err := d.read(ctx, sub, c)
+	evs, upTo, head, headAt, err := d.read(ctx, sub, c)
 	if err != nil {
 		return 0, err
 	}
 	full := len(evs) == d.s.opts.BatchSize
-	d.more = d.more || full
 	var created []*cursor
 	caughtUp := map[string]int64{} // institution → the enablement its new catch-up runs up to
 	if c.kind == "live" && sub.catchUp {
@@ -289,19 +295,25 @@ func (d *dispatcher) cursorBatch(ctx context.Context, sub subscriber, c *cursor)
 			d.s.logger.Warn("deliveries failed; retrying them", "subscriber", d.name, "cursor", c.kind, "count", failed, "first_error", firstError(results))
 		}
 	}
+	// Where the cursor goes: after a full batch, to its last event; else
+	// to the end of what it read (the head, for the live cursor, when that
+	// was within the window), and a catch-up or replay that reached its
+	// end is done.
 	next, done := c.position, false
 	switch {
-	case len(evs) > 0 && (full || c.kind != "live"):
+	case full:
 		next = evs[len(evs)-1].seq
 		if c.kind == "live" {
 			c.floor = evs[len(evs)-1].relayedAt.Add(-floorSlack)
 		}
-	case c.kind == "live" && head > c.position:
+	case c.kind == "live" && head > c.position && head <= upTo:
 		next, c.floor = head, headAt.Add(-floorSlack)
+	case c.kind == "live" && head > c.position:
+		next = upTo
+	case c.kind != "live":
+		next, done = upTo, upTo >= c.until
 	}
-	if c.kind != "live" && !full {
-		done = true // it has read up to its end
-	}
+	d.more = d.more || full || (c.kind == "live" && head > next) || (c.kind != "live" && !done)
 	if err := d.settle(ctx, c, next, done, rows, created); err != nil {
 		d.reload.Store(true)
 		return 0, err
