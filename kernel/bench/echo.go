@@ -16,7 +16,7 @@ import (
 // and is judged by its ratio to one of these.
 type echoFigures struct {
 	srv     *baselineServer
-	startMs float64 // exec to the first answer (median of 3): a Go process with an HTTP server starting
+	startMs float64 // exec to the first answer (median of 5): a Go process with an HTTP server starting
 	rssMB   float64 // resident memory, idle after its start
 	cpuUs   float64 // CPU per request under 64 connections: what serving one request costs a plain Echo handler
 }
@@ -32,14 +32,14 @@ func (e *env) echo() (*echoFigures, error) {
 	}
 	f := &echoFigures{}
 	var starts []float64
-	for i := range 3 {
+	for i := range 5 {
 		t0 := time.Now()
 		srv, err := e.startBaseline(perms)
 		if err != nil {
 			return nil, err
 		}
 		starts = append(starts, ms(time.Since(t0)))
-		if i < 2 {
+		if i < 4 {
 			srv.p.stop()
 			continue
 		}

@@ -49,7 +49,10 @@ func (l load) attack(dur time.Duration) (loadResult, error) {
 	// each worker waits for its answer before sending again.
 	pacer := vegeta.ConstantPacer{}
 	if l.rate > 0 {
-		pacer, most = vegeta.ConstantPacer{Freq: int(math.Round(l.rate)), Per: time.Second}, 4096
+		// Enough connections for the rate at a few times its expected
+		// latency; more would let a stall of the shared machine turn the
+		// load generator into the bottleneck (thousands of goroutines).
+		pacer, most = vegeta.ConstantPacer{Freq: int(math.Round(l.rate)), Per: time.Second}, 64
 	}
 	atk := vegeta.NewAttacker(
 		vegeta.Workers(n), vegeta.MaxWorkers(most),
