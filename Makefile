@@ -61,4 +61,6 @@ generate: ## Regenerate the plugin protocol's Go code from sdk/proto (installs p
 
 .PHONY: db/reset
 db/reset: ## Delete the development database under .data/ (make run recreates it)
+	@# .data/pg is a symlink when the postgres user could not reach .data (root's home): delete its target too
+	if [ -L .data/pg ]; then rm -rf "$$(readlink .data/pg)"; fi
 	rm -rf .data/pg .data/pg.password

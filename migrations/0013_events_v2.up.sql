@@ -79,6 +79,8 @@ CREATE TABLE kernel.deliveries (
     request_id      text NOT NULL DEFAULT '',
     data            jsonb NOT NULL,
     occurred_at     timestamptz NOT NULL,
+    -- The trace context of the work that published the event (0012).
+    traceparent     text NOT NULL DEFAULT '',
     UNIQUE (subscriber, event_seq)
 );
 CREATE INDEX deliveries_pending ON kernel.deliveries (subscriber, next_attempt_at) WHERE status = 'pending';
@@ -88,9 +90,9 @@ CREATE INDEX deliveries_dead ON kernel.deliveries (subscriber, id) WHERE status 
 CREATE INDEX deliveries_settled ON kernel.deliveries (updated_at) WHERE status IN ('delivered', 'skipped');
 
 INSERT INTO kernel.deliveries (id, event_seq, subscriber, tenant_id, ordered, max_attempts, status, attempts, next_attempt_at,
-        last_error, created_at, updated_at, delivered_at, event_id, type, source, actor, request_id, data, occurred_at)
+        last_error, created_at, updated_at, delivered_at, event_id, type, source, actor, request_id, data, occurred_at, traceparent)
 SELECT d.id, d.event_seq, d.subscriber, d.tenant_id, d.ordered, d.max_attempts, d.status, d.attempts, d.next_attempt_at,
-        d.last_error, d.created_at, d.updated_at, d.delivered_at, e.id, e.type, e.source, e.actor, e.request_id, e.data, e.occurred_at
+        d.last_error, d.created_at, d.updated_at, d.delivered_at, e.id, e.type, e.source, e.actor, e.request_id, e.data, e.occurred_at, e.traceparent
 FROM kernel.deliveries_v1 d JOIN kernel.events_v1 e ON e.seq = d.event_seq
 WHERE d.status IN ('pending', 'dead') OR (d.status = 'delivered' AND d.attempts > 1);
 SELECT setval(pg_get_serial_sequence('kernel.deliveries', 'id'), COALESCE((SELECT max(id) FROM kernel.deliveries_v1), 0) + 1, false);

@@ -30,7 +30,7 @@ func init() {
 		if !ok && host != nil {
 			return nil, fmt.Errorf("the host is a %T, not an sdk.Host", host)
 		}
-		rt, err := newRuntime(ctx, pl, c, logger, pool, h, blobs, operator, nil)
+		rt, err := newRuntime(ctx, pl, c, logger, pool, h, blobs, operator, nil, nil, false)
 		if err != nil {
 			return nil, err
 		}
@@ -56,8 +56,18 @@ func (b bridged) HandleEvents(ctx context.Context, in *pluginv1.HandleEventsRequ
 func (b bridged) RunJob(ctx context.Context, in *pluginv1.RunJobRequest) *pluginv1.RunJobResponse {
 	return b.rt.runJob(ctx, in)
 }
-func (b bridged) Cleanup(ctx context.Context) error { return b.rt.cleanup(ctx, b.plugin) }
-func (b bridged) Env() any                          { return b.rt.env }
+func (b bridged) ExportPersonalData(ctx context.Context, in *pluginv1.PersonalDataExportRequest, send func(*pluginv1.PersonalDataExportChunk) error) error {
+	return b.rt.exportPersonalData(ctx, in, send)
+}
+func (b bridged) ErasePersonalData(ctx context.Context, in *pluginv1.PersonalDataEraseRequest) (*pluginv1.PersonalDataEraseResponse, error) {
+	return b.rt.erasePersonalData(ctx, in)
+}
+func (b bridged) EraseTenantData(ctx context.Context, in *pluginv1.ErasureTenantRequest) (*pluginv1.ErasureTenantResponse, error) {
+	return b.rt.eraseTenantData(ctx, in)
+}
+func (b bridged) CheckPersonalData(ctx context.Context) error { return b.rt.checkPersonalData(ctx) }
+func (b bridged) Cleanup(ctx context.Context) error           { return b.rt.cleanup(ctx, b.plugin) }
+func (b bridged) Env() any                                    { return b.rt.env }
 func (b bridged) Storage(tenantID string) any {
 	if tenantID == "" {
 		return &Bucket{err: Errorf(ErrInvalid, "storage: an institution's storage needs its ID")}

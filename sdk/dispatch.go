@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
@@ -170,10 +173,17 @@ func (rt *runtime) handleEvent(ctx context.Context, in *pluginv1.Event) (err err
 		return fmt.Errorf("the plugin does not subscribe to %s", in.Type)
 	}
 	ev := rt.decodeEvent(in)
+	ctx, end := rt.traceWork(ctx, in.Traceparent, "event "+in.Type, trace.SpanKindConsumer,
+		attribute.String("edulure.event.type", in.Type), attribute.String("edulure.event.id", in.Id), attribute.Int("edulure.event.attempt", int(in.Attempt)))
 	defer func() {
 		if v := recover(); v != nil {
 			rt.logger.Error("event handler panicked", "event_type", ev.Type, "event_id", ev.ID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			err = fmt.Errorf("handler panicked: %v", v)
+		}
+		if err != nil {
+			end(kindName(err))
+		} else {
+			end("")
 		}
 	}()
 	if err = sub.Handler(ctx, ev); err != nil {
@@ -207,11 +217,14 @@ func (rt *runtime) runJob(ctx context.Context, in *pluginv1.RunJobRequest) (out 
 	if in.DeadlineUnixMs > 0 {
 		run.Deadline = time.UnixMilli(in.DeadlineUnixMs)
 	}
+	ctx, end := rt.traceWork(ctx, in.Traceparent, "job "+in.Job, trace.SpanKindServer,
+		attribute.String("edulure.job", in.Job), attribute.String("edulure.job.run_id", in.RunId), attribute.Int("edulure.job.attempt", int(in.Attempt)))
 	defer func() {
 		if v := recover(); v != nil {
 			rt.logger.Error("job panicked", "job", in.Job, "run", in.RunId, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			out = &pluginv1.RunJobResponse{Error: &pluginv1.Error{Kind: "internal", Detail: fmt.Sprintf("the job panicked: %v", v)}}
 		}
+		end(out.GetError().GetKind())
 	}()
 	if err := job.Handler(ctx, run); err != nil {
 		rt.logger.Warn("job attempt failed", "job", in.Job, "run", in.RunId, "tenant", in.TenantId, "attempt", in.Attempt, "error", err)

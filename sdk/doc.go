@@ -57,6 +57,9 @@
 //   - sdk/proto/plugin/v1: the protocol's messages (docs/protocol.md).
 //   - sdk/storage, sdk/pgcluster: provisioning a plugin's schema and roles,
 //     and throwaway Postgres clusters for tests.
+//   - sdk/telemetry: tracing configured by OTEL_*, the W3C trace context of
+//     the protocol's traceparent fields, and the pgx tracer of SQL spans;
+//     sdk/telemetry/otlptest, an OTLP collector to run inside a test.
 //
 // docs/plugins.md is the whole contract; docs/sdk-v1.2.md says what changed
 // from v1.1.

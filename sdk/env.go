@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Env is what a plugin gets in Provision.
@@ -28,6 +30,19 @@ type Env struct {
 	// (a JSON object; "{}" when none). Config[T] and OperatorConfig[T]
 	// layer it over the defaults for you.
 	OperatorConfig json.RawMessage
+	// Metrics registers the plugin's Prometheus collectors. The kernel
+	// publishes them on its /metrics with the label plugin="<name>". Each
+	// metric's name must start with the plugin's name and an underscore
+	// (gamification_points_awarded_total): the kernel leaves out any other,
+	// so that no plugin can shadow the kernel's series or another plugin's.
+	// Since: v1.2
+	Metrics prometheus.Registerer
+	// Tracer starts spans of the plugin's own (ctx, span :=
+	// env.Tracer.Start(ctx, "rank learners"); defer span.End()). Under a
+	// handler's context they join the request's trace, beside the SDK's
+	// spans of the handler and of each SQL statement. It records nothing
+	// unless the kernel traces. Since: v1.2
+	Tracer trace.Tracer
 
 	rt *runtime
 }
@@ -112,6 +127,7 @@ type outboxTx struct {
 type outboxRow struct {
 	id                                  uuid.UUID
 	typ, tenant, actor, requestID, data string
+	traceparent                         string // "": untraced
 }
 
 // flush writes the held events.
@@ -122,13 +138,27 @@ func (t *outboxTx) flush(ctx context.Context) error {
 	n := len(t.pending)
 	ids := make([]uuid.UUID, n)
 	types, tenants, actors, reqIDs, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	traces := make([]string, n)
+	traced := false
 	for i, r := range t.pending {
 		ids[i], types[i], tenants[i], actors[i], reqIDs[i], data[i] = r.id, r.typ, r.tenant, r.actor, r.requestID, r.data
+		traces[i] = r.traceparent
+		traced = traced || r.traceparent != ""
 	}
-	_, err := t.Tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data)
+	var err error
+	if traced {
+		// The traceparent column only when tracing: a kernel older than
+		// v1.2 provisions none.
+		_, err = t.Tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data, traceparent)
+		SELECT e.id, e.type, e.tenant::uuid, e.actor, e.request_id, e.data::jsonb, e.traceparent
+		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS e(id, type, tenant, actor, request_id, data, traceparent, n)
+		ORDER BY e.n`, ids, types, tenants, actors, reqIDs, data, traces)
+	} else {
+		_, err = t.Tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data)
 		SELECT e.id, e.type, e.tenant::uuid, e.actor, e.request_id, e.data::jsonb
 		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS e(id, type, tenant, actor, request_id, data, n)
 		ORDER BY e.n`, ids, types, tenants, actors, reqIDs, data)
+	}
 	if err != nil {
 		return fmt.Errorf("publishing %d events: writing to the outbox: %w", n, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 	"github.com/edulure/edulure/sdk/schema"
+	"github.com/edulure/edulure/sdk/telemetry"
 	"github.com/edulure/edulure/sdk/wire"
 )
 
@@ -281,14 +282,23 @@ func (db *DB) Publish(ctx context.Context, tx pgx.Tx, ev Outgoing) error {
 		actor = "plugin:" + db.rt.wire.Name
 	}
 	id := uuid.Must(uuid.NewV7())
+	// The trace context of the publishing work (a request's, an event's, a
+	// job's), so that the delivery links to it. Untraced, the column is
+	// left to its default: a kernel older than v1.2 provisions none.
+	traceparent, _ := telemetry.Inject(ctx)
 	if otx, ok := tx.(*outboxTx); ok && otx.db == db {
 		// Written with the transaction's other events before it commits.
-		otx.pending = append(otx.pending, outboxRow{id: id, typ: ev.Type, tenant: ev.TenantID, actor: actor, requestID: ev.RequestID, data: string(data)})
+		otx.pending = append(otx.pending, outboxRow{id: id, typ: ev.Type, tenant: ev.TenantID, actor: actor, requestID: ev.RequestID, data: string(data), traceparent: traceparent})
 		db.published.Add(1)
 		return nil
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, ev.Type, ev.TenantID, actor, ev.RequestID, data)
+	if traceparent != "" {
+		_, err = tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			id, ev.Type, ev.TenantID, actor, ev.RequestID, data, traceparent)
+	} else {
+		_, err = tx.Exec(ctx, `INSERT INTO edulure_outbox (id, type, tenant_id, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, ev.Type, ev.TenantID, actor, ev.RequestID, data)
+	}
 	if err != nil {
 		return fmt.Errorf("publishing %s: writing to the outbox: %w", ev.Type, err)
 	}

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/metadata"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // Host is the kernel's services a plugin may call. Each call crosses the
@@ -72,8 +74,22 @@ type hostClient struct{ c pluginv1.HostClient }
 
 var _ Host = (*hostClient)(nil)
 
+// traced carries ctx's trace context to the kernel in the call's gRPC
+// metadata (traceparent, tracestate), so that the kernel's span of a host
+// call joins the plugin's trace. Untraced, ctx is returned as it is.
+func traced(ctx context.Context) context.Context {
+	parent, state := telemetry.Inject(ctx)
+	if parent == "" {
+		return ctx
+	}
+	if state != "" {
+		return metadata.AppendToOutgoingContext(ctx, "traceparent", parent, "tracestate", state)
+	}
+	return metadata.AppendToOutgoingContext(ctx, "traceparent", parent)
+}
+
 func (h *hostClient) Authorize(ctx context.Context, p Principal, permission string, res Resource) (bool, error) {
-	out, err := h.c.Authorize(ctx, &pluginv1.AuthorizeRequest{
+	out, err := h.c.Authorize(traced(ctx), &pluginv1.AuthorizeRequest{
 		Principal: encodePrincipal(p), Permission: permission,
 		Resource: &pluginv1.Resource{Type: res.Type, Id: res.ID, TenantId: res.TenantID},
 	})
@@ -91,7 +107,7 @@ func (h *hostClient) Audit(ctx context.Context, e AuditEntry) error {
 			return fmt.Errorf("encoding audit details: %w", err)
 		}
 	}
-	_, err := h.c.WriteAudit(ctx, &pluginv1.WriteAuditRequest{
+	_, err := h.c.WriteAudit(traced(ctx), &pluginv1.WriteAuditRequest{
 		TenantId: e.TenantID, Actor: encodePrincipal(e.Actor), Action: e.Action,
 		TargetType: e.TargetType, TargetId: e.TargetID, DetailsJson: details, RequestId: e.RequestID,
 	})
@@ -102,7 +118,7 @@ func (h *hostClient) Audit(ctx context.Context, e AuditEntry) error {
 }
 
 func (h *hostClient) TenantConfig(ctx context.Context, tenantID string) (json.RawMessage, bool, error) {
-	out, err := h.c.GetTenantConfig(ctx, &pluginv1.GetTenantConfigRequest{TenantId: tenantID})
+	out, err := h.c.GetTenantConfig(traced(ctx), &pluginv1.GetTenantConfigRequest{TenantId: tenantID})
 	if err != nil {
 		return nil, false, fmt.Errorf("reading tenant configuration: %w", err)
 	}
@@ -110,7 +126,7 @@ func (h *hostClient) TenantConfig(ctx context.Context, tenantID string) (json.Ra
 }
 
 func (h *hostClient) Membership(ctx context.Context, tenantID, userID string) (Membership, error) {
-	out, err := h.c.GetMember(ctx, &pluginv1.GetMemberRequest{TenantId: tenantID, UserId: userID})
+	out, err := h.c.GetMember(traced(ctx), &pluginv1.GetMemberRequest{TenantId: tenantID, UserId: userID})
 	if err != nil {
 		return Membership{}, fmt.Errorf("asking the kernel about a membership: %w", err)
 	}

@@ -31,6 +31,7 @@ type compiled struct {
 	jobs         map[string]Job
 
 	publishes  map[string]*jsonschema.Schema
+	classes    []DataClass  // Manifest.PersonalData
 	configType reflect.Type // of Manifest.Config; nil without one
 	configBase []byte       // Manifest.Config as JSON: the defaults
 }
@@ -198,10 +199,36 @@ func compileManifest(m Manifest) (*compiled, error) {
 			out.ConfigSchemaJson = js
 		}
 	}
+	out.PersonalData, c.classes = personalData(m)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// personalData is the wire form of the manifest's personal data. A Go
+// plugin always serves the calls: the SDK exports and erases from the
+// classes, and erases an institution from the catalog.
+func personalData(m Manifest) (*pluginv1.PersonalDataManifest, []DataClass) {
+	out := &pluginv1.PersonalDataManifest{Served: true, NotPersonal: m.NotPersonal}
+	for _, dc := range m.PersonalData {
+		wc := &pluginv1.PersonalDataClass{
+			Name: dc.Name, Table: dc.Table, Subject: dc.Subject, Purpose: dc.Purpose, Retention: dc.Retention,
+			OnErase: string(dc.OnErase), NotPersonal: dc.NotPersonal, ObjectPrefix: dc.Objects,
+			Custom: dc.Export != nil || dc.Erase != nil,
+		}
+		if wc.OnErase == "" && dc.Subject == "" {
+			wc.OnErase = string(Keep)
+		}
+		if th := dc.Through; th != nil {
+			wc.Through = &pluginv1.PersonalDataThrough{Column: th.Column, Table: th.Table, Key: th.Key}
+		}
+		for _, col := range dc.Columns {
+			wc.Columns = append(wc.Columns, &pluginv1.PersonalDataColumn{Name: col.Name, Kind: string(col.Kind), Description: col.Description})
+		}
+		out.Classes = append(out.Classes, wc)
+	}
+	return out, m.PersonalData
 }
 
 // streamRoute is a streamed route's handler and media type.

@@ -21,7 +21,8 @@ import (
 //  4. Provision (Provisioner, optional): the plugin gets its Env (database,
 //     host services, logger, operator configuration) and prepares itself.
 //  5. Serve: the kernel forwards requests, events and job runs to the
-//     handlers the manifest names.
+//     handlers the manifest names, and asks for exports and erasures of
+//     personal data (Manifest.PersonalData, TenantEraser).
 //  6. Cleanup (CleanerUpper, optional): on shutdown, after in-flight
 //     requests have drained.
 //
@@ -103,6 +104,14 @@ type Manifest struct {
 	// manifest does not declare (ErrForbidden), and a name it does not know
 	// at load. Since: v1.2
 	Capabilities []Capability
+	// PersonalData describes the personal data the plugin holds, one
+	// DataClass per kind: the SDK exports and erases a person's data and an
+	// institution's from it, and sdk/plugintest fails the tests of a plugin
+	// whose tables have personal columns it does not describe. Since: v1.2
+	PersonalData []DataClass
+	// NotPersonal lists columns ("table.column") of tables no data class
+	// describes that look personal to that check but are not. Since: v1.2
+	NotPersonal []string
 }
 
 // Route is one REST route served by the plugin.

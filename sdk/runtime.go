@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
@@ -23,19 +24,22 @@ import (
 // so a plugin's tests take the production code path.
 type runtime struct {
 	*compiled
+	plugin   Plugin
 	logger   hclog.Logger
 	db       *DB
 	host     Host
 	operator json.RawMessage // the operator's configuration block
 	env      *Env
 	blobs    pluginv1.HostClient // the kernel's object storage calls; nil: none
+	observability
 }
 
 // newRuntime provisions the plugin behind c: a DB on pool (nil: none), the
 // Env, and the plugin's Provision. blobs, when set, serves the object
-// storage calls; wake, when set, is the EventsPublished hint.
-func newRuntime(ctx context.Context, p Plugin, c *compiled, logger hclog.Logger, pool *pgxpool.Pool, host Host, blobs pluginv1.HostClient, operator json.RawMessage, wake func()) (*runtime, error) {
-	rt := &runtime{compiled: c, logger: logger, host: host, blobs: blobs, operator: orEmptyObject(operator)}
+// storage calls; wake, when set, is the EventsPublished hint. tp makes the
+// plugin's spans; nil, or tracing false: none.
+func newRuntime(ctx context.Context, p Plugin, c *compiled, logger hclog.Logger, pool *pgxpool.Pool, host Host, blobs pluginv1.HostClient, operator json.RawMessage, wake func(), tp trace.TracerProvider, tracing bool) (*runtime, error) {
+	rt := &runtime{compiled: c, plugin: p, logger: logger, host: host, blobs: blobs, operator: orEmptyObject(operator), observability: newObservability(tp, tracing)}
 	if !json.Valid(rt.operator) {
 		return nil, errors.New("the operator's configuration is not JSON")
 	}
@@ -53,7 +57,10 @@ func newRuntime(ctx context.Context, p Plugin, c *compiled, logger hclog.Logger,
 			return nil, fmt.Errorf("the operator's configuration of plugin %q: %w", c.wire.Name, err)
 		}
 	}
-	rt.env = &Env{Logger: logger, DB: rt.db, Host: rt.host, OperatorConfig: rt.operator, rt: rt}
+	rt.env = &Env{
+		Logger: logger, DB: rt.db, Host: rt.host, OperatorConfig: rt.operator,
+		Metrics: rt.metrics, Tracer: rt.tp.Tracer(c.wire.Name), rt: rt,
+	}
 	if pv, ok := p.(Provisioner); ok {
 		if err := pv.Provision(ctx, rt.env); err != nil {
 			return nil, err
@@ -80,6 +87,10 @@ func (rt *runtime) publish(ctx context.Context, tx pgx.Tx, ev Outgoing) error {
 // handler, turns a panic into a logged internal error, and encodes the
 // answer or the error for the kernel.
 func (rt *runtime) handleHTTP(ctx context.Context, in *pluginv1.HTTPRequest) *pluginv1.HTTPResponse {
+	return rt.traceHTTP(ctx, in, func(ctx context.Context) *pluginv1.HTTPResponse { return rt.serveHTTP(ctx, in) })
+}
+
+func (rt *runtime) serveHTTP(ctx context.Context, in *pluginv1.HTTPRequest) *pluginv1.HTTPResponse {
 	h, ok := rt.routes[in.Route]
 	if !ok {
 		return &pluginv1.HTTPResponse{Error: encodeError(Errorf(ErrNotFound, "the plugin has no route %q", in.Route))}

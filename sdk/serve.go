@@ -17,6 +17,7 @@ import (
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 
+	"github.com/edulure/edulure/sdk/telemetry"
 	"github.com/edulure/edulure/sdk/wire"
 )
 
@@ -46,7 +47,8 @@ func Serve[P Plugin](newPlugin func() P) {
 	// under load. The kernel passes plugins no environment, so GOGC cannot
 	// be set for them from outside; 400 is what the kernel uses too.
 	debug.SetGCPercent(400)
-	srv := newServer(newPlugin(), logger)
+	p := newPlugin()
+	srv := newServer(p, logger, setUpTracing(logger, p))
 	go exitWithParent(logger, os.Getppid(), 500*time.Millisecond)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  wire.Handshake,
@@ -59,6 +61,19 @@ func Serve[P Plugin](newPlugin func() P) {
 	if err := srv.cleanup(ctx); err != nil {
 		logger.Error("cleanup", "error", err)
 	}
+}
+
+// setUpTracing configures the plugin's tracer from the OTEL_* variables the
+// kernel passes it (the kernel's own: see telemetry.PluginEnv). Misconfigured,
+// the plugin serves untraced and says why.
+func setUpTracing(logger hclog.Logger, p Plugin) *telemetry.Tracing {
+	m := p.Manifest()
+	t, err := telemetry.New(context.Background(), os.Getenv, telemetry.Service{Name: "edulure-plugin-" + m.Name, Version: m.Version})
+	if err != nil {
+		logger.Error("tracing is off: its OTEL_* settings are not usable", "error", err)
+		return telemetry.Off()
+	}
+	return t
 }
 
 // printManifest writes the manifest as JSON (without handlers and SQL) so

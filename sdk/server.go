@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // server is the plugin side of the protocol: it serves the Plugin service
@@ -20,8 +22,9 @@ import (
 type server struct {
 	pluginv1.UnimplementedPluginServer
 
-	plugin Plugin
-	logger hclog.Logger
+	plugin  Plugin
+	logger  hclog.Logger
+	tracing *telemetry.Tracing // from the environment the kernel gave the process
 
 	mu       sync.Mutex
 	broker   *plugin.GRPCBroker
@@ -29,8 +32,11 @@ type server struct {
 	rt       *runtime // set once Configure succeeded
 }
 
-func newServer(p Plugin, logger hclog.Logger) *server {
-	return &server{plugin: p, logger: logger}
+func newServer(p Plugin, logger hclog.Logger, tracing *telemetry.Tracing) *server {
+	if tracing == nil {
+		tracing = telemetry.Off()
+	}
+	return &server{plugin: p, logger: logger, tracing: tracing}
 }
 
 func (s *server) setBroker(b *plugin.GRPCBroker) {
@@ -72,6 +78,9 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 		if req.DatabaseMaxConns > 0 {
 			cfg.MaxConns = req.DatabaseMaxConns
 		}
+		// Statements run under a handler's span become its children; the
+		// rest cost a context lookup.
+		cfg.ConnConfig.Tracer = telemetry.QueryTracer{}
 		if pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 			return nil, status.Errorf(codes.Unavailable, "connecting to the database: %v", err)
 		}
@@ -91,7 +100,7 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 		hc := &hostClient{c: blobs}
 		host, wake = hc, newWaker(s.logger, hc.eventsPublished)
 	}
-	rt, err := newRuntime(ctx, s.plugin, s.compiled, s.logger, pool, host, blobs, req.OperatorConfigJson, wake)
+	rt, err := newRuntime(ctx, s.plugin, s.compiled, s.logger, pool, host, blobs, req.OperatorConfigJson, wake, s.tracing.Provider, s.tracing.Enabled)
 	if err != nil {
 		if pool != nil {
 			pool.Close()
@@ -160,6 +169,76 @@ func (s *server) RunJob(ctx context.Context, in *pluginv1.RunJobRequest) (*plugi
 	return rt.runJob(ctx, in), nil
 }
 
+// ExportPersonalData: lifecycle step 5. Since: v1.2
+func (s *server) ExportPersonalData(in *pluginv1.PersonalDataExportRequest, stream pluginv1.Plugin_ExportPersonalDataServer) error {
+	rt, err := s.ready()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withDeadline(stream.Context(), in.DeadlineUnixMs)
+	defer cancel()
+	return personalStatus(rt.exportPersonalData(ctx, in, stream.Send))
+}
+
+// ErasePersonalData: lifecycle step 5. Since: v1.2
+func (s *server) ErasePersonalData(ctx context.Context, in *pluginv1.PersonalDataEraseRequest) (*pluginv1.PersonalDataEraseResponse, error) {
+	rt, err := s.ready()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDeadline(ctx, in.DeadlineUnixMs)
+	defer cancel()
+	out, err := rt.erasePersonalData(ctx, in)
+	return out, personalStatus(err)
+}
+
+// EraseTenantData: lifecycle step 5. Since: v1.2
+func (s *server) EraseTenantData(ctx context.Context, in *pluginv1.ErasureTenantRequest) (*pluginv1.ErasureTenantResponse, error) {
+	rt, err := s.ready()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDeadline(ctx, in.DeadlineUnixMs)
+	defer cancel()
+	out, err := rt.eraseTenantData(ctx, in)
+	return out, personalStatus(err)
+}
+
+// withDeadline bounds ctx by a request's deadline (0: none beyond ctx's).
+func withDeadline(ctx context.Context, unixMs int64) (context.Context, context.CancelFunc) {
+	if unixMs <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, time.UnixMilli(unixMs))
+}
+
+// personalStatus is the gRPC status of a personal data call's error: the
+// caller's (a bad ID) or the plugin's, whose message the kernel keeps in
+// the erasure's history for the operator.
+func personalStatus(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case isInvalid(err):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// GetMetrics answers the plugin's registry (Env.Metrics) for the kernel's
+// /metrics. Since: v1.2
+func (s *server) GetMetrics(context.Context, *pluginv1.GetMetricsRequest) (*pluginv1.GetMetricsResponse, error) {
+	rt, err := s.ready()
+	if err != nil {
+		return nil, err
+	}
+	return rt.gatherMetrics()
+}
+
 // Health reports whether the plugin is configured and its database answers.
 func (s *server) Health(ctx context.Context, _ *pluginv1.HealthRequest) (*pluginv1.HealthResponse, error) {
 	rt, err := s.ready()
@@ -184,7 +263,11 @@ func (s *server) cleanup(ctx context.Context) error {
 	if rt == nil {
 		return nil
 	}
-	return rt.cleanup(ctx, s.plugin)
+	err := rt.cleanup(ctx, s.plugin)
+	if terr := s.tracing.Shutdown(ctx); terr != nil { // export the spans still buffered
+		s.logger.Warn("flushing traces", "error", terr)
+	}
+	return err
 }
 
 // cleanup runs the plugin's Cleanup, then closes the database pool.

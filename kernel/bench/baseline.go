@@ -14,7 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/edulure/edulure/kernel/internal/authz"
-	"github.com/edulure/edulure/kernel/internal/httpapi"
+	"github.com/edulure/edulure/sdk"
 )
 
 // The baseline server is this same program re-executed as a process of its
@@ -83,7 +83,7 @@ func serveBaseline(args []string) error {
 	if err != nil {
 		return err
 	}
-	var page httpapi.Page[authz.Permission]
+	var page sdk.Page[authz.Permission]
 	if err := json.Unmarshal(raw, &page); err != nil {
 		return err
 	}

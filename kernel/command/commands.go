@@ -14,7 +14,8 @@ import (
 	"github.com/edulure/edulure/kernel/internal/config"
 )
 
-// command is one subcommand: one file each, with its own test.
+// command is one subcommand: one file each (serve.go), with its own test
+// beside it (serve_test.go).
 type command struct {
 	synopsis string
 	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) error

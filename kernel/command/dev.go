@@ -85,6 +85,10 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("EDULURE_LOG_FORMAT") == "" {
 		env["EDULURE_LOG_FORMAT"] = "text"
 	}
+	if os.Getenv("EDULURE_METRICS_ALLOW") == "" && os.Getenv("EDULURE_METRICS_TOKEN") == "" && os.Getenv("EDULURE_METRICS_BASIC_AUTH") == "" {
+		// /metrics without credentials, for this machine only.
+		env["EDULURE_METRICS_ALLOW"] = "127.0.0.1,::1"
+	}
 	if os.Getenv("EDULURE_PLUGINS_FILE") == "" {
 		file := filepath.Join(*dataDir, "plugins.hcl")
 		names, err := writeDevPluginsFile(ctx, *pluginDir, file)

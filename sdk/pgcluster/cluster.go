@@ -29,8 +29,9 @@ type Options struct {
 
 // Cluster is one PostgreSQL data directory and the server running on it.
 type Cluster struct {
-	Dir      string // data directory
+	Dir      string // data directory (where a relocated cluster really is: see Open)
 	Port     int
+	link     string // the directory asked for, a symlink to Dir, when relocated
 	password string
 	binDir   string
 	runAs    *user.User // nil: run as the current user
@@ -64,6 +65,13 @@ func pgMajor(dir string) int {
 // Open prepares a cluster in dir, running initdb if dir holds none yet.
 // The password of the "postgres" superuser is kept in dir/../<base>.password
 // so that a later Open of the same dir can connect.
+//
+// When the server runs as the postgres user (the caller is root) and that
+// user cannot reach dir — a checkout in root's home, mode 0700 — the cluster
+// is made in a directory it can reach (under the postgres user's home, else
+// the temporary directory) and dir becomes a symlink to it, so a later Open
+// of dir finds it again. The password file stays beside dir, readable by
+// the caller only.
 func Open(ctx context.Context, dir string, opts Options) (*Cluster, error) {
 	bin, err := BinDir()
 	if err != nil {
@@ -82,6 +90,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Cluster, error) {
 		c.runAs = u
 	}
 	pwFile := dir + ".password"
+	if c.runAs != nil {
+		if err := c.relocate(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := os.Stat(filepath.Join(c.dataDir(), "PG_VERSION")); err == nil {
 		pw, err := os.ReadFile(pwFile)
 		if err != nil {
@@ -94,6 +107,77 @@ func Open(ctx context.Context, dir string, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// relocate points c.Dir at a directory the server user can reach: dir's
+// target when dir is a symlink (an earlier relocation), dir itself when the
+// server user can reach it, else a new directory it can reach, with dir a
+// symlink to it.
+func (c *Cluster) relocate(ctx context.Context) error {
+	if fi, err := os.Lstat(c.Dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		real, err := filepath.EvalSymlinks(c.Dir)
+		if err != nil {
+			return fmt.Errorf("cluster %s is a symlink to a directory that is gone: %w (make db/reset removes it)", c.Dir, err)
+		}
+		c.link, c.Dir = c.Dir, real
+		return nil
+	}
+	if c.reachable(ctx, c.Dir) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(c.Dir, "data", "PG_VERSION")); err == nil {
+		return fmt.Errorf("cluster %s exists but the %s user cannot reach it: give it search permission on every parent directory", c.Dir, c.runAs.Username)
+	}
+	base := ""
+	for _, b := range []string{c.runAs.HomeDir, os.TempDir()} {
+		if b != "" && c.reachable(ctx, b) {
+			base = filepath.Join(b, "edulure-clusters")
+			break
+		}
+	}
+	if base == "" {
+		return fmt.Errorf("the %s user can reach neither %s nor a place to keep the cluster instead", c.runAs.Username, c.Dir)
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(base, 0o755); err != nil {
+		return err
+	}
+	real, err := os.MkdirTemp(base, filepath.Base(c.Dir)+"-")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(c.Dir), 0o755); err != nil {
+		return err
+	}
+	os.Remove(c.Dir) // an empty directory left by a failed attempt
+	if err := os.Symlink(real, c.Dir); err != nil {
+		os.Remove(real)
+		return fmt.Errorf("the %s user cannot reach %s, so the cluster lives in %s: linking it: %w", c.runAs.Username, c.Dir, real, err)
+	}
+	c.link, c.Dir = c.Dir, real
+	return nil
+}
+
+// reachable reports whether the server user can reach path: search
+// permission on it (when it exists) and every parent, which it needs to
+// open its data directory and socket. It asks the system rather than
+// reading mode bits, so groups and ACLs count.
+func (c *Cluster) reachable(ctx context.Context, path string) bool {
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		parent := filepath.Dir(path)
+		if parent == path {
+			return false
+		}
+		path = parent
+	}
+	cmd := exec.CommandContext(ctx, "runuser", "-u", c.runAs.Username, "--", "test", "-x", path)
+	cmd.Dir = "/"
+	return cmd.Run() == nil
 }
 
 func (c *Cluster) initdb(ctx context.Context, pwFile string) error {
@@ -175,9 +259,15 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
-// Remove deletes the data directory and the password file. Stop first.
+// Remove deletes the data directory and the password file (and the symlink
+// of a relocated cluster). Stop first.
 func (c *Cluster) Remove() error {
-	os.Remove(c.Dir + ".password")
+	pwDir := c.Dir
+	if c.link != "" {
+		pwDir = c.link
+		os.Remove(c.link)
+	}
+	os.Remove(pwDir + ".password")
 	return os.RemoveAll(c.Dir)
 }
 

@@ -68,6 +68,21 @@
 // to its outbox in transactions that committed: what the kernel's relay
 // would publish.
 //
+// # Personal data
+//
+// New also runs the coverage check of personal data: it fails the test,
+// naming each table and column, when a column of the plugin's schema looks
+// personal (a user's ID, *_by, an email address, a person's name, contact
+// data, a comment saying "Personal", free text beside them; see
+// storage.Suspects) and no data class of Manifest.PersonalData describes
+// it or lists it as not personal. The helpers run the served plugin's code:
+//
+//	ex := h.ExportPersonalData(t, tenant, learner)   // the stream, checked against its manifest
+//	require.Len(t, ex.Rows("enrolments"), 1)
+//	counts := h.ErasePersonalData(t, tenant, learner) // then: export empty, a second erasure changes nothing
+//	h.RequireNoTrace(t, learner, "Zephyrine Quillfeather", "zq@example.test")
+//	h.EraseTenant(t, tenant)                          // then: no row of the institution left
+//
 // # The database
 //
 // When TEST_DATABASE_URL is set (make test sets it) it is the admin

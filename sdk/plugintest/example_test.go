@@ -186,6 +186,24 @@ func ExampleHarness_RunJob() {
 	// invalid: body: must not be empty
 }
 
+func ExampleHarness_ErasePersonalData() {
+	t := &exampleT{}
+	defer t.finish()
+	h := plugintest.New(t, newNotes())
+	tenant := plugintest.NewTenant()
+	author := plugintest.User(tenant, "instructor")
+	h.Do(author, "POST", "/api/v1/notes", map[string]string{"body": "Signed, Ada Lovelace"})
+
+	fmt.Println(len(h.ExportPersonalData(t, tenant, author.UserID).Rows("notes")))
+	// It also checks that a second erasure changes nothing and that the
+	// person's export is empty now.
+	fmt.Println(h.ErasePersonalData(t, tenant, author.UserID).Of("notes").Deleted)
+	h.RequireNoTrace(t, author.UserID, "Ada Lovelace")
+	// Output:
+	// 1
+	// 1
+}
+
 func ExampleHarness_Stream() {
 	t := &exampleT{}
 	defer t.finish()

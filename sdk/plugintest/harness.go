@@ -180,6 +180,9 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 	}
 	h.rt, h.env = rt, rt.Env().(*sdk.Env)
 	h.configured = true
+	if err := h.checkPersonalData(ctx); err != nil {
+		t.Fatalf("plugintest: plugin %q's personal data:\n%v", h.manifest.Name, err)
+	}
 	return h
 }
 

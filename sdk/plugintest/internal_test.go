@@ -29,6 +29,7 @@ type tiny struct {
 	events     []sdk.EventType
 	jobs       []sdk.Job
 	subs       []sdk.Subscription
+	personal   []sdk.DataClass
 	cleanedUp  atomic.Bool
 }
 
@@ -36,7 +37,7 @@ func (p *tiny) Manifest() sdk.Manifest {
 	m := sdk.Manifest{
 		Name: p.name, Version: "0.0.1", Routes: p.routes, Permissions: p.perms, Publishes: p.events, Jobs: p.jobs, Subscribes: p.subs,
 		Migrations: fstest.MapFS{"0001_t.up.sql": {Data: []byte("CREATE TABLE t (tenant_id uuid NOT NULL)")}},
-		Config:     p.config,
+		Config:     p.config, PersonalData: p.personal,
 	}
 	if p.version != "" {
 		m.Version = p.version

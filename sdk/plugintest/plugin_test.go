@@ -78,6 +78,11 @@ func (n *notes) Manifest() sdk.Manifest {
 		},
 		Migrations: notesMigrations,
 		Config:     notesConfig{Label: "notes", Region: "eu"},
+		PersonalData: []sdk.DataClass{{
+			Name: "notes", Table: "notes", Subject: "author", OnErase: sdk.Delete,
+			Purpose: "What members write.", Retention: "Until the member is erased.",
+			Columns: []sdk.PersonalColumn{{Name: "body", Kind: sdk.FreeText}},
+		}},
 	}
 }
 

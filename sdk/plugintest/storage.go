@@ -41,6 +41,7 @@ func WithStorageLimits(bytes, objectBytes int64) Option {
 // as the kernel serves them) over an in-process gRPC connection. Scoping,
 // capabilities, limits, write-once and signed URLs are the kernel's code.
 type objects struct {
+	dir   string // the store's directory
 	store *blobstore.Store
 	srv   *grpc.Server
 	conn  *grpc.ClientConn
@@ -79,7 +80,7 @@ func (h *Harness) startStorage(limits blobstore.Limits) (pluginv1.HostClient, er
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	h.objects = &objects{store: st, srv: srv, conn: conn, close: func() error {
+	h.objects = &objects{dir: dir, store: st, srv: srv, conn: conn, close: func() error {
 		err := bucket.Close()
 		os.RemoveAll(dir)
 		return err

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3gen"
+	"github.com/google/uuid"
 )
 
 // Wrapper is implemented by types whose schema is another type's, optional
@@ -30,8 +32,11 @@ const ComponentRef = "#/components/schemas/"
 
 var (
 	timeType    = reflect.TypeFor[time.Time]()
+	uuidType    = reflect.TypeFor[uuid.UUID]()
 	wrapperType = reflect.TypeFor[Wrapper]()
 	enumType    = reflect.TypeFor[Enumerated]()
+	textType    = reflect.TypeFor[encoding.TextMarshaler]()
+	jsonType    = reflect.TypeFor[json.Marshaler]()
 )
 
 // Generator makes OpenAPI 3.0 schemas from Go types. Named struct types
@@ -105,6 +110,7 @@ func (g *Generator) customize(_ string, t reflect.Type, tag reflect.StructTag, s
 	if t.Implements(wrapperType) || reflect.PointerTo(t).Implements(wrapperType) {
 		return g.wrap(t, tag, s)
 	}
+	textForm(t, s)
 	if t.Kind() == reflect.Struct && t != timeType {
 		g.structRules(t, s)
 		if t.Name() != "" && !g.inline {
@@ -117,6 +123,22 @@ func (g *Generator) customize(_ string, t reflect.Type, tag reflect.StructTag, s
 		}
 	}
 	return applyTags(tag, s)
+}
+
+// textForm makes the schema of a type that encodes itself as JSON text
+// (encoding.TextMarshaler, and not json.Marshaler) a string: openapi3gen
+// describes its Go kind instead (uuid.UUID: an array of 16 bytes, which it
+// leaves as the empty schema). A uuid.UUID is a string of format uuid.
+// Struct types are left to openapi3gen, which makes them components.
+func textForm(t reflect.Type, s *openapi3.Schema) {
+	if t.Kind() == reflect.Struct || (!t.Implements(textType) && !reflect.PointerTo(t).Implements(textType)) ||
+		t.Implements(jsonType) || reflect.PointerTo(t).Implements(jsonType) {
+		return
+	}
+	*s = openapi3.Schema{Type: &openapi3.Types{"string"}, Nullable: s.Nullable}
+	if t == uuidType {
+		s.Format = "uuid"
+	}
 }
 
 // wrap replaces the schema of a Wrapper with its wrapped type's, nullable.
@@ -134,7 +156,7 @@ func (g *Generator) wrap(t reflect.Type, tag reflect.StructTag, s *openapi3.Sche
 		clearTypeRefs(elem)
 	}
 	if elem.Ref != "" && strings.HasPrefix(elem.Ref, ComponentRef) {
-		*s = openapi3.Schema{AllOf: openapi3.SchemaRefs{openapi3.NewSchemaRef(elem.Ref, nil)}, Nullable: true}
+		*s = *nullableRef(openapi3.NewSchemaRef(elem.Ref, nil))
 		if inner == g && elem.Value != nil && elem.Value.Properties != nil {
 			g.components[strings.TrimPrefix(elem.Ref, ComponentRef)] = openapi3.NewSchemaRef("", elem.Value)
 		}
@@ -161,9 +183,17 @@ func (g *Generator) structRules(t reflect.Type, s *openapi3.Schema) {
 			s.Required = append(s.Required, f.name)
 		}
 		if f.typ.Kind() == reflect.Pointer && p.Ref != "" && strings.HasPrefix(p.Ref, ComponentRef) {
-			s.Properties[f.name] = openapi3.NewSchemaRef("", &openapi3.Schema{AllOf: openapi3.SchemaRefs{p}, Nullable: true})
+			s.Properties[f.name] = openapi3.NewSchemaRef("", nullableRef(p))
 		}
 	}
+}
+
+// nullableRef is a reference to a component that may also be null. OpenAPI
+// 3.0 ignores the siblings of $ref, so the reference is wrapped in allOf;
+// and "nullable" takes effect only beside a "type" (OpenAPI 3.0.3), which
+// for a component, a Go struct, is object.
+func nullableRef(ref *openapi3.SchemaRef) *openapi3.Schema {
+	return &openapi3.Schema{Type: &openapi3.Types{"object"}, AllOf: openapi3.SchemaRefs{ref}, Nullable: true}
 }
 
 type jsonField struct {

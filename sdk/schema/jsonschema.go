@@ -157,20 +157,24 @@ func convert(v any, strict bool) any {
 	for _, k := range openAPIOnly {
 		delete(out, k)
 	}
-	if strict && out["additionalProperties"] == nil && (out["type"] == "object" || out["properties"] != nil) {
+	// A wrapper of a reference (allOf) declares no properties of its own:
+	// the referenced schema's are checked there.
+	_, composed := out["allOf"]
+	if strict && out["additionalProperties"] == nil && (out["type"] == "object" && !composed || out["properties"] != nil) {
 		out["additionalProperties"] = false
 	}
 	if !nullable {
 		return out
 	}
-	if t, ok := out["type"].(string); ok {
+	if t, ok := out["type"].(string); ok && !composed {
 		out["type"] = []any{t, "null"}
 		if e, ok := out["enum"].([]any); ok {
 			out["enum"] = append(e, nil)
 		}
 		return out
 	}
-	// No type of its own (a reference, a composition): null or the schema.
+	// A reference or a composition (which null does not match): null or
+	// the schema.
 	return map[string]any{"anyOf": []any{map[string]any{"type": "null"}, out}}
 }
 

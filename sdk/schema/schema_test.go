@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 )
 
@@ -69,7 +70,7 @@ func TestGenerator(t *testing.T) {
 	require.Equal(t, map[string]any{"type": "integer", "nullable": true, "minimum": 0.0, "maximum": 100.0}, props["pass_mark"])
 	require.Equal(t, map[string]any{"type": "array", "maxItems": 20.0, "items": map[string]any{"type": "string", "format": "uuid"}}, props["instructors"])
 	require.Equal(t, map[string]any{"type": "array", "items": map[string]any{"$ref": "#/components/schemas/t.asset"}}, props["assets"])
-	require.Equal(t, map[string]any{"nullable": true, "allOf": []any{map[string]any{"$ref": "#/components/schemas/t.asset"}}}, props["cover"])
+	require.Equal(t, map[string]any{"type": "object", "nullable": true, "allOf": []any{map[string]any{"$ref": "#/components/schemas/t.asset"}}}, props["cover"])
 	require.NotContains(t, props, "Internal")
 	a := comps["t.asset"].(map[string]any)
 	require.ElementsMatch(t, []any{"url", "size_bytes"}, a["required"])
@@ -81,6 +82,31 @@ func TestGenerator(t *testing.T) {
 	pp := comps["t.patch"].(map[string]any)
 	require.Nil(t, pp["required"])
 	require.Equal(t, map[string]any{"type": "string", "nullable": true, "maxLength": 200.0}, pp["properties"].(map[string]any)["title"])
+}
+
+// level is written as text ("easy"), not as the integer it is.
+type level int
+
+func (l level) MarshalText() ([]byte, error) { return []byte([]string{"easy", "hard"}[l]), nil }
+
+// Types that encode themselves as JSON text are strings, not their Go
+// kind: a uuid.UUID is a [16]byte.
+func TestGeneratorTextTypes(t *testing.T) {
+	t.Parallel()
+	type ids struct {
+		ID     uuid.UUID   `json:"id"`
+		Parent *uuid.UUID  `json:"parent"`
+		Tags   []uuid.UUID `json:"tags"`
+		Level  level       `json:"level" doc:"How hard."`
+		When   time.Time   `json:"when"`
+	}
+	_, comps := generate(t, ids{})
+	props := comps["t.ids"].(map[string]any)["properties"].(map[string]any)
+	require.Equal(t, map[string]any{"type": "string", "format": "uuid"}, props["id"])
+	require.Equal(t, map[string]any{"type": "string", "format": "uuid", "nullable": true}, props["parent"])
+	require.Equal(t, map[string]any{"type": "array", "items": map[string]any{"type": "string", "format": "uuid"}}, props["tags"])
+	require.Equal(t, map[string]any{"type": "string", "description": "How hard."}, props["level"])
+	require.Equal(t, map[string]any{"type": "string", "format": "date-time"}, props["when"])
 }
 
 func TestValidate(t *testing.T) {

@@ -199,6 +199,8 @@ func ensureEventTables(ctx context.Context, tx pgx.Tx, s Spec) error {
 			data        jsonb NOT NULL,
 			occurred_at timestamptz NOT NULL DEFAULT now()
 		);
+		-- Since SDK v1.2: the publisher's W3C traceparent ('' when untraced).
+		ALTER TABLE %[1]s.edulure_outbox ADD COLUMN IF NOT EXISTS traceparent text NOT NULL DEFAULT '';
 		REVOKE ALL ON %[1]s.edulure_outbox FROM PUBLIC;
 		GRANT INSERT ON %[1]s.edulure_outbox TO %[2]s;
 		CREATE TABLE IF NOT EXISTS %[1]s.edulure_inbox (

@@ -268,6 +268,7 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 		}
 		caps[c] = true
 	}
+	checkPersonalData(m, bad)
 	return routes, errs
 }
 

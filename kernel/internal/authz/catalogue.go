@@ -52,6 +52,10 @@ var KernelPermissions = []Permission{
 	{Name: "tenancy.event.data.read", Description: "Read the data of the institution's events (it may hold personal data)", Defaults: []string{RoleAdmin}},
 	{Name: "tenancy.job.read", Description: "List jobs and the institution's job runs", Defaults: []string{RoleAdmin}},
 	{Name: "tenancy.job.run", Description: "Start a plugin's per-institution job on demand", Defaults: []string{RoleAdmin}},
+	{Name: "privacy.export.self", Description: "Ask for an export of my own personal data in the institution, and download it", Defaults: []string{RoleAdmin, RoleInstructor, RoleLearner}},
+	{Name: "privacy.export.manage", Description: "Export a member's personal data; see and download the institution's exports", Defaults: []string{RoleAdmin}},
+	{Name: "privacy.erasure.self", Description: "Ask for my own erasure from the institution (it runs after the institution's cool-off, and can be cancelled until then)", Defaults: []string{RoleAdmin, RoleInstructor, RoleLearner}},
+	{Name: "privacy.erasure.manage", Description: "Erase a member's personal data from the institution; see, cancel and resume erasure requests", Defaults: []string{RoleAdmin}},
 	{Name: "platform.event.read", Description: "List every event and delivery (platform operators)"},
 	{Name: "platform.event.replay", Description: "Deliver any dead-lettered or past event again (platform operators)"},
 	{Name: "platform.event.data.read", Description: "Read the data of any event (platform operators)"},
@@ -62,6 +66,7 @@ var KernelPermissions = []Permission{
 	{Name: "platform.tenant.create", Description: "Create institutions (platform operators)"},
 	{Name: "platform.tenant.read", Description: "List institutions (platform operators)"},
 	{Name: "platform.keys.manage", Description: "Rotate and retire token signing keys (platform operators)"},
+	{Name: "platform.tenant.offboard", Description: "Offboard an institution: export everything, then erase it from the kernel and every plugin (platform operators)"},
 	{Name: "platform.audit.read", Description: "Read and verify the platform audit chain (platform operators)"},
 }
 

@@ -3,5 +3,6 @@
 // permission grants are data in OPA's in-memory store: the shipped defaults
 // of the built-in roles, and per-tenant custom roles and overrides that tenant
 // admins change at run time. The permission catalogue names every permission
-// the kernel (and, later, each plugin) declares.
+// the kernel and the loaded plugins declare (a plugin's from its manifest,
+// with the built-in roles it grants them to by default).
 package authz

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edulure/edulure/kernel/internal/objectstore"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 var rolePrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,19}$`)
@@ -33,7 +34,7 @@ type Config struct {
 	DBMaxConns      int32         // EDULURE_DB_MAX_CONNS, default 20
 	AuthRatePerIP   int           // EDULURE_AUTH_RATE_PER_IP: auth requests per minute per client IP, default 60
 	AuthRatePerUser int           // EDULURE_AUTH_RATE_PER_ACCOUNT: login attempts per minute per account, default 10
-	TrustProxy      bool          // EDULURE_TRUST_PROXY: take the client IP from X-Forwarded-For, default false
+	TrustProxy      bool          // EDULURE_TRUST_PROXY: take the client IP from X-Forwarded-For and the scheme from X-Forwarded-Proto, default false
 	PluginsFile     string        // EDULURE_PLUGINS_FILE: the plugins to run, default "plugins.hcl"; "none" runs none
 	DBRolePrefix    string        // EDULURE_DB_ROLE_PREFIX: prefix of plugin database roles, default none
 
@@ -54,6 +55,24 @@ type Config struct {
 	// (edulure dev: a directory under .data/). Without one, plugins'
 	// storage calls answer 503.
 	BlobURL string
+
+	// The personal data lifecycle (docs/security.md, "Personal data").
+	PrivacyMaxAttempts   int           // EDULURE_PRIVACY_MAX_ATTEMPTS: automatic attempts of an erasure or export before it waits for an admin, default 10
+	PrivacyBackoff       time.Duration // EDULURE_PRIVACY_BACKOFF: delay after a failed attempt, doubling, default 30s
+	PrivacyBackoffMax    time.Duration // EDULURE_PRIVACY_BACKOFF_MAX, default 1h
+	PrivacyCallTimeout   time.Duration // EDULURE_PRIVACY_CALL_TIMEOUT: one export or erasure call into a plugin, default 10m
+	ExportRetention      time.Duration // EDULURE_EXPORT_RETENTION: how long a person's export can be downloaded, default 168h
+	ExportLinkTTL        time.Duration // EDULURE_EXPORT_LINK_TTL: lifetime of a signed download URL, default 5m
+	OffboardingRetention time.Duration // EDULURE_OFFBOARDING_RETENTION: how long an offboarded institution's export is kept, default 720h
+
+	MetricsToken string       // EDULURE_METRICS_TOKEN: /metrics wants "Authorization: Bearer <it>"; default none
+	MetricsBasic string       // EDULURE_METRICS_BASIC_AUTH: "user:password" /metrics accepts as basic credentials; default none
+	MetricsAllow []*net.IPNet // EDULURE_METRICS_ALLOW: comma-separated IPs or CIDRs that may read /metrics; default any
+
+	// OTel holds the OTEL_* variables that are set (telemetry.Variables):
+	// tracing, off unless they configure an exporter. The kernel passes
+	// them on to its plugins.
+	OTel map[string]string
 }
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -137,6 +156,17 @@ func Load(getenv func(string) string) (Config, error) {
 		JobsWorkers:       integer("EDULURE_JOBS_WORKERS", 10, 1, 1000),
 		PprofAddr:         str("EDULURE_PPROF_ADDR", ""),
 		BlobURL:           str("EDULURE_BLOB_URL", ""),
+
+		PrivacyMaxAttempts:   integer("EDULURE_PRIVACY_MAX_ATTEMPTS", 10, 1, 100),
+		PrivacyBackoff:       dur("EDULURE_PRIVACY_BACKOFF", 30*time.Second),
+		PrivacyBackoffMax:    dur("EDULURE_PRIVACY_BACKOFF_MAX", time.Hour),
+		PrivacyCallTimeout:   dur("EDULURE_PRIVACY_CALL_TIMEOUT", 10*time.Minute),
+		ExportRetention:      dur("EDULURE_EXPORT_RETENTION", 7*24*time.Hour),
+		ExportLinkTTL:        dur("EDULURE_EXPORT_LINK_TTL", 5*time.Minute),
+		OffboardingRetention: dur("EDULURE_OFFBOARDING_RETENTION", 30*24*time.Hour),
+	}
+	if c.ExportLinkTTL > time.Hour {
+		bad("EDULURE_EXPORT_LINK_TTL", "must be at most 1h: download links are meant to be short-lived")
 	}
 	if c.PluginsFile == "none" {
 		c.PluginsFile = ""
@@ -185,6 +215,52 @@ func Load(getenv func(string) string) (Config, error) {
 		if err := objectstore.CheckURL(c.BlobURL); err != nil {
 			bad("EDULURE_BLOB_URL", "%v", err)
 		}
+	}
+	if v := getenv("EDULURE_METRICS_TOKEN"); v != "" {
+		// Never repeated in an error: it is a credential.
+		if len(strings.TrimSpace(v)) < 16 {
+			bad("EDULURE_METRICS_TOKEN", "must be at least 16 characters (openssl rand -hex 16)")
+		}
+		c.MetricsToken = strings.TrimSpace(v)
+	}
+	if v := getenv("EDULURE_METRICS_BASIC_AUTH"); v != "" {
+		if user, pass, ok := strings.Cut(v, ":"); !ok || user == "" || len(pass) < 12 {
+			bad("EDULURE_METRICS_BASIC_AUTH", "must be user:password, with a password of at least 12 characters")
+		}
+		c.MetricsBasic = v
+	}
+	if v := getenv("EDULURE_METRICS_ALLOW"); v != "" {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			if !strings.Contains(item, "/") {
+				if ip := net.ParseIP(item); ip != nil {
+					bits := 128
+					if ip.To4() != nil {
+						ip, bits = ip.To4(), 32
+					}
+					c.MetricsAllow = append(c.MetricsAllow, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+					continue
+				}
+			}
+			_, n, err := net.ParseCIDR(item)
+			if err != nil {
+				bad("EDULURE_METRICS_ALLOW", "%q is neither an IP address nor a CIDR range such as 10.0.0.0/8", item)
+				continue
+			}
+			c.MetricsAllow = append(c.MetricsAllow, n)
+		}
+	}
+	c.OTel = map[string]string{}
+	for _, k := range telemetry.Variables {
+		if v := getenv(k); v != "" {
+			c.OTel[k] = v
+		}
+	}
+	if _, err := telemetry.Enabled(func(k string) string { return c.OTel[k] }); err != nil {
+		errs = append(errs, err)
 	}
 	if c.AccessTokenTTL > 24*time.Hour {
 		bad("EDULURE_ACCESS_TOKEN_TTL", "must be at most 24h: access tokens are meant to be short-lived")

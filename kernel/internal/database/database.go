@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // Querier is what both a pool and a transaction offer; store functions take
@@ -33,6 +35,9 @@ func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, er
 		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "edulure-kernel"
+	// A statement run under a recording span (a traced request's) becomes
+	// its child span; any other costs one context lookup.
+	cfg.ConnConfig.Tracer = telemetry.QueryTracer{}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening database pool: %w", err)

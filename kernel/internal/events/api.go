@@ -15,22 +15,18 @@ import (
 
 // EventInfo is one event of the log.
 type EventInfo struct {
-	Seq        int64           `json:"seq"`
-	ID         string          `json:"id"`
-	Type       string          `json:"type"`
-	Source     string          `json:"source"`
-	TenantID   *string         `json:"tenant_id"`
-	Actor      string          `json:"actor"`
-	RequestID  string          `json:"request_id"`
-	OccurredAt time.Time       `json:"occurred_at"`
-	RelayedAt  time.Time       `json:"relayed_at"`
-	Rejected   *string         `json:"rejected,omitempty"`
-	Data       json.RawMessage `json:"data,omitempty"` // only for callers allowed to read events' data
-	// Deliveries counts the event's subscribers by the state of its
-	// delivery: "delivered" (the subscriber's cursor has passed it, or a
-	// failure was retried successfully), "pending" (not read yet, or to be
-	// retried), "dead", "skipped" (the institution has the plugin off).
-	Deliveries map[string]int `json:"deliveries"`
+	Seq        int64                      `json:"seq"`
+	ID         string                     `json:"id"`
+	Type       string                     `json:"type"`
+	Source     string                     `json:"source"`
+	TenantID   *string                    `json:"tenant_id"`
+	Actor      string                     `json:"actor"`
+	RequestID  string                     `json:"request_id"`
+	OccurredAt time.Time                  `json:"occurred_at"`
+	RelayedAt  time.Time                  `json:"relayed_at"`
+	Rejected   *string                    `json:"rejected,omitempty"`
+	Data       map[string]json.RawMessage `json:"data,omitempty" doc:"The event's data: for callers allowed to read events' data, and in the one event a delivery names."`
+	Deliveries map[string]int             `json:"deliveries" doc:"Its subscribers by the state of its delivery: delivered (the subscriber's cursor has passed it, or a failure was retried successfully), pending (not read yet, or to be retried), dead, skipped (the institution has the plugin off)."`
 }
 
 // DeliveryInfo is one delivery row: an event whose delivery to a
@@ -108,9 +104,8 @@ func (s *Service) Events(ctx context.Context, f Filter) ([]EventInfo, error) {
 		var e EventInfo
 		var id uuid.UUID
 		var tenant *uuid.UUID
-		var data []byte
-		err := row.Scan(&e.Seq, &id, &e.Type, &e.Source, &tenant, &e.Actor, &e.RequestID, &e.OccurredAt, &e.RelayedAt, &e.Rejected, &data)
-		e.ID, e.TenantID, e.Data = id.String(), uuidString(tenant), data
+		err := row.Scan(&e.Seq, &id, &e.Type, &e.Source, &tenant, &e.Actor, &e.RequestID, &e.OccurredAt, &e.RelayedAt, &e.Rejected, &e.Data)
+		e.ID, e.TenantID = id.String(), uuidString(tenant)
 		return e, err
 	})
 	if err != nil || len(evs) == 0 {

@@ -10,6 +10,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
@@ -94,7 +97,9 @@ type logEvent struct {
 	tenant    *uuid.UUID
 	enabled   bool // the institution has the plugin enabled (platform events: always)
 	relayedAt time.Time
-	ev        *pluginv1.Event
+	ev        *pluginv1.Event // a kernel event's data as logged: its secrets sealed
+	// traceparent is the trace context of the work that published it.
+	traceparent string
 }
 
 // Reads of the log. Each selects the subscriber's types and the event's
@@ -104,11 +109,11 @@ type logEvent struct {
 // does not hold the log's pruning back).
 const (
 	readColumns = `b.seq, b.id, b.type, b.tenant_id, b.actor, b.request_id, b.data, b.occurred_at, b.source, b.relayed_at,
-		(b.tenant_id IS NULL OR COALESCE(tp.enabled, $5))`
+		(b.tenant_id IS NULL OR COALESCE(tp.enabled, $5)), b.traceparent`
 	readByType = `
 		SELECT x.* FROM unnest($3::text[]) AS t(type)
 		CROSS JOIN LATERAL (
-			SELECT e.seq, e.id, e.type, e.tenant_id, e.actor, e.request_id, e.data, e.occurred_at, e.source, e.relayed_at
+			SELECT e.seq, e.id, e.type, e.tenant_id, e.actor, e.request_id, e.data, e.occurred_at, e.source, e.relayed_at, e.traceparent
 			FROM kernel.events e
 			WHERE e.type = t.type AND e.seq > $2 AND e.seq <= $7 AND e.relayed_at >= $6 AND e.rejected IS NULL
 				AND ($8::timestamptz IS NULL OR e.occurred_at >= $8)
@@ -129,7 +134,7 @@ const (
 		ORDER BY b.seq`
 	readTenant = `
 		SELECT ` + readColumns + `
-		FROM (SELECT e.seq, e.id, e.type, e.tenant_id, e.actor, e.request_id, e.data, e.occurred_at, e.source, e.relayed_at
+		FROM (SELECT e.seq, e.id, e.type, e.tenant_id, e.actor, e.request_id, e.data, e.occurred_at, e.source, e.relayed_at, e.traceparent
 			FROM kernel.events e
 			WHERE e.tenant_id = $9 AND e.seq > $2 AND e.seq <= $7 AND e.relayed_at >= $6 AND e.type = ANY($3) AND e.rejected IS NULL
 				AND ($8::timestamptz IS NULL OR e.occurred_at >= $8)
@@ -202,8 +207,9 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 			data                      []byte
 			occurred, relayed         *time.Time
 			enabled                   *bool
+			traceparent               *string
 		)
-		dest := []any{&seq, &id, &typ, &tenant, &actor, &reqID, &data, &occurred, &source, &relayed, &enabled}
+		dest := []any{&seq, &id, &typ, &tenant, &actor, &reqID, &data, &occurred, &source, &relayed, &enabled, &traceparent}
 		if c.kind == "live" {
 			dest = append([]any{&h, &hAt}, dest...)
 		}
@@ -223,7 +229,7 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 		if tenant != nil {
 			ev.TenantId = tenant.String()
 		}
-		evs = append(evs, logEvent{seq: *seq, tenant: tenant, enabled: *enabled, relayedAt: *relayed, ev: ev})
+		evs = append(evs, logEvent{seq: *seq, tenant: tenant, enabled: *enabled, relayedAt: *relayed, ev: ev, traceparent: *traceparent})
 	}
 	return evs, upTo, head, headAt, rows.Err()
 }
@@ -354,25 +360,61 @@ func firstError(rs []result) string {
 
 // deliver sends events in one call. A call that fails as a whole (the
 // plugin died or timed out) fails every event once; supervisor.ErrNotRunning
-// is returned as it is (nothing was attempted).
+// is returned as it is (nothing was attempted). A kernel event's sealed
+// fields are opened here, for the call only (the log and the delivery rows
+// keep them sealed); one that cannot be opened (EDULURE_SECRET_KEY changed)
+// is not sent and fails with the reason.
 func (d *dispatcher) deliver(ctx context.Context, evs []logEvent) ([]result, error) {
-	in := make([]*pluginv1.Event, len(evs))
-	for i, e := range evs {
-		in[i] = e.ev
-	}
-	resp, err := d.s.sup.DeliverEvents(ctx, d.name, in, d.s.opts.DeliveryTimeout)
-	if errors.Is(err, supervisor.ErrNotRunning) || ctx.Err() != nil {
-		return nil, errors.Join(err, ctx.Err())
-	}
+	ctx, span := d.traceBatch(ctx, evs)
+	defer span.End()
 	out := make([]result, len(evs))
-	for i := range evs {
+	in := make([]*pluginv1.Event, 0, len(evs))
+	sent := make([]int, 0, len(evs))
+	for i, e := range evs {
+		ev := e.ev
+		if ev.Source == KernelSource {
+			opened, err := outbox.Open(d.s.opts.Sealer, ev.Id, ev.Type, ev.DataJson)
+			if err != nil {
+				out[i] = result{err: "opening the event's sealed fields: " + err.Error(), attempted: true}
+				continue
+			}
+			ev = proto.Clone(ev).(*pluginv1.Event)
+			ev.DataJson = opened
+		}
+		in, sent = append(in, ev), append(sent, i)
+	}
+	if len(in) > 0 {
+		resp, err := d.s.sup.DeliverEvents(ctx, d.name, in, d.s.opts.DeliveryTimeout)
+		if errors.Is(err, supervisor.ErrNotRunning) || ctx.Err() != nil {
+			return nil, errors.Join(err, ctx.Err())
+		}
+		for j, i := range sent {
+			switch {
+			case err != nil:
+				out[i] = result{err: err.Error(), attempted: true}
+			case j >= len(resp.Results) || resp.Results[j] == nil || resp.Results[j].EventId != in[j].Id:
+				out[i] = result{err: "the plugin answered for another event", attempted: true}
+			default:
+				out[i] = result{err: truncate(resp.Results[j].Error, 2000), attempted: resp.Results[j].Attempted || resp.Results[j].Error == ""}
+			}
+		}
+	}
+	delivered, failed := 0, 0
+	for i, r := range out {
 		switch {
-		case err != nil:
-			out[i] = result{err: err.Error(), attempted: true}
-		case resp.Results[i] == nil || resp.Results[i].EventId != in[i].Id:
-			out[i] = result{err: "the plugin answered for another event", attempted: true}
-		default:
-			out[i] = result{err: truncate(resp.Results[i].Error, 2000), attempted: resp.Results[i].Attempted || resp.Results[i].Error == ""}
+		case r.err == "" && r.attempted:
+			delivered++
+			d.s.metrics.delivered(d.name, time.UnixMilli(evs[i].ev.OccurredAtUnixMs))
+		case r.err != "":
+			failed++
+		}
+	}
+	d.s.metrics.settled(d.name, "delivered", delivered)
+	d.s.metrics.settled(d.name, "failed", failed)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("edulure.events.delivered", delivered), attribute.Int("edulure.events.failed", failed))
+		if failed > 0 {
+			span.SetStatus(codes.Error, "some deliveries failed")
 		}
 	}
 	return out, nil

@@ -11,9 +11,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // dispatcher delivers to one subscriber while this replica holds its
@@ -283,4 +286,22 @@ func tenantKey(t *uuid.UUID) string {
 		return ""
 	}
 	return t.String()
+}
+
+// traceBatch starts the span of one delivery call: the root of a trace of
+// its own (a delivery happens after, and apart from, the request that
+// published the event), linked to the trace of each event's publisher. The
+// plugin's spans for the events are its children (Event.traceparent).
+func (d *dispatcher) traceBatch(ctx context.Context, evs []logEvent) (context.Context, trace.Span) {
+	if !d.s.opts.Tracing.Enabled {
+		return ctx, trace.SpanFromContext(context.Background()) // a no-op span
+	}
+	var links []trace.Link
+	for _, e := range evs {
+		if sc := telemetry.SpanContext(e.traceparent); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{attribute.String("edulure.event.id", e.ev.Id)}})
+		}
+	}
+	return d.s.tracer.Start(ctx, "deliver events", trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindProducer), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.String("edulure.subscriber", d.name), attribute.Int("edulure.events", len(evs))))
 }

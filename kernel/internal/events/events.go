@@ -30,8 +30,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // Options tune the relay and delivery.
@@ -52,6 +56,12 @@ type Options struct {
 	// ReplicaID names this replica in the leases and the cursors' owner
 	// column; default a random UUID.
 	ReplicaID string
+
+	Tracing *telemetry.Tracing    // spans of deliveries; nil: none
+	Metrics prometheus.Registerer // deliveries by outcome, lag; nil: not registered
+	// Sealer opens the sealed secret fields of kernel events (outbox.Open)
+	// for the subscribers they are delivered to.
+	Sealer *seal.Sealer
 }
 
 func (o *Options) defaults() {
@@ -105,17 +115,24 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	tracer  trace.Tracer
+	metrics *metrics
 }
 
 // New makes the service; Start runs it.
 func New(pool *pgxpool.Pool, sup *supervisor.Supervisor, logger hclog.Logger, opts Options) *Service {
 	opts.defaults()
+	if opts.Tracing == nil {
+		opts.Tracing = telemetry.Off()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		opts: opts, pool: pool, sup: sup, logger: logger.Named("events"),
 		wakeRelay: make(chan struct{}, 1), rebalance: make(chan struct{}, 1), notify: make(chan string, 64),
 		dirty: map[string]bool{}, dispatch: map[string]*dispatcher{},
 		ctx: ctx, cancel: cancel,
+		tracer: opts.Tracing.Provider.Tracer("github.com/edulure/edulure/kernel/events"), metrics: newMetrics(opts.Metrics),
 	}
 }
 

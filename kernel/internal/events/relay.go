@@ -211,8 +211,8 @@ func (s *Service) relayBatch(ctx context.Context, src source, triggers map[strin
 		moved AS (
 			DELETE FROM ` + src.table + ` o USING unnest($2::bigint[]) AS b(seq) WHERE o.seq = b.seq
 			RETURNING o.*)
-		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, relayed_at, rejected)
-		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, clock_timestamp(), r.why
+		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, relayed_at, rejected, traceparent)
+		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, clock_timestamp(), r.why, o.traceparent
 		FROM appending, moved o
 		LEFT JOIN unnest($3::bigint[], $4::text[]) AS r(seq, why) ON r.seq = o.seq
 		ORDER BY o.seq
@@ -283,11 +283,21 @@ func (s *Service) appendFailed(ctx context.Context, err error) error {
 
 // TypeInfo is one entry of the event type catalogue.
 type TypeInfo struct {
-	Type        string          `json:"type"`
-	Description string          `json:"description"`
-	Publisher   string          `json:"publisher"` // "kernel" or a plugin's name
-	Schema      json.RawMessage `json:"schema"`
-	Subscribers []string        `json:"subscribers"`
+	Type        string `json:"type"`
+	Description string `json:"description"`
+	Publisher   string `json:"publisher" doc:"kernel, or the publishing plugin's name; empty when that plugin is not loaded"`
+	// Schema is the JSON Schema of the data, as written.
+	Schema      map[string]json.RawMessage `json:"schema,omitempty" doc:"The JSON Schema of the event's data; absent when the publisher is not loaded."`
+	Subscribers []string                   `json:"subscribers"`
+}
+
+// jsonObject is a JSON object's members as written; nil for anything else.
+func jsonObject(raw []byte) map[string]json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return m
 }
 
 // Catalogue lists every event type the kernel and the loaded plugins
@@ -303,17 +313,17 @@ func (s *Service) Catalogue() []TypeInfo {
 		}
 	}
 	for _, t := range outbox.Types {
-		add(TypeInfo{Type: t.Type, Description: t.Description, Publisher: KernelSource, Schema: t.Schema})
+		add(TypeInfo{Type: t.Type, Description: t.Description, Publisher: KernelSource, Schema: jsonObject(t.Schema)})
 	}
 	loaded := s.sup.Loaded()
 	for _, p := range loaded {
 		for _, e := range p.Manifest.Publishes {
-			add(TypeInfo{Type: e.Type, Description: e.Description, Publisher: p.Name, Schema: e.SchemaJson})
+			add(TypeInfo{Type: e.Type, Description: e.Description, Publisher: p.Name, Schema: jsonObject(e.SchemaJson)})
 		}
 	}
 	for _, p := range loaded {
 		for _, sub := range p.Manifest.Subscriptions {
-			add(TypeInfo{Type: sub.Type, Description: "published by a plugin that is not loaded", Publisher: "", Schema: json.RawMessage("null")})
+			add(TypeInfo{Type: sub.Type, Description: "published by a plugin that is not loaded", Publisher: ""})
 			byType[sub.Type].Subscribers = append(byType[sub.Type].Subscribers, p.Name)
 		}
 	}

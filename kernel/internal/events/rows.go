@@ -27,6 +27,8 @@ type deliveryRow struct {
 	ev        *pluginv1.Event
 	occurred  time.Time
 	eventUUID uuid.UUID
+	// traceparent is the trace context of the work that published it.
+	traceparent string
 }
 
 func (d *dispatcher) row(sub subscriber, e logEvent, attempts int, err string, delay time.Duration) deliveryRow {
@@ -34,6 +36,7 @@ func (d *dispatcher) row(sub subscriber, e logEvent, attempts int, err string, d
 	return deliveryRow{
 		seq: e.seq, tenant: e.tenant, ordered: sub.isOrdered(e.ev.Type), max: sub.maxAttempts(e.ev.Type, d.s.opts.MaxAttempts),
 		attempts: attempts, err: err, delay: delay, ev: e.ev, occurred: time.UnixMilli(e.ev.OccurredAtUnixMs), eventUUID: id,
+		traceparent: e.traceparent,
 	}
 }
 
@@ -60,6 +63,7 @@ func (d *dispatcher) insertRows(ctx context.Context, tx pgx.Tx, rows []deliveryR
 		reqIDs   = make([]string, n)
 		data     = make([]string, n)
 		occurred = make([]time.Time, n)
+		traces   = make([]string, n)
 	)
 	for i, r := range rows {
 		seqs[i], ordered[i], maxes[i], attempts[i], delays[i] = r.seq, r.ordered, int32(r.max), int32(r.attempts), r.delay.Seconds()
@@ -71,21 +75,21 @@ func (d *dispatcher) insertRows(ctx context.Context, tx pgx.Tx, rows []deliveryR
 			errs[i] = &e
 		}
 		ids[i], types[i], sources[i], actors[i], reqIDs[i] = r.eventUUID, r.ev.Type, r.ev.Source, r.ev.Actor, r.ev.RequestId
-		data[i], occurred[i] = string(orEmptyObject(r.ev.DataJson)), r.occurred
+		data[i], occurred[i], traces[i] = string(orEmptyObject(r.ev.DataJson)), r.occurred, r.traceparent
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO kernel.deliveries (event_seq, subscriber, tenant_id, ordered, max_attempts, status, attempts, next_attempt_at, last_error,
-			event_id, type, source, actor, request_id, data, occurred_at)
+			event_id, type, source, actor, request_id, data, occurred_at, traceparent)
 		SELECT r.seq, $1, r.tenant, r.ordered, r.max, CASE WHEN r.attempts >= r.max THEN 'dead' ELSE 'pending' END, r.attempts,
-			now() + make_interval(secs => r.delay), r.err, r.id, r.type, r.source, r.actor, r.request_id, r.data::jsonb, r.occurred
+			now() + make_interval(secs => r.delay), r.err, r.id, r.type, r.source, r.actor, r.request_id, r.data::jsonb, r.occurred, r.traceparent
 		FROM unnest($2::bigint[], $3::uuid[], $4::bool[], $5::int[], $6::int[], $7::text[], $8::float8[],
-			$9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::timestamptz[])
-			AS r(seq, tenant, ordered, max, attempts, err, delay, id, type, source, actor, request_id, data, occurred)
+			$9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::timestamptz[], $16::text[])
+			AS r(seq, tenant, ordered, max, attempts, err, delay, id, type, source, actor, request_id, data, occurred, traceparent)
 		ORDER BY r.seq
 		ON CONFLICT (subscriber, event_seq) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,
 			next_attempt_at = EXCLUDED.next_attempt_at, last_error = COALESCE(EXCLUDED.last_error, kernel.deliveries.last_error), updated_at = now()
 		WHERE kernel.deliveries.status <> 'pending'`,
-		d.name, seqs, tenants, ordered, maxes, attempts, errs, delays, ids, types, sources, actors, reqIDs, data, occurred)
+		d.name, seqs, tenants, ordered, maxes, attempts, errs, delays, ids, types, sources, actors, reqIDs, data, occurred, traces)
 	if err != nil {
 		return fmt.Errorf("writing delivery rows: %w", err)
 	}
@@ -110,6 +114,8 @@ type pendingRow struct {
 	enabled  bool
 	failed   bool // it has a last error: a failure, not only a wait
 	ev       *pluginv1.Event
+	// traceparent is the trace context of the work that published it.
+	traceparent string
 }
 
 // rowsBatch delivers the subscriber's due delivery rows (oldest event
@@ -120,7 +126,7 @@ func (d *dispatcher) rowsBatch(ctx context.Context, sub subscriber) (int, error)
 	rows, err := d.s.pool.Query(ctx, `
 		SELECT d.id, d.event_seq, d.attempts, d.max_attempts, d.ordered, d.tenant_id,
 			(d.tenant_id IS NULL OR COALESCE(tp.enabled, $3)), d.last_error IS NOT NULL,
-			d.event_id, d.type, d.actor, d.request_id, d.data, d.occurred_at, d.source
+			d.event_id, d.type, d.actor, d.request_id, d.data, d.occurred_at, d.source, d.traceparent
 		FROM kernel.deliveries d
 		LEFT JOIN kernel.tenant_plugins tp ON tp.tenant_id = d.tenant_id AND tp.plugin = d.subscriber
 		WHERE d.subscriber = $1 AND d.status = 'pending' AND d.next_attempt_at <= now()
@@ -142,7 +148,7 @@ func (d *dispatcher) rowsBatch(ctx context.Context, sub subscriber) (int, error)
 	var data []byte
 	stopped := map[string]bool{} // ordered institutions held back by a cursor
 	_, err = pgx.ForEachRow(rows, []any{&p.id, &p.seq, &p.attempts, &p.max, &p.ordered, &p.tenant, &p.enabled, &p.failed,
-		&evID, &typ, &actor, &requestID, &data, &occurred, &source}, func() error {
+		&evID, &typ, &actor, &requestID, &data, &occurred, &source, &p.traceparent}, func() error {
 		defer func() { p, data = pendingRow{}, nil }()
 		t := tenantKey(p.tenant)
 		if p.ordered && (stopped[t] || d.blockedByCursor(sub, t, p.seq)) {
@@ -187,7 +193,7 @@ func (d *dispatcher) rowsBatch(ctx context.Context, sub subscriber) (int, error)
 	if len(batch) > 0 {
 		evs := make([]logEvent, len(batch))
 		for i, p := range batch {
-			evs[i] = logEvent{ev: p.ev}
+			evs[i] = logEvent{ev: p.ev, traceparent: p.traceparent}
 		}
 		if results, err = d.deliver(ctx, evs); err != nil {
 			return 0, err

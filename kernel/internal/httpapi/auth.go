@@ -135,7 +135,7 @@ type TokenResponse struct {
 	Tenant       *tenancy.Membership  `json:"tenant,omitempty"`
 	Memberships  []tenancy.Membership `json:"memberships,omitempty"`
 	// Second step: present mfa_token with a code to /api/v1/auth/mfa/verify.
-	MFARequired  bool   `json:"mfa_required,omitempty"`
+	MFARequired  bool   `json:"mfa_required" doc:"true: no tokens yet; present mfa_token with a code to POST /api/v1/auth/mfa/verify."`
 	MFAToken     string `json:"mfa_token,omitempty"`
 	MFAEnrolment bool   `json:"mfa_enrolment_required,omitempty"` // enrol first via /api/v1/auth/mfa/setup
 	// Issued when a login completes a TOTP enrolment: shown once.
@@ -569,30 +569,13 @@ func (s *Server) forgotPassword(c echo.Context) error {
 	if ok, retry := s.accountLim.allow("reset:" + strings.ToLower(email)); !ok {
 		return tooMany("password-reset requests for this account", retry)
 	}
-	ctx := c.Request().Context()
-	err := s.inTx(c, func(t *txc) error {
-		u, err := identity.GetUserByEmail(ctx, t, email)
-		if errors.Is(err, sdk.ErrNotFound) {
-			return nil // same answer either way: no account enumeration
-		}
-		if err != nil {
-			return err
-		}
-		tok, exp, err := identity.NewPasswordReset(ctx, t, u.ID)
-		if err != nil {
-			return err
-		}
-		// The messaging plugin delivers this event as an email.
-		if err := t.event(outbox.PasswordResetRequested, uuid.Nil, map[string]any{
-			"user_id": u.ID, "email": u.Email, "display_name": u.DisplayName, "token": tok, "expires_at": exp,
-		}); err != nil {
-			return err
-		}
-		return t.audit(uuid.Nil, "identity.password_reset.requested", u.ID.String(), map[string]any{"user_id": u.ID.String()})
+	// Whether the account exists decides everything below, so it all runs
+	// after the answer, off the request path: the answer takes as long for
+	// a registered address as for any other (no enumeration by timing).
+	reqID, ip := c.Response().Header().Get(echo.HeaderXRequestID), c.RealIP()
+	s.goBackground(s.requestLogger(c), "password reset", func(ctx context.Context) error {
+		return s.sendPasswordReset(ctx, email, reqID, ip)
 	})
-	if err != nil {
-		return err
-	}
 	return c.JSON(http.StatusAccepted, AcceptedResponse{Status: "if an account exists for this email, a reset link has been sent"})
 }
 

@@ -26,9 +26,10 @@ func unauthorized(code, detail string) *problem.Problem {
 	return problem.New(http.StatusUnauthorized, code, detail)
 }
 
-// authenticate resolves the request's credentials to a principal, enforces
-// the route's access level and asks OPA about its permission.
+// authenticate resolves the request's credentials to a principal and
+// checks the route's access level and permission (authorize).
 func (s *Server) authenticate(r Route) echo.MiddlewareFunc {
+	check := r.check()
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			setHeaders(c.Response().Header(), noStoreHeader)
@@ -40,32 +41,8 @@ func (s *Server) authenticate(r Route) echo.MiddlewareFunc {
 				return err
 			}
 			c.Set(principalKey, p)
-			switch r.Access {
-			case UserOnly:
-				if p.Kind != "user" {
-					return problem.New(http.StatusForbidden, "user-required", "this route is for people, not API keys")
-				}
-			case TenantScoped:
-				if !p.HasTenant() && !(p.Operator && r.PlatformPermission != "") {
-					return problem.New(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
-				}
-			case Platform:
-				if !p.Operator {
-					return problem.New(http.StatusForbidden, "operator-required", "this route is for platform operators")
-				}
-			}
-			if r.Access == TenantScoped || r.Access == Platform {
-				perm := r.Permission
-				if r.Access == TenantScoped && !p.HasTenant() {
-					perm = r.PlatformPermission // an operator across institutions
-				}
-				ok, err := s.Authz.Allowed(c.Request().Context(), s.authzInput(p, perm))
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return permissionDenied(p, perm)
-				}
+			if err := s.authorize(c.Request().Context(), p, check); err != nil {
+				return err
 			}
 			return next(c)
 		}
@@ -108,12 +85,11 @@ func bearer(c echo.Context) (string, bool) {
 	return tok, tok != ""
 }
 
-func (s *Server) principal(c echo.Context) (*Principal, error) {
+func (s *Server) resolvePrincipal(ctx context.Context, c echo.Context) (*Principal, error) {
 	raw, ok := bearer(c)
 	if !ok {
 		return nil, unauthorized("missing-credentials", "send an access token or API key as 'Authorization: Bearer <token>'")
 	}
-	ctx := c.Request().Context()
 	if strings.HasPrefix(raw, identity.APIKeyPrefix) {
 		k, err := identity.AuthenticateAPIKey(ctx, s.Pool, raw)
 		if err != nil {

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -21,7 +22,12 @@ func TestBadInput(t *testing.T) {
 	signup := "/api/v1/auth/signup"
 	invite := "/api/v1/tenant/invitations"
 	goodSignup := `{"email":"ok@example.edu","password":"` + password + `","display_name":"Ok"}`
-	cursor := func(s string) string { return url.QueryEscape(base64.RawURLEncoding.EncodeToString([]byte(s))) }
+	// cursor is a cursor in the form the API hands out (base64 of its sort
+	// key as a JSON list) holding s.
+	cursor := func(s string) string {
+		k, _ := json.Marshal([]string{s})
+		return url.QueryEscape(base64.RawURLEncoding.EncodeToString(k))
+	}
 
 	tests := []struct {
 		name    string
@@ -77,6 +83,24 @@ func TestBadInput(t *testing.T) {
 		{name: "limit negative", method: "GET", path: "/api/v1/tenant/invitations?limit=-1", admin: true, status: 422, code: "invalid-request", field: "limit"},
 		{name: "bogus cursor", method: "GET", path: "/api/v1/tenant/members?cursor=!!not-base64!!", admin: true, status: 422, code: "invalid-request", field: "cursor"},
 		{name: "cursor of another list", method: "GET", path: "/api/v1/tenant/invitations?cursor=" + cursor("12345"), admin: true, status: 422, code: "invalid-request", field: "cursor"},
+
+		// Postgres stores no NUL in text (SQLSTATE 22021) or jsonb (22P05),
+		// nor bytes that are not UTF-8: refused before any query, naming where.
+		{name: "NUL in API key name", method: "POST", path: "/api/v1/tenant/apikeys", admin: true, body: `{"name":"ci\u0000","permissions":["tenancy.member.read"]}`, status: 422, code: "invalid-request", field: "name"},
+		{name: "NUL in role description", method: "PUT", path: "/api/v1/tenant/roles/ta", admin: true, body: `{"description":"\u0000","permissions":[]}`, status: 422, code: "invalid-request", field: "description"},
+		{name: "NUL in a permission", method: "PUT", path: "/api/v1/tenant/roles/ta", admin: true, body: `{"description":"TA","permissions":["tenancy.member.read","x\u0000"]}`, status: 422, code: "invalid-request", field: "permissions[1]"},
+		{name: "NUL in invitation email", method: "POST", path: invite, admin: true, body: `{"email":"a\u0000@b.co","roles":["learner"]}`, status: 422, code: "invalid-request", field: "email"},
+		{name: "NUL in institution name", method: "PATCH", path: "/api/v1/tenant", admin: true, body: `{"name":"Acme\u0000"}`, status: 422, code: "invalid-request", field: "name"},
+		{name: "NUL in signup display name", method: "POST", path: signup, body: `{"email":"nul@example.edu","password":"` + password + `","display_name":"\u0000"}`, status: 422, code: "invalid-request", field: "display_name"},
+		{name: "NUL in role to delete", method: "DELETE", path: "/api/v1/tenant/roles/%00", admin: true, status: 422, code: "invalid-request", field: "role"},
+		{name: "NUL in role to put", method: "PUT", path: "/api/v1/tenant/roles/ta%00", admin: true, body: map[string]any{"permissions": []string{}}, status: 422, code: "invalid-request", field: "role"},
+		{name: "not UTF-8 in role to delete", method: "DELETE", path: "/api/v1/tenant/roles/%FF", admin: true, status: 422, code: "invalid-request", field: "role"},
+		{name: "NUL in member ID", method: "GET", path: "/api/v1/tenant/members/%00", admin: true, status: 422, code: "invalid-request", field: "user_id"},
+		{name: "cursor of NUL bytes", method: "GET", path: "/api/v1/tenant/members?cursor=AAAA", admin: true, status: 422, code: "invalid-request", field: "cursor"},
+		{name: "cursor not UTF-8", method: "GET", path: "/api/v1/tenant/audit?cursor=" + cursor("\xff\xfe"), admin: true, status: 422, code: "invalid-request", field: "cursor"},
+		{name: "NUL in a query filter", method: "GET", path: "/api/v1/events?type=a%00", admin: true, status: 422, code: "invalid-request", field: "type"},
+		{name: "not UTF-8 in a query filter", method: "GET", path: "/api/v1/events/deliveries?subscriber=%c3%28", admin: true, status: 422, code: "invalid-request", field: "subscriber"},
+		{name: "malformed query string", method: "GET", path: "/api/v1/tenant/members?limit=%zz", admin: true, status: 422, code: "invalid-request", field: "query"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,7 +128,14 @@ func TestBadInput(t *testing.T) {
 	r := b.do("POST", signup, "", map[string]any{"email": "bobby@example.edu", "password": password, "display_name": "Robert'); " + sqlMeta})
 	require.Equal(t, 201, r.Status, "%s", r.Raw)
 	require.Equal(t, "Robert'); "+sqlMeta, r.str("user", "display_name"))
-	require.Equal(t, 200, b.do("GET", "/api/v1/tenants?cursor="+cursor(sqlMeta), b.operator(), nil).Status)
+	op := b.operator()
+	require.Equal(t, 200, b.do("GET", "/api/v1/tenants?cursor="+cursor(sqlMeta), op, nil).Status)
+	r = b.do("GET", "/api/v1/tenants?cursor=AAAA", op, nil) // three NUL bytes
+	requireProblem(t, r, 422, "invalid-request")
+	require.Equal(t, "cursor", problemField(r, 0), "%s", r.Raw)
+	r = b.do("GET", "/api/v1/admin/audit?cursor="+cursor("1\x00"), op, nil)
+	requireProblem(t, r, 422, "invalid-request")
+	require.Equal(t, "cursor", problemField(r, 0), "%s", r.Raw)
 	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM kernel.users`).Scan(&users))
 	require.Equal(t, 5, users)
 }

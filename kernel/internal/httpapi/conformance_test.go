@@ -24,6 +24,10 @@ func TestRequestContractConformance(t *testing.T) {
 	t.Parallel()
 	b, _ := withPlugins(t, pluginBlock{variant: variant{name: "conf", version: "0.1.0", module: "kernel/internal/conformance/cmd"},
 		limits: fmt.Sprintf("storage_object_bytes = %d", conformance.StorageObjectBytes)})
+	b.undocumented = map[string]string{
+		"GET /api/v1/conf/status/{code}": "answers the status its path names, to test how statuses pass through",
+		"GET /api/v1/conf/stream/{kind}": "streams with the status its kind names (status-201, status-204), likewise",
+	}
 	inst := b.institution("conform")
 	h := plugintest.New(t, conformance.New(), plugintest.WithStorageLimits(10<<30, conformance.StorageObjectBytes))
 	tenant := plugintest.NewTenant()

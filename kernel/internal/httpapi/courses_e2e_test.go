@@ -15,8 +15,8 @@ import (
 
 // The feature plugins as they ship: their own modules, built as they are.
 var (
-	coursesPlugin      = variant{name: "courses", version: "0.2.0", module: "plugins/courses"}
-	gamificationPlugin = variant{name: "gamification", version: "0.3.0", module: "examples/gamification"}
+	coursesPlugin      = variant{name: "courses", version: "0.3.0", module: "plugins/courses"}
+	gamificationPlugin = variant{name: "gamification", version: "0.4.0", module: "examples/gamification"}
 )
 
 // TestCoursesEndToEnd walks the courses plugin's whole path through the
@@ -111,7 +111,7 @@ func TestCoursesEndToEnd(t *testing.T) {
 		if assert.Len(c, items, 1) {
 			cert = items[0]
 		}
-	}, 20*time.Second, 50*time.Millisecond)
+	}, eventually, 50*time.Millisecond)
 	verify, _ := cert["verify_path"].(string)
 	require.NotEmpty(t, verify)
 	r = ok(b.do("GET", verify, "", nil), 200)
@@ -124,7 +124,7 @@ func TestCoursesEndToEnd(t *testing.T) {
 		r := b.do("GET", "/api/v1/leaderboard/users/"+a.learnerID, a.learner, nil)
 		assert.Equal(c, 200, r.Status)
 		assert.EqualValues(c, 20, r.get("points"), "%s", r.Raw)
-	}, 20*time.Second, 50*time.Millisecond)
+	}, eventually, 50*time.Millisecond)
 
 	// Another institution's learner sees none of it.
 	r = ok(b.do("GET", "/api/v1/courses", other.learner, nil), 200)
@@ -158,7 +158,7 @@ func TestCoursesEndToEnd(t *testing.T) {
 	ok(b.do("DELETE", "/api/v1/tenant/members/"+leaver, a.admin, nil), 204)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Equal(c, "withdrawn", enrolmentStatus(leaver))
-	}, 20*time.Second, 50*time.Millisecond)
+	}, eventually, 50*time.Millisecond)
 
 	// Disabled for the institution: its routes are 404 and it gets no more
 	// deliveries.
@@ -178,7 +178,7 @@ func TestCoursesEndToEnd(t *testing.T) {
 	ok(b.do("DELETE", "/api/v1/tenant/members/"+other.learnerID, other.admin, nil), 204)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Equal(c, elsewhere+1, passed(other.id))
-	}, 20*time.Second, 50*time.Millisecond)
+	}, eventually, 50*time.Millisecond)
 	require.Zero(t, b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'courses'"), "nothing failed or waits")
 	require.Equal(t, "active", enrolmentStatus(stayer), "the plugin heard nothing while disabled")
 }

@@ -2,15 +2,17 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -65,7 +67,111 @@ func DecodeBody(body []byte, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return problem.New(http.StatusBadRequest, "malformed-json", "the request body must hold exactly one JSON value")
 	}
+	if field, ok := nulField(body); ok {
+		p := problem.New(http.StatusUnprocessableEntity, "invalid-request", field+": "+nulMessage)
+		p.Errors = []sdk.FieldError{{Field: field, Message: nulMessage}}
+		return p
+	}
 	return nil
+}
+
+// nulMessage says why a NUL character is refused: Postgres stores no NUL in
+// text (SQLSTATE 22021) or in jsonb (22P05), so a request holding one would
+// fail at the database instead of naming its field.
+const nulMessage = `must not contain a NUL character (\u0000)`
+
+// nulField finds the first string (value or object key) of a valid JSON
+// document that holds a NUL character, and names where it is:
+// "name", "roles[2]", "config.title". It checks every value, also those a
+// request keeps as raw JSON (a plugin's configuration is stored as jsonb).
+func nulField(body []byte) (string, bool) {
+	if !bytes.Contains(body, []byte(`\u0000`)) { // the only way to write NUL in JSON
+		return "", false
+	}
+	type frame struct {
+		array     bool
+		index     int
+		key       string
+		expectKey bool
+	}
+	var stack []frame
+	path := func(key string) string {
+		var b strings.Builder
+		for _, f := range stack {
+			switch {
+			case f.array:
+				fmt.Fprintf(&b, "[%d]", f.index)
+			case f.key != "":
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(f.key)
+			}
+		}
+		if key != "" {
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(key)
+		}
+		return b.String()
+	}
+	// valueDone moves the enclosing container past the value just read.
+	valueDone := func() {
+		if n := len(stack); n > 0 {
+			if stack[n-1].array {
+				stack[n-1].index++
+			} else {
+				stack[n-1].expectKey = true
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		top := len(stack) - 1
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, frame{expectKey: true})
+			case '[':
+				stack = append(stack, frame{array: true})
+			default:
+				stack = stack[:top]
+				valueDone()
+			}
+			continue
+		case string:
+			if top >= 0 && !stack[top].array && stack[top].expectKey {
+				if strings.IndexByte(v, 0) >= 0 { // a key of a map or of raw JSON
+					return path(strings.ReplaceAll(v, "\x00", `\u0000`)), true
+				}
+				stack[top].key, stack[top].expectKey = v, false
+				continue
+			}
+			if strings.IndexByte(v, 0) >= 0 {
+				return path(""), true
+			}
+		}
+		valueDone()
+	}
+}
+
+// textProblem says why s cannot be stored as Postgres text ("" when it
+// can): a NUL character or bytes that are not UTF-8.
+func textProblem(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nulMessage
+	}
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	return ""
 }
 
 func jsonProblem(err error) *problem.Problem {
@@ -137,62 +243,62 @@ func (f fieldErrors) err() error {
 	return sdk.Invalid(f...)
 }
 
+// checkParams refuses path and query parameters that Postgres cannot store
+// as text (a NUL character, bytes that are not UTF-8) with a 422 naming the
+// parameter, before a handler passes them to a query.
+func checkParams(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := paramsProblem(c.ParamNames(), c.ParamValues(), c.Request().URL.RawQuery); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+// paramsProblem checks path parameters (names and values pairwise) and a
+// raw query string.
+func paramsProblem(names, values []string, rawQuery string) error {
+	var fe fieldErrors
+	for i, v := range values {
+		if i < len(names) {
+			if why := textProblem(v); why != "" {
+				fe.addf(names[i], "%s", why)
+			}
+		}
+	}
+	if rawQuery != "" {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return sdk.Invalid(sdk.FieldError{Field: "query", Message: "is not a valid query string: " + err.Error()})
+		}
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			name := k
+			if textProblem(k) != "" {
+				name = strconv.QuoteToASCII(k)
+				fe.addf(name, "parameter name %s", textProblem(k))
+				continue
+			}
+			for _, v := range q[k] {
+				if why := textProblem(v); why != "" {
+					fe.addf(name, "%s", why)
+					break
+				}
+			}
+		}
+	}
+	return fe.err()
+}
+
 // pathUUID reads a UUID path parameter.
 func pathUUID(c echo.Context, name string) (uuid.UUID, error) {
 	id, err := uuid.Parse(c.Param(name))
 	if err != nil {
 		return uuid.Nil, sdk.Errorf(sdk.ErrNotFound, "%s %q is not a valid ID", name, c.Param(name))
-	}
-	return id, nil
-}
-
-// Page is a page of a list with an opaque cursor for the next one.
-type Page[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
-// pageParams reads ?limit= (1..100, default 50) and ?cursor=.
-func pageParams(c echo.Context) (limit int, cursor string, err error) {
-	limit = 50
-	if v := c.QueryParam("limit"); v != "" {
-		n, perr := strconv.Atoi(v)
-		if perr != nil || n < 1 || n > 100 {
-			return 0, "", sdk.Invalid(sdk.FieldError{Field: "limit", Message: "must be an integer from 1 to 100"})
-		}
-		limit = n
-	}
-	if v := c.QueryParam("cursor"); v != "" {
-		b, derr := base64.RawURLEncoding.DecodeString(v)
-		if derr != nil || len(b) > 200 {
-			return 0, "", sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
-		}
-		cursor = string(b)
-	}
-	return limit, cursor, nil
-}
-
-// page builds a page from up to limit+1 fetched items.
-func page[T any](items []T, limit int, key func(T) string) Page[T] {
-	p := Page[T]{Items: items}
-	if p.Items == nil {
-		p.Items = []T{}
-	}
-	if len(items) > limit {
-		p.Items = items[:limit]
-		p.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(key(items[limit-1])))
-	}
-	return p
-}
-
-// cursorUUID parses a UUID cursor ("" → uuid.Nil).
-func cursorUUID(cursor string) (uuid.UUID, error) {
-	if cursor == "" {
-		return uuid.Nil, nil
-	}
-	id, err := uuid.Parse(cursor)
-	if err != nil {
-		return uuid.Nil, sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
 	}
 	return id, nil
 }

@@ -60,7 +60,29 @@ type LogReplayResponse struct {
 
 // RunJobRequest is the optional body of a manual run.
 type RunJobRequest struct {
-	Args json.RawMessage `json:"args,omitempty"` // a JSON object handed to the job
+	Args map[string]json.RawMessage `json:"args,omitempty" doc:"A JSON object handed to the job."`
+}
+
+// EventsQuery is what GET /api/v1/events reads.
+type EventsQuery struct {
+	Type string `query:"type" doc:"Only events of this type, such as courses.lesson.completed.v1."`
+	From string `query:"from" format:"date-time" doc:"Only events that occurred at or after this time (RFC 3339)."`
+	To   string `query:"to" format:"date-time" doc:"Only events that occurred before this time (RFC 3339)."`
+	PageQuery
+}
+
+// DeliveriesQuery is what GET /api/v1/events/deliveries reads.
+type DeliveriesQuery struct {
+	Status     string `query:"status" enum:"pending,delivered,dead,skipped" doc:"Only deliveries in this state."`
+	Subscriber string `query:"subscriber" doc:"Only deliveries to this plugin."`
+	Type       string `query:"type" doc:"Only deliveries of events of this type."`
+	PageQuery
+}
+
+// RunsQuery is what GET /api/v1/jobs/{plugin}/{job}/runs reads.
+type RunsQuery struct {
+	Status string `query:"status" enum:"queued,running,retrying,succeeded,failed,skipped" doc:"Only runs in this state."`
+	PageQuery
 }
 
 var deliveryStatuses = []string{"pending", "delivered", "dead", "skipped"}
@@ -69,32 +91,20 @@ var deliveryStatuses = []string{"pending", "delivered", "dead", "skipped"}
 // for an operator without an institution in the token.
 func scope(c echo.Context) uuid.UUID { return principalOf(c).TenantID }
 
-// seqCursor reads a numeric cursor.
-func seqCursor(cursor string) (int64, error) {
-	if cursor == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(cursor, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
-	}
-	return n, nil
-}
-
 func (s *Server) eventTypes(c echo.Context) error {
-	return c.JSON(http.StatusOK, Page[events.TypeInfo]{Items: s.Events.Catalogue()})
+	return c.JSON(http.StatusOK, whole(s.Events.Catalogue()))
 }
 
 func (s *Server) listEvents(c echo.Context) error {
-	limit, cursor, err := pageParams(c)
+	pg, err := pageRequest(c)
 	if err != nil {
 		return err
 	}
-	before, err := seqCursor(cursor)
+	before, err := afterInt(pg)
 	if err != nil {
 		return err
 	}
-	f := events.Filter{Tenant: scope(c), Type: c.QueryParam("type"), Before: before, Limit: limit + 1}
+	f := events.Filter{Tenant: scope(c), Type: c.QueryParam("type"), Before: before, Limit: pg.Limit + 1}
 	var fields []sdk.FieldError
 	if f.Type != "" && !wire.EventType.MatchString(f.Type) {
 		fields = append(fields, sdk.FieldError{Field: "type", Message: "must be an event type such as courses.lesson.completed.v1"})
@@ -131,19 +141,19 @@ func (s *Server) listEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(evs, limit, func(e events.EventInfo) string { return strconv.FormatInt(e.Seq, 10) }))
+	return c.JSON(http.StatusOK, sdk.NewPage(evs, pg.Limit, func(e events.EventInfo) []string { return intKey(e.Seq) }))
 }
 
 func (s *Server) listDeliveries(c echo.Context) error {
-	limit, cursor, err := pageParams(c)
+	pg, err := pageRequest(c)
 	if err != nil {
 		return err
 	}
-	before, err := seqCursor(cursor)
+	before, err := afterInt(pg)
 	if err != nil {
 		return err
 	}
-	f := events.Filter{Tenant: scope(c), Status: c.QueryParam("status"), Subscriber: c.QueryParam("subscriber"), Type: c.QueryParam("type"), Before: before, Limit: limit + 1}
+	f := events.Filter{Tenant: scope(c), Status: c.QueryParam("status"), Subscriber: c.QueryParam("subscriber"), Type: c.QueryParam("type"), Before: before, Limit: pg.Limit + 1}
 	if err := checkDeliveryFilter(f.Status, f.Subscriber, f.Type); err != nil {
 		return err
 	}
@@ -151,7 +161,7 @@ func (s *Server) listDeliveries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(ds, limit, func(d events.DeliveryInfo) string { return strconv.FormatInt(d.ID, 10) }))
+	return c.JSON(http.StatusOK, sdk.NewPage(ds, pg.Limit, func(d events.DeliveryInfo) []string { return intKey(d.ID) }))
 }
 
 func checkDeliveryFilter(status, subscriber, typ string) error {
@@ -338,7 +348,7 @@ func (s *Server) listJobs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, Page[jobs.JobInfo]{Items: js})
+	return c.JSON(http.StatusOK, whole(js))
 }
 
 func (s *Server) knownJob(c echo.Context) (plugin, job string, err error) {
@@ -354,11 +364,11 @@ func (s *Server) listJobRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, cursor, err := pageParams(c)
+	pg, err := pageRequest(c)
 	if err != nil {
 		return err
 	}
-	before, err := cursorUUID(cursor)
+	before, err := afterUUID(pg)
 	if err != nil {
 		return err
 	}
@@ -366,7 +376,7 @@ func (s *Server) listJobRuns(c echo.Context) error {
 	if status != "" && !slices.Contains([]string{"queued", "running", "retrying", "succeeded", "failed", "skipped"}, status) {
 		return sdk.Invalid(sdk.FieldError{Field: "status", Message: "must be queued, running, retrying, succeeded, failed or skipped"})
 	}
-	f := jobs.RunFilter{Plugin: plugin, Job: job, Tenant: scope(c), Status: status, Limit: limit + 1}
+	f := jobs.RunFilter{Plugin: plugin, Job: job, Tenant: scope(c), Status: status, Limit: pg.Limit + 1}
 	if before != uuid.Nil {
 		f.Before = &before
 	}
@@ -374,7 +384,7 @@ func (s *Server) listJobRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(runs, limit, func(r jobs.RunInfo) string { return r.ID }))
+	return c.JSON(http.StatusOK, sdk.NewPage(runs, pg.Limit, func(r jobs.RunInfo) []string { return key(r.ID) }))
 }
 
 func (s *Server) getJobRun(c echo.Context) error {
@@ -403,22 +413,12 @@ func (s *Server) runJob(c echo.Context) error {
 	}
 	perTenant, perm, _ := s.Jobs.Job(plugin, job)
 	p := principalOf(c)
-	switch {
-	case perTenant && !p.HasTenant():
-		return problem.New(http.StatusForbidden, "tenant-required", fmt.Sprintf("job %s/%s runs per institution: use a token scoped to one", plugin, job))
-	case !perTenant && !p.Operator:
-		return problem.New(http.StatusForbidden, "operator-required", fmt.Sprintf("job %s/%s is a platform job: only platform operators run it", plugin, job))
+	check := accessCheck{Access: Platform, Permission: perm, What: fmt.Sprintf("job %s/%s", plugin, job)}
+	if perTenant {
+		check.Access = TenantScoped
 	}
-	in := s.authzInput(p, perm)
-	if !perTenant {
-		in.Tenant = ""
-	}
-	allowed, err := s.Authz.Allowed(c.Request().Context(), in)
-	if err != nil {
+	if err := s.authorize(c.Request().Context(), p, check); err != nil {
 		return err
-	}
-	if !allowed {
-		return permissionDenied(p, perm)
 	}
 	var body RunJobRequest
 	if c.Request().ContentLength != 0 {
@@ -426,10 +426,10 @@ func (s *Server) runJob(c echo.Context) error {
 			return err
 		}
 	}
-	if len(body.Args) > 0 {
-		var obj map[string]any
-		if json.Unmarshal(body.Args, &obj) != nil || obj == nil {
-			return sdk.Invalid(sdk.FieldError{Field: "args", Message: "must be a JSON object"})
+	var args json.RawMessage
+	if body.Args != nil {
+		if args, err = json.Marshal(body.Args); err != nil {
+			return err
 		}
 	}
 	tenant := uuid.Nil
@@ -440,7 +440,7 @@ func (s *Server) runJob(c echo.Context) error {
 	var runID uuid.UUID
 	err = s.inTx(c, func(t *txc) error {
 		var err error
-		if runID, err = s.Jobs.Trigger(c.Request().Context(), t.Tx, plugin, job, tenant, kind+":"+id, body.Args); err != nil {
+		if runID, err = s.Jobs.Trigger(c.Request().Context(), t.Tx, plugin, job, tenant, kind+":"+id, args); err != nil {
 			return err
 		}
 		return t.audit(tenant, "jobs.run.requested", plugin+"/"+job, map[string]any{"run_id": runID, "plugin": plugin, "job": job})

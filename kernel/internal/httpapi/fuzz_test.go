@@ -53,6 +53,11 @@ func FuzzDecodeBody(f *testing.F) {
 		"{\"email\":\"\xff\"}",
 		`{"name":1e400}`,
 		strings.Repeat("[", 10001),
+		`{"name":"\u0000"}`,
+		`{"mfa_required_roles":["admin","a\u0000b"]}`,
+		`{"enabled":true,"config":{"a":[{"b":"\u0000"}]}}`,
+		`{"config":{"\u0000":1}}`,
+		`{"name":"\\u0000"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -60,6 +65,7 @@ func FuzzDecodeBody(f *testing.F) {
 		for _, newDst := range []func() any{
 			func() any { return &httpapi.SignupRequest{} },
 			func() any { return &httpapi.UpdateTenantRequest{} },
+			func() any { return &httpapi.PutPluginRequest{} },
 		} {
 			dst := newDst()
 			err := httpapi.DecodeBody(body, dst)
@@ -69,11 +75,38 @@ func FuzzDecodeBody(f *testing.F) {
 			}
 			again, err := json.Marshal(dst)
 			require.NoError(t, err)
+			// Whatever is accepted can be stored: Postgres text and jsonb
+			// hold no NUL character.
+			var generic any
+			require.NoError(t, json.Unmarshal(again, &generic))
+			require.False(t, holdsNUL(generic), "a NUL character got through in %q", body)
 			dst2 := newDst()
 			require.NoError(t, httpapi.DecodeBody(again, dst2), "re-decoding %s", again)
 			require.Equal(t, dst, dst2)
 		}
 	})
+}
+
+// holdsNUL reports whether a decoded JSON value has a NUL character in any
+// string or object key.
+func holdsNUL(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.ContainsRune(x, 0)
+	case []any:
+		for _, e := range x {
+			if holdsNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if strings.ContainsRune(k, 0) || holdsNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func TestDecodeBody(t *testing.T) {
@@ -97,6 +130,11 @@ func TestDecodeBody(t *testing.T) {
 		{name: "cut short", body: `{"email":"a@uni`, dst: &httpapi.SignupRequest{}, wantStatus: 400, wantDetail: "ends too early"},
 		{name: "not JSON", body: `email=a@uni.test`, dst: &httpapi.SignupRequest{}, wantStatus: 400, wantDetail: "not valid JSON"},
 		{name: "an array, not an object", body: `[]`, dst: &httpapi.SignupRequest{}, wantStatus: 400, wantDetail: "must be a JSON object"},
+		{name: "NUL in a string", body: `{"email":"a\u0000@uni.test"}`, dst: &httpapi.SignupRequest{}, wantStatus: 422, wantField: "email", wantDetail: "NUL character"},
+		{name: "NUL in a list", body: `{"mfa_required_roles":["admin","\u0000"]}`, dst: &httpapi.UpdateTenantRequest{}, wantStatus: 422, wantField: "mfa_required_roles[1]", wantDetail: "NUL character"},
+		{name: "NUL deep in raw JSON", body: `{"enabled":true,"config":{"a":[1,{"b":"x\u0000"}]}}`, dst: &httpapi.PutPluginRequest{}, wantStatus: 422, wantField: "config.a[1].b", wantDetail: "NUL character"},
+		{name: "NUL in a key of raw JSON", body: `{"enabled":true,"config":{"k\u0000":1}}`, dst: &httpapi.PutPluginRequest{}, wantStatus: 422, wantField: `config.k\u0000`, wantDetail: "NUL character"},
+		{name: "NUL after other values", body: `{"enabled":true,"config":{"a":{"b":[]},"c":"\u0000"}}`, dst: &httpapi.PutPluginRequest{}, wantStatus: 422, wantField: "config.c", wantDetail: "NUL character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,5 +158,12 @@ func TestDecodeBody(t *testing.T) {
 		require.Equal(t, "Uni", *req.Name)
 		require.False(t, *req.SelfSignup)
 		require.Equal(t, []string{"admin"}, *req.MFARequiredRoles)
+	})
+
+	t.Run("an escaped backslash before u0000 is no NUL", func(t *testing.T) {
+		t.Parallel()
+		var req httpapi.UpdateTenantRequest
+		require.NoError(t, httpapi.DecodeBody([]byte(`{"name":"C:\\u0000"}`), &req))
+		require.Equal(t, `C:\u0000`, *req.Name)
 	})
 }

@@ -27,6 +27,7 @@ import (
 func TestMain(m *testing.M) {
 	code := dbtest.Main(m)
 	removePluginBuilds()
+	reportCheckedOperations()
 	os.Exit(code)
 }
 
@@ -37,6 +38,10 @@ type testBundle struct {
 	url      string
 	pool     *pgxpool.Pool
 	kernel   *app.Kernel
+	document *documentCheck // every answer do gets is checked against /api/openapi.json
+	// undocumented are operations ("GET /api/v1/conf/status/{code}") whose
+	// answers the document cannot describe, with the reason.
+	undocumented map[string]string
 }
 
 func setup(t testing.TB, env ...string) *testBundle {
@@ -50,6 +55,12 @@ func setup(t testing.TB, env ...string) *testBundle {
 
 // setupLogged is setup with the kernel logging to log.
 func setupLogged(t testing.TB, log hclog.Logger, env ...string) *testBundle {
+	t.Helper()
+	return setupKernel(t, log, nil, env...)
+}
+
+// setupKernel is setupLogged with options for app.New.
+func setupKernel(t testing.TB, log hclog.Logger, opts []app.Option, env ...string) *testBundle {
 	t.Helper()
 	pool, dbURL := dbtest.NewPool(t)
 	vars := map[string]string{
@@ -69,11 +80,11 @@ func setupLogged(t testing.TB, log hclog.Logger, env ...string) *testBundle {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	k, err := app.New(ctx, cfg, log, pool)
+	k, err := app.New(ctx, cfg, log, pool, opts...)
 	require.NoError(t, err)
 	t.Cleanup(k.Close)
 	k.API.Run(ctx)
-	return &testBundle{t: t, url: serve(t, k), pool: pool, kernel: k}
+	return &testBundle{t: t, url: serve(t, k), pool: pool, kernel: k, document: &documentCheck{}}
 }
 
 // serve exposes a kernel's API on a loopback test server.
@@ -125,7 +136,9 @@ func (r response) items() []map[string]any {
 	return out
 }
 
-// do sends a request; body may be nil, a string (sent raw) or a value (JSON).
+// do sends a request; body may be nil, a string (sent raw) or a value
+// (JSON). The answer is checked against /api/openapi.json
+// (checkAgainstDocument).
 func (b *testBundle) do(method, path, token string, body any, headers ...string) response {
 	b.t.Helper()
 	var rd io.Reader
@@ -163,6 +176,7 @@ func (b *testBundle) do(method, path, token string, body any, headers ...string)
 	if res.StatusCode >= 500 && !b.allow5xx {
 		b.t.Errorf("%s %s: server error %d: %s", method, path, res.StatusCode, raw)
 	}
+	b.checkAgainstDocument(req, res, raw)
 	return out
 }
 

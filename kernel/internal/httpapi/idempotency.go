@@ -20,6 +20,11 @@ import (
 // successful response is stored and replayed for a retry with the same key
 // and the same body; the same key with another body is a 422; a retry while
 // the first request still runs is a 409. Failed requests free the key.
+//
+// The stored answers hold secrets (an API key, an invitation token), so
+// they are sealed under EDULURE_SECRET_KEY, bound to their scope and key,
+// and kept for idempotencyTTL: after that the key is free again, and
+// pruneIdempotencyKeys deletes the row.
 func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		key := c.Request().Header.Get("Idempotency-Key")
@@ -43,8 +48,11 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		hash := h.Sum(nil)
 		ctx := c.Request().Context()
 
-		tag, err := s.Pool.Exec(ctx, `INSERT INTO kernel.idempotency_keys (scope, key, method, path, request_hash) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (scope, key) DO NOTHING`, scope, key, c.Request().Method, c.Request().URL.Path, hash)
+		// A key whose record has expired is taken over as if new.
+		tag, err := s.Pool.Exec(ctx, `INSERT INTO kernel.idempotency_keys AS k (scope, key, method, path, request_hash) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (scope, key) DO UPDATE SET method = EXCLUDED.method, path = EXCLUDED.path, request_hash = EXCLUDED.request_hash,
+				status = NULL, headers = NULL, body = NULL, created_at = now()
+			WHERE k.created_at <= now() - $6::interval`, scope, key, c.Request().Method, c.Request().URL.Path, hash, idempotencyTTL.String())
 		if err != nil {
 			return err
 		}
@@ -68,11 +76,15 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 				p.RetryAfter = 1
 				return p
 			}
+			body, err := s.Sealer.OpenStoredAnswer(scope, key, storedBody)
+			if err != nil {
+				return err
+			}
 			for k, v := range headers {
 				c.Response().Header().Set(k, v)
 			}
 			c.Response().Header().Set("Idempotent-Replayed", "true")
-			return c.Blob(*status, headers["Content-Type"], storedBody)
+			return c.Blob(*status, headers["Content-Type"], body)
 		}
 
 		rec := &recorder{ResponseWriter: c.Response().Writer}
@@ -88,7 +100,7 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		headers := map[string]string{"Content-Type": c.Response().Header().Get(echo.HeaderContentType)}
 		hj, _ := json.Marshal(headers)
 		if _, err := s.Pool.Exec(cleanup, `UPDATE kernel.idempotency_keys SET status = $3, headers = $4, body = $5 WHERE scope = $1 AND key = $2`,
-			scope, key, status, hj, rec.buf.Bytes()); err != nil {
+			scope, key, status, hj, s.Sealer.SealStoredAnswer(scope, key, rec.buf.Bytes())); err != nil {
 			s.requestLogger(c).Warn("storing idempotent response", "error", err)
 		}
 		return nil
@@ -103,4 +115,33 @@ type recorder struct {
 func (r *recorder) Write(b []byte) (int, error) {
 	r.buf.Write(b)
 	return r.ResponseWriter.Write(b)
+}
+
+// idempotencyTTL is how long an Idempotency-Key's answer is kept and
+// replayed.
+const idempotencyTTL = 24 * time.Hour
+
+// pruneIdempotencyKeys deletes expired Idempotency-Key records, and returns
+// how many.
+func (s *Server) pruneIdempotencyKeys(ctx context.Context) (int64, error) {
+	tag, err := s.Pool.Exec(ctx, `DELETE FROM kernel.idempotency_keys WHERE created_at <= now() - $1::interval`, idempotencyTTL.String())
+	return tag.RowsAffected(), err
+}
+
+// pruneLoop prunes expired Idempotency-Key records every hour until ctx ends.
+func (s *Server) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := s.pruneIdempotencyKeys(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.Warn("pruning expired Idempotency-Key records", "error", err)
+		} else if n > 0 {
+			s.Logger.Debug("pruned expired Idempotency-Key records", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

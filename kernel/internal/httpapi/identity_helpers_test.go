@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/edulure/edulure/kernel/internal/outbox"
+	"github.com/edulure/edulure/kernel/internal/seal"
 )
 
 // loginAs logs in with a password and returns the whole answer, which may be
@@ -29,7 +33,7 @@ func requireTokens(t *testing.T, r response) {
 	require.NotEmpty(t, r.str("access_token"), "body: %s", r.Raw)
 	require.NotEmpty(t, r.str("refresh_token"), "body: %s", r.Raw)
 	require.Equal(t, "Bearer", r.str("token_type"))
-	require.Nil(t, r.get("mfa_required"), "body: %s", r.Raw)
+	require.Equal(t, false, r.get("mfa_required"), "body: %s", r.Raw)
 }
 
 // requireChallenge asserts a login that stopped at the second factor.
@@ -75,14 +79,35 @@ func wrongTOTP(t *testing.T, secret string) string {
 	return ""
 }
 
-// resetToken reads the newest password-reset token sent to email from the outbox.
+// resetToken reads the newest password-reset token sent to email from the
+// outbox or the event log, once the request's background work is done, and
+// opens it as a subscriber receives it.
 func (b *testBundle) resetToken(email string) string {
 	b.t.Helper()
-	var tok string
-	err := b.pool.QueryRow(context.Background(), `SELECT data->>'token' FROM (SELECT id, type, tenant_id, data, occurred_at FROM kernel.outbox UNION ALL SELECT id, type, tenant_id, data, occurred_at FROM kernel.events WHERE source = 'kernel') AS ev
-		WHERE type = 'identity.password_reset.requested.v1' AND data->>'email' = $1 ORDER BY id DESC LIMIT 1`, email).Scan(&tok)
+	b.kernel.API.Wait()
+	var id, typ string
+	var data []byte
+	err := b.pool.QueryRow(context.Background(), `SELECT id::text, type, data FROM (SELECT id, type, tenant_id, data, occurred_at FROM kernel.outbox UNION ALL SELECT id, type, tenant_id, data, occurred_at FROM kernel.events WHERE source = 'kernel') AS ev
+		WHERE type = 'identity.password_reset.requested.v1' AND data->>'email' = $1 ORDER BY id DESC LIMIT 1`, email).Scan(&id, &typ, &data)
 	require.NoError(b.t, err)
-	require.True(b.t, strings.HasPrefix(tok, "edp_"), "token %q", tok)
+	return b.eventSecret(id, typ, data, "token", "edp_")
+}
+
+// eventSecret opens a sealed field of a kernel event, as the kernel does for
+// delivery, and checks the plain value's prefix.
+func (b *testBundle) eventSecret(id, typ string, data []byte, field, prefix string) string {
+	b.t.Helper()
+	sealer, err := seal.New(b.kernel.Config.SecretKey)
+	require.NoError(b.t, err)
+	var stored map[string]any
+	require.NoError(b.t, json.Unmarshal(data, &stored))
+	require.True(b.t, strings.HasPrefix(fmt.Sprint(stored[field]), outbox.SealedPrefix), "%s of %s is stored sealed: %s", field, typ, data)
+	opened, err := outbox.Open(sealer, id, typ, data)
+	require.NoError(b.t, err)
+	var plain map[string]any
+	require.NoError(b.t, json.Unmarshal(opened, &plain))
+	tok, _ := plain[field].(string)
+	require.True(b.t, strings.HasPrefix(tok, prefix), "%s %q", field, tok)
 	return tok
 }
 

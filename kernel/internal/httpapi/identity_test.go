@@ -327,6 +327,7 @@ func TestPasswordReset(t *testing.T) {
 	unknown := b.do("POST", "/api/v1/auth/password/forgot", "", map[string]any{"email": "ghost@reset.test"})
 	require.Equal(t, 202, unknown.Status, "%s", unknown.Raw)
 	require.Equal(t, known.Body, unknown.Body, "the answer must not reveal whether the account exists")
+	b.kernel.API.Wait() // the work behind the answers
 	var ghostEvents int
 	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM (SELECT id, type, tenant_id, data, occurred_at FROM kernel.outbox UNION ALL SELECT id, type, tenant_id, data, occurred_at FROM kernel.events WHERE source = 'kernel') AS ev WHERE data->>'email' = 'ghost@reset.test'`).Scan(&ghostEvents))
 	require.Zero(t, ghostEvents)

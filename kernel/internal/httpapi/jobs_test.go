@@ -26,7 +26,7 @@ func TestJobsScheduledOncePerTickAcrossReplicas(t *testing.T) {
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		assert.GreaterOrEqual(ct, b.count("SELECT count(DISTINCT scheduled_at) FROM plugin_ticker.job_log WHERE job = 'tick'"), 3)
 		assert.GreaterOrEqual(ct, b.count("SELECT count(DISTINCT scheduled_at) FROM plugin_ticker.job_log WHERE job = 'sweep' AND tenant = $1 AND scheduled_at > $2", a.id, since), 3)
-	}, 20*time.Second, 50*time.Millisecond)
+	}, eventually, 50*time.Millisecond)
 	// Each tick ran once (first attempts: one per tick), never twice.
 	require.Equal(t, b.count("SELECT count(DISTINCT scheduled_at) FROM plugin_ticker.job_log WHERE job = 'tick'"),
 		b.count("SELECT count(*) FROM plugin_ticker.job_log WHERE job = 'tick' AND attempt = 1"))
@@ -77,7 +77,7 @@ func TestJobsManualRetriesTimeoutsAndEvents(t *testing.T) {
 		r := b.do("GET", runURL, a.admin, nil)
 		assert.Equal(c, "succeeded", r.str("status"), "%s", r.Raw)
 		assert.Len(c, r.get("attempt_history"), 2)
-	}, 20*time.Second, 50*time.Millisecond)
+	}, eventually, 50*time.Millisecond)
 	r = b.do("GET", runURL, a.admin, nil)
 	require.Equal(t, "failed", r.str("attempt_history", "0", "outcome"))
 	require.Contains(t, r.str("attempt_history", "0", "error"), "failing attempt 1")
@@ -106,7 +106,7 @@ func TestJobsManualRetriesTimeoutsAndEvents(t *testing.T) {
 	require.Equal(t, 201, b.do("POST", "/api/v1/probe/items", a.instructor, map[string]any{"name": "lamp"}).Status)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Equal(c, 1, b.count("SELECT count(*) FROM plugin_probe.job_log WHERE job = 'on-created' AND trigger = 'event' AND tenant = $1", a.id))
-	}, 10*time.Second, 50*time.Millisecond)
+	}, eventually, 50*time.Millisecond)
 
 	// Another institution sees none of alpha's runs.
 	other := b.institution("beta")

@@ -102,10 +102,7 @@ func (s *Server) mySessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if sessions == nil {
-		sessions = []identity.Session{}
-	}
-	return c.JSON(http.StatusOK, Page[identity.Session]{Items: sessions})
+	return c.JSON(http.StatusOK, whole(sessions))
 }
 
 // RevokedResponse counts revoked sessions.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
@@ -34,6 +35,11 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 // and the tenant and subject once known.
 func (s *Server) requestLogger(c echo.Context) hclog.Logger {
 	args := []any{"request_id", c.Response().Header().Get(echo.HeaderXRequestID)}
+	if s.tracing {
+		if sc := trace.SpanContextFromContext(c.Request().Context()); sc.IsValid() {
+			args = append(args, "trace_id", sc.TraceID().String())
+		}
+	}
 	if p := principalOf(c); p != nil {
 		if p.HasTenant() {
 			args = append(args, "tenant", p.TenantID.String())

@@ -11,7 +11,6 @@ import (
 	"github.com/edulure/edulure/kernel/internal/identity"
 	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
-	"github.com/edulure/edulure/kernel/internal/token"
 	"github.com/edulure/edulure/sdk"
 )
 
@@ -117,15 +116,19 @@ func (s *Server) createTenant(c echo.Context) error {
 }
 
 func (s *Server) listTenants(c echo.Context) error {
-	limit, cursor, err := pageParams(c)
+	pg, err := pageRequest(c)
 	if err != nil {
 		return err
 	}
-	ts, err := tenancy.ListTenants(c.Request().Context(), s.Pool, cursor, limit+1)
+	after, err := afterString(pg)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(ts, limit, func(t tenancy.Tenant) string { return t.Slug }))
+	ts, err := tenancy.ListTenants(c.Request().Context(), s.Pool, after, pg.Limit+1)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sdk.NewPage(ts, pg.Limit, func(t tenancy.Tenant) []string { return key(t.Slug) }))
 }
 
 func (s *Server) getTenantByID(c echo.Context) error {
@@ -141,7 +144,7 @@ func (s *Server) getTenantByID(c echo.Context) error {
 }
 
 func (s *Server) listKeys(c echo.Context) error {
-	return c.JSON(http.StatusOK, Page[token.KeyInfo]{Items: s.Keyring.Keys()})
+	return c.JSON(http.StatusOK, whole(s.Keyring.Keys()))
 }
 
 // RotatedResponse names the new signing key.

@@ -74,16 +74,10 @@ func (s *Server) pluginProxy(c echo.Context) error {
 			return problem.New(http.StatusNotFound, "plugin-not-enabled", fmt.Sprintf("the %s plugin is not enabled for this institution", target.Plugin))
 		}
 		tenantConfig = cfg
-	} else if !route.Public {
-		return problem.New(http.StatusForbidden, "tenant-required", "this route needs a token scoped to an institution: log in with a tenant or call POST /api/v1/auth/switch")
 	}
 	if !route.Public {
-		ok, err := s.Authz.Allowed(ctx, s.authzInput(p, route.Permission))
-		if err != nil {
+		if err := s.authorize(ctx, p, accessCheck{Access: TenantScoped, Permission: route.Permission, What: "this route"}); err != nil {
 			return err
-		}
-		if !ok {
-			return permissionDenied(p, route.Permission)
 		}
 	}
 	body, err := io.ReadAll(req.Body)
@@ -180,6 +174,8 @@ func (s *Server) wirePrincipal(ctx context.Context, p *Principal, t supervisor.T
 	}
 	if p.HasTenant() {
 		out.TenantId = p.tenantString()
+		ctx, end := s.startSpan(ctx, "authorize plugin permissions")
+		defer end()
 		out.Permissions = t.Permissions(func(perm string) bool {
 			ok, err := s.Authz.Allowed(ctx, s.authzInput(p, perm))
 			return err == nil && ok
@@ -192,17 +188,17 @@ func (s *Server) wirePrincipal(ctx context.Context, p *Principal, t supervisor.T
 // holds its settings except the secret ones, which are never shown: Secrets
 // says which of those are set.
 type PluginView struct {
-	Name             string          `json:"name"`
-	Version          string          `json:"version"`
-	Description      string          `json:"description,omitempty"`
-	State            string          `json:"state"`
-	Enabled          bool            `json:"enabled"`
-	EnabledByDefault bool            `json:"enabled_by_default"`
-	Config           json.RawMessage `json:"config"`
-	Secrets          SecretViews     `json:"secrets"`
-	ConfigSchema     json.RawMessage `json:"config_schema,omitempty"`
-	Routes           []string        `json:"routes"`
-	Permissions      []string        `json:"permissions"`
+	Name             string                     `json:"name"`
+	Version          string                     `json:"version"`
+	Description      string                     `json:"description,omitempty"`
+	State            string                     `json:"state"`
+	Enabled          bool                       `json:"enabled"`
+	EnabledByDefault bool                       `json:"enabled_by_default"`
+	Config           map[string]json.RawMessage `json:"config" doc:"The institution's settings, as stored, without the secret ones; {} when none."`
+	Secrets          SecretViews                `json:"secrets" doc:"The secret settings (writeOnly in config_schema), by name: whether each is set, never its value."`
+	ConfigSchema     map[string]json.RawMessage `json:"config_schema,omitempty" doc:"The JSON Schema of the settings, when the plugin has any."`
+	Routes           []string                   `json:"routes"`
+	Permissions      []string                   `json:"permissions"`
 }
 
 // SecretViews are a plugin's secret settings (writeOnly in its
@@ -221,8 +217,8 @@ type SecretView struct {
 // config_schema) is the exception: absent, it keeps its value; a value
 // replaces it; null clears it.
 type PutPluginRequest struct {
-	Enabled *bool           `json:"enabled"`
-	Config  json.RawMessage `json:"config,omitempty"`
+	Enabled *bool                      `json:"enabled" doc:"true or false (required)."`
+	Config  map[string]json.RawMessage `json:"config,omitempty" doc:"The new settings, checked against the plugin's config_schema; absent or null keeps the current ones. A secret setting absent keeps its value, null clears it."`
 }
 
 func (s *Server) tenantPluginView(ctx context.Context, tenant uuid.UUID, st supervisor.Status) (PluginView, error) {
@@ -232,14 +228,17 @@ func (s *Server) tenantPluginView(ctx context.Context, tenant uuid.UUID, st supe
 	}
 	v := PluginView{
 		Name: st.Name, Version: st.Version, Description: st.Description, State: string(st.State),
-		Enabled: set.Enabled, EnabledByDefault: st.EnabledByDefault, Config: set.Config,
-		Secrets: SecretViews{}, Routes: st.Routes, Permissions: st.Permissions,
+		Enabled: set.Enabled, EnabledByDefault: st.EnabledByDefault,
+		Secrets: SecretViews{}, Routes: nonNil(st.Routes), Permissions: nonNil(st.Permissions),
 	}
+	cfg := set.Config
 	if m, ok := s.Plugins.Manifest(st.Name); ok {
 		if len(m.ConfigSchemaJson) > 0 {
-			v.ConfigSchema = m.ConfigSchemaJson
+			if err := json.Unmarshal(m.ConfigSchemaJson, &v.ConfigSchema); err != nil {
+				return PluginView{}, fmt.Errorf("configuration schema of plugin %q: %w", st.Name, err)
+			}
 		}
-		v.Config = withoutSettings(set.Config, m.Secrets)
+		cfg = withoutSettings(set.Config, m.Secrets)
 		for _, name := range m.Secrets {
 			sv := SecretView{}
 			if sec, ok := set.Secrets[name]; ok {
@@ -248,12 +247,18 @@ func (s *Server) tenantPluginView(ctx context.Context, tenant uuid.UUID, st supe
 			v.Secrets[name] = sv
 		}
 	}
+	if err := json.Unmarshal(cfg, &v.Config); len(cfg) > 0 && err != nil {
+		return PluginView{}, fmt.Errorf("stored configuration of plugin %q is not a JSON object: %w", st.Name, err)
+	}
+	if v.Config == nil { // none stored, or null
+		v.Config = map[string]json.RawMessage{}
+	}
 	return v, nil
 }
 
 func (s *Server) listTenantPlugins(c echo.Context) error {
 	p := principalOf(c)
-	out := Page[PluginView]{Items: []PluginView{}}
+	out := whole([]PluginView{})
 	for _, st := range s.Plugins.Statuses() {
 		if st.State == supervisor.StateFailed && len(st.Routes) == 0 {
 			continue // refused at load: not installed as far as institutions can tell
@@ -288,8 +293,10 @@ func (s *Server) putTenantPlugin(c echo.Context) error {
 		return err
 	}
 	cfg := cur.Config
-	if body.Config != nil && string(body.Config) != "null" {
-		cfg = body.Config
+	if body.Config != nil {
+		if cfg, err = json.Marshal(body.Config); err != nil {
+			return err
+		}
 	}
 	ch, err := s.splitSecrets(p.TenantID, name, m, cur, cfg)
 	if err != nil {
@@ -348,7 +355,7 @@ func validatePluginConfig(m *supervisor.Manifest, cfg json.RawMessage) error {
 }
 
 func (s *Server) listPlugins(c echo.Context) error {
-	return c.JSON(http.StatusOK, Page[supervisor.Status]{Items: s.Plugins.Statuses()})
+	return c.JSON(http.StatusOK, whole(s.Plugins.Statuses()))
 }
 
 func (s *Server) reloadPlugins(c echo.Context) error {

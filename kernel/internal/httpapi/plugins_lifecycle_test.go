@@ -8,12 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -213,8 +214,9 @@ func TestPluginChecksumMismatchRefused(t *testing.T) {
 	require.Equal(t, 200, r.Status, "%s", r.Raw)
 	require.Len(t, r.items(), 1, "%s", r.Raw)
 	require.Equal(t, "other", r.str("items", "0", "name"))
-	// The kernel reports the refusal without leaving the load balancer.
-	r = b.do("GET", "/readyz", "", nil)
+	// The kernel reports the refusal to operators without leaving the load
+	// balancer.
+	r = b.do("GET", "/readyz", op, nil)
 	require.Equal(t, 200, r.Status, "%s", r.Raw)
 	require.Equal(t, "failed", r.str("checks", "plugin:probe"))
 	require.Equal(t, "running", r.str("checks", "plugin:other"))
@@ -390,14 +392,16 @@ func TestPluginCrashRestartsAndQuarantine(t *testing.T) {
 // blocks neither the kernel nor other requests to the plugin.
 func TestPluginTimeout(t *testing.T) {
 	t.Parallel()
-	b, _ := withPlugins(t, pluginBlock{variant: probe, requestTimeout: "300ms"})
+	// The timeout leaves a quick request ample time on a loaded machine
+	// (at 300 ms a no-op once ran out).
+	b, _ := withPlugins(t, pluginBlock{variant: probe, requestTimeout: "2s"})
 	op := b.operator()
 	a := b.institution("alpha")
 
-	r := b.do("GET", "/api/v1/probe/sleep?ms=3000", a.learner, nil)
+	r := b.do("GET", "/api/v1/probe/sleep?ms=60000", a.learner, nil)
 	requireProblem(t, r, 504, "plugin-timeout")
 	require.Equal(t, "plugin", r.str("source"))
-	require.Contains(t, r.str("detail"), "300ms")
+	require.Contains(t, r.str("detail"), "2s")
 
 	// Keep slow requests in flight while other requests are served.
 	stop := make(chan struct{})
@@ -415,7 +419,7 @@ func TestPluginTimeout(t *testing.T) {
 				return
 			default:
 			}
-			r, err := fetch(b.url, "GET", "/api/v1/probe/sleep?ms=3000", a.learner)
+			r, err := fetch(b.url, "GET", "/api/v1/probe/sleep?ms=60000", a.learner)
 			mu.Lock()
 			if err != nil {
 				slow = append(slow, err.Error())
@@ -464,17 +468,21 @@ func TestPluginTimeout(t *testing.T) {
 // Retry-After, and serves again once a slot frees up.
 func TestPluginConcurrencyLimit(t *testing.T) {
 	t.Parallel()
-	b, _ := withPlugins(t, pluginBlock{variant: probe, maxConcurrent: 1, requestTimeout: "10s"})
+	b, _ := withPlugins(t, pluginBlock{variant: probe, maxConcurrent: 1, requestTimeout: "60s"})
 	op := b.operator()
 	a := b.institution("alpha")
 
+	// The slow request is held until the test removes the hold file: it is
+	// in flight for as long as the test needs, however slow the machine.
+	hold := filepath.Join(t.TempDir(), "hold")
+	require.NoError(t, os.WriteFile(hold, nil, 0o600))
 	type result struct {
 		r   response
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		r, err := fetch(b.url, "GET", "/api/v1/probe/sleep?ms=4000", a.learner)
+		r, err := fetch(b.url, "GET", "/api/v1/probe/sleep?hold="+url.QueryEscape(hold), a.learner)
 		done <- result{r, err}
 	}()
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -489,6 +497,7 @@ func TestPluginConcurrencyLimit(t *testing.T) {
 	requireRetryAfter(t, r)
 	require.Contains(t, r.str("detail"), "limit of 1 concurrent")
 
+	require.NoError(t, os.Remove(hold))
 	var res result
 	select {
 	case res = <-done:
@@ -497,7 +506,7 @@ func TestPluginConcurrencyLimit(t *testing.T) {
 	}
 	require.NoError(t, res.err)
 	require.Equal(t, 200, res.r.Status, "%s", res.r.Raw)
-	require.Equal(t, float64(4000), res.r.get("slept_ms"))
+	require.Equal(t, true, res.r.get("held"))
 
 	r = b.do("GET", "/api/v1/probe/noop", a.learner, nil)
 	require.Equal(t, 204, r.Status, "%s", r.Raw)
@@ -526,6 +535,8 @@ func TestPluginUpgradeWithoutFailedRequests(t *testing.T) {
 	const workers = 4
 	stop := make(chan struct{})
 	answers := make([][]answer, workers)
+	// Answers of each version per worker, read while the workers run.
+	var fromV1, fromV2 [workers]atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -542,8 +553,27 @@ func TestPluginUpgradeWithoutFailedRequests(t *testing.T) {
 				if err == nil && r.Status != 200 {
 					answers[w][len(answers[w])-1].version = string(r.Raw)
 				}
+				switch r.str("version") {
+				case "1.0.0":
+					fromV1[w].Add(1)
+				case "2.0.0":
+					fromV2[w].Add(1)
+				}
 			}
 		}()
+	}
+	// everyWorker waits until each worker has an answer of a version (no
+	// fixed sleep: on a loaded machine 300 ms once passed without one).
+	everyWorker := func(counts *[workers]atomic.Int64, version string) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			for w := range workers {
+				if counts[w].Load() == 0 {
+					return false
+				}
+			}
+			return true
+		}, eventually, tick, "every worker got an answer from %s", version)
 	}
 	stopped := false
 	stopLoad := func() {
@@ -555,13 +585,14 @@ func TestPluginUpgradeWithoutFailedRequests(t *testing.T) {
 	}
 	defer stopLoad()
 
-	time.Sleep(300 * time.Millisecond) // load on v1 first
+	everyWorker(&fromV1, "1.0.0") // load on v1 first
 	writePluginsFile(t, file, pluginBlock{variant: v2})
 	r := b.do("POST", "/api/v1/plugins/reload", op, nil)
 	require.Equal(t, 200, r.Status, "%s", r.Raw)
 	require.Equal(t, []any{"probe"}, r.get("upgraded"), "%s", r.Raw)
 	require.Empty(t, r.get("failed"), "%s", r.Raw)
-	time.Sleep(time.Second)
+	// Each worker's requests sent after its first answer from v2 go to v2.
+	everyWorker(&fromV2, "2.0.0")
 	stopLoad()
 
 	total, byVersion := 0, map[string]int{}
@@ -595,14 +626,7 @@ func TestPluginUpgradeWithoutFailedRequests(t *testing.T) {
 // exit by themselves. A kernel stopped with SIGTERM stops them.
 func TestKernelSIGKILLLeavesNoOrphans(t *testing.T) {
 	t.Parallel()
-	root, err := filepath.Abs("../../..")
-	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), "edulure")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/edulure")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "building the kernel: %s", out)
-
+	bin := buildKernel(t)
 	for _, tc := range []struct {
 		name     string
 		signal   os.Signal
@@ -613,61 +637,26 @@ func TestKernelSIGKILLLeavesNoOrphans(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, dbURL := dbtest.NewPool(t)
+			pool, dbURL := dbtest.NewPool(t)
 			file := writePluginsFile(t, "", pluginBlock{variant: probe})
-			addr := freeAddr(t)
-			var logs syncBuffer
-			cmd := exec.Command(bin, "serve")
-			cmd.Env = []string{
-				"DATABASE_URL=" + dbURL,
-				"EDULURE_SECRET_KEY=" + strings.Repeat("cd", 32),
-				"EDULURE_ADDR=" + addr,
-				"EDULURE_PLUGINS_FILE=" + file,
-				"EDULURE_DB_ROLE_PREFIX=" + rolePrefixFor(dbURL),
-				"EDULURE_LOG_FORMAT=json",
-				"PATH=" + os.Getenv("PATH"),
-			}
-			cmd.Stdout, cmd.Stderr = &logs, &logs
-			require.NoError(t, cmd.Start())
-			waited := false
-			t.Cleanup(func() { // before the database is dropped
-				if !waited {
-					_ = cmd.Process.Kill()
-					_ = cmd.Wait()
-				}
-				if t.Failed() {
-					t.Logf("kernel log:\n%s", logs.String())
-				}
-			})
+			k := startKernel(t, pool, bin, dbURL, file, "probe")
 
-			require.EventuallyWithT(t, func(c *assert.CollectT) {
-				res, err := http.Get("http://" + addr + "/readyz")
-				require.NoError(c, err)
-				defer res.Body.Close()
-				body, _ := io.ReadAll(res.Body)
-				require.Equal(c, 200, res.StatusCode, "%s", body)
-				require.Contains(c, string(body), `"plugin:probe":"running"`)
-			}, 60*time.Second, 100*time.Millisecond, "the kernel never got ready")
-
-			kids := childrenOf(cmd.Process.Pid)
+			kids := childrenOf(k.cmd.Process.Pid)
 			require.Len(t, kids, 1, "the kernel runs one plugin process")
 			plugin := kids[0]
 			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", plugin))
 			require.NoError(t, err)
 			require.Contains(t, filepath.Base(exe), "probe-1.0.0", "the child is the plugin")
 
-			require.NoError(t, cmd.Process.Signal(tc.signal))
-			waitErr := make(chan error, 1)
-			go func() { waitErr <- cmd.Wait() }()
+			require.NoError(t, k.cmd.Process.Signal(tc.signal))
 			select {
-			case <-waitErr:
-				waited = true
+			case <-k.done:
 			case <-time.After(60 * time.Second):
 				t.Fatalf("the kernel did not exit after %s", tc.name)
 			}
-			require.Equal(t, tc.exitCode, cmd.ProcessState.ExitCode(), "kernel exit: %s", cmd.ProcessState)
+			require.Equal(t, tc.exitCode, k.cmd.ProcessState.ExitCode(), "kernel exit: %s", k.cmd.ProcessState)
 
-			require.Eventually(t, func() bool { return processGone(plugin) }, 10*time.Second, 50*time.Millisecond,
+			require.Eventually(t, func() bool { return processGone(plugin) }, eventually, 50*time.Millisecond,
 				"plugin process %d outlived the kernel", plugin)
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,16 +15,20 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/config"
 	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/jobs"
+	"github.com/edulure/edulure/kernel/internal/privacy"
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/token"
 	"github.com/edulure/edulure/sdk/blobstore"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // Deps are what the API needs from the rest of the kernel.
@@ -38,7 +43,9 @@ type Deps struct {
 	Plugins   *supervisor.Supervisor
 	Events    *events.Service
 	Jobs      *jobs.Service
+	Privacy   *privacy.Service     // exports, erasures, offboarding
 	Registry  *prometheus.Registry // nil: a fresh one
+	Tracing   *telemetry.Tracing   // nil: no tracing
 }
 
 // Server is the kernel's HTTP API.
@@ -54,12 +61,20 @@ type Server struct {
 	metrics    *metrics
 	now        func() time.Time
 	mfaIssuer  string
+
+	tracing     bool         // spans for requests, authentication and decisions
+	tracer      trace.Tracer // a no-op one when not tracing
+	metricsHTTP http.Handler // /metrics: the kernel's series and the plugins'
+	bg          *background
 }
 
 // New builds the API and registers every kernel route.
 func New(ctx context.Context, d Deps) (*Server, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
+	}
+	if d.Tracing == nil {
+		d.Tracing = telemetry.Off()
 	}
 	s := &Server{
 		Deps:       d,
@@ -70,7 +85,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		accountLim: newLimiter(d.Config.AuthRatePerUser, time.Minute),
 		now:        time.Now,
 		mfaIssuer:  "Edulure",
+		tracing:    d.Tracing.Enabled,
+		tracer:     d.Tracing.Provider.Tracer(tracerName),
+		bg:         newBackground(256),
 	}
+	s.metricsHTTP = promhttp.HandlerFor(metricsGatherer{s}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	var err error
 	if s.metrics, err = newMetrics(d.Registry); err != nil {
 		return nil, err
@@ -91,8 +110,12 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	}
 	e.Pre(middleware.RemoveTrailingSlash())
-	e.Use(s.requestID, s.logRequests, s.recover)
-	e.Use(secureHeaders)
+	e.Use(s.requestID)
+	if s.tracing { // off, not even the middleware: tracing then costs nothing
+		e.Use(s.traceRequests)
+	}
+	e.Use(s.logRequests, s.recover)
+	e.Use(s.secureHeaders, limitHeaders)
 	if len(d.Config.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  d.Config.CORSOrigins,
@@ -130,6 +153,9 @@ func (s *Server) register(r Route) error {
 		return fmt.Errorf("route %s %s declares unknown permission %q", r.Method, r.Path, r.Permission)
 	}
 	var mw []echo.MiddlewareFunc
+	if strings.HasPrefix(r.Path, "/api/v1/auth/") {
+		mw = append(mw, noStore)
+	}
 	if r.AuthLimited {
 		mw = append(mw, s.limitByIP)
 	}
@@ -139,6 +165,7 @@ func (s *Server) register(r Route) error {
 	if r.Idempotent {
 		mw = append(mw, s.idempotency)
 	}
+	mw = append(mw, checkParams)
 	s.echo.Add(r.Method, r.Path, r.Handler, mw...)
 	return nil
 }
@@ -149,10 +176,12 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Routes returns the route table.
 func (s *Server) Routes() []Route { return s.routes }
 
-// Run starts background work (change listener, revocation poller) until ctx ends.
+// Run starts background work (change listener, revocation poller, pruning
+// of expired Idempotency-Key records) until ctx ends.
 func (s *Server) Run(ctx context.Context) {
 	go s.listenChanges(ctx)
 	go s.revoked.poll(ctx, s.Logger)
+	go s.pruneLoop(ctx)
 }
 
 // Serve listens on addr until ctx ends, then drains in-flight requests.
@@ -164,7 +193,8 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 		ReadTimeout:       s.Config.RequestTimeout + 5*time.Second,
 		WriteTimeout:      s.Config.RequestTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    serverHeaderLimit, // limitHeaders answers from headerLimit on
+
 	}
 	srv.RegisterOnShutdown(s.Plugins.EndStreams) // open streams end now rather than hold the drain up
 	errc := make(chan error, 1)

@@ -227,8 +227,22 @@ func TestCustomRoles(t *testing.T) {
 
 	requireProblem(t, b.do("GET", members, acme.learner, nil), 403, "permission-denied")
 
+	// The catalogue a role is made from names each permission's owner and
+	// the built-in roles that hold it by default.
+	r := b.do("GET", "/api/v1/tenant/permissions", acme.admin, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	found := false
+	for _, p := range r.items() {
+		if p["name"] == "tenancy.member.read" {
+			found = true
+			require.Equal(t, "kernel", p["owner"])
+			require.Contains(t, p["default_roles"], "admin")
+		}
+	}
+	require.True(t, found, "%s", r.Raw)
+
 	// A custom role that may read members, given to the learner.
-	r := b.do("PUT", "/api/v1/tenant/roles/grader", acme.admin, map[string]any{"description": "TA", "permissions": []string{"tenancy.member.read"}})
+	r = b.do("PUT", "/api/v1/tenant/roles/grader", acme.admin, map[string]any{"description": "TA", "permissions": []string{"tenancy.member.read"}})
 	require.Equal(t, 200, r.Status, "%s", r.Raw)
 	require.Equal(t, "grader", r.str("name"))
 	require.Equal(t, false, r.get("builtin"))

@@ -32,6 +32,9 @@ type UpdateTenantRequest struct {
 	Name             *string   `json:"name,omitempty"`
 	SelfSignup       *bool     `json:"self_signup,omitempty"`
 	MFARequiredRoles *[]string `json:"mfa_required_roles,omitempty"`
+	// ErasureCoolOffHours is how long an erasure request waits, cancellable,
+	// before it runs: 0 to 2160 hours.
+	ErasureCoolOffHours *int `json:"erasure_cool_off_hours,omitempty"`
 }
 
 func (s *Server) updateTenant(c echo.Context) error {
@@ -47,6 +50,9 @@ func (s *Server) updateTenant(c echo.Context) error {
 		fe.add(e)
 		req.Name = &name
 	}
+	if h := req.ErasureCoolOffHours; h != nil && (*h < 0 || *h > tenancy.MaxErasureCoolOffHours) {
+		fe.addf("erasure_cool_off_hours", "must be from 0 to %d hours", tenancy.MaxErasureCoolOffHours)
+	}
 	var out tenancy.Tenant
 	err := s.inTx(c, func(t *txc) error {
 		if req.MFARequiredRoles != nil {
@@ -58,7 +64,7 @@ func (s *Server) updateTenant(c echo.Context) error {
 			return err
 		}
 		var err error
-		out, err = tenancy.UpdateSettings(ctx, t, p.TenantID, tenancy.Settings{Name: req.Name, SelfSignup: req.SelfSignup, MFARequiredRoles: req.MFARequiredRoles})
+		out, err = tenancy.UpdateSettings(ctx, t, p.TenantID, tenancy.Settings{Name: req.Name, SelfSignup: req.SelfSignup, MFARequiredRoles: req.MFARequiredRoles, ErasureCoolOffHours: req.ErasureCoolOffHours})
 		if err != nil {
 			return err
 		}
@@ -104,19 +110,19 @@ func (s *Server) validateRoleList(c echo.Context, t *txc, tenantID uuid.UUID, fi
 }
 
 func (s *Server) listMembers(c echo.Context) error {
-	limit, cursor, err := pageParams(c)
+	pg, err := pageRequest(c)
 	if err != nil {
 		return err
 	}
-	after, err := cursorUUID(cursor)
+	after, err := afterUUID(pg)
 	if err != nil {
 		return err
 	}
-	ms, err := tenancy.ListMembers(c.Request().Context(), s.Pool, principalOf(c).TenantID, after, limit+1)
+	ms, err := tenancy.ListMembers(c.Request().Context(), s.Pool, principalOf(c).TenantID, after, pg.Limit+1)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(ms, limit, func(m tenancy.Member) string { return m.UserID.String() }))
+	return c.JSON(http.StatusOK, sdk.NewPage(ms, pg.Limit, func(m tenancy.Member) []string { return key(m.UserID.String()) }))
 }
 
 func (s *Server) getMember(c echo.Context) error {
@@ -320,19 +326,19 @@ func (s *Server) invite(c echo.Context) error {
 }
 
 func (s *Server) listInvitations(c echo.Context) error {
-	limit, cursor, err := pageParams(c)
+	pg, err := pageRequest(c)
 	if err != nil {
 		return err
 	}
-	before, err := cursorUUID(cursor)
+	before, err := afterUUID(pg)
 	if err != nil {
 		return err
 	}
-	invs, err := tenancy.ListInvitations(c.Request().Context(), s.Pool, principalOf(c).TenantID, before, limit+1)
+	invs, err := tenancy.ListInvitations(c.Request().Context(), s.Pool, principalOf(c).TenantID, before, pg.Limit+1)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(invs, limit, func(i tenancy.Invitation) string { return i.ID.String() }))
+	return c.JSON(http.StatusOK, sdk.NewPage(invs, pg.Limit, func(i tenancy.Invitation) []string { return key(i.ID.String()) }))
 }
 
 func (s *Server) revokeInvitation(c echo.Context) error {
@@ -365,7 +371,7 @@ func (s *Server) listRoles(c echo.Context) error {
 		return err
 	}
 	roles := tenancy.EffectiveRoles(stored, authz.BuiltinRoles, s.Catalogue.Defaults(), roleDescriptions)
-	return c.JSON(http.StatusOK, Page[tenancy.Role]{Items: roles})
+	return c.JSON(http.StatusOK, whole(roles))
 }
 
 // PutRoleRequest defines a custom role or overrides a built-in one.
@@ -503,7 +509,7 @@ func (s *Server) listPermissions(c echo.Context) error {
 			out = append(out, perm)
 		}
 	}
-	return c.JSON(http.StatusOK, Page[authz.Permission]{Items: out})
+	return c.JSON(http.StatusOK, whole(out))
 }
 
 // CreateAPIKeyRequest creates a service-account key.
@@ -592,10 +598,7 @@ func (s *Server) listAPIKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if keys == nil {
-		keys = []identity.APIKey{}
-	}
-	return c.JSON(http.StatusOK, Page[identity.APIKey]{Items: keys})
+	return c.JSON(http.StatusOK, whole(keys))
 }
 
 func (s *Server) revokeAPIKey(c echo.Context) error {
@@ -619,27 +622,23 @@ func (s *Server) revokeAPIKey(c echo.Context) error {
 }
 
 func (s *Server) listAudit(c echo.Context, tenantID uuid.UUID) error {
-	limit, cursor, err := pageParams(c)
+	pg, err := pageRequest(c)
 	if err != nil {
 		return err
 	}
-	var before int64
-	if cursor != "" {
-		n, perr := parseInt64(cursor)
-		if perr != nil {
-			return sdk.Invalid(sdk.FieldError{Field: "cursor", Message: "is not a cursor returned by this API"})
-		}
-		before = n
+	before, err := afterInt(pg)
+	if err != nil {
+		return err
 	}
 	tid := ""
 	if tenantID != uuid.Nil {
 		tid = tenantID.String()
 	}
-	entries, err := audit.List(c.Request().Context(), s.Pool, tid, before, limit+1)
+	entries, err := audit.List(c.Request().Context(), s.Pool, tid, before, pg.Limit+1)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(entries, limit, func(e audit.Entry) string { return itoa64(e.ID) }))
+	return c.JSON(http.StatusOK, sdk.NewPage(entries, pg.Limit, func(e audit.Entry) []string { return intKey(e.ID) }))
 }
 
 func (s *Server) tenantAudit(c echo.Context) error { return s.listAudit(c, principalOf(c).TenantID) }

@@ -68,7 +68,7 @@ func (t *txc) audit(tenant uuid.UUID, action, target string, data map[string]any
 // event writes an event to the kernel outbox.
 func (t *txc) event(typ string, tenant uuid.UUID, data any) error {
 	kind, id := principalOf(t.c).Actor()
-	ev := outbox.Event{Type: typ, Actor: kind + ":" + id, RequestID: t.c.Response().Header().Get(echo.HeaderXRequestID), Data: data}
+	ev := outbox.Event{Type: typ, Actor: kind + ":" + id, RequestID: t.c.Response().Header().Get(echo.HeaderXRequestID), Data: data, Sealer: t.s.Sealer}
 	if kind == "anonymous" {
 		ev.Actor = "anonymous"
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/sdk"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // JobInfo is a declared job as GET /api/v1/jobs lists it.
@@ -192,6 +193,7 @@ func (s *Service) Trigger(ctx context.Context, tx pgx.Tx, plugin, job string, te
 		return uuid.Nil, sdk.Errorf(sdk.ErrNotFound, "no loaded plugin %q declares a job %q", plugin, job)
 	}
 	r := newRun{plugin: plugin, job: job, trigger: "manual", scheduledAt: time.Now(), requestedBy: actor, args: args}
+	r.traceparent, _ = telemetry.Inject(ctx) // the asking request's trace, for the run's attempts to link to
 	if j.PerTenant {
 		if tenant == uuid.Nil {
 			return uuid.Nil, sdk.Errorf(sdk.ErrBadRequest, "job %s/%s runs per institution: use a token for an institution", plugin, job)

@@ -21,13 +21,17 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/robfig/cron/v3"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // Options tune the job system.
@@ -38,6 +42,17 @@ type Options struct {
 	BackoffMax     time.Duration // default 10m
 	Workers        int           // attempts running at once on this replica (default 10)
 	FetchPoll      time.Duration // River's poll for new work (default 1s; inserts also notify)
+
+	Tracing *telemetry.Tracing    // spans of attempts; nil: none
+	Metrics prometheus.Registerer // attempts by outcome, durations; nil: not registered
+	// Sealer opens the sealed secret fields of the kernel event that
+	// triggers a job (outbox.Open).
+	Sealer *seal.Sealer
+
+	// Register adds the kernel's own kinds of work to the queue (the
+	// personal data lifecycle's exports and erasures), which then runs
+	// them beside the plugins' jobs; they are inserted with Client.
+	Register func(*river.Workers) error
 }
 
 func (o *Options) defaults() {
@@ -68,18 +83,30 @@ type Service struct {
 
 	mu       sync.Mutex
 	periodic map[string]rivertype.PeriodicJobHandle // by "plugin/job/schedule"
+
+	tracer  trace.Tracer
+	metrics *metrics
 }
 
 // New makes the job system; Start runs it.
 func New(pool *pgxpool.Pool, sup *supervisor.Supervisor, logger hclog.Logger, opts Options) (*Service, error) {
 	opts.defaults()
-	s := &Service{opts: opts, pool: pool, sup: sup, logger: logger.Named("jobs"), periodic: map[string]rivertype.PeriodicJobHandle{}}
+	if opts.Tracing == nil {
+		opts.Tracing = telemetry.Off()
+	}
+	s := &Service{opts: opts, pool: pool, sup: sup, logger: logger.Named("jobs"), periodic: map[string]rivertype.PeriodicJobHandle{},
+		tracer: opts.Tracing.Provider.Tracer("github.com/edulure/edulure/kernel/jobs"), metrics: newMetrics(opts.Metrics)}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &tickWorker{s: s}); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &runWorker{s: s}); err != nil {
 		return nil, err
+	}
+	if opts.Register != nil {
+		if err := opts.Register(workers); err != nil {
+			return nil, err
+		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Schema:            "river",
@@ -104,6 +131,9 @@ func (s *Service) Start(ctx context.Context) error {
 	s.sup.OnChange(s.syncSchedules)
 	return s.client.Start(ctx)
 }
+
+// Client is the queue, for the kinds of work Options.Register added.
+func (s *Service) Client() *river.Client[pgx.Tx] { return s.client }
 
 // Close stops taking work and waits for running attempts (up to ctx).
 func (s *Service) Close(ctx context.Context) {
@@ -218,6 +248,7 @@ type newRun struct {
 	eventID     *uuid.UUID
 	requestedBy string
 	args        json.RawMessage
+	traceparent string // of the request or event that asked for the run
 }
 
 // createRuns inserts runs (skipping those that exist: the same tick or event)
@@ -233,10 +264,10 @@ func (s *Service) createRuns(ctx context.Context, tx pgx.Tx, j *pluginv1.Job, ru
 			args = json.RawMessage("{}")
 		}
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO kernel.job_runs (id, plugin, job, tenant_id, trigger, scheduled_at, event_id, requested_by, args, max_attempts, timeout_ms)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			INSERT INTO kernel.job_runs (id, plugin, job, tenant_id, trigger, scheduled_at, event_id, requested_by, args, max_attempts, timeout_ms, traceparent)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			ON CONFLICT DO NOTHING`,
-			id, r.plugin, r.job, r.tenant, r.trigger, r.scheduledAt, r.eventID, r.requestedBy, args, attempts, timeout.Milliseconds())
+			id, r.plugin, r.job, r.tenant, r.trigger, r.scheduledAt, r.eventID, r.requestedBy, args, attempts, timeout.Milliseconds(), r.traceparent)
 		if err != nil {
 			return nil, fmt.Errorf("recording run of %s/%s: %w", r.plugin, r.job, err)
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"slices"
 	"strings"
 	"time"
@@ -13,8 +11,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/edulure/edulure/kernel/internal/outbox"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // tickArgs is one firing of a job's schedule; its worker creates the runs.
@@ -94,6 +99,7 @@ type runRow struct {
 	requestedBy string
 	args        []byte
 	maxAttempts int
+	traceparent string
 }
 
 // Work runs one attempt through the plugin and records it.
@@ -103,8 +109,8 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 	err := w.s.pool.QueryRow(ctx, `
 		UPDATE kernel.job_runs SET status = 'running', attempts = $2, started_at = COALESCE(started_at, now())
 		WHERE id = $1
-		RETURNING tenant_id, trigger, scheduled_at, event_id, requested_by, args, max_attempts`, a.RunID, attempt).
-		Scan(&r.tenant, &r.trigger, &r.scheduledAt, &r.eventID, &r.requestedBy, &r.args, &r.maxAttempts)
+		RETURNING tenant_id, trigger, scheduled_at, event_id, requested_by, args, max_attempts, traceparent`, a.RunID, attempt).
+		Scan(&r.tenant, &r.trigger, &r.scheduledAt, &r.eventID, &r.requestedBy, &r.args, &r.maxAttempts, &r.traceparent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return river.JobCancel(fmt.Errorf("run %s no longer exists", a.RunID))
 	}
@@ -126,6 +132,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 			return err
 		}
 		if !enabled {
+			w.s.metrics.attempt(a.Plugin, a.Job, "skipped", 0)
 			return w.skip(ctx, a.RunID, attempt)
 		}
 	}
@@ -144,10 +151,15 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 	if r.trigger == "manual" {
 		req.Principal = principalOf(r.requestedBy, req.TenantId)
 	}
+	ctx, span := w.s.traceAttempt(ctx, a, attempt, r)
+	defer span.End()
+	started := time.Now()
 	resp, err := w.s.sup.RunJob(ctx, a.Plugin, req)
+	took := time.Since(started)
 	// The plugin's context ends at the same deadline, so its "timed out"
 	// answer can arrive before the kernel's own timer has fired.
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded ||
+	dl, hasDeadline := ctx.Deadline()
+	timedOut := attemptTimedOut(ctx.Err(), dl, hasDeadline, time.Now()) || status.Code(err) == grpccodes.DeadlineExceeded ||
 		err == nil && resp.Error != nil && strings.HasPrefix(resp.Error.Detail, "timed out")
 	if err == nil && resp.Error != nil {
 		err = errors.New(resp.Error.Detail)
@@ -162,7 +174,43 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[runArgs]) error {
 	if timedOut {
 		err = fmt.Errorf("timed out after %s", w.Timeout(job))
 	}
+	outcome := "succeeded"
+	switch {
+	case timedOut:
+		outcome = "timed_out"
+	case err != nil:
+		outcome = "failed"
+	}
+	w.s.metrics.attempt(a.Plugin, a.Job, outcome, took)
+	if outcome != "succeeded" {
+		span.SetStatus(codes.Error, outcome)
+	}
 	return w.finish(ctx, a.RunID, attempt, r.maxAttempts, output, err, timedOut)
+}
+
+// attemptTimedOut says whether an attempt ran out of time: its context
+// says so, or its deadline has passed. The plugin stops the job at the
+// same deadline (it gets it with the request) and its answer can arrive
+// before this process's timer has marked the context done, which on a
+// loaded machine recorded a timeout as an ordinary failure.
+func attemptTimedOut(ctxErr error, deadline time.Time, hasDeadline bool, now time.Time) bool {
+	return errors.Is(ctxErr, context.DeadlineExceeded) || (hasDeadline && !now.Before(deadline))
+}
+
+// traceAttempt starts the span of one attempt: the root of a trace of its
+// own, linked to the trace of the request or event that asked for the run.
+// The plugin's spans for the attempt are its children.
+func (s *Service) traceAttempt(ctx context.Context, a runArgs, attempt int, r runRow) (context.Context, trace.Span) {
+	if !s.opts.Tracing.Enabled {
+		return ctx, trace.SpanFromContext(context.Background()) // a no-op span
+	}
+	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("edulure.plugin", a.Plugin), attribute.String("edulure.job", a.Job), attribute.String("edulure.job.run_id", a.RunID.String()),
+		attribute.String("edulure.job.trigger", r.trigger), attribute.Int("edulure.job.attempt", attempt))}
+	if sc := telemetry.SpanContext(r.traceparent); sc.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+	}
+	return s.tracer.Start(ctx, "job "+a.Plugin+"/"+a.Job, opts...)
 }
 
 // finish records an attempt's outcome and tells River whether to retry.
@@ -225,6 +273,11 @@ func loadEvent(ctx context.Context, s *Service, id uuid.UUID) (*pluginv1.Event, 
 	if tenant != nil {
 		ev.TenantId = tenant.String()
 	}
+	if ev.Source == "kernel" {
+		if ev.DataJson, err = outbox.Open(s.opts.Sealer, ev.Id, ev.Type, ev.DataJson); err != nil {
+			return nil, fmt.Errorf("loading event %s: %w", id, err)
+		}
+	}
 	ev.OccurredAtUnixMs, ev.Attempt = occurred.UnixMilli(), 1
 	return ev, nil
 }
@@ -254,7 +307,7 @@ func (s *Service) EventsRelayed(ctx context.Context, tx pgx.Tx, seqs []int64) er
 	}
 	// Only the triggering types, found through events_type (type, seq) within
 	// the batch's range, rather than every event of the batch read by seq.
-	rows, err := tx.Query(ctx, `SELECT e.id, e.type, e.tenant_id, e.occurred_at
+	rows, err := tx.Query(ctx, `SELECT e.id, e.type, e.tenant_id, e.occurred_at, e.traceparent
 		FROM unnest($2::text[]) AS t(type)
 		JOIN kernel.events e ON e.type = t.type AND e.seq BETWEEN $3 AND $4
 		WHERE e.seq = ANY($1) AND e.rejected IS NULL ORDER BY e.seq`, seqs, types, slices.Min(seqs), slices.Max(seqs))
@@ -262,14 +315,15 @@ func (s *Service) EventsRelayed(ctx context.Context, tx pgx.Tx, seqs []int64) er
 		return err
 	}
 	type ev struct {
-		id       uuid.UUID
-		typ      string
-		tenant   *uuid.UUID
-		occurred time.Time
+		id          uuid.UUID
+		typ         string
+		tenant      *uuid.UUID
+		occurred    time.Time
+		traceparent string
 	}
 	var evs []ev
 	var e ev
-	if _, err := pgx.ForEachRow(rows, []any{&e.id, &e.typ, &e.tenant, &e.occurred}, func() error { evs = append(evs, e); e = ev{}; return nil }); err != nil {
+	if _, err := pgx.ForEachRow(rows, []any{&e.id, &e.typ, &e.tenant, &e.occurred, &e.traceparent}, func() error { evs = append(evs, e); e = ev{}; return nil }); err != nil {
 		return err
 	}
 	for _, e := range evs {
@@ -284,7 +338,7 @@ func (s *Service) EventsRelayed(ctx context.Context, tx pgx.Tx, seqs []int64) er
 				}
 			}
 			id := e.id
-			if _, err := s.createRuns(ctx, tx, t.job, []newRun{{plugin: t.plugin, job: t.job.Name, tenant: e.tenant, trigger: "event", scheduledAt: e.occurred, eventID: &id, requestedBy: "event:" + e.typ}}); err != nil {
+			if _, err := s.createRuns(ctx, tx, t.job, []newRun{{plugin: t.plugin, job: t.job.Name, tenant: e.tenant, trigger: "event", scheduledAt: e.occurred, eventID: &id, requestedBy: "event:" + e.typ, traceparent: e.traceparent}}); err != nil {
 				return err
 			}
 		}

@@ -7,6 +7,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/edulure/edulure/kernel/internal/seal"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // Kernel event types. Their payloads are documented in docs/events.md.
@@ -31,6 +34,9 @@ type Event struct {
 	Actor     string // "user:<id>", "apikey:<id>", "system"
 	RequestID string
 	Data      any
+	// Sealer seals the type's secret fields (see secret.go); an event of a
+	// type with secrets is refused without one.
+	Sealer *seal.Sealer
 }
 
 // Add writes ev to the outbox inside tx and returns its ID (UUIDv7, sortable).
@@ -40,12 +46,16 @@ func Add(ctx context.Context, tx pgx.Tx, ev Event) (string, error) {
 		return "", fmt.Errorf("encoding event %s: %w", ev.Type, err)
 	}
 	id := uuid.Must(uuid.NewV7())
+	if data, err = sealData(ev.Sealer, id.String(), ev.Type, data); err != nil {
+		return "", err
+	}
 	var tenant any
 	if ev.TenantID != "" {
 		tenant = ev.TenantID
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO kernel.outbox (id, type, tenant_id, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, ev.Type, tenant, ev.Actor, ev.RequestID, data)
+	traceparent, _ := telemetry.Inject(ctx) // the publishing request's trace, for the delivery to link to
+	_, err = tx.Exec(ctx, `INSERT INTO kernel.outbox (id, type, tenant_id, actor, request_id, data, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		id, ev.Type, tenant, ev.Actor, ev.RequestID, data, traceparent)
 	if err != nil {
 		return "", fmt.Errorf("writing event %s to the outbox: %w", ev.Type, err)
 	}

@@ -26,7 +26,8 @@ const (
 
 // Types are the kernel's event types. Secrets in them (reset, verification
 // and invitation tokens) are meant for the recipient's inbox: a messaging
-// plugin subscribes to send them.
+// plugin subscribes to send them. They are listed in secretFields, sealed at
+// rest and opened for subscribers only (secret.go).
 var Types = []Type{
 	{UserCreated, "An account was created (sign-up, invitation or operator).", false,
 		schema([]string{"user_id", "email"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp)},

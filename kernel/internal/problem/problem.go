@@ -17,6 +17,11 @@ const TypeBase = "https://edulure.dev/problems/"
 // Source says who caused a problem.
 type Source string
 
+// Enum lists the sources, for the OpenAPI document.
+func (Source) Enum() []string {
+	return []string{string(SourceClient), string(SourceKernel), string(SourcePlugin)}
+}
+
 const (
 	SourceClient Source = "client"
 	SourceKernel Source = "kernel"
@@ -25,15 +30,15 @@ const (
 
 // Problem is an RFC 9457 problem details document with Edulure's extensions.
 type Problem struct {
-	Type      string           `json:"type"`
-	Title     string           `json:"title"`
-	Status    int              `json:"status"`
-	Detail    string           `json:"detail,omitempty"`
-	Instance  string           `json:"instance,omitempty"`
-	Code      string           `json:"code,omitempty"`
-	Errors    []sdk.FieldError `json:"errors,omitempty"`
-	RequestID string           `json:"request_id,omitempty"`
-	Source    Source           `json:"source,omitempty"`
+	Type      string           `json:"type" format:"uri" doc:"A URI naming the kind of problem: https://edulure.dev/problems/<code>."`
+	Title     string           `json:"title" doc:"The status's text."`
+	Status    int              `json:"status" minimum:"400" maximum:"599"`
+	Detail    string           `json:"detail,omitempty" doc:"What went wrong, for a person."`
+	Instance  string           `json:"instance,omitempty" doc:"The path of the request."`
+	Code      string           `json:"code,omitempty" doc:"The kind of problem, for a program: invalid-request, permission-denied, ..."`
+	Errors    []sdk.FieldError `json:"errors,omitempty" doc:"Each wrong field or parameter (422)."`
+	RequestID string           `json:"request_id,omitempty" doc:"The request's ID, as in the X-Request-ID header and the logs."`
+	Source    Source           `json:"source,omitempty" doc:"Who is at fault."`
 
 	RetryAfter int `json:"-"` // seconds; sent as a Retry-After header when positive
 }

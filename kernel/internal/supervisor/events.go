@@ -7,8 +7,13 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/status"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // ErrNotRunning is returned by DeliverEvents and RunJob when the plugin has
@@ -95,8 +100,15 @@ func (s *Supervisor) DeliverEvents(ctx context.Context, plugin string, events []
 	defer inst.inflight.Done()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	ctx, end := s.traceCall(ctx, plugin, "HandleEvents", attribute.Int("edulure.events", len(events)))
+	if parent, _ := telemetry.Inject(ctx); parent != "" {
+		for _, ev := range events {
+			ev.Traceparent = parent
+		}
+	}
 	dl, _ := ctx.Deadline()
 	resp, err := inst.rpc.HandleEvents(ctx, &pluginv1.HandleEventsRequest{Events: events, DeadlineUnixMs: dl.UnixMilli()})
+	end(err)
 	if err != nil {
 		return nil, fmt.Errorf("delivering to plugin %q: %w", plugin, err)
 	}
@@ -116,11 +128,38 @@ func (s *Supervisor) RunJob(ctx context.Context, plugin string, req *pluginv1.Ru
 	if dl, ok := ctx.Deadline(); ok {
 		req.DeadlineUnixMs = dl.UnixMilli()
 	}
+	ctx, end := s.traceCall(ctx, plugin, "RunJob", attribute.String("edulure.job", req.Job))
+	req.Traceparent, _ = telemetry.Inject(ctx)
 	resp, err := inst.rpc.RunJob(ctx, req)
+	if err == nil && resp.Error != nil {
+		end(errors.New(resp.Error.Kind))
+	} else {
+		end(err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("running job %s/%s: %w", plugin, req.Job, err)
 	}
 	return resp, nil
+}
+
+// traceCall starts the client span of a call into plugin, under ctx's span,
+// when tracing is on; end ends it, failed when err is not nil.
+func (s *Supervisor) traceCall(ctx context.Context, plugin, method string, attrs ...attribute.KeyValue) (context.Context, func(err error)) {
+	if !s.tracing {
+		return ctx, func(error) {}
+	}
+	ctx, span := s.tracer.Start(ctx, "edulure.plugin.v1.Plugin/"+method, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(append(attrs, attribute.String("rpc.system", "grpc"), attribute.String("rpc.method", method), attribute.String("edulure.plugin", plugin))...))
+	return ctx, func(err error) {
+		if err != nil {
+			desc := err.Error() // a plugin's error kind
+			if st, ok := status.FromError(err); ok {
+				desc = st.Code().String() // not the message: it may quote data
+			}
+			span.SetStatus(otelcodes.Error, desc)
+		}
+		span.End()
+	}
 }
 
 // EventsPublished is the plugin's wake-up hint.

@@ -7,21 +7,61 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/telemetry"
 	"github.com/edulure/edulure/sdk/wire"
 )
+
+// tracerName is the instrumentation scope of the kernel's spans of calls
+// into plugins.
+const tracerName = "github.com/edulure/edulure/kernel/supervisor"
 
 // Forward sends one request to the plugin serving t, within the plugin's
 // concurrency limit and request timeout. Whatever goes wrong on the way
 // comes back as a *problem.Problem: 503 when the plugin is not running or is
 // at its concurrency limit, 504 when it does not answer in time, 502 when it
 // dies or answers nonsense; a handler's sdk error becomes its problem.
-func (s *Supervisor) Forward(ctx context.Context, t Target, req *pluginv1.HTTPRequest) (*pluginv1.HTTPResponse, error) {
+func (s *Supervisor) Forward(ctx context.Context, t Target, req *pluginv1.HTTPRequest) (resp *pluginv1.HTTPResponse, err error) {
+	start := time.Now()
+	var span trace.Span
+	if s.tracing {
+		ctx, span = s.tracer.Start(ctx, "edulure.plugin.v1.Plugin/HandleHTTP", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("rpc.system", "grpc"), attribute.String("rpc.method", "HandleHTTP"),
+				attribute.String("edulure.plugin", t.Plugin), attribute.String("http.route", t.Route.Path.String())))
+		req.Traceparent, req.Tracestate = telemetry.Inject(ctx)
+	}
+	defer func() {
+		code := http.StatusOK
+		if err != nil {
+			code = http.StatusInternalServerError
+			var p *problem.Problem
+			if errors.As(err, &p) {
+				code = p.Status
+			}
+		} else if resp != nil {
+			code = int(resp.Status)
+		}
+		s.metrics.observe(t, start, code)
+		if span != nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", code))
+			if code >= 500 {
+				span.SetStatus(otelcodes.Error, http.StatusText(code))
+			}
+			span.End()
+		}
+	}()
+	return s.forward(ctx, t, req)
+}
+
+func (s *Supervisor) forward(ctx context.Context, t Target, req *pluginv1.HTTPRequest) (*pluginv1.HTTPResponse, error) {
 	inst := t.slot.inst.Load()
 	// An upgrade may swap and drain the instance just loaded: take the new one.
 	for inst != nil && !inst.acquire() {

@@ -9,7 +9,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/edulure/edulure/kernel/internal/audit"
@@ -19,7 +24,31 @@ import (
 	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/blobstore"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
+
+// traceHost is the Host server's interceptor when tracing: each call runs
+// under a server span that continues the plugin's trace (the traceparent
+// the SDK puts in the call's metadata), so a host call made while handling
+// a request shows in the request's trace.
+func (s *Supervisor) traceHost(plugin string) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if parent := md.Get("traceparent"); len(parent) == 1 {
+				state := md.Get("tracestate")
+				ctx = telemetry.Extract(ctx, parent[0], strings.Join(state, ","))
+			}
+		}
+		ctx, span := s.tracer.Start(ctx, strings.TrimPrefix(info.FullMethod, "/"), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("rpc.system", "grpc"), attribute.String("edulure.plugin", plugin)))
+		defer span.End()
+		resp, err := handler(ctx, req)
+		if err != nil {
+			span.SetStatus(otelcodes.Error, status.Code(err).String())
+		}
+		return resp, err
+	}
+}
 
 // hostServer is the Host service the kernel serves to one plugin. It trusts
 // the plugin with IDs only: roles and API key permissions are looked up
@@ -44,16 +73,25 @@ func (h *hostServer) Authorize(ctx context.Context, req *pluginv1.AuthorizeReque
 	}
 	switch p.Kind {
 	case "user":
+		// A user who is unknown, or a member of another institution (or of
+		// none), is simply not allowed: the plugin asked "may this person
+		// ...", and the answer is no, not an error it would turn into a 500.
 		user, err := uuid.Parse(p.UserId)
 		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, "user_id is not a UUID")
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
 		}
 		roles, err := tenancy.MemberRoles(ctx, h.s.pool, tenant, user)
+		if errors.Is(err, sdk.ErrForbidden) {
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+		}
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "reading roles: %v", err)
 		}
 		in.Subject, in.Roles = authz.Subject{Type: "user", ID: p.UserId}, roles
 	case "apikey":
+		if _, err := uuid.Parse(p.ApiKeyId); err != nil {
+			return &pluginv1.AuthorizeResponse{Allowed: false}, nil
+		}
 		// A key holds its permissions as far as its creator still does:
 		// the policy gets the creator's current roles (none: denied).
 		var perms []string

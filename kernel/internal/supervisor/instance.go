@@ -32,6 +32,9 @@ type instance struct {
 	logger   hclog.Logger
 	started  time.Time
 	pid      int
+	// warnings are what the kernel found questionable at load without
+	// refusing the plugin (reviewPersonalData).
+	warnings []string
 
 	sem      chan struct{} // concurrency limit
 	mu       sync.Mutex    // orders acquire against stop's drain
@@ -71,6 +74,10 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	// secret key. go-plugin adds its handshake variables, and would add the
 	// kernel's whole environment too without SkipHostEnv.
 	cmd.Env = []string{"PATH=" + PluginPATH, "EDULURE_PLUGIN_NAME=" + cfg.Name}
+	if s.opts.PluginEnv != nil {
+		// Tracing's OTEL_* settings, so the plugin exports where the kernel does.
+		cmd.Env = append(cmd.Env, s.opts.PluginEnv(cfg.Name)...)
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.ClientPlugins(),
@@ -131,6 +138,12 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	if len(applied) > 0 {
 		logger.Info("applied plugin migrations", "versions", applied)
 	}
+	if inst.warnings, err = s.reviewPersonalData(callCtx, m, spec); err != nil {
+		return fail(err)
+	}
+	for _, w := range inst.warnings {
+		logger.Warn(w)
+	}
 	dsn, err := storage.RuntimeURL(s.opts.DatabaseURL, spec)
 	if err != nil {
 		return fail(refuse("%w", err))
@@ -139,6 +152,9 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	hostID := inst.rpc.Broker.NextId()
 	host := &hostServer{s: s, plugin: cfg.Name, Service: blobstore.Service{Store: s.blobs, Plugin: cfg.Name, Capabilities: m.Capabilities, Logger: logger}}
 	go inst.rpc.Broker.AcceptAndServe(hostID, func(opts []grpc.ServerOption) *grpc.Server {
+		if s.tracing {
+			opts = append(opts, grpc.UnaryInterceptor(s.traceHost(cfg.Name)))
+		}
 		srv := grpc.NewServer(opts...)
 		pluginv1.RegisterHostServer(srv, host)
 		return srv
@@ -148,6 +164,9 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 		OperatorConfigJson: cfg.Config, HostBrokerId: hostID,
 	}); err != nil {
 		return fail(fmt.Errorf("configuring plugin: %w", err))
+	}
+	if err := checkPersonalDataServed(callCtx, inst); err != nil {
+		return fail(err)
 	}
 	logger.Info("plugin started", "version", m.Version, "protocol", protocol, "pid", inst.pid, "routes", len(m.Routes))
 	return inst, nil

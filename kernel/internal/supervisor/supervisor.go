@@ -12,6 +12,8 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"gocloud.dev/blob"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/sdk/blobstore"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
+	"github.com/edulure/edulure/sdk/telemetry"
 )
 
 // State is where a plugin is in its life.
@@ -49,6 +52,11 @@ type Options struct {
 	CrashWindow    time.Duration //
 	HealthInterval time.Duration
 	DrainTimeout   time.Duration // how long a stopping instance may finish requests
+	MetricsTimeout time.Duration // how long /metrics waits for a plugin's own metrics
+
+	// PluginEnv is the environment a plugin process gets beyond PATH and
+	// EDULURE_PLUGIN_NAME: the OTEL_* settings of its tracing. Nil: none.
+	PluginEnv func(plugin string) []string
 }
 
 func (o *Options) defaults() {
@@ -63,6 +71,7 @@ func (o *Options) defaults() {
 	def(&o.CrashWindow, 2*time.Minute)
 	def(&o.HealthInterval, 5*time.Second)
 	def(&o.DrainTimeout, 30*time.Second)
+	def(&o.MetricsTimeout, 2*time.Second)
 	if o.MaxCrashes <= 0 {
 		o.MaxCrashes = 5
 	}
@@ -79,6 +88,11 @@ type Deps struct {
 	Blobs *blob.Bucket
 	// Sealer seals institutions' secret settings (EDULURE_SECRET_KEY).
 	Sealer *seal.Sealer
+	// Tracing makes the spans of calls into plugins; nil: none.
+	Tracing *telemetry.Tracing
+	// Metrics registers the per-plugin series (requests, states, restarts);
+	// nil: not registered.
+	Metrics prometheus.Registerer
 }
 
 // Supervisor starts, watches, restarts and stops the plugins of plugins.hcl,
@@ -107,6 +121,10 @@ type Supervisor struct {
 
 	onChange  []func()                            // see OnChange
 	published atomic.Pointer[func(plugin string)] // see OnEventsPublished
+
+	tracing bool         // Tracer records: spans for calls into plugins
+	tracer  trace.Tracer // noop when not tracing
+	metrics *metrics
 }
 
 // slot is one plugin of plugins.hcl across its processes: restarts and
@@ -121,6 +139,7 @@ type slot struct {
 	state     State
 	restarts  int
 	lastError string
+	warnings  []string
 	since     time.Time
 	crashes   []time.Time
 	stop      context.CancelFunc // ends the monitor
@@ -144,6 +163,11 @@ func New(d Deps, opts Options) *Supervisor {
 			Limits: s.storageLimits, SigningKey: s.derive("edulure blob URL signing key"),
 		})
 	}
+	if d.Tracing == nil {
+		d.Tracing = telemetry.Off()
+	}
+	s.tracing, s.tracer = d.Tracing.Enabled, d.Tracing.Provider.Tracer(tracerName)
+	s.metrics = newMetrics(s, d.Metrics)
 	return s
 }
 
@@ -222,6 +246,7 @@ func (s *Supervisor) install(sl *slot, inst *instance) error {
 	old := sl.inst.Swap(inst)
 	sl.manifest = inst.manifest
 	sl.cfg = inst.cfg
+	sl.warnings = inst.warnings
 	sl.state, sl.since, sl.lastError = StateRunning, time.Now(), ""
 	sl.mu.Unlock()
 	s.rebuildTable()
@@ -442,6 +467,10 @@ type Status struct {
 	Subscribes       []string  `json:"subscribes"`
 	Jobs             []string  `json:"jobs"`
 	InFlight         int       `json:"in_flight"`
+	// Warnings are what the kernel found questionable at load without
+	// refusing the plugin: columns that look personal and that no data
+	// class describes.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Statuses lists the plugins by name.
@@ -478,6 +507,7 @@ func (sl *slot) status() Status {
 		Name: sl.name, Version: sl.cfg.Version, State: sl.state, Since: sl.since, Restarts: sl.restarts,
 		LastError: sl.lastError, Path: sl.cfg.Path, EnabledByDefault: sl.cfg.EnabledByDefault,
 		Routes: []string{}, Permissions: []string{}, Publishes: []string{}, Subscribes: []string{}, Jobs: []string{},
+		Warnings: sl.warnings,
 	}
 	if inst := sl.inst.Load(); inst != nil {
 		st.PID = inst.pid

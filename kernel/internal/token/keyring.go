@@ -366,18 +366,24 @@ func (k *Keyring) Keys() []KeyInfo {
 	return out
 }
 
+// JWKS is the JSON Web Key Set of /.well-known/jwks.json (RFC 7517): the
+// public keys of every unretired signing key.
+type JWKS struct {
+	Keys []JWK `json:"keys"`
+}
+
+// JWK is one public key: an Ed25519 key for EdDSA (RFC 8037).
+type JWK struct {
+	Kty string `json:"kty" enum:"OKP" doc:"Key type: an octet key pair."`
+	Crv string `json:"crv" enum:"Ed25519"`
+	X   string `json:"x" doc:"The public key, base64url without padding."`
+	Kid string `json:"kid" doc:"The key's ID, as the kid header of the tokens it signs."`
+	Use string `json:"use" enum:"sig"`
+	Alg string `json:"alg" enum:"EdDSA"`
+}
+
 func buildJWKS(keys map[string]*key) ([]byte, error) {
-	type jwk struct {
-		Kty string `json:"kty"`
-		Crv string `json:"crv"`
-		X   string `json:"x"`
-		Kid string `json:"kid"`
-		Use string `json:"use"`
-		Alg string `json:"alg"`
-	}
-	set := struct {
-		Keys []jwk `json:"keys"`
-	}{Keys: []jwk{}}
+	set := JWKS{Keys: []JWK{}}
 	infos := make([]KeyInfo, 0, len(keys))
 	for _, kk := range keys {
 		if !kk.retired {
@@ -386,7 +392,7 @@ func buildJWKS(keys map[string]*key) ([]byte, error) {
 	}
 	sortKeys(infos)
 	for _, i := range infos {
-		set.Keys = append(set.Keys, jwk{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(keys[i.KID].pub), Kid: i.KID, Use: "sig", Alg: "EdDSA"})
+		set.Keys = append(set.Keys, JWK{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(keys[i.KID].pub), Kid: i.KID, Use: "sig", Alg: "EdDSA"})
 	}
 	return json.Marshal(set)
 }

@@ -1,7 +1,8 @@
 # How the kernel's access policy (policies/authz.rego at the repository's
 # root) treats the courses plugin's permissions, with the default grants the
-# plugin's manifest declares (data.edulure.defaults, built from the manifest
-# by internal/courses/policy_test.go). Run with the plugin's tests.
+# plugin's manifest declares (data.edulure.defaults in data.json, generated
+# from the manifest and checked current by internal/courses/policy_test.go).
+# Run with the plugin's tests, or: opa test policies/ plugins/courses/policies/
 package courses.authz_test
 
 import data.edulure.authz

@@ -22,6 +22,15 @@ type Runtime interface {
 	HandleHTTPStream(ctx context.Context, in *pluginv1.HTTPRequest, send func(*pluginv1.HTTPResponsePart) error) error
 	HandleEvents(ctx context.Context, in *pluginv1.HandleEventsRequest) *pluginv1.HandleEventsResponse
 	RunJob(ctx context.Context, in *pluginv1.RunJobRequest) *pluginv1.RunJobResponse
+	// ExportPersonalData, ErasePersonalData and EraseTenantData serve the
+	// personal data calls as the served plugin does (errors are plain, not
+	// gRPC statuses).
+	ExportPersonalData(ctx context.Context, in *pluginv1.PersonalDataExportRequest, send func(*pluginv1.PersonalDataExportChunk) error) error
+	ErasePersonalData(ctx context.Context, in *pluginv1.PersonalDataEraseRequest) (*pluginv1.PersonalDataEraseResponse, error)
+	EraseTenantData(ctx context.Context, in *pluginv1.ErasureTenantRequest) (*pluginv1.ErasureTenantResponse, error)
+	// CheckPersonalData plans the data classes against the plugin's schema
+	// and reports what keeps the SDK's generic SQL from running on them.
+	CheckPersonalData(ctx context.Context) error
 	// Cleanup runs the plugin's Cleanup and closes its database pool.
 	Cleanup(ctx context.Context) error
 	// Env is the *sdk.Env the plugin was provisioned with.

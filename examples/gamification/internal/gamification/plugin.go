@@ -55,7 +55,7 @@ type Config struct {
 func (p *Plugin) Manifest() sdk.Manifest {
 	return sdk.Manifest{
 		Name:        Name,
-		Version:     "0.3.0",
+		Version:     "0.4.0",
 		Description: "Points and a leaderboard per institution.",
 		Permissions: []sdk.Permission{
 			{Name: PermAward, Description: "Award points to a member.", DefaultRoles: []string{"admin", "instructor"}},
@@ -108,6 +108,9 @@ func (p *Plugin) Manifest() sdk.Manifest {
 		},
 		Migrations: migrations,
 		Config:     Config{Label: "points", PointsPerLesson: 10},
+		// What the plugin holds about people, for the kernel's exports and
+		// erasures (personal.go).
+		PersonalData: p.personalData(),
 	}
 }
 

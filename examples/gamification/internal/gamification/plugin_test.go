@@ -30,7 +30,7 @@ func TestManifest(t *testing.T) {
 	err := plugintest.Check(gamification.New())
 	require.NoError(t, err)
 	require.Equal(t, "gamification", m.Name)
-	require.Equal(t, "0.3.0", m.Version)
+	require.Equal(t, "0.4.0", m.Version)
 	require.Len(t, m.Subscribes, 1)
 	require.Equal(t, "courses.lesson.completed.v1", m.Subscribes[0].Type)
 	require.NotNil(t, m.Subscribes[0].Handler)

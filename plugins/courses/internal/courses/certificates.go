@@ -22,15 +22,17 @@ import (
 // Certificate is an issued certificate as its holder and the institution's
 // admins see it.
 type Certificate struct {
-	ID          string             `json:"id" format:"uuid"`
-	EnrolmentID string             `json:"enrolment_id" format:"uuid"`
-	CourseID    string             `json:"course_id" format:"uuid"`
-	UserID      string             `json:"user_id" format:"uuid"`
-	IssuedAt    time.Time          `json:"issued_at"`
-	Content     CertificateContent `json:"content"`
+	ID          string    `json:"id" format:"uuid"`
+	EnrolmentID string    `json:"enrolment_id" format:"uuid"`
+	CourseID    string    `json:"course_id" format:"uuid"`
+	UserID      string    `json:"user_id" format:"uuid"`
+	IssuedAt    time.Time `json:"issued_at"`
+	// Content and Canonical are absent once the holder's personal data was
+	// erased: the record stays (and the hash verifies) without them.
+	Content *CertificateContent `json:"content,omitempty"`
 	// Canonical is the exact text the hash covers: Content encoded as
 	// canonical JSON (certificateCanonical).
-	Canonical string `json:"canonical" doc:"The exact text the SHA-256 covers."`
+	Canonical string `json:"canonical,omitempty" doc:"The exact text the SHA-256 covers; absent once the holder was erased."`
 	SHA256    string `json:"sha256" pattern:"^[0-9a-f]{64}$"`
 	// VerifyPath is the public route that checks the certificate: anyone
 	// given the ID and the hash can confirm it was issued.
@@ -114,11 +116,15 @@ const certificateColumns = `id, enrolment_id, course_id, user_id, issued_at, con
 
 func scanCertificate(row pgx.Row) (Certificate, error) {
 	var c Certificate
-	if err := row.Scan(&c.ID, &c.EnrolmentID, &c.CourseID, &c.UserID, &c.IssuedAt, &c.Canonical, &c.SHA256); err != nil {
+	var canonical *string
+	if err := row.Scan(&c.ID, &c.EnrolmentID, &c.CourseID, &c.UserID, &c.IssuedAt, &canonical, &c.SHA256); err != nil {
 		return Certificate{}, err
 	}
-	if err := json.Unmarshal([]byte(c.Canonical), &c.Content); err != nil {
-		return Certificate{}, fmt.Errorf("certificate %s: decoding its content: %w", c.ID, err)
+	if canonical != nil { // NULL: erased
+		c.Canonical = *canonical
+		if err := json.Unmarshal([]byte(c.Canonical), &c.Content); err != nil {
+			return Certificate{}, fmt.Errorf("certificate %s: decoding its content: %w", c.ID, err)
+		}
 	}
 	c.IssuedAt = c.IssuedAt.UTC()
 	c.VerifyPath = "/api/v1/certificates/" + c.ID + "/verify?sha256=" + c.SHA256

@@ -13,7 +13,7 @@ const Name = "courses"
 
 // Version is the plugin's own version, released independently of the
 // kernel.
-const Version = "0.2.0"
+const Version = "0.3.0"
 
 // Permissions the plugin introduces. Changing a course also needs the
 // resource-level rule of access.go: the caller teaches the course, or holds
@@ -77,6 +77,9 @@ func (p *Plugin) Manifest() sdk.Manifest {
 		Jobs:       p.jobs(),
 		Migrations: migrations,
 		Config:     Config{SelfEnrolment: true, DefaultPassMark: 70, DefaultQuizAttempts: 3},
+		// personal.go: what the kernel exports and erases for a person or an
+		// institution.
+		PersonalData: p.personalData(),
 	}
 }
 

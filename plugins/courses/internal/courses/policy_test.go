@@ -1,6 +1,9 @@
 package courses_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,10 +16,50 @@ import (
 	"github.com/edulure/edulure/plugins/courses/internal/courses"
 )
 
+var update = flag.Bool("update", false, "rewrite ../../policies/data.json from the manifest")
+
+// policyData is the file of OPA data the Rego tests run with: the default
+// grants the manifest declares, as the kernel loads them. It is committed
+// so that the stock OPA CLI runs the tests too:
+//
+//	opa test policies/ plugins/courses/policies/
+const policyData = "../../policies/data.json"
+
+// manifestPolicyData builds that data from the manifest.
+func manifestPolicyData(t *testing.T) []byte {
+	t.Helper()
+	defaults := map[string]map[string]bool{}
+	for _, p := range courses.New().Manifest().Permissions {
+		for _, role := range p.DefaultRoles {
+			if defaults[role] == nil {
+				defaults[role] = map[string]bool{}
+			}
+			defaults[role][p.Name] = true
+		}
+	}
+	out, err := json.MarshalIndent(map[string]any{"edulure": map[string]any{"defaults": defaults, "tenants": map[string]any{}}}, "", "  ")
+	require.NoError(t, err)
+	return append(out, '\n')
+}
+
+// The committed data file says what the manifest says: a change to a
+// permission's DefaultRoles fails here until `go test ./internal/courses
+// -run TestPolicyDataCurrent -update` rewrites it.
+func TestPolicyDataCurrent(t *testing.T) {
+	t.Parallel()
+	want := manifestPolicyData(t)
+	if *update {
+		require.NoError(t, os.WriteFile(policyData, want, 0o644))
+	}
+	got, err := os.ReadFile(policyData)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(got), "%s is stale: run go test ./internal/courses -run TestPolicyDataCurrent -update", policyData)
+}
+
 // TestPolicies runs the Rego tests of ../../policies against the kernel's
-// access policy (the repository's policies/authz.rego), with the default
-// grants the manifest declares as the kernel loads them: a change to a
-// permission's DefaultRoles that breaks an expectation fails here.
+// access policy (the repository's policies/authz.rego), with the data of
+// policies/data.json (checked against the manifest by
+// TestPolicyDataCurrent), as `opa test` runs them.
 func TestPolicies(t *testing.T) {
 	t.Parallel()
 	modules := map[string]*ast.Module{}
@@ -30,19 +73,13 @@ func TestPolicies(t *testing.T) {
 		require.NoError(t, err)
 		modules[f] = m
 	}
-	defaults := map[string]any{}
-	for _, p := range courses.New().Manifest().Permissions {
-		for _, role := range p.DefaultRoles {
-			grants, _ := defaults[role].(map[string]any)
-			if grants == nil {
-				grants = map[string]any{}
-				defaults[role] = grants
-			}
-			grants[p.Name] = true
-		}
-	}
-	store := inmem.NewFromObject(map[string]any{"edulure": map[string]any{"defaults": defaults, "tenants": map[string]any{}}})
-	results, err := tester.NewRunner().SetStore(store).SetModules(modules).RunTests(t.Context(), nil)
+	raw, err := os.ReadFile(policyData)
+	require.NoError(t, err)
+	var data map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	require.NoError(t, dec.Decode(&data))
+	results, err := tester.NewRunner().SetStore(inmem.NewFromObject(data)).SetModules(modules).RunTests(t.Context(), nil)
 	require.NoError(t, err)
 	n := 0
 	for r := range results {

@@ -116,7 +116,10 @@ type Manifest struct {
 	// institution) and "platform_storage" (objects of the platform scope).
 	// The kernel refuses unknown names, and answers PERMISSION_DENIED to a
 	// call of a host service that is not declared. Since: v1.2
-	Capabilities  []string `protobuf:"bytes,15,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	Capabilities []string `protobuf:"bytes,15,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// The personal data the plugin holds and whether it serves the personal
+	// data calls. Since: v1.2
+	PersonalData  *PersonalDataManifest `protobuf:"bytes,16,opt,name=personal_data,json=personalData,proto3" json:"personal_data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -252,6 +255,13 @@ func (x *Manifest) GetComponentsJson() []byte {
 func (x *Manifest) GetCapabilities() []string {
 	if x != nil {
 		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *Manifest) GetPersonalData() *PersonalDataManifest {
+	if x != nil {
+		return x.PersonalData
 	}
 	return nil
 }
@@ -1142,8 +1152,14 @@ type HTTPRequest struct {
 	// duration). A handler with nothing to say sends a part sooner: an SSE
 	// comment. 0 on HandleHTTP. Since: v1.2
 	StreamIdleTimeoutMs int64 `protobuf:"varint,12,opt,name=stream_idle_timeout_ms,json=streamIdleTimeoutMs,proto3" json:"stream_idle_timeout_ms,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// W3C Trace Context (https://www.w3.org/TR/trace-context/) of the
+	// kernel's span for this call: the plugin's spans for the request are its
+	// children. Empty when the kernel does not trace. Since: v1.2
+	Traceparent string `protobuf:"bytes,13,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// The W3C tracestate that goes with traceparent; often empty. Since: v1.2
+	Tracestate    string `protobuf:"bytes,14,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HTTPRequest) Reset() {
@@ -1258,6 +1274,20 @@ func (x *HTTPRequest) GetStreamIdleTimeoutMs() int64 {
 		return x.StreamIdleTimeoutMs
 	}
 	return 0
+}
+
+func (x *HTTPRequest) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *HTTPRequest) GetTracestate() string {
+	if x != nil {
+		return x.Tracestate
+	}
+	return ""
 }
 
 type Error struct {
@@ -2038,7 +2068,12 @@ type Event struct {
 	// The plugin or "kernel" that published it.
 	Source string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
 	// 1 on the first delivery of this event to this subscriber.
-	Attempt       uint32 `protobuf:"varint,9,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Attempt uint32 `protobuf:"varint,9,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// W3C traceparent of the kernel's span delivering the event (which links
+	// to the trace of the request that published it): the plugin's spans for
+	// handling the event are its children. Empty when the kernel does not
+	// trace. Since: v1.2
+	Traceparent   string `protobuf:"bytes,10,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2134,6 +2169,13 @@ func (x *Event) GetAttempt() uint32 {
 		return x.Attempt
 	}
 	return 0
+}
+
+func (x *Event) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 type HandleEventsRequest struct {
@@ -2314,7 +2356,12 @@ type RunJobRequest struct {
 	ArgsJson       []byte `protobuf:"bytes,8,opt,name=args_json,json=argsJson,proto3" json:"args_json,omitempty"`
 	DeadlineUnixMs int64  `protobuf:"varint,9,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
 	// Who asked for a manual run.
-	Principal     *Principal `protobuf:"bytes,10,opt,name=principal,proto3" json:"principal,omitempty"`
+	Principal *Principal `protobuf:"bytes,10,opt,name=principal,proto3" json:"principal,omitempty"`
+	// W3C traceparent of the kernel's span for this attempt (which links to
+	// the trace of the request or event that started the run): the plugin's
+	// spans for the attempt are its children. Empty when the kernel does not
+	// trace. Since: v1.2
+	Traceparent   string `protobuf:"bytes,11,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2417,6 +2464,13 @@ func (x *RunJobRequest) GetPrincipal() *Principal {
 		return x.Principal
 	}
 	return nil
+}
+
+func (x *RunJobRequest) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 type RunJobResponse struct {
@@ -3392,6 +3446,1066 @@ func (x *BlobSignURLResponse) GetExpiresUnixMs() int64 {
 	return 0
 }
 
+// Since: v1.2
+type GetMetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsRequest) Reset() {
+	*x = GetMetricsRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsRequest) ProtoMessage() {}
+
+func (x *GetMetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsRequest.ProtoReflect.Descriptor instead.
+func (*GetMetricsRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{49}
+}
+
+// Since: v1.2
+type GetMetricsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Prometheus exposition format of body: "text/plain; version=0.0.4"
+	// (the text format) or "application/vnd.google.protobuf;
+	// proto=io.prometheus.client.MetricFamily; encoding=delimited".
+	ContentType   string `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Body          []byte `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsResponse) Reset() {
+	*x = GetMetricsResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsResponse) ProtoMessage() {}
+
+func (x *GetMetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsResponse.ProtoReflect.Descriptor instead.
+func (*GetMetricsResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *GetMetricsResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *GetMetricsResponse) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+// PersonalDataManifest describes the personal data a plugin holds: each
+// table (and object storage prefix) with personal data, as data classes.
+// Since: v1.2
+type PersonalDataManifest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Classes []*PersonalDataClass   `protobuf:"bytes,1,rep,name=classes,proto3" json:"classes,omitempty"`
+	// The plugin serves ExportPersonalData, ErasePersonalData and
+	// EraseTenantData. The kernel refuses a manifest with classes that does
+	// not set it; the Go SDK always does.
+	Served bool `protobuf:"varint,2,opt,name=served,proto3" json:"served,omitempty"`
+	// Columns ("table.column") that look personal by their name, type or
+	// comment but are not: they answer the coverage check.
+	NotPersonal   []string `protobuf:"bytes,3,rep,name=not_personal,json=notPersonal,proto3" json:"not_personal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonalDataManifest) Reset() {
+	*x = PersonalDataManifest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalDataManifest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalDataManifest) ProtoMessage() {}
+
+func (x *PersonalDataManifest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalDataManifest.ProtoReflect.Descriptor instead.
+func (*PersonalDataManifest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *PersonalDataManifest) GetClasses() []*PersonalDataClass {
+	if x != nil {
+		return x.Classes
+	}
+	return nil
+}
+
+func (x *PersonalDataManifest) GetServed() bool {
+	if x != nil {
+		return x.Served
+	}
+	return false
+}
+
+func (x *PersonalDataManifest) GetNotPersonal() []string {
+	if x != nil {
+		return x.NotPersonal
+	}
+	return nil
+}
+
+// PersonalDataClass is one kind of personal data: the rows of a table that
+// are a person's (by the subject column, or through a parent row), the
+// columns that hold personal data, and what erasure does with them.
+// Since: v1.2
+type PersonalDataClass struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique within the plugin: lowercase letters, digits and underscores. It
+	// names the class's files in an export (<name>.jsonl).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The table in the plugin's schema; empty for a class of objects only.
+	Table string `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// The column holding the user ID of the person a row is about; empty when
+	// the rows are about no one (a class of references only). With through,
+	// a column of through.table.
+	Subject string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Columns holding personal data, including columns that name another
+	// person (kinds user_ref and actor_ref).
+	Columns []*PersonalDataColumn `protobuf:"bytes,4,rep,name=columns,proto3" json:"columns,omitempty"`
+	// Why the plugin holds the data.
+	Purpose string `protobuf:"bytes,5,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// How long it is kept, and what that means.
+	Retention string `protobuf:"bytes,6,opt,name=retention,proto3" json:"retention,omitempty"`
+	// What erasing the person does to their rows: "delete", "anonymise" (the
+	// row stays; its subject becomes a pseudonym and its personal columns
+	// NULL or a fixed token), or "keep" (the row stays and holds nothing
+	// personal once its subject is a pseudonym).
+	OnErase string `protobuf:"bytes,7,opt,name=on_erase,json=onErase,proto3" json:"on_erase,omitempty"`
+	// Columns of the table that look personal but are not.
+	NotPersonal []string `protobuf:"bytes,8,rep,name=not_personal,json=notPersonal,proto3" json:"not_personal,omitempty"`
+	// The rows are the person's through a parent row: column of this table
+	// equal to key of through.table, whose subject column holds the user ID.
+	Through *PersonalDataThrough `protobuf:"bytes,9,opt,name=through,proto3" json:"through,omitempty"`
+	// Object storage: the prefix of the person's objects in the plugin's
+	// storage of the tenant, with "{user_id}" where their ID goes
+	// ("submissions/{user_id}/"). They are exported (files objects/<key>)
+	// and deleted with the class. Needs the capability "storage".
+	ObjectPrefix string `protobuf:"bytes,10,opt,name=object_prefix,json=objectPrefix,proto3" json:"object_prefix,omitempty"`
+	// The plugin's own code exports and erases the class, not the SDK's
+	// generic SQL.
+	Custom        bool `protobuf:"varint,11,opt,name=custom,proto3" json:"custom,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonalDataClass) Reset() {
+	*x = PersonalDataClass{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalDataClass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalDataClass) ProtoMessage() {}
+
+func (x *PersonalDataClass) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalDataClass.ProtoReflect.Descriptor instead.
+func (*PersonalDataClass) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *PersonalDataClass) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PersonalDataClass) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *PersonalDataClass) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *PersonalDataClass) GetColumns() []*PersonalDataColumn {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *PersonalDataClass) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *PersonalDataClass) GetRetention() string {
+	if x != nil {
+		return x.Retention
+	}
+	return ""
+}
+
+func (x *PersonalDataClass) GetOnErase() string {
+	if x != nil {
+		return x.OnErase
+	}
+	return ""
+}
+
+func (x *PersonalDataClass) GetNotPersonal() []string {
+	if x != nil {
+		return x.NotPersonal
+	}
+	return nil
+}
+
+func (x *PersonalDataClass) GetThrough() *PersonalDataThrough {
+	if x != nil {
+		return x.Through
+	}
+	return nil
+}
+
+func (x *PersonalDataClass) GetObjectPrefix() string {
+	if x != nil {
+		return x.ObjectPrefix
+	}
+	return ""
+}
+
+func (x *PersonalDataClass) GetCustom() bool {
+	if x != nil {
+		return x.Custom
+	}
+	return false
+}
+
+// PersonalDataColumn is one personal column of a data class. Since: v1.2
+type PersonalDataColumn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// user_ref (a user ID naming another person: created_by, graded_by),
+	// actor_ref ("user:<id>"), identifier, email, name, contact, network,
+	// free_text or other.
+	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Description   string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonalDataColumn) Reset() {
+	*x = PersonalDataColumn{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalDataColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalDataColumn) ProtoMessage() {}
+
+func (x *PersonalDataColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalDataColumn.ProtoReflect.Descriptor instead.
+func (*PersonalDataColumn) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *PersonalDataColumn) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PersonalDataColumn) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PersonalDataColumn) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// PersonalDataThrough joins a class's rows to the parent rows that name
+// their person. Since: v1.2
+type PersonalDataThrough struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The column of the class's table.
+	Column string `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	// The parent table and its column the first one refers to.
+	Table         string `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	Key           string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonalDataThrough) Reset() {
+	*x = PersonalDataThrough{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalDataThrough) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalDataThrough) ProtoMessage() {}
+
+func (x *PersonalDataThrough) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalDataThrough.ProtoReflect.Descriptor instead.
+func (*PersonalDataThrough) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *PersonalDataThrough) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *PersonalDataThrough) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *PersonalDataThrough) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// Since: v1.2
+type PersonalDataExportRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	TenantId       string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId         string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	RequestId      string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	DeadlineUnixMs int64                  `protobuf:"varint,4,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PersonalDataExportRequest) Reset() {
+	*x = PersonalDataExportRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalDataExportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalDataExportRequest) ProtoMessage() {}
+
+func (x *PersonalDataExportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalDataExportRequest.ProtoReflect.Descriptor instead.
+func (*PersonalDataExportRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *PersonalDataExportRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *PersonalDataExportRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *PersonalDataExportRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *PersonalDataExportRequest) GetDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.DeadlineUnixMs
+	}
+	return 0
+}
+
+// PersonalDataExportChunk is part of one file of an export, or (last) the
+// export's manifest. Since: v1.2
+type PersonalDataExportChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file the lines belong to: <class>.jsonl (the person's rows) or
+	// <class>.references.jsonl (rows of others that name the person: their
+	// key and the columns naming the person).
+	File string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	// Whole JSON lines, each a JSON object ending in a newline.
+	Jsonl []byte `protobuf:"bytes,2,opt,name=jsonl,proto3" json:"jsonl,omitempty"`
+	// Set on the last message only.
+	Manifest *PersonalDataExportManifest `protobuf:"bytes,3,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	// The next bytes of a file that is not JSON lines: an object of the
+	// person's from the plugin's storage, as objects/<key>.
+	Data          []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonalDataExportChunk) Reset() {
+	*x = PersonalDataExportChunk{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalDataExportChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalDataExportChunk) ProtoMessage() {}
+
+func (x *PersonalDataExportChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalDataExportChunk.ProtoReflect.Descriptor instead.
+func (*PersonalDataExportChunk) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *PersonalDataExportChunk) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *PersonalDataExportChunk) GetJsonl() []byte {
+	if x != nil {
+		return x.Jsonl
+	}
+	return nil
+}
+
+func (x *PersonalDataExportChunk) GetManifest() *PersonalDataExportManifest {
+	if x != nil {
+		return x.Manifest
+	}
+	return nil
+}
+
+func (x *PersonalDataExportChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// Since: v1.2
+type PersonalDataExportManifest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every file of the export, empty ones included.
+	Files         []*PersonalDataExportFile `protobuf:"bytes,1,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonalDataExportManifest) Reset() {
+	*x = PersonalDataExportManifest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalDataExportManifest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalDataExportManifest) ProtoMessage() {}
+
+func (x *PersonalDataExportManifest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalDataExportManifest.ProtoReflect.Descriptor instead.
+func (*PersonalDataExportManifest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *PersonalDataExportManifest) GetFiles() []*PersonalDataExportFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+// Since: v1.2
+type PersonalDataExportFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	File  string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	Class string                 `protobuf:"bytes,2,opt,name=class,proto3" json:"class,omitempty"`
+	Table string                 `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	Rows  uint64                 `protobuf:"varint,4,opt,name=rows,proto3" json:"rows,omitempty"`
+	Bytes uint64                 `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// SHA-256 in hex of the file's content (the lines as sent).
+	Sha256        string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonalDataExportFile) Reset() {
+	*x = PersonalDataExportFile{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalDataExportFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalDataExportFile) ProtoMessage() {}
+
+func (x *PersonalDataExportFile) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalDataExportFile.ProtoReflect.Descriptor instead.
+func (*PersonalDataExportFile) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *PersonalDataExportFile) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *PersonalDataExportFile) GetClass() string {
+	if x != nil {
+		return x.Class
+	}
+	return ""
+}
+
+func (x *PersonalDataExportFile) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *PersonalDataExportFile) GetRows() uint64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *PersonalDataExportFile) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *PersonalDataExportFile) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+// Since: v1.2
+type PersonalDataEraseRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	UserId   string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Count what would change; change nothing.
+	DryRun         bool   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	RequestId      string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	DeadlineUnixMs int64  `protobuf:"varint,5,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
+	// The UUID that replaces the person's ID in rows that stay. The kernel
+	// may send the same one on each retry of an erasure, so that a resumed
+	// erasure uses one pseudonym; empty: the plugin picks a random one.
+	Pseudonym     string `protobuf:"bytes,6,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonalDataEraseRequest) Reset() {
+	*x = PersonalDataEraseRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalDataEraseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalDataEraseRequest) ProtoMessage() {}
+
+func (x *PersonalDataEraseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalDataEraseRequest.ProtoReflect.Descriptor instead.
+func (*PersonalDataEraseRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *PersonalDataEraseRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *PersonalDataEraseRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *PersonalDataEraseRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *PersonalDataEraseRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *PersonalDataEraseRequest) GetDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.DeadlineUnixMs
+	}
+	return 0
+}
+
+func (x *PersonalDataEraseRequest) GetPseudonym() string {
+	if x != nil {
+		return x.Pseudonym
+	}
+	return ""
+}
+
+// Since: v1.2
+type PersonalDataEraseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Per class (and table): what changed, or with dry_run what would.
+	Counts        []*ErasureCount `protobuf:"bytes,1,rep,name=counts,proto3" json:"counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonalDataEraseResponse) Reset() {
+	*x = PersonalDataEraseResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalDataEraseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalDataEraseResponse) ProtoMessage() {}
+
+func (x *PersonalDataEraseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalDataEraseResponse.ProtoReflect.Descriptor instead.
+func (*PersonalDataEraseResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *PersonalDataEraseResponse) GetCounts() []*ErasureCount {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+// ErasureCount is what an erasure changed in one table. Since: v1.2
+type ErasureCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The data class; empty in an institution's erasure.
+	Class string `protobuf:"bytes,1,opt,name=class,proto3" json:"class,omitempty"`
+	Table string `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// Rows deleted.
+	Deleted uint64 `protobuf:"varint,3,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// The person's rows kept with their personal data removed.
+	Anonymised uint64 `protobuf:"varint,4,opt,name=anonymised,proto3" json:"anonymised,omitempty"`
+	// Values naming the person replaced in rows of others (a grader, an
+	// author).
+	References uint64 `protobuf:"varint,5,opt,name=references,proto3" json:"references,omitempty"`
+	// Objects deleted from the plugin's storage (table empty).
+	Objects       uint64 `protobuf:"varint,6,opt,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErasureCount) Reset() {
+	*x = ErasureCount{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErasureCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErasureCount) ProtoMessage() {}
+
+func (x *ErasureCount) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErasureCount.ProtoReflect.Descriptor instead.
+func (*ErasureCount) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ErasureCount) GetClass() string {
+	if x != nil {
+		return x.Class
+	}
+	return ""
+}
+
+func (x *ErasureCount) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ErasureCount) GetDeleted() uint64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+func (x *ErasureCount) GetAnonymised() uint64 {
+	if x != nil {
+		return x.Anonymised
+	}
+	return 0
+}
+
+func (x *ErasureCount) GetReferences() uint64 {
+	if x != nil {
+		return x.References
+	}
+	return 0
+}
+
+func (x *ErasureCount) GetObjects() uint64 {
+	if x != nil {
+		return x.Objects
+	}
+	return 0
+}
+
+// Since: v1.2
+type ErasureTenantRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	TenantId       string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	DryRun         bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	RequestId      string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	DeadlineUnixMs int64                  `protobuf:"varint,4,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ErasureTenantRequest) Reset() {
+	*x = ErasureTenantRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErasureTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErasureTenantRequest) ProtoMessage() {}
+
+func (x *ErasureTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErasureTenantRequest.ProtoReflect.Descriptor instead.
+func (*ErasureTenantRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ErasureTenantRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ErasureTenantRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ErasureTenantRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ErasureTenantRequest) GetDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.DeadlineUnixMs
+	}
+	return 0
+}
+
+// Since: v1.2
+type ErasureTenantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Per table: rows deleted (or with dry_run, that would be); objects of
+	// the plugin's storage in an entry without a table.
+	Counts        []*ErasureCount `protobuf:"bytes,1,rep,name=counts,proto3" json:"counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErasureTenantResponse) Reset() {
+	*x = ErasureTenantResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErasureTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErasureTenantResponse) ProtoMessage() {}
+
+func (x *ErasureTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErasureTenantResponse.ProtoReflect.Descriptor instead.
+func (*ErasureTenantResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ErasureTenantResponse) GetCounts() []*ErasureCount {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
 var File_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_v1_plugin_proto_rawDesc = "" +
@@ -3399,7 +4513,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x16plugin/v1/plugin.proto\x12\x11edulure.plugin.v1\"f\n" +
 	"\x12GetManifestRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12%\n" +
-	"\x0ekernel_version\x18\x02 \x01(\tR\rkernelVersion\"\x9b\x05\n" +
+	"\x0ekernel_version\x18\x02 \x01(\tR\rkernelVersion\"\xe9\x05\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12!\n" +
@@ -3420,7 +4534,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\vdescription\x18\f \x01(\tR\vdescription\x12E\n" +
 	"\rsubscriptions\x18\r \x03(\v2\x1f.edulure.plugin.v1.SubscriptionR\rsubscriptions\x12'\n" +
 	"\x0fcomponents_json\x18\x0e \x01(\fR\x0ecomponentsJson\x12\"\n" +
-	"\fcapabilities\x18\x0f \x03(\tR\fcapabilities\"\xe5\x01\n" +
+	"\fcapabilities\x18\x0f \x03(\tR\fcapabilities\x12L\n" +
+	"\rpersonal_data\x18\x10 \x01(\v2'.edulure.plugin.v1.PersonalDataManifestR\fpersonalData\"\xe5\x01\n" +
 	"\fSubscription\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\aordered\x18\x02 \x01(\bR\aordered\x12!\n" +
@@ -3494,7 +4609,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\ttenant_id\x18\x04 \x01(\tR\btenantId\x12\x14\n" +
 	"\x05roles\x18\x05 \x03(\tR\x05roles\x12 \n" +
 	"\vpermissions\x18\x06 \x03(\tR\vpermissions\x12\x1a\n" +
-	"\boperator\x18\a \x01(\bR\boperator\"\x8f\x06\n" +
+	"\boperator\x18\a \x01(\bR\boperator\"\xd1\x06\n" +
 	"\vHTTPRequest\x12\x14\n" +
 	"\x05route\x18\x01 \x01(\tR\x05route\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -3510,7 +4625,11 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x10deadline_unix_ms\x18\n" +
 	" \x01(\x03R\x0edeadlineUnixMs\x12,\n" +
 	"\x12tenant_config_json\x18\v \x01(\fR\x10tenantConfigJson\x123\n" +
-	"\x16stream_idle_timeout_ms\x18\f \x01(\x03R\x13streamIdleTimeoutMs\x1a=\n" +
+	"\x16stream_idle_timeout_ms\x18\f \x01(\x03R\x13streamIdleTimeoutMs\x12 \n" +
+	"\vtraceparent\x18\r \x01(\tR\vtraceparent\x12\x1e\n" +
+	"\n" +
+	"tracestate\x18\x0e \x01(\tR\n" +
+	"tracestate\x1a=\n" +
 	"\x0fPathParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aS\n" +
@@ -3580,7 +4699,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x17GetTenantConfigResponse\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x1f\n" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
-	"configJson\"\xfb\x01\n" +
+	"configJson\"\x9d\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
@@ -3591,7 +4710,9 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"request_id\x18\x06 \x01(\tR\trequestId\x12\x1b\n" +
 	"\tdata_json\x18\a \x01(\fR\bdataJson\x12\x16\n" +
 	"\x06source\x18\b \x01(\tR\x06source\x12\x18\n" +
-	"\aattempt\x18\t \x01(\rR\aattempt\"q\n" +
+	"\aattempt\x18\t \x01(\rR\aattempt\x12 \n" +
+	"\vtraceparent\x18\n" +
+	" \x01(\tR\vtraceparent\"q\n" +
 	"\x13HandleEventsRequest\x120\n" +
 	"\x06events\x18\x01 \x03(\v2\x18.edulure.plugin.v1.EventR\x06events\x12(\n" +
 	"\x10deadline_unix_ms\x18\x02 \x01(\x03R\x0edeadlineUnixMs\"\\\n" +
@@ -3600,7 +4721,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1c\n" +
 	"\tattempted\x18\x03 \x01(\bR\tattempted\"P\n" +
 	"\x14HandleEventsResponse\x128\n" +
-	"\aresults\x18\x01 \x03(\v2\x1e.edulure.plugin.v1.EventResultR\aresults\"\xed\x02\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.edulure.plugin.v1.EventResultR\aresults\"\x8f\x03\n" +
 	"\rRunJobRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x18\n" +
@@ -3612,7 +4733,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\targs_json\x18\b \x01(\fR\bargsJson\x12(\n" +
 	"\x10deadline_unix_ms\x18\t \x01(\x03R\x0edeadlineUnixMs\x12:\n" +
 	"\tprincipal\x18\n" +
-	" \x01(\v2\x1c.edulure.plugin.v1.PrincipalR\tprincipal\"X\n" +
+	" \x01(\v2\x1c.edulure.plugin.v1.PrincipalR\tprincipal\x12 \n" +
+	"\vtraceparent\x18\v \x01(\tR\vtraceparent\"X\n" +
 	"\x0eRunJobResponse\x12.\n" +
 	"\x05error\x18\x01 \x01(\v2\x18.edulure.plugin.v1.ErrorR\x05error\x12\x16\n" +
 	"\x06output\x18\x02 \x01(\tR\x06output\"\x18\n" +
@@ -3671,7 +4793,85 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\rif_not_exists\x18\x06 \x01(\bR\vifNotExists\"O\n" +
 	"\x13BlobSignURLResponse\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12&\n" +
-	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs2\xdc\x04\n" +
+	"\x0fexpires_unix_ms\x18\x02 \x01(\x03R\rexpiresUnixMs\"\x13\n" +
+	"\x11GetMetricsRequest\"K\n" +
+	"\x12GetMetricsResponse\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\"\x91\x01\n" +
+	"\x14PersonalDataManifest\x12>\n" +
+	"\aclasses\x18\x01 \x03(\v2$.edulure.plugin.v1.PersonalDataClassR\aclasses\x12\x16\n" +
+	"\x06served\x18\x02 \x01(\bR\x06served\x12!\n" +
+	"\fnot_personal\x18\x03 \x03(\tR\vnotPersonal\"\x8d\x03\n" +
+	"\x11PersonalDataClass\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12?\n" +
+	"\acolumns\x18\x04 \x03(\v2%.edulure.plugin.v1.PersonalDataColumnR\acolumns\x12\x18\n" +
+	"\apurpose\x18\x05 \x01(\tR\apurpose\x12\x1c\n" +
+	"\tretention\x18\x06 \x01(\tR\tretention\x12\x19\n" +
+	"\bon_erase\x18\a \x01(\tR\aonErase\x12!\n" +
+	"\fnot_personal\x18\b \x03(\tR\vnotPersonal\x12@\n" +
+	"\athrough\x18\t \x01(\v2&.edulure.plugin.v1.PersonalDataThroughR\athrough\x12#\n" +
+	"\robject_prefix\x18\n" +
+	" \x01(\tR\fobjectPrefix\x12\x16\n" +
+	"\x06custom\x18\v \x01(\bR\x06custom\"^\n" +
+	"\x12PersonalDataColumn\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\"U\n" +
+	"\x13PersonalDataThrough\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\"\x9a\x01\n" +
+	"\x19PersonalDataExportRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12(\n" +
+	"\x10deadline_unix_ms\x18\x04 \x01(\x03R\x0edeadlineUnixMs\"\xa2\x01\n" +
+	"\x17PersonalDataExportChunk\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x12\x14\n" +
+	"\x05jsonl\x18\x02 \x01(\fR\x05jsonl\x12I\n" +
+	"\bmanifest\x18\x03 \x01(\v2-.edulure.plugin.v1.PersonalDataExportManifestR\bmanifest\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\"]\n" +
+	"\x1aPersonalDataExportManifest\x12?\n" +
+	"\x05files\x18\x01 \x03(\v2).edulure.plugin.v1.PersonalDataExportFileR\x05files\"\x9a\x01\n" +
+	"\x16PersonalDataExportFile\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x12\x14\n" +
+	"\x05class\x18\x02 \x01(\tR\x05class\x12\x14\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\x12\x12\n" +
+	"\x04rows\x18\x04 \x01(\x04R\x04rows\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\x04R\x05bytes\x12\x16\n" +
+	"\x06sha256\x18\x06 \x01(\tR\x06sha256\"\xd0\x01\n" +
+	"\x18PersonalDataEraseRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x10deadline_unix_ms\x18\x05 \x01(\x03R\x0edeadlineUnixMs\x12\x1c\n" +
+	"\tpseudonym\x18\x06 \x01(\tR\tpseudonym\"T\n" +
+	"\x19PersonalDataEraseResponse\x127\n" +
+	"\x06counts\x18\x01 \x03(\v2\x1f.edulure.plugin.v1.ErasureCountR\x06counts\"\xae\x01\n" +
+	"\fErasureCount\x12\x14\n" +
+	"\x05class\x18\x01 \x01(\tR\x05class\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x18\n" +
+	"\adeleted\x18\x03 \x01(\x04R\adeleted\x12\x1e\n" +
+	"\n" +
+	"anonymised\x18\x04 \x01(\x04R\n" +
+	"anonymised\x12\x1e\n" +
+	"\n" +
+	"references\x18\x05 \x01(\x04R\n" +
+	"references\x12\x18\n" +
+	"\aobjects\x18\x06 \x01(\x04R\aobjects\"\x95\x01\n" +
+	"\x14ErasureTenantRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12(\n" +
+	"\x10deadline_unix_ms\x18\x04 \x01(\x03R\x0edeadlineUnixMs\"P\n" +
+	"\x15ErasureTenantResponse\x127\n" +
+	"\x06counts\x18\x01 \x03(\v2\x1f.edulure.plugin.v1.ErasureCountR\x06counts2\xff\a\n" +
 	"\x06Plugin\x12Q\n" +
 	"\vGetManifest\x12%.edulure.plugin.v1.GetManifestRequest\x1a\x1b.edulure.plugin.v1.Manifest\x12V\n" +
 	"\tConfigure\x12#.edulure.plugin.v1.ConfigureRequest\x1a$.edulure.plugin.v1.ConfigureResponse\x12M\n" +
@@ -3680,7 +4880,12 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x06Health\x12 .edulure.plugin.v1.HealthRequest\x1a!.edulure.plugin.v1.HealthResponse\x12_\n" +
 	"\fHandleEvents\x12&.edulure.plugin.v1.HandleEventsRequest\x1a'.edulure.plugin.v1.HandleEventsResponse\x12M\n" +
 	"\x06RunJob\x12 .edulure.plugin.v1.RunJobRequest\x1a!.edulure.plugin.v1.RunJobResponse\x12Y\n" +
-	"\x10HandleHTTPStream\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a#.edulure.plugin.v1.HTTPResponsePart0\x012\xe5\a\n" +
+	"\x10HandleHTTPStream\x12\x1e.edulure.plugin.v1.HTTPRequest\x1a#.edulure.plugin.v1.HTTPResponsePart0\x01\x12Y\n" +
+	"\n" +
+	"GetMetrics\x12$.edulure.plugin.v1.GetMetricsRequest\x1a%.edulure.plugin.v1.GetMetricsResponse\x12p\n" +
+	"\x12ExportPersonalData\x12,.edulure.plugin.v1.PersonalDataExportRequest\x1a*.edulure.plugin.v1.PersonalDataExportChunk0\x01\x12n\n" +
+	"\x11ErasePersonalData\x12+.edulure.plugin.v1.PersonalDataEraseRequest\x1a,.edulure.plugin.v1.PersonalDataEraseResponse\x12d\n" +
+	"\x0fEraseTenantData\x12'.edulure.plugin.v1.ErasureTenantRequest\x1a(.edulure.plugin.v1.ErasureTenantResponse2\xe5\a\n" +
 	"\x04Host\x12V\n" +
 	"\tAuthorize\x12#.edulure.plugin.v1.AuthorizeRequest\x1a$.edulure.plugin.v1.AuthorizeResponse\x12Y\n" +
 	"\n" +
@@ -3708,62 +4913,77 @@ func file_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_plugin_v1_plugin_proto_goTypes = []any{
-	(*GetManifestRequest)(nil),      // 0: edulure.plugin.v1.GetManifestRequest
-	(*Manifest)(nil),                // 1: edulure.plugin.v1.Manifest
-	(*Subscription)(nil),            // 2: edulure.plugin.v1.Subscription
-	(*Route)(nil),                   // 3: edulure.plugin.v1.Route
-	(*QueryParam)(nil),              // 4: edulure.plugin.v1.QueryParam
-	(*Permission)(nil),              // 5: edulure.plugin.v1.Permission
-	(*EventType)(nil),               // 6: edulure.plugin.v1.EventType
-	(*Job)(nil),                     // 7: edulure.plugin.v1.Job
-	(*Migration)(nil),               // 8: edulure.plugin.v1.Migration
-	(*ConfigureRequest)(nil),        // 9: edulure.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),       // 10: edulure.plugin.v1.ConfigureResponse
-	(*Values)(nil),                  // 11: edulure.plugin.v1.Values
-	(*Principal)(nil),               // 12: edulure.plugin.v1.Principal
-	(*HTTPRequest)(nil),             // 13: edulure.plugin.v1.HTTPRequest
-	(*Error)(nil),                   // 14: edulure.plugin.v1.Error
-	(*FieldError)(nil),              // 15: edulure.plugin.v1.FieldError
-	(*HTTPResponse)(nil),            // 16: edulure.plugin.v1.HTTPResponse
-	(*HTTPResponsePart)(nil),        // 17: edulure.plugin.v1.HTTPResponsePart
-	(*HealthRequest)(nil),           // 18: edulure.plugin.v1.HealthRequest
-	(*HealthResponse)(nil),          // 19: edulure.plugin.v1.HealthResponse
-	(*Resource)(nil),                // 20: edulure.plugin.v1.Resource
-	(*AuthorizeRequest)(nil),        // 21: edulure.plugin.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),       // 22: edulure.plugin.v1.AuthorizeResponse
-	(*WriteAuditRequest)(nil),       // 23: edulure.plugin.v1.WriteAuditRequest
-	(*WriteAuditResponse)(nil),      // 24: edulure.plugin.v1.WriteAuditResponse
-	(*GetTenantConfigRequest)(nil),  // 25: edulure.plugin.v1.GetTenantConfigRequest
-	(*GetTenantConfigResponse)(nil), // 26: edulure.plugin.v1.GetTenantConfigResponse
-	(*Event)(nil),                   // 27: edulure.plugin.v1.Event
-	(*HandleEventsRequest)(nil),     // 28: edulure.plugin.v1.HandleEventsRequest
-	(*EventResult)(nil),             // 29: edulure.plugin.v1.EventResult
-	(*HandleEventsResponse)(nil),    // 30: edulure.plugin.v1.HandleEventsResponse
-	(*RunJobRequest)(nil),           // 31: edulure.plugin.v1.RunJobRequest
-	(*RunJobResponse)(nil),          // 32: edulure.plugin.v1.RunJobResponse
-	(*EventsPublishedRequest)(nil),  // 33: edulure.plugin.v1.EventsPublishedRequest
-	(*EventsPublishedResponse)(nil), // 34: edulure.plugin.v1.EventsPublishedResponse
-	(*GetMemberRequest)(nil),        // 35: edulure.plugin.v1.GetMemberRequest
-	(*GetMemberResponse)(nil),       // 36: edulure.plugin.v1.GetMemberResponse
-	(*BlobScope)(nil),               // 37: edulure.plugin.v1.BlobScope
-	(*BlobObject)(nil),              // 38: edulure.plugin.v1.BlobObject
-	(*BlobPutRequest)(nil),          // 39: edulure.plugin.v1.BlobPutRequest
-	(*BlobGetRequest)(nil),          // 40: edulure.plugin.v1.BlobGetRequest
-	(*BlobGetResponse)(nil),         // 41: edulure.plugin.v1.BlobGetResponse
-	(*BlobStatRequest)(nil),         // 42: edulure.plugin.v1.BlobStatRequest
-	(*BlobListRequest)(nil),         // 43: edulure.plugin.v1.BlobListRequest
-	(*BlobListResponse)(nil),        // 44: edulure.plugin.v1.BlobListResponse
-	(*BlobDeleteRequest)(nil),       // 45: edulure.plugin.v1.BlobDeleteRequest
-	(*BlobDeleteResponse)(nil),      // 46: edulure.plugin.v1.BlobDeleteResponse
-	(*BlobSignURLRequest)(nil),      // 47: edulure.plugin.v1.BlobSignURLRequest
-	(*BlobSignURLResponse)(nil),     // 48: edulure.plugin.v1.BlobSignURLResponse
-	nil,                             // 49: edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	nil,                             // 50: edulure.plugin.v1.HTTPRequest.QueryEntry
-	nil,                             // 51: edulure.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                             // 52: edulure.plugin.v1.HTTPResponse.HeadersEntry
-	nil,                             // 53: edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	(*GetManifestRequest)(nil),         // 0: edulure.plugin.v1.GetManifestRequest
+	(*Manifest)(nil),                   // 1: edulure.plugin.v1.Manifest
+	(*Subscription)(nil),               // 2: edulure.plugin.v1.Subscription
+	(*Route)(nil),                      // 3: edulure.plugin.v1.Route
+	(*QueryParam)(nil),                 // 4: edulure.plugin.v1.QueryParam
+	(*Permission)(nil),                 // 5: edulure.plugin.v1.Permission
+	(*EventType)(nil),                  // 6: edulure.plugin.v1.EventType
+	(*Job)(nil),                        // 7: edulure.plugin.v1.Job
+	(*Migration)(nil),                  // 8: edulure.plugin.v1.Migration
+	(*ConfigureRequest)(nil),           // 9: edulure.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),          // 10: edulure.plugin.v1.ConfigureResponse
+	(*Values)(nil),                     // 11: edulure.plugin.v1.Values
+	(*Principal)(nil),                  // 12: edulure.plugin.v1.Principal
+	(*HTTPRequest)(nil),                // 13: edulure.plugin.v1.HTTPRequest
+	(*Error)(nil),                      // 14: edulure.plugin.v1.Error
+	(*FieldError)(nil),                 // 15: edulure.plugin.v1.FieldError
+	(*HTTPResponse)(nil),               // 16: edulure.plugin.v1.HTTPResponse
+	(*HTTPResponsePart)(nil),           // 17: edulure.plugin.v1.HTTPResponsePart
+	(*HealthRequest)(nil),              // 18: edulure.plugin.v1.HealthRequest
+	(*HealthResponse)(nil),             // 19: edulure.plugin.v1.HealthResponse
+	(*Resource)(nil),                   // 20: edulure.plugin.v1.Resource
+	(*AuthorizeRequest)(nil),           // 21: edulure.plugin.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),          // 22: edulure.plugin.v1.AuthorizeResponse
+	(*WriteAuditRequest)(nil),          // 23: edulure.plugin.v1.WriteAuditRequest
+	(*WriteAuditResponse)(nil),         // 24: edulure.plugin.v1.WriteAuditResponse
+	(*GetTenantConfigRequest)(nil),     // 25: edulure.plugin.v1.GetTenantConfigRequest
+	(*GetTenantConfigResponse)(nil),    // 26: edulure.plugin.v1.GetTenantConfigResponse
+	(*Event)(nil),                      // 27: edulure.plugin.v1.Event
+	(*HandleEventsRequest)(nil),        // 28: edulure.plugin.v1.HandleEventsRequest
+	(*EventResult)(nil),                // 29: edulure.plugin.v1.EventResult
+	(*HandleEventsResponse)(nil),       // 30: edulure.plugin.v1.HandleEventsResponse
+	(*RunJobRequest)(nil),              // 31: edulure.plugin.v1.RunJobRequest
+	(*RunJobResponse)(nil),             // 32: edulure.plugin.v1.RunJobResponse
+	(*EventsPublishedRequest)(nil),     // 33: edulure.plugin.v1.EventsPublishedRequest
+	(*EventsPublishedResponse)(nil),    // 34: edulure.plugin.v1.EventsPublishedResponse
+	(*GetMemberRequest)(nil),           // 35: edulure.plugin.v1.GetMemberRequest
+	(*GetMemberResponse)(nil),          // 36: edulure.plugin.v1.GetMemberResponse
+	(*BlobScope)(nil),                  // 37: edulure.plugin.v1.BlobScope
+	(*BlobObject)(nil),                 // 38: edulure.plugin.v1.BlobObject
+	(*BlobPutRequest)(nil),             // 39: edulure.plugin.v1.BlobPutRequest
+	(*BlobGetRequest)(nil),             // 40: edulure.plugin.v1.BlobGetRequest
+	(*BlobGetResponse)(nil),            // 41: edulure.plugin.v1.BlobGetResponse
+	(*BlobStatRequest)(nil),            // 42: edulure.plugin.v1.BlobStatRequest
+	(*BlobListRequest)(nil),            // 43: edulure.plugin.v1.BlobListRequest
+	(*BlobListResponse)(nil),           // 44: edulure.plugin.v1.BlobListResponse
+	(*BlobDeleteRequest)(nil),          // 45: edulure.plugin.v1.BlobDeleteRequest
+	(*BlobDeleteResponse)(nil),         // 46: edulure.plugin.v1.BlobDeleteResponse
+	(*BlobSignURLRequest)(nil),         // 47: edulure.plugin.v1.BlobSignURLRequest
+	(*BlobSignURLResponse)(nil),        // 48: edulure.plugin.v1.BlobSignURLResponse
+	(*GetMetricsRequest)(nil),          // 49: edulure.plugin.v1.GetMetricsRequest
+	(*GetMetricsResponse)(nil),         // 50: edulure.plugin.v1.GetMetricsResponse
+	(*PersonalDataManifest)(nil),       // 51: edulure.plugin.v1.PersonalDataManifest
+	(*PersonalDataClass)(nil),          // 52: edulure.plugin.v1.PersonalDataClass
+	(*PersonalDataColumn)(nil),         // 53: edulure.plugin.v1.PersonalDataColumn
+	(*PersonalDataThrough)(nil),        // 54: edulure.plugin.v1.PersonalDataThrough
+	(*PersonalDataExportRequest)(nil),  // 55: edulure.plugin.v1.PersonalDataExportRequest
+	(*PersonalDataExportChunk)(nil),    // 56: edulure.plugin.v1.PersonalDataExportChunk
+	(*PersonalDataExportManifest)(nil), // 57: edulure.plugin.v1.PersonalDataExportManifest
+	(*PersonalDataExportFile)(nil),     // 58: edulure.plugin.v1.PersonalDataExportFile
+	(*PersonalDataEraseRequest)(nil),   // 59: edulure.plugin.v1.PersonalDataEraseRequest
+	(*PersonalDataEraseResponse)(nil),  // 60: edulure.plugin.v1.PersonalDataEraseResponse
+	(*ErasureCount)(nil),               // 61: edulure.plugin.v1.ErasureCount
+	(*ErasureTenantRequest)(nil),       // 62: edulure.plugin.v1.ErasureTenantRequest
+	(*ErasureTenantResponse)(nil),      // 63: edulure.plugin.v1.ErasureTenantResponse
+	nil,                                // 64: edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	nil,                                // 65: edulure.plugin.v1.HTTPRequest.QueryEntry
+	nil,                                // 66: edulure.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                                // 67: edulure.plugin.v1.HTTPResponse.HeadersEntry
+	nil,                                // 68: edulure.plugin.v1.HTTPResponsePart.HeadersEntry
 }
 var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: edulure.plugin.v1.Manifest.routes:type_name -> edulure.plugin.v1.Route
@@ -3772,77 +4992,93 @@ var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	7,  // 3: edulure.plugin.v1.Manifest.jobs:type_name -> edulure.plugin.v1.Job
 	8,  // 4: edulure.plugin.v1.Manifest.migrations:type_name -> edulure.plugin.v1.Migration
 	2,  // 5: edulure.plugin.v1.Manifest.subscriptions:type_name -> edulure.plugin.v1.Subscription
-	4,  // 6: edulure.plugin.v1.Route.query_params:type_name -> edulure.plugin.v1.QueryParam
-	49, // 7: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	50, // 8: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
-	51, // 9: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
-	12, // 10: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
-	15, // 11: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
-	52, // 12: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
-	14, // 13: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
-	53, // 14: edulure.plugin.v1.HTTPResponsePart.headers:type_name -> edulure.plugin.v1.HTTPResponsePart.HeadersEntry
-	14, // 15: edulure.plugin.v1.HTTPResponsePart.error:type_name -> edulure.plugin.v1.Error
-	12, // 16: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
-	20, // 17: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
-	12, // 18: edulure.plugin.v1.WriteAuditRequest.actor:type_name -> edulure.plugin.v1.Principal
-	27, // 19: edulure.plugin.v1.HandleEventsRequest.events:type_name -> edulure.plugin.v1.Event
-	29, // 20: edulure.plugin.v1.HandleEventsResponse.results:type_name -> edulure.plugin.v1.EventResult
-	27, // 21: edulure.plugin.v1.RunJobRequest.event:type_name -> edulure.plugin.v1.Event
-	12, // 22: edulure.plugin.v1.RunJobRequest.principal:type_name -> edulure.plugin.v1.Principal
-	14, // 23: edulure.plugin.v1.RunJobResponse.error:type_name -> edulure.plugin.v1.Error
-	37, // 24: edulure.plugin.v1.BlobPutRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	37, // 25: edulure.plugin.v1.BlobGetRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	38, // 26: edulure.plugin.v1.BlobGetResponse.object:type_name -> edulure.plugin.v1.BlobObject
-	37, // 27: edulure.plugin.v1.BlobStatRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	37, // 28: edulure.plugin.v1.BlobListRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	38, // 29: edulure.plugin.v1.BlobListResponse.objects:type_name -> edulure.plugin.v1.BlobObject
-	37, // 30: edulure.plugin.v1.BlobDeleteRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	37, // 31: edulure.plugin.v1.BlobSignURLRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	11, // 32: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 33: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 34: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 35: edulure.plugin.v1.HTTPResponsePart.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	0,  // 36: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
-	9,  // 37: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
-	13, // 38: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
-	18, // 39: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
-	28, // 40: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
-	31, // 41: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
-	13, // 42: edulure.plugin.v1.Plugin.HandleHTTPStream:input_type -> edulure.plugin.v1.HTTPRequest
-	21, // 43: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
-	23, // 44: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
-	25, // 45: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
-	33, // 46: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
-	35, // 47: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
-	39, // 48: edulure.plugin.v1.Host.BlobPut:input_type -> edulure.plugin.v1.BlobPutRequest
-	40, // 49: edulure.plugin.v1.Host.BlobGet:input_type -> edulure.plugin.v1.BlobGetRequest
-	42, // 50: edulure.plugin.v1.Host.BlobStat:input_type -> edulure.plugin.v1.BlobStatRequest
-	43, // 51: edulure.plugin.v1.Host.BlobList:input_type -> edulure.plugin.v1.BlobListRequest
-	45, // 52: edulure.plugin.v1.Host.BlobDelete:input_type -> edulure.plugin.v1.BlobDeleteRequest
-	47, // 53: edulure.plugin.v1.Host.BlobSignURL:input_type -> edulure.plugin.v1.BlobSignURLRequest
-	1,  // 54: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
-	10, // 55: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
-	16, // 56: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
-	19, // 57: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
-	30, // 58: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
-	32, // 59: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
-	17, // 60: edulure.plugin.v1.Plugin.HandleHTTPStream:output_type -> edulure.plugin.v1.HTTPResponsePart
-	22, // 61: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
-	24, // 62: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
-	26, // 63: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
-	34, // 64: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
-	36, // 65: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
-	38, // 66: edulure.plugin.v1.Host.BlobPut:output_type -> edulure.plugin.v1.BlobObject
-	41, // 67: edulure.plugin.v1.Host.BlobGet:output_type -> edulure.plugin.v1.BlobGetResponse
-	38, // 68: edulure.plugin.v1.Host.BlobStat:output_type -> edulure.plugin.v1.BlobObject
-	44, // 69: edulure.plugin.v1.Host.BlobList:output_type -> edulure.plugin.v1.BlobListResponse
-	46, // 70: edulure.plugin.v1.Host.BlobDelete:output_type -> edulure.plugin.v1.BlobDeleteResponse
-	48, // 71: edulure.plugin.v1.Host.BlobSignURL:output_type -> edulure.plugin.v1.BlobSignURLResponse
-	54, // [54:72] is the sub-list for method output_type
-	36, // [36:54] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	51, // 6: edulure.plugin.v1.Manifest.personal_data:type_name -> edulure.plugin.v1.PersonalDataManifest
+	4,  // 7: edulure.plugin.v1.Route.query_params:type_name -> edulure.plugin.v1.QueryParam
+	64, // 8: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	65, // 9: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
+	66, // 10: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
+	12, // 11: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
+	15, // 12: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
+	67, // 13: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
+	14, // 14: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
+	68, // 15: edulure.plugin.v1.HTTPResponsePart.headers:type_name -> edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	14, // 16: edulure.plugin.v1.HTTPResponsePart.error:type_name -> edulure.plugin.v1.Error
+	12, // 17: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
+	20, // 18: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
+	12, // 19: edulure.plugin.v1.WriteAuditRequest.actor:type_name -> edulure.plugin.v1.Principal
+	27, // 20: edulure.plugin.v1.HandleEventsRequest.events:type_name -> edulure.plugin.v1.Event
+	29, // 21: edulure.plugin.v1.HandleEventsResponse.results:type_name -> edulure.plugin.v1.EventResult
+	27, // 22: edulure.plugin.v1.RunJobRequest.event:type_name -> edulure.plugin.v1.Event
+	12, // 23: edulure.plugin.v1.RunJobRequest.principal:type_name -> edulure.plugin.v1.Principal
+	14, // 24: edulure.plugin.v1.RunJobResponse.error:type_name -> edulure.plugin.v1.Error
+	37, // 25: edulure.plugin.v1.BlobPutRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 26: edulure.plugin.v1.BlobGetRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	38, // 27: edulure.plugin.v1.BlobGetResponse.object:type_name -> edulure.plugin.v1.BlobObject
+	37, // 28: edulure.plugin.v1.BlobStatRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 29: edulure.plugin.v1.BlobListRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	38, // 30: edulure.plugin.v1.BlobListResponse.objects:type_name -> edulure.plugin.v1.BlobObject
+	37, // 31: edulure.plugin.v1.BlobDeleteRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 32: edulure.plugin.v1.BlobSignURLRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	52, // 33: edulure.plugin.v1.PersonalDataManifest.classes:type_name -> edulure.plugin.v1.PersonalDataClass
+	53, // 34: edulure.plugin.v1.PersonalDataClass.columns:type_name -> edulure.plugin.v1.PersonalDataColumn
+	54, // 35: edulure.plugin.v1.PersonalDataClass.through:type_name -> edulure.plugin.v1.PersonalDataThrough
+	57, // 36: edulure.plugin.v1.PersonalDataExportChunk.manifest:type_name -> edulure.plugin.v1.PersonalDataExportManifest
+	58, // 37: edulure.plugin.v1.PersonalDataExportManifest.files:type_name -> edulure.plugin.v1.PersonalDataExportFile
+	61, // 38: edulure.plugin.v1.PersonalDataEraseResponse.counts:type_name -> edulure.plugin.v1.ErasureCount
+	61, // 39: edulure.plugin.v1.ErasureTenantResponse.counts:type_name -> edulure.plugin.v1.ErasureCount
+	11, // 40: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 41: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 42: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 43: edulure.plugin.v1.HTTPResponsePart.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	0,  // 44: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
+	9,  // 45: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
+	13, // 46: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
+	18, // 47: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
+	28, // 48: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
+	31, // 49: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
+	13, // 50: edulure.plugin.v1.Plugin.HandleHTTPStream:input_type -> edulure.plugin.v1.HTTPRequest
+	49, // 51: edulure.plugin.v1.Plugin.GetMetrics:input_type -> edulure.plugin.v1.GetMetricsRequest
+	55, // 52: edulure.plugin.v1.Plugin.ExportPersonalData:input_type -> edulure.plugin.v1.PersonalDataExportRequest
+	59, // 53: edulure.plugin.v1.Plugin.ErasePersonalData:input_type -> edulure.plugin.v1.PersonalDataEraseRequest
+	62, // 54: edulure.plugin.v1.Plugin.EraseTenantData:input_type -> edulure.plugin.v1.ErasureTenantRequest
+	21, // 55: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
+	23, // 56: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
+	25, // 57: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
+	33, // 58: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
+	35, // 59: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
+	39, // 60: edulure.plugin.v1.Host.BlobPut:input_type -> edulure.plugin.v1.BlobPutRequest
+	40, // 61: edulure.plugin.v1.Host.BlobGet:input_type -> edulure.plugin.v1.BlobGetRequest
+	42, // 62: edulure.plugin.v1.Host.BlobStat:input_type -> edulure.plugin.v1.BlobStatRequest
+	43, // 63: edulure.plugin.v1.Host.BlobList:input_type -> edulure.plugin.v1.BlobListRequest
+	45, // 64: edulure.plugin.v1.Host.BlobDelete:input_type -> edulure.plugin.v1.BlobDeleteRequest
+	47, // 65: edulure.plugin.v1.Host.BlobSignURL:input_type -> edulure.plugin.v1.BlobSignURLRequest
+	1,  // 66: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
+	10, // 67: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
+	16, // 68: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
+	19, // 69: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
+	30, // 70: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
+	32, // 71: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
+	17, // 72: edulure.plugin.v1.Plugin.HandleHTTPStream:output_type -> edulure.plugin.v1.HTTPResponsePart
+	50, // 73: edulure.plugin.v1.Plugin.GetMetrics:output_type -> edulure.plugin.v1.GetMetricsResponse
+	56, // 74: edulure.plugin.v1.Plugin.ExportPersonalData:output_type -> edulure.plugin.v1.PersonalDataExportChunk
+	60, // 75: edulure.plugin.v1.Plugin.ErasePersonalData:output_type -> edulure.plugin.v1.PersonalDataEraseResponse
+	63, // 76: edulure.plugin.v1.Plugin.EraseTenantData:output_type -> edulure.plugin.v1.ErasureTenantResponse
+	22, // 77: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
+	24, // 78: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
+	26, // 79: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
+	34, // 80: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
+	36, // 81: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
+	38, // 82: edulure.plugin.v1.Host.BlobPut:output_type -> edulure.plugin.v1.BlobObject
+	41, // 83: edulure.plugin.v1.Host.BlobGet:output_type -> edulure.plugin.v1.BlobGetResponse
+	38, // 84: edulure.plugin.v1.Host.BlobStat:output_type -> edulure.plugin.v1.BlobObject
+	44, // 85: edulure.plugin.v1.Host.BlobList:output_type -> edulure.plugin.v1.BlobListResponse
+	46, // 86: edulure.plugin.v1.Host.BlobDelete:output_type -> edulure.plugin.v1.BlobDeleteResponse
+	48, // 87: edulure.plugin.v1.Host.BlobSignURL:output_type -> edulure.plugin.v1.BlobSignURLResponse
+	66, // [66:88] is the sub-list for method output_type
+	44, // [44:66] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_plugin_v1_plugin_proto_init() }
@@ -3856,7 +5092,7 @@ func file_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_v1_plugin_proto_rawDesc), len(file_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   54,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

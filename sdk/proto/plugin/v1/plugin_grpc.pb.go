@@ -30,13 +30,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Plugin_GetManifest_FullMethodName      = "/edulure.plugin.v1.Plugin/GetManifest"
-	Plugin_Configure_FullMethodName        = "/edulure.plugin.v1.Plugin/Configure"
-	Plugin_HandleHTTP_FullMethodName       = "/edulure.plugin.v1.Plugin/HandleHTTP"
-	Plugin_Health_FullMethodName           = "/edulure.plugin.v1.Plugin/Health"
-	Plugin_HandleEvents_FullMethodName     = "/edulure.plugin.v1.Plugin/HandleEvents"
-	Plugin_RunJob_FullMethodName           = "/edulure.plugin.v1.Plugin/RunJob"
-	Plugin_HandleHTTPStream_FullMethodName = "/edulure.plugin.v1.Plugin/HandleHTTPStream"
+	Plugin_GetManifest_FullMethodName        = "/edulure.plugin.v1.Plugin/GetManifest"
+	Plugin_Configure_FullMethodName          = "/edulure.plugin.v1.Plugin/Configure"
+	Plugin_HandleHTTP_FullMethodName         = "/edulure.plugin.v1.Plugin/HandleHTTP"
+	Plugin_Health_FullMethodName             = "/edulure.plugin.v1.Plugin/Health"
+	Plugin_HandleEvents_FullMethodName       = "/edulure.plugin.v1.Plugin/HandleEvents"
+	Plugin_RunJob_FullMethodName             = "/edulure.plugin.v1.Plugin/RunJob"
+	Plugin_HandleHTTPStream_FullMethodName   = "/edulure.plugin.v1.Plugin/HandleHTTPStream"
+	Plugin_GetMetrics_FullMethodName         = "/edulure.plugin.v1.Plugin/GetMetrics"
+	Plugin_ExportPersonalData_FullMethodName = "/edulure.plugin.v1.Plugin/ExportPersonalData"
+	Plugin_ErasePersonalData_FullMethodName  = "/edulure.plugin.v1.Plugin/ErasePersonalData"
+	Plugin_EraseTenantData_FullMethodName    = "/edulure.plugin.v1.Plugin/EraseTenantData"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -78,6 +82,22 @@ type PluginClient interface {
 	// the client goes away, when no part arrives within the stream idle timeout,
 	// and at the stream's maximum duration (the call's deadline). Since: v1.2
 	HandleHTTPStream(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[HTTPResponsePart], error)
+	// GetMetrics answers the plugin's own Prometheus metrics, which the kernel
+	// merges into its /metrics with the label plugin="<name>". A plugin with
+	// no metrics answers an empty body (or Unimplemented). Since: v1.2
+	GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error)
+	// ExportPersonalData streams what the plugin holds about one person in one
+	// tenant: JSON lines per data class, then a last message with the export's
+	// manifest. A stream that ends without the manifest is incomplete. Served
+	// by a plugin whose manifest sets personal_data.served. Since: v1.2
+	ExportPersonalData(ctx context.Context, in *PersonalDataExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PersonalDataExportChunk], error)
+	// ErasePersonalData erases one person's data in one tenant (delete, or
+	// anonymise what must stay), or with dry_run counts what it would change.
+	// Idempotent: a repeated call changes nothing and counts zero. Since: v1.2
+	ErasePersonalData(ctx context.Context, in *PersonalDataEraseRequest, opts ...grpc.CallOption) (*PersonalDataEraseResponse, error)
+	// EraseTenantData erases everything the plugin holds for one tenant, or
+	// with dry_run counts it. Idempotent. Since: v1.2
+	EraseTenantData(ctx context.Context, in *ErasureTenantRequest, opts ...grpc.CallOption) (*ErasureTenantResponse, error)
 }
 
 type pluginClient struct {
@@ -167,6 +187,55 @@ func (c *pluginClient) HandleHTTPStream(ctx context.Context, in *HTTPRequest, op
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_HandleHTTPStreamClient = grpc.ServerStreamingClient[HTTPResponsePart]
 
+func (c *pluginClient) GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMetricsResponse)
+	err := c.cc.Invoke(ctx, Plugin_GetMetrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pluginClient) ExportPersonalData(ctx context.Context, in *PersonalDataExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PersonalDataExportChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Plugin_ServiceDesc.Streams[1], Plugin_ExportPersonalData_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PersonalDataExportRequest, PersonalDataExportChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_ExportPersonalDataClient = grpc.ServerStreamingClient[PersonalDataExportChunk]
+
+func (c *pluginClient) ErasePersonalData(ctx context.Context, in *PersonalDataEraseRequest, opts ...grpc.CallOption) (*PersonalDataEraseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PersonalDataEraseResponse)
+	err := c.cc.Invoke(ctx, Plugin_ErasePersonalData_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pluginClient) EraseTenantData(ctx context.Context, in *ErasureTenantRequest, opts ...grpc.CallOption) (*ErasureTenantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ErasureTenantResponse)
+	err := c.cc.Invoke(ctx, Plugin_EraseTenantData_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -206,6 +275,22 @@ type PluginServer interface {
 	// the client goes away, when no part arrives within the stream idle timeout,
 	// and at the stream's maximum duration (the call's deadline). Since: v1.2
 	HandleHTTPStream(*HTTPRequest, grpc.ServerStreamingServer[HTTPResponsePart]) error
+	// GetMetrics answers the plugin's own Prometheus metrics, which the kernel
+	// merges into its /metrics with the label plugin="<name>". A plugin with
+	// no metrics answers an empty body (or Unimplemented). Since: v1.2
+	GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error)
+	// ExportPersonalData streams what the plugin holds about one person in one
+	// tenant: JSON lines per data class, then a last message with the export's
+	// manifest. A stream that ends without the manifest is incomplete. Served
+	// by a plugin whose manifest sets personal_data.served. Since: v1.2
+	ExportPersonalData(*PersonalDataExportRequest, grpc.ServerStreamingServer[PersonalDataExportChunk]) error
+	// ErasePersonalData erases one person's data in one tenant (delete, or
+	// anonymise what must stay), or with dry_run counts what it would change.
+	// Idempotent: a repeated call changes nothing and counts zero. Since: v1.2
+	ErasePersonalData(context.Context, *PersonalDataEraseRequest) (*PersonalDataEraseResponse, error)
+	// EraseTenantData erases everything the plugin holds for one tenant, or
+	// with dry_run counts it. Idempotent. Since: v1.2
+	EraseTenantData(context.Context, *ErasureTenantRequest) (*ErasureTenantResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -236,6 +321,18 @@ func (UnimplementedPluginServer) RunJob(context.Context, *RunJobRequest) (*RunJo
 }
 func (UnimplementedPluginServer) HandleHTTPStream(*HTTPRequest, grpc.ServerStreamingServer[HTTPResponsePart]) error {
 	return status.Errorf(codes.Unimplemented, "method HandleHTTPStream not implemented")
+}
+func (UnimplementedPluginServer) GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetMetrics not implemented")
+}
+func (UnimplementedPluginServer) ExportPersonalData(*PersonalDataExportRequest, grpc.ServerStreamingServer[PersonalDataExportChunk]) error {
+	return status.Errorf(codes.Unimplemented, "method ExportPersonalData not implemented")
+}
+func (UnimplementedPluginServer) ErasePersonalData(context.Context, *PersonalDataEraseRequest) (*PersonalDataEraseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ErasePersonalData not implemented")
+}
+func (UnimplementedPluginServer) EraseTenantData(context.Context, *ErasureTenantRequest) (*ErasureTenantResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EraseTenantData not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -377,6 +474,71 @@ func _Plugin_HandleHTTPStream_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Plugin_HandleHTTPStreamServer = grpc.ServerStreamingServer[HTTPResponsePart]
 
+func _Plugin_GetMetrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).GetMetrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_GetMetrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).GetMetrics(ctx, req.(*GetMetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Plugin_ExportPersonalData_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PersonalDataExportRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PluginServer).ExportPersonalData(m, &grpc.GenericServerStream[PersonalDataExportRequest, PersonalDataExportChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_ExportPersonalDataServer = grpc.ServerStreamingServer[PersonalDataExportChunk]
+
+func _Plugin_ErasePersonalData_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PersonalDataEraseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).ErasePersonalData(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_ErasePersonalData_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).ErasePersonalData(ctx, req.(*PersonalDataEraseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Plugin_EraseTenantData_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ErasureTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).EraseTenantData(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_EraseTenantData_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).EraseTenantData(ctx, req.(*ErasureTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -408,11 +570,28 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "RunJob",
 			Handler:    _Plugin_RunJob_Handler,
 		},
+		{
+			MethodName: "GetMetrics",
+			Handler:    _Plugin_GetMetrics_Handler,
+		},
+		{
+			MethodName: "ErasePersonalData",
+			Handler:    _Plugin_ErasePersonalData_Handler,
+		},
+		{
+			MethodName: "EraseTenantData",
+			Handler:    _Plugin_EraseTenantData_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "HandleHTTPStream",
 			Handler:       _Plugin_HandleHTTPStream_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ExportPersonalData",
+			Handler:       _Plugin_ExportPersonalData_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edulure/edulure/sdk"
 )
@@ -46,8 +47,9 @@ func main() {
 }
 
 type probe struct {
-	env *sdk.Env
-	op  config
+	env     *sdk.Env
+	op      config
+	created prometheus.Counter // <name>_items_created_total
 }
 
 // config is the plugin's configuration: an institution sets the greeting;
@@ -62,6 +64,12 @@ type config struct {
 	// while its attempt is at most FailPingAttempts.
 	FailPingN        *int `json:"fail_ping_n,omitempty"`
 	FailPingAttempts int  `json:"fail_ping_attempts,omitempty"`
+	// HoldEventsFile, HoldEventsAfter: once this process has handled
+	// HoldEventsAfter pings (*.ping.sent.v1), each further ping's handler
+	// waits while the file exists, so a test can catch deliveries in flight
+	// without racing them.
+	HoldEventsFile  string `json:"hold_events_file,omitempty" doc:"hold pings while this file exists"`
+	HoldEventsAfter int64  `json:"hold_events_after,omitempty" minimum:"0" doc:"pings handled before holding"`
 	// EchoSocket: listen on this Unix socket and echo every message back, the
 	// raw round trip that make bench compares a gRPC crossing with.
 	EchoSocket string `json:"echo_socket,omitempty"`
@@ -69,6 +77,11 @@ type config struct {
 	// APIKey is a secret setting, an institution's or the operator's: the
 	// routes report its SHA-256, never its value.
 	APIKey string `json:"api_key,omitempty" secret:"true" minLength:"8" maxLength:"100" doc:"a secret"`
+	// HostileMetrics registers families that would shadow the kernel's
+	// series and another plugin's; HangMetrics, a collector that never
+	// returns.
+	HostileMetrics bool `json:"hostile_metrics,omitempty"`
+	HangMetrics    bool `json:"hang_metrics,omitempty"`
 }
 
 // echoQuery, sqlQuery, sleepQuery and publishQuery are the routes' query
@@ -81,7 +94,8 @@ type (
 		Q string `query:"q"`
 	}
 	sleepQuery struct {
-		Ms int `query:"ms" minimum:"0"`
+		Ms   int    `query:"ms" minimum:"0"`
+		Hold string `query:"hold"` // sleep while this file exists instead
 	}
 	publishQuery struct {
 		N        int    `query:"n" minimum:"0" maximum:"100000"`
@@ -117,19 +131,19 @@ func (p *probe) Manifest() sdk.Manifest {
 		},
 		Routes: append([]sdk.Route{
 			{Method: http.MethodGet, Path: base + "/echo/{id}", Permission: read, Summary: "Echo the request", Query: echoQuery{}, Handler: p.echo},
-			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Handler: noop},
+			{Method: http.MethodGet, Path: base + "/noop", Permission: read, Summary: "Answer 204", Status: http.StatusNoContent, Handler: noop},
 			{Method: http.MethodGet, Path: base + "/public", Public: true, Summary: "Public echo", Handler: p.echo},
 			{Method: http.MethodPost, Path: base + "/items", Permission: write, Summary: "Store an item",
 				Request: newItem{}, Response: item{}, Status: http.StatusCreated, Handler: p.addItem},
 			{Method: http.MethodGet, Path: base + "/items", Permission: read, Summary: "List items (no tenant filter: RLS does it)", Handler: p.listItems},
 			{Method: http.MethodGet, Path: base + "/sql", Permission: read, Summary: "Run a probing query as the plugin role", Query: sqlQuery{}, Handler: p.sql},
-			{Method: http.MethodGet, Path: base + "/sleep", Permission: read, Summary: "Sleep ?ms= milliseconds", Query: sleepQuery{}, Handler: sleep},
+			{Method: http.MethodGet, Path: base + "/sleep", Permission: read, Summary: "Sleep ?ms= milliseconds, or while the file ?hold= exists", Query: sleepQuery{}, Handler: sleep},
 			{Method: http.MethodPost, Path: base + "/crash", Permission: read, Summary: "Exit the process mid-request", Handler: crash},
 			{Method: http.MethodGet, Path: base + "/invalid", Permission: read, Summary: "Answer a field error", Handler: invalid},
 			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: panics},
 			{Method: http.MethodGet, Path: base + "/host", Permission: read, Summary: "Call the kernel's host services", Handler: p.host},
 			{Method: http.MethodPost, Path: base + "/publish", Permission: write, Summary: "Publish ?n= pings in one transaction (?rollback=1: then fail)", Query: publishQuery{}, Handler: p.publish},
-		}, append(p.streamRoutes(base, read, write), storageRoutes(p, base, read, write)...)...),
+		}, append(append(p.streamRoutes(base, read, write), storageRoutes(p, base, read, write)...), personalRoutes(p, base, read, write)...)...),
 		Capabilities: capabilities(),
 		Publishes: []sdk.EventType{
 			{Type: name + ".item.created.v1", Schema: json.RawMessage(`{"type":"object","required":["id","name"],"properties":{"id":{"type":"integer"},"name":{"type":"string"}}}`)},
@@ -143,8 +157,9 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Name: "flaky", Description: "Fails until args.succeed_on", PerTenant: true, MaxAttempts: 3, Handler: p.flaky},
 			{Name: "slow", Description: "Sleeps past its timeout", PerTenant: true, MaxAttempts: 2, Timeout: time.Second, Handler: p.slow},
 		},
-		Migrations: migrations,
-		Config:     config{},
+		Migrations:   migrations,
+		Config:       config{},
+		PersonalData: p.personalData(),
 	}
 }
 
@@ -166,6 +181,41 @@ func (p *probe) Provision(ctx context.Context, env *sdk.Env) error {
 		}
 	}
 	p.env = env
+	return p.registerMetrics(env.Metrics)
+}
+
+// registerMetrics registers the probe's collector, and the hostile and
+// hanging ones its operator configuration asks for.
+func (p *probe) registerMetrics(reg prometheus.Registerer) error {
+	p.created = prometheus.NewCounter(prometheus.CounterOpts{Name: name + "_items_created_total", Help: "Items stored."})
+	cs := []prometheus.Collector{p.created}
+	if p.op.HostileMetrics {
+		gauge := func(metric string, labels ...string) *prometheus.GaugeVec {
+			g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metric, Help: "Not the probe's to publish."}, labels)
+			vals := make([]string, len(labels))
+			for i := range vals {
+				vals[i] = "forged"
+			}
+			g.WithLabelValues(vals...).Set(1e9)
+			return g
+		}
+		cs = append(cs,
+			gauge("edulure_http_requests_total", "method", "route", "status"), // the kernel's
+			gauge("go_goroutines"),             // the kernel's Go collector's
+			gauge("other_items_created_total"), // another plugin's
+			gauge(name+"_labelled", "plugin"),  // claims to be another plugin
+		)
+	}
+	if p.op.HangMetrics {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name + "_never", Help: "Never answers."}, func() float64 {
+			select {} // a collector stuck on a lock or a dead backend
+		}))
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -242,6 +292,7 @@ func (p *probe) addItem(ctx context.Context, r *sdk.Request) (*sdk.Response, err
 	if err != nil {
 		return nil, sdk.Errorf(sdk.ErrForbidden, "storing the item: %v", err)
 	}
+	p.created.Inc()
 	return sdk.JSON(http.StatusCreated, it)
 }
 
@@ -296,6 +347,19 @@ func (p *probe) sql(ctx context.Context, r *sdk.Request) (*sdk.Response, error) 
 
 func sleep(ctx context.Context, r *sdk.Request) (*sdk.Response, error) {
 	ms, _ := strconv.Atoi(r.Query.Get("ms"))
+	if hold := r.Query.Get("hold"); hold != "" {
+		// Held while the file exists: a test decides when the request ends.
+		for {
+			if _, err := os.Stat(hold); err != nil {
+				return sdk.JSON(http.StatusOK, map[string]any{"held": true, "version": version})
+			}
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
 	select {
 	case <-time.After(time.Duration(ms) * time.Millisecond):
 	case <-ctx.Done():
@@ -365,22 +429,47 @@ func (p *probe) subscriptions() []sdk.Subscription {
 	return out
 }
 
-var crashedOnce atomic.Bool
+var (
+	crashedOnce atomic.Bool
+	pings       atomic.Int64 // pings this process began handling
+)
+
+// holdEvents waits while the hold file exists, once the process has handled
+// hold_events_after pings.
+func (p *probe) holdEvents(ctx context.Context, ev *sdk.Event) error {
+	if p.op.HoldEventsFile == "" || !strings.HasSuffix(ev.Type, ".ping.sent.v1") || pings.Add(1) <= p.op.HoldEventsAfter {
+		return nil
+	}
+	for {
+		if _, err := os.Stat(p.op.HoldEventsFile); err != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
 
 // received is what the plugin records of an event it handles.
 type received struct {
-	SentNs *int64 `json:"sent_ns"`
-	N      *int   `json:"n"`
+	SentNs *int64  `json:"sent_ns"`
+	N      *int    `json:"n"`
+	Token  *string `json:"token"`
 }
 
 // check applies the operator's test switches to an event the handler was
 // entered for.
-func (p *probe) check(ev *sdk.Event) (received, error) {
+func (p *probe) check(ctx context.Context, ev *sdk.Event) (received, error) {
 	if p.op.CrashOnEvent && crashedOnce.CompareAndSwap(false, true) {
 		os.Exit(9)
 	}
 	if p.op.SlowEventsMs > 0 {
 		time.Sleep(time.Duration(p.op.SlowEventsMs) * time.Millisecond)
+	}
+	if err := p.holdEvents(ctx, ev); err != nil {
+		return received{}, err
 	}
 	if p.op.FailEvents {
 		return received{}, errors.New("this plugin fails every delivery (fail_events)")
@@ -398,13 +487,13 @@ func (p *probe) check(ev *sdk.Event) (received, error) {
 // handle records the event once (Event.Tx deduplicates redeliveries).
 func (p *probe) handle(ctx context.Context, ev *sdk.Event) error {
 	entered := time.Now().UnixNano()
-	data, err := p.check(ev)
+	data, err := p.check(ctx, ev)
 	if err != nil {
 		return err
 	}
 	return ev.Tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, "INSERT INTO received (event_id, type, tenant, attempt, sent_ns, entered_ns) VALUES ($1, $2, $3, $4, $5, $6)",
-			ev.ID, ev.Type, ev.TenantID, ev.Attempt, data.SentNs, entered)
+		_, err := tx.Exec(ctx, "INSERT INTO received (event_id, type, tenant, attempt, sent_ns, entered_ns, token) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			ev.ID, ev.Type, ev.TenantID, ev.Attempt, data.SentNs, entered, data.Token)
 		return err
 	})
 }
@@ -417,7 +506,7 @@ func (p *probe) handleBatch(ctx context.Context, b *sdk.Batch) error {
 		ids, attempts := make([]string, len(evs)), make([]int32, len(evs))
 		sent := make([]*int64, len(evs))
 		for i, ev := range evs {
-			data, err := p.check(ev)
+			data, err := p.check(ctx, ev)
 			if err != nil {
 				return err
 			}

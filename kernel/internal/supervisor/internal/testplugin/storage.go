@@ -70,11 +70,11 @@ type (
 
 func storageRoutes(p *probe, base, read, write string) []sdk.Route {
 	return []sdk.Route{
-		{Method: http.MethodPost, Path: base + "/blob", Permission: write, Summary: "Store an object", Request: blobPut{}, Handler: p.blobPut},
+		{Method: http.MethodPost, Path: base + "/blob", Permission: write, Summary: "Store an object", Request: blobPut{}, Status: http.StatusCreated, Handler: p.blobPut},
 		{Method: http.MethodGet, Path: base + "/blob", Permission: read, Summary: "Read an object", Query: blobQuery{}, Handler: p.blobGet},
 		{Method: http.MethodGet, Path: base + "/blob/stat", Permission: read, Summary: "Describe an object", Query: blobQuery{}, Handler: p.blobStat},
 		{Method: http.MethodGet, Path: base + "/blob/list", Permission: read, Summary: "List objects", Query: blobListQuery{}, Handler: p.blobList},
-		{Method: http.MethodDelete, Path: base + "/blob", Permission: write, Summary: "Delete an object", Query: blobQuery{}, Handler: p.blobDelete},
+		{Method: http.MethodDelete, Path: base + "/blob", Permission: write, Summary: "Delete an object", Query: blobQuery{}, Status: http.StatusNoContent, Handler: p.blobDelete},
 		{Method: http.MethodPost, Path: base + "/blob/sign", Permission: write, Summary: "Sign a URL", Request: blobSign{}, Handler: p.blobSign},
 		{Method: http.MethodPost, Path: base + "/blob/big", Permission: write, Summary: "Stream ?mb= MiB in and out, reporting this process's heap", Query: bigQuery{}, Handler: p.blobBig},
 	}
