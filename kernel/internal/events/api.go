@@ -262,7 +262,16 @@ func (s *Service) Delivery(ctx context.Context, tenant uuid.UUID, id int64) (Del
 	if errors.Is(err, pgx.ErrNoRows) {
 		return DeliveryInfo{}, sdk.Errorf(sdk.ErrNotFound, "no delivery %d", id)
 	}
-	return d, err
+	if err != nil {
+		return DeliveryInfo{}, err
+	}
+	// The event's delivery counts, as the list of events shows them.
+	evs := []EventInfo{*d.Event}
+	if err := s.deliveryCounts(ctx, evs); err != nil {
+		return DeliveryInfo{}, err
+	}
+	d.Event = &evs[0]
+	return d, nil
 }
 
 // ReplayRange selects delivery rows to deliver again, or to discard.
