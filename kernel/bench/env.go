@@ -38,7 +38,7 @@ type env struct {
 	cluster *pgcluster.Cluster
 
 	kernelBin string
-	plugins   map[string]built // by build name: "scale" (name from plugins.hcl), "sink"
+	plugins   map[string]built // by build name: "scale" (name from plugins.hcl), "sink", "sinkb" (batched)
 	courses   *built           // the courses plugin, when plugins/courses builds
 	commerce  *built           // the commerce plugin, when plugins/commerce builds
 
@@ -47,6 +47,7 @@ type env struct {
 	pprof  string // the kernel's profile address
 	pprofP string // the probe plugin's
 
+	echoFig  *echoFigures   // the same-run baselines of absolute rows, once measured
 	named    map[int]string // other processes the run started, by pid, for CPU accounting
 	tenantID string
 	tokens   map[string]string // admin, instructor, learner, operator
@@ -210,6 +211,7 @@ func (e *env) build(ctx context.Context) error {
 	builds := map[string]string{
 		"scale": "-X main.nameFrom=env -X main.subscribe=" + yearly,
 		"sink":  "-X main.name=sink -X main.subscribe=probe.ping.sent.v1" + yearly,
+		"sinkb": "-X main.name=sink -X main.subscribe=probe.ping.sent.v1*@retained" + yearly,
 	}
 	for name, ldflags := range builds {
 		path := filepath.Join(e.dir, "plugins", name)

@@ -169,6 +169,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	}
 	evs := events.New(pool, plugins, log, events.Options{
 		MaxAttempts: cfg.EventsMaxAttempts, BackoffInitial: cfg.EventsBackoff, BackoffMax: cfg.EventsBackoffMax, Poll: cfg.EventsPoll,
+		Retention: cfg.EventsRetention, PruneEvery: cfg.EventsPruneEvery,
 		Tracing: tracing, Metrics: reg,
 		Sealer: sealer,
 	})

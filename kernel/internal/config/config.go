@@ -42,6 +42,8 @@ type Config struct {
 	EventsBackoff     time.Duration // EDULURE_EVENTS_BACKOFF: delay after a failed delivery, doubling, default 1s
 	EventsBackoffMax  time.Duration // EDULURE_EVENTS_BACKOFF_MAX, default 10m
 	EventsPoll        time.Duration // EDULURE_EVENTS_POLL: fallback poll of the outboxes, default 1s
+	EventsRetention   time.Duration // EDULURE_EVENTS_RETENTION: how long the event log keeps events (the catch-up window), default 720h (30 days)
+	EventsPruneEvery  time.Duration // EDULURE_EVENTS_PRUNE_EVERY: how often the event log is pruned, default 10m
 	JobsMaxAttempts   int           // EDULURE_JOBS_MAX_ATTEMPTS: attempts of a job run that sets none, default 5
 	JobsTimeout       time.Duration // EDULURE_JOBS_TIMEOUT: one attempt of a job that sets none, default 1m
 	JobsBackoff       time.Duration // EDULURE_JOBS_BACKOFF: delay before a job's second attempt, doubling, default 5s
@@ -145,6 +147,8 @@ func Load(getenv func(string) string) (Config, error) {
 		EventsBackoff:     dur("EDULURE_EVENTS_BACKOFF", time.Second),
 		EventsBackoffMax:  dur("EDULURE_EVENTS_BACKOFF_MAX", 10*time.Minute),
 		EventsPoll:        dur("EDULURE_EVENTS_POLL", time.Second),
+		EventsRetention:   dur("EDULURE_EVENTS_RETENTION", 30*24*time.Hour),
+		EventsPruneEvery:  dur("EDULURE_EVENTS_PRUNE_EVERY", 10*time.Minute),
 		JobsMaxAttempts:   integer("EDULURE_JOBS_MAX_ATTEMPTS", 5, 1, 25),
 		JobsTimeout:       dur("EDULURE_JOBS_TIMEOUT", time.Minute),
 		JobsBackoff:       dur("EDULURE_JOBS_BACKOFF", 5*time.Second),
