@@ -170,7 +170,20 @@ var KernelData = &pluginv1.PersonalDataManifest{
 			},
 			NotPersonal: []string{"event", "step"},
 		},
+		{
+			Name: "deliveries", Table: "deliveries", OnErase: "anonymise", Custom: true,
+			Purpose:   "Deliveries of events that failed or wait behind one, with a copy of their event (events v2: the log may be pruned first).",
+			Retention: "Until delivered (and then the event log's retention) or, dead, until replayed or discarded; the person's ID becomes a pseudonym and their address and name are erased when they are erased.",
+			Columns: []*pluginv1.PersonalDataColumn{
+				col("actor", "actor_ref", "Who caused the event."),
+				col("data", "other", "The event's data, which may name the person."),
+				col("last_error", "free_text", "The subscriber's last error."),
+			},
+			NotPersonal: []string{"subscriber", "type", "source", "traceparent"},
+		},
 	},
+	// A replica's ID and the subscription types of a cursor.
+	NotPersonal: []string{"event_cursors.owner", "event_cursors.subscriber", "event_cursors.types", "event_cursors.reason"},
 }
 
 // Catalogue is what the platform holds about people, source by source: a

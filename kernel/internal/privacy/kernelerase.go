@@ -253,7 +253,7 @@ func (s *Service) scrubRecords(ctx context.Context, tx pgx.Tx, sc *scrubber, whe
 	}{
 		{"kernel.events", []string{"seq"}, []column{{"actor", false}, {"data", true}}, where},
 		{"kernel.outbox", []string{"id"}, []column{{"actor", false}, {"data", true}}, where},
-		{"kernel.deliveries", []string{"id"}, []column{{"last_error", false}}, where},
+		{"kernel.deliveries", []string{"id"}, []column{{"actor", false}, {"data", true}, {"last_error", false}}, where},
 		{"kernel.job_runs", []string{"id"}, []column{{"requested_by", false}, {"args", true}, {"last_error", false}, {"output", false}}, where},
 		{"kernel.job_attempts", []string{"run_id", "attempt"}, []column{{"error", false}},
 			"run_id IN (SELECT id FROM kernel.job_runs WHERE " + where + ")"},
