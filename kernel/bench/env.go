@@ -40,6 +40,7 @@ type env struct {
 	kernelBin string
 	plugins   map[string]built // by build name: "scale" (name from plugins.hcl), "sink", "sinkb" (batched)
 	courses   *built           // the courses plugin, when plugins/courses builds
+	commerce  *built           // the commerce plugin, when plugins/commerce builds
 
 	kernel *process
 	url    string // http://127.0.0.1:port
@@ -230,6 +231,15 @@ func (e *env) build(ctx context.Context) error {
 			e.printf("the courses plugin does not build; http.plugin_db_read is skipped: %v", err)
 		} else if b, err := checksum(path); err == nil {
 			e.courses = &b
+		}
+	}
+	commerceDir := filepath.Join(root, "plugins", "commerce")
+	if _, err := os.Stat(filepath.Join(commerceDir, "go.mod")); err == nil {
+		path := filepath.Join(e.dir, "plugins", "commerce")
+		if err := goBuild(ctx, commerceDir, path, ".", "-trimpath"); err != nil {
+			e.printf("the commerce plugin does not build; http.webhook_intake is skipped: %v", err)
+		} else if b, err := checksum(path); err == nil {
+			e.commerce = &b
 		}
 	}
 	e.printf("built the kernel and plugins (%s)", time.Since(start).Round(time.Millisecond))

@@ -19,7 +19,9 @@ type load struct {
 	rate    float64 // requests per second; 0: closed model
 	dur     time.Duration
 	targets []vegeta.Target // taken round-robin
-	status  int             // every answer must have it
+	// targeter, when set, makes each request instead (a new body each time).
+	targeter vegeta.Targeter
+	status   int // every answer must have it
 }
 
 // loadResult is what a load measured.
@@ -63,7 +65,11 @@ func (l load) attack(dur time.Duration) (loadResult, error) {
 	var m vegeta.Metrics
 	failures := 0
 	var firstErr string
-	for res := range atk.Attack(vegeta.NewStaticTargeter(l.targets...), pacer, dur, l.name) {
+	tr := l.targeter
+	if tr == nil {
+		tr = vegeta.NewStaticTargeter(l.targets...)
+	}
+	for res := range atk.Attack(tr, pacer, dur, l.name) {
 		if int(res.Code) != l.status {
 			failures++
 			if firstErr == "" {

@@ -55,7 +55,7 @@ func TestDevPluginsFile(t *testing.T) {
 	sum, err := fileSHA256(bin)
 	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), "plugins.hcl")
-	names, err := writeDevPluginsFile(context.Background(), dir, file)
+	names, err := writeDevPluginsFile(context.Background(), dir, file, map[string]string{"greeter": `{ greeting = "hi" }`})
 	require.NoError(t, err)
 	require.Equal(t, []string{"greeter"}, names)
 	hcl, err := os.ReadFile(file)
@@ -64,8 +64,9 @@ func TestDevPluginsFile(t *testing.T) {
 	require.Contains(t, string(hcl), `version            = "1.2.3"`)
 	require.Contains(t, string(hcl), `sha256             = "`+sum+`"`)
 	require.Contains(t, string(hcl), `path               = "`+bin+`"`)
+	require.Contains(t, string(hcl), `config             = { greeting = "hi" }`, "the operator's configuration given for it")
 
-	names, err = writeDevPluginsFile(context.Background(), filepath.Join(dir, "none"), file)
+	names, err = writeDevPluginsFile(context.Background(), filepath.Join(dir, "none"), file, nil)
 	require.NoError(t, err, "a missing directory is no plugins")
 	require.Empty(t, names)
 }
