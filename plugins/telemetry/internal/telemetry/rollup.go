@@ -90,27 +90,27 @@ func recompute(ctx context.Context, tx pgx.Tx, tenant string, hours []time.Time)
 	}
 	sort.Slice(days, func(i, j int) bool { return days[i].Before(days[j]) })
 	const span = `FROM statements s JOIN unnest($2::timestamptz[]) h ON s.occurred_at >= h AND s.occurred_at < h + interval '1 hour'
-		WHERE s.tenant_id = $1 AND s.stored_at >= $3`
+		WHERE s.tenant_id = $1::uuid AND s.stored_at >= $3`
 	b := &pgx.Batch{}
 	b.Queue(`DELETE FROM rollup_verbs WHERE hour = ANY($1::timestamptz[])`, hours)
 	b.Queue(`INSERT INTO rollup_verbs (tenant_id, hour, verb, statements)
-		SELECT $1, h, s.verb, count(*) `+span+` GROUP BY h, s.verb`, tenant, hours, since)
+		SELECT $1::uuid, h, s.verb, count(*) `+span+` GROUP BY h, s.verb`, tenant, hours, since)
 	b.Queue(`DELETE FROM rollup_courses WHERE hour = ANY($1::timestamptz[])`, hours)
 	b.Queue(`INSERT INTO rollup_courses (tenant_id, hour, course_id, cohort_id, lesson_completions, course_completions, time_spent_ms, statements)
-		SELECT $1, h, s.course_id, coalesce(s.cohort_id, '`+nilUUID+`'),
+		SELECT $1::uuid, h, s.course_id, coalesce(s.cohort_id, '`+nilUUID+`'),
 			count(*) FILTER (WHERE s.verb = '`+VerbCompleted+`' AND s.object_type = '`+ActivityLesson+`'),
 			count(*) FILTER (WHERE s.verb = '`+VerbCompleted+`' AND s.object_type = '`+ActivityCourse+`'),
 			coalesce(sum(s.duration_ms), 0), count(*)
 		`+span+` AND s.course_id IS NOT NULL GROUP BY h, s.course_id, coalesce(s.cohort_id, '`+nilUUID+`')`, tenant, hours, since)
 	b.Queue(`DELETE FROM rollup_scores WHERE hour = ANY($1::timestamptz[])`, hours)
 	b.Queue(`INSERT INTO rollup_scores (tenant_id, hour, course_id, object_id, bucket, attempts)
-		SELECT $1, h, coalesce(s.course_id, '`+nilUUID+`'), s.object_id, least(floor(greatest(s.score_scaled, 0) * 10), 9)::smallint, count(*)
+		SELECT $1::uuid, h, coalesce(s.course_id, '`+nilUUID+`'), s.object_id, least(floor(greatest(s.score_scaled, 0) * 10), 9)::smallint, count(*)
 		`+span+` AND s.score_scaled IS NOT NULL GROUP BY 1, 2, 3, 4, 5`, tenant, hours, since)
 	b.Queue(`DELETE FROM rollup_active WHERE day = ANY($1::date[])`, dates(days))
 	b.Queue(`INSERT INTO rollup_active (tenant_id, day, learners, statements)
-		SELECT $1, d::date, count(DISTINCT s.user_id), count(*)
+		SELECT $1::uuid, d::date, count(DISTINCT s.user_id), count(*)
 		FROM statements s JOIN unnest($2::timestamptz[]) d ON s.occurred_at >= d AND s.occurred_at < d + interval '1 day'
-		WHERE s.tenant_id = $1 AND s.stored_at >= $3 GROUP BY d`, tenant, days, days[0].Add(-24*time.Hour))
+		WHERE s.tenant_id = $1::uuid AND s.stored_at >= $3 GROUP BY d`, tenant, days, days[0].Add(-24*time.Hour))
 	br := tx.SendBatch(ctx, b)
 	for i := 0; i < b.Len(); i++ {
 		if _, err := br.Exec(); err != nil {
