@@ -412,4 +412,3 @@ func nilUUIDIfEmpty(s string) string {
 	}
 	return s
 }
-

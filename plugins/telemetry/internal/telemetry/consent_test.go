@@ -145,7 +145,7 @@ func TestConsentOverTime(t *testing.T) {
 	regranted := decide(t, h, in.learner, "analytics", 1, true)
 	r = ingest(t, h, in.learner,
 		stmt(u, granted.DecidedAt.Add(3*time.Millisecond)), // consented then and now
-		stmt(u, inGap),                                    // the gap stays excluded
+		stmt(u, inGap), // the gap stays excluded
 		stmt(u, regranted.DecidedAt.Add(time.Millisecond)))
 	require.Equal(t, []string{"stored", "refused:not_consented_at_time", "stored"}, statuses(r))
 	require.Equal(t, 3, countIn(t, h, in.id, `SELECT count(*) FROM statements`))

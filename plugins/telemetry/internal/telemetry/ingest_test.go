@@ -81,11 +81,11 @@ func TestPartialAcceptance(t *testing.T) {
 	r := ingest(t, h, in.learner,
 		stmt(u, now),
 		bad,
-		stmt(in.other.UserID, now),          // someone else, from the client
-		stmt(u, now.Add(-31*24*time.Hour)),  // too old
-		stmt(u, now.Add(10*time.Minute)),    // too far ahead
-		stmt(stranger, now),                 // not the caller either
-		map[string]any{"id": "not-a-uuid"},  // hardly a statement
+		stmt(in.other.UserID, now),         // someone else, from the client
+		stmt(u, now.Add(-31*24*time.Hour)), // too old
+		stmt(u, now.Add(10*time.Minute)),   // too far ahead
+		stmt(stranger, now),                // not the caller either
+		map[string]any{"id": "not-a-uuid"}, // hardly a statement
 	)
 	require.Equal(t, []string{"stored", "refused:invalid_statement", "refused:actor_not_caller", "refused:timestamp_too_old",
 		"refused:timestamp_in_future", "refused:actor_not_caller", "refused:invalid_statement"}, statuses(r))
