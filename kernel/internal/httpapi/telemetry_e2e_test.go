@@ -82,12 +82,23 @@ func TestTelemetryEndToEnd(t *testing.T) {
 	ok(b.do("POST", "/api/v1/courses/"+course+"/publish", a.instructor, map[string]any{}), 201)
 	enrolment := ok(b.do("POST", "/api/v1/enrolments", a.learner, map[string]any{"course_id": course}), 201).str("id")
 	ok(b.do("POST", "/api/v1/enrolments/"+enrolment+"/lessons/"+lesson+"/complete", a.learner, map[string]any{"time_spent_seconds": 420}), 200)
+	// The course has one lesson, so completing it completes the course:
+	// two statements from courses, beside the two the learner sent.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		items := b.do("GET", "/api/v1/telemetry/events", a.learner, nil).items()
-		if assert.Len(c, items, 3) {
-			assert.Equal(c, "platform:courses", items[0]["source"])
-			assert.Equal(c, "https://edulure.dev/xapi/activities/lessons/"+lesson, items[0]["object_id"])
+		if !assert.Len(c, items, 4) {
+			return
 		}
+		platform := map[string]string{}
+		for _, it := range items {
+			if it["source"] == "platform:courses" {
+				platform[it["object_id"].(string)] = it["verb"].(string)
+			}
+		}
+		assert.Equal(c, map[string]string{
+			"https://edulure.dev/xapi/activities/lessons/" + lesson: "http://adlnet.gov/expapi/verbs/completed",
+			"https://edulure.dev/xapi/activities/courses/" + course: "http://adlnet.gov/expapi/verbs/completed",
+		}, platform)
 	}, eventually, 50*time.Millisecond)
 
 	// Rollups and aggregates, through the kernel's job runner.
@@ -96,6 +107,7 @@ func TestTelemetryEndToEnd(t *testing.T) {
 		r := b.do("GET", "/api/v1/telemetry/aggregates/courses", a.admin, nil)
 		if assert.Len(c, r.items(), 1) {
 			assert.EqualValues(c, 1, r.items()[0]["lesson_completions"])
+			assert.EqualValues(c, 1, r.items()[0]["course_completions"])
 			assert.EqualValues(c, 420, r.items()[0]["time_spent_seconds"])
 		}
 	}, eventually, 50*time.Millisecond)
@@ -109,7 +121,7 @@ func TestTelemetryEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	r = ok(b.do("POST", "/api/v1/telemetry/exports", a.admin, map[string]any{"hour": hour.Format(time.RFC3339)}), 200)
 	require.Equal(t, "written", r.str("exports", "0", "outcome"), "%s", r.Raw)
-	require.EqualValues(t, 3, r.get("exports", "0", "statements"))
+	require.EqualValues(t, 4, r.get("exports", "0", "statements"))
 	manifestKey := r.str("exports", "0", "manifest_key")
 	require.Equal(t, a.id+"/dt="+hour.Format("2006-01-02")+"/hour="+hour.Format("15")+"/manifest.json", manifestKey)
 	read := func(key string) []byte {
@@ -138,14 +150,14 @@ func TestTelemetryEndToEnd(t *testing.T) {
 	part := read(manifest.Parts[0].Key)
 	sum := sha256.Sum256(part)
 	require.Equal(t, manifest.Parts[0].SHA256, hex.EncodeToString(sum[:]))
-	require.Equal(t, []map[string]any{{"purpose": "analytics", "version": float64(1), "statements": float64(3)}}, manifest.ConsentPolicies)
+	require.Equal(t, []map[string]any{{"purpose": "analytics", "version": float64(1), "statements": float64(4)}}, manifest.ConsentPolicies)
 	zr, err := gzip.NewReader(bytes.NewReader(part))
 	require.NoError(t, err)
 	lines := 0
 	for sc := bufio.NewScanner(zr); sc.Scan(); lines++ {
 		require.Contains(t, sc.Text(), `"user_id":"`+a.learnerID+`"`)
 	}
-	require.Equal(t, 3, lines)
+	require.Equal(t, 4, lines)
 	// Again: byte-identical, nothing written.
 	r = ok(b.do("POST", "/api/v1/telemetry/exports", a.admin, map[string]any{"hour": hour.Format(time.RFC3339)}), 200)
 	require.Equal(t, "unchanged", r.str("exports", "0", "outcome"))
