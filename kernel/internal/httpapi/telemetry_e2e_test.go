@@ -8,7 +8,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io"
 	"io/fs"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +19,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/s3blob"
 )
 
 // The telemetry plugin as it ships (plugins/telemetry, its own module).
@@ -170,4 +177,100 @@ func TestTelemetryEndToEnd(t *testing.T) {
 	require.Empty(t, ok(b.do("GET", "/api/v1/telemetry/aggregates/courses", other.admin, nil), 200).items())
 	require.Empty(t, ok(b.do("GET", "/api/v1/telemetry/exports", other.admin, nil), 200).items())
 	require.Empty(t, ok(b.do("GET", "/api/v1/telemetry/policies", other.learner, nil), 200).get("items"))
+}
+
+// TestTelemetryExportS3 exports through the kernel's S3 driver (an S3
+// server in this process, as objectstore's tests use): the objects land
+// under the institution's prefix, the manifest checks out against them and
+// a re-run writes nothing. Not parallel: the AWS SDK reads its credentials
+// from the environment.
+func TestTelemetryExportS3(t *testing.T) {
+	backend := s3mem.New()
+	require.NoError(t, backend.CreateBucket("warehouse"))
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	url := "s3://warehouse?endpoint=" + srv.URL + "&region=us-east-1&use_path_style=true"
+	b, _ := withPluginsEnv(t, append([]string{"EDULURE_BLOB_URL", url}, fastEvents...), pluginBlock{variant: telemetryPlugin})
+	a := b.institution("uni")
+	ok := func(r response, status int) response {
+		t.Helper()
+		require.Equal(t, status, r.Status, "%s", r.Raw)
+		return r
+	}
+	version := ok(b.do("POST", "/api/v1/telemetry/policies", a.admin, map[string]any{"purpose": "analytics", "summary": "Improving courses."}), 201).get("version")
+	granted := ok(b.do("POST", "/api/v1/telemetry/consents", a.learner, map[string]any{"purpose": "analytics", "policy_version": version, "granted": true}), 201)
+	decidedAt, err := time.Parse(time.RFC3339Nano, granted.str("decided_at"))
+	require.NoError(t, err)
+	var batch []any
+	for i := range 3 {
+		batch = append(batch, map[string]any{
+			"id":        uuid.NewString(),
+			"actor":     map[string]any{"objectType": "Agent", "account": map[string]any{"homePage": "https://edulure.dev", "name": a.learnerID}},
+			"verb":      map[string]any{"id": "http://adlnet.gov/expapi/verbs/experienced"},
+			"object":    map[string]any{"objectType": "Activity", "id": "https://edulure.dev/xapi/activities/videos/v" + string(rune('a'+i))},
+			"timestamp": decidedAt.Add(time.Duration(i+1) * time.Millisecond).UTC().Format(time.RFC3339Nano),
+		})
+	}
+	require.EqualValues(t, 3, ok(b.do("POST", "/api/v1/telemetry/events", a.learner, map[string]any{"statements": batch}), 200).get("stored"))
+	hour := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	_, err = b.pool.Exec(context.Background(), `UPDATE plugin_telemetry.statements SET stored_at = $2::timestamptz + (stored_at - date_trunc('hour', stored_at)) WHERE tenant_id = $1`, a.id, hour)
+	require.NoError(t, err)
+	r := ok(b.do("POST", "/api/v1/telemetry/exports", a.admin, map[string]any{"hour": hour.Format(time.RFC3339)}), 200)
+	require.Equal(t, "written", r.str("exports", "0", "outcome"), "%s", r.Raw)
+	manifestKey := r.str("exports", "0", "manifest_key")
+
+	// Read back from the S3 server itself, not through the kernel.
+	bucket, err := blob.OpenBucket(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(func() { bucket.Close() })
+	objects := map[string][]byte{}
+	it := bucket.List(nil)
+	for {
+		o, err := it.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		body, err := bucket.ReadAll(context.Background(), o.Key)
+		require.NoError(t, err)
+		objects[o.Key] = body
+	}
+	find := func(key string) []byte {
+		t.Helper()
+		for k, body := range objects {
+			if strings.HasSuffix(k, "/tenants/"+a.id+"/"+key) {
+				return body
+			}
+		}
+		require.Failf(t, "no object", "%s among %d objects", key, len(objects))
+		return nil
+	}
+	var manifest struct {
+		Statements int64 `json:"statements"`
+		Parts      []struct {
+			Key    string `json:"key"`
+			Rows   int    `json:"rows"`
+			SHA256 string `json:"sha256"`
+		} `json:"parts"`
+	}
+	require.NoError(t, json.Unmarshal(find(manifestKey), &manifest))
+	require.EqualValues(t, 3, manifest.Statements)
+	require.Len(t, manifest.Parts, 1)
+	part := find(manifest.Parts[0].Key)
+	sum := sha256.Sum256(part)
+	require.Equal(t, manifest.Parts[0].SHA256, hex.EncodeToString(sum[:]))
+	zr, err := gzip.NewReader(bytes.NewReader(part))
+	require.NoError(t, err)
+	lines, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	require.Equal(t, 3, strings.Count(string(lines), "\n"))
+	require.Len(t, objects, 2, "the part and the manifest, nothing else")
+
+	// Again: the same bytes are there; nothing is written.
+	r = ok(b.do("POST", "/api/v1/telemetry/exports", a.admin, map[string]any{"hour": hour.Format(time.RFC3339)}), 200)
+	require.Equal(t, "unchanged", r.str("exports", "0", "outcome"))
 }
