@@ -20,6 +20,11 @@ import (
 // telemetry_statements_total), not retried: the delivery succeeds.
 
 // The event types the plugin subscribes to.
+//
+// Not built: the messaging plugin's posts and reactions (the issue's
+// "messaging: post, reaction") are not recorded: there is no messaging
+// plugin in this repository yet, so no event type to subscribe to. When
+// it publishes, its events get a handler here like courses' do.
 const (
 	EventLessonCompleted = "courses.lesson.completed.v1"
 	EventCourseCompleted = "courses.course.completed.v1"
