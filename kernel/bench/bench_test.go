@@ -50,7 +50,7 @@ func TestSmoke(t *testing.T) {
 	want := []string{"http.kernel_route", "http.plugin_noop", "http.plugin_noop_p99",
 		"trace.off.plugin_noop", "trace.on.plugin_noop", "trace.sampled.plugin_noop", "trace.off.plugin_sql", "trace.on.plugin_sql", "rpc.crossing",
 		"events.latency_p50", "events.latency_p99", "events.throughput", "mem.kernel_idle", "mem.plugin_idle", "mem.sse_streams_per_mb",
-		"blob.put_throughput", "blob.get_throughput", "telemetry.ingest", "telemetry.aggregate_courses"}
+		"blob.put_throughput", "blob.get_throughput", "telemetry.ingest", "telemetry.aggregate_courses", "telemetry.rollup_backlog"}
 	var got []string
 	for _, r := range rows {
 		got = append(got, r.Name)

@@ -136,10 +136,26 @@ func (p *Plugin) courseAggregates(ctx context.Context, req *sdk.Request) (*sdk.R
 	}
 	out := CourseAggregates{Items: []CourseFigures{}}
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		// The whole days of the period from the daily rollup, the hours
+		// before and after them from the hourly one.
+		dayFrom, dayTo := from.Truncate(24*time.Hour), to.Truncate(24*time.Hour)
+		if dayFrom.Before(from) {
+			dayFrom = dayFrom.Add(24 * time.Hour)
+		}
+		if !dayFrom.Before(dayTo) {
+			dayFrom, dayTo = to, to // no whole day: every hour from the hourly rollup
+		}
 		rows, _ := tx.Query(ctx, `
-			SELECT course_id::text, cohort_id::text, sum(lesson_completions), sum(course_completions), sum(time_spent_ms) / 1000, sum(statements)
-			FROM rollup_courses WHERE tenant_id = $1 AND hour >= $2 AND hour < $3 AND ($4 = '' OR course_id = nullif($4, '')::uuid)
-			GROUP BY course_id, cohort_id ORDER BY course_id, cohort_id`, req.Tenant(), from, to, q.CourseID)
+			SELECT course_id::text, cohort_id::text, sum(lc), sum(cc), sum(ms) / 1000, sum(n) FROM (
+				SELECT course_id, cohort_id, lesson_completions AS lc, course_completions AS cc, time_spent_ms AS ms, statements AS n
+				FROM rollup_courses_daily WHERE tenant_id = $1 AND day >= $4::date AND day < $5::date AND ($6 = '' OR course_id = nullif($6, '')::uuid)
+				UNION ALL
+				SELECT course_id, cohort_id, lesson_completions, course_completions, time_spent_ms, statements
+				FROM rollup_courses WHERE tenant_id = $1 AND hour >= $2 AND hour < $3 AND (hour < $7 OR hour >= $8)
+				  AND ($6 = '' OR course_id = nullif($6, '')::uuid)
+			) r
+			GROUP BY course_id, cohort_id ORDER BY course_id, cohort_id`,
+			req.Tenant(), from, to, dayFrom.Format(time.DateOnly), dayTo.Format(time.DateOnly), q.CourseID, dayFrom, dayTo)
 		return forEachRow(rows, func(r pgx.Rows) error {
 			var c CourseFigures
 			err := r.Scan(&c.CourseID, &c.CohortID, &c.LessonCompletions, &c.CourseCompletions, &c.TimeSpentSeconds, &c.Statements)

@@ -133,6 +133,11 @@ func recomputeRun(ctx context.Context, tx pgx.Tx, tenant string, hours []time.Ti
 			count(*) FILTER (WHERE s.verb = '`+VerbCompleted+`' AND s.object_type = '`+ActivityCourse+`'),
 			coalesce(sum(s.duration_ms), 0), count(*)
 		`+span+` AND s.course_id IS NOT NULL GROUP BY h, s.course_id, coalesce(s.cohort_id, '`+nilUUID+`')`, tenant, hours, since, first, last)
+	b.Queue(`DELETE FROM rollup_courses_daily WHERE day = ANY($1::date[])`, dates(days))
+	b.Queue(`INSERT INTO rollup_courses_daily (tenant_id, day, course_id, cohort_id, lesson_completions, course_completions, time_spent_ms, statements)
+		SELECT $1::uuid, (hour AT TIME ZONE 'UTC')::date, course_id, cohort_id, sum(lesson_completions), sum(course_completions), sum(time_spent_ms), sum(statements)
+		FROM rollup_courses WHERE tenant_id = $1::uuid AND hour >= $2 AND hour < $3 AND (hour AT TIME ZONE 'UTC')::date = ANY($4::date[])
+		GROUP BY 2, 3, 4`, tenant, days[0], days[len(days)-1].Add(24*time.Hour), dates(days))
 	b.Queue(`DELETE FROM rollup_scores WHERE hour = ANY($1::timestamptz[])`, hours)
 	b.Queue(`INSERT INTO rollup_scores (tenant_id, hour, course_id, object_id, bucket, attempts)
 		SELECT $1::uuid, h, coalesce(s.course_id, '`+nilUUID+`'), s.object_id, least(floor(greatest(s.score_scaled, 0) * 10), 9)::smallint, count(*)

@@ -177,6 +177,20 @@ CREATE TABLE rollup_courses (
     PRIMARY KEY (tenant_id, hour, course_id, cohort_id)
 );
 
+-- rollup_courses summed per day (UTC), recomputed with the hours: a range
+-- of whole days is read from here, only its edges from the hours.
+CREATE TABLE rollup_courses_daily (
+    tenant_id          uuid NOT NULL,
+    day                date NOT NULL,
+    course_id          uuid NOT NULL,
+    cohort_id          uuid NOT NULL,
+    lesson_completions bigint NOT NULL,
+    course_completions bigint NOT NULL,
+    time_spent_ms      bigint NOT NULL,
+    statements         bigint NOT NULL,
+    PRIMARY KEY (tenant_id, day, course_id, cohort_id)
+);
+
 CREATE TABLE rollup_scores (
     tenant_id uuid NOT NULL,
     hour      timestamptz NOT NULL,
