@@ -120,6 +120,15 @@ func TestTelemetryEndToEnd(t *testing.T) {
 	}, eventually, 50*time.Millisecond)
 	requireProblem(t, b.do("GET", "/api/v1/telemetry/aggregates/courses", a.learner, nil), 403, "permission-denied")
 
+	// Freshness: the newest statement, the delays of the last hour, no
+	// export yet; analysts only.
+	r = ok(b.do("GET", "/api/v1/telemetry/freshness", a.admin, nil), 200)
+	require.EqualValues(t, 4, r.get("statements_last_hour"), "%s", r.Raw)
+	require.NotNil(t, r.get("lag_seconds"))
+	require.NotNil(t, r.get("delay_p95_seconds"))
+	require.Nil(t, r.get("last_exported_hour"))
+	requireProblem(t, b.do("GET", "/api/v1/telemetry/freshness", a.learner, nil), 403, "permission-denied")
+
 	// An export lands in storage. The export takes complete hours only:
 	// the statements are moved back an hour behind the plugin's back, as
 	// if they had arrived then.
@@ -168,6 +177,9 @@ func TestTelemetryEndToEnd(t *testing.T) {
 	// Again: byte-identical, nothing written.
 	r = ok(b.do("POST", "/api/v1/telemetry/exports", a.admin, map[string]any{"hour": hour.Format(time.RFC3339)}), 200)
 	require.Equal(t, "unchanged", r.str("exports", "0", "outcome"))
+
+	r = ok(b.do("GET", "/api/v1/telemetry/freshness", a.admin, nil), 200)
+	require.Equal(t, hour.Format(time.RFC3339), r.str("last_exported_hour"), "%s", r.Raw)
 
 	// The plugin's metrics are on the kernel's /metrics.
 	require.True(t, hasSeries(b.scrape(), `telemetry_statements_total{outcome="stored",plugin="telemetry",reason=""}`), "telemetry metrics on /metrics")

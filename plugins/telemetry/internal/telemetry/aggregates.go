@@ -151,8 +151,10 @@ func (p *Plugin) courseAggregates(ctx context.Context, req *sdk.Request) (*sdk.R
 				FROM rollup_courses_daily WHERE tenant_id = $1 AND day >= $4::date AND day < $5::date AND ($6 = '' OR course_id = nullif($6, '')::uuid)
 				UNION ALL
 				SELECT course_id, cohort_id, lesson_completions, course_completions, time_spent_ms, statements
-				FROM rollup_courses WHERE tenant_id = $1 AND hour >= $2 AND hour < $3 AND (hour < $7 OR hour >= $8)
-				  AND ($6 = '' OR course_id = nullif($6, '')::uuid)
+				FROM rollup_courses WHERE tenant_id = $1 AND hour >= $2 AND hour < $7 AND ($6 = '' OR course_id = nullif($6, '')::uuid)
+				UNION ALL
+				SELECT course_id, cohort_id, lesson_completions, course_completions, time_spent_ms, statements
+				FROM rollup_courses WHERE tenant_id = $1 AND hour >= $8 AND hour < $3 AND ($6 = '' OR course_id = nullif($6, '')::uuid)
 			) r
 			GROUP BY course_id, cohort_id ORDER BY course_id, cohort_id`,
 			req.Tenant(), from, to, dayFrom.Format(time.DateOnly), dayTo.Format(time.DateOnly), q.CourseID, dayFrom, dayTo)
