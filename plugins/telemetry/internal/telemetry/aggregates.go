@@ -10,9 +10,11 @@ import (
 	"github.com/edulure/edulure/sdk"
 )
 
-// The aggregate routes read the rollups only (rollup.go), so they answer
-// in milliseconds whatever the number of statements: what the rollup job
-// has computed, up to its last run (freshness says how recent).
+// The aggregate routes read the rollups only (rollup.go), never the
+// statements: their cost follows the rollup rows of the period (courses:
+// daily rows for whole days, hourly ones for the edges; verbs and scores:
+// hourly rows), and they answer what the rollup job has computed, up to
+// its last run (freshness says how recent).
 
 // RangeQuery is the period of an aggregate: [from, to), at most 366 days.
 type RangeQuery struct {
