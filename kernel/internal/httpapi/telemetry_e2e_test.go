@@ -81,6 +81,18 @@ func TestTelemetryEndToEnd(t *testing.T) {
 	require.Equal(t, "duplicate", r.str("results", "0", "status"))
 	// The kernel checks the body's shape first.
 	requireProblem(t, b.do("POST", "/api/v1/telemetry/events", a.learner, map[string]any{"statements": []any{}}), 422, "invalid-request")
+	tooMany := make([]any, 1001)
+	for i := range tooMany {
+		tooMany[i] = map[string]any{}
+	}
+	requireProblem(t, b.do("POST", "/api/v1/telemetry/events", a.learner, map[string]any{"statements": tooMany}), 422, "invalid-request")
+	withNUL := statement(a.learnerID, decidedAt.Add(3*time.Millisecond))
+	withNUL["object"] = map[string]any{"objectType": "Activity", "id": "https://edulure.dev/x\u0000"}
+	r = b.do("POST", "/api/v1/telemetry/events", a.learner, map[string]any{"statements": []any{withNUL}})
+	require.Equal(t, 422, r.Status, "%s", r.Raw)
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+	require.Contains(t, string(r.Raw), "NUL", "the problem names it")
+	requireProblem(t, b.do("POST", "/api/v1/telemetry/events", a.learner, map[string]any{"statements": []any{first}, "source": "lms"}), 403, "not_allowed")
 
 	// A lesson completed in courses becomes a statement.
 	course := ok(b.do("POST", "/api/v1/courses", a.instructor, map[string]any{"title": "Telemetry 101"}), 201).str("id")
