@@ -60,3 +60,25 @@ func TestPersonalData(t *testing.T) {
 	// An institution that leaves takes everything with it.
 	h.EraseTenant(t, in.id)
 }
+
+// An erased admin leaves no trace in what they did for others: the policy
+// they published and the decision they recorded for a learner stay, under
+// the erasure's pseudonym.
+func TestPersonalDataOfAnAdmin(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	in := newInst(t, h) // the admin published the analytics policy
+	res := h.Do(in.admin, "POST", "/api/v1/telemetry/consents", map[string]any{"purpose": "analytics", "policy_version": 1, "granted": true, "user_id": in.learner.UserID})
+	require.Equal(t, 201, res.Status, res)
+	var d telemetry.Decision
+	res.JSON(t, &d)
+	require.Equal(t, "admin", d.Source)
+
+	x := h.ExportPersonalData(t, in.id, in.admin.UserID)
+	require.Contains(t, x.Text(), in.admin.UserID)
+	h.ErasePersonalData(t, in.id, in.admin.UserID)
+	h.RequireNoTrace(t, in.admin.UserID)
+	require.Equal(t, 1, countIn(t, h, in.id, `SELECT count(*) FROM consent_decisions WHERE id = $1 AND user_id = $2`, d.ID, in.learner.UserID),
+		"the learner's decision stays theirs")
+	require.Equal(t, 1, countIn(t, h, in.id, `SELECT count(*) FROM consent_policies WHERE version = 1`), "the policy stays")
+}
