@@ -225,9 +225,9 @@ func (e *env) telemetryIngestRow(ctx context.Context, learner string) (Row, erro
 		viaKernel, direct = max(viaKernel, k), max(direct, d)
 	}
 	out := row("telemetry.ingest", viaKernel, "statements/s",
-		fmt.Sprintf("COPY of the same statements' rows straight into plugin_telemetry.statements from this process (batches of %d, %d connections)", telemetryBatch, telemetryConns),
+		fmt.Sprintf("COPY of the same statements' rows straight into plugin_telemetry.statements from this process, as the database superuser (batches of %d, %d connections)", telemetryBatch, telemetryConns),
 		direct, ratioAtLeast(0.5))
-	out.Note = fmt.Sprintf("a learner's client sending batches of %d xAPI statements, %d requests in flight: the kernel checks the body, forwards it over gRPC; the plugin checks each statement and its consent (under the person's lock), COPYs into its staging table and merges with INSERT ... ON CONFLICT DO NOTHING into the ID index and the partitioned table, and answers each statement's result", telemetryBatch, telemetryConns)
+	out.Note = fmt.Sprintf("a learner's client sending batches of %d xAPI statements, %d requests in flight: the kernel checks the body, forwards it over gRPC; the plugin checks each statement and its consent (under the person's lock), COPYs into its staging table and merges with INSERT ... ON CONFLICT DO NOTHING into the ID index and the partitioned table, and answers each statement's result. The baseline bypasses row-level security: the plugin's role could not COPY into the table at all (Postgres refuses COPY FROM under RLS), hence the staging table", telemetryBatch, telemetryConns)
 	return out, nil
 }
 

@@ -259,7 +259,9 @@ func membership(ctx context.Context, s sdk.Scope, people map[string]bool) (map[s
 }
 
 // stagingTable is the session's staging table: COPY lands there, and
-// commit empties it.
+// commit empties it. (COPY straight into statements is not an option for
+// the plugin: Postgres refuses COPY FROM into a table under row-level
+// security, SQLSTATE 0A000; a temporary table has none.)
 const stagingTable = `CREATE TEMP TABLE IF NOT EXISTS telemetry_staging (
 	id uuid NOT NULL, user_id uuid NOT NULL, occurred_at timestamptz NOT NULL, verb text NOT NULL, object_id text NOT NULL,
 	object_type text, course_id uuid, cohort_id uuid, score_scaled double precision, success boolean, completion boolean,
