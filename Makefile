@@ -44,9 +44,10 @@ fuzz: ## Run each fuzz test for 30 s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzTitleSearch -fuzztime 30s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzUnsafeHTML -fuzztime 30s
 	cd plugins/commerce && $(GO) test ./internal/commerce -run '^$$' -fuzz FuzzWebhookIntake -fuzztime 30s
+	cd plugins/telemetry && $(GO) test ./internal/telemetry -run '^$$' -fuzz FuzzParseStatement -fuzztime 30s
 
 .PHONY: bench
-bench: deps ## Measure the kernel against same-run baselines (own Postgres, kernel, plugins; ~4 min): table + bench/results.json
+bench: deps ## Measure the kernel against same-run baselines (own Postgres, kernel, plugins; ~12 min, 8 of them the telemetry group seeding 10 million statements): table + bench/results.json
 	$(GO) run ./cmd/bench
 
 .PHONY: lint

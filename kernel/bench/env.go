@@ -41,6 +41,7 @@ type env struct {
 	plugins   map[string]built // by build name: "scale" (name from plugins.hcl), "sink", "sinkb" (batched)
 	courses   *built           // the courses plugin, when plugins/courses builds
 	commerce  *built           // the commerce plugin, when plugins/commerce builds
+	telemetry *built           // the telemetry plugin, when plugins/telemetry builds
 
 	kernel *process
 	url    string // http://127.0.0.1:port
@@ -240,6 +241,15 @@ func (e *env) build(ctx context.Context) error {
 			e.printf("the commerce plugin does not build; http.webhook_intake is skipped: %v", err)
 		} else if b, err := checksum(path); err == nil {
 			e.commerce = &b
+		}
+	}
+	telemetryDir := filepath.Join(root, "plugins", "telemetry")
+	if _, err := os.Stat(filepath.Join(telemetryDir, "go.mod")); err == nil && e.opts.wants("telemetry") {
+		path := filepath.Join(e.dir, "plugins", "telemetry")
+		if err := goBuild(ctx, telemetryDir, path, ".", "-trimpath"); err != nil {
+			e.printf("the telemetry plugin does not build; the telemetry rows are skipped: %v", err)
+		} else if b, err := checksum(path); err == nil {
+			e.telemetry = &b
 		}
 	}
 	e.printf("built the kernel and plugins (%s)", time.Since(start).Round(time.Millisecond))
