@@ -50,8 +50,8 @@ func newVAPIDPair() (private []byte, public string, err error) {
 	return k.Bytes(), base64.RawURLEncoding.EncodeToString(k.PublicKey().Bytes()), nil
 }
 
-// subscriber is the VAPID sub claim's value as webpush-go wants it.
-func subscriber(subject string) string {
+// vapidSubscriber is the VAPID sub claim's value as webpush-go wants it.
+func vapidSubscriber(subject string) string {
 	return strings.TrimPrefix(subject, "mailto:")
 }
 
@@ -109,7 +109,7 @@ func (p *Plugin) pushOne(ctx context.Context, client *http.Client, keys vapidKey
 	resp, err := webpush.SendNotificationWithContext(ctx, payload, &webpush.Subscription{
 		Endpoint: d.Endpoint, Keys: webpush.Keys{Auth: d.Auth, P256dh: d.P256dh},
 	}, &webpush.Options{
-		HTTPClient: client, Subscriber: subscriber(subject), VAPIDPublicKey: keys.public, VAPIDPrivateKey: keys.private,
+		HTTPClient: client, Subscriber: vapidSubscriber(subject), VAPIDPublicKey: keys.public, VAPIDPrivateKey: keys.private,
 		TTL: 24 * 60 * 60, Urgency: urgency,
 	})
 	if err != nil {

@@ -2,7 +2,7 @@ package messaging
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	netmail "net/mail"
 	"strings"
 	"sync"
