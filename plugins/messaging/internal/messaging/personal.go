@@ -32,24 +32,34 @@ func (p *Plugin) personalData() []sdk.DataClass {
 	}
 	return []sdk.DataClass{
 		{
-			Name: "people", Purpose: "The address and name to reach a person at, from the kernel's identity events.",
+			Name: "people", Table: "people", Subject: "user_id", OnErase: sdk.Delete, Purpose: "The address and name to reach a person at, from the kernel's identity events.",
 			Retention: "While the person belongs to an institution that enabled messaging; erased with the last one.",
 			Columns: []sdk.PersonalColumn{
 				{Name: "email", Kind: sdk.Email, Description: "Their address."},
 				{Name: "display_name", Kind: sdk.PersonName, Description: "Their name."},
 			},
-			Export: p.exportPerson, Erase: p.erasePerson,
+			NotPersonal: []string{"institutions"},
+			Export:      p.exportPerson, Erase: p.erasePerson,
 		},
-		deleted("notifications", "notifications", "recipient_id", "Notifications to the person and the record of their delivery (the ledger goes with them).",
+		{
+			Name: "platform_mail", Table: "platform_deliveries", Subject: "user_id", OnErase: sdk.Delete,
+			Purpose:   "The record of account mail sent to the person (password resets, address verification, sign-in alerts): not its token or address.",
+			Retention: "While the person belongs to an institution that enabled messaging; erased with the last one.",
+			Columns:   []sdk.PersonalColumn{{Name: "reason", Kind: sdk.FreeText, Description: "What the mail server answered."}},
+			Export:    p.exportPlatformMail, Erase: p.erasePlatformMail,
+		},
+		withNotPersonal(deleted("notifications", "notifications", "recipient_id", "Notifications to the person and the record of their delivery (the ledger goes with them).",
 			sdk.PersonalColumn{Name: "title", Kind: sdk.FreeText, Description: "What the notification said."},
 			sdk.PersonalColumn{Name: "body", Kind: sdk.FreeText, Description: "What the notification said."},
 			sdk.PersonalColumn{Name: "data", Kind: sdk.OtherPersonal, Description: "The IDs it is about."},
 			sdk.PersonalColumn{Name: "actor_id", Kind: sdk.UserRef, Description: "Who caused it (a mention's author)."}),
+			"link", "dedupe_key"), // a path of the app; a key made of IDs
 		deleted("inbox_counters", "inbox_counters", "user_id", "The position of the person's in-app inbox."),
 		deleted("preferences", "preferences", "user_id", "What the person chose to get, per category and channel."),
-		deleted("person_settings", "person_settings", "user_id", "The person's time zone, quiet hours, digest hour, and what bounces said of their address.",
+		withNotPersonal(deleted("person_settings", "person_settings", "user_id", "The person's time zone, quiet hours, digest hour, and what bounces said of their address.",
 			sdk.PersonalColumn{Name: "time_zone", Kind: sdk.OtherPersonal, Description: "Their time zone."},
-			sdk.PersonalColumn{Name: "email_status_reason", Kind: sdk.FreeText, Description: "What the mail server said of their address."}),
+			sdk.PersonalColumn{Name: "email_status_reason", Kind: sdk.FreeText, Description: "What the mail server said of their address."},
+			sdk.PersonalColumn{Name: "email_status", Kind: sdk.OtherPersonal, Description: "Whether their address bounced or complained."}), "email_status_at"),
 		deleted("devices", "devices", "user_id", "The person's web push subscriptions.",
 			sdk.PersonalColumn{Name: "endpoint", Kind: sdk.Identifier, Description: "The push service URL of their browser."},
 			sdk.PersonalColumn{Name: "p256dh", Kind: sdk.Identifier, Description: "Their browser's key."},
@@ -82,7 +92,8 @@ func (p *Plugin) personalData() []sdk.DataClass {
 		},
 		{
 			Name: "reactions", Table: "reactions", Subject: "user_id", OnErase: sdk.Keep,
-			Purpose: "The person's reactions.", Retention: "Kept under a pseudonym when the person is erased, so the counts add up.",
+			NotPersonal: []string{"emoji"},
+			Purpose:     "The person's reactions.", Retention: "Kept under a pseudonym when the person is erased, so the counts add up.",
 		},
 		{
 			Name: "poll_votes", Table: "poll_votes", Subject: "user_id", OnErase: sdk.Keep,
@@ -136,10 +147,17 @@ func (p *Plugin) exportPerson(ctx context.Context, x *sdk.PersonalExport) error 
 		if err != nil {
 			return err
 		}
-		if err := x.Row(pe); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT event_id::text, kind, status, reason, created_at FROM platform_deliveries WHERE user_id = $1 ORDER BY created_at, event_id`, x.UserID)
+		return x.Row(pe)
+	})
+}
+
+// exportPlatformMail exports the record of platform mail sent to the
+// person, when they belong to the institution.
+func (p *Plugin) exportPlatformMail(ctx context.Context, x *sdk.PersonalExport) error {
+	return x.Tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT d.event_id::text, d.kind, d.status, d.reason, d.created_at FROM platform_deliveries d
+			WHERE d.user_id = $1 AND EXISTS (SELECT 1 FROM people WHERE user_id = $1 AND $2::uuid = ANY (institutions))
+			ORDER BY d.created_at, d.event_id`, x.UserID, x.TenantID)
 		if err != nil {
 			return err
 		}
@@ -156,6 +174,29 @@ func (p *Plugin) exportPerson(ctx context.Context, x *sdk.PersonalExport) error 
 				return err
 			}
 		}
+		return nil
+	})
+}
+
+// erasePlatformMail deletes the record once the person's address book
+// entry is gone (people, erased before it, removes it with the last
+// institution).
+func (p *Plugin) erasePlatformMail(ctx context.Context, e *sdk.PersonalErasure) error {
+	return e.Tx(ctx, func(tx pgx.Tx) error {
+		var n int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM platform_deliveries WHERE user_id = $1
+			AND NOT EXISTS (SELECT 1 FROM people WHERE user_id = $1 AND NOT ($2::uuid = ANY (institutions) AND cardinality(institutions) = 1))`,
+			e.UserID, e.TenantID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 || e.DryRun {
+			e.Deleted(n)
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM platform_deliveries WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM people WHERE user_id = $1)`, e.UserID); err != nil {
+			return err
+		}
+		e.Deleted(n)
 		return nil
 	})
 }
@@ -177,11 +218,6 @@ func (p *Plugin) erasePerson(ctx context.Context, e *sdk.PersonalErasure) error 
 			return nil
 		}
 		if len(inst) <= 1 {
-			tag, err := tx.Exec(ctx, `DELETE FROM platform_deliveries WHERE user_id = $1`, e.UserID)
-			if err != nil {
-				return err
-			}
-			e.Deleted(tag.RowsAffected())
 			if _, err := tx.Exec(ctx, `DELETE FROM people WHERE user_id = $1`, e.UserID); err != nil {
 				return err
 			}
@@ -194,4 +230,9 @@ func (p *Plugin) erasePerson(ctx context.Context, e *sdk.PersonalErasure) error 
 		e.Anonymised(1)
 		return nil
 	})
+}
+
+func withNotPersonal(dc sdk.DataClass, cols ...string) sdk.DataClass {
+	dc.NotPersonal = append(dc.NotPersonal, cols...)
+	return dc
 }

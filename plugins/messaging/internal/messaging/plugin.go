@@ -193,7 +193,7 @@ func (p *Plugin) Manifest() sdk.Manifest {
 			{Name: JobFanout, Description: "NotificationFanoutJob: sends the email and pushes that are due, gathers digests, throttles, retries.",
 				Schedule: "* * * * *", PerTenant: true, Handler: p.fanout},
 			{Name: JobFanoutNow, Description: "The fan-out, at once when notifications are queued.",
-				OnEvent: EventNotificationsQueued, Handler: p.fanout},
+				OnEvent: EventNotificationsQueued, PerTenant: true, Handler: p.fanout},
 			{Name: JobMaintenance, Description: "Removes push subscriptions not seen for device_stale_days, old send windows and feed snapshots.",
 				Schedule: "17 4 * * *", PerTenant: true, Handler: p.maintenance},
 		},
