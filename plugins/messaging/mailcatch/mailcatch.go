@@ -31,6 +31,7 @@ type Message struct {
 	To       []string
 	Raw      []byte
 	Header   mail.Header
+	Subject  string // decoded
 	Text     string // the text/plain part, decoded
 	HTML     string // the text/html part, decoded
 	Received time.Time
@@ -180,6 +181,7 @@ func (x *session) Data(r io.Reader) error {
 	m := Message{From: x.from, To: append([]string(nil), x.to...), Raw: raw, Received: time.Now()}
 	if msg, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
 		m.Header = msg.Header
+		m.Subject, _ = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
 		m.Text, m.HTML = parts(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
 	}
 	x.s.keep(m)

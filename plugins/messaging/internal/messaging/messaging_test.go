@@ -150,7 +150,7 @@ func TestVerificationEmail(t *testing.T) {
 	msgs := e.waitMail("ada@example.test", 1)
 	require.Len(t, msgs, 1)
 	m := msgs[0]
-	require.Equal(t, "Confirm your email address", m.Header.Get("Subject"))
+	require.Equal(t, "Confirm your email address", m.Subject)
 	require.Contains(t, m.Text, "https://app.edulure.test/verify-email?token=edv_secret-token")
 	require.Contains(t, m.HTML, `href="https://app.edulure.test/verify-email?token=edv_secret-token"`)
 	require.Contains(t, m.Text, "Hi Ada,")
@@ -183,7 +183,7 @@ func TestAccountMailFailures(t *testing.T) {
 	ev.Attempt = 2
 	require.NoError(t, e.h.Deliver(t, ev))
 	m := e.waitMail("later@example.test", 1)[0]
-	require.Equal(t, "Reset your password", m.Header.Get("Subject"))
+	require.Equal(t, "Reset your password", m.Subject)
 	require.Contains(t, m.Text, "reset-password?token=prt_x")
 
 	e.mail.Refuse("gone@example.test", 550)
@@ -209,7 +209,7 @@ func TestInvitationEmail(t *testing.T) {
 	msgs := e.waitMail("new@example.test", 1)
 	require.Len(t, msgs, 1)
 	m := msgs[0]
-	require.Equal(t, "You are invited to join Uni of Tests", m.Header.Get("Subject"))
+	require.Equal(t, "You are invited to join Uni of Tests", m.Subject)
 	require.Contains(t, m.Text, "https://app.edulure.test/accept-invitation?institution=uni&token=inv_tok")
 	require.Contains(t, m.Text, "as instructor")
 	require.Empty(t, m.Header.Get("List-Unsubscribe"))
@@ -243,7 +243,7 @@ func TestGradedNotificationEmailAndInbox(t *testing.T) {
 	require.Equal(t, 1, queued)
 	require.Contains(t, e.fanout(tenant), "email.sent 1")
 	m := e.waitMail("lea@example.test", 1)[0]
-	require.Contains(t, m.Header.Get("Subject"), "85%")
+	require.Contains(t, m.Subject, "85%")
 	unsub := strings.Trim(m.Header.Get("List-Unsubscribe"), "<>")
 	require.True(t, strings.HasPrefix(unsub, "https://api.edulure.test/api/v1/unsubscribe/"), unsub)
 	require.Equal(t, "List-Unsubscribe=One-Click", m.Header.Get("List-Unsubscribe-Post"))
@@ -309,7 +309,7 @@ func TestPreferencesAndCritical(t *testing.T) {
 	e.fanout(tenant)
 	m := e.waitMail("p@example.test", 1)
 	require.Len(t, m, 1)
-	require.Contains(t, m[0].Header.Get("Subject"), "Your roles changed")
+	require.Contains(t, m[0].Subject, "Your roles changed")
 	require.Empty(t, m[0].Header.Get("List-Unsubscribe"))
 }
 
@@ -343,7 +343,7 @@ func TestDigestWithoutDuplicates(t *testing.T) {
 	e.fanout(tenant)
 	msgs := e.waitMail("d@example.test", 1)
 	require.Len(t, msgs, 1, "one digest")
-	require.Contains(t, msgs[0].Header.Get("Subject"), "3 updates")
+	require.Contains(t, msgs[0].Subject, "3 updates")
 	for _, p := range []string{"graded: 60%", "graded: 61%", "graded: 62%"} {
 		require.Equal(t, 1, strings.Count(msgs[0].Text, p), "%s once in the digest:\n%s", p, msgs[0].Text)
 	}

@@ -236,3 +236,42 @@ func withNotPersonal(dc sdk.DataClass, cols ...string) sdk.DataClass {
 	dc.NotPersonal = append(dc.NotPersonal, cols...)
 	return dc
 }
+
+var _ sdk.TenantEraser = (*Plugin)(nil)
+
+// EraseTenant erases what of an institution has no tenant_id: the
+// institution leaves each person's address book entry (the entry, and its
+// platform mail record, go with the last one), its send windows and
+// demand, and its name. The SDK then deletes every row with its
+// tenant_id.
+func (p *Plugin) EraseTenant(ctx context.Context, e *sdk.TenantErasure) error {
+	return e.Tx(ctx, func(tx pgx.Tx) error {
+		var last, shared, windows, demand, inst int64
+		err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE cardinality(institutions) = 1), count(*) FILTER (WHERE cardinality(institutions) > 1)
+			FROM people WHERE $1::uuid = ANY (institutions)`, e.TenantID).Scan(&last, &shared)
+		if err == nil {
+			err = tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM send_windows WHERE institution = $1), (SELECT count(*) FROM send_demand WHERE institution = $1),
+				(SELECT count(*) FROM institutions WHERE tenant_id = $1)`, e.TenantID).Scan(&windows, &demand, &inst)
+		}
+		if err != nil {
+			return err
+		}
+		if !e.DryRun {
+			for _, q := range []string{
+				`DELETE FROM platform_deliveries WHERE user_id IN (SELECT user_id FROM people WHERE institutions = ARRAY[$1::uuid])`,
+				`DELETE FROM people WHERE institutions = ARRAY[$1::uuid]`,
+				`UPDATE people SET institutions = array_remove(institutions, $1::uuid) WHERE $1::uuid = ANY (institutions)`,
+				`DELETE FROM send_windows WHERE institution = $1`,
+				`DELETE FROM send_demand WHERE institution = $1`,
+			} {
+				if _, err := tx.Exec(ctx, q, e.TenantID); err != nil {
+					return err
+				}
+			}
+		}
+		e.Deleted("people", last)
+		e.Deleted("send_windows", windows)
+		e.Deleted("send_demand", demand)
+		return nil
+	})
+}

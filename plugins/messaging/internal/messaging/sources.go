@@ -139,9 +139,9 @@ func (p *Plugin) enrolmentChanged(ctx context.Context, ev *sdk.Event) error {
 					INSERT INTO space_members (tenant_id, space_id, user_id, enrolled, added_at) VALUES ($1, $2, $3, true, $4)
 					ON CONFLICT (tenant_id, space_id, user_id) DO UPDATE SET enrolled = true`, ev.TenantID, s, d.UserID, p.now())
 			} else {
-				_, err = tx.Exec(ctx, `UPDATE space_members SET enrolled = false WHERE space_id = $1 AND user_id = $2`, s, d.UserID)
+				_, err = tx.Exec(ctx, `DELETE FROM space_members WHERE space_id = $1 AND user_id = $2 AND NOT (manual OR moderator)`, s, d.UserID)
 				if err == nil {
-					_, err = tx.Exec(ctx, `DELETE FROM space_members WHERE space_id = $1 AND user_id = $2 AND NOT (enrolled OR manual OR moderator)`, s, d.UserID)
+					_, err = tx.Exec(ctx, `UPDATE space_members SET enrolled = false WHERE space_id = $1 AND user_id = $2`, s, d.UserID)
 				}
 			}
 			if err != nil {
