@@ -429,3 +429,51 @@ func (e *env) emailOf(p sdk.Principal) string {
 	require.NoError(e.t, e.h.DB().QueryRow(e.t.Context(), `SELECT email FROM plugin_messaging.people WHERE user_id = $1`, p.UserID).Scan(&email))
 	return email
 }
+
+// A provider's signed bounce or complaint report is recorded once; an
+// unsigned, stale or replayed one changes nothing.
+func TestProviderReports(t *testing.T) {
+	e := setup(t)
+	tenant := plugintest.NewTenant()
+	e.h.SetTenantConfig(tenant, []byte(`{"webhook_signing_key": "whsec-test-key"}`))
+	learner := e.person(tenant, "c@example.test", "Cy", "learner")
+	e.deliver(graded(tenant, learner.UserID, 50))
+	e.fanout(tenant)
+	m := e.waitMail("c@example.test", 1)[0]
+	msgID := m.Header.Get("Message-Id")
+	require.NotEmpty(t, msgID)
+	path := "/api/v1/webhooks/messaging/" + tenant
+	report := messaging.MailReport{ID: "evt-1", Type: "complaint", MessageID: msgID, Reason: "user clicked spam", Timestamp: e.clock().Unix()}
+	report.Signature = strings.Repeat("0", 64)
+	require.Equal(t, 401, e.h.Do(plugintest.Anonymous(), "POST", path, report).Status)
+	report.Signature = messaging.SignReport("whsec-test-key", report)
+	var res map[string]any
+	r := e.h.Do(plugintest.Anonymous(), "POST", path, report)
+	require.Equal(t, 200, r.Status, r)
+	r.JSON(t, &res)
+	require.Equal(t, true, res["applied"])
+	r = e.h.Do(plugintest.Anonymous(), "POST", path, report)
+	r.JSON(t, &res)
+	require.Equal(t, false, res["applied"], "a replay changes nothing")
+	// Signed for another institution: refused.
+	require.Equal(t, 401, e.h.Do(plugintest.Anonymous(), "POST", "/api/v1/webhooks/messaging/"+plugintest.NewTenant(), report).Status)
+	stale := report
+	stale.ID, stale.Timestamp = "evt-2", e.clock().Add(-time.Hour).Unix()
+	stale.Signature = messaging.SignReport("whsec-test-key", stale)
+	require.Equal(t, 422, e.h.Do(plugintest.Anonymous(), "POST", path, stale).Status)
+
+	ex := e.explain(learner, e.inbox(learner)[0]["id"].(string))
+	require.Equal(t, "complained", ex["email"]["status"])
+	var prefs struct {
+		Categories []map[string]any `json:"categories"`
+		Email      string           `json:"email_status"`
+	}
+	e.do(learner, "GET", "/api/v1/notifications/preferences", nil, 200).JSON(t, &prefs)
+	require.Equal(t, "complained", prefs.Email)
+	for _, c := range prefs.Categories {
+		if c["category"] == "grades" {
+			require.Equal(t, "off", c["email"].(map[string]any)["mode"])
+			require.Equal(t, "complaint", c["email"].(map[string]any)["source"])
+		}
+	}
+}

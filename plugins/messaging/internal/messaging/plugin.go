@@ -165,7 +165,7 @@ func (p *Plugin) Manifest() sdk.Manifest {
 	var routes []sdk.Route
 	for _, group := range [][]sdk.Route{
 		p.spaceRoutes(), p.postRoutes(), p.commentRoutes(), p.reactionRoutes(), p.pollRoutes(),
-		p.attachmentRoutes(), p.moderationRoutes(), p.inboxRoutes(), p.explainRoutes(), p.preferenceRoutes(), p.deviceRoutes(), p.unsubscribeRoutes(),
+		p.attachmentRoutes(), p.moderationRoutes(), p.inboxRoutes(), p.explainRoutes(), p.preferenceRoutes(), p.deviceRoutes(), p.unsubscribeRoutes(), p.webhookRoutes(),
 	} {
 		routes = append(routes, group...)
 	}
