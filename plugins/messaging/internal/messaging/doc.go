@@ -1,6 +1,6 @@
-// Package messaging is the messaging plugin: items that an institution's
-// instructors create and everyone in it lists (item.go), an event published
-// with each new item, and a nightly job that deletes items older than the
-// institution's retention (purge.go). The manifest and the configuration
-// are in plugin.go.
+// Package messaging is the messaging plugin: community spaces with posts,
+// comments, reactions, polls, attachments and moderation, and
+// notifications by email, web push and in-app with preferences, digests,
+// one-click unsubscribe and a delivery ledger. docs/messaging.md in the
+// Edulure repository describes it; plugin.go holds the manifest.
 package messaging
