@@ -38,6 +38,7 @@ func TestDev(t *testing.T) {
 		require.NoError(t, err)
 		require.Contains(t, out, "Demo institution \"demo\"")
 		require.Contains(t, out, password)
+		require.Contains(t, out, "mail catcher: SMTP on 127.0.0.1:")
 		require.Contains(t, out, "plugins from "+plugins+":  (listed in "+filepath.Join(data, "plugins.hcl")+")")
 	}
 	secret, err := os.ReadFile(filepath.Join(data, "secret.key"))
@@ -55,7 +56,7 @@ func TestDevPluginsFile(t *testing.T) {
 	sum, err := fileSHA256(bin)
 	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), "plugins.hcl")
-	names, err := writeDevPluginsFile(context.Background(), dir, file)
+	names, err := writeDevPluginsFile(context.Background(), dir, file, map[string]string{"greeter": `{ smtp_port = 1025 }`})
 	require.NoError(t, err)
 	require.Equal(t, []string{"greeter"}, names)
 	hcl, err := os.ReadFile(file)
@@ -64,8 +65,9 @@ func TestDevPluginsFile(t *testing.T) {
 	require.Contains(t, string(hcl), `version            = "1.2.3"`)
 	require.Contains(t, string(hcl), `sha256             = "`+sum+`"`)
 	require.Contains(t, string(hcl), `path               = "`+bin+`"`)
+	require.Contains(t, string(hcl), "config             = { smtp_port = 1025 }", "the config block given for it")
 
-	names, err = writeDevPluginsFile(context.Background(), filepath.Join(dir, "none"), file)
+	names, err = writeDevPluginsFile(context.Background(), filepath.Join(dir, "none"), file, nil)
 	require.NoError(t, err, "a missing directory is no plugins")
 	require.Empty(t, names)
 }

@@ -17,8 +17,9 @@ import (
 
 // writeDevPluginsFile writes a plugins.hcl listing every plugin binary in
 // dir, each enabled by default, with its name and version read from the
-// binary itself (`<binary> manifest`) and its SHA-256. It returns the names.
-func writeDevPluginsFile(ctx context.Context, dir, file string) ([]string, error) {
+// binary itself (`<binary> manifest`) and its SHA-256, and the config
+// block given for its name, if any. It returns the names.
+func writeDevPluginsFile(ctx context.Context, dir, file string, config map[string]string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
@@ -43,7 +44,11 @@ func writeDevPluginsFile(ctx context.Context, dir, file string) ([]string, error
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(&b, "plugin %q {\n  path               = %q\n  version            = %q\n  sha256             = %q\n  enabled_by_default = true\n}\n\n", name, path, version, sum)
+		fmt.Fprintf(&b, "plugin %q {\n  path               = %q\n  version            = %q\n  sha256             = %q\n  enabled_by_default = true\n", name, path, version, sum)
+		if c := config[name]; c != "" {
+			fmt.Fprintf(&b, "  config             = %s\n", c)
+		}
+		b.WriteString("}\n\n")
 		names = append(names, name)
 	}
 	return names, os.WriteFile(file, []byte(b.String()), 0o644)
