@@ -40,6 +40,7 @@ type env struct {
 	kernelBin string
 	plugins   map[string]built // by build name: "scale" (name from plugins.hcl), "sink"
 	courses   *built           // the courses plugin, when plugins/courses builds
+	messaging *built           // the messaging plugin, when plugins/messaging builds
 
 	kernel *process
 	url    string // http://127.0.0.1:port
@@ -228,6 +229,15 @@ func (e *env) build(ctx context.Context) error {
 			e.printf("the courses plugin does not build; http.plugin_db_read is skipped: %v", err)
 		} else if b, err := checksum(path); err == nil {
 			e.courses = &b
+		}
+	}
+	messagingDir := filepath.Join(root, "plugins", "messaging")
+	if _, err := os.Stat(filepath.Join(messagingDir, "go.mod")); err == nil {
+		path := filepath.Join(e.dir, "plugins", "messaging")
+		if err := goBuild(ctx, messagingDir, path, ".", "-trimpath"); err != nil {
+			e.printf("the messaging plugin does not build; messaging.* is skipped: %v", err)
+		} else if b, err := checksum(path); err == nil {
+			e.messaging = &b
 		}
 	}
 	e.printf("built the kernel and plugins (%s)", time.Since(start).Round(time.Millisecond))

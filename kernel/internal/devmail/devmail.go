@@ -109,6 +109,23 @@ func (c *Catcher) Messages() []Message {
 	return out
 }
 
+// Received is how many messages arrived since the start.
+func (c *Catcher) Received() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.next - 1
+}
+
+// Raw is the bytes of the newest message ("" when none).
+func (c *Catcher) Raw() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.msgs) == 0 {
+		return nil
+	}
+	return c.msgs[len(c.msgs)-1].raw
+}
+
 func (c *Catcher) add(m Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

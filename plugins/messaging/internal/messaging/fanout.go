@@ -41,7 +41,7 @@ const (
 )
 
 const (
-	fanoutBatch = 100
+	fanoutBatch = 500
 	claimLease  = 5 * time.Minute
 )
 
@@ -62,6 +62,7 @@ type work struct {
 	Attempts       int
 	Status, Code   string // as claimed
 	postGone       bool   // its post is hidden or deleted
+	noDevice       bool   // push: the person has no subscription
 	r              *recipient
 
 	// the outcome
@@ -257,6 +258,24 @@ func (p *Plugin) claim(ctx context.Context, run *sdk.JobRun, ch Channel, claim s
 		for _, w := range batch {
 			w.r = rs[w.Recipient]
 		}
+		if ch != Push {
+			return nil
+		}
+		rows, err = tx.Query(ctx, `SELECT DISTINCT user_id::text FROM devices WHERE user_id = ANY($1::uuid[])`, users)
+		if err != nil {
+			return err
+		}
+		with, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		has := map[string]bool{}
+		for _, u := range with {
+			has[u] = true
+		}
+		for _, w := range batch {
+			w.noDevice = !has[w.Recipient]
+		}
 		return nil
 	})
 	return batch, err
@@ -285,6 +304,12 @@ func (p *Plugin) evaluate(w *work, cfg Config, now time.Time) {
 	if w.Channel == Email && mode == Digest && ci.Category != CatDigest {
 		at := nextDigest(now, w.r.settings, cfg)
 		w.wait("digest", "digest_scheduled", fmt.Sprintf("waiting for your daily digest (%s)", at.In(w.r.settings.location(cfg)).Format("Mon 2 Jan 15:04 MST")), at)
+		return
+	}
+	if w.Channel == Push && w.noDevice {
+		// Nothing to push to: decided now, without taking a place in the
+		// channel's share.
+		w.finish("suppressed", "no_device", "you have no push subscription (register one with POST /api/v1/notifications/devices)")
 		return
 	}
 	if !ci.Critical {
