@@ -68,7 +68,7 @@ func (p *Plugin) parseToken(s string) (unsubToken, error) {
 	if len(s) > 200 {
 		return t, errBadToken
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s) // one spelling per token
 	if err != nil || len(b) < 1+16+16+8+1+16 || b[0] != tokenVersion {
 		return t, errBadToken
 	}
