@@ -477,3 +477,38 @@ func TestProviderReports(t *testing.T) {
 		}
 	}
 }
+
+// Quiet hours in the person's time zone hold email and push until they
+// end; critical messages go at once.
+func TestQuietHours(t *testing.T) {
+	e := setup(t)
+	tenant := plugintest.NewTenant()
+	learner := e.person(tenant, "q@example.test", "Quinn", "learner")
+	e.do(learner, "PUT", "/api/v1/notifications/preferences", map[string]any{"time_zone": "Europe/Paris", "quiet_hours": "22:00-07:00"}, 200)
+	e.mu.Lock()
+	e.now = time.Date(2026, 3, 2, 23, 0, 0, 0, time.UTC) // midnight in Paris
+	e.mu.Unlock()
+	e.deliver(graded(tenant, learner.UserID, 64))
+	e.fanout(tenant)
+	require.Empty(t, e.mail.To("q@example.test"))
+	id := e.inbox(learner)[0]["id"].(string)
+	ex := e.explain(learner, id)
+	require.Equal(t, "deferred", ex["email"]["status"])
+	require.Equal(t, "quiet_hours", ex["email"]["reason_code"])
+	require.Equal(t, "2026-03-03T06:00:00Z", ex["email"]["next_attempt_at"], "07:00 in Paris")
+	require.Equal(t, "sent", ex["in_app"]["status"], "the inbox is not held")
+
+	// A security message goes through quiet hours.
+	e.deliver(plugintest.Event{Type: messaging.EventMemberRolesChanged, TenantID: tenant, Data: map[string]any{"user_id": learner.UserID, "roles": []string{"instructor"}}})
+	e.fanout(tenant)
+	require.Len(t, e.waitMail("q@example.test", 1), 1)
+
+	e.advance(6*time.Hour + 30*time.Minute) // 06:30 in Paris: still quiet
+	e.fanout(tenant)
+	require.Len(t, e.mail.To("q@example.test"), 1)
+	e.advance(time.Hour)
+	e.fanout(tenant)
+	msgs := e.waitMail("q@example.test", 2)
+	require.Contains(t, msgs[1].Subject, "64%")
+	require.Equal(t, "sent", e.explain(learner, id)["email"]["status"])
+}
