@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -125,6 +126,13 @@ func TestMessagingEndToEnd(t *testing.T) {
 	other := b.institution("elsewhere")
 	requireProblem(t, b.do("GET", "/api/v1/notifications/"+note["id"].(string)+"/explain", other.admin, nil), 404, "not-found")
 	require.Len(t, announced("alan@example.test"), 1)
+
+	// A provider report for an institution without a key, or for no
+	// institution, is refused with a problem, not a failure.
+	report := map[string]any{"id": "r1", "type": "bounce", "message_id": "x@y", "timestamp": time.Now().Unix(), "signature": strings.Repeat("a", 64)}
+	requireProblem(t, b.do("POST", "/api/v1/webhooks/messaging/"+a.id, "", report), 401, "bad_signature")
+	r = b.do("POST", "/api/v1/webhooks/messaging/"+uuid.NewString(), "", report)
+	require.Contains(t, []int{401, 404}, r.Status, "%s", r.Raw)
 }
 
 // linkParam finds a link starting with prefix in text and returns one of

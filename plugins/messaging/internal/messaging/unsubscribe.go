@@ -190,17 +190,24 @@ func (p *Plugin) unsubscribePage(ctx context.Context, req *sdk.Request, w *sdk.S
 // tenantConfig is the configuration in force for an institution, for work
 // that no request or run of it carries (a public route).
 func (p *Plugin) tenantConfig(ctx context.Context, tenant string) (Config, error) {
-	raw, _, err := p.env.Host.TenantConfig(ctx, tenant)
+	cfg, _, err := p.tenantConfigEnabled(ctx, tenant)
+	return cfg, err
+}
+
+// tenantConfigEnabled is tenantConfig, and whether the institution has
+// the plugin turned on.
+func (p *Plugin) tenantConfigEnabled(ctx context.Context, tenant string) (Config, bool, error) {
+	raw, enabled, err := p.env.Host.TenantConfig(ctx, tenant)
 	if err != nil {
-		return Config{}, fmt.Errorf("reading the configuration of %s: %w", tenant, err)
+		return Config{}, false, fmt.Errorf("reading the configuration of %s: %w", tenant, err)
 	}
 	cfg, err := p.operatorConfig()
 	if err != nil {
-		return cfg, err
+		return cfg, false, err
 	}
 	op := cfg
 	if err := decodeLayer(raw, &cfg); err != nil {
-		return cfg, err
+		return cfg, false, err
 	}
-	return cfg.withOperator(op), nil
+	return cfg.withOperator(op), enabled, nil
 }

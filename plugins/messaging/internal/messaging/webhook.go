@@ -76,9 +76,12 @@ func (p *Plugin) mailReport(ctx context.Context, req *sdk.Request) (*sdk.Respons
 	if err := req.Decode(&in); err != nil {
 		return nil, err
 	}
-	cfg, err := p.tenantConfig(ctx, tenant)
+	cfg, enabled, err := p.tenantConfigEnabled(ctx, tenant)
 	if err != nil {
 		return nil, err
+	}
+	if !enabled {
+		return nil, sdk.Errorf(sdk.ErrNotFound, "no institution %s uses messaging", tenant).WithCode("not_enabled")
 	}
 	unsigned := sdk.Errorf(sdk.ErrUnauthorized, "the report is not signed with this institution's webhook key").WithCode("bad_signature")
 	if cfg.WebhookKey == "" {
