@@ -264,3 +264,52 @@ func (s *catchSession) Data(r io.Reader) error {
 	s.c.mu.Unlock()
 	return nil
 }
+
+// TestMessagingGradedSubmission runs the courses and messaging plugins
+// together: the learner's cohort space follows the enrolment, and a
+// graded submission reaches the learner live in the app (Server-Sent
+// Events through the kernel) and by email, as their preferences say.
+func TestMessagingGradedSubmission(t *testing.T) {
+	t.Parallel()
+	catcher := startSMTPCatcher(t)
+	cfg := fmt.Sprintf(`{ smtp_host = %q, smtp_port = %d, smtp_security = "none", app_url = "https://app.edulure.test", api_url = "https://api.edulure.test" }`, catcher.host, catcher.port)
+	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: coursesPlugin}, pluginBlock{variant: messagingPlugin, config: cfg})
+	a := b.institution("college")
+	ok := func(r response, status int) response {
+		t.Helper()
+		require.Equal(t, status, r.Status, "%s", r.Raw)
+		return r
+	}
+	course := ok(b.do("POST", "/api/v1/courses", a.instructor, map[string]any{"title": "Writing Well"}), 201).str("id")
+	module := ok(b.do("POST", "/api/v1/courses/"+course+"/modules", a.instructor, map[string]any{"title": "Essays"}), 201).str("id")
+	ok(b.do("POST", "/api/v1/courses/"+course+"/modules/"+module+"/lessons", a.instructor, map[string]any{"title": "Structure", "body": "Intro, body, end."}), 201)
+	rubric := ok(b.do("POST", "/api/v1/courses/"+course+"/rubrics", a.instructor, map[string]any{
+		"title": "Essay", "criteria": []map[string]any{{"title": "Clarity", "levels": []map[string]any{{"title": "Muddled", "points": 0}, {"title": "Clear", "points": 10}}}},
+	}), 201)
+	assignment := ok(b.do("POST", "/api/v1/courses/"+course+"/assignments", a.instructor, map[string]any{
+		"title": "An essay", "rubric_id": rubric.str("id"), "due_at": time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339),
+	}), 201).str("id")
+	ok(b.do("POST", "/api/v1/courses/"+course+"/publish", a.instructor, map[string]any{"note": "v1"}), 201)
+	ok(b.do("POST", "/api/v1/enrolments", a.learner, map[string]any{"course_id": course}), 201)
+	submission := ok(b.do("POST", "/api/v1/assignments/"+assignment+"/submissions", a.learner, map[string]any{"body": "My essay."}), 201).str("id")
+
+	// The course's space follows the enrolment and the course's title.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		found := false
+		for _, s := range b.do("GET", "/api/v1/spaces?kind=course", a.learner, nil).items() {
+			found = found || s["title"] == "Writing Well"
+		}
+		assert.True(c, found)
+	}, eventually, 20*time.Millisecond)
+
+	stream := b.openSSE("/api/v1/notifications/stream", a.learner)
+	ok(b.do("POST", "/api/v1/submissions/"+submission+"/grade", a.instructor, map[string]any{
+		"levels": map[string]string{rubric.str("criteria", "0", "id"): rubric.str("criteria", "0", "levels", "1", "id")}, "feedback": "Clear."}), 200)
+	ev := stream.next(t)
+	require.Equal(t, "notification", ev.event)
+	require.Contains(t, ev.data, "Writing Well was graded: 100%")
+	m := catcher.waitFor(t, "learner@college.test", 1)[0]
+	require.Contains(t, m.subject, "100%")
+	require.Contains(t, m.text, "https://app.edulure.test/submissions/"+submission)
+	require.Equal(t, "List-Unsubscribe=One-Click", m.header.Get("List-Unsubscribe-Post"))
+}
