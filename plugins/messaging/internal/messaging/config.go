@@ -53,11 +53,12 @@ type Config struct {
 	InstitutionSMTP    bool   `json:"institution_smtp,omitempty" doc:"Operator: institutions may use an SMTP server of their own (smtp_* of their settings)."`
 	ChannelEmailPerMin int    `json:"channel_email_per_minute" minimum:"0" maximum:"1000000" doc:"Operator: emails per minute for every institution together, shared fairly between those waiting; 0: no limit."`
 	ChannelPushPerMin  int    `json:"channel_push_per_minute" minimum:"0" maximum:"1000000" doc:"Operator: pushes per minute for every institution together, shared fairly; 0: no limit."`
-	VAPIDPublicKey     string `json:"vapid_public_key,omitempty" maxLength:"200" pattern:"^[A-Za-z0-9_-]+=*$" doc:"Operator: the VAPID public key (base64url); with its private key. Unset: a pair the plugin makes and keeps."`
+	VAPIDPublicKey     string `json:"vapid_public_key,omitempty" maxLength:"200" pattern:"^[A-Za-z0-9_-]+=*$" doc:"Operator: the VAPID public key (base64url); with its private key. Unset: a pair derived from the kernel's secret key."`
 	VAPIDPrivateKey    string `json:"vapid_private_key,omitempty" secret:"true" maxLength:"200" doc:"Operator: the VAPID private key (base64url)."`
 	VAPIDSubject       string `json:"vapid_subject" maxLength:"200" pattern:"^(mailto:[^\\s]+|https://[^\\s]+)$" doc:"Operator: who push services contact about our pushes (mailto: or https:)."`
 	AllowInsecurePush  bool   `json:"allow_insecure_push_endpoints,omitempty" doc:"Operator: accept http:// and loopback push endpoints (development and tests only)."`
 	SMTPConnections    int    `json:"smtp_connections" minimum:"1" maximum:"64" doc:"Operator: SMTP connections one fan-out run keeps open at once."`
+	UnsubscribeKey     string `json:"unsubscribe_key,omitempty" secret:"true" minLength:"32" maxLength:"200" doc:"Operator: the key unsubscribe links are signed with; unset: one derived from the kernel's secret key (links then change when it is rotated)."`
 }
 
 // CategoryDefaults are an institution's defaults per category (the
@@ -126,7 +127,7 @@ func defaultConfig() Config {
 func (c Config) withOperator(op Config) Config {
 	c.InstitutionSMTP, c.ChannelEmailPerMin, c.ChannelPushPerMin = op.InstitutionSMTP, op.ChannelEmailPerMin, op.ChannelPushPerMin
 	c.VAPIDPublicKey, c.VAPIDPrivateKey, c.VAPIDSubject = op.VAPIDPublicKey, op.VAPIDPrivateKey, op.VAPIDSubject
-	c.AllowInsecurePush, c.SMTPConnections = op.AllowInsecurePush, op.SMTPConnections
+	c.AllowInsecurePush, c.SMTPConnections, c.UnsubscribeKey = op.AllowInsecurePush, op.SMTPConnections, op.UnsubscribeKey
 	if !op.InstitutionSMTP {
 		c.SMTPHost, c.SMTPPort, c.SMTPSecurity, c.SMTPUsername, c.SMTPPassword = op.SMTPHost, op.SMTPPort, op.SMTPSecurity, op.SMTPUsername, op.SMTPPassword
 	}

@@ -2,7 +2,9 @@ package messaging
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/ecdh"
+	"crypto/hmac"
+	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
@@ -78,7 +80,7 @@ var (
 func New() *Plugin { return &Plugin{} }
 
 // Provision keeps the environment, reads the operator's configuration,
-// and makes (once, platform-wide) the keys the plugin signs with.
+// and derives the keys the plugin signs with.
 func (p *Plugin) Provision(ctx context.Context, env *sdk.Env) error {
 	if env.DB == nil {
 		return errors.New("messaging needs its database")
@@ -89,20 +91,22 @@ func (p *Plugin) Provision(ctx context.Context, env *sdk.Env) error {
 		return err
 	}
 	p.op = op
-	unsub, _, err := p.ensureKey(ctx, "unsubscribe", func() ([]byte, string, error) {
-		b := make([]byte, 32)
-		_, err := rand.Read(b)
-		return b, "", err
-	})
-	if err != nil {
-		return fmt.Errorf("the unsubscribe key: %w", err)
+	master := []byte(env.DB.Pool.Config().ConnConfig.Password)
+	if op.UnsubscribeKey == "" && len(master) < 16 {
+		return errors.New("messaging needs a secret for its unsubscribe links: set unsubscribe_key (a secret setting) in its plugins.hcl block")
 	}
-	p.unsubKey = unsub
-	priv, pub, err := p.ensureKey(ctx, "vapid", newVAPIDPair)
-	if err != nil {
-		return fmt.Errorf("the VAPID key pair: %w", err)
+	p.unsubKey = []byte(op.UnsubscribeKey)
+	if op.UnsubscribeKey == "" {
+		p.unsubKey = deriveKey(master, "unsubscribe")
 	}
-	p.ownVAPID = vapidKeys{public: pub, private: base64.RawURLEncoding.EncodeToString(priv)}
+	if op.VAPIDPublicKey == "" || op.VAPIDPrivateKey == "" {
+		if len(master) < 16 {
+			return errors.New("messaging needs a VAPID key pair: set vapid_public_key and vapid_private_key")
+		}
+		if p.ownVAPID, err = deriveVAPID(master); err != nil {
+			return fmt.Errorf("the VAPID key pair: %w", err)
+		}
+	}
 	p.pushClient = pushClient(false)
 	p.insecurePushClient = pushClient(true)
 	p.hub = newHub(env.Logger, func(ctx context.Context) (*pgx.Conn, error) {
@@ -115,20 +119,30 @@ func (p *Plugin) Provision(ctx context.Context, env *sdk.Env) error {
 	return nil
 }
 
-// ensureKey reads a key of the plugin's, making it the first time (two
-// replicas starting at once keep the first one written).
-func (p *Plugin) ensureKey(ctx context.Context, name string, make func() ([]byte, string, error)) ([]byte, string, error) {
-	secret, public, err := make()
-	if err != nil {
-		return nil, "", err
-	}
-	err = p.env.DB.InTenant(ctx, "", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO keys (name, secret, public) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, name, secret, public); err != nil {
-			return err
+// The plugin's own keys are derived, never stored: from the secret the
+// kernel gives it (its database role's password, which the kernel derives
+// from EDULURE_SECRET_KEY, the same on every replica), unless the operator
+// sets them (unsubscribe_key, vapid_*; secret settings). Rotating the
+// kernel's secret key without setting them changes both: older
+// unsubscribe links stop working and browsers must subscribe again.
+
+// deriveKey is HMAC-SHA256(master, label).
+func deriveKey(master []byte, label string) []byte {
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("edulure-messaging/" + label))
+	return m.Sum(nil)
+}
+
+// deriveVAPID makes the plugin's P-256 key pair from master.
+func deriveVAPID(master []byte) (vapidKeys, error) {
+	for i := range 16 {
+		k, err := ecdh.P256().NewPrivateKey(deriveKey(master, fmt.Sprintf("vapid/%d", i)))
+		if err != nil {
+			continue // not a valid scalar (about 2^-32): the next
 		}
-		return tx.QueryRow(ctx, `SELECT secret, public FROM keys WHERE name = $1`, name).Scan(&secret, &public)
-	})
-	return secret, public, err
+		return vapidKeys{public: base64.RawURLEncoding.EncodeToString(k.PublicKey().Bytes()), private: base64.RawURLEncoding.EncodeToString(k.Bytes())}, nil
+	}
+	return vapidKeys{}, errors.New("no valid P-256 scalar derived")
 }
 
 // Cleanup stops the inbox listener.

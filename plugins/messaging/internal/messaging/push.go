@@ -2,9 +2,6 @@ package messaging
 
 import (
 	"context"
-	"crypto/ecdh"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,15 +36,6 @@ func (p *Plugin) vapid(ctx context.Context) (vapidKeys, error) {
 		return vapidKeys{p.op.VAPIDPublicKey, p.op.VAPIDPrivateKey}, nil
 	}
 	return p.ownVAPID, nil
-}
-
-// newVAPIDPair makes a P-256 key pair, as raw bytes and base64url public.
-func newVAPIDPair() (private []byte, public string, err error) {
-	k, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, "", err
-	}
-	return k.Bytes(), base64.RawURLEncoding.EncodeToString(k.PublicKey().Bytes()), nil
 }
 
 // vapidSubscriber is the VAPID sub claim's value as webpush-go wants it.

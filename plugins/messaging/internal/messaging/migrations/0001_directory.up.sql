@@ -61,13 +61,3 @@ CREATE TABLE preferences (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, user_id, category, channel)
 );
-
--- Keys the plugin makes for itself on first start (platform-wide): the
--- unsubscribe tokens' HMAC key, and the VAPID key pair when the operator
--- sets none.
-CREATE TABLE keys (
-    name       text PRIMARY KEY CHECK (name ~ '^[a-z_]{1,40}$'),
-    secret     bytea NOT NULL,
-    public     text NOT NULL DEFAULT '' CHECK (public ~ '^[A-Za-z0-9_-]*$'),
-    created_at timestamptz NOT NULL DEFAULT now()
-);
