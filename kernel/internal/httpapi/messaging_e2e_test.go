@@ -53,6 +53,9 @@ func TestMessagingEndToEnd(t *testing.T) {
 	require.Contains(t, m.html, "verify-email?token="+token)
 	ok(b.do("POST", "/api/v1/auth/email/verify", "", map[string]any{"token": token}), 204)
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM kernel.users WHERE email = 'grace@example.test' AND email_verified_at IS NOT NULL`))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 1, b.count(`SELECT count(*) FROM plugin_messaging.people WHERE email = 'grace@example.test' AND email_verified`), "identity.email.verified.v1 reached the plugin")
+	}, eventually, 20*time.Millisecond)
 	require.Equal(t, 0, b.count(`SELECT count(*) FROM plugin_messaging.platform_deliveries WHERE status <> 'sent'`))
 
 	// 2. An invitation: the email carries the token; the invitee signs up with it.

@@ -29,6 +29,7 @@ const (
 	EventPasswordReset      = "identity.password_reset.requested.v1"
 	EventVerification       = "identity.email_verification.requested.v1"
 	EventMFALocked          = "identity.mfa.locked.v1"
+	EventEmailVerified      = "identity.email.verified.v1"
 	EventInvitationCreated  = "tenancy.invitation.created.v1"
 	EventMemberJoined       = "tenancy.member.joined.v1"
 	EventMemberRolesChanged = "tenancy.member.roles_changed.v1"
@@ -58,6 +59,8 @@ func remember(ctx context.Context, tx pgx.Tx, d identityData) error {
 		INSERT INTO people (user_id, email, display_name) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id) DO UPDATE SET email = excluded.email,
 			display_name = CASE WHEN excluded.display_name = '' THEN people.display_name ELSE excluded.display_name END,
+			-- another address is not proven by the old one's proof
+			email_verified = people.email_verified AND lower(people.email) = lower(excluded.email),
 			updated_at = now()`, d.UserID, strings.TrimSpace(d.Email), strings.TrimSpace(d.DisplayName))
 	return err
 }
@@ -72,6 +75,26 @@ func (p *Plugin) userCreated(ctx context.Context, ev *sdk.Event) error {
 		return err
 	}
 	return ev.Tx(ctx, func(tx pgx.Tx) error { return remember(ctx, tx, d) })
+}
+
+// emailVerified handles identity.email.verified.v1: the address is its
+// owner's, so email may go to it. The event may arrive before the one
+// that brought the address: it carries the address itself.
+func (p *Plugin) emailVerified(ctx context.Context, ev *sdk.Event) error {
+	var d identityData
+	if err := ev.Decode(&d); err != nil {
+		return err
+	}
+	if err := d.check(ev); err != nil {
+		return err
+	}
+	return ev.Tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO people (user_id, email, email_verified) VALUES ($1, $2, true)
+			ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, email_verified = true, updated_at = now()`,
+			d.UserID, strings.TrimSpace(d.Email))
+		return err
+	})
 }
 
 type memberData struct {

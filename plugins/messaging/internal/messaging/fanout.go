@@ -326,6 +326,10 @@ func (p *Plugin) evaluate(w *work, cfg Config, now time.Time) {
 			w.finish("failed", "no_address", "no email address is known for you")
 			return
 		}
+		if !w.r.verified {
+			w.finish("suppressed", "address_unverified", "your email address is not verified yet: verify it (the link sent at sign-up) to get email")
+			return
+		}
 		if !ci.Critical && w.r.settings.EmailStatus != "ok" {
 			w.finish("suppressed", "address_"+w.r.settings.EmailStatus, fmt.Sprintf("your address %s earlier (%s); only critical email goes to it", w.r.settings.EmailStatus, w.r.settings.EmailStatusReason))
 			return

@@ -75,6 +75,7 @@ func (e *env) person(tenant, email, name string, roles ...string) sdk.Principal 
 	p := plugintest.User(tenant, roles...)
 	e.deliver(plugintest.Event{Type: messaging.EventUserCreated, Data: map[string]any{"user_id": p.UserID, "email": email, "display_name": name}})
 	e.deliver(plugintest.Event{Type: messaging.EventMemberJoined, TenantID: tenant, Data: map[string]any{"user_id": p.UserID, "roles": roles}})
+	e.deliver(plugintest.Event{Type: messaging.EventEmailVerified, Data: map[string]any{"user_id": p.UserID, "email": email}})
 	return p
 }
 
@@ -511,4 +512,30 @@ func TestQuietHours(t *testing.T) {
 	msgs := e.waitMail("q@example.test", 2)
 	require.Contains(t, msgs[1].Subject, "64%")
 	require.Equal(t, "sent", e.explain(learner, id)["email"]["status"])
+}
+
+// An address counts as someone's only once verified: until then no
+// notification email goes to it (the inbox still works).
+func TestUnverifiedAddressGetsNoEmail(t *testing.T) {
+	e := setup(t)
+	tenant := plugintest.NewTenant()
+	p := plugintest.User(tenant, "learner")
+	e.deliver(plugintest.Event{Type: messaging.EventUserCreated, Data: map[string]any{"user_id": p.UserID, "email": "victim@example.test", "display_name": "Mallory"}})
+	e.deliver(plugintest.Event{Type: messaging.EventMemberJoined, TenantID: tenant, Data: map[string]any{"user_id": p.UserID, "roles": []string{"learner"}}})
+	e.deliver(graded(tenant, p.UserID, 50))
+	e.fanout(tenant)
+	require.Empty(t, e.mail.To("victim@example.test"))
+	ex := e.explain(p, e.inbox(p)[0]["id"].(string))
+	require.Equal(t, "suppressed", ex["email"]["status"])
+	require.Equal(t, "address_unverified", ex["email"]["reason_code"])
+
+	e.deliver(plugintest.Event{Type: messaging.EventEmailVerified, Data: map[string]any{"user_id": p.UserID, "email": "victim@example.test"}})
+	e.deliver(graded(tenant, p.UserID, 51))
+	e.fanout(tenant)
+	require.Len(t, e.waitMail("victim@example.test", 1), 1)
+	// A new address is not proven by the old one's proof.
+	e.deliver(plugintest.Event{Type: messaging.EventUserCreated, Data: map[string]any{"user_id": p.UserID, "email": "other@example.test", "display_name": "M"}})
+	e.deliver(graded(tenant, p.UserID, 52))
+	e.fanout(tenant)
+	require.Empty(t, e.mail.To("other@example.test"))
 }

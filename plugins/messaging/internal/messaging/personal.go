@@ -37,6 +37,7 @@ func (p *Plugin) personalData() []sdk.DataClass {
 			Columns: []sdk.PersonalColumn{
 				{Name: "email", Kind: sdk.Email, Description: "Their address."},
 				{Name: "display_name", Kind: sdk.PersonName, Description: "Their name."},
+				{Name: "email_verified", Kind: sdk.OtherPersonal, Description: "Whether the kernel told us their address is proven."},
 			},
 			NotPersonal: []string{"institutions"},
 			Export:      p.exportPerson, Erase: p.erasePerson,
@@ -122,6 +123,7 @@ type PersonExport struct {
 	UserID      string    `json:"user_id"`
 	Email       string    `json:"email"`
 	DisplayName string    `json:"display_name"`
+	Verified    bool      `json:"email_verified"`
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
@@ -139,8 +141,8 @@ type PlatformMailExport struct {
 func (p *Plugin) exportPerson(ctx context.Context, x *sdk.PersonalExport) error {
 	return x.Tx(ctx, func(tx pgx.Tx) error {
 		var pe PersonExport
-		err := tx.QueryRow(ctx, `SELECT user_id::text, email, display_name, updated_at FROM people WHERE user_id = $1 AND $2::uuid = ANY (institutions)`,
-			x.UserID, x.TenantID).Scan(&pe.UserID, &pe.Email, &pe.DisplayName, &pe.UpdatedAt)
+		err := tx.QueryRow(ctx, `SELECT user_id::text, email, display_name, email_verified, updated_at FROM people WHERE user_id = $1 AND $2::uuid = ANY (institutions)`,
+			x.UserID, x.TenantID).Scan(&pe.UserID, &pe.Email, &pe.DisplayName, &pe.Verified, &pe.UpdatedAt)
 		if err == pgx.ErrNoRows {
 			return nil
 		}

@@ -222,6 +222,7 @@ func (p *Plugin) Manifest() sdk.Manifest {
 func (p *Plugin) subscriptions() []sdk.Subscription {
 	return []sdk.Subscription{
 		{Type: EventUserCreated, Handler: p.userCreated},
+		{Type: EventEmailVerified, Handler: p.emailVerified},
 		{Type: EventPasswordReset, Handler: p.accountMail, MaxAttempts: MaxTransactionalAttempts},
 		{Type: EventVerification, Handler: p.accountMail, MaxAttempts: MaxTransactionalAttempts},
 		{Type: EventMFALocked, Handler: p.accountMail, MaxAttempts: MaxTransactionalAttempts},

@@ -134,6 +134,7 @@ func nextDigest(t time.Time, ps personSettings, cfg Config) time.Time {
 type recipient struct {
 	known, active bool // in the directory's members; an active one
 	Email, Name   string
+	verified      bool // the address is proven its owner's
 	settings      personSettings
 }
 
@@ -154,7 +155,7 @@ func loadRecipients(ctx context.Context, tx pgx.Tx, userIDs []string) (map[strin
 		ids = append(ids, id)
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT u.id::text, m.user_id IS NOT NULL, coalesce(m.active, false), coalesce(p.email, ''), coalesce(p.display_name, ''),
+		SELECT u.id::text, m.user_id IS NOT NULL, coalesce(m.active, false), coalesce(p.email, ''), coalesce(p.display_name, ''), coalesce(p.email_verified, false),
 			coalesce(s.time_zone, ''), s.quiet_start, s.quiet_end, s.digest_hour, coalesce(s.email_status, 'ok'), coalesce(s.email_status_reason, '')
 		FROM unnest($1::uuid[]) AS u(id)
 		LEFT JOIN members m ON m.user_id = u.id
@@ -166,9 +167,9 @@ func loadRecipients(ctx context.Context, tx pgx.Tx, userIDs []string) (map[strin
 	var id string
 	var r recipient
 	var s personSettings
-	if _, err := pgx.ForEachRow(rows, []any{&id, &r.known, &r.active, &r.Email, &r.Name, &s.TimeZone, &s.QuietStart, &s.QuietEnd, &s.DigestHour, &s.EmailStatus, &s.EmailStatusReason}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&id, &r.known, &r.active, &r.Email, &r.Name, &r.verified, &s.TimeZone, &s.QuietStart, &s.QuietEnd, &s.DigestHour, &s.EmailStatus, &s.EmailStatusReason}, func() error {
 		x := out[id]
-		x.known, x.active, x.Email, x.Name = r.known, r.active, r.Email, r.Name
+		x.known, x.active, x.Email, x.Name, x.verified = r.known, r.active, r.Email, r.Name, r.verified
 		prefs := x.settings.prefs
 		x.settings = s
 		x.settings.prefs = prefs

@@ -9,6 +9,9 @@ CREATE TABLE people (
     user_id      uuid PRIMARY KEY,
     email        text NOT NULL,
     display_name text NOT NULL DEFAULT '',
+    -- identity.email.verified.v1 proved the address its owner's: only then
+    -- does email go to it (account mail goes to the event's own address).
+    email_verified boolean NOT NULL DEFAULT false,
     institutions uuid[] NOT NULL DEFAULT '{}',
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
