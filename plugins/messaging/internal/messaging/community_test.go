@@ -337,3 +337,43 @@ func TestPersonalData(t *testing.T) {
 	e.h.EraseTenant(t, w.tenant)
 	e.h.RequireNoTrace(t, "teacher@uni.test")
 }
+
+// Attachments: a signed upload, named in a post; readable by members of
+// the space through a signed URL; another's upload, a missing one or one
+// too large is refused.
+func TestAttachments(t *testing.T) {
+	e := setup(t)
+	w := e.cohortWorld()
+	e.h.SetTenantConfig(w.tenant, []byte(`{"attachment_max_bytes": 20}`))
+	var up map[string]any
+	e.do(w.l1, "POST", "/api/v1/spaces/"+w.cohortSpace+"/attachments", map[string]any{"filename": "notes.txt", "content_type": "text/plain"}, 201).JSON(t, &up)
+	require.Equal(t, 201, e.h.DoSigned("PUT", up["upload_url"].(string), "text/plain", strings.NewReader("hello notes")).Status)
+	var big map[string]any
+	e.do(w.l1, "POST", "/api/v1/spaces/"+w.cohortSpace+"/attachments", map[string]any{"filename": "big.txt", "content_type": "text/plain"}, 201).JSON(t, &big)
+	require.Equal(t, 201, e.h.DoSigned("PUT", big["upload_url"].(string), "text/plain", strings.NewReader(strings.Repeat("x", 64))).Status)
+	var missing map[string]any
+	e.do(w.l1, "POST", "/api/v1/spaces/"+w.cohortSpace+"/attachments", map[string]any{"filename": "m.txt", "content_type": "text/plain"}, 201).JSON(t, &missing)
+
+	r := e.h.Do(w.l1, "POST", "/api/v1/spaces/"+w.cohortSpace+"/posts", map[string]any{"body": "big", "attachments": []string{big["id"].(string)}})
+	require.Equal(t, 422, r.Status, r)
+	require.Equal(t, "attachment_too_large", r.Problem().Code)
+	r = e.h.Do(w.l1, "POST", "/api/v1/spaces/"+w.cohortSpace+"/posts", map[string]any{"body": "missing", "attachments": []string{missing["id"].(string)}})
+	require.Equal(t, 422, r.Status, r)
+	require.Equal(t, 422, e.h.Do(w.l2, "POST", "/api/v1/spaces/"+w.cohortSpace+"/posts", map[string]any{"body": "not mine", "attachments": []string{up["id"].(string)}}).Status)
+
+	var post map[string]any
+	e.do(w.l1, "POST", "/api/v1/spaces/"+w.cohortSpace+"/posts", map[string]any{"body": "see notes", "attachments": []string{up["id"].(string)}}, 201).JSON(t, &post)
+	atts := post["attachments"].([]any)
+	require.Len(t, atts, 1)
+	require.EqualValues(t, 11, atts[0].(map[string]any)["size_bytes"])
+	var dl map[string]any
+	e.do(w.l2, "GET", "/api/v1/attachments/"+up["id"].(string)+"/download", nil, 200).JSON(t, &dl)
+	res := e.h.DoSigned("GET", dl["url"].(string), "", nil)
+	require.Equal(t, 200, res.Status)
+	require.Equal(t, "hello notes", string(res.Body))
+	require.Equal(t, 404, e.h.Do(w.outside, "GET", "/api/v1/attachments/"+up["id"].(string)+"/download", nil).Status)
+
+	// The uploader's erasure deletes the file.
+	counts := e.h.ErasePersonalData(t, w.tenant, w.l1.UserID)
+	require.NotZero(t, counts.Of("attachments").Objects)
+}

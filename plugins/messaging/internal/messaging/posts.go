@@ -287,6 +287,9 @@ func (p *Plugin) createPost(ctx context.Context, req *sdk.Request) (*sdk.Respons
 		if err != nil {
 			return nil, err
 		}
+		if cfg.AttachmentMaxBytes > 0 && obj.Size > int64(cfg.AttachmentMaxBytes) {
+			return nil, invalid("attachment_too_large", fmt.Sprintf("attachments.%d", i), "is %d bytes; the institution allows %d", obj.Size, cfg.AttachmentMaxBytes)
+		}
 		stored[id] = obj
 	}
 	kind := in.Kind
