@@ -322,13 +322,19 @@ func TestDigestWithoutDuplicates(t *testing.T) {
 	tenant := plugintest.NewTenant()
 	learner := e.person(tenant, "d@example.test", "Dee", "learner")
 	e.do(learner, "PUT", "/api/v1/notifications/preferences", map[string]any{"time_zone": "Europe/Paris", "digest_hour": 18,
-		"categories": map[string]any{"grades": map[string]any{"email": "digest"}}}, 200)
+		"categories": map[string]any{"grades": map[string]any{"email": "digest"}, "certificates": map[string]any{"email": "digest"}}}, 200)
 	for i := range 3 {
 		e.deliver(graded(tenant, learner.UserID, 60+i))
 	}
+	// A certificate waits for the digest too, then the person mutes
+	// certificates email: it must not leak into the digest.
+	e.deliver(plugintest.Event{Type: messaging.EventCertificateIssued, TenantID: tenant, Source: "courses", Data: map[string]any{
+		"certificate_id": plugintest.NewID(), "course_id": plugintest.NewID(), "user_id": learner.UserID}})
+	e.do(learner, "PUT", "/api/v1/notifications/preferences", map[string]any{"categories": map[string]any{"certificates": map[string]any{"email": "off"}}}, 200)
 	require.NotContains(t, e.fanout(tenant), "email")
 	require.Empty(t, e.mail.To("d@example.test"))
-	id := e.inbox(learner)[0]["id"].(string)
+	items := e.inbox(learner)
+	id := items[len(items)-1]["id"].(string) // the first grade
 	require.Equal(t, "digest", e.explain(learner, id)["email"]["status"])
 
 	e.advance(8 * time.Hour) // 18:00 Paris is 17:00 UTC; 10:00 + 8 h is past it
@@ -349,6 +355,7 @@ func TestDigestWithoutDuplicates(t *testing.T) {
 		require.Equal(t, 1, strings.Count(msgs[0].Text, p), "%s once in the digest:\n%s", p, msgs[0].Text)
 	}
 	require.NotEmpty(t, msgs[0].Header.Get("List-Unsubscribe"))
+	require.NotContains(t, msgs[0].Text, "certificate", "muted content stays out of the digest")
 	ex := e.explain(learner, id)
 	require.Equal(t, "digested", ex["email"]["status"])
 }
