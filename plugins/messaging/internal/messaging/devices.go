@@ -3,7 +3,6 @@ package messaging
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -205,5 +204,3 @@ func cullDevices(ctx context.Context, tx pgx.Tx, cfg Config, now time.Time) (int
 	tag, err := tx.Exec(ctx, `DELETE FROM devices WHERE last_seen_at < $1`, now.AddDate(0, 0, -cfg.DeviceStaleDays))
 	return tag.RowsAffected(), err
 }
-
-var errNoDevice = errors.New("no device")

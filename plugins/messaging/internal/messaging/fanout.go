@@ -18,7 +18,7 @@ import (
 // it sends what is due by email and push.
 //
 //  1. Digests: email waiting for a person's digest hour is gathered into
-//     one digest notification per person (digest.go).
+//     one digest notification per person (assembleDigests, send.go).
 //  2. Per channel, in batches: claim due deliveries with FOR UPDATE SKIP
 //     LOCKED and a lease (claim_id, claimed_until), so that two replicas'
 //     runs never take the same row and a run that dies gives its rows
@@ -36,8 +36,6 @@ const (
 	JobFanout      = "notification-fanout"
 	JobFanoutNow   = "notification-fanout-now"
 	JobMaintenance = "messaging-maintenance"
-	JobDirectory   = "directory-maintenance"
-	JobDemo        = "demo-content"
 )
 
 const (
