@@ -546,3 +546,26 @@ func TestUnverifiedAddressGetsNoEmail(t *testing.T) {
 	e.fanout(tenant)
 	require.Empty(t, e.mail.To("other@example.test"))
 }
+
+// A delivery that keeps failing for a passing reason is recorded as
+// failed after max_attempts, with the server's words.
+func TestGiveUpAfterMaxAttempts(t *testing.T) {
+	e := setup(t)
+	tenant := plugintest.NewTenant()
+	e.h.SetTenantConfig(tenant, []byte(`{"max_attempts": 2}`))
+	p := e.person(tenant, "flaky@example.test", "F", "learner")
+	e.mail.Refuse("flaky@example.test", 451)
+	e.deliver(graded(tenant, p.UserID, 50))
+	e.fanout(tenant)
+	id := e.inbox(p)[0]["id"].(string)
+	require.Equal(t, "retrying", e.explain(p, id)["email"]["status"])
+	e.advance(10 * time.Minute)
+	e.fanout(tenant)
+	ex := e.explain(p, id)["email"]
+	require.Equal(t, "failed", ex["status"])
+	require.Equal(t, "gave_up", ex["reason_code"])
+	require.Contains(t, ex["reason"], "451")
+	require.EqualValues(t, 2, ex["attempts"])
+	e.advance(time.Hour)
+	require.NotContains(t, e.fanout(tenant), "email", "a failed delivery is not tried again")
+}
