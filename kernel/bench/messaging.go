@@ -33,6 +33,10 @@ const (
 )
 
 func (e *env) messagingRows(ctx context.Context) ([]Row, error) {
+	fanoutRecipients, sseStreams, sseRounds := fanoutRecipients, sseStreams, sseRounds
+	if e.opts.Smoke {
+		fanoutRecipients, sseStreams, sseRounds = 50, 20, 2
+	}
 	if e.messaging == nil {
 		e.printf("  the messaging plugin is not built: messaging.* skipped")
 		return nil, nil
@@ -87,21 +91,21 @@ func (e *env) messagingRows(ctx context.Context) ([]Row, error) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
-	rate := fanoutRecipients / elapsed.Seconds()
+	rate := float64(fanoutRecipients) / elapsed.Seconds()
 
 	raw := mc.Raw()
 	baseStart := time.Now()
 	if err := plainSends(mc.SMTPAddr, raw, fanoutRecipients, fanoutConnections); err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	baseRate := fanoutRecipients / time.Since(baseStart).Seconds()
+	baseRate := float64(fanoutRecipients) / time.Since(baseStart).Seconds()
 	r := row("messaging.fanout_emails_per_s", rate, "emails/s", fmt.Sprintf("plain SMTP sends of the same message, %d connections", fanoutConnections), baseRate, ratioAtLeast(0.1))
 	r.Note = fmt.Sprintf("an announcement to %d members: POST → first email in %s, last in %s (event relay, %d notifications in one transaction, job start, claim, render, send, ledger); the baseline sends the same %d-byte message %d times to the same server", fanoutRecipients, first.Round(time.Millisecond), elapsed.Round(time.Millisecond), fanoutRecipients, len(raw), fanoutRecipients)
 	sendPhase := elapsed - first
 	send := row("messaging.fanout_send_emails_per_s", float64(fanoutRecipients-1)/sendPhase.Seconds(), "emails/s",
 		fmt.Sprintf("plain SMTP sends of the same message, %d connections", fanoutConnections), baseRate, ratioAtLeast(0.3))
 	send.Note = fmt.Sprintf("the sending alone (first email → last, %s): claims with a lease, re-checks of preferences and membership, fair-share reservation, rendering with a signed unsubscribe link each, SMTP, and the ledger's outcome per email", sendPhase.Round(time.Millisecond))
-	lat, err := e.sseLatencyRows(ctx, spaces.Items[0].ID)
+	lat, err := e.sseLatencyRows(ctx, spaces.Items[0].ID, sseStreams, sseRounds)
 	if err != nil {
 		return nil, fmt.Errorf("SSE latency: %w", err)
 	}
@@ -119,7 +123,7 @@ const (
 	sseRounds  = 20
 )
 
-func (e *env) sseLatencyRows(ctx context.Context, space string) ([]Row, error) {
+func (e *env) sseLatencyRows(ctx context.Context, space string, sseStreams, sseRounds int) ([]Row, error) {
 	var learner string
 	if err := e.pool.QueryRow(ctx, "SELECT id::text FROM kernel.users WHERE email = 'learner@bench.test'").Scan(&learner); err != nil {
 		return nil, err
