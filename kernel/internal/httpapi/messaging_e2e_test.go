@@ -106,6 +106,7 @@ func TestMessagingEndToEnd(t *testing.T) {
 		require.Len(t, msgs, 1, who)
 		require.NotContains(t, msgs[0].html, "<script>")
 		require.Contains(t, msgs[0].text, "Exams start Monday.")
+		require.Contains(t, msgs[0].html, "<b>Monday</b>", "the announcement's rich text, sanitised")
 	}
 	// Once each: the author gets nothing; nobody gets it twice, whatever
 	// the schedule adds.

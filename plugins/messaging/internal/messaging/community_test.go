@@ -105,6 +105,8 @@ func TestAnnouncementToCohort(t *testing.T) {
 		require.Len(t, msgs, 1, who)
 		require.Contains(t, msgs[0].Subject, "Quiz on Friday")
 		require.NotContains(t, msgs[0].HTML, "onerror")
+		require.Contains(t, msgs[0].HTML, "<b>Friday</b>", "the post's rich text, sanitised")
+		require.Contains(t, msgs[0].Text, "Quiz on Friday")
 	}
 	require.Empty(t, e.mail.To("out@uni.test"))
 	require.Empty(t, e.mail.To("teacher@uni.test"))

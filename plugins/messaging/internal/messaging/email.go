@@ -24,6 +24,7 @@ type mailContent struct {
 	Heading    string
 	Greeting   string
 	Paragraphs []string
+	Rich       htmltemplate.HTML // the HTML part's body instead of Paragraphs: a post's sanitised rich text
 	Action     *mailAction
 	Items      []mailItem // a digest's
 	More       int        // items a digest left out
@@ -77,8 +78,9 @@ var htmlTemplate = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE h
 <tr><td style="padding:8px 32px 24px;font-size:15px;line-height:1.5">
 <h1 style="font-size:20px;margin:0 0 16px">{{.C.Heading}}</h1>
 <p>{{.C.Greeting}}</p>
-{{range .C.Paragraphs}}<p>{{.}}</p>
-{{end}}{{with .C.Action}}<p style="margin:24px 0"><a href="{{.URL}}" style="background:{{$.Color}};color:#fff;padding:10px 18px;border-radius:6px;text-decoration:none;display:inline-block">{{.Label}}</a></p>
+{{if .C.Rich}}<div>{{.C.Rich}}</div>
+{{else}}{{range .C.Paragraphs}}<p>{{.}}</p>
+{{end}}{{end}}{{with .C.Action}}<p style="margin:24px 0"><a href="{{.URL}}" style="background:{{$.Color}};color:#fff;padding:10px 18px;border-radius:6px;text-decoration:none;display:inline-block">{{.Label}}</a></p>
 {{end}}{{if .C.Items}}<ul style="padding-left:18px">{{range .C.Items}}<li style="margin-bottom:12px">{{if .URL}}<a href="{{.URL}}" style="color:{{$.Color}}">{{.Title}}</a>{{else}}{{.Title}}{{end}}{{with .Body}}<br><span style="color:#57606a">{{.}}</span>{{end}}</li>
 {{end}}</ul>{{end}}{{if .C.More}}<p>… and {{.C.More}} more.</p>{{end}}
 {{with .C.Note}}<p style="color:#57606a;font-size:13px">{{.}}</p>{{end}}

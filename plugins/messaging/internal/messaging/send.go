@@ -2,7 +2,9 @@ package messaging
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	htmltemplate "html/template"
 	netmail "net/mail"
 	"strings"
 	"sync"
@@ -12,6 +14,8 @@ import (
 	"github.com/wneessen/go-mail"
 
 	"github.com/edulure/edulure/sdk"
+
+	"github.com/edulure/edulure/plugins/messaging/internal/richtext"
 )
 
 // sendEmails writes and sends a batch's email, over up to
@@ -125,6 +129,14 @@ func (p *Plugin) contentFor(w *work, cfg Config, institution string, items map[s
 	}
 	if w.Link != "" {
 		c.Action = &mailAction{Label: "Open in " + brand, URL: absolute(cfg, w.Link)}
+	}
+	var data struct {
+		HTML string `json:"html"`
+	}
+	if len(w.Data) > 0 && json.Unmarshal(w.Data, &data) == nil && data.HTML != "" {
+		// Sanitised when it was posted; again here, so that the email
+		// never trusts what is stored.
+		c.Rich = htmltemplate.HTML(richtext.Sanitize(data.HTML))
 	}
 	if ci, ok := categoryOf(w.Category); ok {
 		c.Why = fmt.Sprintf("You get this as a member of %s: %s", brand, strings.ToLower(strings.TrimSuffix(ci.Description, ".")))

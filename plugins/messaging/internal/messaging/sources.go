@@ -310,9 +310,9 @@ func (p *Plugin) announcementPublished(ctx context.Context, ev *sdk.Event) error
 			}
 			return err
 		}
-		var text string
+		var text, html string
 		var gone bool
-		if err := tx.QueryRow(ctx, `SELECT body_text, hidden_at IS NOT NULL OR deleted_at IS NOT NULL FROM posts WHERE id = $1`, d.PostID).Scan(&text, &gone); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT body_text, body, hidden_at IS NOT NULL OR deleted_at IS NOT NULL FROM posts WHERE id = $1`, d.PostID).Scan(&text, &html, &gone); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}
@@ -334,7 +334,7 @@ func (p *Plugin) announcementPublished(ctx context.Context, ev *sdk.Event) error
 			n.add(note{Recipient: uid, Category: CatAnnouncements, Kind: "messaging.announcement", PostID: d.PostID, Actor: d.AuthorID,
 				Title: fmt.Sprintf("%s: %s", sp.Title, truncate(first, 120)), Body: truncate(text, 1000) + "\n\n— " + author,
 				Link: postLink(sp.ID, d.PostID), Dedupe: "announcement:" + d.PostID + ":" + uid,
-				Data: map[string]any{"post_id": d.PostID, "space_id": sp.ID}})
+				Data: map[string]any{"post_id": d.PostID, "space_id": sp.ID, "html": html}})
 			if len(n.notes) >= 500 {
 				if err := n.flush(ctx); err != nil {
 					return err
