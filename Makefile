@@ -46,6 +46,7 @@ fuzz: ## Run each fuzz test for 30 s
 	cd plugins/messaging && $(GO) test ./internal/messaging -run '^$$' -fuzz FuzzUnsubscribeToken -fuzztime 30s
 	cd plugins/messaging && $(GO) test ./internal/messaging -run '^$$' -fuzz FuzzEmoji -fuzztime 30s
 	cd plugins/messaging && $(GO) test ./internal/richtext -run '^$$' -fuzz FuzzSanitize -fuzztime 30s
+	cd plugins/commerce && $(GO) test ./internal/commerce -run '^$$' -fuzz FuzzWebhookIntake -fuzztime 30s
 
 .PHONY: bench
 bench: deps ## Measure the kernel against same-run baselines (own Postgres, kernel, plugins; ~4 min): table + bench/results.json

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -68,4 +69,77 @@ func indexOf(s []string, v string) int {
 		}
 	}
 	return -1
+}
+
+// A Batch subscription gets its events grouped by type and institution;
+// a failed batch is handled again event by event, so a bad event fails
+// alone; in an ordered chain, consecutive events of a Batch subscription
+// form one batch, and the chain stops at the first failure.
+func TestDispatchEventsBatched(t *testing.T) {
+	var mu sync.Mutex
+	var batches [][]string
+	batch := func(_ context.Context, b *Batch) error {
+		var ids []string
+		for _, ev := range b.Events {
+			ids = append(ids, ev.ID)
+		}
+		mu.Lock()
+		batches = append(batches, ids)
+		mu.Unlock()
+		for _, ev := range b.Events {
+			if ev.ID == "bad" || ev.ID == "o3" {
+				return errors.New(ev.ID + " fails")
+			}
+		}
+		return nil
+	}
+	single := func(_ context.Context, ev *Event) error {
+		mu.Lock()
+		batches = append(batches, []string{"single:" + ev.ID})
+		mu.Unlock()
+		return nil
+	}
+	subs := map[string]Subscription{
+		"x.batch.done.v1":   {Type: "x.batch.done.v1", Batch: batch},
+		"x.ordered.done.v1": {Type: "x.ordered.done.v1", Ordered: true, Batch: batch},
+		"x.single.done.v1":  {Type: "x.single.done.v1", Ordered: true, Handler: single},
+	}
+	ev := func(id, typ, tenant string) *pluginv1.Event {
+		return &pluginv1.Event{Id: id, Type: typ, TenantId: tenant, DataJson: []byte("{}")}
+	}
+	in := &pluginv1.HandleEventsRequest{Events: []*pluginv1.Event{
+		ev("a1", "x.batch.done.v1", "A"), ev("b1", "x.batch.done.v1", "B"), ev("a2", "x.batch.done.v1", "A"),
+		ev("c1", "x.batch.done.v1", "C"), ev("bad", "x.batch.done.v1", "C"), ev("c2", "x.batch.done.v1", "C"),
+		ev("o1", "x.ordered.done.v1", "A"), ev("o2", "x.ordered.done.v1", "A"), ev("s1", "x.single.done.v1", "A"),
+		ev("o3", "x.ordered.done.v1", "A"), ev("o4", "x.ordered.done.v1", "A"), ev("s2", "x.single.done.v1", "A"),
+	}}
+	rt := &runtime{compiled: &compiled{events: subs}, logger: hclog.NewNullLogger()}
+	out := rt.handleEvents(context.Background(), in)
+	byID := map[string]*pluginv1.EventResult{}
+	for i, r := range out.Results {
+		require.Equal(t, in.Events[i].Id, r.EventId, "results in request order")
+		byID[r.EventId] = r
+	}
+	for _, id := range []string{"a1", "a2", "b1", "c1", "c2", "o1", "o2", "s1"} {
+		require.Empty(t, byID[id].Error, id)
+		require.True(t, byID[id].Attempted, id)
+	}
+	require.Equal(t, "bad fails", byID["bad"].Error)
+	require.Equal(t, "o3 fails", byID["o3"].Error)
+	require.True(t, byID["o3"].Attempted)
+	for _, id := range []string{"o4", "s2"} {
+		require.False(t, byID[id].Attempted, "%s is held back behind o3", id)
+	}
+	require.Contains(t, batches, []string{"a1", "a2"}, "one institution's events of a type in one batch")
+	require.Contains(t, batches, []string{"b1"})
+	require.Contains(t, batches, []string{"c1", "bad", "c2"}, "tried as a batch first")
+	require.Contains(t, batches, []string{"c1"}, "then event by event")
+	require.Contains(t, batches, []string{"c2"})
+	require.Contains(t, batches, []string{"o1", "o2"}, "consecutive ordered events of a Batch subscription: one batch")
+	require.Contains(t, batches, []string{"o3", "o4"})
+	require.Contains(t, batches, []string{"o3"}, "then event by event, stopping at the failure")
+	require.NotContains(t, batches, []string{"o4"})
+	require.NotContains(t, batches, []string{"single:s2"})
+	require.Less(t, slices.IndexFunc(batches, func(b []string) bool { return slices.Equal(b, []string{"o1", "o2"}) }),
+		slices.IndexFunc(batches, func(b []string) bool { return slices.Equal(b, []string{"single:s1"}) }), "a chain runs in order")
 }

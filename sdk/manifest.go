@@ -138,16 +138,24 @@ func compileManifest(m Manifest) (*compiled, error) {
 		}
 	}
 	for _, sub := range m.Subscribes {
+		_, dup := c.events[sub.Type]
 		switch {
-		case sub.Handler == nil:
-			bad("subscription to %s has no handler", sub.Type)
-		case c.events[sub.Type].Handler != nil:
+		case sub.Handler == nil && sub.Batch == nil:
+			bad("subscription to %s has no handler (Handler, or Batch for batches)", sub.Type)
+		case sub.Handler != nil && sub.Batch != nil:
+			bad("subscription to %s has both a Handler and a Batch handler: set one", sub.Type)
+		case dup:
 			bad("subscription to %s is declared twice", sub.Type)
 		case sub.MaxAttempts < 0:
 			bad("subscription to %s: MaxAttempts cannot be negative", sub.Type)
+		case sub.CatchUp.policy == wire.CatchUpSince && sub.CatchUp.since.IsZero(),
+			sub.CatchUp.policy == wire.CatchUpWindow && sub.CatchUp.window <= 0:
+			bad("subscription to %s: CatchUpSince needs a time and CatchUpWindow a positive duration", sub.Type)
 		default:
 			c.events[sub.Type] = sub
-			out.Subscriptions = append(out.Subscriptions, &pluginv1.Subscription{Type: sub.Type, Ordered: sub.Ordered, MaxAttempts: uint32(sub.MaxAttempts)})
+			ws := &pluginv1.Subscription{Type: sub.Type, Ordered: sub.Ordered, MaxAttempts: uint32(sub.MaxAttempts)}
+			sub.CatchUp.wire(ws)
+			out.Subscriptions = append(out.Subscriptions, ws)
 		}
 	}
 	for _, j := range m.Jobs {

@@ -76,6 +76,8 @@ func serveBaseline(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	perms := fs.String("permissions", "", "JSON answer of GET /api/v1/tenant/permissions")
 	dbURL := fs.String("db", "", "database URL of the courses plugin's role, for the dashboard read")
+	webhookDB := fs.String("webhook-db", "", "database URL of the commerce plugin's role, for the webhook intake")
+	webhookSecret := fs.String("webhook-secret", "", "the Stripe signing secret the webhook intake checks")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,6 +99,13 @@ func serveBaseline(args []string) error {
 			return err
 		}
 		e.GET("/api/v1/enrolments", h.serve)
+	}
+	if *webhookDB != "" {
+		h, err := newWebhookHandler(context.Background(), *webhookDB, *webhookSecret)
+		if err != nil {
+			return err
+		}
+		e.POST("/api/v1/webhooks/stripe/:endpoint", h.serve)
 	}
 	srv := &http.Server{Addr: *addr, Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	return srv.ListenAndServe()

@@ -44,13 +44,17 @@ func TestSmoke(t *testing.T) {
 	}
 	rows, err := Run(ctx, Options{
 		Root: root, Smoke: true, Duration: 200 * time.Millisecond, Rounds: 1, LogLevel: "warn", Log: log,
-		Only: []string{"mem", "streams", "http", "rpc", "events", "blob", "messaging", "tracing"},
+		Only: []string{"mem", "streams", "http", "rpc", "events", "blob", "privacy", "messaging", "tracing"},
 	})
 	require.NoError(t, err)
-	want := []string{"http.kernel_route", "http.plugin_noop", "http.plugin_noop_p99",
-		"trace.off.plugin_noop", "trace.on.plugin_noop", "trace.sampled.plugin_noop", "trace.off.plugin_sql", "trace.on.plugin_sql", "rpc.crossing",
-		"events.latency_p50", "events.latency_p99", "events.throughput", "mem.kernel_idle", "mem.plugin_idle", "mem.sse_streams_per_mb",
-		"blob.put_throughput", "blob.get_throughput",
+	want := []string{
+		"http.kernel_route", "http.kernel_route_c1_p99", "http.kernel_route_c16_p99", "http.kernel_route_c64_p99", "http.kernel_route_open50_p99",
+		"http.plugin_noop", "http.plugin_noop_c1_p99", "http.plugin_noop_c16_p99", "http.plugin_noop_c64_p99", "http.plugin_noop_open50_p99",
+		"trace.off.plugin_noop", "trace.on.plugin_noop", "trace.sampled.plugin_noop", "trace.off.plugin_sql", "trace.on.plugin_sql",
+		"rpc.crossing",
+		"events.latency_p50", "events.latency_p99", "events.throughput", "events.throughput_one", "events.catch_up", "events.rows_written",
+		"mem.kernel_idle", "mem.plugin_idle", "mem.sse_streams_per_mb",
+		"blob.put_throughput", "blob.get_throughput", "privacy.erase_one_of_10000", "privacy.offboard_1000",
 		"messaging.fanout_emails_per_s", "messaging.fanout_send_emails_per_s", "messaging.sse_latency_p50", "messaging.sse_latency_p99"}
 	var got []string
 	for _, r := range rows {

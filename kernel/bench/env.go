@@ -38,8 +38,9 @@ type env struct {
 	cluster *pgcluster.Cluster
 
 	kernelBin string
-	plugins   map[string]built // by build name: "scale" (name from plugins.hcl), "sink"
+	plugins   map[string]built // by build name: "scale" (name from plugins.hcl), "sink", "sinkb" (batched)
 	courses   *built           // the courses plugin, when plugins/courses builds
+	commerce  *built           // the commerce plugin, when plugins/commerce builds
 	messaging *built           // the messaging plugin, when plugins/messaging builds
 
 	kernel *process
@@ -47,6 +48,7 @@ type env struct {
 	pprof  string // the kernel's profile address
 	pprofP string // the probe plugin's
 
+	echoFig  *echoFigures   // the same-run baselines of absolute rows, once measured
 	named    map[int]string // other processes the run started, by pid, for CPU accounting
 	tenantID string
 	tokens   map[string]string // admin, instructor, learner, operator
@@ -210,6 +212,7 @@ func (e *env) build(ctx context.Context) error {
 	builds := map[string]string{
 		"scale": "-X main.nameFrom=env -X main.subscribe=" + yearly,
 		"sink":  "-X main.name=sink -X main.subscribe=probe.ping.sent.v1" + yearly,
+		"sinkb": "-X main.name=sink -X main.subscribe=probe.ping.sent.v1*@retained" + yearly,
 	}
 	for name, ldflags := range builds {
 		path := filepath.Join(e.dir, "plugins", name)
@@ -229,6 +232,15 @@ func (e *env) build(ctx context.Context) error {
 			e.printf("the courses plugin does not build; http.plugin_db_read is skipped: %v", err)
 		} else if b, err := checksum(path); err == nil {
 			e.courses = &b
+		}
+	}
+	commerceDir := filepath.Join(root, "plugins", "commerce")
+	if _, err := os.Stat(filepath.Join(commerceDir, "go.mod")); err == nil {
+		path := filepath.Join(e.dir, "plugins", "commerce")
+		if err := goBuild(ctx, commerceDir, path, ".", "-trimpath"); err != nil {
+			e.printf("the commerce plugin does not build; http.webhook_intake is skipped: %v", err)
+		} else if b, err := checksum(path); err == nil {
+			e.commerce = &b
 		}
 	}
 	messagingDir := filepath.Join(root, "plugins", "messaging")
@@ -338,6 +350,7 @@ func (e *env) startKernel(ctx context.Context) error {
 		"EDULURE_AUTH_RATE_PER_IP=1000000",
 		"EDULURE_AUTH_RATE_PER_ACCOUNT=1000000",
 		"EDULURE_PPROF_ADDR=" + e.pprof,
+		"EDULURE_BLOB_URL=file://" + filepath.Join(e.dir, "kernel-blobs"), // exports and offboarding archives
 		"PATH=" + os.Getenv("PATH"),
 	}
 	start := time.Now()

@@ -23,9 +23,14 @@ func (e *env) memRows() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	echo, err := e.echo()
+	if err != nil {
+		return nil, err
+	}
+	const base = "resident memory of the in-process Echo baseline, idle (MB)"
 	return []Row{
-		row("mem.kernel_idle", k, "MB", "", 0, atMost(80)),
-		row("mem.plugin_idle", p, "MB", "", 0, atMost(30)),
+		row("mem.kernel_idle", k, "MB", base, echo.rssMB, ratioAtMost(targetKernelMem)),
+		row("mem.plugin_idle", p, "MB", base, echo.rssMB, ratioAtMost(targetPluginMem)),
 	}, nil
 }
 
@@ -115,8 +120,13 @@ func (e *env) lifecycleRows(ctx context.Context) ([]Row, error) {
 		time.Sleep(time.Second)
 	}
 	e.printf("  plugins.crash_recovery: %v ms", recoveries)
+	echo, err := e.echo()
+	if err != nil {
+		return nil, err
+	}
+	const start = "start of the in-process Echo baseline's process, exec to first answer (ms)"
 	return []Row{
-		row("plugins.cold_start", median(starts), "ms", "", 0, atMost(300)),
-		row("plugins.crash_recovery", median(recoveries), "ms", "", 0, atMost(1000)),
+		row("plugins.cold_start", median(starts), "ms", start, echo.startMs, ratioAtMost(targetColdStart)),
+		row("plugins.crash_recovery", median(recoveries), "ms", start, echo.startMs, ratioAtMost(targetCrashStart)),
 	}, nil
 }

@@ -2,20 +2,26 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// load is one closed-model HTTP load: conns connections, each sending its
-// next request as soon as the previous one is answered, for dur.
+// load is one HTTP load for dur: closed-model, conns connections each
+// sending its next request as soon as the previous one is answered; or,
+// with rate set, open-model, rate requests a second whatever the answers
+// (as many connections as that takes, from conns up).
 type load struct {
 	name    string
 	conns   int
+	rate    float64 // requests per second; 0: closed model
 	dur     time.Duration
 	targets []vegeta.Target // taken round-robin
-	status  int             // every answer must have it
+	// targeter, when set, makes each request instead (a new body each time).
+	targeter vegeta.Targeter
+	status   int // every answer must have it
 }
 
 // loadResult is what a load measured.
@@ -40,19 +46,30 @@ func (l load) run() (loadResult, error) {
 }
 
 func (l load) attack(dur time.Duration) (loadResult, error) {
-	n := uint64(l.conns)
+	n, most := uint64(l.conns), uint64(l.conns)
+	// A zero pacer is an unbounded rate: with MaxWorkers = connections,
+	// each worker waits for its answer before sending again.
+	pacer := vegeta.ConstantPacer{}
+	if l.rate > 0 {
+		// Enough connections for the rate at a few times its expected
+		// latency; more would let a stall of the shared machine turn the
+		// load generator into the bottleneck (thousands of goroutines).
+		pacer, most = vegeta.ConstantPacer{Freq: int(math.Round(l.rate)), Per: time.Second}, 64
+	}
 	atk := vegeta.NewAttacker(
-		vegeta.Workers(n), vegeta.MaxWorkers(n),
-		vegeta.Connections(l.conns), vegeta.MaxConnections(l.conns),
+		vegeta.Workers(n), vegeta.MaxWorkers(most),
+		vegeta.Connections(l.conns), vegeta.MaxConnections(int(most)),
 		vegeta.KeepAlive(true), vegeta.Timeout(30*time.Second),
 		vegeta.MaxBody(0), vegeta.Redirects(vegeta.NoFollow),
 	)
 	var m vegeta.Metrics
 	failures := 0
 	var firstErr string
-	// A zero pacer is an unbounded rate: with MaxWorkers = connections,
-	// each worker waits for its answer before sending again.
-	for res := range atk.Attack(vegeta.NewStaticTargeter(l.targets...), vegeta.ConstantPacer{}, dur, l.name) {
+	tr := l.targeter
+	if tr == nil {
+		tr = vegeta.NewStaticTargeter(l.targets...)
+	}
+	for res := range atk.Attack(tr, pacer, dur, l.name) {
 		if int(res.Code) != l.status {
 			failures++
 			if firstErr == "" {
@@ -70,6 +87,13 @@ func (l load) attack(dur time.Duration) (loadResult, error) {
 		return r, fmt.Errorf("%s: %d of %d requests failed, first: %s", l.name, failures, m.Requests, firstErr)
 	}
 	return r, nil
+}
+
+// post is a POST target without a body, with a bearer token.
+func post(url, token string) vegeta.Target {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+token)
+	return vegeta.Target{Method: http.MethodPost, URL: url, Header: h}
 }
 
 // get is a GET target with a bearer token ("" for none).

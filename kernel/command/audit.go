@@ -54,7 +54,11 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		if res.Valid {
-			fmt.Fprintf(stdout, "ok      %s: %d entries\n", res.Chain, res.Entries)
+			erased := ""
+			if res.Erased > 0 {
+				erased = fmt.Sprintf(" (%d with personal values erased)", res.Erased)
+			}
+			fmt.Fprintf(stdout, "ok      %s: %d entries%s\n", res.Chain, res.Entries, erased)
 		} else {
 			broken++
 			fmt.Fprintf(stdout, "BROKEN  %s: entry %d of %d: %s\n", res.Chain, res.BrokenAt, res.Entries, res.Reason)

@@ -19,6 +19,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/config"
 	"github.com/edulure/edulure/kernel/internal/database"
 	"github.com/edulure/edulure/kernel/internal/devmail"
+	"github.com/edulure/edulure/kernel/internal/stripemock"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/pgcluster"
@@ -90,7 +91,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// /metrics without credentials, for this machine only.
 		env["EDULURE_METRICS_ALLOW"] = "127.0.0.1,::1"
 	}
-	pluginConfig := map[string]string{}
+	configs := map[string]string{}
 	if os.Getenv("EDULURE_DEV_MAIL") != "off" {
 		// A mail catcher, so that the messaging plugin's invitations and
 		// notifications can be read (EDULURE_DEV_MAIL=off: none).
@@ -99,12 +100,37 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("starting the mail catcher: %w", err)
 		}
 		defer mc.Close()
-		pluginConfig["messaging"] = fmt.Sprintf(`{ smtp_host = "127.0.0.1", smtp_port = %d, smtp_security = "none" }`, mc.SMTPPort)
+		configs["messaging"] = fmt.Sprintf(`{ smtp_host = "127.0.0.1", smtp_port = %d, smtp_security = "none" }`, mc.SMTPPort)
 		fmt.Fprintf(stdout, "mail catcher: SMTP on %s; read the mail at http://%s/ (JSON: http://%s/api/messages)\n", mc.SMTPAddr, mc.HTTPAddr, mc.HTTPAddr)
 	}
 	if os.Getenv("EDULURE_PLUGINS_FILE") == "" {
 		file := filepath.Join(*dataDir, "plugins.hcl")
-		names, err := writeDevPluginsFile(ctx, *pluginDir, file, pluginConfig)
+		if _, err := os.Stat(filepath.Join(*pluginDir, "commerce")); err == nil {
+			// The commerce plugin talks to stripe-mock, started here, with
+			// a demo key and signing secret for every institution that
+			// sets none (docs/commerce.md): checkout works without a
+			// Stripe account.
+			mock, err := startStripeMock(ctx, stdout, stderr)
+			if err != nil {
+				fmt.Fprintf(stderr, "stripe-mock is not running, so the commerce plugin's checkout will fail until an institution sets a real Stripe test key: %v\n", err)
+			} else {
+				defer mock.Stop()
+				// Secret settings come from files (file()), never inline.
+				keyFile, err := filepath.Abs(filepath.Join(*dataDir, "stripe-demo-key"))
+				if err != nil {
+					return err
+				}
+				whsecFile := filepath.Join(filepath.Dir(keyFile), "stripe-demo-signing-secret")
+				for f, v := range map[string]string{keyFile: DemoStripeKey, whsecFile: DemoStripeSigningSecret} {
+					if err := os.WriteFile(f, []byte(v+"\n"), 0o600); err != nil {
+						return err
+					}
+				}
+				configs["commerce"] = fmt.Sprintf(`{ stripe_api_base = %q, stripe_secret_key = file(%q), webhook_signing_secret = file(%q) }`, mock.URL, keyFile, whsecFile)
+				fmt.Fprintf(stdout, "stripe-mock %s on %s for the commerce plugin (demo webhook signing secret %s)\n", stripemock.Version, mock.URL, DemoStripeSigningSecret)
+			}
+		}
+		names, err := writeDevPluginsFile(ctx, *pluginDir, file, configs)
 		if err != nil {
 			return fmt.Errorf("writing %s: %w", file, err)
 		}
@@ -234,6 +260,24 @@ func randomHex(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// The commerce plugin's demo Stripe credentials under make run: stripe-mock
+// takes any test key, and webhooks to the demo institution are signed with
+// this secret (docs/commerce.md). Neither is a secret: they reach no Stripe
+// account.
+const (
+	DemoStripeKey           = "sk_test_edulureDemo" // stripe-mock takes letters and digits after sk_test_
+	DemoStripeSigningSecret = "whsec_demo_signing_secret"
+)
+
+// startStripeMock installs (once, into bin/) and starts stripe-mock.
+func startStripeMock(ctx context.Context, stdout, stderr io.Writer) (*stripemock.Server, error) {
+	bin, err := stripemock.Install(ctx, "bin")
+	if err != nil {
+		return nil, err
+	}
+	return stripemock.Start(ctx, bin, nil)
 }
 
 // DemoJob is the job a plugin may declare to create demo content: `edulure

@@ -56,7 +56,7 @@ func TestDevPluginsFile(t *testing.T) {
 	sum, err := fileSHA256(bin)
 	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), "plugins.hcl")
-	names, err := writeDevPluginsFile(context.Background(), dir, file, map[string]string{"greeter": `{ smtp_port = 1025 }`})
+	names, err := writeDevPluginsFile(context.Background(), dir, file, map[string]string{"greeter": `{ greeting = "hi" }`})
 	require.NoError(t, err)
 	require.Equal(t, []string{"greeter"}, names)
 	hcl, err := os.ReadFile(file)
@@ -65,7 +65,7 @@ func TestDevPluginsFile(t *testing.T) {
 	require.Contains(t, string(hcl), `version            = "1.2.3"`)
 	require.Contains(t, string(hcl), `sha256             = "`+sum+`"`)
 	require.Contains(t, string(hcl), `path               = "`+bin+`"`)
-	require.Contains(t, string(hcl), "config             = { smtp_port = 1025 }", "the config block given for it")
+	require.Contains(t, string(hcl), `config             = { greeting = "hi" }`, "the operator's configuration given for it")
 
 	names, err = writeDevPluginsFile(context.Background(), filepath.Join(dir, "none"), file, nil)
 	require.NoError(t, err, "a missing directory is no plugins")

@@ -17,9 +17,10 @@ import (
 
 // writeDevPluginsFile writes a plugins.hcl listing every plugin binary in
 // dir, each enabled by default, with its name and version read from the
-// binary itself (`<binary> manifest`) and its SHA-256, and the config
-// block given for its name, if any. It returns the names.
-func writeDevPluginsFile(ctx context.Context, dir, file string, config map[string]string) ([]string, error) {
+// binary itself (`<binary> manifest`) and its SHA-256, and the operator's
+// configuration configs names for it (an HCL object), if any. It returns
+// the names.
+func writeDevPluginsFile(ctx context.Context, dir, file string, configs map[string]string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
@@ -45,7 +46,7 @@ func writeDevPluginsFile(ctx context.Context, dir, file string, config map[strin
 			return nil, err
 		}
 		fmt.Fprintf(&b, "plugin %q {\n  path               = %q\n  version            = %q\n  sha256             = %q\n  enabled_by_default = true\n", name, path, version, sum)
-		if c := config[name]; c != "" {
+		if c := configs[name]; c != "" {
 			fmt.Fprintf(&b, "  config             = %s\n", c)
 		}
 		b.WriteString("}\n\n")

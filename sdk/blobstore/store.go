@@ -93,6 +93,13 @@ func (st *Store) Usage(ctx context.Context, plugin string) (int64, error) {
 // Bucket is the store's bucket.
 func (st *Store) Bucket() *blob.Bucket { return st.bucket }
 
+// Signer signs and checks the store's URLs: the kernel signs with it the
+// download URLs of its own objects (KernelPrefix), which it serves itself.
+func (st *Store) Signer() *Signer { return st.signer }
+
+// Now is the store's clock (Options.Now).
+func (st *Store) Now() time.Time { return st.now() }
+
 func (st *Store) object(s Scope, e Entry) Object {
 	return Object{Key: strings.TrimPrefix(e.Key, s.Prefix()), Size: e.Size, ContentType: e.ContentType, SHA256: e.SHA256, Modified: e.Modified}
 }

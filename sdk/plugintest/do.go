@@ -36,7 +36,7 @@ type Request struct {
 	Body any
 	// Header holds request headers; as with the kernel, the plugin sees
 	// only Accept, Accept-Language, Content-Type, If-Match, If-None-Match,
-	// Idempotency-Key, User-Agent and Last-Event-ID.
+	// Idempotency-Key, User-Agent, Last-Event-ID and Stripe-Signature.
 	Header http.Header
 	// RequestID is the kernel's request ID; a random one when empty.
 	RequestID string

@@ -106,6 +106,54 @@ func (h *Harness) Deliver(t testing.TB, ev Event) error {
 	return nil
 }
 
+// DeliverBatch delivers evs to the plugin in one call, as the kernel
+// delivers a batch (HandleEvents), and returns one error per event, in
+// order (nil when handled). A Batch subscription gets its events grouped by
+// type and institution; an ordered subscription's events of an institution
+// are handled in order, those after a failure not at all (their error says
+// they were held back). An institution where the plugin is turned off gets
+// ErrSkipped without the plugin seeing its events.
+//
+// Since: v1.2
+func (h *Harness) DeliverBatch(t testing.TB, evs ...Event) []error {
+	t.Helper()
+	errs := make([]error, len(evs))
+	var in []*pluginv1.Event
+	var at []int
+	for i, ev := range evs {
+		if _, ok := h.subs[ev.Type]; !ok {
+			t.Fatalf("plugintest: DeliverBatch: plugin %q does not subscribe to %q, so the kernel never delivers it", h.manifest.Name, ev.Type)
+		}
+		w := h.wireEvent(t, ev)
+		if ev.TenantID != "" {
+			if _, enabled := h.tenantConfig(ev.TenantID); !enabled {
+				errs[i] = ErrSkipped
+				continue
+			}
+		}
+		in, at = append(in, w), append(at, i)
+	}
+	if len(in) == 0 {
+		return errs
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), EventTimeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	out := h.rt.HandleEvents(ctx, &pluginv1.HandleEventsRequest{Events: in, DeadlineUnixMs: deadline.UnixMilli()})
+	if len(out.Results) != len(in) {
+		t.Fatalf("plugintest: DeliverBatch: the plugin answered %d results for %d events", len(out.Results), len(in))
+	}
+	for k, r := range out.Results {
+		if r.EventId != in[k].Id {
+			t.Fatalf("plugintest: DeliverBatch: result %d is for event %s, not %s", k, r.EventId, in[k].Id)
+		}
+		if r.Error != "" {
+			errs[at[k]] = errors.New(r.Error)
+		}
+	}
+	return errs
+}
+
 // wireEvent is ev as the kernel sends it, with the defaults filled in.
 func (h *Harness) wireEvent(t testing.TB, ev Event) *pluginv1.Event {
 	t.Helper()

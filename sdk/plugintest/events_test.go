@@ -252,3 +252,33 @@ func TestRunJobTriggers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "1 notes (event after courses.course.created.v1 of req-3)", out)
 }
+
+// A Batch subscription takes a batch in one transaction, deduplicated
+// against the inbox in one statement: a redelivered batch, or the part of
+// one handled before, changes nothing; a bad event fails alone.
+func TestDeliverBatch(t *testing.T) {
+	t.Parallel()
+	h := plugintest.New(t, newNotes())
+	tenant, other := plugintest.NewTenant(), plugintest.NewTenant()
+	lesson := func(tenant, title string) plugintest.Event {
+		return plugintest.Event{ID: plugintest.NewEventID(), Type: eventLessonCompleted, TenantID: tenant, Data: map[string]any{"title": title}}
+	}
+	a, b, c, d := lesson(tenant, "one"), lesson(tenant, "two"), lesson(other, "three"), lesson(tenant, "four")
+	require.Equal(t, []error{nil, nil, nil}, h.DeliverBatch(t, a, b, c))
+	require.Equal(t, 2, countNotes(t, h, tenant))
+	require.Equal(t, 1, countNotes(t, h, other), "each institution's events in a batch of their own")
+
+	require.Equal(t, []error{nil, nil, nil, nil}, h.DeliverBatch(t, a, b, c, d), "redelivered with one new")
+	require.Equal(t, 3, countNotes(t, h, tenant), "only the new one applied")
+	require.Equal(t, 1, countNotes(t, h, other))
+
+	bad, e := lesson(tenant, "fail"), lesson(tenant, "five")
+	errs := h.DeliverBatch(t, bad, e)
+	require.ErrorContains(t, errs[0], `lesson "fail" fails`)
+	require.NoError(t, errs[1], "the batch is retried event by event: the good one is applied")
+	require.Equal(t, 4, countNotes(t, h, tenant))
+
+	// One at a time works too (a batch of one).
+	require.NoError(t, h.Deliver(t, lesson(tenant, "six")))
+	require.Equal(t, 5, countNotes(t, h, tenant))
+}

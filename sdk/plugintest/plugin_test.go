@@ -68,6 +68,7 @@ func (n *notes) Manifest() sdk.Manifest {
 		Publishes: []sdk.EventType{{Type: eventNoteCreated, Description: "A note was written.", Schema: noteCreatedSchema}},
 		Subscribes: []sdk.Subscription{
 			{Type: eventCourseCreated, Handler: n.courseCreated},
+			{Type: eventLessonCompleted, Batch: n.lessonsCompleted, CatchUp: sdk.CatchUpRetained()},
 		},
 		Jobs: []sdk.Job{
 			// On demand only: no schedule, no event.
@@ -99,8 +100,9 @@ type echoQuery struct {
 }
 
 const (
-	eventNoteCreated   = "notes.note.created.v1"
-	eventCourseCreated = "courses.course.created.v1"
+	eventNoteCreated     = "notes.note.created.v1"
+	eventCourseCreated   = "courses.course.created.v1"
+	eventLessonCompleted = "courses.lesson.completed.v1"
 )
 
 var noteCreatedSchema = json.RawMessage(`{
@@ -264,6 +266,28 @@ func (n *notes) courseCreated(ctx context.Context, ev *sdk.Event) error {
 			return err
 		}
 		return ev.Publish(ctx, tx, eventNoteCreated, map[string]any{"id": id, "body": body})
+	})
+}
+
+// lessonsCompleted writes a note per completed lesson, a batch of them in
+// one statement, once per event; a lesson titled "fail" fails its batch.
+func (n *notes) lessonsCompleted(ctx context.Context, b *sdk.Batch) error {
+	return b.Tx(ctx, func(tx pgx.Tx, evs []*sdk.Event) error {
+		bodies := make([]string, len(evs))
+		for i, ev := range evs {
+			var in struct {
+				Title string `json:"title"`
+			}
+			if err := ev.Decode(&in); err != nil {
+				return err
+			}
+			if in.Title == "fail" {
+				return fmt.Errorf("event %s: lesson %q fails", ev.ID, in.Title)
+			}
+			bodies[i] = "completed " + in.Title
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO notes (tenant_id, author, body) SELECT $1, 'batch', unnest($2::text[])", b.TenantID, bodies)
+		return err
 	})
 }
 

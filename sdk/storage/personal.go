@@ -120,7 +120,24 @@ func nameReason(col *Column) string {
 // or one of its columns) or listed as not personal. It returns every
 // problem at once, each naming the table and column.
 func CheckPersonalData(c *Catalog, pd *pluginv1.PersonalDataManifest) error {
-	var errs []error
+	errs, uncovered := ReviewPersonalData(c, pd)
+	if len(uncovered) > 0 {
+		missing := make([]string, len(uncovered))
+		for i, s := range uncovered {
+			missing[i] = fmt.Sprintf("  table %s, column %s: %s", s.Table, s.Column, s.Reason)
+		}
+		errs = append(errs, fmt.Errorf("columns that look personal are not described by a data class (declare them in Manifest.PersonalData, as a class's Subject or Columns, or list them in NotPersonal if they hold nothing personal):\n%s",
+			strings.Join(missing, "\n")))
+	}
+	return errors.Join(errs...)
+}
+
+// ReviewPersonalData is CheckPersonalData's findings apart: errs are the
+// classes naming a table or column the schema does not have (the export
+// and erasure of the class cannot run), uncovered the columns that look
+// personal and that nothing describes (the heuristic's questions). The
+// kernel refuses a plugin for the first and warns of the second.
+func ReviewPersonalData(c *Catalog, pd *pluginv1.PersonalDataManifest) (errs []error, uncovered []Suspect) {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	described := map[string]bool{} // table.column
 	for _, tc := range pd.GetNotPersonal() {
@@ -166,15 +183,10 @@ func CheckPersonalData(c *Catalog, pd *pluginv1.PersonalDataManifest) error {
 			has("not personal", col)
 		}
 	}
-	var missing []string
 	for _, s := range Suspects(c) {
 		if !described[s.Table+"."+s.Column] {
-			missing = append(missing, fmt.Sprintf("  table %s, column %s: %s", s.Table, s.Column, s.Reason))
+			uncovered = append(uncovered, s)
 		}
 	}
-	if len(missing) > 0 {
-		bad("columns that look personal are not described by a data class (declare them in Manifest.PersonalData, as a class's Subject or Columns, or list them in NotPersonal if they hold nothing personal):\n%s",
-			strings.Join(missing, "\n"))
-	}
-	return errors.Join(errs...)
+	return errs, uncovered
 }

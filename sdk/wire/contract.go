@@ -19,9 +19,12 @@ import (
 
 // The headers the kernel passes to a plugin, and those it passes back, in
 // canonical form (http.CanonicalHeaderKey: "Etag"). Credentials and cookies
-// never leave the kernel.
+// never leave the kernel. Stripe-Signature (Since: v1.2) is the signature
+// of a Stripe webhook, which the commerce plugin's public webhook route
+// verifies itself: a signature over the body, not a credential of the
+// kernel's.
 var (
-	ForwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent", "Last-Event-Id"}
+	ForwardedHeaders = []string{"Accept", "Accept-Language", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "User-Agent", "Last-Event-Id", "Stripe-Signature"}
 	ReturnedHeaders  = []string{"Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "Etag", "Last-Modified", "Location", "Link", "Retry-After"}
 )
 

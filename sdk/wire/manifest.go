@@ -15,6 +15,17 @@ import (
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
 
+// Catch-up policies of a subscription (Subscription.catch_up). Since: v1.2
+const (
+	CatchUpNone     = "none"
+	CatchUpRetained = "retained"
+	CatchUpSince    = "since"
+	CatchUpWindow   = "window"
+)
+
+// CatchUpPolicies are the values Subscription.catch_up may take ("" is none).
+var CatchUpPolicies = []string{"", CatchUpNone, CatchUpRetained, CatchUpSince, CatchUpWindow}
+
 // The rules a manifest can be judged by on its own. The kernel applies them
 // at load (adding what needs its state: the operator's expectations, other
 // plugins' routes, the permission catalogue, schema compilers), and
@@ -204,6 +215,12 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 			bad("subscription %q is declared twice", s.Type)
 		case s.MaxAttempts > 100:
 			bad("subscription %q: at most 100 attempts", s.Type)
+		case !slices.Contains(CatchUpPolicies, s.CatchUp):
+			bad("subscription %q: catch_up %q is not one of none, retained, since, window", s.Type, s.CatchUp)
+		case s.CatchUp == CatchUpSince && s.CatchUpSinceUnixMs <= 0:
+			bad("subscription %q: catch_up since needs catch_up_since_unix_ms", s.Type)
+		case s.CatchUp == CatchUpWindow && s.CatchUpWindowSeconds <= 0:
+			bad("subscription %q: catch_up window needs catch_up_window_seconds", s.Type)
 		}
 		subscribed[s.Type] = true
 	}

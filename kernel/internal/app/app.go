@@ -26,6 +26,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/jobs"
 	"github.com/edulure/edulure/kernel/internal/objectstore"
 	"github.com/edulure/edulure/kernel/internal/outbox"
+	"github.com/edulure/edulure/kernel/internal/privacy"
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
 	"github.com/edulure/edulure/kernel/internal/token"
@@ -44,6 +45,7 @@ type Kernel struct {
 	Plugins *supervisor.Supervisor
 	Events  *events.Service
 	Jobs    *jobs.Service
+	Privacy *privacy.Service
 	Blobs   *blob.Bucket // plugins' object storage; nil without EDULURE_BLOB_URL
 	// Tracing is the kernel's tracer provider (a no-op one when tracing is
 	// off). Its plugins trace with the same OTEL_* settings.
@@ -167,12 +169,17 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 	}
 	evs := events.New(pool, plugins, log, events.Options{
 		MaxAttempts: cfg.EventsMaxAttempts, BackoffInitial: cfg.EventsBackoff, BackoffMax: cfg.EventsBackoffMax, Poll: cfg.EventsPoll,
+		Retention: cfg.EventsRetention, PruneEvery: cfg.EventsPruneEvery,
 		Tracing: tracing, Metrics: reg,
 		Sealer: sealer,
 	})
+	priv := privacy.New(pool, plugins, log, privacy.Options{
+		MaxAttempts: cfg.PrivacyMaxAttempts, BackoffInitial: cfg.PrivacyBackoff, BackoffMax: cfg.PrivacyBackoffMax, CallTimeout: cfg.PrivacyCallTimeout,
+		ExportRetention: cfg.ExportRetention, OffboardingRetention: cfg.OffboardingRetention, LinkExpiry: cfg.ExportLinkTTL, Sealer: sealer,
+	})
 	jobSys, err := jobs.New(pool, plugins, log, jobs.Options{
 		MaxAttempts: cfg.JobsMaxAttempts, Timeout: cfg.JobsTimeout, BackoffInitial: cfg.JobsBackoff, FetchPoll: cfg.JobsPoll, Workers: cfg.JobsWorkers,
-		Tracing: tracing, Metrics: reg,
+		Tracing: tracing, Metrics: reg, Register: priv.Register,
 		Sealer: sealer,
 	})
 	if err != nil {
@@ -181,7 +188,12 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 		return nil, err
 	}
 	evs.SetHooks(jobSys)
-	api, err := httpapi.New(ctx, httpapi.Deps{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, Authz: engine, Catalogue: cat, Sealer: sealer, Plugins: plugins, Events: evs, Jobs: jobSys, Registry: reg, Tracing: tracing})
+	if err := priv.Start(jobSys.Client()); err != nil {
+		plugins.Close()
+		closeBlobs()
+		return nil, err
+	}
+	api, err := httpapi.New(ctx, httpapi.Deps{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, Authz: engine, Catalogue: cat, Sealer: sealer, Plugins: plugins, Events: evs, Jobs: jobSys, Privacy: priv, Registry: reg, Tracing: tracing})
 	if err != nil {
 		plugins.Close()
 		closeBlobs()
@@ -195,7 +207,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 		return nil, fmt.Errorf("starting jobs: %w", err)
 	}
 	built = true
-	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api, Plugins: plugins, Events: evs, Jobs: jobSys, Blobs: blobs,
+	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api, Plugins: plugins, Events: evs, Jobs: jobSys, Privacy: priv, Blobs: blobs,
 		Tracing: tracing, Metrics: reg, ownTracing: ownTracing}, nil
 }
 

@@ -51,7 +51,7 @@ func TestEngineDecisions(t *testing.T) {
 	}
 	g, err := e.Granted(ctx, authz.Input{Subject: user(), Roles: []string{"ta", "learner"}, Tenant: "t1"})
 	require.NoError(t, err)
-	require.Equal(t, []string{"tenancy.member.read", "tenancy.settings.read"}, g)
+	require.Equal(t, []string{"privacy.erasure.self", "privacy.export.self", "tenancy.member.read", "tenancy.settings.read"}, g)
 }
 
 func TestCatalogueRejectsBadNames(t *testing.T) {

@@ -42,6 +42,8 @@ type Config struct {
 	EventsBackoff     time.Duration // EDULURE_EVENTS_BACKOFF: delay after a failed delivery, doubling, default 1s
 	EventsBackoffMax  time.Duration // EDULURE_EVENTS_BACKOFF_MAX, default 10m
 	EventsPoll        time.Duration // EDULURE_EVENTS_POLL: fallback poll of the outboxes, default 1s
+	EventsRetention   time.Duration // EDULURE_EVENTS_RETENTION: how long the event log keeps events (the catch-up window), default 720h (30 days)
+	EventsPruneEvery  time.Duration // EDULURE_EVENTS_PRUNE_EVERY: how often the event log is pruned, default 10m
 	JobsMaxAttempts   int           // EDULURE_JOBS_MAX_ATTEMPTS: attempts of a job run that sets none, default 5
 	JobsTimeout       time.Duration // EDULURE_JOBS_TIMEOUT: one attempt of a job that sets none, default 1m
 	JobsBackoff       time.Duration // EDULURE_JOBS_BACKOFF: delay before a job's second attempt, doubling, default 5s
@@ -53,6 +55,15 @@ type Config struct {
 	// (edulure dev: a directory under .data/). Without one, plugins'
 	// storage calls answer 503.
 	BlobURL string
+
+	// The personal data lifecycle (docs/security.md, "Personal data").
+	PrivacyMaxAttempts   int           // EDULURE_PRIVACY_MAX_ATTEMPTS: automatic attempts of an erasure or export before it waits for an admin, default 10
+	PrivacyBackoff       time.Duration // EDULURE_PRIVACY_BACKOFF: delay after a failed attempt, doubling, default 30s
+	PrivacyBackoffMax    time.Duration // EDULURE_PRIVACY_BACKOFF_MAX, default 1h
+	PrivacyCallTimeout   time.Duration // EDULURE_PRIVACY_CALL_TIMEOUT: one export or erasure call into a plugin, default 10m
+	ExportRetention      time.Duration // EDULURE_EXPORT_RETENTION: how long a person's export can be downloaded, default 168h
+	ExportLinkTTL        time.Duration // EDULURE_EXPORT_LINK_TTL: lifetime of a signed download URL, default 5m
+	OffboardingRetention time.Duration // EDULURE_OFFBOARDING_RETENTION: how long an offboarded institution's export is kept, default 720h
 
 	MetricsToken string       // EDULURE_METRICS_TOKEN: /metrics wants "Authorization: Bearer <it>"; default none
 	MetricsBasic string       // EDULURE_METRICS_BASIC_AUTH: "user:password" /metrics accepts as basic credentials; default none
@@ -136,6 +147,8 @@ func Load(getenv func(string) string) (Config, error) {
 		EventsBackoff:     dur("EDULURE_EVENTS_BACKOFF", time.Second),
 		EventsBackoffMax:  dur("EDULURE_EVENTS_BACKOFF_MAX", 10*time.Minute),
 		EventsPoll:        dur("EDULURE_EVENTS_POLL", time.Second),
+		EventsRetention:   dur("EDULURE_EVENTS_RETENTION", 30*24*time.Hour),
+		EventsPruneEvery:  dur("EDULURE_EVENTS_PRUNE_EVERY", 10*time.Minute),
 		JobsMaxAttempts:   integer("EDULURE_JOBS_MAX_ATTEMPTS", 5, 1, 25),
 		JobsTimeout:       dur("EDULURE_JOBS_TIMEOUT", time.Minute),
 		JobsBackoff:       dur("EDULURE_JOBS_BACKOFF", 5*time.Second),
@@ -143,6 +156,17 @@ func Load(getenv func(string) string) (Config, error) {
 		JobsWorkers:       integer("EDULURE_JOBS_WORKERS", 10, 1, 1000),
 		PprofAddr:         str("EDULURE_PPROF_ADDR", ""),
 		BlobURL:           str("EDULURE_BLOB_URL", ""),
+
+		PrivacyMaxAttempts:   integer("EDULURE_PRIVACY_MAX_ATTEMPTS", 10, 1, 100),
+		PrivacyBackoff:       dur("EDULURE_PRIVACY_BACKOFF", 30*time.Second),
+		PrivacyBackoffMax:    dur("EDULURE_PRIVACY_BACKOFF_MAX", time.Hour),
+		PrivacyCallTimeout:   dur("EDULURE_PRIVACY_CALL_TIMEOUT", 10*time.Minute),
+		ExportRetention:      dur("EDULURE_EXPORT_RETENTION", 7*24*time.Hour),
+		ExportLinkTTL:        dur("EDULURE_EXPORT_LINK_TTL", 5*time.Minute),
+		OffboardingRetention: dur("EDULURE_OFFBOARDING_RETENTION", 30*24*time.Hour),
+	}
+	if c.ExportLinkTTL > time.Hour {
+		bad("EDULURE_EXPORT_LINK_TTL", "must be at most 1h: download links are meant to be short-lived")
 	}
 	if c.PluginsFile == "none" {
 		c.PluginsFile = ""

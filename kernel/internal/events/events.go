@@ -1,23 +1,33 @@
 // Package events relays events from the transactional outboxes (the
 // kernel's and each plugin's) into the event log and delivers them to
-// subscribed plugins, at least once, with retries, dead letters and
-// per-institution ordering where a subscription asks for it.
+// subscribed plugins, at least once, with retries, dead letters, replay,
+// catch-up and per-institution ordering where a subscription asks for it.
 //
-// One replica at a time (the holder of a Postgres advisory lock) relays and
-// delivers; the others stand by and take over within a second of its
-// connection going away. Wake-ups come from the committing side (the kernel
-// after its own transactions, a plugin through the EventsPublished hint), so
-// no publisher pays a NOTIFY; a standby replica that receives a hint passes
-// it on with one coalesced NOTIFY. A slow poll catches anything else.
+// The event log (kernel.events, partitioned by day) is read by cursors:
+// each subscriber has a live cursor, and a catch-up or a replay is a
+// cursor of its own over a bounded part of the log. A delivery row exists
+// only for an event whose delivery failed (its retry state or dead letter)
+// or that waits behind such an event of its institution, so a healthy
+// subscriber costs one cursor update per batch.
+//
+// The work is split into leases (the relay, the log's maintenance, and
+// one per subscriber) held as Postgres advisory locks on one connection
+// per replica: each replica takes its fair share, a replica that goes away
+// releases its leases with its connection, and the others take them over
+// within a second. Wake-ups come from the committing side (the kernel after
+// its own transactions, a plugin through the EventsPublished hint), so no
+// publisher pays a NOTIFY; a replica that does not hold the lease passes
+// the wake-up on with one coalesced NOTIFY. A slow poll catches anything
+// else.
 package events
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +46,16 @@ type Options struct {
 	Poll            time.Duration // fallback poll when no wake-up arrives
 	BatchSize       int           // events per relay transaction and per delivery call
 	DeliveryTimeout time.Duration // one delivery call
-	LeaderRetry     time.Duration // how often a standby tries to become the relay
+	LeaseCheck      time.Duration // how often a replica rebalances its leases
+	// Retention is how long the log keeps an event (and a plugin's inbox
+	// its ID, and the delivery rows of recovered failures): a day's
+	// partition is dropped once it is older than this and every cursor has
+	// passed it. It is also the catch-up window. Default 30 days.
+	Retention  time.Duration
+	PruneEvery time.Duration // how often the log is maintained (default 10m)
+	// ReplicaID names this replica in the leases and the cursors' owner
+	// column; default a random UUID.
+	ReplicaID string
 
 	Tracing *telemetry.Tracing    // spans of deliveries; nil: none
 	Metrics prometheus.Registerer // deliveries by outcome, lag; nil: not registered
@@ -55,12 +74,17 @@ func (o *Options) defaults() {
 	def(&o.BackoffMax, 10*time.Minute)
 	def(&o.Poll, time.Second)
 	def(&o.DeliveryTimeout, 30*time.Second)
-	def(&o.LeaderRetry, time.Second)
+	def(&o.LeaseCheck, time.Second)
+	def(&o.Retention, 30*24*time.Hour)
+	def(&o.PruneEvery, 10*time.Minute)
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 10
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 500
+	}
+	if o.ReplicaID == "" {
+		o.ReplicaID = uuid.NewString()
 	}
 }
 
@@ -71,7 +95,8 @@ type Hooks interface {
 	EventsRelayed(ctx context.Context, tx Tx, seqs []int64) error
 }
 
-// Service is the relay and the dispatchers of one kernel replica.
+// Service is the relay, the dispatchers and the log's maintenance of one
+// kernel replica, each running while the replica holds its lease.
 type Service struct {
 	opts   Options
 	pool   *pgxpool.Pool
@@ -80,12 +105,12 @@ type Service struct {
 	hooks  Hooks
 
 	wakeRelay chan struct{}
+	rebalance chan struct{} // plugins changed: revisit the leases now
+	notify    chan string   // a wake-up for another replica's lease: NOTIFY it
 	mu        sync.Mutex
-	dirty     map[string]bool // sources with news since the last relay pass
-	leader    bool
-	dispatch  map[string]*dispatcher // by subscriber, while leader
-	notify    chan struct{}          // standby: pass a wake-up on to the leader
-	leadCtx   context.Context        // while leader: ends when leadership does
+	dirty     map[string]bool        // sources with news since the last relay pass
+	relaying  bool                   // this replica holds the relay lease
+	dispatch  map[string]*dispatcher // by subscriber, while this replica holds its lease
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -104,8 +129,9 @@ func New(pool *pgxpool.Pool, sup *supervisor.Supervisor, logger hclog.Logger, op
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		opts: opts, pool: pool, sup: sup, logger: logger.Named("events"),
-		wakeRelay: make(chan struct{}, 1), dirty: map[string]bool{}, dispatch: map[string]*dispatcher{},
-		notify: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
+		wakeRelay: make(chan struct{}, 1), rebalance: make(chan struct{}, 1), notify: make(chan string, 64),
+		dirty: map[string]bool{}, dispatch: map[string]*dispatcher{},
+		ctx: ctx, cancel: cancel,
 		tracer: opts.Tracing.Provider.Tracer("github.com/edulure/edulure/kernel/events"), metrics: newMetrics(opts.Metrics),
 	}
 }
@@ -113,17 +139,20 @@ func New(pool *pgxpool.Pool, sup *supervisor.Supervisor, logger hclog.Logger, op
 // SetHooks sets the job system's hooks; call before Start.
 func (s *Service) SetHooks(h Hooks) { s.hooks = h }
 
-// Start begins leader election; the winner relays and delivers.
+// Retention is how long the log keeps events: the catch-up window.
+func (s *Service) Retention() time.Duration { return s.opts.Retention }
+
+// Start takes this replica's share of the leases and keeps it.
 func (s *Service) Start() {
 	s.sup.OnEventsPublished(func(plugin string) { s.Wake(plugin) })
 	s.sup.OnChange(s.pluginsChanged)
 	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.elect() }()
+	go func() { defer s.wg.Done(); s.lease() }()
 	go func() { defer s.wg.Done(); s.passOn() }()
 }
 
 // Close stops relaying and delivering; in-flight deliveries are abandoned
-// and redelivered by whichever replica relays next.
+// and redelivered by whichever replica takes the lease next.
 func (s *Service) Close() {
 	s.cancel()
 	s.wg.Wait()
@@ -134,122 +163,86 @@ func (s *Service) Close() {
 func (s *Service) Wake(source string) {
 	s.mu.Lock()
 	s.dirty[source] = true
-	leader := s.leader
+	relaying := s.relaying
 	s.mu.Unlock()
-	ch := s.wakeRelay
-	if !leader {
-		ch = s.notify
+	if relaying {
+		poke(s.wakeRelay)
+		return
 	}
+	s.passOnWake(wakeRelay)
+}
+
+// Relaying reports whether this replica holds the relay's lease.
+func (s *Service) Relaying() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.relaying
+}
+
+// Delivering lists the subscribers this replica delivers to.
+func (s *Service) Delivering() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.dispatch))
+	for name := range s.dispatch {
+		out = append(out, name)
+	}
+	return out
+}
+
+// Wake-up payloads of the NOTIFY channel.
+const (
+	wakeChannel = "edulure_events_wake"
+	wakeRelay   = "relay"   // a source has news: the relay's holder relays
+	wakeDeliver = "deliver" // the log or the delivery rows have news: every dispatcher looks
+)
+
+// passOnWake asks the replicas holding other leases to look, with one
+// coalesced NOTIFY per kind.
+func (s *Service) passOnWake(kind string) {
 	select {
-	case ch <- struct{}{}:
+	case s.notify <- kind:
 	default:
 	}
 }
 
-// Leader reports whether this replica is relaying and delivering.
-func (s *Service) Leader() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.leader
-}
-
-// wakeChannel is the NOTIFY channel a standby uses to pass a wake-up on.
-const wakeChannel = "edulure_events_wake"
-
-// leaderLock is the advisory lock key of the relay (an arbitrary constant).
-const leaderLock = 0x6564756c_72656c61 // "edulrela"
-
-// elect tries to take the relay lock; while held, it runs the relay and the
-// dispatchers and listens for wake-ups passed on by standbys.
-func (s *Service) elect() {
-	for s.ctx.Err() == nil {
-		if err := s.leadOnce(); err != nil && s.ctx.Err() == nil {
-			s.logger.Warn("event relay leadership ended", "error", err)
-		}
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-time.After(jitter(s.opts.LeaderRetry)):
-		}
-	}
-}
-
-func (s *Service) leadOnce() error {
-	conn, err := s.pool.Acquire(s.ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	var got bool
-	if err := conn.QueryRow(s.ctx, "SELECT pg_try_advisory_lock($1)", int64(leaderLock)).Scan(&got); err != nil {
-		return err
-	}
-	if !got {
-		return nil
-	}
-	// Session state (lock and LISTEN) must not return to the pool.
-	defer conn.Conn().Close(context.Background()) //nolint:errcheck
-	if _, err := conn.Exec(s.ctx, "LISTEN "+wakeChannel); err != nil {
-		return err
-	}
-	s.logger.Info("this replica relays and delivers events")
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer cancel()
-	s.mu.Lock()
-	s.leader, s.leadCtx = true, ctx
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); s.relay(ctx) }()
-	s.syncDispatchers(ctx)
-	defer func() {
-		cancel()
-		wg.Wait()
-		s.mu.Lock()
-		s.leader = false
-		ds := s.dispatch
-		s.dispatch = map[string]*dispatcher{}
-		s.mu.Unlock()
-		for _, d := range ds {
-			d.stop()
-		}
-	}()
-	// The listening connection is also the lock's lifeline: when it fails,
-	// another replica may already hold the lock, so stop at once.
-	for {
-		wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-		n, err := conn.Conn().WaitForNotification(wctx)
-		wcancel()
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err == nil && n != nil:
-			s.markAllDirty()
-			s.wakeDispatchers(nil) // a replay on a standby, perhaps
-		case errors.Is(err, context.DeadlineExceeded):
-			if err := conn.Ping(ctx); err != nil {
-				return err
-			}
-		default:
-			return err
-		}
-	}
-}
-
-// passOn forwards a standby's wake-ups to the leader with NOTIFY, at most
-// one at a time however many arrive.
+// passOn sends the NOTIFYs passOnWake asks for, at most one at a time of
+// each kind however many arrive.
 func (s *Service) passOn() {
 	for {
+		var kind string
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-s.notify:
+		case kind = <-s.notify:
+		}
+		kinds := map[string]bool{kind: true}
+	drain:
+		for {
+			select {
+			case k := <-s.notify:
+				kinds[k] = true
+			default:
+				break drain
+			}
+		}
+		for k := range kinds {
 			ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
-			if _, err := s.pool.Exec(ctx, "SELECT pg_notify($1, '')", wakeChannel); err != nil && s.ctx.Err() == nil {
-				s.logger.Debug("passing a wake-up on failed; the leader will poll", "error", err)
+			if _, err := s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", wakeChannel, k); err != nil && s.ctx.Err() == nil {
+				s.logger.Debug("passing a wake-up on failed; the lease holder will poll", "error", err)
 			}
 			cancel()
 		}
+	}
+}
+
+// woken handles a NOTIFY from another replica.
+func (s *Service) woken(kind string) {
+	switch kind {
+	case wakeRelay:
+		s.markAllDirty()
+	default:
+		s.wakeDispatchers(nil, true)
 	}
 }
 
@@ -257,30 +250,24 @@ func (s *Service) markAllDirty() {
 	s.mu.Lock()
 	s.dirty["*"] = true
 	s.mu.Unlock()
-	select {
-	case s.wakeRelay <- struct{}{}:
-	default:
-	}
+	poke(s.wakeRelay)
 }
 
 func (s *Service) pluginsChanged() {
-	s.mu.Lock()
-	leader, ctx := s.leader, s.leadCtx
-	s.mu.Unlock()
-	if leader {
-		s.syncDispatchers(ctx)
-		s.markAllDirty()
-	}
+	poke(s.rebalance)
+	s.wakeDispatchers(nil, true) // a plugin may have started running, or changed its subscriptions
+	s.markAllDirty()
 }
 
-// wakeDispatchers nudges the dispatchers of the given subscribers (all when
-// nil).
-func (s *Service) wakeDispatchers(subscribers map[string]bool) {
+// wakeDispatchers nudges this replica's dispatchers of the given
+// subscribers (all when nil); reload makes them re-read their cursors and
+// subscriptions (a replay or catch-up was added).
+func (s *Service) wakeDispatchers(subscribers map[string]bool, reload bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, d := range s.dispatch {
 		if subscribers == nil || subscribers[name] {
-			d.wake()
+			d.wake(reload)
 		}
 	}
 }
@@ -297,4 +284,11 @@ func (s *Service) backoff(attempt int) time.Duration {
 // jitter spreads d by up to ±20%.
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }

@@ -89,13 +89,13 @@ func (s *Service) relay(ctx context.Context) {
 		s.dirty = map[string]bool{}
 		s.mu.Unlock()
 		all := dirty["*"]
-		woken := map[string]bool{}
-		more := false
+		relayed, more := false, false
+		triggers := s.jobTriggers()
 		for _, src := range s.sources() {
 			if !all && !dirty[src.name] {
 				continue
 			}
-			n, subs, err := s.relayBatch(ctx, src)
+			n, err := s.relayBatch(ctx, src, triggers)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -105,9 +105,7 @@ func (s *Service) relay(ctx context.Context) {
 				time.Sleep(jitter(250 * time.Millisecond))
 				continue
 			}
-			for sub := range subs {
-				woken[sub] = true
-			}
+			relayed = relayed || n > 0
 			if n == s.opts.BatchSize { // there may be more
 				more = true
 				s.mu.Lock()
@@ -115,8 +113,8 @@ func (s *Service) relay(ctx context.Context) {
 				s.mu.Unlock()
 			}
 		}
-		if len(woken) > 0 {
-			s.wakeDispatchers(woken)
+		if relayed {
+			s.logAppended()
 		}
 		if more {
 			continue
@@ -134,11 +132,34 @@ func (s *Service) relay(ctx context.Context) {
 	}
 }
 
-type outboxRow struct {
-	seq  int64
-	typ  string
-	data []byte
+// logAppended wakes the dispatchers after the relay appended to the log:
+// this replica's at once, the other replicas' with a NOTIFY when they hold
+// some of the subscribers' leases.
+func (s *Service) logAppended() {
+	s.wakeDispatchers(nil, false)
+	s.mu.Lock()
+	local := len(s.dispatch)
+	s.mu.Unlock()
+	subscribers := 0
+	for _, p := range s.sup.Loaded() {
+		if len(p.Manifest.Subscriptions) > 0 {
+			subscribers++
+		}
+	}
+	if local < subscribers {
+		s.passOnWake(wakeDeliver)
+	}
 }
+
+// appendLock is the transaction-level advisory lock under which the relay
+// appends to the log (an arbitrary constant). Holding it from before the
+// first seq is drawn until the commit makes the log's order the order in
+// which its events become visible: a reader that sees seq n sees every
+// smaller seq that will ever commit, which is what lets a cursor be a
+// single number. Relay transactions are short (a batch of up to BatchSize
+// events in one statement), so the lock costs little even when several
+// replicas relay.
+const appendLock = 0x6564756c_6c6f6721 // "edullog!"
 
 // The batch statements below join unnest($n) rather than test "= ANY($n)":
 // once Postgres switches a prepared statement to its generic plan it
@@ -147,140 +168,117 @@ type outboxRow struct {
 // a scan of the event log (150 µs an event at 20,000 events); a join on
 // unnest is planned as index lookups.
 
-// relayBatch moves up to BatchSize events of one source into the event log,
-// creating their deliveries (and, through the hooks, their job runs) in the
-// same transaction, and returns how many it moved and which subscribers got
-// deliveries.
-func (s *Service) relayBatch(ctx context.Context, src source) (int, map[string]bool, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	rows, err := tx.Query(ctx, "SELECT seq, type, data FROM "+src.table+" ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED", s.opts.BatchSize)
+// relayBatch moves up to BatchSize events of one source into the event log
+// (and, through the hooks, starts the jobs they trigger), and returns how
+// many it moved. It reads the oldest outbox rows and checks them, then one
+// statement takes the append lock, deletes those rows and inserts them
+// into the log in their outbox order, stamped with the time they entered
+// the log and marked when the checks refused them: a crash anywhere moves
+// the batch or none of it, and a batch costs two round trips. When some
+// of its events start jobs, the move and the jobs' runs share a
+// transaction. (Outbox rows are never changed once written, and a second
+// relay of the same outbox — two replicas for a moment — blocks on the
+// rows the first deletes and finds them gone.)
+func (s *Service) relayBatch(ctx context.Context, src source, triggers map[string]bool) (int, error) {
+	rows, err := s.pool.Query(ctx, "SELECT seq, type, data FROM "+src.table+" ORDER BY seq LIMIT $1", s.opts.BatchSize)
 	if err != nil {
 		if isUndefinedTable(err) { // a plugin provisioned before events existed, or dropped
-			return 0, nil, nil
+			return 0, nil
 		}
-		return 0, nil, err
+		return 0, err
 	}
-	var batch []outboxRow
-	var r outboxRow
-	_, err = pgx.ForEachRow(rows, []any{&r.seq, &r.typ, &r.data}, func() error {
-		batch = append(batch, r)
-		r = outboxRow{}
+	var seqs, rejSeqs []int64
+	var rejWhy []string
+	trigger := false
+	var seq int64
+	var typ string
+	var data []byte
+	_, err = pgx.ForEachRow(rows, []any{&seq, &typ, &data}, func() error {
+		seqs = append(seqs, seq)
+		if why := src.check(typ, data); why != "" {
+			rejSeqs, rejWhy = append(rejSeqs, seq), append(rejWhy, why)
+			s.logger.Warn("event refused", "source", src.name, "type", typ, "reason", why)
+		} else if triggers[typ] {
+			trigger = true
+		}
 		return nil
 	})
-	if err != nil || len(batch) == 0 {
-		return 0, nil, err
+	if err != nil || len(seqs) == 0 {
+		return 0, err
 	}
-	seqs := make([]int64, len(batch))
-	var rejSeqs []int64
-	var rejWhy []string
-	for i, r := range batch {
-		seqs[i] = r.seq
-		if why := src.check(r.typ, r.data); why != "" {
-			rejSeqs, rejWhy = append(rejSeqs, r.seq), append(rejWhy, why)
-			s.logger.Warn("event refused", "source", src.name, "type", r.typ, "reason", why)
-		}
-	}
-	var logged []int64
-	rows, err = tx.Query(ctx, `
-		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, rejected, traceparent)
-		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, r.why, o.traceparent
-		FROM unnest($2::bigint[]) AS b(seq)
-		JOIN `+src.table+` o ON o.seq = b.seq
+	move := `
+		WITH appending AS (SELECT pg_advisory_xact_lock($5)),
+		moved AS (
+			DELETE FROM ` + src.table + ` o USING unnest($2::bigint[]) AS b(seq) WHERE o.seq = b.seq
+			RETURNING o.*)
+		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, relayed_at, rejected, traceparent)
+		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, clock_timestamp(), r.why, o.traceparent
+		FROM appending, moved o
 		LEFT JOIN unnest($3::bigint[], $4::text[]) AS r(seq, why) ON r.seq = o.seq
 		ORDER BY o.seq
-		ON CONFLICT (id) DO NOTHING
-		RETURNING seq`, src.name, seqs, rejSeqs, rejWhy)
+		RETURNING seq, rejected IS NULL`
+	args := []any{src.name, seqs, rejSeqs, rejWhy, int64(appendLock)}
+	if !trigger || s.hooks == nil {
+		tag, err := s.pool.Exec(ctx, move, args...)
+		if err != nil {
+			return 0, s.appendFailed(ctx, err)
+		}
+		return int(tag.RowsAffected()), nil
+	}
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return 0, nil, fmt.Errorf("writing the event log: %w", err)
+		return 0, err
 	}
-	if logged, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
-		return 0, nil, fmt.Errorf("writing the event log: %w", err)
-	}
-	subs, err := s.fanOut(ctx, tx, logged)
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
+	rows, err = tx.Query(ctx, move, args...)
 	if err != nil {
-		return 0, nil, err
+		return 0, s.appendFailed(ctx, err)
 	}
-	if s.hooks != nil && len(logged) > 0 {
+	var logged []int64
+	var accepted bool
+	if _, err := pgx.ForEachRow(rows, []any{&seq, &accepted}, func() error {
+		if accepted {
+			logged = append(logged, seq)
+		}
+		return nil
+	}); err != nil {
+		return 0, s.appendFailed(ctx, err)
+	}
+	if len(logged) > 0 {
 		if err := s.hooks.EventsRelayed(ctx, tx, logged); err != nil {
-			return 0, nil, fmt.Errorf("starting event-triggered jobs: %w", err)
+			return 0, fmt.Errorf("starting event-triggered jobs: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, "DELETE FROM "+src.table+" o USING unnest($1::bigint[]) AS b(seq) WHERE o.seq = b.seq", seqs); err != nil {
-		return 0, nil, err
-	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, nil, err
+		return 0, err
 	}
-	return len(batch), subs, nil
+	return len(seqs), nil
 }
 
-// subscription is one plugin's interest in one type, for the fan-out query.
-type subscription struct {
-	plugin      string
-	typ         string
-	ordered     bool
-	maxAttempts int
-	byDefault   bool // the plugin is enabled for institutions that chose nothing
-}
-
-func (s *Service) subscriptions() []subscription {
-	var out []subscription
+// jobTriggers are the event types that start a job of a loaded plugin:
+// only their events go to the hook.
+func (s *Service) jobTriggers() map[string]bool {
+	out := map[string]bool{}
 	for _, p := range s.sup.Loaded() {
-		for _, sub := range p.Manifest.Subscriptions {
-			max := int(sub.MaxAttempts)
-			if max <= 0 {
-				max = s.opts.MaxAttempts
+		for _, j := range p.Manifest.Jobs {
+			if j.OnEvent != "" {
+				out[j.OnEvent] = true
 			}
-			out = append(out, subscription{plugin: p.Name, typ: sub.Type, ordered: sub.Ordered, maxAttempts: max, byDefault: p.EnabledByDefault})
 		}
 	}
 	return out
 }
 
-// fanOut creates one delivery per (accepted event, subscribed plugin that the
-// event's institution has enabled); platform events go to every subscriber.
-// seqs were logged by the calling transaction, so none has deliveries yet
-// (no ON CONFLICT: its speculative insertion cost every row a second probe
-// of the unique index).
-func (s *Service) fanOut(ctx context.Context, tx pgx.Tx, seqs []int64) (map[string]bool, error) {
-	subs := s.subscriptions()
-	if len(subs) == 0 || len(seqs) == 0 {
-		return nil, nil
+// appendFailed explains a failed append; when the log had no partition for
+// the time, it creates the coming days' partitions so that the retry works.
+func (s *Service) appendFailed(ctx context.Context, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23514" && strings.Contains(pe.Message, "no partition") {
+		if perr := s.ensurePartitions(context.WithoutCancel(ctx), time.Now()); perr != nil {
+			return fmt.Errorf("writing the event log: %w (and creating its partitions: %v)", err, perr)
+		}
 	}
-	var plugins, types []string
-	var ordered, defaults []bool
-	var maxes []int32
-	for _, sub := range subs {
-		plugins, types = append(plugins, sub.plugin), append(types, sub.typ)
-		ordered, defaults = append(ordered, sub.ordered), append(defaults, sub.byDefault)
-		maxes = append(maxes, int32(sub.maxAttempts))
-	}
-	rows, err := tx.Query(ctx, `
-		INSERT INTO kernel.deliveries (event_seq, subscriber, tenant_id, ordered, max_attempts)
-		SELECT e.seq, s.plugin, e.tenant_id, s.ordered, s.max_attempts
-		FROM unnest($1::bigint[]) AS b(seq)
-		JOIN kernel.events e ON e.seq = b.seq
-		JOIN unnest($2::text[], $3::text[], $4::bool[], $5::int[], $6::bool[]) AS s(plugin, type, ordered, max_attempts, by_default)
-			ON s.type = e.type
-		LEFT JOIN kernel.tenant_plugins tp ON tp.tenant_id = e.tenant_id AND tp.plugin = s.plugin
-		WHERE e.rejected IS NULL
-			AND (e.tenant_id IS NULL OR COALESCE(tp.enabled, s.by_default))
-		ORDER BY e.seq
-		RETURNING subscriber`, seqs, plugins, types, ordered, maxes, defaults)
-	if err != nil {
-		return nil, fmt.Errorf("creating deliveries: %w", err)
-	}
-	woken := map[string]bool{}
-	var sub string
-	_, err = pgx.ForEachRow(rows, []any{&sub}, func() error { woken[sub] = true; return nil })
-	if err != nil {
-		return nil, fmt.Errorf("creating deliveries: %w", err)
-	}
-	return woken, nil
+	return fmt.Errorf("writing the event log: %w", err)
 }
 
 // TypeInfo is one entry of the event type catalogue.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/edulure/edulure/kernel/internal/privacy"
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/sdk/blobstore"
 )
@@ -22,6 +23,9 @@ func (s *Server) signedBlob(c echo.Context) error {
 		return problem.New(http.StatusNotFound, "storage-not-configured", "this kernel has no object storage (EDULURE_BLOB_URL)")
 	}
 	key := strings.TrimPrefix(c.Request().URL.Path, blobstore.SignedPath)
+	if privacy.IsBundleKey(key) {
+		return s.serveExport(c, key) // the kernel's own: an export archive
+	}
 	err := st.ServeSigned(c.Response(), c.Request(), key)
 	if errors.Is(err, blobstore.ErrAfterHeaders) {
 		s.requestLogger(c).Warn("signed download cut short", "error", err)

@@ -71,6 +71,8 @@ func (s *Server) reloadAll(ctx context.Context) {
 func (s *Server) applyChange(ctx context.Context, payload string) {
 	topic, arg, _ := strings.Cut(payload, ":")
 	switch topic {
+	case "tenant": // an institution is being offboarded: nobody is its member any more
+		s.roles.purge()
 	case tenancy.TopicMembership:
 		t, u, _ := strings.Cut(arg, ":")
 		tid, err1 := uuid.Parse(t)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sort"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -17,9 +19,9 @@ import (
 	"github.com/edulure/edulure/sdk/wire"
 )
 
-// ReplayRequest selects deliveries to replay. Without ids, the range:
-// deliveries with status (default dead), of subscriber if given, with IDs
-// from from_id to to_id inclusive.
+// ReplayRequest selects delivery rows to replay (or to discard). Without
+// ids, the range: rows with status (default dead), of subscriber if given,
+// with IDs from from_id to to_id inclusive.
 type ReplayRequest struct {
 	IDs        []int64 `json:"ids,omitempty"`
 	Status     string  `json:"status,omitempty"`
@@ -33,6 +35,29 @@ type ReplayResponse struct {
 	Replayed int64 `json:"replayed"`
 }
 
+// DiscardResponse says how many dead letters were discarded.
+type DiscardResponse struct {
+	Discarded int64 `json:"discarded"`
+}
+
+// LogReplayRequest asks for a part of the event log (by seq, as GET
+// /api/v1/events shows it) to be delivered to a subscriber again: one event
+// (from_seq = to_seq) or a range, of one type or every type it subscribes
+// to; an institution's admins replay their institution's events only.
+type LogReplayRequest struct {
+	Subscriber string `json:"subscriber"`
+	Type       string `json:"type,omitempty"`
+	FromSeq    int64  `json:"from_seq"`
+	ToSeq      int64  `json:"to_seq,omitempty"` // default: the head of the log
+}
+
+// LogReplayResponse is the replay started: the range its cursor reads.
+type LogReplayResponse struct {
+	Cursor  int64 `json:"cursor"`
+	FromSeq int64 `json:"from_seq"`
+	ToSeq   int64 `json:"to_seq"`
+}
+
 // RunJobRequest is the optional body of a manual run.
 type RunJobRequest struct {
 	Args map[string]json.RawMessage `json:"args,omitempty" doc:"A JSON object handed to the job."`
@@ -41,6 +66,8 @@ type RunJobRequest struct {
 // EventsQuery is what GET /api/v1/events reads.
 type EventsQuery struct {
 	Type string `query:"type" doc:"Only events of this type, such as courses.lesson.completed.v1."`
+	From string `query:"from" format:"date-time" doc:"Only events that occurred at or after this time (RFC 3339)."`
+	To   string `query:"to" format:"date-time" doc:"Only events that occurred before this time (RFC 3339)."`
 	PageQuery
 }
 
@@ -77,11 +104,40 @@ func (s *Server) listEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	typ := c.QueryParam("type")
-	if typ != "" && !wire.EventType.MatchString(typ) {
-		return sdk.Invalid(sdk.FieldError{Field: "type", Message: "must be an event type such as courses.lesson.completed.v1"})
+	f := events.Filter{Tenant: scope(c), Type: c.QueryParam("type"), Before: before, Limit: pg.Limit + 1}
+	var fields []sdk.FieldError
+	if f.Type != "" && !wire.EventType.MatchString(f.Type) {
+		fields = append(fields, sdk.FieldError{Field: "type", Message: "must be an event type such as courses.lesson.completed.v1"})
 	}
-	evs, err := s.Events.Events(c.Request().Context(), events.Filter{Tenant: scope(c), Type: typ, Before: before, Limit: pg.Limit + 1})
+	for name, at := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
+		if v := c.QueryParam(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				fields = append(fields, sdk.FieldError{Field: name, Message: "must be a time in RFC 3339, such as 2025-03-01T00:00:00Z"})
+				continue
+			}
+			*at = t
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		fields = append(fields, sdk.FieldError{Field: "from", Message: "must be before to"})
+	}
+	if len(fields) > 0 {
+		sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+		return sdk.Invalid(fields...)
+	}
+	// Events' data (personal data, tokens) needs a permission of its own.
+	p := principalOf(c)
+	perm := "tenancy.event.data.read"
+	in := s.authzInput(p, perm)
+	if !p.HasTenant() {
+		perm = "platform.event.data.read"
+		in = s.authzInput(p, perm)
+	}
+	if f.WithData, err = s.Authz.Allowed(c.Request().Context(), in); err != nil {
+		return err
+	}
+	evs, err := s.Events.Events(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
@@ -162,28 +218,34 @@ func (s *Server) replayDelivery(c echo.Context) error {
 }
 
 func (s *Server) replayDeliveries(c echo.Context) error {
+	body, err := s.deliveryRange(c)
+	if err != nil {
+		return err
+	}
+	r := events.ReplayRange{Tenant: scope(c), IDs: body.IDs, Status: body.Status, Subscriber: body.Subscriber, FromID: body.FromID, ToID: body.ToID}
+	return s.replay(c, r, map[string]any{"ids": body.IDs, "status": body.Status, "subscriber": body.Subscriber, "from_id": body.FromID, "to_id": body.ToID})
+}
+
+// deliveryRange reads and checks the body of a replay or a discard.
+func (s *Server) deliveryRange(c echo.Context) (ReplayRequest, error) {
 	var body ReplayRequest
 	if err := decodeJSON(c, &body); err != nil {
-		return err
+		return body, err
 	}
 	var fields []sdk.FieldError
 	if len(body.IDs) > 1000 {
 		fields = append(fields, sdk.FieldError{Field: "ids", Message: "at most 1000 at a time"})
 	}
 	if body.Status == "pending" {
-		fields = append(fields, sdk.FieldError{Field: "status", Message: "pending deliveries need no replay"})
+		fields = append(fields, sdk.FieldError{Field: "status", Message: "pending deliveries need no replay and cannot be discarded"})
 	}
 	if body.FromID < 0 || body.ToID < 0 || (body.ToID != 0 && body.FromID > body.ToID) {
 		fields = append(fields, sdk.FieldError{Field: "from_id", Message: "must be a delivery ID not above to_id"})
 	}
 	if len(fields) > 0 {
-		return sdk.Invalid(fields...)
+		return body, sdk.Invalid(fields...)
 	}
-	if err := checkDeliveryFilter(body.Status, body.Subscriber, ""); err != nil {
-		return err
-	}
-	r := events.ReplayRange{Tenant: scope(c), IDs: body.IDs, Status: body.Status, Subscriber: body.Subscriber, FromID: body.FromID, ToID: body.ToID}
-	return s.replay(c, r, map[string]any{"ids": body.IDs, "status": body.Status, "subscriber": body.Subscriber, "from_id": body.FromID, "to_id": body.ToID})
+	return body, checkDeliveryFilter(body.Status, body.Subscriber, "")
 }
 
 // replay replays the deliveries and audits it in one transaction.
@@ -208,6 +270,77 @@ func (s *Server) replay(c echo.Context, r events.ReplayRange, details map[string
 		s.Events.Replayed()
 	}
 	return c.JSON(http.StatusOK, ReplayResponse{Replayed: n})
+}
+
+// discardDeliveries deletes dead letters (by IDs or a range, like a
+// replay) and audits it.
+func (s *Server) discardDeliveries(c echo.Context) error {
+	body, err := s.deliveryRange(c)
+	if err != nil {
+		return err
+	}
+	r := events.ReplayRange{Tenant: scope(c), IDs: body.IDs, Status: body.Status, Subscriber: body.Subscriber, FromID: body.FromID, ToID: body.ToID}
+	action := "tenancy.events.discarded"
+	if r.Tenant == uuid.Nil {
+		action = "platform.events.discarded"
+	}
+	var n int64
+	err = s.inTx(c, func(t *txc) error {
+		var err error
+		if n, err = s.Events.Discard(c.Request().Context(), t.Tx, r); err != nil {
+			return err
+		}
+		return t.audit(r.Tenant, action, "deliveries", map[string]any{"ids": body.IDs, "status": body.Status, "subscriber": body.Subscriber,
+			"from_id": body.FromID, "to_id": body.ToID, "discarded": n})
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, DiscardResponse{Discarded: n})
+}
+
+// replayLog delivers a part of the log to a subscriber again.
+func (s *Server) replayLog(c echo.Context) error {
+	var body LogReplayRequest
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	var fields []sdk.FieldError
+	if !wire.PluginName.MatchString(body.Subscriber) {
+		fields = append(fields, sdk.FieldError{Field: "subscriber", Message: "must be a plugin name"})
+	}
+	if body.Type != "" && !wire.EventType.MatchString(body.Type) {
+		fields = append(fields, sdk.FieldError{Field: "type", Message: "must be an event type such as courses.lesson.completed.v1"})
+	}
+	if body.FromSeq < 1 {
+		fields = append(fields, sdk.FieldError{Field: "from_seq", Message: "must be the seq of an event (1 or more)"})
+	}
+	if body.ToSeq < 0 || (body.ToSeq != 0 && body.ToSeq < body.FromSeq) {
+		fields = append(fields, sdk.FieldError{Field: "to_seq", Message: "must not be below from_seq"})
+	}
+	if len(fields) > 0 {
+		return sdk.Invalid(fields...)
+	}
+	tenant := scope(c)
+	action := "tenancy.events.replayed"
+	if tenant == uuid.Nil {
+		action = "platform.events.replayed"
+	}
+	var out LogReplayResponse
+	err := s.inTx(c, func(t *txc) error {
+		var err error
+		out.Cursor, out.FromSeq, out.ToSeq, err = s.Events.ReplayLog(c.Request().Context(), t.Tx,
+			events.LogReplay{Tenant: tenant, Subscriber: body.Subscriber, Type: body.Type, FromSeq: body.FromSeq, ToSeq: body.ToSeq})
+		if err != nil {
+			return err
+		}
+		return t.audit(tenant, action, "events", map[string]any{"subscriber": body.Subscriber, "type": body.Type, "from_seq": out.FromSeq, "to_seq": out.ToSeq})
+	})
+	if err != nil {
+		return err
+	}
+	s.Events.Replayed()
+	return c.JSON(http.StatusAccepted, out)
 }
 
 func (s *Server) listJobs(c echo.Context) error {

@@ -27,6 +27,7 @@ import (
 func TestMain(m *testing.M) {
 	code := dbtest.Main(m)
 	removePluginBuilds()
+	stopStripeMock()
 	reportCheckedOperations()
 	os.Exit(code)
 }

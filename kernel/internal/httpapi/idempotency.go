@@ -6,10 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,7 +76,7 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 				p.RetryAfter = 1
 				return p
 			}
-			body, err := s.openIdempotentBody(scope, key, storedBody)
+			body, err := s.Sealer.OpenStoredAnswer(scope, key, storedBody)
 			if err != nil {
 				return err
 			}
@@ -102,7 +100,7 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		headers := map[string]string{"Content-Type": c.Response().Header().Get(echo.HeaderContentType)}
 		hj, _ := json.Marshal(headers)
 		if _, err := s.Pool.Exec(cleanup, `UPDATE kernel.idempotency_keys SET status = $3, headers = $4, body = $5 WHERE scope = $1 AND key = $2`,
-			scope, key, status, hj, s.sealIdempotentBody(scope, key, rec.buf.Bytes())); err != nil {
+			scope, key, status, hj, s.Sealer.SealStoredAnswer(scope, key, rec.buf.Bytes())); err != nil {
 			s.requestLogger(c).Warn("storing idempotent response", "error", err)
 		}
 		return nil
@@ -122,30 +120,6 @@ func (r *recorder) Write(b []byte) (int, error) {
 // idempotencyTTL is how long an Idempotency-Key's answer is kept and
 // replayed.
 const idempotencyTTL = 24 * time.Hour
-
-// sealedBodyPrefix marks a sealed stored answer (rows written before
-// sealing hold the plain answer, replayed as it is until they expire).
-var sealedBodyPrefix = []byte("edulure-sealed:v1:")
-
-func idempotencyAAD(scope, key string) []byte {
-	return []byte("idempotency:" + scope + "\x00" + key)
-}
-
-func (s *Server) sealIdempotentBody(scope, key string, body []byte) []byte {
-	return append(slices.Clip(sealedBodyPrefix), s.Sealer.Seal(body, idempotencyAAD(scope, key))...)
-}
-
-func (s *Server) openIdempotentBody(scope, key string, stored []byte) ([]byte, error) {
-	sealed, ok := bytes.CutPrefix(stored, sealedBodyPrefix)
-	if !ok {
-		return stored, nil
-	}
-	body, err := s.Sealer.Open(sealed, idempotencyAAD(scope, key))
-	if err != nil {
-		return nil, fmt.Errorf("opening the stored answer of an Idempotency-Key: %w", err)
-	}
-	return body, nil
-}
 
 // pruneIdempotencyKeys deletes expired Idempotency-Key records, and returns
 // how many.

@@ -30,7 +30,8 @@ func (b *testBundle) tenantRows(tenantID string) string {
 		`SELECT name, description, permissions, builtin, updated_at FROM kernel.roles WHERE tenant_id = $1 ORDER BY name`,
 		`SELECT id, name, permissions, expires_at, revoked_at FROM kernel.api_keys WHERE tenant_id = $1 ORDER BY id`,
 		`SELECT id, email, roles, expires_at, accepted_at, revoked_at FROM kernel.invitations WHERE tenant_id = $1 ORDER BY id`,
-		`SELECT id, seq, actor_type, actor_id, action, target, request_id, hash FROM kernel.audit_log WHERE chain = $1::text ORDER BY seq`,
+		`SELECT l.id, l.seq, l.actor_type, p.actor_id, l.action, p.target, l.request_id, l.hash FROM kernel.audit_log l
+			LEFT JOIN kernel.audit_personal p ON p.entry_id = l.id WHERE l.chain = $1::text ORDER BY l.seq`,
 	}
 	var sb strings.Builder
 	for _, q := range queries {

@@ -34,6 +34,7 @@ var openAPITags = openapi3.Tags{
 	{Name: "auth", Description: "Accounts and credentials: signup, login with a second factor, token refresh and switch, email verification, password reset, and the keys that verify access tokens."},
 	{Name: "me", Description: "The caller: who they are, what they may do, their sessions, two-factor authentication and invitations."},
 	{Name: "tenant", Description: "The caller's institution: settings, members, invitations, roles, API keys, plugin settings and the audit log."},
+	{Name: "privacy", Description: "Personal data: what the platform holds about people, exports of a person's data, erasure requests with their cool-off and steps across the kernel and every plugin."},
 	{Name: "events", Description: "Events the plugins publish and their deliveries to subscribers, with replay of failed deliveries."},
 	{Name: "jobs", Description: "Jobs the plugins declare, their runs, and runs on demand."},
 	{Name: "platform", Description: "Platform operators: institutions, installed plugins, token signing keys and the platform audit chain."},

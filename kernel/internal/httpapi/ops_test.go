@@ -368,7 +368,7 @@ func TestAuditLog(t *testing.T) {
 	defer tx.Rollback(ctx) //nolint:errcheck
 	_, err = tx.Exec(ctx, `ALTER TABLE kernel.audit_log DISABLE TRIGGER audit_log_no_update`)
 	require.NoError(t, err)
-	tag, err := tx.Exec(ctx, `UPDATE kernel.audit_log SET data = jsonb_set(data, '{roles}', '["admin"]') WHERE chain = $1 AND seq = $2`, acme.id, seq)
+	tag, err := tx.Exec(ctx, `UPDATE kernel.audit_log SET action = 'tenancy.member.removed' WHERE chain = $1 AND seq = $2`, acme.id, seq)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, tag.RowsAffected())
 	_, err = tx.Exec(ctx, `ALTER TABLE kernel.audit_log ENABLE TRIGGER audit_log_no_update`)
@@ -382,6 +382,27 @@ func TestAuditLog(t *testing.T) {
 	require.Equal(t, false, r.get("valid"), "%s", r.Raw)
 	require.Equal(t, float64(seq), r.get("broken_at_seq"), "%s", r.Raw)
 	require.Equal(t, "entry content does not match its hash", r.str("reason"))
+
+	// The personal values live beside the chain (erasure empties them), each
+	// bound to its entry by a commitment the entry's hash covers: changing
+	// one is found too.
+	tx, err = b.pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `ALTER TABLE kernel.audit_log DISABLE TRIGGER audit_log_no_update`)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `UPDATE kernel.audit_log SET action = 'tenancy.member.roles_changed' WHERE chain = $1 AND seq = $2`, acme.id, seq)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `ALTER TABLE kernel.audit_log ENABLE TRIGGER audit_log_no_update`)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	tag, err = b.pool.Exec(ctx, `UPDATE kernel.audit_personal SET data = jsonb_set(data, '{roles}', '["admin"]')
+		WHERE entry_id = (SELECT id FROM kernel.audit_log WHERE chain = $1 AND seq = $2)`, acme.id, seq)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+	r = b.do("GET", "/api/v1/tenant/audit/verify", acme.admin, nil)
+	require.Equal(t, false, r.get("valid"), "%s", r.Raw)
+	require.Equal(t, float64(seq), r.get("broken_at_seq"), "%s", r.Raw)
+	require.Equal(t, "personal value data does not match its commitment", r.str("reason"))
 	// Other chains are untouched.
 	r = b.do("GET", "/api/v1/admin/audit/verify", b.operator(), nil)
 	require.Equal(t, 200, r.Status, "%s", r.Raw)

@@ -325,7 +325,9 @@ func (s *Server) putTenantPlugin(c echo.Context) error {
 		if err := t.audit(p.TenantID, action, "plugin:"+name, data); err != nil {
 			return err
 		}
-		return t.event(event, p.TenantID, map[string]any{"plugin": name, "version": st.Version})
+		// was_enabled tells a subscriber's catch-up (events v2) a plugin
+		// turned on from a change of settings of one already on.
+		return t.event(event, p.TenantID, map[string]any{"plugin": name, "version": st.Version, "was_enabled": cur.Enabled})
 	})
 	if err != nil {
 		return err

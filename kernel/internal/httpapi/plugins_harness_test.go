@@ -22,6 +22,7 @@ import (
 type variant struct {
 	name, version, prefix, subscribe, tick, module string
 	caps                                           string // the manifest's capabilities, comma-separated; "": both storage ones; "none"
+	personal                                       string // its personal data: "" its notes; "none"; "missing" (a class without its table)
 }
 
 type pluginBuild struct {
@@ -50,7 +51,7 @@ func buildPlugin(t testing.TB, v variant) (path, sum string) {
 	b, _ := builds.LoadOrStore(v, &pluginBuild{})
 	pb := b.(*pluginBuild)
 	pb.once.Do(func() {
-		key := sha256.Sum256([]byte(v.subscribe + "|" + v.tick + "|" + v.caps))
+		key := sha256.Sum256([]byte(v.subscribe + "|" + v.tick + "|" + v.caps + "|" + v.personal))
 		pb.path = filepath.Join(buildDir, fmt.Sprintf("%s-%s-%s-%x", v.name, v.version, v.prefix, key[:4]))
 		ldflags := fmt.Sprintf("-X main.name=%s -X main.version=%s -X main.prefix=%s", v.name, v.version, v.prefix)
 		if v.subscribe != "" {
@@ -58,6 +59,9 @@ func buildPlugin(t testing.TB, v variant) (path, sum string) {
 		}
 		if v.tick != "" {
 			ldflags += " -X 'main.tick=" + v.tick + "'"
+		}
+		if v.personal != "" {
+			ldflags += " -X main.personal=" + v.personal
 		}
 		switch v.caps {
 		case "":

@@ -22,6 +22,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/config"
 	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/jobs"
+	"github.com/edulure/edulure/kernel/internal/privacy"
 	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/kernel/internal/supervisor"
@@ -42,6 +43,7 @@ type Deps struct {
 	Plugins   *supervisor.Supervisor
 	Events    *events.Service
 	Jobs      *jobs.Service
+	Privacy   *privacy.Service     // exports, erasures, offboarding
 	Registry  *prometheus.Registry // nil: a fresh one
 	Tracing   *telemetry.Tracing   // nil: no tracing
 }

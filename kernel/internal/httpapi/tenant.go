@@ -32,6 +32,9 @@ type UpdateTenantRequest struct {
 	Name             *string   `json:"name,omitempty"`
 	SelfSignup       *bool     `json:"self_signup,omitempty"`
 	MFARequiredRoles *[]string `json:"mfa_required_roles,omitempty"`
+	// ErasureCoolOffHours is how long an erasure request waits, cancellable,
+	// before it runs: 0 to 2160 hours.
+	ErasureCoolOffHours *int `json:"erasure_cool_off_hours,omitempty"`
 }
 
 func (s *Server) updateTenant(c echo.Context) error {
@@ -47,6 +50,9 @@ func (s *Server) updateTenant(c echo.Context) error {
 		fe.add(e)
 		req.Name = &name
 	}
+	if h := req.ErasureCoolOffHours; h != nil && (*h < 0 || *h > tenancy.MaxErasureCoolOffHours) {
+		fe.addf("erasure_cool_off_hours", "must be from 0 to %d hours", tenancy.MaxErasureCoolOffHours)
+	}
 	var out tenancy.Tenant
 	err := s.inTx(c, func(t *txc) error {
 		if req.MFARequiredRoles != nil {
@@ -58,7 +64,7 @@ func (s *Server) updateTenant(c echo.Context) error {
 			return err
 		}
 		var err error
-		out, err = tenancy.UpdateSettings(ctx, t, p.TenantID, tenancy.Settings{Name: req.Name, SelfSignup: req.SelfSignup, MFARequiredRoles: req.MFARequiredRoles})
+		out, err = tenancy.UpdateSettings(ctx, t, p.TenantID, tenancy.Settings{Name: req.Name, SelfSignup: req.SelfSignup, MFARequiredRoles: req.MFARequiredRoles, ErasureCoolOffHours: req.ErasureCoolOffHours})
 		if err != nil {
 			return err
 		}

@@ -48,6 +48,11 @@ type Options struct {
 	// Sealer opens the sealed secret fields of the kernel event that
 	// triggers a job (outbox.Open).
 	Sealer *seal.Sealer
+
+	// Register adds the kernel's own kinds of work to the queue (the
+	// personal data lifecycle's exports and erasures), which then runs
+	// them beside the plugins' jobs; they are inserted with Client.
+	Register func(*river.Workers) error
 }
 
 func (o *Options) defaults() {
@@ -98,6 +103,11 @@ func New(pool *pgxpool.Pool, sup *supervisor.Supervisor, logger hclog.Logger, op
 	if err := river.AddWorkerSafely(workers, &runWorker{s: s}); err != nil {
 		return nil, err
 	}
+	if opts.Register != nil {
+		if err := opts.Register(workers); err != nil {
+			return nil, err
+		}
+	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Schema:            "river",
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}},
@@ -121,6 +131,9 @@ func (s *Service) Start(ctx context.Context) error {
 	s.sup.OnChange(s.syncSchedules)
 	return s.client.Start(ctx)
 }
+
+// Client is the queue, for the kinds of work Options.Register added.
+func (s *Service) Client() *river.Client[pgx.Tx] { return s.client }
 
 // Close stops taking work and waits for running attempts (up to ctx).
 func (s *Service) Close(ctx context.Context) {

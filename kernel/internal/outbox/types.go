@@ -49,8 +49,8 @@ var Types = []Type{
 		schema([]string{"user_id", "roles"}, `"user_id":`+uuidProp+`,"roles":`+rolesProp+`,"previous_roles":`+rolesProp)},
 	{MemberRemoved, "A member left or was removed from an institution.", true,
 		schema([]string{"user_id"}, `"user_id":`+uuidProp)},
-	{PluginEnabled, "An institution turned a plugin on.", true,
-		schema([]string{"plugin"}, `"plugin":`+stringProp+`,"version":`+stringProp)},
-	{PluginDisabled, "An institution turned a plugin off.", true,
-		schema([]string{"plugin"}, `"plugin":`+stringProp+`,"version":`+stringProp)},
+	{PluginEnabled, "An institution turned a plugin on (or, with was_enabled, changed the settings of one that was on).", true,
+		schema([]string{"plugin"}, `"plugin":`+stringProp+`,"version":`+stringProp+`,"was_enabled":{"type":"boolean"}`)},
+	{PluginDisabled, "An institution turned a plugin off (or, with was_enabled false, changed the settings of one that was off).", true,
+		schema([]string{"plugin"}, `"plugin":`+stringProp+`,"version":`+stringProp+`,"was_enabled":{"type":"boolean"}`)},
 }

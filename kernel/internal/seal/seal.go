@@ -1,11 +1,13 @@
 package seal
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Sealer seals and opens secrets. The associated data binds a ciphertext to
@@ -51,4 +53,32 @@ func (s *Sealer) Open(sealed, associated []byte) ([]byte, error) {
 		return nil, ErrOpen
 	}
 	return out, nil
+}
+
+// storedAnswerPrefix marks a sealed stored answer of an Idempotency-Key
+// (rows written before sealing hold the plain answer until they expire).
+var storedAnswerPrefix = []byte("edulure-sealed:v1:")
+
+func storedAnswerAAD(scope, key string) []byte {
+	return []byte("idempotency:" + scope + "\x00" + key)
+}
+
+// SealStoredAnswer seals the answer kept for the retries of a request with
+// an Idempotency-Key, bound to its scope and key.
+func (s *Sealer) SealStoredAnswer(scope, key string, body []byte) []byte {
+	return append(slices.Clip(storedAnswerPrefix), s.Seal(body, storedAnswerAAD(scope, key))...)
+}
+
+// OpenStoredAnswer opens what SealStoredAnswer sealed; an unsealed (older)
+// answer is returned as it is.
+func (s *Sealer) OpenStoredAnswer(scope, key string, stored []byte) ([]byte, error) {
+	sealed, ok := bytes.CutPrefix(stored, storedAnswerPrefix)
+	if !ok {
+		return stored, nil
+	}
+	body, err := s.Open(sealed, storedAnswerAAD(scope, key))
+	if err != nil {
+		return nil, fmt.Errorf("opening the stored answer of an Idempotency-Key: %w", err)
+	}
+	return body, nil
 }

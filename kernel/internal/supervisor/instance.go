@@ -32,6 +32,9 @@ type instance struct {
 	logger   hclog.Logger
 	started  time.Time
 	pid      int
+	// warnings are what the kernel found questionable at load without
+	// refusing the plugin (reviewPersonalData).
+	warnings []string
 
 	sem      chan struct{} // concurrency limit
 	mu       sync.Mutex    // orders acquire against stop's drain
@@ -135,6 +138,12 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 	if len(applied) > 0 {
 		logger.Info("applied plugin migrations", "versions", applied)
 	}
+	if inst.warnings, err = s.reviewPersonalData(callCtx, m, spec); err != nil {
+		return fail(err)
+	}
+	for _, w := range inst.warnings {
+		logger.Warn(w)
+	}
 	dsn, err := storage.RuntimeURL(s.opts.DatabaseURL, spec)
 	if err != nil {
 		return fail(refuse("%w", err))
@@ -155,6 +164,9 @@ func (s *Supervisor) start(ctx context.Context, cfg PluginConfig, others map[str
 		OperatorConfigJson: cfg.Config, HostBrokerId: hostID,
 	}); err != nil {
 		return fail(fmt.Errorf("configuring plugin: %w", err))
+	}
+	if err := checkPersonalDataServed(callCtx, inst); err != nil {
+		return fail(err)
 	}
 	logger.Info("plugin started", "version", m.Version, "protocol", protocol, "pid", inst.pid, "routes", len(m.Routes))
 	return inst, nil

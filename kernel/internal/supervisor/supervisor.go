@@ -139,6 +139,7 @@ type slot struct {
 	state     State
 	restarts  int
 	lastError string
+	warnings  []string
 	since     time.Time
 	crashes   []time.Time
 	stop      context.CancelFunc // ends the monitor
@@ -245,6 +246,7 @@ func (s *Supervisor) install(sl *slot, inst *instance) error {
 	old := sl.inst.Swap(inst)
 	sl.manifest = inst.manifest
 	sl.cfg = inst.cfg
+	sl.warnings = inst.warnings
 	sl.state, sl.since, sl.lastError = StateRunning, time.Now(), ""
 	sl.mu.Unlock()
 	s.rebuildTable()
@@ -465,6 +467,10 @@ type Status struct {
 	Subscribes       []string  `json:"subscribes"`
 	Jobs             []string  `json:"jobs"`
 	InFlight         int       `json:"in_flight"`
+	// Warnings are what the kernel found questionable at load without
+	// refusing the plugin: columns that look personal and that no data
+	// class describes.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Statuses lists the plugins by name.
@@ -501,6 +507,7 @@ func (sl *slot) status() Status {
 		Name: sl.name, Version: sl.cfg.Version, State: sl.state, Since: sl.since, Restarts: sl.restarts,
 		LastError: sl.lastError, Path: sl.cfg.Path, EnabledByDefault: sl.cfg.EnabledByDefault,
 		Routes: []string{}, Permissions: []string{}, Publishes: []string{}, Subscribes: []string{}, Jobs: []string{},
+		Warnings: sl.warnings,
 	}
 	if inst := sl.inst.Load(); inst != nil {
 		st.PID = inst.pid

@@ -103,7 +103,9 @@ func CountAdmins(ctx context.Context, q database.Querier, tenantID, except uuid.
 // MemberRoles returns a user's roles in a tenant, or ErrNotFound.
 func MemberRoles(ctx context.Context, q database.Querier, tenantID, userID uuid.UUID) ([]string, error) {
 	var roles []string
-	err := q.QueryRow(ctx, `SELECT roles FROM kernel.memberships WHERE tenant_id = $1 AND user_id = $2`, tenantID, userID).Scan(&roles)
+	// An institution being offboarded has no members any more.
+	err := q.QueryRow(ctx, `SELECT m.roles FROM kernel.memberships m JOIN kernel.tenants t ON t.id = m.tenant_id
+		WHERE m.tenant_id = $1 AND m.user_id = $2 AND t.offboarding_at IS NULL`, tenantID, userID).Scan(&roles)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, sdk.Errorf(sdk.ErrForbidden, "you are not a member of this institution").WithCode("not-a-member")
 	}
@@ -121,7 +123,7 @@ type Membership struct {
 // UserMemberships lists the tenants a user belongs to.
 func UserMemberships(ctx context.Context, q database.Querier, userID uuid.UUID) ([]Membership, error) {
 	rows, err := q.Query(ctx, `SELECT t.id, t.slug, t.name, m.roles FROM kernel.memberships m JOIN kernel.tenants t ON t.id = m.tenant_id
-		WHERE m.user_id = $1 ORDER BY t.slug`, userID)
+		WHERE m.user_id = $1 AND t.offboarding_at IS NULL ORDER BY t.slug`, userID)
 	if err != nil {
 		return nil, err
 	}

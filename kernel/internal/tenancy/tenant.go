@@ -23,8 +23,11 @@ type Tenant struct {
 	Name             string    `json:"name"`
 	SelfSignup       bool      `json:"self_signup"`
 	MFARequiredRoles []string  `json:"mfa_required_roles"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	// ErasureCoolOffHours is how long an erasure request waits before it
+	// runs, during which it can be cancelled (default 168: 7 days).
+	ErasureCoolOffHours int       `json:"erasure_cool_off_hours"`
+	CreatedAt           time.Time `json:"created_at"`
+	UpdatedAt           time.Time `json:"updated_at"`
 }
 
 // SlugPattern is the form of a tenant slug.
@@ -49,7 +52,7 @@ func ValidateName(name string) (string, *sdk.FieldError) {
 
 // CreateTenant creates an institution.
 func CreateTenant(ctx context.Context, tx pgx.Tx, slug, name string) (Tenant, error) {
-	t := Tenant{ID: uuid.Must(uuid.NewV7()), Slug: slug, Name: name, MFARequiredRoles: []string{}}
+	t := Tenant{ID: uuid.Must(uuid.NewV7()), Slug: slug, Name: name, MFARequiredRoles: []string{}, ErasureCoolOffHours: DefaultErasureCoolOffHours}
 	err := tx.QueryRow(ctx, `INSERT INTO kernel.tenants (id, slug, name) VALUES ($1, $2, $3) RETURNING created_at, updated_at`,
 		t.ID, slug, name).Scan(&t.CreatedAt, &t.UpdatedAt)
 	if database.IsUniqueViolation(err, "tenants_slug_key") {
@@ -61,11 +64,11 @@ func CreateTenant(ctx context.Context, tx pgx.Tx, slug, name string) (Tenant, er
 	return t, nil
 }
 
-const tenantColumns = `id, slug, name, self_signup, mfa_required_roles, created_at, updated_at`
+const tenantColumns = `id, slug, name, self_signup, mfa_required_roles, erasure_cool_off_hours, created_at, updated_at`
 
 func scanTenant(row pgx.Row) (Tenant, error) {
 	var t Tenant
-	err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.SelfSignup, &t.MFARequiredRoles, &t.CreatedAt, &t.UpdatedAt)
+	err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.SelfSignup, &t.MFARequiredRoles, &t.ErasureCoolOffHours, &t.CreatedAt, &t.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Tenant{}, sdk.Errorf(sdk.ErrNotFound, "no such institution")
 	}
@@ -97,15 +100,22 @@ func ListTenants(ctx context.Context, q database.Querier, after string, limit in
 
 // Settings are the fields a tenant admin may change; nil leaves a field alone.
 type Settings struct {
-	Name             *string
-	SelfSignup       *bool
-	MFARequiredRoles *[]string
+	Name                *string
+	SelfSignup          *bool
+	MFARequiredRoles    *[]string
+	ErasureCoolOffHours *int
 }
+
+// The erasure cool-off: its default and its bounds, in hours.
+const (
+	DefaultErasureCoolOffHours = 168
+	MaxErasureCoolOffHours     = 2160
+)
 
 // UpdateSettings changes a tenant's settings and returns the result.
 func UpdateSettings(ctx context.Context, tx pgx.Tx, id uuid.UUID, s Settings) (Tenant, error) {
 	return scanTenant(tx.QueryRow(ctx, `UPDATE kernel.tenants SET
 		name = coalesce($2, name), self_signup = coalesce($3, self_signup),
-		mfa_required_roles = coalesce($4, mfa_required_roles), updated_at = now()
-		WHERE id = $1 RETURNING `+tenantColumns, id, s.Name, s.SelfSignup, s.MFARequiredRoles))
+		mfa_required_roles = coalesce($4, mfa_required_roles), erasure_cool_off_hours = coalesce($5, erasure_cool_off_hours), updated_at = now()
+		WHERE id = $1 RETURNING `+tenantColumns, id, s.Name, s.SelfSignup, s.MFARequiredRoles, s.ErasureCoolOffHours))
 }

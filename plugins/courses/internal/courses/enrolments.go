@@ -366,7 +366,7 @@ func insertEnrolment(ctx context.Context, tx pgx.Tx, s sdk.Scope, n newEnrolment
 		return "", fmt.Errorf("writing the enrolment: %w", err)
 	}
 	err = s.Publish(ctx, tx, EventEnrolmentCreated, EnrolmentChanged{
-		EnrolmentID: id, CourseID: n.courseID, CohortID: n.cohortID, UserID: n.userID, Status: status, Source: n.source,
+		EnrolmentID: id, CourseID: n.courseID, CohortID: n.cohortID, UserID: n.userID, Status: status, Source: n.source, OrderID: n.orderID,
 	})
 	if err != nil {
 		return "", err
@@ -556,7 +556,7 @@ func (p *Plugin) withdraw(ctx context.Context, req *sdk.Request) (*sdk.Response,
 		}
 		err = req.Publish(ctx, tx, EventEnrolmentWithdrawn, EnrolmentChanged{
 			EnrolmentID: id, CourseID: e.CourseID, CohortID: strOrEmpty(e.CohortID), UserID: e.UserID,
-			Status: enrolWithdrawn, Source: e.Source, FreedSeat: freed,
+			Status: enrolWithdrawn, Source: e.Source, FreedSeat: freed, OrderID: strOrEmpty(e.OrderID),
 		})
 		if err != nil {
 			return err

@@ -24,6 +24,15 @@ const (
 // (orders.go reads OrderPaid from it).
 const EventOrderPaid = "commerce.order.paid.v1"
 
+// EventOrderRefunded is the commerce plugin's event for an order refunded
+// in full: the enrolments the order made are withdrawn.
+const EventOrderRefunded = "commerce.order.refunded.v1"
+
+// EventSubscriptionEnded is the commerce plugin's event for a subscription
+// bought through a checkout that ended for good: the enrolments its order
+// made are withdrawn, as for a refund.
+const EventSubscriptionEnded = "commerce.subscription.ended.v1"
+
 // CoursePublished is the data of courses.course.published.v1.
 type CoursePublished struct {
 	CourseID string `json:"course_id" format:"uuid"`
@@ -41,6 +50,9 @@ type EnrolmentChanged struct {
 	UserID      string `json:"user_id" format:"uuid"`
 	Status      string `json:"status" enum:"active,waitlisted,completed,withdrawn" doc:"After the change."`
 	Source      string `json:"source" enum:"self,admin,order"`
+	// OrderID: the order (of the commerce plugin) that enrolled the
+	// learner, for source order.
+	OrderID string `json:"order_id,omitempty" maxLength:"200" doc:"The order that made the enrolment (source order)."`
 	// FreedSeat: a withdrawal gave up a seat in a cohort with a limit (the
 	// promote-waitlist job then fills it).
 	FreedSeat bool `json:"freed_seat,omitempty" doc:"A withdrawal gave up a seat in a cohort with a seat limit."`
@@ -104,6 +116,11 @@ func (p *Plugin) subscriptions() []sdk.Subscription {
 		// A paid order enrols its buyer in the courses it bought
 		// (orders.go); the order's ID makes a redelivery enrol once.
 		{Type: EventOrderPaid, Handler: p.orderPaid, MaxAttempts: 10},
+		// A refunded order withdraws the enrolments it made (orders.go).
+		{Type: EventOrderRefunded, Handler: p.orderRefunded, MaxAttempts: 10},
+		// So does a subscription's end (its data carries order_id and
+		// user_id too).
+		{Type: EventSubscriptionEnded, Handler: p.orderRefunded, MaxAttempts: 10},
 		// A member who leaves the institution gives up their seats
 		// (members.go).
 		{Type: EventMemberRemoved, Handler: p.memberRemoved},

@@ -35,7 +35,7 @@ func (p *Plugin) memberRemoved(ctx context.Context, ev *sdk.Event) error {
 	}
 	return ev.Tx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			SELECT e.id, e.course_id, coalesce(e.cohort_id::text, ''), e.status, e.source,
+			SELECT e.id, e.course_id, coalesce(e.cohort_id::text, ''), e.status, e.source, coalesce(e.order_id, ''),
 			       e.status = 'active' AND coalesce(c.seat_limit IS NOT NULL, false)
 			FROM enrolments e LEFT JOIN cohorts c ON c.id = e.cohort_id
 			WHERE e.user_id = $1 AND e.status IN ('active', 'waitlisted')
@@ -50,7 +50,7 @@ func (p *Plugin) memberRemoved(ctx context.Context, ev *sdk.Event) error {
 		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (live, error) {
 			var l live
 			var status string
-			err := r.Scan(&l.EnrolmentID, &l.CourseID, &l.CohortID, &status, &l.Source, &l.freed)
+			err := r.Scan(&l.EnrolmentID, &l.CourseID, &l.CohortID, &status, &l.Source, &l.OrderID, &l.freed)
 			return l, err
 		})
 		if err != nil {

@@ -181,3 +181,75 @@ func orderCohort(ctx context.Context, tx pgx.Tx, it OrderPaidItem) (string, erro
 	}
 	return id, err
 }
+
+// OrderRefunded is what the plugin reads of commerce.order.refunded.v1,
+// the commerce plugin's event for an order refunded in full, and of
+// commerce.subscription.ended.v1, for the order of a subscription that
+// ended: the order's ID and the buyer. The publisher may add fields.
+//
+//	{"order_id": "<the order's ID>", "user_id": "<uuid of the buyer>"}
+type OrderRefunded struct {
+	OrderID string `json:"order_id"`
+	UserID  string `json:"user_id"`
+}
+
+// orderRefunded handles commerce.order.refunded.v1 and
+// commerce.subscription.ended.v1 (both name the order and the buyer): the
+// live enrolments
+// (active or waitlisted) the order made are withdrawn, each publishing
+// courses.enrolment.withdrawn.v1 (with the order's ID), so a seat freed in
+// a cohort goes to the waitlist through the promote-waitlist job. A
+// completed enrolment stays completed (its record and certificate are
+// history), and enrolments the learner made otherwise are not touched. In
+// ev.Tx: a redelivered event changes nothing. Malformed data fails the
+// delivery (retried, then dead-lettered).
+func (p *Plugin) orderRefunded(ctx context.Context, ev *sdk.Event) error {
+	if ev.TenantID == "" {
+		return fmt.Errorf("event %s: a refunded order belongs to an institution, but the event names none", ev.ID)
+	}
+	var o OrderRefunded
+	if err := ev.Decode(&o); err != nil {
+		return err
+	}
+	o.OrderID = strings.TrimSpace(o.OrderID)
+	if o.OrderID == "" || len(o.OrderID) > 200 {
+		return fmt.Errorf("event %s: order_id is required, at most 200 characters", ev.ID)
+	}
+	var ok bool
+	if o.UserID, ok = sdk.NormalizeUUID(strings.TrimSpace(o.UserID)); !ok {
+		return fmt.Errorf("event %s: user_id is required and must be a UUID", ev.ID)
+	}
+	return ev.Tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT e.id, e.course_id, coalesce(e.cohort_id::text, ''), e.source,
+			       e.status = 'active' AND coalesce(c.seat_limit IS NOT NULL, false)
+			FROM enrolments e LEFT JOIN cohorts c ON c.id = e.cohort_id
+			WHERE e.order_id = $1 AND e.user_id = $2 AND e.source = 'order' AND e.status IN ('active', 'waitlisted')
+			ORDER BY e.id FOR UPDATE OF e`, o.OrderID, o.UserID)
+		if err != nil {
+			return err
+		}
+		type live struct {
+			EnrolmentChanged
+			freed bool
+		}
+		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (live, error) {
+			var l live
+			return l, r.Scan(&l.EnrolmentID, &l.CourseID, &l.CohortID, &l.Source, &l.freed)
+		})
+		if err != nil {
+			return fmt.Errorf("reading the enrolments of refunded order %s: %w", o.OrderID, err)
+		}
+		for _, l := range list {
+			if _, err := tx.Exec(ctx, `UPDATE enrolments SET status = 'withdrawn', withdrawn_at = $2 WHERE id = $1`, l.EnrolmentID, now()); err != nil {
+				return err
+			}
+			ch := l.EnrolmentChanged
+			ch.UserID, ch.Status, ch.FreedSeat, ch.OrderID = o.UserID, enrolWithdrawn, l.freed, o.OrderID
+			if err := ev.Publish(ctx, tx, EventEnrolmentWithdrawn, ch); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

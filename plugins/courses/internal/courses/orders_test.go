@@ -50,7 +50,7 @@ func TestOrderPaidEnrolsOnce(t *testing.T) {
 	require.Equal(t, "event:"+ev.ID, e.EnrolledBy)
 	require.NotNil(t, e.Progress)
 	created := eventsOf[courses.EnrolmentChanged](t, h, tenant, courses.EventEnrolmentCreated)
-	require.Equal(t, []courses.EnrolmentChanged{{EnrolmentID: e.ID, CourseID: c.ID, UserID: buyer.UserID, Status: "active", Source: "order"}}, created)
+	require.Equal(t, []courses.EnrolmentChanged{{EnrolmentID: e.ID, CourseID: c.ID, UserID: buyer.UserID, Status: "active", Source: "order", OrderID: "ord_1"}}, created)
 
 	// Enrolled already (here by themselves): the order changes nothing.
 	self := b.member(tenant, "learner")
@@ -141,4 +141,49 @@ func TestOrderPaidForAStranger(t *testing.T) {
 	}
 	require.Zero(t, count(t, h, `SELECT count(*) FROM plugin_courses.enrolments`))
 	require.Empty(t, h.Published(t, tenant))
+}
+
+// A refunded order withdraws the enrolments it made, once, and nothing
+// else: the learner's own enrolments and other orders' stay.
+func TestOrderRefundedWithdraws(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	h, tenant := b.h, b.tenant
+	teacher, buyer := b.member(tenant, "instructor"), b.member(tenant, "learner")
+	bought := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{})
+	other := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{})
+	own := publishEnrolCourse(t, h, tenant, teacher.UserID, enrolCourseSpec{})
+	require.NoError(t, h.Deliver(t, orderEvent(tenant, map[string]any{"order_id": "ord_r1", "user_id": buyer.UserID, "items": []map[string]any{{"course_id": bought.ID}}})))
+	require.NoError(t, h.Deliver(t, orderEvent(tenant, map[string]any{"order_id": "ord_r2", "user_id": buyer.UserID, "items": []map[string]any{{"course_id": other.ID}}})))
+	enrolAs(t, h, buyer, map[string]any{"course_id": own.ID})
+
+	refund := plugintest.Event{ID: plugintest.NewEventID(), Type: courses.EventOrderRefunded, TenantID: tenant, Source: "commerce",
+		Data: map[string]any{"order_id": "ord_r1", "user_id": buyer.UserID, "amount_refunded": 4900}}
+	require.NoError(t, h.Deliver(t, refund))
+	require.NoError(t, h.Deliver(t, refund), "a redelivery")
+	status := func(course string) string {
+		var s string
+		require.NoError(t, h.DB().QueryRow(t.Context(), `SELECT status FROM plugin_courses.enrolments WHERE user_id = $1 AND course_id = $2`, buyer.UserID, course).Scan(&s))
+		return s
+	}
+	require.Equal(t, "withdrawn", status(bought.ID))
+	require.Equal(t, "active", status(other.ID))
+	require.Equal(t, "active", status(own.ID))
+	withdrawn := eventsOf[courses.EnrolmentChanged](t, h, tenant, courses.EventEnrolmentWithdrawn)
+	require.Len(t, withdrawn, 1)
+	require.Equal(t, "ord_r1", withdrawn[0].OrderID)
+	require.Equal(t, "order", withdrawn[0].Source)
+
+	// A subscription's end withdraws what its order made, the same way.
+	ended := plugintest.Event{ID: plugintest.NewEventID(), Type: courses.EventSubscriptionEnded, TenantID: tenant, Source: "commerce",
+		Data: map[string]any{"order_id": "ord_r2", "user_id": buyer.UserID, "status": "canceled"}}
+	require.NoError(t, h.Deliver(t, ended))
+	require.Equal(t, "withdrawn", status(other.ID))
+	require.Equal(t, "active", status(own.ID))
+	require.Len(t, eventsOf[courses.EnrolmentChanged](t, h, tenant, courses.EventEnrolmentWithdrawn), 2)
+
+	// Malformed data fails the delivery.
+	bad := plugintest.Event{ID: plugintest.NewEventID(), Type: courses.EventOrderRefunded, TenantID: tenant, Source: "commerce",
+		Data: map[string]any{"order_id": "ord_r1", "user_id": "nobody"}}
+	require.Error(t, h.Deliver(t, bad))
 }

@@ -121,7 +121,7 @@ func promoteCohort(ctx context.Context, tx pgx.Tx, s sdk.Scope, cohortID string)
 		free = &n
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT id::text, course_id::text, user_id::text, source FROM enrolments
+		SELECT id::text, course_id::text, user_id::text, source, coalesce(order_id, '') FROM enrolments
 		WHERE cohort_id = $1 AND status = 'waitlisted'
 		ORDER BY waitlisted_at, id LIMIT $2 FOR UPDATE`, cohortID, free)
 	if err != nil {
@@ -129,7 +129,7 @@ func promoteCohort(ctx context.Context, tx pgx.Tx, s sdk.Scope, cohortID string)
 	}
 	waiters, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (EnrolmentChanged, error) {
 		e := EnrolmentChanged{CohortID: cohortID, Status: enrolActive}
-		return e, r.Scan(&e.EnrolmentID, &e.CourseID, &e.UserID, &e.Source)
+		return e, r.Scan(&e.EnrolmentID, &e.CourseID, &e.UserID, &e.Source, &e.OrderID)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("reading the waitlist of cohort %s: %w", cohortID, err)

@@ -275,9 +275,21 @@ type Subscription struct {
 	// ones until it succeeds or is dead-lettered.
 	Ordered bool `protobuf:"varint,2,opt,name=ordered,proto3" json:"ordered,omitempty"`
 	// Attempts before the delivery is dead-lettered; 0: the kernel's default.
-	MaxAttempts   uint32 `protobuf:"varint,3,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxAttempts uint32 `protobuf:"varint,3,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// Which past events of this type the plugin receives when an institution
+	// enables it, and when the subscription (or the plugin) is new: "" or
+	// "none": none; "retained": every one the event log still holds (its
+	// retention is the catch-up window); "since": those that occurred at or
+	// after catch_up_since_unix_ms; "window": those that occurred in the last
+	// catch_up_window_seconds before the catch-up began. They are delivered
+	// like live events, oldest first. Since: v1.2
+	CatchUp string `protobuf:"bytes,4,opt,name=catch_up,json=catchUp,proto3" json:"catch_up,omitempty"`
+	// With catch_up "since". Since: v1.2
+	CatchUpSinceUnixMs int64 `protobuf:"varint,5,opt,name=catch_up_since_unix_ms,json=catchUpSinceUnixMs,proto3" json:"catch_up_since_unix_ms,omitempty"`
+	// With catch_up "window". Since: v1.2
+	CatchUpWindowSeconds int64 `protobuf:"varint,6,opt,name=catch_up_window_seconds,json=catchUpWindowSeconds,proto3" json:"catch_up_window_seconds,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Subscription) Reset() {
@@ -327,6 +339,27 @@ func (x *Subscription) GetOrdered() bool {
 func (x *Subscription) GetMaxAttempts() uint32 {
 	if x != nil {
 		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *Subscription) GetCatchUp() string {
+	if x != nil {
+		return x.CatchUp
+	}
+	return ""
+}
+
+func (x *Subscription) GetCatchUpSinceUnixMs() int64 {
+	if x != nil {
+		return x.CatchUpSinceUnixMs
+	}
+	return 0
+}
+
+func (x *Subscription) GetCatchUpWindowSeconds() int64 {
+	if x != nil {
+		return x.CatchUpWindowSeconds
 	}
 	return 0
 }
@@ -4502,11 +4535,14 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\rsubscriptions\x18\r \x03(\v2\x1f.edulure.plugin.v1.SubscriptionR\rsubscriptions\x12'\n" +
 	"\x0fcomponents_json\x18\x0e \x01(\fR\x0ecomponentsJson\x12\"\n" +
 	"\fcapabilities\x18\x0f \x03(\tR\fcapabilities\x12L\n" +
-	"\rpersonal_data\x18\x10 \x01(\v2'.edulure.plugin.v1.PersonalDataManifestR\fpersonalData\"_\n" +
+	"\rpersonal_data\x18\x10 \x01(\v2'.edulure.plugin.v1.PersonalDataManifestR\fpersonalData\"\xe5\x01\n" +
 	"\fSubscription\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\aordered\x18\x02 \x01(\bR\aordered\x12!\n" +
-	"\fmax_attempts\x18\x03 \x01(\rR\vmaxAttempts\"\xae\x03\n" +
+	"\fmax_attempts\x18\x03 \x01(\rR\vmaxAttempts\x12\x19\n" +
+	"\bcatch_up\x18\x04 \x01(\tR\acatchUp\x122\n" +
+	"\x16catch_up_since_unix_ms\x18\x05 \x01(\x03R\x12catchUpSinceUnixMs\x125\n" +
+	"\x17catch_up_window_seconds\x18\x06 \x01(\x03R\x14catchUpWindowSeconds\"\xae\x03\n" +
 	"\x05Route\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1e\n" +

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -30,7 +31,7 @@ var (
 	name      = "probe"
 	version   = "1.0.0"
 	prefix    = ""                         // route prefix; defaults to name
-	subscribe = "tenancy.member.joined.v1" // comma-separated event types; "+" suffix: ordered
+	subscribe = "tenancy.member.joined.v1" // comma-separated event types; suffixes: "+" ordered, "*" batched, "@retained" (or another policy) catch-up
 	tick      = ""                         // schedule of the "tick" job; "" → "*/5 * * * *"
 	nameFrom  = ""                         // "env": the name plugins.hcl gives it (EDULURE_PLUGIN_NAME), so one binary serves many
 )
@@ -59,6 +60,10 @@ type config struct {
 	FailEvents   bool   `json:"fail_events,omitempty" doc:"every delivery fails"`
 	CrashOnEvent bool   `json:"crash_on_event,omitempty" doc:"exit while handling an event (once per process start)"`
 	SlowEventsMs int    `json:"slow_events_ms,omitempty" minimum:"0" doc:"sleep in each event handler"`
+	// FailPingN fails the ping numbered n (data.n) of each transaction
+	// while its attempt is at most FailPingAttempts.
+	FailPingN        *int `json:"fail_ping_n,omitempty"`
+	FailPingAttempts int  `json:"fail_ping_attempts,omitempty"`
 	// HoldEventsFile, HoldEventsAfter: once this process has handled
 	// HoldEventsAfter pings (*.ping.sent.v1), each further ping's handler
 	// waits while the file exists, so a test can catch deliveries in flight
@@ -138,7 +143,7 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: panics},
 			{Method: http.MethodGet, Path: base + "/host", Permission: read, Summary: "Call the kernel's host services", Handler: p.host},
 			{Method: http.MethodPost, Path: base + "/publish", Permission: write, Summary: "Publish ?n= pings in one transaction (?rollback=1: then fail)", Query: publishQuery{}, Handler: p.publish},
-		}, append(p.streamRoutes(base, read, write), storageRoutes(p, base, read, write)...)...),
+		}, append(append(p.streamRoutes(base, read, write), storageRoutes(p, base, read, write)...), personalRoutes(p, base, read, write)...)...),
 		Capabilities: capabilities(),
 		Publishes: []sdk.EventType{
 			{Type: name + ".item.created.v1", Schema: json.RawMessage(`{"type":"object","required":["id","name"],"properties":{"id":{"type":"integer"},"name":{"type":"string"}}}`)},
@@ -152,8 +157,9 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Name: "flaky", Description: "Fails until args.succeed_on", PerTenant: true, MaxAttempts: 3, Handler: p.flaky},
 			{Name: "slow", Description: "Sleeps past its timeout", PerTenant: true, MaxAttempts: 2, Timeout: time.Second, Handler: p.slow},
 		},
-		Migrations: migrations,
-		Config:     config{},
+		Migrations:   migrations,
+		Config:       config{},
+		PersonalData: p.personalData(),
 	}
 }
 
@@ -407,8 +413,18 @@ func (p *probe) subscriptions() []sdk.Subscription {
 		if t == "" {
 			continue
 		}
-		ordered := strings.HasSuffix(t, "+")
-		out = append(out, sdk.Subscription{Type: strings.TrimSuffix(t, "+"), Ordered: ordered, Handler: p.handle})
+		t, policy, _ := strings.Cut(t, "@")
+		sub := sdk.Subscription{Type: strings.TrimRight(t, "+*"), Ordered: strings.Contains(t, "+"), Handler: p.handle}
+		if strings.Contains(t, "*") {
+			sub.Handler, sub.Batch = nil, p.handleBatch
+		}
+		switch policy {
+		case "retained":
+			sub.CatchUp = sdk.CatchUpRetained()
+		case "hour":
+			sub.CatchUp = sdk.CatchUpWindow(time.Hour)
+		}
+		out = append(out, sub)
 	}
 	return out
 }
@@ -436,9 +452,16 @@ func (p *probe) holdEvents(ctx context.Context, ev *sdk.Event) error {
 	}
 }
 
-// handle records the event once (Event.Tx deduplicates redeliveries).
-func (p *probe) handle(ctx context.Context, ev *sdk.Event) error {
-	entered := time.Now().UnixNano()
+// received is what the plugin records of an event it handles.
+type received struct {
+	SentNs *int64  `json:"sent_ns"`
+	N      *int    `json:"n"`
+	Token  *string `json:"token"`
+}
+
+// check applies the operator's test switches to an event the handler was
+// entered for.
+func (p *probe) check(ctx context.Context, ev *sdk.Event) (received, error) {
 	if p.op.CrashOnEvent && crashedOnce.CompareAndSwap(false, true) {
 		os.Exit(9)
 	}
@@ -446,21 +469,52 @@ func (p *probe) handle(ctx context.Context, ev *sdk.Event) error {
 		time.Sleep(time.Duration(p.op.SlowEventsMs) * time.Millisecond)
 	}
 	if err := p.holdEvents(ctx, ev); err != nil {
-		return err
+		return received{}, err
 	}
 	if p.op.FailEvents {
-		return errors.New("this plugin fails every delivery (fail_events)")
+		return received{}, errors.New("this plugin fails every delivery (fail_events)")
 	}
-	var data struct {
-		SentNs *int64  `json:"sent_ns"`
-		Token  *string `json:"token"`
-	}
+	var data received
 	if err := ev.Decode(&data); err != nil {
+		return data, err
+	}
+	if f := p.op.FailPingN; f != nil && data.N != nil && *data.N == *f && ev.Attempt <= p.op.FailPingAttempts {
+		return data, fmt.Errorf("ping %d fails until attempt %d (fail_ping_n)", *f, p.op.FailPingAttempts+1)
+	}
+	return data, nil
+}
+
+// handle records the event once (Event.Tx deduplicates redeliveries).
+func (p *probe) handle(ctx context.Context, ev *sdk.Event) error {
+	entered := time.Now().UnixNano()
+	data, err := p.check(ctx, ev)
+	if err != nil {
 		return err
 	}
 	return ev.Tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "INSERT INTO received (event_id, type, tenant, attempt, sent_ns, entered_ns, token) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 			ev.ID, ev.Type, ev.TenantID, ev.Attempt, data.SentNs, entered, data.Token)
+		return err
+	})
+}
+
+// handleBatch records a batch of events once each, in one statement
+// (Batch.Tx deduplicates redeliveries).
+func (p *probe) handleBatch(ctx context.Context, b *sdk.Batch) error {
+	entered := time.Now().UnixNano()
+	return b.Tx(ctx, func(tx pgx.Tx, evs []*sdk.Event) error {
+		ids, attempts := make([]string, len(evs)), make([]int32, len(evs))
+		sent := make([]*int64, len(evs))
+		for i, ev := range evs {
+			data, err := p.check(ctx, ev)
+			if err != nil {
+				return err
+			}
+			ids[i], attempts[i], sent[i] = ev.ID, int32(ev.Attempt), data.SentNs
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO received (event_id, type, tenant, attempt, sent_ns, entered_ns)
+			SELECT id, $2, $3, attempt, sent, $6 FROM unnest($1::uuid[], $4::int[], $5::bigint[]) AS r(id, attempt, sent)`,
+			ids, b.Type, b.TenantID, attempts, sent, entered)
 		return err
 	})
 }
