@@ -569,3 +569,25 @@ func TestGiveUpAfterMaxAttempts(t *testing.T) {
 	e.advance(time.Hour)
 	require.NotContains(t, e.fanout(tenant), "email", "a failed delivery is not tried again")
 }
+
+// The commerce plugin's events reach the buyer: a paid order (with its
+// amount in minor units), a refund, a failed invoice; transactional mail
+// without unsubscribe headers.
+func TestBillingNotifications(t *testing.T) {
+	e := setup(t)
+	tenant := plugintest.NewTenant()
+	buyer := e.person(tenant, "buyer@example.test", "Bo", "learner")
+	order := plugintest.NewID()
+	e.deliver(plugintest.Event{Type: messaging.EventOrderPaid, TenantID: tenant, Source: "commerce", Data: map[string]any{
+		"order_id": order, "user_id": buyer.UserID, "currency": "eur", "amount_total": 4990, "items": []any{}}})
+	e.deliver(plugintest.Event{Type: messaging.EventOrderRefunded, TenantID: tenant, Source: "commerce", Data: map[string]any{
+		"order_id": order, "user_id": buyer.UserID, "currency": "jpy", "amount_total": 500, "amount_refunded": 500, "items": []any{}}})
+	e.deliver(plugintest.Event{Type: messaging.EventPaymentFailed, TenantID: tenant, Source: "commerce", Data: map[string]any{
+		"invoice_id": plugintest.NewID(), "stripe_invoice_id": "in_1", "currency": "usd", "amount_due": 1000, "amount_paid": 0}}) // no user: no one
+	e.fanout(tenant)
+	msgs := e.waitMail("buyer@example.test", 2)
+	require.Len(t, msgs, 2)
+	require.Equal(t, "Payment received (49.90 EUR)", msgs[0].Subject)
+	require.Equal(t, "Refund issued (500 JPY)", msgs[1].Subject)
+	require.Empty(t, msgs[0].Header.Get("List-Unsubscribe"), "billing mail is transactional")
+}

@@ -238,6 +238,7 @@ func (p *Plugin) subscriptions() []sdk.Subscription {
 		{Type: EventSubmissionGraded, Handler: p.submissionGraded},
 		{Type: EventCertificateIssued, Handler: p.certificateIssued},
 		{Type: EventOrderPaid, Handler: p.orderEvent},
+		{Type: EventOrderRefunded, Handler: p.orderEvent},
 		{Type: EventPaymentFailed, Handler: p.orderEvent},
 		{Type: EventAnnouncementPublished, Handler: p.announcementPublished},
 	}

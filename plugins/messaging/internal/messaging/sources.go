@@ -25,7 +25,8 @@ const (
 	EventSubmissionGraded   = "courses.submission.graded.v1"
 	EventCertificateIssued  = "courses.certificate.issued.v1"
 	EventOrderPaid          = "commerce.order.paid.v1"
-	EventPaymentFailed      = "commerce.payment.failed.v1"
+	EventOrderRefunded      = "commerce.order.refunded.v1"
+	EventPaymentFailed      = "commerce.invoice.payment_failed.v1"
 	EventTenantCreated      = "tenancy.tenant.created.v1"
 )
 
@@ -228,42 +229,71 @@ func (p *Plugin) certificateIssued(ctx context.Context, ev *sdk.Event) error {
 	})
 }
 
-// orderEvent tells a buyer about their order (commerce's events: the
-// fields read are user_id, order_id and, when given, total and currency
-// or reason; others are ignored).
+// orderEvent tells a buyer about their order or invoice (the commerce
+// plugin's events, docs/commerce.md: order_id or invoice_id, user_id,
+// currency, and amount_total, amount_refunded or amount_due in minor
+// units; other fields are ignored). An invoice without a user_id (a
+// subscription Stripe knows but no account) notifies no one.
 func (p *Plugin) orderEvent(ctx context.Context, ev *sdk.Event) error {
 	var d struct {
-		OrderID  string `json:"order_id"`
-		UserID   string `json:"user_id"`
-		Total    any    `json:"total"`
-		Currency string `json:"currency"`
-		Reason   string `json:"reason"`
+		OrderID        string `json:"order_id"`
+		InvoiceID      string `json:"invoice_id"`
+		UserID         string `json:"user_id"`
+		Currency       string `json:"currency"`
+		AmountTotal    *int64 `json:"amount_total"`
+		AmountRefunded *int64 `json:"amount_refunded"`
+		AmountDue      *int64 `json:"amount_due"`
 	}
 	if err := ev.Decode(&d); err != nil {
 		return err
 	}
-	if err := errors.Join(needTenant(ev), needUUID(ev, "user_id", d.UserID)); err != nil {
+	if err := needTenant(ev); err != nil {
+		return err
+	}
+	if d.UserID == "" && ev.Type == EventPaymentFailed {
+		return nil
+	}
+	if err := needUUID(ev, "user_id", d.UserID); err != nil {
 		return err
 	}
 	return p.handle(ctx, ev, func(tx pgx.Tx, n *notifier) error {
-		x := note{Recipient: d.UserID, Category: CatBilling, EventID: ev.ID, Dedupe: "event:" + ev.ID + ":" + d.UserID,
-			Link: "/orders/" + d.OrderID, Data: map[string]any{"order_id": d.OrderID}}
-		amount := ""
-		if d.Total != nil {
-			amount = strings.TrimSpace(fmt.Sprintf(" (%v %s)", d.Total, d.Currency))
-		}
-		if ev.Type == EventOrderPaid {
-			x.Kind, x.Title, x.Body = "commerce.order.paid", "Payment received"+amount, "Thank you: your order is paid. What you bought is open to you."
-		} else {
-			x.Kind, x.Title = "commerce.payment.failed", "Your payment did not go through"+amount
-			x.Body = "We could not take the payment for your order. Please check your payment details."
-			if d.Reason != "" {
-				x.Body += " The payment provider said: " + truncate(d.Reason, 200)
-			}
+		x := note{Recipient: d.UserID, Category: CatBilling, EventID: ev.ID, Dedupe: "event:" + ev.ID + ":" + d.UserID}
+		switch ev.Type {
+		case EventOrderPaid:
+			x.Kind, x.Title = "commerce.order.paid", "Payment received"+money(d.AmountTotal, d.Currency)
+			x.Body, x.Link, x.Data = "Thank you: your order is paid. What you bought is open to you.", "/orders/"+d.OrderID, map[string]any{"order_id": d.OrderID}
+		case EventOrderRefunded:
+			x.Kind, x.Title = "commerce.order.refunded", "Refund issued"+money(d.AmountRefunded, d.Currency)
+			x.Body, x.Link, x.Data = "Your order was refunded. What it gave you access to has ended.", "/orders/"+d.OrderID, map[string]any{"order_id": d.OrderID}
+		default:
+			x.Kind, x.Title = "commerce.invoice.payment_failed", "Your payment did not go through"+money(d.AmountDue, d.Currency)
+			x.Body = "We could not take the payment for your subscription's invoice. Please check your payment details."
+			x.Link, x.Data = "/billing", map[string]any{"invoice_id": d.InvoiceID}
 		}
 		n.add(x)
 		return nil
 	})
+}
+
+// zeroDecimal are the currencies whose minor unit is the unit (Stripe's list).
+var zeroDecimal = map[string]bool{"BIF": true, "CLP": true, "DJF": true, "GNF": true, "JPY": true, "KMF": true, "KRW": true, "MGA": true,
+	"PYG": true, "RWF": true, "UGX": true, "VND": true, "VUV": true, "XAF": true, "XOF": true, "XPF": true}
+
+// money is " (12.50 EUR)" for an amount in minor units; "" without one.
+func money(minor *int64, currency string) string {
+	if minor == nil || currency == "" {
+		return ""
+	}
+	cur := strings.ToUpper(currency)
+	if zeroDecimal[cur] {
+		return fmt.Sprintf(" (%d %s)", *minor, cur)
+	}
+	sign := ""
+	v := *minor
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf(" (%s%d.%02d %s)", sign, v/100, v%100, cur)
 }
 
 // tenantCreated remembers an institution's name.
