@@ -43,6 +43,9 @@ fuzz: ## Run each fuzz test for 30 s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzQuiz -fuzztime 30s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzTitleSearch -fuzztime 30s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzUnsafeHTML -fuzztime 30s
+	cd plugins/messaging && $(GO) test ./internal/messaging -run '^$$' -fuzz FuzzUnsubscribeToken -fuzztime 30s
+	cd plugins/messaging && $(GO) test ./internal/messaging -run '^$$' -fuzz FuzzEmoji -fuzztime 30s
+	cd plugins/messaging && $(GO) test ./internal/richtext -run '^$$' -fuzz FuzzSanitize -fuzztime 30s
 	cd plugins/commerce && $(GO) test ./internal/commerce -run '^$$' -fuzz FuzzWebhookIntake -fuzztime 30s
 	cd plugins/telemetry && $(GO) test ./internal/telemetry -run '^$$' -fuzz FuzzParseStatement -fuzztime 30s
 

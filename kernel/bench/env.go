@@ -42,6 +42,7 @@ type env struct {
 	courses   *built           // the courses plugin, when plugins/courses builds
 	commerce  *built           // the commerce plugin, when plugins/commerce builds
 	telemetry *built           // the telemetry plugin, when plugins/telemetry builds
+	messaging *built           // the messaging plugin, when plugins/messaging builds
 
 	kernel *process
 	url    string // http://127.0.0.1:port
@@ -250,6 +251,15 @@ func (e *env) build(ctx context.Context) error {
 			e.printf("the telemetry plugin does not build; the telemetry rows are skipped: %v", err)
 		} else if b, err := checksum(path); err == nil {
 			e.telemetry = &b
+		}
+	}
+	messagingDir := filepath.Join(root, "plugins", "messaging")
+	if _, err := os.Stat(filepath.Join(messagingDir, "go.mod")); err == nil {
+		path := filepath.Join(e.dir, "plugins", "messaging")
+		if err := goBuild(ctx, messagingDir, path, ".", "-trimpath"); err != nil {
+			e.printf("the messaging plugin does not build; messaging.* is skipped: %v", err)
+		} else if b, err := checksum(path); err == nil {
+			e.messaging = &b
 		}
 	}
 	e.printf("built the kernel and plugins (%s)", time.Since(start).Round(time.Millisecond))

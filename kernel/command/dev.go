@@ -18,6 +18,7 @@ import (
 	"github.com/edulure/edulure/kernel/internal/app"
 	"github.com/edulure/edulure/kernel/internal/config"
 	"github.com/edulure/edulure/kernel/internal/database"
+	"github.com/edulure/edulure/kernel/internal/devmail"
 	"github.com/edulure/edulure/kernel/internal/stripemock"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/sdk"
@@ -90,9 +91,20 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// /metrics without credentials, for this machine only.
 		env["EDULURE_METRICS_ALLOW"] = "127.0.0.1,::1"
 	}
+	configs := map[string]string{}
+	if os.Getenv("EDULURE_DEV_MAIL") != "off" {
+		// A mail catcher, so that the messaging plugin's invitations and
+		// notifications can be read (EDULURE_DEV_MAIL=off: none).
+		mc, err := devmail.Start("127.0.0.1:1025", "127.0.0.1:8025")
+		if err != nil {
+			return fmt.Errorf("starting the mail catcher: %w", err)
+		}
+		defer mc.Close()
+		configs["messaging"] = fmt.Sprintf(`{ smtp_host = "127.0.0.1", smtp_port = %d, smtp_security = "none" }`, mc.SMTPPort)
+		fmt.Fprintf(stdout, "mail catcher: SMTP on %s; read the mail at http://%s/ (JSON: http://%s/api/messages)\n", mc.SMTPAddr, mc.HTTPAddr, mc.HTTPAddr)
+	}
 	if os.Getenv("EDULURE_PLUGINS_FILE") == "" {
 		file := filepath.Join(*dataDir, "plugins.hcl")
-		configs := map[string]string{}
 		if _, err := os.Stat(filepath.Join(*pluginDir, "commerce")); err == nil {
 			// The commerce plugin talks to stripe-mock, started here, with
 			// a demo key and signing secret for every institution that

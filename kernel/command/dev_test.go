@@ -38,6 +38,7 @@ func TestDev(t *testing.T) {
 		require.NoError(t, err)
 		require.Contains(t, out, "Demo institution \"demo\"")
 		require.Contains(t, out, password)
+		require.Contains(t, out, "mail catcher: SMTP on 127.0.0.1:")
 		require.Contains(t, out, "plugins from "+plugins+":  (listed in "+filepath.Join(data, "plugins.hcl")+")")
 	}
 	secret, err := os.ReadFile(filepath.Join(data, "secret.key"))

@@ -79,6 +79,9 @@ func CreateUser(ctx context.Context, pool *pgxpool.Pool, s UserSpec) (identity.U
 			if _, err := outbox.Add(ctx, tx, outbox.Event{Type: outbox.UserCreated, Actor: "system:cli", Data: map[string]any{"user_id": u.ID, "email": email, "display_name": name}}); err != nil {
 				return err
 			}
+			if _, err := outbox.Add(ctx, tx, outbox.Event{Type: outbox.EmailVerified, Actor: "system:cli", Data: map[string]any{"user_id": u.ID, "email": email}}); err != nil {
+				return err
+			}
 			if err := audit.Append(ctx, tx, audit.Entry{ActorType: "system", ActorID: "cli", Action: "identity.user.created", Target: u.ID.String(), Data: map[string]any{"operator": s.Operator}}); err != nil {
 				return err
 			}

@@ -40,7 +40,20 @@ func (s *Server) emailVerified(t *txc, userID uuid.UUID, via string) error {
 	if err != nil || !newly {
 		return err
 	}
+	if err := s.publishVerified(t, userID); err != nil {
+		return err
+	}
 	return t.audit(uuid.Nil, "identity.email.verified", userID.String(), map[string]any{"user_id": userID.String(), "via": via})
+}
+
+// publishVerified writes identity.email.verified.v1: the messaging plugin
+// emails an address only once it is proven.
+func (s *Server) publishVerified(t *txc, userID uuid.UUID) error {
+	u, err := identity.GetUser(t.c.Request().Context(), t, userID)
+	if err != nil {
+		return err
+	}
+	return t.event(outbox.EmailVerified, uuid.Nil, map[string]any{"user_id": u.ID, "email": u.Email})
 }
 
 // VerifyEmailRequest proves an address with the token sent to it.
@@ -59,6 +72,9 @@ func (s *Server) verifyEmail(c echo.Context) error {
 	err := s.inTx(c, func(t *txc) error {
 		uid, err := identity.SpendEmailVerification(c.Request().Context(), t, req.Token)
 		if err != nil {
+			return err
+		}
+		if err := s.publishVerified(t, uid); err != nil {
 			return err
 		}
 		return t.audit(uuid.Nil, "identity.email.verified", uid.String(), map[string]any{"user_id": uid.String(), "via": "verification"})

@@ -18,6 +18,7 @@ const (
 	PasswordResetRequested = "identity.password_reset.requested.v1"
 	MFALocked              = "identity.mfa.locked.v1"
 	VerificationRequested  = "identity.email_verification.requested.v1"
+	EmailVerified          = "identity.email.verified.v1"
 	MemberJoined           = "tenancy.member.joined.v1"
 	MemberRolesChanged     = "tenancy.member.roles_changed.v1"
 	MemberRemoved          = "tenancy.member.removed.v1"

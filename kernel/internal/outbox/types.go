@@ -35,6 +35,8 @@ var Types = []Type{
 		schema([]string{"user_id", "email", "token", "expires_at"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp+`,"token":`+stringProp+`,"expires_at":`+timeProp)},
 	{VerificationRequested, "An account's email address needs verifying (after sign-up, or asked again); carries the one-time token to email. Whoever did not create the account should ignore it.", false,
 		schema([]string{"user_id", "email", "token", "expires_at"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp+`,"token":`+stringProp+`,"expires_at":`+timeProp)},
+	{EmailVerified, "An account's email address was proven to be its owner's (the verification token, an invitation, a password reset, or an operator vouching at the console): mail may go to it.", false,
+		schema([]string{"user_id", "email"}, `"user_id":`+uuidProp+`,"email":`+stringProp)},
 	{MFALocked, "Too many wrong second-factor codes in a row locked an account's two-factor sign-in; tells the person, since whoever tried knew the password.", false,
 		schema([]string{"user_id", "email", "failures", "locked_until"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp+`,"failures":`+countProp+`,"locked_until":`+timeProp)},
 	{TenantCreated, "An institution was created.", true,
