@@ -204,7 +204,7 @@ func (o Options) wants(group string) bool {
 
 // order puts rows in the order.
 func order(rows []Row) []Row {
-	prefixes := []string{"http.kernel_route", "http.plugin_noop", "http.plugin_db_read", "http.webhook_intake", "trace.", "rpc.", "authz.", "authn.", "events.", "plugins.", "mem.", "scale.tenants", "scale.plugins", "scale.concurrency", "blob.", "telemetry.", "privacy.", "messaging."}
+	prefixes := []string{"http.kernel_route", "http.plugin_noop", "http.plugin_db_read", "http.webhook_intake", "trace.", "rpc.", "authz.", "authn.", "events.", "plugins.", "mem.", "scale.tenants", "scale.plugins", "scale.concurrency", "blob.", "privacy.", "telemetry.", "messaging."}
 	rank := func(name string) int {
 		for i, p := range prefixes {
 			if strings.HasPrefix(name, p) {

@@ -254,10 +254,24 @@ func (e *env) timeOffboarding(s seeded) (time.Duration, error) {
 	if err := e.call("POST", path, e.tokens["operator"], map[string]any{"confirm": s.slug}, 202, nil); err != nil {
 		return 0, err
 	}
-	if _, err := e.await(path, e.tokens["operator"], 10*time.Minute, "completed"); err != nil {
+	out, err := e.await(path, e.tokens["operator"], 10*time.Minute, "completed")
+	if err != nil {
 		return 0, err
 	}
-	return time.Since(start), nil
+	took := time.Since(start)
+	e.printSteps(out)
+	return took, nil
+}
+
+// printSteps prints how long each step of a request took.
+func (e *env) printSteps(r map[string]any) {
+	steps, _ := r["steps"].([]any)
+	for _, x := range steps {
+		st, _ := x.(map[string]any)
+		from, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(st["started_at"]))
+		to, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(st["finished_at"]))
+		e.printf("  step %v: %s (%v attempts)", st["step"], to.Sub(from).Round(time.Millisecond), st["attempts"])
+	}
 }
 
 // plainOffboard deletes (and updates) an institution's rows in one

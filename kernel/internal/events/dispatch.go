@@ -117,7 +117,7 @@ func (d *dispatcher) run(ctx context.Context) {
 			d.sleep(ctx, d.s.opts.Poll)
 			continue
 		}
-		n, err := func() (int, error) {
+		_, err := func() (int, error) {
 			if !claimed {
 				if err := d.claim(ctx); err != nil {
 					return 0, fmt.Errorf("taking the subscriber's cursor: %w", err)
@@ -158,7 +158,10 @@ func (d *dispatcher) run(ctx context.Context) {
 			d.reload.Store(true) // the cursors may have moved in a rolled-back transaction
 			d.sleep(ctx, jitter(500*time.Millisecond))
 			continue
-		case n > 0 && d.more:
+		case d.more:
+			// More to read, even after a read that found none of the
+			// cursor's events in its window of the log (a catch-up crossing
+			// other institutions' history): the window moved on.
 			continue
 		}
 		// Nothing more to read: sleep until the next retry falls due, a
