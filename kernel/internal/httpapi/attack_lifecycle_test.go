@@ -202,6 +202,16 @@ func TestAttackLifecycleRoutes(t *testing.T) {
 		{name: "erasure Idempotency-Key too long", method: "POST", path: "/api/v1/me/erasure", token: a.learner, headers: []string{"Idempotency-Key", strings.Repeat("k", 256)}, status: 400, code: "bad-idempotency-key"},
 		{name: "offboard Idempotency-Key not UTF-8", method: "POST", path: off, token: op, body: map[string]any{"confirm": "leaving"}, headers: []string{"Idempotency-Key", notUTF8}, status: 400, code: "bad-idempotency-key"},
 
+		{name: "export oversized", method: "POST", path: "/api/v1/me/data-export", token: a.learner, body: big, status: 413, code: "body-too-large"},
+		{name: "export with someone else's ID in a body", method: "POST", path: "/api/v1/me/data-export", token: a.learner, body: map[string]any{"user_id": a.instructorID}, status: 422, code: "invalid-request", field: "user_id"},
+		{name: "erasure with a body", method: "POST", path: "/api/v1/tenant/members/" + a.learnerID + "/erasure", token: a.admin, body: `{"cool_off_hours":0}`, status: 422, code: "invalid-request", field: "cool_off_hours"},
+		{name: "cancel with a body", method: "POST", path: "/api/v1/tenant/erasures/" + aScheduled + "/cancel", token: a.admin, body: `{"reason":"x"}`, status: 422, code: "invalid-request", field: "reason"},
+		{name: "replay a delivery with a body not an object", method: "POST", path: dl(aDead) + "/replay", token: a.admin, body: `[1]`, status: 400, code: "malformed-json"},
+		{name: "remove a member with a body", method: "DELETE", path: "/api/v1/tenant/members/" + a.instructorID, token: a.admin, body: `{"keep_data":true}`, status: 422, code: "invalid-request", field: "keep_data"},
+		{name: "resume with a body not JSON", method: "POST", path: off + "/resume", token: op, body: `resume=1`, status: 400, code: "malformed-json"},
+		{name: "operator without an institution, /me export", method: "POST", path: "/api/v1/me/data-export", token: op, status: 403, code: "tenant-required"},
+		{name: "operator without an institution, exports", method: "GET", path: "/api/v1/tenant/data-exports", token: op, status: 403, code: "tenant-required"},
+
 		// No credentials.
 		{name: "anonymous export", method: "POST", path: "/api/v1/me/data-export", status: 401, code: "missing-credentials"},
 		{name: "anonymous erasure", method: "POST", path: "/api/v1/me/erasure", status: 401, code: "missing-credentials"},
@@ -257,7 +267,8 @@ func TestAttackLifecycleRoutes(t *testing.T) {
 	_, formerID := b.joinByInvitation(a, "fenella.marchbanks@uni.test", "Fenella Marchbanks")
 	ok(b.do("DELETE", "/api/v1/tenant/members/"+formerID, a.admin, nil), 204)
 	ok(b.do("POST", "/api/v1/tenant/members/"+formerID+"/data-export", a.admin, nil), 202)
-	ok(b.do("POST", "/api/v1/tenant/members/"+formerID+"/erasure", a.admin, nil), 202)
+	ok(b.do("POST", "/api/v1/tenant/members/"+formerID+"/erasure", a.admin, "{}"), 202)
+	ok(b.do("POST", "/api/v1/me/data-export", a.learner, " \n"), 202) // no body but whitespace
 	require.Zero(t, b.count("SELECT count(*) FROM kernel.privacy_requests WHERE user_id = $1 AND tenant_id <> $2", other.learnerID, other.id))
 	require.Zero(t, b.count("SELECT count(*) FROM kernel.data_exports WHERE user_id = $1 AND tenant_id <> $2", other.learnerID, other.id))
 

@@ -243,6 +243,33 @@ func (f fieldErrors) err() error {
 	return sdk.Invalid(f...)
 }
 
+// noBody guards a route that takes no body: an empty body (or
+// whitespace, or an empty JSON object) passes; anything else is refused
+// as DecodeBody refuses it for a request without fields (400 not JSON or
+// not an object, 422 naming the first field, 413 over the limit).
+func noBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength == 0 || req.Body == nil || req.Body == http.NoBody {
+			return next(c)
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return bodyReadError(err)
+		}
+		if len(bytes.TrimSpace(body)) > 0 {
+			if err := DecodeBody(body, &struct{}{}); err != nil {
+				if p, ok := err.(*problem.Problem); ok && p.Status == http.StatusUnprocessableEntity {
+					p.Detail = "this route takes no body: " + p.Detail
+				}
+				return err
+			}
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		return next(c)
+	}
+}
+
 // checkParams refuses path and query parameters that Postgres cannot store
 // as text (a NUL character, bytes that are not UTF-8) with a 422 naming the
 // parameter, before a handler passes them to a query.
