@@ -171,7 +171,7 @@ func TestAttackLifecycleRoutes(t *testing.T) {
 		{name: "offboard wrong type", method: "POST", path: off, token: op, body: `{"confirm":true}`, status: 422, code: "invalid-request", field: "confirm"},
 		{name: "offboard unknown field", method: "POST", path: off, token: op, body: `{"confirm":"leaving","force":true}`, status: 422, code: "invalid-request", field: "force"},
 		{name: "offboard NUL", method: "POST", path: off, token: op, body: `{"confirm":"leaving\u0000"}`, status: 422, code: "invalid-request", field: "confirm"},
-		{name: "offboard not UTF-8", method: "POST", path: off, token: op, body: `{"confirm":"leaving` + notUTF8 + `"}`, status: 422, code: "invalid-request", field: "confirm"},
+		{name: "offboard not UTF-8", method: "POST", path: off, token: op, body: `{"confirm":"leaving` + notUTF8 + `"}`, status: 400, code: "malformed-json"},
 		{name: "offboard wrong slug", method: "POST", path: off, token: op, body: map[string]any{"confirm": "uni"}, status: 422, code: "invalid-request", field: "confirm"},
 		{name: "offboard oversized", method: "POST", path: off, token: op, body: big, status: 413, code: "body-too-large"},
 		{name: "offboard as text", method: "POST", path: off, token: op, body: `{"confirm":"leaving"}`, headers: []string{"Content-Type", "text/plain"}, status: 415, code: "unsupported-media-type"},
@@ -180,7 +180,8 @@ func TestAttackLifecycleRoutes(t *testing.T) {
 		{name: "log replay fraction", method: "POST", path: "/api/v1/events/replay", token: a.admin, body: `{"subscriber":"failing","from_seq":1.5}`, status: 422, code: "invalid-request", field: "from_seq"},
 		{name: "log replay unknown field", method: "POST", path: "/api/v1/events/replay", token: a.admin, body: `{"subscriber":"failing","from_seq":1,"tenant_id":"` + other.id + `"}`, status: 422, code: "invalid-request", field: "tenant_id"},
 		{name: "log replay NUL", method: "POST", path: "/api/v1/events/replay", token: a.admin, body: `{"subscriber":"fail\u0000ing","from_seq":1}`, status: 422, code: "invalid-request", field: "subscriber"},
-		{name: "log replay not UTF-8", method: "POST", path: "/api/v1/events/replay", token: a.admin, body: `{"subscriber":"failing` + notUTF8 + `","from_seq":1}`, status: 422, code: "invalid-request", field: "subscriber"},
+		{name: "log replay not UTF-8", method: "POST", path: "/api/v1/events/replay", token: a.admin, body: `{"subscriber":"failing` + notUTF8 + `","from_seq":1}`, status: 400, code: "malformed-json"},
+		{name: "discard not UTF-8 in a key", method: "POST", path: "/api/v1/events/deliveries/discard", token: a.admin, body: `{"status` + notUTF8 + `":"dead"}`, status: 400, code: "malformed-json"},
 		{name: "log replay unknown subscriber", method: "POST", path: "/api/v1/events/replay", token: a.admin, body: map[string]any{"subscriber": "nobody", "from_seq": 1}, status: 422, code: "invalid-request", field: "subscriber"},
 		{name: "log replay type not subscribed", method: "POST", path: "/api/v1/events/replay", token: a.admin, body: map[string]any{"subscriber": "failing", "type": "tenancy.member.joined.v1", "from_seq": 1}, status: 422, code: "invalid-request", field: "type"},
 		{name: "log replay from zero", method: "POST", path: "/api/v1/events/replay", token: a.admin, body: map[string]any{"subscriber": "failing", "from_seq": 0}, status: 422, code: "invalid-request", field: "from_seq"},
@@ -338,4 +339,135 @@ func (b *testBundle) snapshot(tenants ...string) string {
 	}
 	fmt.Fprintf(&sb, "platform audit: %d\n", b.count("SELECT count(*) FROM kernel.audit_log WHERE tenant_id IS NULL"))
 	return sb.String()
+}
+
+// TestAttackCommerceRoutes attacks the commerce plugin's routes through the
+// kernel, with the real plugin and Stripe's API served by stripe-mock:
+// another institution's IDs, malformed IDs, NUL and bytes that are not
+// UTF-8, oversized bodies, wrong types, unknown fields, no credentials, a
+// learner on admin routes, refunds out of order, and its public Stripe
+// webhook with bodies a signature cannot make sound. Nothing any of them
+// does is written.
+func TestAttackCommerceRoutes(t *testing.T) {
+	t.Parallel()
+	api := stripeMock(t)
+	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: coursesPlugin},
+		pluginBlock{variant: commercePlugin, config: fmt.Sprintf(`{ stripe_api_base = %q }`, api)})
+	a := b.institution("shop")
+	other := b.institution("elsewhere")
+	ok := func(r response, status int) response {
+		t.Helper()
+		require.Equal(t, status, r.Status, "%s", r.Raw)
+		return r
+	}
+	const whsec = "whsec_attack_signing_secret"
+	for _, inst := range []institution{a, other} {
+		ok(b.do("PUT", "/api/v1/tenant/plugins/commerce", inst.admin, map[string]any{"enabled": true, "config": map[string]any{
+			"stripe_secret_key": "sk_test_attack", "webhook_signing_secret": whsec, "currency": "eur",
+		}}), 200)
+	}
+	course := ok(b.do("POST", "/api/v1/courses", other.instructor, map[string]any{"title": "Elsewhere's course", "summary": "Theirs."}), 201).str("id")
+	oProduct := ok(b.do("POST", "/api/v1/products", other.admin, map[string]any{"name": "Theirs", "kind": "course", "entitlements": []map[string]any{{"course_id": course}}}), 201).str("id")
+	oPrice := ok(b.do("POST", "/api/v1/products/"+oProduct+"/prices", other.admin, map[string]any{"unit_amount": 1000}), 201).str("id")
+	oPromo := ok(b.do("POST", "/api/v1/promo-codes", other.admin, map[string]any{"code": "THEIRS10", "percent_off": 10}), 201).str("id")
+	oOrder := ok(b.do("POST", "/api/v1/checkout", other.learner, map[string]any{"items": []map[string]any{{"price_id": oPrice}}}), 201).str("id")
+	aCourse := ok(b.do("POST", "/api/v1/courses", a.instructor, map[string]any{"title": "Our course", "summary": "Ours."}), 201).str("id")
+	aProduct := ok(b.do("POST", "/api/v1/products", a.admin, map[string]any{"name": "Ours", "kind": "course", "entitlements": []map[string]any{{"course_id": aCourse}}}), 201).str("id")
+	aPrice := ok(b.do("POST", "/api/v1/products/"+aProduct+"/prices", a.admin, map[string]any{"unit_amount": 2500}), 201).str("id")
+	aOrder := ok(b.do("POST", "/api/v1/checkout", a.learner, map[string]any{"items": []map[string]any{{"price_id": aPrice}}}), 201).str("id")
+
+	counts := func() string {
+		var sb strings.Builder
+		for _, table := range []string{"products", "prices", "promo_codes", "orders", "order_items", "refunds", "webhook_events"} {
+			fmt.Fprintf(&sb, "%s: %d\n", table, b.count("SELECT count(*) FROM plugin_commerce."+table))
+		}
+		return sb.String()
+	}
+	before := counts()
+
+	hook := func(endpoint string, body []byte) []string {
+		return []string{"Content-Type", "application/json", "Stripe-Signature", stripeSignature(body, whsec, time.Now())}
+	}
+	event := func(extra string) []byte {
+		return []byte(`{"id":"evt_attack_1","object":"event","type":"checkout.session.completed","created":` + strconv.FormatInt(time.Now().Unix(), 10) +
+			`,"api_version":"2026-03-25.dahlia","livemode":false,"data":{"object":{"id":"cs_x","object":"checkout.session"` + extra + `}}}`)
+	}
+	nulEvent := event(`,"client_reference_id":"a\u0000b"`)
+	badUTF8 := event(`,"client_reference_id":"` + "\xff\xfe" + `"`)
+	bigEvent := event(`,"metadata":{"pad":"` + strings.Repeat("x", 300<<10) + `"}`)
+	huge := event(`,"metadata":{"pad":"` + strings.Repeat("x", 2<<20) + `"}`)
+	wh := "/api/v1/webhooks/stripe/" + a.id
+
+	attacks := []attack{
+		// Another institution's IDs.
+		{name: "other's product", method: "GET", path: "/api/v1/products/" + oProduct, token: a.admin, status: 404, code: "not-found"},
+		{name: "other's product, patch", method: "PATCH", path: "/api/v1/products/" + oProduct, token: a.admin, body: map[string]any{"status": "archived"}, status: 404, code: "not-found"},
+		{name: "other's product, new price", method: "POST", path: "/api/v1/products/" + oProduct + "/prices", token: a.admin, body: map[string]any{"unit_amount": 1}, status: 404, code: "not-found"},
+		{name: "other's price, patch", method: "PATCH", path: "/api/v1/prices/" + oPrice, token: a.admin, body: map[string]any{"active": false}, status: 404, code: "not-found"},
+		{name: "other's promo code", method: "GET", path: "/api/v1/promo-codes/" + oPromo, token: a.admin, status: 404, code: "not-found"},
+		{name: "other's promo code, patch", method: "PATCH", path: "/api/v1/promo-codes/" + oPromo, token: a.admin, body: map[string]any{"active": false}, status: 404, code: "not-found"},
+		{name: "other's order", method: "GET", path: "/api/v1/orders/" + oOrder, token: a.admin, status: 404, code: "not-found"},
+		{name: "other's order, refund", method: "POST", path: "/api/v1/orders/" + oOrder + "/refunds", token: a.admin, body: map[string]any{}, status: 404, code: "not-found"},
+		{name: "other's subscription", method: "POST", path: "/api/v1/subscriptions/" + oOrder + "/cancel", token: a.learner, status: 404, code: "not-found"},
+		{name: "other's webhook failure", method: "POST", path: "/api/v1/billing/webhook-failures/" + oOrder + "/replay", token: a.admin, status: 404, code: "not-found"},
+		{name: "checkout of other's price", method: "POST", path: "/api/v1/checkout", token: a.learner, body: map[string]any{"items": []map[string]any{{"price_id": oPrice}}}, status: 422, code: "price_unknown", field: "items.0.price_id"},
+		{name: "checkout with other's promo code", method: "POST", path: "/api/v1/checkout", token: a.learner, body: map[string]any{"items": []map[string]any{{"price_id": aPrice}}, "promo_code": "THEIRS10"}, status: 422, code: "promo_code_invalid", field: "promo_code"},
+		{name: "another learner's order", method: "GET", path: "/api/v1/orders/" + aOrder, token: a.instructor, status: 404, code: "not-found"},
+
+		// Malformed IDs.
+		{name: "product ID not a UUID", method: "GET", path: "/api/v1/products/nope", token: a.admin, status: 404, code: "not-found"},
+		{name: "product ID NUL", method: "GET", path: "/api/v1/products/%00", token: a.admin, status: 422, code: "invalid-request", field: "product_id"},
+		{name: "order ID not UTF-8", method: "GET", path: "/api/v1/orders/%FF", token: a.admin, status: 422, code: "invalid-request", field: "order_id"},
+		{name: "order ID SQL", method: "POST", path: "/api/v1/orders/" + "1%27%20OR%201=1/refunds", token: a.admin, body: map[string]any{}, status: 404, code: "not-found"},
+		{name: "order ID not UTF-8, in the query", method: "GET", path: "/api/v1/orders?scope=%FF", token: a.admin, status: 422, code: "invalid-request", field: "scope"},
+		{name: "Idempotency-Key not UTF-8 to a plugin", method: "POST", path: "/api/v1/checkout", token: a.learner, body: map[string]any{"items": []map[string]any{{"price_id": aPrice}}}, headers: []string{"Idempotency-Key", "k\xff"}, status: 400, code: "bad-request"},
+		{name: "User-Agent not UTF-8 to a plugin", method: "GET", path: "/api/v1/products", token: a.learner, headers: []string{"User-Agent", "agent\xff"}, status: 400, code: "bad-request"},
+		{name: "Stripe-Signature not UTF-8", method: "POST", path: wh, body: event(""), headers: []string{"Content-Type", "application/json", "Stripe-Signature", "t=1,v1=\xff"}, status: 400, code: "bad-request"},
+		{name: "price ID in checkout not a UUID", method: "POST", path: "/api/v1/checkout", token: a.learner, body: map[string]any{"items": []map[string]any{{"price_id": "x"}}}, status: 422, code: "invalid-request"},
+
+		// Bodies.
+		{name: "product NUL in name", method: "POST", path: "/api/v1/products", token: a.admin, body: `{"name":"a\u0000b","kind":"bundle"}`, status: 422, code: "invalid-request", field: "name"},
+				{name: "product wrong type", method: "POST", path: "/api/v1/products", token: a.admin, body: `{"name":5,"kind":"bundle"}`, status: 422, code: "invalid-request", field: "name"},
+		{name: "product unknown field", method: "POST", path: "/api/v1/products", token: a.admin, body: `{"name":"x","kind":"bundle","tenant_id":"` + other.id + `"}`, status: 422, code: "invalid-request", field: "tenant_id"},
+		{name: "product unknown kind", method: "POST", path: "/api/v1/products", token: a.admin, body: map[string]any{"name": "x", "kind": "gift"}, status: 422, code: "invalid-request", field: "kind"},
+		{name: "product malformed JSON", method: "POST", path: "/api/v1/products", token: a.admin, body: `{"name":`, status: 400, code: "bad-request"},
+		{name: "product oversized", method: "POST", path: "/api/v1/products", token: a.admin, body: `{"name":"` + strings.Repeat("x", 2<<20) + `","kind":"bundle"}`, status: 413, code: "body-too-large"},
+		{name: "price negative", method: "POST", path: "/api/v1/products/" + aProduct + "/prices", token: a.admin, body: map[string]any{"unit_amount": -1}, status: 422, code: "invalid-request", field: "unit_amount"},
+		{name: "price fraction", method: "POST", path: "/api/v1/products/" + aProduct + "/prices", token: a.admin, body: `{"unit_amount":1.5}`, status: 422, code: "invalid-request", field: "unit_amount"},
+		{name: "price over int64", method: "POST", path: "/api/v1/products/" + aProduct + "/prices", token: a.admin, body: `{"unit_amount":99999999999999999999}`, status: 422, code: "invalid-request", field: "unit_amount"},
+		{name: "promo NUL code", method: "POST", path: "/api/v1/promo-codes", token: a.admin, body: `{"code":"AB\u0000C","percent_off":10}`, status: 422, code: "invalid-request", field: "code"},
+		{name: "promo both kinds of discount", method: "POST", path: "/api/v1/promo-codes", token: a.admin, body: map[string]any{"code": "BOTH", "percent_off": 10, "amount_off": 100, "currency": "eur"}, status: 422, code: "invalid-request"},
+		{name: "checkout no items", method: "POST", path: "/api/v1/checkout", token: a.learner, body: map[string]any{"items": []any{}}, status: 422, code: "invalid-request", field: "items"},
+		{name: "checkout quantity zero", method: "POST", path: "/api/v1/checkout", token: a.learner, body: `{"items":[{"price_id":"` + aPrice + `","quantity":-1}]}`, status: 422, code: "invalid-request"},
+		{name: "checkout country lowercase", method: "POST", path: "/api/v1/checkout", token: a.learner, body: map[string]any{"items": []map[string]any{{"price_id": aPrice}}, "country": "de"}, status: 422, code: "invalid-request", field: "country"},
+		{name: "refund more than paid", method: "POST", path: "/api/v1/orders/" + aOrder + "/refunds", token: a.admin, body: map[string]any{"amount": 1 << 40}, status: 422, code: "invalid-request"},
+
+		// No credentials; a learner on admin routes.
+		{name: "anonymous products", method: "POST", path: "/api/v1/products", body: map[string]any{"name": "x", "kind": "bundle"}, status: 401, code: "missing-credentials"},
+		{name: "anonymous checkout", method: "POST", path: "/api/v1/checkout", body: map[string]any{"items": []map[string]any{{"price_id": aPrice}}}, status: 401, code: "missing-credentials"},
+		{name: "anonymous orders", method: "GET", path: "/api/v1/orders", status: 401, code: "missing-credentials"},
+		{name: "learner creates a product", method: "POST", path: "/api/v1/products", token: a.learner, body: map[string]any{"name": "x", "kind": "bundle"}, status: 403, code: "permission-denied"},
+		{name: "learner creates a price", method: "POST", path: "/api/v1/products/" + aProduct + "/prices", token: a.learner, body: map[string]any{"unit_amount": 0}, status: 403, code: "permission-denied"},
+		{name: "learner lists promo codes", method: "GET", path: "/api/v1/promo-codes", token: a.learner, status: 403, code: "permission-denied"},
+		{name: "learner refunds", method: "POST", path: "/api/v1/orders/" + aOrder + "/refunds", token: a.learner, body: map[string]any{}, status: 403, code: "permission-denied"},
+		{name: "learner reads webhook failures", method: "GET", path: "/api/v1/billing/webhook-failures", token: a.learner, status: 403, code: "permission-denied"},
+		{name: "learner reads anomalies", method: "GET", path: "/api/v1/billing/anomalies", token: a.learner, status: 403, code: "permission-denied"},
+		{name: "learner reads reconciliations", method: "GET", path: "/api/v1/billing/reconciliations", token: a.learner, status: 403, code: "permission-denied"},
+
+		// Out of order.
+		{name: "refund an unpaid order", method: "POST", path: "/api/v1/orders/" + aOrder + "/refunds", token: a.admin, body: map[string]any{}, status: 409, code: "order_not_paid"},
+
+		// The public webhook.
+		{name: "webhook endpoint not a UUID", method: "POST", path: "/api/v1/webhooks/stripe/shop", body: event(""), headers: hook("shop", event("")), status: 404, code: "webhook_endpoint_unknown"},
+		{name: "webhook endpoint NUL", method: "POST", path: "/api/v1/webhooks/stripe/%00", body: event(""), headers: hook("", event("")), status: 422, code: "invalid-request", field: "endpoint"},
+		{name: "webhook no signature", method: "POST", path: wh, body: event(""), headers: []string{"Content-Type", "application/json"}, status: 400, code: "signature_missing"},
+		{name: "webhook NUL in the event, signed", method: "POST", path: wh, body: nulEvent, headers: hook(a.id, nulEvent), status: 400, code: "malformed_event"},
+		{name: "webhook not UTF-8, signed", method: "POST", path: wh, body: badUTF8, headers: hook(a.id, badUTF8), status: 400, code: "malformed_event"},
+		{name: "webhook over 256 KiB, signed", method: "POST", path: wh, body: bigEvent, headers: hook(a.id, bigEvent), status: 413, code: "webhook_too_large"},
+		{name: "webhook over the kernel's limit", method: "POST", path: wh, body: huge, headers: hook(a.id, huge), status: 413, code: "body-too-large"},
+		{name: "webhook not an object, signed", method: "POST", path: wh, body: []byte(`[1]`), headers: hook(a.id, []byte(`[1]`)), status: 400, code: "malformed_event"},
+	}
+	runAttacks(t, b, attacks)
+	require.Equal(t, before, counts(), "nothing was written")
+	require.Equal(t, "pending", ok(b.do("GET", "/api/v1/orders/"+oOrder, other.learner, nil), 200).str("status"))
 }

@@ -59,6 +59,11 @@ func DecodeBody(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problem.New(http.StatusBadRequest, "malformed-json", "the request body is empty; send a JSON object")
 	}
+	// JSON is UTF-8 (RFC 8259 §8.1); encoding/json would quietly turn
+	// other bytes into U+FFFD, storing what the client did not send.
+	if !utf8.Valid(body) {
+		return problem.New(http.StatusBadRequest, "malformed-json", "the body is not UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

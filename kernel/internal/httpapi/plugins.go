@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,6 +92,9 @@ func (s *Server) pluginProxy(c echo.Context) error {
 	var query url.Values
 	if req.URL.RawQuery != "" {
 		query = req.URL.Query()
+	}
+	if err := pluginParamsProblem(params, req.URL.RawQuery, req.Header); err != nil {
+		return err
 	}
 	forwarded, err := route.Contract.Check(params, query, body)
 	if err != nil {
@@ -372,4 +376,32 @@ func (s *Server) reloadPlugins(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, res)
+}
+
+// pluginParamsProblem refuses, before a plugin's request is built, what a
+// protobuf string cannot carry (bytes that are not UTF-8: the call would
+// fail as a 502) and what Postgres cannot store (a NUL character): in a
+// path or query parameter (422 naming it, as on the kernel's routes), or
+// in a header forwarded to the plugin (400 naming it).
+func pluginParamsProblem(params map[string]string, rawQuery string, h http.Header) error {
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	values := make([]string, len(names))
+	for i, k := range names {
+		values[i] = params[k]
+	}
+	if err := paramsProblem(names, values, rawQuery); err != nil {
+		return err
+	}
+	for _, name := range wire.ForwardedHeaders {
+		for _, v := range h.Values(name) {
+			if why := textProblem(v); why != "" {
+				return problem.New(http.StatusBadRequest, "bad-request", "header "+name+" "+why)
+			}
+		}
+	}
+	return nil
 }
