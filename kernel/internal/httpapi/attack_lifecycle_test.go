@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -470,4 +471,33 @@ func TestAttackCommerceRoutes(t *testing.T) {
 	runAttacks(t, b, attacks)
 	require.Equal(t, before, counts(), "nothing was written")
 	require.Equal(t, "pending", ok(b.do("GET", "/api/v1/orders/"+oOrder, other.learner, nil), 200).str("status"))
+}
+
+// TestAttackUserAgent: a User-Agent is stored with a session, shown to
+// its owner: one that is not UTF-8, or that is cut at its limit (300 bytes)
+// in the middle of a character, signs in all the same, and is stored as
+// valid text.
+func TestAttackUserAgent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.institution("uni")
+	for name, ua := range map[string]string{
+		"not UTF-8":          "agent\xff\xfe",
+		"cut in a character": strings.Repeat("a", 299) + "é and more",
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := b.do("POST", "/api/v1/auth/login", "", map[string]any{"email": "learner@uni.test", "password": password, "tenant": "uni"}, "User-Agent", ua)
+			require.Equal(t, 200, r.Status, "%s", r.Raw)
+			sessions := b.do("GET", "/api/v1/me/sessions", r.str("access_token"), nil)
+			require.Equal(t, 200, sessions.Status, "%s", sessions.Raw)
+			found := false
+			for _, s := range sessions.items() {
+				got, _ := s["user_agent"].(string)
+				require.True(t, utf8.ValidString(got), "%q", got)
+				require.LessOrEqual(t, len(got), 300)
+				found = found || strings.HasPrefix(got, "agent") || strings.HasPrefix(got, "aaa")
+			}
+			require.True(t, found, "%s", sessions.Raw)
+		})
+	}
 }
