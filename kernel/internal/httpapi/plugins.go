@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -379,27 +381,45 @@ func (s *Server) reloadPlugins(c echo.Context) error {
 }
 
 // pluginParamsProblem refuses, before a plugin's request is built, what a
-// protobuf string cannot carry (bytes that are not UTF-8: the call would
-// fail as a 502) and what Postgres cannot store (a NUL character): in a
-// path or query parameter (422 naming it, as on the kernel's routes), or
-// in a header forwarded to the plugin (400 naming it).
+// protobuf string cannot carry: bytes that are not UTF-8 (the call would
+// fail as a 502). In a path or query parameter it is a 422 naming it, as
+// on the kernel's routes; in a header passed on to the plugin, a 400
+// naming it. (A NUL character is the route contract's to refuse.)
 func pluginParamsProblem(params map[string]string, rawQuery string, h http.Header) error {
+	var fe fieldErrors
 	names := make([]string, 0, len(params))
 	for k := range params {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	values := make([]string, len(names))
-	for i, k := range names {
-		values[i] = params[k]
+	for _, k := range names {
+		if !utf8.ValidString(params[k]) {
+			fe.addf(k, "must be valid UTF-8")
+		}
 	}
-	if err := paramsProblem(names, values, rawQuery); err != nil {
+	if q, err := url.ParseQuery(rawQuery); err == nil {
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !utf8.ValidString(k) {
+				fe.addf(strconv.QuoteToASCII(k), "parameter name must be valid UTF-8")
+				continue
+			}
+			if slices.ContainsFunc(q[k], func(v string) bool { return !utf8.ValidString(v) }) {
+				fe.addf(k, "must be valid UTF-8")
+			}
+		}
+	}
+	if err := fe.err(); err != nil {
 		return err
 	}
 	for _, name := range wire.ForwardedHeaders {
 		for _, v := range h.Values(name) {
-			if why := textProblem(v); why != "" {
-				return problem.New(http.StatusBadRequest, "bad-request", "header "+name+" "+why)
+			if !utf8.ValidString(v) {
+				return problem.New(http.StatusBadRequest, "bad-request", "header "+name+" must be valid UTF-8")
 			}
 		}
 	}
