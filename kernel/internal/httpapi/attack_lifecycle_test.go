@@ -428,6 +428,7 @@ func TestAttackCommerceRoutes(t *testing.T) {
 
 		// Bodies.
 		{name: "product NUL in name", method: "POST", path: "/api/v1/products", token: a.admin, body: `{"name":"a\u0000b","kind":"bundle"}`, status: 422, code: "invalid-request", field: "name"},
+		{name: "product not UTF-8 in name", method: "POST", path: "/api/v1/products", token: a.admin, body: "{\"name\":\"a\xff\",\"kind\":\"bundle\"}", status: 400, code: "bad-request"},
 		{name: "product wrong type", method: "POST", path: "/api/v1/products", token: a.admin, body: `{"name":5,"kind":"bundle"}`, status: 422, code: "invalid-request", field: "name"},
 		{name: "product unknown field", method: "POST", path: "/api/v1/products", token: a.admin, body: `{"name":"x","kind":"bundle","tenant_id":"` + other.id + `"}`, status: 422, code: "invalid-request", field: "tenant_id"},
 		{name: "product unknown kind", method: "POST", path: "/api/v1/products", token: a.admin, body: map[string]any{"name": "x", "kind": "gift"}, status: 422, code: "invalid-request", field: "kind"},
