@@ -283,6 +283,10 @@ func TestAttackLifecycleRoutes(t *testing.T) {
 	r = ok(b.do("POST", "/api/v1/events/deliveries/discard", a.admin, map[string]any{"from_id": oDelivery, "to_id": oDelivery}), 200)
 	require.EqualValues(t, 0, r.get("discarded"))
 	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.deliveries WHERE id = $1 AND status = 'dead'", oDelivery))
+	// Times at the ends of RFC 3339's range are times like others.
+	for _, q := range []string{"from=0000-01-01T00:00:00%2B01:00", "to=9999-12-31T23:59:59.999999999Z", "from=0001-01-01T00:00:00Z&to=0001-01-01T00:00:01Z"} {
+		ok(b.do("GET", "/api/v1/events?"+q, a.admin, nil), 200)
+	}
 	// A's log shows none of the other's events.
 	for _, it := range ok(b.do("GET", "/api/v1/events?limit=100", a.admin, nil), 200).items() {
 		require.NotEqual(t, other.id, it["tenant_id"], "%v", it)
