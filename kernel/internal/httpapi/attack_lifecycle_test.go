@@ -476,6 +476,22 @@ func TestAttackCommerceRoutes(t *testing.T) {
 	runAttacks(t, b, attacks)
 	require.Equal(t, before, counts(), "nothing was written")
 	require.Equal(t, "pending", ok(b.do("GET", "/api/v1/orders/"+oOrder, other.learner, nil), 200).str("status"))
+
+	// An institution signs, with its own secret, events about another's
+	// order (a checkout completed, then a refund) and sends them to its own
+	// endpoint: they are acknowledged and processed in its own
+	// institution, where no such order is; A's order stays unpaid.
+	forged := []byte(`{"id":"evt_forged_paid","object":"event","type":"checkout.session.completed","created":` + strconv.FormatInt(time.Now().Unix(), 10) +
+		`,"api_version":"2026-03-25.dahlia","livemode":false,"data":{"object":{"id":"cs_forged","object":"checkout.session","client_reference_id":"` + aOrder +
+		`","status":"complete","payment_status":"paid","amount_total":2500,"currency":"eur","mode":"payment","metadata":{"order_id":"` + aOrder +
+		`"},"payment_intent":"pi_forged","customer":"cus_forged"}}}`)
+	ok(b.do("POST", "/api/v1/webhooks/stripe/"+other.id, "", forged, hook(other.id, forged)...), 200)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 1, b.count(`SELECT count(*) FROM plugin_commerce.webhook_events WHERE tenant_id = $1 AND stripe_event_id = 'evt_forged_paid' AND status <> 'received'`, other.id))
+	}, patience, 50*time.Millisecond)
+	require.Equal(t, "pending", ok(b.do("GET", "/api/v1/orders/"+aOrder, a.learner, nil), 200).str("status"))
+	require.Equal(t, "pending", ok(b.do("GET", "/api/v1/orders/"+oOrder, other.learner, nil), 200).str("status"))
+	require.Zero(t, b.count(`SELECT count(*) FROM plugin_commerce.webhook_events WHERE tenant_id = $1`, a.id))
 }
 
 // TestAttackUserAgent: a User-Agent is stored with a session, shown to
