@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -191,6 +192,12 @@ func (c *Contract) Check(params map[string]string, query url.Values, body []byte
 			return nil, refuse("bad_request", "the request needs a JSON body")
 		}
 		return out, nil
+	}
+	// JSON is UTF-8 (RFC 8259 §8.1); decoding other bytes would quietly
+	// turn them into U+FFFD, and the plugin would store what the client
+	// did not send.
+	if !utf8.Valid(body) {
+		return nil, refuse("bad_request", "the body is not UTF-8")
 	}
 	doc, err := schema.Decode(body)
 	if err != nil {

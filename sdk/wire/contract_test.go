@@ -67,3 +67,16 @@ func FuzzContract(f *testing.F) {
 		require.False(t, strings.ContainsRune(name, 0))
 	})
 }
+
+// TestContractRefusesABodyNotUTF8: a JSON body with bytes that are not
+// UTF-8 is a 400, not a string quietly holding U+FFFD.
+func TestContractRefusesABodyNotUTF8(t *testing.T) {
+	c := fuzzRoute(t)
+	_, err := c.Check(map[string]string{"id": "1"}, url.Values{"on": {"true"}}, []byte("{\"name\":\"l\xffmp\"}"))
+	var r *Refusal
+	require.ErrorAs(t, err, &r)
+	require.Equal(t, 400, r.Kind.Status)
+	require.Contains(t, r.Detail, "not UTF-8")
+	_, err = c.Check(map[string]string{"id": "1"}, url.Values{"on": {"true"}}, []byte(`{"name":"lämp"}`))
+	require.NoError(t, err)
+}

@@ -59,6 +59,11 @@ func DecodeBody(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problem.New(http.StatusBadRequest, "malformed-json", "the request body is empty; send a JSON object")
 	}
+	// JSON is UTF-8 (RFC 8259 §8.1); encoding/json would quietly turn
+	// other bytes into U+FFFD, storing what the client did not send.
+	if !utf8.Valid(body) {
+		return problem.New(http.StatusBadRequest, "malformed-json", "the body is not UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -241,6 +246,33 @@ func (f fieldErrors) err() error {
 		return nil
 	}
 	return sdk.Invalid(f...)
+}
+
+// noBody guards a route that takes no body: an empty body (or
+// whitespace, or an empty JSON object) passes; anything else is refused
+// as DecodeBody refuses it for a request without fields (400 not JSON or
+// not an object, 422 naming the first field, 413 over the limit).
+func noBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength == 0 || req.Body == nil || req.Body == http.NoBody {
+			return next(c)
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return bodyReadError(err)
+		}
+		if len(bytes.TrimSpace(body)) > 0 {
+			if err := DecodeBody(body, &struct{}{}); err != nil {
+				if p, ok := err.(*problem.Problem); ok && p.Status == http.StatusUnprocessableEntity {
+					p.Detail = "this route takes no body: " + p.Detail
+				}
+				return err
+			}
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		return next(c)
+	}
 }
 
 // checkParams refuses path and query parameters that Postgres cannot store

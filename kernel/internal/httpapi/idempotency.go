@@ -34,6 +34,11 @@ func (s *Server) idempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		if len(key) > 255 {
 			return problem.New(http.StatusBadRequest, "bad-idempotency-key", "Idempotency-Key must be at most 255 characters")
 		}
+		// The key is stored as text: bytes that are not UTF-8 would fail
+		// the insert (SQLSTATE 22021) as a 500.
+		if why := textProblem(key); why != "" {
+			return problem.New(http.StatusBadRequest, "bad-idempotency-key", "Idempotency-Key "+why)
+		}
 		body, err := io.ReadAll(c.Request().Body)
 		if err != nil {
 			return bodyReadError(err)

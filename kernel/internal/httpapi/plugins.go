@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -91,6 +94,9 @@ func (s *Server) pluginProxy(c echo.Context) error {
 	var query url.Values
 	if req.URL.RawQuery != "" {
 		query = req.URL.Query()
+	}
+	if err := pluginParamsProblem(params, req.URL.RawQuery, req.Header); err != nil {
+		return err
 	}
 	forwarded, err := route.Contract.Check(params, query, body)
 	if err != nil {
@@ -372,4 +378,50 @@ func (s *Server) reloadPlugins(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, res)
+}
+
+// pluginParamsProblem refuses, before a plugin's request is built, what a
+// protobuf string cannot carry: bytes that are not UTF-8 (the call would
+// fail as a 502). In a path or query parameter it is a 422 naming it, as
+// on the kernel's routes; in a header passed on to the plugin, a 400
+// naming it. (A NUL character is the route contract's to refuse.)
+func pluginParamsProblem(params map[string]string, rawQuery string, h http.Header) error {
+	var fe fieldErrors
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if !utf8.ValidString(params[k]) {
+			fe.addf(k, "must be valid UTF-8")
+		}
+	}
+	if q, err := url.ParseQuery(rawQuery); err == nil {
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !utf8.ValidString(k) {
+				fe.addf(strconv.QuoteToASCII(k), "parameter name must be valid UTF-8")
+				continue
+			}
+			if slices.ContainsFunc(q[k], func(v string) bool { return !utf8.ValidString(v) }) {
+				fe.addf(k, "must be valid UTF-8")
+			}
+		}
+	}
+	if err := fe.err(); err != nil {
+		return err
+	}
+	for _, name := range wire.ForwardedHeaders {
+		for _, v := range h.Values(name) {
+			if !utf8.ValidString(v) {
+				return problem.New(http.StatusBadRequest, "bad-request", "header "+name+" must be valid UTF-8")
+			}
+		}
+	}
+	return nil
 }

@@ -51,8 +51,8 @@ func (s *Server) requestExport(c echo.Context, user uuid.UUID) error {
 	var out privacy.Export
 	err := s.inTx(c, func(t *txc) error {
 		if _, err := tenancy.MemberRoles(ctx, t, p.TenantID, user); err != nil {
-			if _, uerr := identity.GetUser(ctx, t, user); uerr != nil {
-				return sdk.Errorf(sdk.ErrNotFound, "no such member in this institution")
+			if err := s.formerMember(c, t, user); err != nil {
+				return err
 			}
 		}
 		var err error
@@ -66,6 +66,25 @@ func (s *Server) requestExport(c echo.Context, user uuid.UUID) error {
 	}
 	c.Response().Header().Set("Location", "/api/v1/tenant/data-exports/"+out.ID.String())
 	return c.JSON(http.StatusAccepted, out)
+}
+
+// formerMember is nil when the person, not a member of the caller's
+// institution, was one (privacy.FormerMember), and a 404 otherwise: the
+// same answer as for nobody, so that an institution learns nothing of
+// the people of others.
+func (s *Server) formerMember(c echo.Context, t *txc, user uuid.UUID) error {
+	ctx := c.Request().Context()
+	if _, err := identity.GetUser(ctx, t, user); err != nil {
+		return sdk.Errorf(sdk.ErrNotFound, "no such member in this institution")
+	}
+	known, err := privacy.FormerMember(ctx, t, principalOf(c).TenantID, user)
+	if err != nil {
+		return err
+	}
+	if !known {
+		return sdk.Errorf(sdk.ErrNotFound, "no such member in this institution")
+	}
+	return nil
 }
 
 func (s *Server) requestMyExport(c echo.Context) error {
@@ -210,8 +229,11 @@ func (s *Server) requestErasure(c echo.Context, user uuid.UUID, self bool) error
 		if err != nil {
 			// A former member: their data in the institution's plugins is
 			// still erased; their account is not anonymised.
-			if _, uerr := identity.GetUser(ctx, t, user); uerr != nil || self {
+			if self {
 				return sdk.Errorf(sdk.ErrNotFound, "no such member in this institution")
+			}
+			if err := s.formerMember(c, t, user); err != nil {
+				return err
 			}
 			member = false
 		}

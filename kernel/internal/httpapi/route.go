@@ -58,6 +58,15 @@ type Route struct {
 	Handler     echo.HandlerFunc
 }
 
+// takesNoBody reports whether the route changes something without a
+// request body: a body sent to it anyway is refused (noBody) rather than
+// ignored, so that a client that thinks it sets something ({"user_id":
+// ...} on an export, {"cool_off_hours": 0} on an erasure) learns it did
+// not.
+func (r Route) takesNoBody() bool {
+	return r.Request == nil && r.Method != http.MethodGet && r.Method != http.MethodHead
+}
+
 // problemStatuses are the problem statuses the route answers: those its
 // declaration implies and those its handler adds. Any route may also
 // answer 500 (a failure of the kernel) and 503 (a timeout).
@@ -76,6 +85,11 @@ func (r Route) problemStatuses() []int {
 	}
 	if r.Request != nil {
 		add(http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity)
+	}
+	if r.takesNoBody() {
+		// noBody: a body that is not empty (or {}) is refused, one over
+		// the limit too.
+		add(http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
 	}
 	if r.Query != nil {
 		add(http.StatusUnprocessableEntity)

@@ -162,6 +162,9 @@ func (s *Server) register(r Route) error {
 	if r.Access != Public {
 		mw = append(mw, s.authenticate(r))
 	}
+	if r.takesNoBody() {
+		mw = append(mw, noBody)
+	}
 	if r.Idempotent {
 		mw = append(mw, s.idempotency)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -157,9 +159,17 @@ func RevokedSince(ctx context.Context, q database.Querier, t time.Time) ([]uuid.
 	return ids, now, err
 }
 
+// truncate makes s valid text of at most n bytes: bytes that are not
+// UTF-8 (a header may carry any) become U+FFFD, and the cut falls
+// between characters, so that Postgres stores it (SQLSTATE 22021
+// otherwise) and NUL characters are dropped.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -125,6 +125,8 @@ func (s *Service) Link(ctx context.Context, q database.Querier, tenantID, id uui
 	switch {
 	case e.State == ExportExpired || e.State == ExportReady && e.ExpiresAt != nil && !s.now().Before(*e.ExpiresAt):
 		return DownloadLink{}, sdk.Errorf(sdk.ErrGone, "the export expired; ask for a new one").WithCode("export-expired")
+	case e.State == ExportFailed:
+		return DownloadLink{}, sdk.Errorf(sdk.ErrConflict, "the export failed and will not be ready; ask for a new one").WithCode("export-failed")
 	case e.State != ExportReady:
 		return DownloadLink{}, sdk.Errorf(sdk.ErrConflict, "the export is %s, not ready yet", e.State).WithCode("export-not-ready")
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/edulure/edulure/kernel/internal/audit"
 	"github.com/edulure/edulure/kernel/internal/database"
 	"github.com/edulure/edulure/sdk"
 )
@@ -375,4 +376,20 @@ func (s *Service) Resume(ctx context.Context, tx pgx.Tx, tenantID, id uuid.UUID,
 		return r, err
 	}
 	return s.Get(ctx, tx, tenantID, id)
+}
+
+// FormerMember reports whether a person who is not a member of the
+// institution was one: the institution's audit chain names them (as the
+// one who acted, or the target, as when they joined or were removed), or
+// it asked for their export or erasure before. Someone who never belonged
+// to it (another institution's member, an operator) is not the
+// institution's to export or erase, nor to learn exists.
+func FormerMember(ctx context.Context, q database.Querier, tenantID, userID uuid.UUID) (bool, error) {
+	var known bool
+	err := q.QueryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM kernel.privacy_requests WHERE tenant_id = $1 AND user_id = $2)
+		OR EXISTS (SELECT 1 FROM kernel.data_exports WHERE tenant_id = $1 AND user_id = $2)
+		OR EXISTS (SELECT 1 FROM kernel.audit_personal WHERE chain = $4 AND (actor_id = $3 OR target = $3))`,
+		tenantID, userID, userID.String(), audit.Chain(tenantID.String())).Scan(&known)
+	return known, err
 }

@@ -35,7 +35,9 @@ type Server struct {
 // Install returns the path of binDir/stripe-mock-<Version>, installing it
 // with go install when it is missing. The go command is the one on PATH.
 func Install(ctx context.Context, binDir string) (string, error) {
-	binDir, err := filepath.Abs(binDir) // go install wants GOBIN absolute
+	// go install takes only an absolute GOBIN; callers pass paths relative
+	// to their package ("../../../bin").
+	binDir, err := filepath.Abs(binDir)
 	if err != nil {
 		return "", err
 	}

@@ -35,6 +35,7 @@ func FuzzWebhookIntake(f *testing.F) {
 	f.Add("", []byte(`{"id":"evt_1","object":"event","type":"a","created":1,"data":{"object":{"x":"\u0000"}}}`))
 	f.Add(good([]byte("\xff\xfe"), now.Unix()), []byte("\xff\xfe"))
 	f.Add(good([]byte(`{"id":"evt_1"} {}`), now.Unix()), []byte(`{"id":"evt_1"} {}`))
+	f.Add("", []byte(`{"id":"evt_1","object":"event","type":"a","created":1,"data":{"object":{"x":"\\u0000"}}}`))
 	f.Fuzz(func(t *testing.T, header string, body []byte) {
 		signed, err := verifySignature(header, body, secret, now, 5*time.Minute)
 		if err == nil {
@@ -54,7 +55,8 @@ func FuzzWebhookIntake(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !utf8.Valid(stored) || !json.Valid(stored) || bytes.Contains(stored, []byte(`\u0000`)) {
+		var doc any
+		if !utf8.Valid(stored) || json.Unmarshal(stored, &doc) != nil || containsNUL(doc) || bytes.IndexByte(stored, 0) >= 0 {
 			t.Fatalf("an accepted event the database cannot store: %q", stored)
 		}
 		if ev.Object != "event" || !eventIDPattern.MatchString(ev.ID) || !eventTypePattern.MatchString(ev.Type) || ev.Created <= 0 ||
@@ -62,4 +64,28 @@ func FuzzWebhookIntake(f *testing.F) {
 			t.Fatalf("an accepted event without what processing reads: %+v", ev)
 		}
 	})
+}
+
+// TestWebhookTextThatLooksLikeNUL: a string holding the text \u0000 (a
+// backslash, then "u0000", as a customer may type) is no NUL character:
+// the event is taken, and stored as sent; a real NUL is refused.
+func TestWebhookTextThatLooksLikeNUL(t *testing.T) {
+	body := []byte(`{"id":"evt_1","object":"event","type":"customer.updated","created":1800000000,"data":{"object":{"name":"C:\\u0000dir"}}}`)
+	_, stored, err := parseEvent(body)
+	if err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	var doc struct {
+		Data struct {
+			Object struct {
+				Name string `json:"name"`
+			} `json:"object"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(stored, &doc); err != nil || doc.Data.Object.Name != `C:\u0000dir` {
+		t.Fatalf("stored %s (%v)", stored, err)
+	}
+	if _, _, err := parseEvent([]byte(`{"id":"evt_1","object":"event","type":"customer.updated","created":1800000000,"data":{"object":{"na\u0000me":"x"}}}`)); err == nil {
+		t.Fatal("a NUL in a key was taken")
+	}
 }
