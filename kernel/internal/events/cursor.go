@@ -275,13 +275,13 @@ func (d *dispatcher) cursorBatch(ctx context.Context, sub subscriber, c *cursor)
 		}
 		send = append(send, e)
 	}
+	failed, dead := 0, 0 // of this batch's deliveries
 	if len(send) > 0 {
 		results, err := d.deliver(ctx, send)
 		if err != nil {
 			d.reload.Store(true) // drop the catch-ups not created
 			return 0, err
 		}
-		failed := 0
 		for i, e := range send {
 			r := results[i]
 			switch {
@@ -291,7 +291,11 @@ func (d *dispatcher) cursorBatch(ctx context.Context, sub subscriber, c *cursor)
 				d.hold(tenantKey(e.tenant), e.seq)
 			default:
 				failed++
-				rows = append(rows, d.row(sub, e, 1, r.err, d.s.backoff(1)))
+				row := d.row(sub, e, 1, r.err, d.s.backoff(1))
+				if row.attempts >= row.max {
+					dead++
+				}
+				rows = append(rows, row)
 				if sub.isOrdered(e.ev.Type) {
 					d.hold(tenantKey(e.tenant), e.seq)
 				}
@@ -324,6 +328,8 @@ func (d *dispatcher) cursorBatch(ctx context.Context, sub subscriber, c *cursor)
 		d.reload.Store(true)
 		return 0, err
 	}
+	d.s.metrics.settled(d.name, "failed", failed-dead)
+	d.s.metrics.settled(d.name, "dead", dead)
 	if len(rows) > 0 {
 		d.rows = true
 	}
@@ -399,6 +405,8 @@ func (d *dispatcher) deliver(ctx context.Context, evs []logEvent) ([]result, err
 			}
 		}
 	}
+	// Delivered events are counted here; failures, dead letters and skips
+	// where their rows are written (cursorBatch, record).
 	delivered, failed := 0, 0
 	for i, r := range out {
 		switch {
@@ -410,7 +418,6 @@ func (d *dispatcher) deliver(ctx context.Context, evs []logEvent) ([]result, err
 		}
 	}
 	d.s.metrics.settled(d.name, "delivered", delivered)
-	d.s.metrics.settled(d.name, "failed", failed)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("edulure.events.delivered", delivered), attribute.Int("edulure.events.failed", failed))
 		if failed > 0 {

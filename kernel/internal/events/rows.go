@@ -221,6 +221,7 @@ func (d *dispatcher) blockedByCursor(sub subscriber, tenant string, seq int64) b
 func (d *dispatcher) record(ctx context.Context, batch []pendingRow, results []result, skipped []pendingRow) error {
 	var done, recovered, failedIDs, skippedIDs []int64
 	var failedErrs []string
+	dead := 0
 	var failedDelays []float64
 	for i, p := range batch {
 		r := results[i]
@@ -234,6 +235,9 @@ func (d *dispatcher) record(ctx context.Context, batch []pendingRow, results []r
 		default:
 			failedIDs, failedErrs = append(failedIDs, p.id), append(failedErrs, r.err)
 			failedDelays = append(failedDelays, d.s.backoff(p.attempts+1).Seconds())
+			if p.attempts+1 >= p.max {
+				dead++
+			}
 		}
 	}
 	for _, p := range skipped {
@@ -281,7 +285,13 @@ func (d *dispatcher) record(ctx context.Context, batch []pendingRow, results []r
 		}
 		d.s.logger.Warn("deliveries failed", "subscriber", d.name, "count", len(failedIDs), "first_error", failedErrs[0])
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	d.s.metrics.settled(d.name, "failed", len(failedIDs)-dead)
+	d.s.metrics.settled(d.name, "dead", dead)
+	d.s.metrics.settled(d.name, "skipped", len(skipped))
+	return nil
 }
 
 func truncate(s string, n int) string {

@@ -152,6 +152,10 @@ func TestEventsDeadLetterAndReplay(t *testing.T) {
 	t.Logf("healthy subscriber done in %s while the failing one retried", healthy)
 	require.Equal(t, 0, b.count("SELECT count(*) FROM plugin_failing.received"))
 	require.Equal(t, 200, b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'failing' AND attempts = 3"))
+	// The metrics count each failed attempt once, the last as dead.
+	lines := b.scrape()
+	require.Contains(t, lines, `edulure_event_deliveries_total{outcome="failed",subscriber="failing"} 400`)
+	require.Contains(t, lines, `edulure_event_deliveries_total{outcome="dead",subscriber="failing"} 200`)
 
 	r := b.do("GET", "/api/v1/events/deliveries?subscriber=failing&status=dead&limit=1", a.admin, nil)
 	require.Equal(t, 200, r.Status, "%s", r.Raw)

@@ -109,10 +109,16 @@ type ExportsQuery struct {
 	PageQuery
 }
 
-// ErasuresQuery is what the lists of erasure requests read.
+// ErasuresQuery is what the institution's list of erasure requests reads.
 type ErasuresQuery struct {
 	State  string `query:"state" enum:"scheduled,cancelled,running,retrying,failed,completed" doc:"Only requests in this state."`
-	UserID string `query:"user_id" format:"uuid" doc:"Only the requests about this person (the institution's list)."`
+	UserID string `query:"user_id" format:"uuid" doc:"Only the requests about this person."`
+	PageQuery
+}
+
+// MyErasuresQuery is what the list of one's own erasure requests reads.
+type MyErasuresQuery struct {
+	State string `query:"state" enum:"scheduled,cancelled,running,retrying,failed,completed" doc:"Only requests in this state."`
 	PageQuery
 }
 

@@ -306,8 +306,8 @@ func (s *Service) eraseStoredAnswers(ctx context.Context, tx pgx.Tx, tenant uuid
 	if err != nil {
 		return 0, err
 	}
-	type ref struct{ scope, key string }
-	var doomed []ref
+	var scopes, keys []string // of the answers to delete
+	doom := func(scope, key string) { scopes, keys = append(scopes, scope), append(keys, key) }
 	for rows.Next() {
 		var scope, key string
 		var body []byte
@@ -316,7 +316,7 @@ func (s *Service) eraseStoredAnswers(ctx context.Context, tx pgx.Tx, tenant uuid
 			return 0, err
 		}
 		if scope == actor+suffix {
-			doomed = append(doomed, ref{scope, key})
+			doom(scope, key)
 			continue
 		}
 		if body == nil {
@@ -330,24 +330,21 @@ func (s *Service) eraseStoredAnswers(ctx context.Context, tx pgx.Tx, tenant uuid
 		if err != nil {
 			// Not openable under this key: not readable by anyone, the
 			// safe side is to delete it.
-			doomed = append(doomed, ref{scope, key})
+			doom(scope, key)
 			continue
 		}
 		if _, mentioned := sc.text(string(plain)); mentioned {
-			doomed = append(doomed, ref{scope, key})
+			doom(scope, key)
 		}
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err := rows.Err(); err != nil || len(scopes) == 0 {
 		return 0, err
 	}
-	var n int64
-	for _, d := range doomed {
-		tag, err := tx.Exec(ctx, `DELETE FROM kernel.idempotency_keys WHERE scope = $1 AND key = $2`, d.scope, d.key)
-		if err != nil {
-			return 0, err
-		}
-		n += tag.RowsAffected()
+	tag, err := tx.Exec(ctx, `DELETE FROM kernel.idempotency_keys k USING unnest($1::text[], $2::text[]) AS d(scope, key)
+		WHERE k.scope = d.scope AND k.key = d.key`, scopes, keys)
+	if err != nil {
+		return 0, err
 	}
-	return n, nil
+	return tag.RowsAffected(), nil
 }
