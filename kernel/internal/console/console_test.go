@@ -1,0 +1,174 @@
+package console_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// browserless is an HTTP client with cookies that does not follow
+// redirects, for the console's HTTP-level checks.
+type browserless struct {
+	t      *testing.T
+	k      *kernel
+	client *http.Client
+}
+
+func newBrowserless(t *testing.T, k *kernel) *browserless {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &browserless{t: t, k: k, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browserless) do(method, path string, form url.Values, headers ...string) (*http.Response, string) {
+	b.t.Helper()
+	var rd io.Reader
+	if form != nil {
+		rd = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.k.url+path, rd)
+	require.NoError(b.t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := b.client.Do(req)
+	require.NoError(b.t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(b.t, err)
+	return res, string(raw)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, html string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(html)
+	require.NotNil(t, m, "no CSRF field in %s", html)
+	return m[1]
+}
+
+func sessionCookie(res *http.Response) *http.Cookie {
+	for _, c := range res.Cookies() {
+		if c.Name == "edulure_console" {
+			return c
+		}
+	}
+	return nil
+}
+
+// The console's pages carry a strict CSP and clickjacking protection; its
+// cookie is HttpOnly, SameSite=Strict, and Secure except on loopback; every
+// form post needs the session's CSRF token and the same origin; the
+// cookie holds the tokens sealed, so it reads as nothing and a changed one
+// is no session.
+func TestConsoleSessionSecurity(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	b := newBrowserless(t, k)
+
+	res, _ := b.do("GET", "/console", nil)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/login?next=%2Fconsole", res.Header.Get("Location"))
+
+	res, html := b.do("GET", "/console/login", nil)
+	require.Equal(t, 200, res.StatusCode)
+	csp := res.Header.Get("Content-Security-Policy")
+	require.Contains(t, csp, "script-src 'self'")
+	require.Contains(t, csp, "style-src 'self'")
+	require.Contains(t, csp, "frame-ancestors 'none'")
+	require.NotContains(t, csp, "unsafe")
+	require.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
+	require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+	require.NotContains(t, html, "<script>", "no inline script")
+	require.NotContains(t, html, "style=", "no inline style")
+	c := sessionCookie(res)
+	require.NotNil(t, c)
+	require.True(t, c.HttpOnly)
+	require.Equal(t, http.SameSiteStrictMode, c.SameSite)
+	require.False(t, c.Secure, "plain http on loopback (a developer's machine)")
+	csrf := csrfOf(t, html)
+
+	// Served under another name, the cookie is Secure.
+	res, _ = newBrowserless(t, k).do("GET", "/console/login", nil, "Host", "console.northwind.example")
+	require.True(t, sessionCookie(res).Secure)
+
+	login := url.Values{"email": {"admin@northwind.test"}, "password": {password}}
+	res, html = b.do("POST", "/console/login", login)
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "no CSRF token")
+	require.Contains(t, html, "security token")
+
+	login.Set("csrf", csrf)
+	res, _ = b.do("POST", "/console/login", login, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "another site's form")
+
+	wrong := url.Values{"email": {"admin@northwind.test"}, "password": {"not-the-password-1"}, "csrf": {csrf}}
+	res, html = b.do("POST", "/console/login", wrong)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	require.Contains(t, html, `role="alert"`)
+
+	res, _ = b.do("POST", "/console/login", login, "Origin", k.url, "Sec-Fetch-Site", "same-origin")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console", res.Header.Get("Location"))
+	sealed := sessionCookie(res).Value
+	require.NotContains(t, sealed, "eyJ", "no readable JWT in the cookie")
+	require.NotContains(t, sealed, "edr_", "no readable refresh token in the cookie")
+
+	res, html = b.do("GET", "/console", nil)
+	require.Equal(t, 200, res.StatusCode)
+	require.Contains(t, html, "admin@northwind.test")
+	require.Contains(t, html, "Institution northwind")
+
+	// A changed cookie is no session.
+	u, _ := url.Parse(k.url + "/console")
+	tampered := []byte(sealed)
+	tampered[len(tampered)/2] ^= 1
+	if tampered[len(tampered)/2] == '-' || tampered[len(tampered)/2] == '_' {
+		tampered[len(tampered)/2] = 'A'
+	}
+	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: "edulure_console", Value: string(tampered), Path: "/console"}})
+	res, _ = b.do("GET", "/console", nil)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	// A page that does not exist is a 404 page, not a login loop.
+	res, _ = b.do("GET", "/console/nowhere", nil)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+}
+
+// Signing out revokes the session in the kernel: the tokens the cookie
+// held no longer work, and the console asks to sign in again.
+func TestConsoleSignOutRevokes(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "csrf": {csrfOf(t, html)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "this session")
+	res, _ = b.do("POST", "/console/logout", url.Values{"csrf": {csrfOf(t, html)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/login", res.Header.Get("Location"))
+	res, _ = b.do("GET", "/console/account", nil)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	// The kernel lists the console's session as revoked: a new login sees
+	// only its own.
+	token := k.login("admin@northwind.test", "northwind")
+	status, body := k.api("GET", "/api/v1/me/sessions", token, nil)
+	require.Equal(t, 200, status)
+	require.Len(t, body["items"], 1, "%v", body)
+}
