@@ -37,7 +37,7 @@ type screen struct {
 	Query   []screenQuery
 	Columns []string
 	Perm    string
-	Key     string // the answer's list property: items, or another
+	Key     string      // the answer's list property: items, or another
 	Create  *createForm // POST on the same path, if any
 	Nested  []*screen   // lists under one row: Path + "/{x}/..."
 }
@@ -53,7 +53,7 @@ type createForm struct {
 
 // screenLink is a screen in the navigation.
 type screenLink struct {
-	Plugin string
+	Plugin  string
 	Screens []*screen
 }
 
