@@ -14,7 +14,7 @@ help: ## List the targets
 deps: ## Install what the project needs on a fresh machine (PostgreSQL server binaries; Chromium and axe-core for the console's browser tests)
 	@./scripts/ensure-postgres.sh
 	@./scripts/ensure-chromium.sh
-	@./scripts/ensure-axe.sh
+	@./scripts/ensure-axe.sh >/dev/null
 
 .PHONY: build
 build: ## Build the edulure binary into bin/

@@ -83,6 +83,9 @@ func (c *Console) call(r *http.Request, token, method, path string, body any) *a
 	if err != nil {
 		return &apiResult{Status: http.StatusBadRequest, Problem: &apiProblem{Status: 400, Detail: err.Error()}}
 	}
+	if body == nil {
+		req.Body = http.NoBody // as a server's request has: never nil
+	}
 	req.RemoteAddr = r.RemoteAddr
 	req.Host = r.Host
 	req.TLS = r.TLS

@@ -51,11 +51,12 @@ type kernel struct {
 
 // plugin is a plugin binary for a test's plugins.hcl.
 type plugin struct {
-	name   string
-	module string // its own Go module, relative to the repository's root
-	pkg    string // or a package of the kernel's module, built with ldflags
-	ld     string
-	config string // HCL object
+	name    string
+	version string // as the binary's manifest says; "" 1.0.0
+	module  string // its own Go module, relative to the repository's root
+	pkg     string // or a package of the kernel's module, built with ldflags
+	ld      string
+	config  string // HCL object
 }
 
 var (
@@ -103,7 +104,11 @@ func start(t testing.TB, plugins []plugin, env ...string) *kernel {
 		var b strings.Builder
 		for _, p := range plugins {
 			path, sum := build(t, p)
-			fmt.Fprintf(&b, "plugin %q {\n  path = %q\n  version = \"1.0.0\"\n  sha256 = %q\n  enabled_by_default = true\n", p.name, path, sum)
+			v := p.version
+			if v == "" {
+				v = "1.0.0"
+			}
+			fmt.Fprintf(&b, "plugin %q {\n  path = %q\n  version = %q\n  sha256 = %q\n  enabled_by_default = true\n", p.name, path, v, sum)
 			if p.config != "" {
 				fmt.Fprintf(&b, "  config = %s\n", p.config)
 			}
@@ -218,4 +223,15 @@ func (k *kernel) waitAPI(path, token string, ok func(map[string]any) bool) map[s
 		assert.Fail(c, "no matching item yet", "%s: %v", path, body)
 	}, eventually, 50*time.Millisecond)
 	return found
+}
+
+// loginMFA logs in over the API with a recovery code.
+func (k *kernel) loginMFA(email, slug, recoveryCode string) string {
+	k.t.Helper()
+	status, body := k.api("POST", "/api/v1/auth/login", "", map[string]any{"email": email, "password": password, "tenant": slug})
+	require.Equal(k.t, 200, status, "%v", body)
+	require.Equal(k.t, true, body["mfa_required"], "%v", body)
+	status, body = k.api("POST", "/api/v1/auth/mfa/verify", "", map[string]any{"mfa_token": body["mfa_token"], "recovery_code": recoveryCode})
+	require.Equal(k.t, 200, status, "%v", body)
+	return body["access_token"].(string)
 }
