@@ -20,8 +20,9 @@ var funcs = template.FuncMap{
 		}
 		return m[k]
 	},
-	"objs": objects,
-	"list": func(xs ...string) []string { return xs },
+	"objs":  objects,
+	"title": labelFor,
+	"list":  func(xs ...string) []string { return xs },
 	"when": func(v any) string {
 		s, _ := v.(string)
 		if s == "" {

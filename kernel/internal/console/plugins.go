@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,7 +85,14 @@ func schemaFields(schema, values, secrets map[string]any, posted url.Values) []f
 	for n := range props {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	// Required fields first, then by name.
+	sort.Slice(names, func(i, j int) bool {
+		ri, rj := slices.Contains(required, names[i]), slices.Contains(required, names[j])
+		if ri != rj {
+			return ri
+		}
+		return names[i] < names[j]
+	})
 	out := make([]field, 0, len(names))
 	for _, n := range names {
 		ps, _ := props[n].(map[string]any)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // A plugin's screens are made from its routes, as the OpenAPI document
@@ -31,6 +32,7 @@ import (
 type screen struct {
 	Plugin  string
 	ID      string // the GET operation's operationId
+	Label   string // a short name from its path: "Courses", "Cohorts"
 	Title   string // its summary
 	Path    string // /api/v1/courses/{course_id}/cohorts
 	Params  []string
@@ -101,7 +103,7 @@ func parseScreens(doc map[string]any) []*screen {
 		if itemSchema == nil {
 			continue
 		}
-		s := &screen{Plugin: plugin, ID: str(get["operationId"]), Title: str(get["summary"]), Path: path, Perm: str(get["x-permission"]), Columns: columns(doc, itemSchema), Key: key}
+		s := &screen{Plugin: plugin, ID: str(get["operationId"]), Title: str(get["summary"]), Path: path, Perm: str(get["x-permission"]), Columns: columns(doc, itemSchema), Key: key, Label: pathLabel(plugin, path)}
 		for _, p := range objects(get["parameters"]) {
 			switch str(p["in"]) {
 			case "path":
@@ -166,6 +168,24 @@ func parseScreens(doc map[string]any) []*screen {
 		sort.Slice(s.Nested, func(i, j int) bool { return s.Nested[i].Path < s.Nested[j].Path })
 	}
 	return all
+}
+
+// pathLabel names a list by its path's words: /api/v1/courses → Courses,
+// /api/v1/telemetry/exports (telemetry's) → Exports,
+// /api/v1/courses/{course_id}/cohorts → Cohorts.
+func pathLabel(plugin, path string) string {
+	var words []string
+	for _, seg := range strings.Split(strings.TrimPrefix(path, "/api/v1/"), "/") {
+		if seg == "" || strings.HasPrefix(seg, "{") {
+			words = words[:0]
+			continue
+		}
+		words = append(words, strings.NewReplacer("-", " ", "_", " ").Replace(seg))
+	}
+	if len(words) > 1 && words[0] == plugin {
+		words = words[1:]
+	}
+	return labelFor(strings.Join(words, " "))
 }
 
 // deref follows a $ref into the document's components.
@@ -374,7 +394,7 @@ func (c *Console) renderScreen(q *req, status int, v view) {
 		links := make([][]map[string]string, len(rows))
 		for i, r := range rows {
 			for _, col := range s.Columns {
-				cells[i] = append(cells[i], str(r[col]))
+				cells[i] = append(cells[i], cell(r[col]))
 			}
 			for _, n := range s.Nested {
 				u := url.Values{}
@@ -384,7 +404,7 @@ func (c *Console) renderScreen(q *req, status int, v view) {
 					}
 				}
 				u.Set(n.Params[len(n.Params)-1], str(r["id"]))
-				links[i] = append(links[i], map[string]string{"title": n.Title, "href": Prefix + "/apps/" + n.Plugin + "/" + n.ID + "?" + u.Encode()})
+				links[i] = append(links[i], map[string]string{"title": n.Label, "href": Prefix + "/apps/" + n.Plugin + "/" + n.ID + "?" + u.Encode()})
 			}
 		}
 		data["cells"], data["links"], data["next"] = cells, links, str(res.Body["next_cursor"])
@@ -395,11 +415,21 @@ func (c *Console) renderScreen(q *req, status int, v view) {
 		form := v.Form
 		data["createFields"] = schemaFields(s.Create.Schema, nil, nil, form)
 	}
-	v.Title, v.Nav = s.Title, "app:"+s.Plugin
+	v.Title, v.Nav = labelFor(s.Plugin)+": "+s.Label, "app:"+s.Plugin
 	if status == http.StatusOK && !res.ok() {
 		status = statusFor(res)
 	}
 	q.render(status, "screen", v.withData(data))
+}
+
+// cell is a value as a table shows it: times in UTC to the minute.
+func cell(v any) string {
+	if s, ok := v.(string); ok && len(s) >= 20 && s[4] == '-' && s[10] == 'T' {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.UTC().Format("2006-01-02 15:04")
+		}
+	}
+	return str(v)
 }
 
 func (v view) withData(d map[string]any) view {
