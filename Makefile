@@ -41,6 +41,7 @@ test: deps ## Run every test (Go, Rego) against a throwaway Postgres that is rem
 fuzz: ## Run each fuzz test for 30 s
 	$(GO) test ./kernel/internal/httpapi -run '^$$' -fuzz FuzzDecodeBody -fuzztime 30s
 	$(GO) test ./kernel/internal/token -run '^$$' -fuzz FuzzVerify -fuzztime 30s
+	$(GO) test ./kernel/internal/console -run '^$$' -fuzz FuzzSessionCookie -fuzztime 30s
 	cd sdk && $(GO) test . -run '^$$' -fuzz FuzzPage -fuzztime 30s
 	cd sdk && $(GO) test ./wire -run '^$$' -fuzz FuzzContract -fuzztime 30s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzQuiz -fuzztime 30s

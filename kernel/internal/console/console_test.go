@@ -172,3 +172,39 @@ func TestConsoleSignOutRevokes(t *testing.T) {
 	require.Equal(t, 200, status)
 	require.Len(t, body["items"], 1, "%v", body)
 }
+
+// An access token near its end is refreshed by the console before it
+// calls the API (here every request: tokens live 20 s, and the console
+// refreshes within 30 s of the end): the refresh token rotates, the
+// session stays one session, and a refresh token the kernel no longer
+// takes (the session revoked elsewhere) sends the browser to sign in.
+func TestConsoleRefreshesTokens(t *testing.T) {
+	k := start(t, nil, "EDULURE_ACCESS_TOKEN_TTL", "20s")
+	k.institution("northwind")
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "csrf": {csrfOf(t, html)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	first := sessionCookie(res).Value
+	res, html = b.do("GET", "/console/account", nil)
+	require.Equal(t, 200, res.StatusCode)
+	require.Contains(t, html, "this session")
+	second := sessionCookie(res).Value
+	require.NotEqual(t, first, second, "new tokens sealed in the cookie")
+	res, _ = b.do("GET", "/console/account", nil)
+	require.Equal(t, 200, res.StatusCode)
+
+	// One session in the kernel: the console's (and this login's).
+	token := k.login("admin@northwind.test", "northwind")
+	status, body := k.api("GET", "/api/v1/me/sessions", token, nil)
+	require.Equal(t, 200, status)
+	require.Len(t, body["items"], 2, "%v", body)
+	// Revoke the console's from elsewhere: the next page asks to sign in.
+	status, _ = k.api("DELETE", "/api/v1/me/sessions", token, nil)
+	require.Equal(t, 200, status)
+	res, _ = b.do("GET", "/console/account", nil)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/login", res.Header.Get("Location"))
+	_, html = b.do("GET", "/console/login", nil)
+	require.Contains(t, html, "Your session has ended")
+}
