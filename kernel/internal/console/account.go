@@ -53,3 +53,23 @@ func (c *Console) revokeSession(q *req) {
 	}
 	q.redirect(Prefix+"/account", "The session was revoked.")
 }
+
+// newRecoveryCodes replaces the recovery codes (a code is needed).
+func (c *Console) newRecoveryCodes(q *req) {
+	res := q.call(http.MethodPost, "/api/v1/me/mfa/recovery-codes", map[string]string{"code": strings.TrimSpace(q.r.PostFormValue("code"))})
+	if !res.ok() {
+		q.redirect(Prefix+"/account", "No new recovery codes: "+res.message())
+		return
+	}
+	q.render(http.StatusOK, "recovery", view{Title: "Your recovery codes", Nav: "account", Data: map[string]any{"codes": strs(res.Body["recovery_codes"]), "next": Prefix + "/account"}})
+}
+
+// disableMFA turns the second factor off (a code is needed).
+func (c *Console) disableMFA(q *req) {
+	res := q.call(http.MethodPost, "/api/v1/me/mfa/disable", map[string]string{"code": strings.TrimSpace(q.r.PostFormValue("code"))})
+	if !res.ok() {
+		q.redirect(Prefix+"/account", "Two-factor authentication is still on: "+res.message())
+		return
+	}
+	q.redirect(Prefix+"/account", "Two-factor authentication is off.")
+}

@@ -380,7 +380,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(`//button[text()='Sign in']`), chromedp.WaitVisible(h1("Overview")))
 	b.open("/console/operator/institutions", "Institutions")
 	b.do(chromedp.WaitVisible(`//th[text()='Institution northwind']`))
-	b.accessible("institutions")
+	b.do(chromedp.SendKeys(chromedp.ID("t-slug"), "Not A Slug"), chromedp.SendKeys(chromedp.ID("t-name"), "Southwind College"),
+		chromedp.Click(`//button[text()='Create institution']`), chromedp.WaitVisible(`#t-slug-error`))
+	b.accessible("institutions with an error")
+	b.do(chromedp.SetValue(chromedp.ID("t-slug"), "southwind"), chromedp.Click(`//button[text()='Create institution']`),
+		chromedp.WaitVisible(flash("The institution Southwind College was created.")), chromedp.WaitVisible(`//th[text()='Southwind College']`))
+	b.open("/console/operator/audit", "Platform audit log")
+	b.do(chromedp.Click(`//button[text()='Verify the chain']`), chromedp.WaitVisible(`#verify-result`))
+	require.Contains(t, b.text("#verify-result"), "verifies")
+	b.accessible("platform audit")
 	b.open("/console/operator/plugins", "Installed plugins")
 	b.do(chromedp.WaitVisible(`//th[text()='courses']`))
 	b.accessible("installed plugins")

@@ -1,18 +1,42 @@
 package console
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // Operator pages: what the API offers platform operators (institutions,
 // plugins with restarts and last errors, reloading plugins.hcl, signing
 // keys).
 
 func (c *Console) institutions(q *req) {
+	c.renderInstitutions(q, http.StatusOK, view{})
+}
+
+func (c *Console) renderInstitutions(q *req, status int, v view) {
 	res := q.get("/api/v1/tenants?limit=100")
 	if !res.ok() {
 		q.apiFail(res)
 		return
 	}
-	q.render(http.StatusOK, "institutions", view{Title: "Institutions", Nav: "op-institutions", Data: map[string]any{"tenants": res.items()}})
+	v.Title, v.Nav, v.Data = "Institutions", "op-institutions", map[string]any{"tenants": res.items()}
+	q.render(status, "institutions", v)
+}
+
+// createInstitution: POST /api/v1/tenants; its first admin is invited
+// (or, for a verified account, made admin).
+func (c *Console) createInstitution(q *req) {
+	f := q.r.PostForm
+	body := map[string]string{"slug": strings.TrimSpace(f.Get("slug")), "name": strings.TrimSpace(f.Get("name"))}
+	if e := strings.TrimSpace(f.Get("admin_email")); e != "" {
+		body["admin_email"] = e
+	}
+	res := q.call(http.MethodPost, "/api/v1/tenants", body)
+	if !res.ok() {
+		c.renderInstitutions(q, statusFor(res), view{Error: "The institution was not created: " + res.message(), Fields: res.fields(), Form: f})
+		return
+	}
+	q.redirect(Prefix+"/operator/institutions", "The institution "+str(res.Body["name"])+" was created.")
 }
 
 func (c *Console) platformPlugins(q *req) {

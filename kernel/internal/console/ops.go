@@ -24,11 +24,20 @@ func query(r *http.Request, keys ...string) (url.Values, string) {
 // first) but filters nothing, so the filters here (action, actor) apply to
 // the page loaded; "verify" checks the whole chain.
 func (c *Console) audit(q *req) {
+	c.auditPage(q, "/api/v1/tenant/audit", Prefix+"/audit", "audit", "Audit log")
+}
+
+// platformAudit is the platform's audit chain, for operators.
+func (c *Console) platformAudit(q *req) {
+	c.auditPage(q, "/api/v1/admin/audit", Prefix+"/operator/audit", "op-audit", "Platform audit log")
+}
+
+func (c *Console) auditPage(q *req, api, page, nav, title string) {
 	qs := url.Values{"limit": {"100"}}
 	if cur := q.r.URL.Query().Get("cursor"); cur != "" {
 		qs.Set("cursor", cur)
 	}
-	res := q.get("/api/v1/tenant/audit?" + qs.Encode())
+	res := q.get(api + "?" + qs.Encode())
 	if !res.ok() {
 		q.apiFail(res)
 		return
@@ -45,16 +54,16 @@ func (c *Console) audit(q *req) {
 		}
 		entries = append(entries, e)
 	}
-	data := map[string]any{"entries": entries, "next": str(res.Body["next_cursor"]), "action": action, "actor": actor}
+	data := map[string]any{"entries": entries, "next": str(res.Body["next_cursor"]), "action": action, "actor": actor, "page": page}
 	if q.r.URL.Query().Get("verify") == "1" {
-		v := q.get("/api/v1/tenant/audit/verify")
+		v := q.get(api + "/verify")
 		if v.ok() {
 			data["verify"] = v.Body
 		} else {
 			data["verifyError"] = v.message()
 		}
 	}
-	q.render(http.StatusOK, "audit", view{Title: "Audit log", Nav: "audit", Data: data})
+	q.render(http.StatusOK, "audit", view{Title: title, Nav: nav, Data: data})
 }
 
 func (c *Console) events(q *req) {

@@ -21,6 +21,8 @@ func (c *Console) routes() {
 	m.HandleFunc("POST "+Prefix+"/account/totp", c.authed(c.beginTOTP))
 	m.HandleFunc("POST "+Prefix+"/account/totp/confirm", c.authed(c.confirmTOTP))
 	m.HandleFunc("POST "+Prefix+"/account/sessions/{id}/revoke", c.authed(c.revokeSession))
+	m.HandleFunc("POST "+Prefix+"/account/recovery-codes", c.authed(c.newRecoveryCodes))
+	m.HandleFunc("POST "+Prefix+"/account/mfa/disable", c.authed(c.disableMFA))
 
 	m.HandleFunc("GET "+Prefix+"/plugins", c.authed(c.plugins))
 	m.HandleFunc("POST "+Prefix+"/plugins/{name}/enabled", c.authed(c.setPluginEnabled))
@@ -54,6 +56,8 @@ func (c *Console) routes() {
 	m.HandleFunc("POST "+Prefix+"/apps/{plugin}/{op}", c.authed(c.screenCreate))
 
 	m.HandleFunc("GET "+Prefix+"/operator/institutions", c.authed(c.institutions))
+	m.HandleFunc("POST "+Prefix+"/operator/institutions", c.authed(c.createInstitution))
+	m.HandleFunc("GET "+Prefix+"/operator/audit", c.authed(c.platformAudit))
 	m.HandleFunc("GET "+Prefix+"/operator/plugins", c.authed(c.platformPlugins))
 	m.HandleFunc("POST "+Prefix+"/operator/plugins/reload", c.authed(c.reloadPlugins))
 	m.HandleFunc("GET "+Prefix+"/operator/keys", c.authed(c.keys))
