@@ -188,8 +188,9 @@ func (b *browser) code(secret string) string {
 // axe-core and saving screenshots (.test-results/console-screenshots).
 func TestConsoleInBrowser(t *testing.T) {
 	k := start(t, []plugin{
-		{name: "courses", version: "0.4.0", module: "plugins/courses"},
-		{name: "gamification", version: "0.4.0", module: "examples/gamification"},
+		{name: "courses", module: "plugins/courses"},
+		{name: "telemetry", module: "plugins/telemetry"},
+		{name: "gamification", module: "examples/gamification"},
 		// A subscriber that fails every delivery: dead letters to replay.
 		{name: "failing", pkg: "github.com/edulure/edulure/kernel/internal/supervisor/internal/testplugin",
 			ld: "-X main.name=failing -X main.subscribe=tenancy.member.joined.v1", config: `{ fail_events = true }`},
@@ -304,6 +305,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.shot("08-courses-catalogue")
 	b.open("/console/apps/courses/courses_get_enrolments", "Courses: Enrolments")
 	b.accessible("courses enrolments")
+	b.do(chromedp.Click(`//nav//a[contains(@href, '/telemetry_get_telemetry_exports')]`), chromedp.WaitVisible(h1("Telemetry: Exports")))
+	b.accessible("telemetry exports")
 	_, members := k.api("GET", "/api/v1/tenant/members", admin, nil)
 	learner := ""
 	for _, m := range members["items"].([]any) {

@@ -51,12 +51,11 @@ type kernel struct {
 
 // plugin is a plugin binary for a test's plugins.hcl.
 type plugin struct {
-	name    string
-	version string // as the binary's manifest says; "" 1.0.0
-	module  string // its own Go module, relative to the repository's root
-	pkg     string // or a package of the kernel's module, built with ldflags
-	ld      string
-	config  string // HCL object
+	name   string
+	module string // its own Go module, relative to the repository's root
+	pkg    string // or a package of the kernel's module, built with ldflags
+	ld     string
+	config string // HCL object
 }
 
 var (
@@ -95,6 +94,17 @@ func build(t testing.TB, p plugin) (path, sum string) {
 	return path, hex.EncodeToString(s[:])
 }
 
+// manifestVersion is the version a plugin binary's manifest says
+// (`<binary> manifest`, as edulure dev reads it).
+func manifestVersion(t testing.TB, path string) string {
+	t.Helper()
+	out, err := exec.Command(path, "manifest").Output()
+	require.NoError(t, err, "%s manifest", path)
+	var m struct{ Version string }
+	require.NoError(t, json.Unmarshal(out, &m))
+	return m.Version
+}
+
 // start runs a kernel with the plugins and the extra environment.
 func start(t testing.TB, plugins []plugin, env ...string) *kernel {
 	t.Helper()
@@ -104,10 +114,7 @@ func start(t testing.TB, plugins []plugin, env ...string) *kernel {
 		var b strings.Builder
 		for _, p := range plugins {
 			path, sum := build(t, p)
-			v := p.version
-			if v == "" {
-				v = "1.0.0"
-			}
+			v := manifestVersion(t, path)
 			fmt.Fprintf(&b, "plugin %q {\n  path = %q\n  version = %q\n  sha256 = %q\n  enabled_by_default = true\n", p.name, path, v, sum)
 			if p.config != "" {
 				fmt.Fprintf(&b, "  config = %s\n", p.config)
