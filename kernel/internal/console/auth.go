@@ -104,11 +104,10 @@ func (c *Console) mfaVerify(q *req) {
 			q.render(statusFor(res), "login", view{Title: "Sign in", Error: "Your sign-in expired; please start again."})
 			return
 		}
-		if q.s.Enrol {
-			// The enrolment secret stays the one shown: set it up again.
-			if en := c.call(q.r, "", http.MethodPost, "/api/v1/auth/mfa/setup", map[string]string{"mfa_token": q.s.MFA}); en.ok() {
-				_ = enrolmentData(v.Data, en.Body)
-			}
+		if q.s.Enrol && f.Get("secret") != "" {
+			// The key shown stays the one pending (the person may have
+			// scanned it already): show it again, from the form.
+			_ = enrolmentData(v.Data, map[string]any{"secret": f.Get("secret"), "otpauth_url": f.Get("otpauth")})
 		}
 		q.render(statusFor(res), "mfa", v)
 		return

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	stdhtml "html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -8,7 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -207,4 +210,61 @@ func TestConsoleRefreshesTokens(t *testing.T) {
 	require.Equal(t, "/console/login", res.Header.Get("Location"))
 	_, html = b.do("GET", "/console/login", nil)
 	require.Contains(t, html, "Your session has ended")
+}
+
+var (
+	secretShown = regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`)
+	qrShown     = regexp.MustCompile(`<img class="qr" src="data:image/png;base64,[A-Za-z0-9+/=&#;]+"`)
+)
+
+// An institution that requires a second factor of a role: its member
+// without one enrols within the sign-in (QR code and key), and is signed
+// in with recovery codes shown once. A wrong code is refused, the same key
+// shown again.
+func TestConsoleEnrolsWithinSignIn(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	admin := k.login("admin@northwind.test", "northwind")
+	status, body := k.api("PATCH", "/api/v1/tenant", admin, map[string]any{"mfa_required_roles": []string{"learner"}})
+	require.Equal(t, 200, status, "%v", body)
+
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	csrf := csrfOf(t, html)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"learner@northwind.test"}, "password": {password}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.True(t, strings.HasPrefix(res.Header.Get("Location"), "/console/login/mfa"))
+	res, html = b.do("GET", res.Header.Get("Location"), nil)
+	require.Equal(t, 200, res.StatusCode)
+	require.Regexp(t, qrShown, html)
+	secret := secretShown.FindStringSubmatch(html)
+	require.NotNil(t, secret, html)
+
+	form := url.Values{"code": {"000000"}, "csrf": {csrf}, "secret": {secret[1]}, "otpauth": {otpauthOf(t, html)}}
+	res, html = b.do("POST", "/console/login/mfa", form)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	require.Contains(t, html, `role="alert"`)
+	again := secretShown.FindStringSubmatch(html)
+	require.NotNil(t, again, "the key is shown again")
+	require.Equal(t, secret[1], again[1], "the same key: the person may have scanned it")
+	require.Regexp(t, qrShown, html)
+
+	code, err := totp.GenerateCode(again[1], time.Now())
+	require.NoError(t, err)
+	form.Set("code", code)
+	res, html = b.do("POST", "/console/login/mfa", form)
+	require.Equal(t, 200, res.StatusCode, html)
+	require.Contains(t, html, `id="recovery-codes"`)
+	res, html = b.do("GET", "/console", nil)
+	require.Equal(t, 200, res.StatusCode)
+	require.Contains(t, html, "learner@northwind.test")
+}
+
+var otpauthField = regexp.MustCompile(`name="otpauth" value="([^"]+)"`)
+
+func otpauthOf(t *testing.T, html string) string {
+	t.Helper()
+	m := otpauthField.FindStringSubmatch(html)
+	require.NotNil(t, m, "no otpauth field in %s", html)
+	return stdhtml.UnescapeString(m[1])
 }
