@@ -237,7 +237,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.do(chromedp.SendKeys(chromedp.ID("email"), "admin@northwind.test"), chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(`//button[text()='Sign in']`), chromedp.WaitVisible(h1("Two-factor authentication")))
 	b.accessible("second factor")
-	b.do(chromedp.SendKeys(chromedp.ID("code"), "000000"), chromedp.Click(`//button[text()='Verify']`),
+	b.do(chromedp.SendKeys(chromedp.ID("code"), wrongCode(t, secret)), chromedp.Click(`//button[text()='Verify']`),
 		chromedp.WaitVisible(`//p[@role='alert']`), chromedp.WaitVisible(h1("Two-factor authentication")))
 	b.do(chromedp.SetValue(chromedp.ID("code"), b.code(secret)), chromedp.Click(`//button[text()='Verify']`),
 		chromedp.WaitVisible(h1("Overview")), chromedp.WaitVisible(`//dd[text()='on']`))

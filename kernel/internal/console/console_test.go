@@ -240,7 +240,7 @@ func TestConsoleEnrolsWithinSignIn(t *testing.T) {
 	secret := secretShown.FindStringSubmatch(html)
 	require.NotNil(t, secret, html)
 
-	form := url.Values{"code": {"000000"}, "csrf": {csrf}, "secret": {secret[1]}, "otpauth": {otpauthOf(t, html)}}
+	form := url.Values{"code": {wrongCode(t, secret[1])}, "csrf": {csrf}, "secret": {secret[1]}, "otpauth": {otpauthOf(t, html)}}
 	res, html = b.do("POST", "/console/login/mfa", form)
 	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
 	require.Contains(t, html, `role="alert"`)

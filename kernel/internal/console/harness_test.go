@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -241,4 +242,23 @@ func (k *kernel) loginMFA(email, slug, recoveryCode string) string {
 	status, body = k.api("POST", "/api/v1/auth/mfa/verify", "", map[string]any{"mfa_token": body["mfa_token"], "recovery_code": recoveryCode})
 	require.Equal(k.t, 200, status, "%v", body)
 	return body["access_token"].(string)
+}
+
+// wrongCode is a six-digit code that no step near now accepts for secret.
+func wrongCode(t testing.TB, secret string) string {
+	t.Helper()
+	valid := map[string]bool{}
+	now := time.Now()
+	for _, d := range []time.Duration{-60 * time.Second, -30 * time.Second, 0, 30 * time.Second, 60 * time.Second} {
+		c, err := totp.GenerateCode(secret, now.Add(d))
+		require.NoError(t, err)
+		valid[c] = true
+	}
+	for _, c := range []string{"000000", "111111", "222222", "333333", "444444", "555555"} {
+		if !valid[c] {
+			return c
+		}
+	}
+	t.Fatal("no wrong code found")
+	return ""
 }
