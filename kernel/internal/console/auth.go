@@ -58,7 +58,16 @@ func (c *Console) login(q *req) {
 		return
 	}
 	q.takeTokens(res.Body)
-	q.redirect(nextPage(f.Get("next")), "")
+	q.redirect(afterSignIn(q, res.Body, nextPage(f.Get("next"))))
+}
+
+// afterSignIn is where a sign-in leads: the page asked for, or, for
+// someone in several institutions who named none, the choice of one.
+func afterSignIn(q *req, b map[string]any, next string) (string, string) {
+	if q.s.Tenant == "" && len(objects(b["memberships"])) > 0 {
+		return Prefix + "/account", "Choose the institution to work in."
+	}
+	return next, ""
 }
 
 // mfaForm asks for the second factor; when the institution requires one
@@ -113,11 +122,13 @@ func (c *Console) mfaVerify(q *req) {
 		return
 	}
 	q.takeTokens(res.Body)
+	next, flash := afterSignIn(q, res.Body, nextPage(f.Get("next")))
 	if codes := strs(res.Body["recovery_codes"]); len(codes) > 0 {
-		q.render(http.StatusOK, "recovery", view{Title: "Your recovery codes", Data: map[string]any{"codes": codes, "next": nextPage(f.Get("next"))}})
+		q.s.Flash = flash
+		q.render(http.StatusOK, "recovery", view{Title: "Your recovery codes", Data: map[string]any{"codes": codes, "next": next}})
 		return
 	}
-	q.redirect(nextPage(f.Get("next")), "")
+	q.redirect(next, flash)
 }
 
 // enrolmentData puts an enrolment's secret and its QR code (a PNG as a

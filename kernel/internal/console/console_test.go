@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	stdhtml "html"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/edulure/edulure/kernel/internal/app"
 )
 
 // browserless is an HTTP client with cookies that does not follow
@@ -267,4 +270,40 @@ func otpauthOf(t *testing.T, html string) string {
 	m := otpauthField.FindStringSubmatch(html)
 	require.NotNil(t, m, "no otpauth field in %s", html)
 	return stdhtml.UnescapeString(m[1])
+}
+
+// Someone in two institutions switches from one to the other: the
+// console's session is then the new institution's, the old one signed
+// out in the kernel.
+func TestConsoleSwitchInstitution(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	k.institution("southwind")
+	_, err := app.CreateUser(context.Background(), k.kernel.Pool, app.UserSpec{Email: "admin@northwind.test", Name: "Admin", Password: password, Tenant: "southwind", Roles: []string{"instructor"}})
+	require.NoError(t, err)
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	csrf := csrfOf(t, html)
+	// Naming no institution, the choice comes first.
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/account", res.Header.Get("Location"))
+	_, html = b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "Choose the institution to work in.")
+	res, _ = b.do("POST", "/console/switch", url.Values{"tenant": {"northwind"}, "csrf": {csrfOf(t, html)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "<strong>Institution northwind</strong>")
+	require.Contains(t, html, "Switch to Institution southwind")
+	res, _ = b.do("POST", "/console/switch", url.Values{"tenant": {"southwind"}, "csrf": {csrfOf(t, html)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console", nil)
+	require.Contains(t, html, "You are now working in Institution southwind.")
+	require.Contains(t, html, "<strong>Institution southwind</strong>")
+	require.Contains(t, html, "instructor")
+
+	token := k.login("admin@northwind.test", "southwind")
+	status, body := k.api("GET", "/api/v1/me/sessions", token, nil)
+	require.Equal(t, 200, status)
+	require.Len(t, body["items"], 2, "the console's new session and this login: the old one was signed out: %v", body)
 }
