@@ -297,6 +297,22 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 
+	// A secret setting: not set, refused at its field when too short, then
+	// set, and never shown back.
+	b.open("/console/plugins/failing/settings", "failing settings")
+	b.do(chromedp.WaitVisible(`//p[@id='f-config-api_key-state' and starts-with(., 'Not set.')]`),
+		chromedp.SendKeys(chromedp.ID("f-config-api_key"), "short"), chromedp.Click(`//button[text()='Save settings']`),
+		chromedp.WaitVisible(`#f-config-api_key-error`))
+	b.do(chromedp.SendKeys(chromedp.ID("f-config-api_key"), "a-long-enough-secret-1"), chromedp.Click(`//button[text()='Save settings']`),
+		chromedp.WaitVisible(flash("The settings of failing were saved.")), chromedp.WaitVisible(`//p[@id='f-config-api_key-state' and starts-with(., 'Set')]`))
+	pageHTML, err := chromedp.Run(b.ctx, chromedp.OuterHTML("html"))
+	require.NoError(t, err)
+	require.NotContains(t, pageHTML, "a-long-enough-secret-1", "a secret is never shown")
+	value, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.ID("f-config-api_key")))
+	require.NoError(t, err)
+	require.Empty(t, value)
+	b.accessible("secret settings")
+
 	// A plugin's screens: the courses catalogue and enrolments, and the
 	// gamification example's leaderboard with its award form.
 	b.do(chromedp.Navigate(k.url+"/console"), chromedp.WaitVisible(`//nav//a[contains(@href, '/courses_get_courses')]`))
@@ -321,6 +337,19 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(flash("Saved.")), chromedp.WaitVisible(`//td[text()='25']`))
 	b.accessible("leaderboard")
 	b.shot("09-leaderboard")
+
+	// A member's roles changed, then the member removed.
+	b.open("/console/people", "People")
+	b.do(chromedp.Click(`//a[text()='learner@northwind.test']`), chromedp.WaitVisible(h1("learner@northwind.test")),
+		chromedp.Click(`input[name=roles][value=instructor]`), chromedp.Click(`//button[text()='Save roles']`),
+		chromedp.WaitVisible(flash("The roles were saved.")))
+	b.accessible("member")
+	_, member := k.api("GET", "/api/v1/tenant/members/"+learner, admin, nil)
+	require.ElementsMatch(t, []any{"learner", "instructor"}, member["roles"])
+	b.do(chromedp.Click(`//button[text()='Remove from the institution']`), chromedp.WaitVisible(flash("The member was removed")),
+		chromedp.WaitNotPresent(`//a[text()='learner@northwind.test']`))
+	status, _ = k.api("GET", "/api/v1/tenant/members/"+learner, admin, nil)
+	require.Equal(t, 404, status)
 
 	// Roles with the permission picker, and API keys shown once.
 	b.open("/console/roles", "Roles")
