@@ -307,3 +307,61 @@ func TestConsoleSwitchInstitution(t *testing.T) {
 	require.Equal(t, 200, status)
 	require.Len(t, body["items"], 2, "the console's new session and this login: the old one was signed out: %v", body)
 }
+
+// Bad input through the console gets a 4xx page naming the problem (the
+// API's own answer), never a 500: NUL characters, IDs that are not IDs,
+// another institution's member, unknown plugins and screens, oversized
+// forms, the static directory.
+func TestConsoleBadInput(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	k.institution("southwind")
+	admin := k.login("admin@southwind.test", "southwind")
+	_, members := k.api("GET", "/api/v1/tenant/members", admin, nil)
+	other := members["items"].([]any)[0].(map[string]any)["user_id"].(string)
+
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	csrf := csrfOf(t, html)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "tenant": {"northwind"}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	for _, c := range []struct {
+		name, method, path string
+		form               url.Values
+		status             int
+		says               string
+	}{
+		{"NUL in an email", "POST", "/console/people/invite", url.Values{"email": {"a\x00b@northwind.test"}, "roles": {"learner"}}, 422, "email"},
+		{"not an ID", "GET", "/console/people/not-a-uuid", nil, 404, "not a valid ID"},
+		{"another institution's member", "GET", "/console/people/" + other, nil, 404, ""},
+		{"another institution's member's roles", "POST", "/console/people/" + other + "/roles", url.Values{"roles": {"admin"}}, 404, ""},
+		{"unknown plugin", "GET", "/console/plugins/nope/settings", nil, 404, "nope"},
+		{"unknown screen", "GET", "/console/apps/nope/nope_get_x", nil, 404, ""},
+		{"NUL in a role name", "POST", "/console/roles", url.Values{"name": {"r\x00"}, "permissions": {"tenancy.member.read"}}, 422, "role"},
+		{"a job that does not exist", "POST", "/console/jobs/nope/nope/run", url.Values{}, 303, ""},
+		{"the static directory", "GET", "/console/static", nil, 404, ""},
+		{"no such page", "GET", "/console/nowhere/at/all", nil, 404, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.form != nil {
+				c.form.Set("csrf", csrf)
+			}
+			res, html := b.do(c.method, c.path, c.form)
+			require.Equal(t, c.status, res.StatusCode, html)
+			if c.status >= 400 {
+				require.Contains(t, res.Header.Get("Content-Type"), "text/html")
+				require.Contains(t, html, `role="alert"`)
+				require.Contains(t, html, c.says)
+			}
+		})
+	}
+	// A form past the body limit is refused whole.
+	big := url.Values{"csrf": {csrf}, "email": {strings.Repeat("a", 2<<20)}}
+	res, _ = b.do("POST", "/console/people/invite", big)
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+	// Nothing was half-written: no invitation.
+	northwind := k.login("admin@northwind.test", "northwind")
+	_, inv := k.api("GET", "/api/v1/tenant/invitations", northwind, nil)
+	require.Empty(t, inv["items"])
+}

@@ -7,6 +7,9 @@ import "net/http"
 func (c *Console) routes() {
 	m := c.mux
 	m.Handle("GET "+Prefix+"/static/", http.StripPrefix(Prefix, cacheStatic(http.FileServer(http.FS(staticFS)))))
+	// The directory itself is no page (and the kernel strips the trailing
+	// slash the file server would redirect to).
+	m.HandleFunc(Prefix+"/static", c.page(func(q *req) { q.fail(http.StatusNotFound, "There is no page at "+q.r.URL.Path+".") }))
 
 	m.HandleFunc("GET "+Prefix, c.authed(c.home))
 	m.HandleFunc("GET "+Prefix+"/{$}", c.authed(c.home))
