@@ -75,7 +75,7 @@ func newBrowser(t *testing.T, base string) *browser {
 	exe := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900))
 	// A bound against a wedged browser, not a measurement.
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	t.Cleanup(cancel)
 	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
@@ -202,6 +202,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin := k.login("admin@northwind.test", "northwind") // the API's view, beside the browser's
 	_, created := k.api("POST", "/api/v1/courses", admin, map[string]any{"title": "Practical Statistics", "summary": "Numbers you can trust."})
 	require.NotEmpty(t, created["id"], "%v", created)
+	status, module := k.api("POST", "/api/v1/courses/"+created["id"].(string)+"/modules", admin, map[string]any{"title": "Basics"})
+	require.Equal(t, 201, status, "%v", module)
+	status, lesson := k.api("POST", "/api/v1/courses/"+created["id"].(string)+"/modules/"+module["id"].(string)+"/lessons", admin,
+		map[string]any{"title": "Means", "body": "# Means\n\nThe average.", "estimated_minutes": 10})
+	require.Equal(t, 201, status, "%v", lesson)
 	b := newBrowser(t, k.url)
 
 	// The accessibility check finds what it should: an image without a text
@@ -247,7 +252,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.open("/console/account", "Your account")
 	b.do(chromedp.WaitVisible(`//span[text()='this session']`), chromedp.Click(`//button[starts-with(normalize-space(), 'Revoke')]`),
 		chromedp.WaitVisible(flash("The session was revoked.")))
-	status, _ := k.api("GET", "/api/v1/me", admin, nil)
+	status, _ = k.api("GET", "/api/v1/me", admin, nil)
 	require.Equal(t, 401, status, "the revoked session's token is refused")
 	b.shot("04-account")
 
@@ -316,7 +321,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	// A plugin's screens: the courses catalogue and enrolments, and the
 	// gamification example's leaderboard with its award form.
 	b.do(chromedp.Navigate(k.url+"/console"), chromedp.WaitVisible(`//nav//a[contains(@href, '/courses_get_courses')]`))
-	b.do(chromedp.Click(`//nav//a[contains(@href, '/courses_get_courses')]`), chromedp.WaitVisible(`//td[text()='Practical Statistics']`))
+	b.do(chromedp.Click(`//nav//a[contains(@href, '/courses_get_courses')]`), chromedp.WaitVisible(`//td[text()='Practical Statistics']`),
+		chromedp.WaitVisible(`//tr[td[text()='Practical Statistics']]//td[text()='draft']`))
+	// A row action (POST /api/v1/courses/{course_id}/publish, no body needed).
+	b.do(chromedp.Click(`//tr[td[text()='Practical Statistics']]//button[starts-with(normalize-space(), 'Publish')]`),
+		chromedp.WaitVisible(flash("Publish: done.")), chromedp.WaitVisible(`//tr[td[text()='Practical Statistics']]//td[text()='published']`))
 	b.accessible("courses catalogue")
 	b.shot("08-courses-catalogue")
 	b.open("/console/apps/courses/courses_get_enrolments", "Courses: Enrolments")

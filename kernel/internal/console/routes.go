@@ -57,6 +57,7 @@ func (c *Console) routes() {
 
 	m.HandleFunc("GET "+Prefix+"/apps/{plugin}/{op}", c.authed(c.screen))
 	m.HandleFunc("POST "+Prefix+"/apps/{plugin}/{op}", c.authed(c.screenCreate))
+	m.HandleFunc("POST "+Prefix+"/apps/{plugin}/{op}/actions/{n}", c.authed(c.screenAction))
 
 	m.HandleFunc("GET "+Prefix+"/operator/institutions", c.authed(c.institutions))
 	m.HandleFunc("POST "+Prefix+"/operator/institutions", c.authed(c.createInstitution))

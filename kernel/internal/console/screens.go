@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,16 @@ type screen struct {
 	Key     string      // the answer's list property: items, or another
 	Create  *createForm // POST on the same path, if any
 	Nested  []*screen   // lists under one row: Path + "/{x}/..."
+	Actions []action    // POSTs on one row that need no body: Path + "/{x}/<verb>"
+}
+
+// action is a button on each row of a list: POST <list>/{x}/<verb>, whose
+// request body is optional (or absent).
+type action struct {
+	Label string // Publish
+	Path  string // /api/v1/courses/{course_id}/publish
+	Param string // course_id
+	Perm  string
 }
 
 type screenQuery struct{ Name, Help string }
@@ -137,6 +148,31 @@ func parseScreens(doc map[string]any) []*screen {
 		if sch := requestSchema(doc, post); sch != nil {
 			target.Create = &createForm{Title: str(post["summary"]), Perm: str(post["x-permission"]), Schema: sch, Path: path}
 		}
+	}
+	// Row actions: POST /a/{x}/verb with no required body, under list /a.
+	for path, item := range paths {
+		post, _ := asMap(item)["post"].(map[string]any)
+		plugin, _ := post["x-plugin"].(string)
+		if plugin == "" || asMap(post["requestBody"])["required"] == true {
+			continue
+		}
+		parts := strings.Split(path, "/")
+		if len(parts) < 3 {
+			continue
+		}
+		verb, param := parts[len(parts)-1], parts[len(parts)-2]
+		if strings.Contains(verb, "{") || !strings.HasPrefix(param, "{") || !strings.HasSuffix(param, "}") {
+			continue
+		}
+		list := byPath[strings.Join(parts[:len(parts)-2], "/")]
+		if list == nil || list.Plugin != plugin {
+			continue
+		}
+		list.Actions = append(list.Actions, action{Label: labelFor(strings.NewReplacer("-", " ", "_", " ").Replace(verb)), Path: path,
+			Param: strings.Trim(param, "{}"), Perm: str(post["x-permission"])})
+	}
+	for _, s := range byPath {
+		sort.Slice(s.Actions, func(i, j int) bool { return s.Actions[i].Path < s.Actions[j].Path })
 	}
 	// Nest: /a/{x}/b under /a.
 	for _, s := range all {
@@ -383,6 +419,11 @@ func (c *Console) renderScreen(q *req, status int, v view) {
 	}
 	res := q.get(path + "?" + api.Encode())
 	data := map[string]any{"screen": s, "params": qv}
+	pq := url.Values{}
+	for _, p := range s.Params {
+		pq.Set(p, qv.Get(p))
+	}
+	data["query"] = pq.Encode()
 	if v.Data != nil {
 		for k, x := range v.Data {
 			data[k] = x
@@ -407,7 +448,11 @@ func (c *Console) renderScreen(q *req, status int, v view) {
 				links[i] = append(links[i], map[string]string{"title": n.Label, "href": Prefix + "/apps/" + n.Plugin + "/" + n.ID + "?" + u.Encode()})
 			}
 		}
-		data["cells"], data["links"], data["next"] = cells, links, str(res.Body["next_cursor"])
+		ids := make([]string, len(rows))
+		for i, r := range rows {
+			ids[i] = str(r["id"])
+		}
+		data["cells"], data["links"], data["ids"], data["next"] = cells, links, ids, str(res.Body["next_cursor"])
 	} else if v.Error == "" {
 		v.Error = res.message()
 	}
@@ -478,4 +523,38 @@ func topFields(in map[string]string, prefix string) map[string]string {
 		out[n] += v
 	}
 	return out
+}
+
+// screenAction runs a row's action: POST with no body.
+func (c *Console) screenAction(q *req) {
+	s := c.findScreen(q)
+	n, err := strconv.Atoi(q.r.PathValue("n"))
+	if s == nil || err != nil || n < 0 || n >= len(s.Actions) {
+		q.fail(http.StatusNotFound, "This action does not exist, or its plugin is not enabled for your institution.")
+		return
+	}
+	a := s.Actions[n]
+	id := q.r.PostFormValue("id")
+	back := Prefix + "/apps/" + s.Plugin + "/" + s.ID
+	if qs := q.r.URL.RawQuery; qs != "" {
+		back += "?" + qs
+	}
+	if id == "" {
+		q.redirect(back, a.Label+": no item was named.")
+		return
+	}
+	list := &screen{Path: a.Path, Params: append(append([]string{}, s.Params...), a.Param)}
+	v := q.r.URL.Query()
+	v.Set(a.Param, id)
+	path, ok := list.apiPath(v)
+	if !ok {
+		q.fail(http.StatusBadRequest, "This list belongs to one item: open it from its parent list.")
+		return
+	}
+	res := q.call(http.MethodPost, path, nil)
+	if !res.ok() {
+		q.redirect(back, a.Label+" failed: "+res.message())
+		return
+	}
+	q.redirect(back, a.Label+": done.")
 }

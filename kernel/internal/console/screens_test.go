@@ -36,6 +36,9 @@ func TestScreens(t *testing.T) {
 			"/api/v1/courses":                     map[string]any{"get": op("courses", "courses_get_courses", page("courses.Course")), "post": create},
 			"/api/v1/courses/{course_id}":         map[string]any{"get": op("courses", "courses_get_course", map[string]any{"200": map[string]any{}}, "course_id")},
 			"/api/v1/courses/{course_id}/cohorts": map[string]any{"get": op("courses", "courses_get_cohorts", page("courses.Cohort"), "course_id")},
+			"/api/v1/courses/{course_id}/publish": map[string]any{"post": map[string]any{"x-plugin": "courses", "summary": "Publish", "requestBody": map[string]any{"required": false}}},
+			"/api/v1/courses/{course_id}/archive": map[string]any{"post": map[string]any{"x-plugin": "courses", "summary": "Archive"}},
+			"/api/v1/courses/{course_id}/reviews": map[string]any{"post": map[string]any{"x-plugin": "courses", "summary": "Review", "requestBody": map[string]any{"required": true}}},
 			"/api/v1/leaderboard":                 map[string]any{"get": op("gamification", "gamification_get_leaderboard", board)},
 			"/api/v1/leaderboard/points":          map[string]any{"post": map[string]any{"x-plugin": "gamification", "summary": "Award points", "requestBody": create["requestBody"]}},
 			"/api/v1/tenant/members":              map[string]any{"get": map[string]any{"operationId": "listMembers", "responses": page("Member")}},
@@ -70,6 +73,10 @@ func TestScreens(t *testing.T) {
 	require.Equal(t, "courses_get_cohorts", courses.Nested[0].ID)
 	require.Equal(t, "Cohorts", courses.Nested[0].Label)
 	require.Equal(t, []string{"course_id"}, courses.Nested[0].Params)
+	require.Equal(t, []action{
+		{Label: "Archive", Path: "/api/v1/courses/{course_id}/archive", Param: "course_id"},
+		{Label: "Publish", Path: "/api/v1/courses/{course_id}/publish", Param: "course_id"},
+	}, courses.Actions, "row actions: POSTs on one row with no required body")
 
 	board2 := byID["gamification_get_leaderboard"]
 	require.Equal(t, "entries", board2.Key, "one array of objects is the list")
