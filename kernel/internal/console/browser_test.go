@@ -398,6 +398,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.do(chromedp.WaitVisible(`//table[@id='runs']//th[text()='` + m[1][:8] + `']`))
 	b.accessible("job runs")
 
+	// The institution's settings: a cool-off out of range is refused at
+	// its field; a role made to need a second factor is saved.
+	b.open("/console/institution", "Institution settings")
+	b.do(chromedp.SetValue(chromedp.ID("i-cool"), "9999"), chromedp.Click(`//button[text()='Save settings']`),
+		chromedp.WaitVisible(`#i-cool-error`))
+	b.do(chromedp.SetValue(chromedp.ID("i-cool"), "72"), chromedp.Click(`input[name=mfa_required_roles][value=admin]`),
+		chromedp.Click(`//button[text()='Save settings']`), chromedp.WaitVisible(flash("The institution's settings were saved.")))
+	b.accessible("institution settings")
+	_, tenant := k.api("GET", "/api/v1/tenant", admin, nil)
+	require.Equal(t, 72.0, tenant["erasure_cool_off_hours"])
+	require.Equal(t, []any{"admin"}, tenant["mfa_required_roles"])
+
 	// Events and the audit log, with the chain verified.
 	b.open("/console/events", "Events")
 	b.accessible("events")

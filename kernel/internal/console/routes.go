@@ -27,6 +27,8 @@ func (c *Console) routes() {
 	m.HandleFunc("POST "+Prefix+"/account/recovery-codes", c.authed(c.newRecoveryCodes))
 	m.HandleFunc("POST "+Prefix+"/account/mfa/disable", c.authed(c.disableMFA))
 
+	m.HandleFunc("GET "+Prefix+"/institution", c.authed(c.institution))
+	m.HandleFunc("POST "+Prefix+"/institution", c.authed(c.saveInstitution))
 	m.HandleFunc("GET "+Prefix+"/plugins", c.authed(c.plugins))
 	m.HandleFunc("POST "+Prefix+"/plugins/{name}/enabled", c.authed(c.setPluginEnabled))
 	m.HandleFunc("GET "+Prefix+"/plugins/{name}/settings", c.authed(c.pluginSettings))
