@@ -410,6 +410,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Equal(t, 72.0, tenant["erasure_cool_off_hours"])
 	require.Equal(t, []any{"admin"}, tenant["mfa_required_roles"])
 
+	b.open("/console/privacy", "Personal data")
+	b.accessible("personal data")
+
 	// Events and the audit log, with the chain verified.
 	b.open("/console/events", "Events")
 	b.accessible("events")

@@ -365,3 +365,51 @@ func TestConsoleBadInput(t *testing.T) {
 	_, inv := k.api("GET", "/api/v1/tenant/invitations", northwind, nil)
 	require.Empty(t, inv["items"])
 }
+
+var memberLink = regexp.MustCompile(`href="/console/people/([0-9a-f-]{36})">learner@northwind.test<`)
+
+// A member's data exported (downloaded through a signed link) and an
+// erasure scheduled, then cancelled during its cool-off.
+func TestConsolePersonalData(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	admin := k.login("admin@northwind.test", "northwind")
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	csrf := csrfOf(t, html)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/people", nil)
+	m := memberLink.FindStringSubmatch(html)
+	require.NotNil(t, m)
+	learner := m[1]
+
+	res, _ = b.do("POST", "/console/people/"+learner+"/export", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/privacy", res.Header.Get("Location"))
+	export := k.waitAPI("/api/v1/tenant/data-exports", admin, func(e map[string]any) bool { return e["state"] == "ready" })
+	_, html = b.do("GET", "/console/privacy", nil)
+	require.Contains(t, html, "learner@northwind.test")
+	require.Contains(t, html, "/console/privacy/exports/"+export["id"].(string)+"/download")
+	res, _ = b.do("POST", "/console/privacy/exports/"+export["id"].(string)+"/download", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	link := res.Header.Get("Location")
+	require.True(t, strings.HasPrefix(link, "/api/v1/blobs/"), link)
+	zip, err := http.Get(k.url + link)
+	require.NoError(t, err)
+	zip.Body.Close()
+	require.Equal(t, 200, zip.StatusCode)
+	require.Equal(t, "application/zip", zip.Header.Get("Content-Type"))
+
+	res, _ = b.do("POST", "/console/people/"+learner+"/erasure", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/privacy", nil)
+	require.Contains(t, html, "The erasure is scheduled")
+	erasure := k.waitAPI("/api/v1/tenant/erasures", admin, func(e map[string]any) bool { return e["state"] == "scheduled" })
+	res, _ = b.do("POST", "/console/privacy/erasures/"+erasure["id"].(string)+"/cancel", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/privacy", nil)
+	require.Contains(t, html, "The erasure is now cancelled.")
+	res, html = b.do("POST", "/console/people/"+learner+"/nonsense", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusNotFound, res.StatusCode, html)
+}
