@@ -30,6 +30,9 @@ func chromium(t *testing.T) string {
 		t.Skip("EDULURE_SKIP_BROWSER=1: the console's browser test is skipped (make deps installs Chromium; unset it to run the test)")
 	}
 	if p := os.Getenv("EDULURE_CHROME"); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Fatalf("EDULURE_CHROME=%s is not a program that can run: %v", p, err)
+		}
 		return p
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -71,8 +74,7 @@ type browser struct {
 	lastTOTP time.Time // the time step of the last code used
 }
 
-func newBrowser(t *testing.T, base string) *browser {
-	exe := chromium(t)
+func newBrowser(t *testing.T, exe, base string) *browser {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900))
 	// A bound against a wedged browser, not a measurement.
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -187,6 +189,7 @@ func (b *browser) code(secret string) string {
 // institution's admin and an operator do, checking each main page with
 // axe-core and saving screenshots (.test-results/console-screenshots).
 func TestConsoleInBrowser(t *testing.T) {
+	exe := chromium(t)
 	k := start(t, []plugin{
 		{name: "courses", module: "plugins/courses"},
 		{name: "telemetry", module: "plugins/telemetry"},
@@ -207,7 +210,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	status, lesson := k.api("POST", "/api/v1/courses/"+created["id"].(string)+"/modules/"+module["id"].(string)+"/lessons", admin,
 		map[string]any{"title": "Means", "body": "# Means\n\nThe average.", "estimated_minutes": 10})
 	require.Equal(t, 201, status, "%v", lesson)
-	b := newBrowser(t, k.url)
+	b := newBrowser(t, exe, k.url)
 
 	// The accessibility check finds what it should: an image without a text
 	// alternative, a field without a label.
