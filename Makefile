@@ -11,8 +11,10 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_\/-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: ## Install what the project needs on a fresh machine (PostgreSQL server binaries)
+deps: ## Install what the project needs on a fresh machine (PostgreSQL server binaries; Chromium and axe-core for the console's browser tests)
 	@./scripts/ensure-postgres.sh
+	@./scripts/ensure-chromium.sh
+	@./scripts/ensure-axe.sh >/dev/null
 
 .PHONY: build
 build: ## Build the edulure binary into bin/
@@ -27,7 +29,8 @@ plugins: ## Build every plugin (plugins/*, examples/*: each its own module) into
 	done
 
 .PHONY: run
-run: deps build plugins ## Run a development kernel on :8080: local Postgres under .data/, demo institution, every plugin loaded
+run: build plugins ## Run a development kernel on :8080 (console at /console/): local Postgres under .data/, demo institution, every plugin loaded
+	@./scripts/ensure-postgres.sh
 	./$(BIN)/edulure dev
 
 .PHONY: test
@@ -38,6 +41,7 @@ test: deps ## Run every test (Go, Rego) against a throwaway Postgres that is rem
 fuzz: ## Run each fuzz test for 30 s
 	$(GO) test ./kernel/internal/httpapi -run '^$$' -fuzz FuzzDecodeBody -fuzztime 30s
 	$(GO) test ./kernel/internal/token -run '^$$' -fuzz FuzzVerify -fuzztime 30s
+	$(GO) test ./kernel/internal/console -run '^$$' -fuzz FuzzSessionCookie -fuzztime 30s
 	cd sdk && $(GO) test . -run '^$$' -fuzz FuzzPage -fuzztime 30s
 	cd sdk && $(GO) test ./wire -run '^$$' -fuzz FuzzContract -fuzztime 30s
 	cd plugins/courses && $(GO) test ./internal/courses -run '^$$' -fuzz FuzzQuiz -fuzztime 30s
@@ -50,7 +54,8 @@ fuzz: ## Run each fuzz test for 30 s
 	cd plugins/telemetry && $(GO) test ./internal/telemetry -run '^$$' -fuzz FuzzParseStatement -fuzztime 30s
 
 .PHONY: bench
-bench: deps ## Measure the kernel against same-run baselines (own Postgres, kernel, plugins; ~12 min, 8 of them the telemetry group seeding 10 million statements): table + bench/results.json
+bench: ## Measure the kernel against same-run baselines (own Postgres, kernel, plugins; ~12 min, 8 of them the telemetry group seeding 10 million statements): table + bench/results.json
+	@./scripts/ensure-postgres.sh
 	$(GO) run ./cmd/bench
 
 .PHONY: lint

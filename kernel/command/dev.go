@@ -163,7 +163,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !strings.HasPrefix(cfg.Addr, ":") {
 		url = "http://" + cfg.Addr
 	}
-	fmt.Fprintf(stdout, "\nEdulure kernel: %s  (API docs: %s/api/openapi.json)\n\nDemo institution %q — log in with POST /api/v1/auth/login:\n", url, url, "demo")
+	fmt.Fprintf(stdout, "\nEdulure kernel: %s  (API docs: %s/api/openapi.json)\nAdmin console: %s/console/\n\nDemo institution %q — sign in at the console, or log in with POST /api/v1/auth/login:\n", url, url, url, "demo")
 	for _, c := range creds {
 		fmt.Fprintf(stdout, "  %-10s %-28s %s\n", c[0], c[1], c[2])
 	}

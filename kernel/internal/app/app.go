@@ -20,6 +20,7 @@ import (
 
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/config"
+	"github.com/edulure/edulure/kernel/internal/console"
 	"github.com/edulure/edulure/kernel/internal/database"
 	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/httpapi"
@@ -199,6 +200,13 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 		closeBlobs()
 		return nil, err
 	}
+	cons, err := console.New(console.Deps{API: api.Handler(), Sealer: sealer, Logger: log.Named("console")})
+	if err != nil {
+		plugins.Close()
+		closeBlobs()
+		return nil, err
+	}
+	api.Mount(console.Prefix, cons)
 	evs.Start()
 	if err := jobSys.Start(context.WithoutCancel(ctx)); err != nil {
 		evs.Close()

@@ -262,3 +262,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.requestLogger(c).Warn("writing problem response", "error", werr)
 	}
 }
+
+// Mount serves h at prefix and under it (the admin console at /console),
+// behind the kernel's middleware (request IDs, logs, security headers,
+// body limit, deadline); h may set its own Content-Security-Policy.
+func (s *Server) Mount(prefix string, h http.Handler) {
+	wrapped := echo.WrapHandler(h)
+	s.echo.Any(prefix, wrapped)
+	s.echo.Any(prefix+"/*", wrapped)
+}

@@ -1,0 +1,415 @@
+package console_test
+
+import (
+	"context"
+	stdhtml "html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edulure/edulure/kernel/internal/app"
+)
+
+// browserless is an HTTP client with cookies that does not follow
+// redirects, for the console's HTTP-level checks.
+type browserless struct {
+	t      *testing.T
+	k      *kernel
+	client *http.Client
+}
+
+func newBrowserless(t *testing.T, k *kernel) *browserless {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &browserless{t: t, k: k, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browserless) do(method, path string, form url.Values, headers ...string) (*http.Response, string) {
+	b.t.Helper()
+	var rd io.Reader
+	if form != nil {
+		rd = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.k.url+path, rd)
+	require.NoError(b.t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := b.client.Do(req)
+	require.NoError(b.t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(b.t, err)
+	return res, string(raw)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, html string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(html)
+	require.NotNil(t, m, "no CSRF field in %s", html)
+	return m[1]
+}
+
+func sessionCookie(res *http.Response) *http.Cookie {
+	for _, c := range res.Cookies() {
+		if c.Name == "edulure_console" {
+			return c
+		}
+	}
+	return nil
+}
+
+// The console's pages carry a strict CSP and clickjacking protection; its
+// cookie is HttpOnly, SameSite=Strict, and Secure except on loopback; every
+// form post needs the session's CSRF token and the same origin; the
+// cookie holds the tokens sealed, so it reads as nothing and a changed one
+// is no session.
+func TestConsoleSessionSecurity(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	b := newBrowserless(t, k)
+
+	res, _ := b.do("GET", "/console", nil)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/login?next=%2Fconsole", res.Header.Get("Location"))
+
+	res, html := b.do("GET", "/console/login", nil)
+	require.Equal(t, 200, res.StatusCode)
+	csp := res.Header.Get("Content-Security-Policy")
+	require.Contains(t, csp, "script-src 'self'")
+	require.Contains(t, csp, "style-src 'self'")
+	require.Contains(t, csp, "frame-ancestors 'none'")
+	require.NotContains(t, csp, "unsafe")
+	require.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
+	require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+	require.NotContains(t, html, "<script>", "no inline script")
+	require.NotContains(t, html, "style=", "no inline style")
+	c := sessionCookie(res)
+	require.NotNil(t, c)
+	require.True(t, c.HttpOnly)
+	require.Equal(t, http.SameSiteStrictMode, c.SameSite)
+	require.False(t, c.Secure, "plain http on loopback (a developer's machine)")
+	csrf := csrfOf(t, html)
+
+	// Served under another name, the cookie is Secure.
+	res, _ = newBrowserless(t, k).do("GET", "/console/login", nil, "Host", "console.northwind.example")
+	require.True(t, sessionCookie(res).Secure)
+
+	login := url.Values{"email": {"admin@northwind.test"}, "password": {password}}
+	res, html = b.do("POST", "/console/login", login)
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "no CSRF token")
+	require.Contains(t, html, "security token")
+
+	login.Set("csrf", csrf)
+	res, _ = b.do("POST", "/console/login", login, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "another site's form")
+
+	wrong := url.Values{"email": {"admin@northwind.test"}, "password": {"not-the-password-1"}, "csrf": {csrf}}
+	res, html = b.do("POST", "/console/login", wrong)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	require.Contains(t, html, `role="alert"`)
+
+	res, _ = b.do("POST", "/console/login", login, "Origin", k.url, "Sec-Fetch-Site", "same-origin")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console", res.Header.Get("Location"))
+	sealed := sessionCookie(res).Value
+	require.NotContains(t, sealed, "eyJ", "no readable JWT in the cookie")
+	require.NotContains(t, sealed, "edr_", "no readable refresh token in the cookie")
+
+	res, html = b.do("GET", "/console", nil)
+	require.Equal(t, 200, res.StatusCode)
+	require.Contains(t, html, "admin@northwind.test")
+	require.Contains(t, html, "Institution northwind")
+
+	// A changed cookie is no session.
+	u, _ := url.Parse(k.url + "/console")
+	tampered := []byte(sealed)
+	tampered[len(tampered)/2] ^= 1
+	if tampered[len(tampered)/2] == '-' || tampered[len(tampered)/2] == '_' {
+		tampered[len(tampered)/2] = 'A'
+	}
+	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: "edulure_console", Value: string(tampered), Path: "/console"}})
+	res, _ = b.do("GET", "/console", nil)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	// A page that does not exist is a 404 page, not a login loop.
+	res, _ = b.do("GET", "/console/nowhere", nil)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+}
+
+// Signing out revokes the session in the kernel: the tokens the cookie
+// held no longer work, and the console asks to sign in again.
+func TestConsoleSignOutRevokes(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "csrf": {csrfOf(t, html)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "this session")
+	res, _ = b.do("POST", "/console/logout", url.Values{"csrf": {csrfOf(t, html)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/login", res.Header.Get("Location"))
+	res, _ = b.do("GET", "/console/account", nil)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	// The kernel lists the console's session as revoked: a new login sees
+	// only its own.
+	token := k.login("admin@northwind.test", "northwind")
+	status, body := k.api("GET", "/api/v1/me/sessions", token, nil)
+	require.Equal(t, 200, status)
+	require.Len(t, body["items"], 1, "%v", body)
+}
+
+// An access token near its end is refreshed by the console before it
+// calls the API (here every request: tokens live 20 s, and the console
+// refreshes within 30 s of the end): the refresh token rotates, the
+// session stays one session, and a refresh token the kernel no longer
+// takes (the session revoked elsewhere) sends the browser to sign in.
+func TestConsoleRefreshesTokens(t *testing.T) {
+	k := start(t, nil, "EDULURE_ACCESS_TOKEN_TTL", "20s")
+	k.institution("northwind")
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "csrf": {csrfOf(t, html)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	first := sessionCookie(res).Value
+	res, html = b.do("GET", "/console/account", nil)
+	require.Equal(t, 200, res.StatusCode)
+	require.Contains(t, html, "this session")
+	second := sessionCookie(res).Value
+	require.NotEqual(t, first, second, "new tokens sealed in the cookie")
+	res, _ = b.do("GET", "/console/account", nil)
+	require.Equal(t, 200, res.StatusCode)
+
+	// One session in the kernel: the console's (and this login's).
+	token := k.login("admin@northwind.test", "northwind")
+	status, body := k.api("GET", "/api/v1/me/sessions", token, nil)
+	require.Equal(t, 200, status)
+	require.Len(t, body["items"], 2, "%v", body)
+	// Revoke the console's from elsewhere: the next page asks to sign in.
+	status, _ = k.api("DELETE", "/api/v1/me/sessions", token, nil)
+	require.Equal(t, 200, status)
+	res, _ = b.do("GET", "/console/account", nil)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/login", res.Header.Get("Location"))
+	_, html = b.do("GET", "/console/login", nil)
+	require.Contains(t, html, "Your session has ended")
+}
+
+var (
+	secretShown = regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`)
+	qrShown     = regexp.MustCompile(`<img class="qr" src="data:image/png;base64,[A-Za-z0-9+/=&#;]+"`)
+)
+
+// An institution that requires a second factor of a role: its member
+// without one enrols within the sign-in (QR code and key), and is signed
+// in with recovery codes shown once. A wrong code is refused, the same key
+// shown again.
+func TestConsoleEnrolsWithinSignIn(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	admin := k.login("admin@northwind.test", "northwind")
+	status, body := k.api("PATCH", "/api/v1/tenant", admin, map[string]any{"mfa_required_roles": []string{"learner"}})
+	require.Equal(t, 200, status, "%v", body)
+
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	csrf := csrfOf(t, html)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"learner@northwind.test"}, "password": {password}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.True(t, strings.HasPrefix(res.Header.Get("Location"), "/console/login/mfa"))
+	res, html = b.do("GET", res.Header.Get("Location"), nil)
+	require.Equal(t, 200, res.StatusCode)
+	require.Regexp(t, qrShown, html)
+	secret := secretShown.FindStringSubmatch(html)
+	require.NotNil(t, secret, html)
+
+	form := url.Values{"code": {wrongCode(t, secret[1])}, "csrf": {csrf}, "secret": {secret[1]}, "otpauth": {otpauthOf(t, html)}}
+	res, html = b.do("POST", "/console/login/mfa", form)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	require.Contains(t, html, `role="alert"`)
+	again := secretShown.FindStringSubmatch(html)
+	require.NotNil(t, again, "the key is shown again")
+	require.Equal(t, secret[1], again[1], "the same key: the person may have scanned it")
+	require.Regexp(t, qrShown, html)
+
+	code, err := totp.GenerateCode(again[1], time.Now())
+	require.NoError(t, err)
+	form.Set("code", code)
+	res, html = b.do("POST", "/console/login/mfa", form)
+	require.Equal(t, 200, res.StatusCode, html)
+	require.Contains(t, html, `id="recovery-codes"`)
+	res, html = b.do("GET", "/console", nil)
+	require.Equal(t, 200, res.StatusCode)
+	require.Contains(t, html, "learner@northwind.test")
+}
+
+var otpauthField = regexp.MustCompile(`name="otpauth" value="([^"]+)"`)
+
+func otpauthOf(t *testing.T, html string) string {
+	t.Helper()
+	m := otpauthField.FindStringSubmatch(html)
+	require.NotNil(t, m, "no otpauth field in %s", html)
+	return stdhtml.UnescapeString(m[1])
+}
+
+// Someone in two institutions switches from one to the other: the
+// console's session is then the new institution's, the old one signed
+// out in the kernel.
+func TestConsoleSwitchInstitution(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	k.institution("southwind")
+	_, err := app.CreateUser(context.Background(), k.kernel.Pool, app.UserSpec{Email: "admin@northwind.test", Name: "Admin", Password: password, Tenant: "southwind", Roles: []string{"instructor"}})
+	require.NoError(t, err)
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	csrf := csrfOf(t, html)
+	// Naming no institution, the choice comes first.
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/account", res.Header.Get("Location"))
+	_, html = b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "Choose the institution to work in.")
+	res, _ = b.do("POST", "/console/switch", url.Values{"tenant": {"northwind"}, "csrf": {csrfOf(t, html)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "<strong>Institution northwind</strong>")
+	require.Contains(t, html, "Switch to Institution southwind")
+	res, _ = b.do("POST", "/console/switch", url.Values{"tenant": {"southwind"}, "csrf": {csrfOf(t, html)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console", nil)
+	require.Contains(t, html, "You are now working in Institution southwind.")
+	require.Contains(t, html, "<strong>Institution southwind</strong>")
+	require.Contains(t, html, "instructor")
+
+	token := k.login("admin@northwind.test", "southwind")
+	status, body := k.api("GET", "/api/v1/me/sessions", token, nil)
+	require.Equal(t, 200, status)
+	require.Len(t, body["items"], 2, "the console's new session and this login: the old one was signed out: %v", body)
+}
+
+// Bad input through the console gets a 4xx page naming the problem (the
+// API's own answer), never a 500: NUL characters, IDs that are not IDs,
+// another institution's member, unknown plugins and screens, oversized
+// forms, the static directory.
+func TestConsoleBadInput(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	k.institution("southwind")
+	admin := k.login("admin@southwind.test", "southwind")
+	_, members := k.api("GET", "/api/v1/tenant/members", admin, nil)
+	other := members["items"].([]any)[0].(map[string]any)["user_id"].(string)
+
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	csrf := csrfOf(t, html)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "tenant": {"northwind"}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+
+	for _, c := range []struct {
+		name, method, path string
+		form               url.Values
+		status             int
+		says               string
+	}{
+		{"NUL in an email", "POST", "/console/people/invite", url.Values{"email": {"a\x00b@northwind.test"}, "roles": {"learner"}}, 422, "email"},
+		{"not an ID", "GET", "/console/people/not-a-uuid", nil, 404, "not a valid ID"},
+		{"another institution's member", "GET", "/console/people/" + other, nil, 404, ""},
+		{"another institution's member's roles", "POST", "/console/people/" + other + "/roles", url.Values{"roles": {"admin"}}, 404, ""},
+		{"unknown plugin", "GET", "/console/plugins/nope/settings", nil, 404, "nope"},
+		{"unknown screen", "GET", "/console/apps/nope/nope_get_x", nil, 404, ""},
+		{"NUL in a role name", "POST", "/console/roles", url.Values{"name": {"r\x00"}, "permissions": {"tenancy.member.read"}}, 422, "role"},
+		{"a job that does not exist", "POST", "/console/jobs/nope/nope/run", url.Values{}, 303, ""},
+		{"the static directory", "GET", "/console/static", nil, 404, ""},
+		{"no such page", "GET", "/console/nowhere/at/all", nil, 404, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.form != nil {
+				c.form.Set("csrf", csrf)
+			}
+			res, html := b.do(c.method, c.path, c.form)
+			require.Equal(t, c.status, res.StatusCode, html)
+			if c.status >= 400 {
+				require.Contains(t, res.Header.Get("Content-Type"), "text/html")
+				require.Contains(t, html, `role="alert"`)
+				require.Contains(t, html, c.says)
+			}
+		})
+	}
+	// A form past the body limit is refused whole.
+	big := url.Values{"csrf": {csrf}, "email": {strings.Repeat("a", 2<<20)}}
+	res, _ = b.do("POST", "/console/people/invite", big)
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
+	// Nothing was half-written: no invitation.
+	northwind := k.login("admin@northwind.test", "northwind")
+	_, inv := k.api("GET", "/api/v1/tenant/invitations", northwind, nil)
+	require.Empty(t, inv["items"])
+}
+
+var memberLink = regexp.MustCompile(`href="/console/people/([0-9a-f-]{36})">learner@northwind.test<`)
+
+// A member's data exported (downloaded through a signed link) and an
+// erasure scheduled, then cancelled during its cool-off.
+func TestConsolePersonalData(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	admin := k.login("admin@northwind.test", "northwind")
+	b := newBrowserless(t, k)
+	_, html := b.do("GET", "/console/login", nil)
+	csrf := csrfOf(t, html)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/people", nil)
+	m := memberLink.FindStringSubmatch(html)
+	require.NotNil(t, m)
+	learner := m[1]
+
+	res, _ = b.do("POST", "/console/people/"+learner+"/export", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/privacy", res.Header.Get("Location"))
+	export := k.waitAPI("/api/v1/tenant/data-exports", admin, func(e map[string]any) bool { return e["state"] == "ready" })
+	_, html = b.do("GET", "/console/privacy", nil)
+	require.Contains(t, html, "learner@northwind.test")
+	require.Contains(t, html, "/console/privacy/exports/"+export["id"].(string)+"/download")
+	res, _ = b.do("POST", "/console/privacy/exports/"+export["id"].(string)+"/download", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	link := res.Header.Get("Location")
+	require.True(t, strings.HasPrefix(link, "/api/v1/blobs/"), link)
+	zip, err := http.Get(k.url + link)
+	require.NoError(t, err)
+	zip.Body.Close()
+	require.Equal(t, 200, zip.StatusCode)
+	require.Equal(t, "application/zip", zip.Header.Get("Content-Type"))
+
+	res, _ = b.do("POST", "/console/people/"+learner+"/erasure", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/privacy", nil)
+	require.Contains(t, html, "The erasure is scheduled")
+	erasure := k.waitAPI("/api/v1/tenant/erasures", admin, func(e map[string]any) bool { return e["state"] == "scheduled" })
+	res, _ = b.do("POST", "/console/privacy/erasures/"+erasure["id"].(string)+"/cancel", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/privacy", nil)
+	require.Contains(t, html, "The erasure is now cancelled.")
+	res, html = b.do("POST", "/console/people/"+learner+"/nonsense", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusNotFound, res.StatusCode, html)
+}
