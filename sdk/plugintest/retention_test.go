@@ -245,6 +245,6 @@ func (forum2) Manifest() sdk.Manifest {
 	return sdk.Manifest{
 		Name: "forum2", Version: "0.1.0",
 		Migrations: fstest.MapFS{"0001_notes.up.sql": {Data: []byte(`CREATE TABLE notes (tenant_id uuid NOT NULL, id bigserial PRIMARY KEY, at timestamptz NOT NULL);`)}},
-		Retention: []sdk.RetentionClass{{Name: "notes", Table: "notes", TimeColumn: "at", Actions: []sdk.RetentionAction{sdk.RetainDelete}}},
+		Retention:  []sdk.RetentionClass{{Name: "notes", Table: "notes", TimeColumn: "at", Actions: []sdk.RetentionAction{sdk.RetainDelete}}},
 	}
 }
