@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/plugintest"
 )
+
+var cascaded atomic.Int64
 
 // forum has one retention class on the generic SQL (posts: delete or
 // anonymise, person and course holds) and one with its own Apply.
@@ -45,8 +48,13 @@ func (f forum) Manifest() sdk.Manifest {
 		Retention: []sdk.RetentionClass{{
 			Name: "posts", Description: "Forum posts.", Table: "posts", TimeColumn: "created_at", Subject: "author_id",
 			HoldColumns: map[string]string{"course": "course_id"},
-			Anonymise:   []sdk.PersonalColumn{{Name: "body", Kind: sdk.FreeText}},
-			Actions:     []sdk.RetentionAction{sdk.RetainDelete, sdk.RetainAnonymise},
+			ID:          "id",
+			Cascade: func(ctx context.Context, tx pgx.Tx, ids []string) error {
+				cascaded.Add(int64(len(ids)))
+				return nil
+			},
+			Anonymise: []sdk.PersonalColumn{{Name: "body", Kind: sdk.FreeText}},
+			Actions:   []sdk.RetentionAction{sdk.RetainDelete, sdk.RetainAnonymise},
 		}, {
 			Name: "pings", Description: "Pings, removed by the plugin's own code.", Table: "pings", TimeColumn: "at",
 			Actions: []sdk.RetentionAction{sdk.RetainDelete},
@@ -100,8 +108,11 @@ func TestRetentionGenericSQL(t *testing.T) {
 	require.Equal(t, int64(1521), all, "a dry run changes nothing")
 
 	req.DryRun = false
+	cascaded.Store(0)
 	run, err := h.ApplyRetention(req)
 	require.NoError(t, err)
+	require.Equal(t, run.Affected, cascaded.Load(), "Cascade saw every deleted row")
+	require.Len(t, run.SampleIDs, 5)
 	require.Equal(t, dry.Matched, run.Matched, "the execution selects what the dry run counted")
 	require.Equal(t, dry.Matched, run.Affected)
 	all, _ = countPosts(t, h, a)
