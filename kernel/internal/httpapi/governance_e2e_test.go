@@ -75,7 +75,9 @@ func TestRetentionThroughTheKernel(t *testing.T) {
 			in.tenant, in.user, in.at, in.n)
 		require.NoError(t, err)
 	}
-	notes := func(tenant string) int { return b.count(`SELECT count(*) FROM plugin_probe.notes WHERE tenant_id = $1`, tenant) }
+	notes := func(tenant string) int {
+		return b.count(`SELECT count(*) FROM plugin_probe.notes WHERE tenant_id = $1`, tenant)
+	}
 
 	r := b.do("GET", "/api/v1/govt/gov/retention", a.admin, nil)
 	require.Equal(t, 200, r.Status, "%s", r.Raw)
