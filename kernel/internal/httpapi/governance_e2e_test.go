@@ -259,3 +259,51 @@ func mustB64(t *testing.T, s string) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// TestLifecycleEventsForGovernance: a completed export and a completed
+// erasure publish privacy.export.completed.v1 and
+// privacy.erasure.completed.v1, the latter with each step's counts per
+// plugin and table; neither names the person.
+func TestLifecycleEventsForGovernance(t *testing.T) {
+	t.Parallel()
+	b, _ := withPluginsEnv(t, fastPrivacy, pluginBlock{variant: probe})
+	a := b.institution("uni")
+	b.coolOff(a.admin, 0)
+	require.Equal(t, 201, b.do("POST", "/api/v1/probe/notes", a.learner, map[string]any{"body": "Sits by the window."}).Status)
+	r := b.do("POST", "/api/v1/me/data-export", a.learner, nil)
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	export := r.str("id")
+	b.waitFor("/api/v1/me/data-exports/"+export, a.learner, "ready")
+	r = b.do("POST", "/api/v1/tenant/members/"+a.learnerID+"/erasure", a.admin, nil)
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	erasure := r.str("id")
+	b.waitFor("/api/v1/tenant/erasures/"+erasure, a.admin, "completed")
+
+	event := func(typ string) map[string]any {
+		t.Helper()
+		var raw string
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			err := b.pool.QueryRow(context.Background(), `SELECT data::text FROM kernel.events WHERE type = $1 AND tenant_id = $2`, typ, a.id).Scan(&raw)
+			assert.NoError(c, err)
+		}, patience, 50*time.Millisecond)
+		require.NotContains(t, raw, a.learnerID, "the event does not name the person")
+		require.NotContains(t, raw, "learner@uni.test", "the event does not name the person")
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(raw), &m))
+		return m
+	}
+	ex := event("privacy.export.completed.v1")
+	require.Equal(t, export, ex["export_id"])
+	er := event("privacy.erasure.completed.v1")
+	require.Equal(t, erasure, er["erasure_id"])
+	steps := map[string][]any{}
+	for _, s := range er["steps"].([]any) {
+		st := s.(map[string]any)
+		steps[st["step"].(string)] = st["counts"].([]any)
+	}
+	require.Contains(t, steps, "kernel:access")
+	require.Contains(t, steps, "kernel:data")
+	probeCounts := fmt.Sprint(steps["plugin:probe"])
+	require.Contains(t, probeCounts, "table:notes", "%v", er)
+	require.Contains(t, probeCounts, "deleted:1")
+}
