@@ -294,7 +294,7 @@ func (s *Service) sign(ctx context.Context, chain string, seq int64) (*Checkpoin
 		}
 		stored = true
 		_, err = outbox.Add(ctx, tx, outbox.Event{Type: outbox.AuditCheckpointSigned, TenantID: cp.TenantID, Actor: "system:audit",
-			Data: map[string]any{"chain": chain, "seq": seq, "hash": cp.Hash, "key_name": token.NoteKeyName(kid), "note": cp.Note}})
+			Data: map[string]any{"chain": chain, "seq": seq, "hash": cp.Hash, "signer": token.NoteKeyName(kid), "note": cp.Note}})
 		return err
 	})
 	if err != nil || !stored {
