@@ -271,35 +271,43 @@ func (rt *runtime) defaultRetention(ctx context.Context, r *RetentionRun) (Reten
 		})
 		return res, err
 	}
+	return rt.executeRetention(ctx, r, p, where)
+}
+
+// retentionCursor is the name of the cursor an execution reads the
+// selection from.
+const retentionCursor = "edulure_retention"
+
+// executeRetention deletes or anonymises the selection. The selection's
+// keys are read once, by a cursor held across transactions (one scan of
+// the table, however many batches), then handled RetentionBatch at a
+// time, each batch in its own transaction: its rows are locked (and
+// checked again against the selection, so a row changed meanwhile is
+// left), Cascade clears what hangs off them, then exactly they change.
+func (rt *runtime) executeRetention(ctx context.Context, r *RetentionRun, p *retentionPlan, where func(*stmt, string) (string, error)) (RetentionResult, error) {
+	res := RetentionResult{Class: r.Class.Name}
 	var s stmt
 	cond, err := where(&s, "b")
 	if err != nil {
 		return res, err
 	}
-	// Each batch, in its own transaction: lock the next rows selected,
-	// let Cascade clear what hangs off them, then delete or anonymise
-	// exactly those rows (by primary key).
-	pkCols := make([]string, len(p.pk))
-	for i, k := range p.pk {
-		pkCols[i] = "b." + qi(k) + "::text"
+	// The cursor reads each selected row's place (table and tuple ID):
+	// a batch then finds its rows by TID scans, whatever the table's keys
+	// and indexes, and checks each again against the selection, so that a
+	// row changed meanwhile (moved, or no longer selected) is left.
+	declare := "DECLARE " + retentionCursor + " NO SCROLL CURSOR WITH HOLD FOR SELECT b.tableoid, b.ctid::text FROM " + p.table + " b WHERE " + cond
+	const places = "t.ctid = ANY($1::text[]::tid[]) AND (t.tableoid, t.ctid) IN (SELECT u.o, u.c FROM unnest($2::oid[], $1::text[]::tid[]) AS u(o, c))"
+	l := stmt{args: []any{nil, nil}}
+	lockCond, err := where(&l, "t")
+	if err != nil {
+		return res, err
 	}
-	pick := "SELECT " + strings.Join(pkCols, ", ") + ", " + p.idText("b") + " FROM " + p.table + " b WHERE " + cond +
-		" LIMIT " + s.arg(RetentionBatch) + " FOR UPDATE OF b"
-	var c stmt
-	var arrays, casts []string
-	for i := range p.pk {
-		arrays = append(arrays, c.arg(nil)+"::text[]")
-		casts = append(casts, fmt.Sprintf("u.c%d::%s", i, p.pkTypes[i]))
-	}
-	names := make([]string, len(p.pk))
-	for i := range names {
-		names[i] = fmt.Sprintf("c%d", i)
-	}
-	keys := "(SELECT " + strings.Join(casts, ", ") + " FROM unnest(" + strings.Join(arrays, ", ") + ") AS u(" + strings.Join(names, ", ") + "))"
+	lock := "SELECT t.tableoid, t.ctid::text, " + p.idText("t") + " FROM " + p.table + " t WHERE " + places + " AND " + lockCond + " FOR UPDATE OF t"
+	c := stmt{args: []any{nil, nil}}
 	var change string
 	switch r.Action {
 	case RetainDelete:
-		change = "DELETE FROM " + p.table + " t WHERE " + p.keyList("t") + " IN " + keys
+		change = "DELETE FROM " + p.table + " t WHERE " + places
 	case RetainAnonymise:
 		var sets []string
 		for _, col := range p.anon {
@@ -316,52 +324,82 @@ func (rt *runtime) defaultRetention(ctx context.Context, r *RetentionRun) (Reten
 			}
 			sets = append(sets, qi(r.Class.Subject)+" = "+pseudo)
 		}
-		change = "UPDATE " + p.table + " t SET " + strings.Join(sets, ", ") + " WHERE " + p.keyList("t") + " IN " + keys
+		change = "UPDATE " + p.table + " t SET " + strings.Join(sets, ", ") + " WHERE " + places
 	}
+
+	conn, err := rt.db.Pool.Acquire(ctx)
+	if err != nil {
+		return res, fmt.Errorf("applying retention of %s: %w", r.Class.Name, err)
+	}
+	defer conn.Release()
+	// tx runs fn in a transaction of conn scoped to the institution.
+	tx := func(fn func(tx pgx.Tx) error) error {
+		t, err := conn.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer t.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it is a no-op
+		if _, err := t.Exec(ctx, "SELECT set_config('"+TenantSetting+"', $1, true)", r.TenantID); err != nil {
+			return err
+		}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.Commit(ctx)
+	}
+	if err := tx(func(t pgx.Tx) error { _, err := t.Exec(ctx, declare, s.args...); return err }); err != nil {
+		return res, fmt.Errorf("applying retention of %s: selecting: %w", r.Class.Name, err)
+	}
+	defer func() {
+		// A connection whose cursor cannot be closed is not given back.
+		bg := context.WithoutCancel(ctx)
+		if _, err := conn.Exec(bg, "CLOSE "+retentionCursor); err != nil {
+			conn.Conn().Close(bg) //nolint:errcheck
+		}
+	}()
+	fetch := fmt.Sprintf("FETCH %d FROM %s", RetentionBatch, retentionCursor)
 	for {
-		var n int64
-		picked := 0
-		err := rt.tx(ctx, r.TenantID, func(tx pgx.Tx) error {
-			cols := make([][]string, len(p.pk))
-			var ids []string
-			rows, err := tx.Query(ctx, pick, s.args...)
+		fetched := 0
+		err := tx(func(t pgx.Tx) error {
+			var oids []uint32
+			var tids []string
+			rows, err := t.Query(ctx, fetch)
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				vals, err := rows.Values()
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				for i := range p.pk {
-					v, _ := vals[i].(string)
-					cols[i] = append(cols[i], v)
-				}
-				id, _ := vals[len(p.pk)].(string)
-				ids = append(ids, id)
-			}
-			if err := rows.Err(); err != nil {
+			var oid uint32
+			var tid string
+			if _, err := pgx.ForEachRow(rows, []any{&oid, &tid}, func() error {
+				oids, tids = append(oids, oid), append(tids, tid)
+				return nil
+			}); err != nil || len(tids) == 0 {
 				return err
 			}
-			picked = len(ids)
-			if picked == 0 {
+			fetched = len(tids)
+			largs := append([]any{tids, oids}, l.args[2:]...)
+			if rows, err = t.Query(ctx, lock, largs...); err != nil {
+				return err
+			}
+			var lockedOids []uint32
+			var lockedTids, ids []string
+			var id string
+			if _, err := pgx.ForEachRow(rows, []any{&oid, &tid, &id}, func() error {
+				lockedOids, lockedTids, ids = append(lockedOids, oid), append(lockedTids, tid), append(ids, id)
 				return nil
+			}); err != nil || len(ids) == 0 {
+				return err
 			}
 			if r.Class.Cascade != nil {
-				if err := r.Class.Cascade(ctx, r, tx, ids); err != nil {
+				if err := r.Class.Cascade(ctx, r, t, ids); err != nil {
 					return fmt.Errorf("cascade: %w", err)
 				}
 			}
-			args := append([]any(nil), c.args...)
-			for i := range p.pk {
-				args[i] = cols[i]
-			}
-			tag, err := tx.Exec(ctx, change, args...)
+			tag, err := t.Exec(ctx, change, append([]any{lockedTids, lockedOids}, c.args[2:]...)...)
 			if err != nil {
 				return err
 			}
-			n = tag.RowsAffected()
+			res.Matched += tag.RowsAffected()
+			res.Affected += tag.RowsAffected()
 			if room := r.SampleLimit - len(res.SampleIDs); room > 0 {
 				res.SampleIDs = append(res.SampleIDs, ids[:min(room, len(ids))]...)
 			}
@@ -370,9 +408,7 @@ func (rt *runtime) defaultRetention(ctx context.Context, r *RetentionRun) (Reten
 		if err != nil {
 			return res, fmt.Errorf("applying retention of %s: %w", r.Class.Name, err)
 		}
-		res.Matched += n
-		res.Affected += n
-		if picked < RetentionBatch {
+		if fetched < RetentionBatch {
 			return res, nil
 		}
 		if err := ctx.Err(); err != nil {

@@ -30,10 +30,24 @@ BEGIN
         -- The partition holds [day, day + 1) UTC: entirely before the cutoff?
         CONTINUE WHEN ((to_date(substr(part.relname, 12), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC') > cutoff;
         EXECUTE format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', part.relname);
-        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %1$I WHERE tenant_id <> $1),
-                               EXISTS (SELECT 1 FROM %1$I WHERE user_id = ANY ($2) OR course_id = ANY ($3) OR cohort_id = ANY ($4)),
-                               (SELECT count(*) FROM %1$I)', part.relname)
-            INTO others, held, n USING tenant, held_users, held_courses, held_cohorts;
+        -- Another institution's rows, and held rows, by the partition's
+        -- indexes on (tenant_id, ...): no scan of the rows themselves,
+        -- but for course and cohort holds.
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %1$I WHERE tenant_id < $1) OR EXISTS (SELECT 1 FROM %1$I WHERE tenant_id > $1)', part.relname)
+            INTO others USING tenant;
+        held := false;
+        IF NOT others AND cardinality(held_users) > 0 THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE tenant_id = $1 AND user_id = ANY ($2))', part.relname)
+                INTO held USING tenant, held_users;
+        END IF;
+        IF NOT others AND NOT held AND (cardinality(held_courses) > 0 OR cardinality(held_cohorts) > 0) THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE course_id = ANY ($1) OR cohort_id = ANY ($2))', part.relname)
+                INTO held USING held_courses, held_cohorts;
+        END IF;
+        n := 0;
+        IF NOT others AND NOT held THEN
+            EXECUTE format('SELECT count(*) FROM %I', part.relname) INTO n;
+        END IF;
         IF others OR held OR n = 0 THEN
             EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', part.relname);
             CONTINUE;
