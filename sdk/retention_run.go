@@ -60,7 +60,6 @@ type retentionPlan struct {
 	table   string // quoted, schema-qualified
 	time    string // quoted column
 	pk      []string
-	pkTypes []string        // the primary key columns' types
 	id      *storage.Column // the ID column (RetentionClass.ID); nil: the primary key
 	subject *storage.Column
 	holds   map[string]*storage.Column // hold kind -> column
@@ -80,7 +79,7 @@ func (rt *runtime) planRetention(ctx context.Context, rc RetentionClass) (*reten
 	case !t.TenantScoped():
 		return nil, fmt.Errorf("%s: table %s has no tenant_id column, so the generic SQL could reach every institution's rows: give the class an Apply function", where, rc.Table)
 	case len(t.PrimaryKey) == 0:
-		return nil, fmt.Errorf("%s: table %s has no primary key, which the generic SQL batches by", where, rc.Table)
+		return nil, fmt.Errorf("%s: table %s has no primary key, which names its rows (sample IDs, their order)", where, rc.Table)
 	}
 	p := &retentionPlan{table: pgx.Identifier{cat.Schema, rc.Table}.Sanitize(), pk: t.PrimaryKey, holds: map[string]*storage.Column{}}
 	tc := t.Column(rc.TimeColumn)
@@ -91,9 +90,6 @@ func (rt *runtime) planRetention(ctx context.Context, rc RetentionClass) (*reten
 		return nil, fmt.Errorf("%s: time column %s.%s is %s (%s), not a timestamp or date", where, rc.Table, rc.TimeColumn, tc.Type, c)
 	}
 	p.time = qi(rc.TimeColumn)
-	for _, k := range p.pk {
-		p.pkTypes = append(p.pkTypes, t.Column(k).Type)
-	}
 	if rc.ID != "" {
 		if p.id = t.Column(rc.ID); p.id == nil {
 			return nil, fmt.Errorf("%s: table %s has no ID column %q", where, rc.Table, rc.ID)
