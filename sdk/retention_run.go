@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -31,7 +32,7 @@ func (rt *runtime) applyRetention(ctx context.Context, in *pluginv1.RetentionReq
 			wc = c
 		}
 	}
-	if err := wire.CheckRetentionRequest(wc, in); err != nil {
+	if err := wire.CheckRetentionRequest(wc, in, time.Now()); err != nil {
 		return nil, Errorf(ErrInvalid, "%v", err)
 	}
 	if _, err := uuid.Parse(in.TenantId); err != nil {

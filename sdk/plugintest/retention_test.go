@@ -170,6 +170,7 @@ func TestRetentionRefusals(t *testing.T) {
 		"unknown class":     {TenantID: a, Class: "nope", Cutoff: cutoff, Action: sdk.RetainDelete},
 		"unsupported":       {TenantID: a, Class: "pings", Cutoff: cutoff, Action: sdk.RetainAnonymise},
 		"no cutoff":         {TenantID: a, Class: "posts", Action: sdk.RetainDelete},
+		"future cutoff":     {TenantID: a, Class: "posts", Cutoff: cutoff.Add(time.Hour), Action: sdk.RetainDelete},
 		"unknown hold":      {TenantID: a, Class: "posts", Cutoff: cutoff, Action: sdk.RetainDelete, Holds: []sdk.RetentionHold{{Kind: "planet", ID: "x"}}},
 		"person hold no id": {TenantID: a, Class: "posts", Cutoff: cutoff, Action: sdk.RetainDelete, Holds: []sdk.RetentionHold{{Kind: sdk.HoldPerson}}},
 		"bad tenant":        {TenantID: "x", Class: "posts", Cutoff: cutoff, Action: sdk.RetainDelete},

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
@@ -96,14 +97,22 @@ func checkRetention(m *pluginv1.Manifest, bad func(format string, args ...any)) 
 	}
 }
 
+// MaxCutoffAhead is how far past now a retention cutoff may be (clocks
+// differ a little); a cutoff later than that would expire data that is
+// not old at all, and is refused.
+const MaxCutoffAhead = 5 * time.Minute
+
 // CheckRetentionRequest checks a retention request against the class it
 // names, as both the kernel and the SDK do before running it.
-func CheckRetentionRequest(c *pluginv1.RetentionClass, r *pluginv1.RetentionRequest) error {
+func CheckRetentionRequest(c *pluginv1.RetentionClass, r *pluginv1.RetentionRequest, now time.Time) error {
 	if !slices.Contains(c.Actions, r.Action) {
 		return fmt.Errorf("retention class %q: action %q is not one it supports (%s)", c.Name, r.Action, strings.Join(c.Actions, ", "))
 	}
 	if r.CutoffUnixMs <= 0 {
 		return fmt.Errorf("retention class %q: a cutoff is required", c.Name)
+	}
+	if time.UnixMilli(r.CutoffUnixMs).After(now.Add(MaxCutoffAhead)) {
+		return fmt.Errorf("retention class %q: the cutoff %s is in the future", c.Name, time.UnixMilli(r.CutoffUnixMs).UTC().Format(time.RFC3339))
 	}
 	if r.SampleLimit < 0 || r.SampleLimit > MaxRetentionSamples {
 		return fmt.Errorf("sample limit %d: 0 to %d", r.SampleLimit, MaxRetentionSamples)

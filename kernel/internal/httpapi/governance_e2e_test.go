@@ -124,6 +124,7 @@ func TestRetentionThroughTheKernel(t *testing.T) {
 		"bad action":     {map[string]any{"action": "shred"}, 422, `action "shred"`},
 		"bad hold":       {map[string]any{"holds": []map[string]any{{"kind": "planet", "id": "x"}}}, 422, `hold kind "planet"`},
 		"no cutoff":      {map[string]any{"cutoff": "0001-01-01T00:00:00Z"}, 422, "a cutoff is required"},
+		"future cutoff":  {map[string]any{"cutoff": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}, 422, "is in the future"},
 	} {
 		body := map[string]any{}
 		for k, v := range req {

@@ -207,7 +207,7 @@ func (s *Supervisor) ApplyRetention(ctx context.Context, plugin string, req *plu
 	case class == nil:
 		return nil, sdk.Errorf(sdk.ErrNotFound, "plugin %s has no retention class %q", plugin, req.Class)
 	}
-	if err := wire.CheckRetentionRequest(class, req); err != nil {
+	if err := wire.CheckRetentionRequest(class, req, time.Now()); err != nil {
 		return nil, sdk.Errorf(sdk.ErrInvalid, "%v", err)
 	}
 	st, err := s.Enablement.Get(ctx, tenant, plugin)
