@@ -308,3 +308,49 @@ func TestLifecycleEventsForGovernance(t *testing.T) {
 	require.Contains(t, probeCounts, "table:notes", "%v", er)
 	require.Contains(t, probeCounts, "deleted:1")
 }
+
+// TestTelemetryRetentionThroughTheKernel: the real telemetry plugin,
+// asked through the kernel by a plugin holding the capability, drops the
+// day partitions holding only the institution's expired statements and
+// deletes its statements from a day it shares with another institution,
+// whose statements stay; the dry run counted what went.
+func TestTelemetryRetentionThroughTheKernel(t *testing.T) {
+	t.Parallel()
+	b, _ := withPlugins(t, pluginBlock{variant: govPlugin, allow: `"retention", "grants", "sign"`}, pluginBlock{variant: telemetryPlugin})
+	a, other := b.institution("uni"), b.institution("other")
+	ctx := context.Background()
+	day := func(ago int) time.Time {
+		return time.Now().UTC().AddDate(0, 0, -ago).Truncate(24 * time.Hour).Add(6 * time.Hour)
+	}
+	for _, ago := range []int{61, 60} {
+		_, err := b.pool.Exec(ctx, `SELECT plugin_telemetry.ensure_statement_partitions($1::date, 1)`, day(ago).Format(time.DateOnly))
+		require.NoError(t, err)
+	}
+	seed := func(tenant string, at time.Time, n int) {
+		_, err := b.pool.Exec(ctx, `INSERT INTO plugin_telemetry.statements
+			(tenant_id, stored_at, id, user_id, occurred_at, verb, object_id, purpose, policy_version, source, raw)
+			SELECT $1, $2, gen_random_uuid(), gen_random_uuid(), $2, 'http://adlnet.gov/expapi/verbs/experienced', 'lesson', 'analytics', 1, 'test', '{}'
+			FROM generate_series(1, $3)`, tenant, at, n)
+		require.NoError(t, err)
+	}
+	seed(a.id, day(61), 40)     // a's only: dropped
+	seed(a.id, day(60), 15)     // shared: a's rows deleted
+	seed(other.id, day(60), 12) // and the other's kept
+	partition := func(ago int) bool {
+		var found bool
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, "plugin_telemetry.statements_"+day(ago).Format("20060102")).Scan(&found))
+		return found
+	}
+	req := map[string]any{"plugin": "telemetry", "class": "statements", "cutoff": time.Now().AddDate(0, 0, -30).UTC().Format(time.RFC3339), "action": "delete", "dry_run": true}
+	dry := b.do("POST", "/api/v1/govt/gov/retention", a.admin, req)
+	require.Equal(t, 200, dry.Status, "%s", dry.Raw)
+	require.EqualValues(t, 55, dry.get("matched"))
+	req["dry_run"] = false
+	run := b.do("POST", "/api/v1/govt/gov/retention", a.admin, req)
+	require.Equal(t, 200, run.Status, "%s", run.Raw)
+	require.Equal(t, dry.get("matched"), run.get("affected"))
+	require.False(t, partition(61), "the institution's own expired day is dropped whole")
+	require.True(t, partition(60), "a day shared with another institution stays")
+	require.Equal(t, 0, b.count(`SELECT count(*) FROM plugin_telemetry.statements WHERE tenant_id = $1`, a.id))
+	require.Equal(t, 12, b.count(`SELECT count(*) FROM plugin_telemetry.statements WHERE tenant_id = $1`, other.id))
+}
