@@ -354,3 +354,44 @@ func TestTelemetryRetentionThroughTheKernel(t *testing.T) {
 	require.Equal(t, 0, b.count(`SELECT count(*) FROM plugin_telemetry.statements WHERE tenant_id = $1`, a.id))
 	require.Equal(t, 12, b.count(`SELECT count(*) FROM plugin_telemetry.statements WHERE tenant_id = $1`, other.id))
 }
+
+// TestMessagingRetentionThroughTheKernel: the real messaging plugin, asked
+// through the kernel, deletes an institution's expired posts with their
+// comments, and nothing of another institution's.
+func TestMessagingRetentionThroughTheKernel(t *testing.T) {
+	t.Parallel()
+	catcher := startSMTPCatcher(t)
+	cfg := fmt.Sprintf(`{ smtp_host = %q, smtp_port = %d, smtp_security = "none" }`, catcher.host, catcher.port)
+	b, _ := withPlugins(t, pluginBlock{variant: govPlugin, allow: `"retention", "grants", "sign"`}, pluginBlock{variant: messagingPlugin, config: cfg})
+	a, other := b.institution("uni"), b.institution("other")
+	ctx := context.Background()
+	seed := func(tenant string, at time.Time, n int) {
+		_, err := b.pool.Exec(ctx, `
+			WITH s AS (
+				INSERT INTO plugin_messaging.spaces (tenant_id, id, kind, course_id, title, created_at)
+				VALUES ($1, gen_random_uuid(), 'course', gen_random_uuid(), 'Old', $2) RETURNING id
+			), p AS (
+				INSERT INTO plugin_messaging.posts (tenant_id, id, space_id, author_id, kind, body, body_text, created_at)
+				SELECT $1, gen_random_uuid(), s.id, gen_random_uuid(), 'post', 'x', 'x', $2 FROM s, generate_series(1, $3) RETURNING id
+			)
+			INSERT INTO plugin_messaging.comments (tenant_id, id, post_id, author_id, body, body_text, created_at)
+			SELECT $1, gen_random_uuid(), p.id, gen_random_uuid(), 'y', 'y', $2 FROM p`, tenant, at, n)
+		require.NoError(t, err)
+	}
+	old := time.Now().AddDate(-2, 0, 0)
+	seed(a.id, old, 30)
+	seed(a.id, time.Now(), 4)
+	seed(other.id, old, 9)
+	req := map[string]any{"plugin": "messaging", "class": "posts", "cutoff": time.Now().AddDate(-1, 0, 0).UTC().Format(time.RFC3339), "action": "delete", "dry_run": true}
+	dry := b.do("POST", "/api/v1/govt/gov/retention", a.admin, req)
+	require.Equal(t, 200, dry.Status, "%s", dry.Raw)
+	require.EqualValues(t, 30, dry.get("matched"))
+	req["dry_run"] = false
+	run := b.do("POST", "/api/v1/govt/gov/retention", a.admin, req)
+	require.Equal(t, 200, run.Status, "%s", run.Raw)
+	require.Equal(t, dry.get("matched"), run.get("affected"))
+	require.Equal(t, 4, b.count(`SELECT count(*) FROM plugin_messaging.posts WHERE tenant_id = $1`, a.id))
+	require.Equal(t, 4, b.count(`SELECT count(*) FROM plugin_messaging.comments WHERE tenant_id = $1`, a.id))
+	require.Equal(t, 9, b.count(`SELECT count(*) FROM plugin_messaging.posts WHERE tenant_id = $1`, other.id))
+	require.Equal(t, 9, b.count(`SELECT count(*) FROM plugin_messaging.comments WHERE tenant_id = $1`, other.id))
+}
