@@ -62,5 +62,5 @@
 //     sdk/telemetry/otlptest, an OTLP collector to run inside a test.
 //
 // docs/plugins.md is the whole contract; docs/sdk-v1.2.md says what changed
-// from v1.1.
+// from v1.1, docs/sdk-v1.3.md what v1.3 adds (retention, governance).
 package sdk

@@ -214,6 +214,8 @@ func (e *env) build(ctx context.Context) error {
 		"scale": "-X main.nameFrom=env -X main.subscribe=" + yearly,
 		"sink":  "-X main.name=sink -X main.subscribe=probe.ping.sent.v1" + yearly,
 		"sinkb": "-X main.name=sink -X main.subscribe=probe.ping.sent.v1*@retained" + yearly,
+		// With the privileged capabilities, for the retention rows.
+		"govt": "-X main.name=govt -X main.caps=storage,retention,grants,sign -X main.subscribe=" + yearly,
 	}
 	for name, ldflags := range builds {
 		path := filepath.Join(e.dir, "plugins", name)
@@ -245,7 +247,7 @@ func (e *env) build(ctx context.Context) error {
 		}
 	}
 	telemetryDir := filepath.Join(root, "plugins", "telemetry")
-	if _, err := os.Stat(filepath.Join(telemetryDir, "go.mod")); err == nil && e.opts.wants("telemetry") {
+	if _, err := os.Stat(filepath.Join(telemetryDir, "go.mod")); err == nil && (e.opts.wants("telemetry") || e.opts.wants("retention")) {
 		path := filepath.Join(e.dir, "plugins", "telemetry")
 		if err := goBuild(ctx, telemetryDir, path, ".", "-trimpath"); err != nil {
 			e.printf("the telemetry plugin does not build; the telemetry rows are skipped: %v", err)
@@ -295,6 +297,8 @@ type pluginEntry struct {
 	bin     built
 	version string // "" → 1.0.0, the test plugin's
 	config  string // HCL object; "" for none
+	allow   string // privileged capabilities, HCL list items; "" for none
+	timeout string // limits.request_timeout; "" for the default
 }
 
 // writePlugins writes plugins.hcl with entries. Every plugin gets room for
@@ -311,7 +315,14 @@ func (e *env) writePlugins(entries ...pluginEntry) (string, error) {
 		if p.config != "" {
 			fmt.Fprintf(&b, "  config = %s\n", p.config)
 		}
-		b.WriteString("  limits {\n    max_concurrent_requests = 1024\n    max_streams = 2000\n    max_streams_per_institution = 2000\n  }\n}\n")
+		if p.allow != "" {
+			fmt.Fprintf(&b, "  capabilities = [%s]\n", p.allow)
+		}
+		b.WriteString("  limits {\n    max_concurrent_requests = 1024\n    max_streams = 2000\n    max_streams_per_institution = 2000\n")
+		if p.timeout != "" {
+			fmt.Fprintf(&b, "    request_timeout = %q\n", p.timeout)
+		}
+		b.WriteString("  }\n}\n")
 	}
 	path := filepath.Join(e.dir, "plugins.hcl")
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)

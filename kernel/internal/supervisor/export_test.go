@@ -7,3 +7,10 @@ import pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 func HostFor(s *Supervisor, plugin string) pluginv1.HostServer {
 	return &hostServer{s: s, plugin: plugin}
 }
+
+// HostWithCapabilities is HostFor a plugin whose manifest declares caps.
+func HostWithCapabilities(s *Supervisor, plugin string, caps ...string) pluginv1.HostServer {
+	h := &hostServer{s: s, plugin: plugin}
+	h.Service.Capabilities = caps
+	return h
+}

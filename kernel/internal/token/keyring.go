@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +19,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/edulure/edulure/kernel/internal/seal"
+	"github.com/edulure/edulure/sdk"
 )
 
 // Audience is the aud claim of every access token.
@@ -297,6 +301,9 @@ func (k *Keyring) verify(raw string) (*Claims, error) {
 	}
 	var c Claims
 	_, err := k.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); typ != "JWT" {
+			return nil, fmt.Errorf("%w: typ %q is not an access token's", ErrMalformed, typ)
+		}
 		kid, _ := t.Header["kid"].(string)
 		k.mu.RLock()
 		kk, ok := k.keys[kid]
@@ -311,6 +318,8 @@ func (k *Keyring) verify(raw string) (*Claims, error) {
 	})
 	if err != nil {
 		switch {
+		case errors.Is(err, ErrMalformed):
+			return nil, ErrMalformed
 		case errors.Is(err, ErrUnknownKey):
 			return nil, ErrUnknownKey
 		case errors.Is(err, ErrRetiredKey):
@@ -404,4 +413,82 @@ func sortKeys(ks []KeyInfo) {
 		}
 		return ks[i].KID < ks[j].KID
 	})
+}
+
+// SignPayload signs a payload for a plugin (the Host service Sign) with the
+// active key: a compact JWS of typ sdk.SignatureType whose claims hold the
+// payload's SHA-256, the purpose and the plugin. Its typ is never "JWT",
+// and Verify refuses any token whose typ is not "JWT", so a signature
+// cannot pass as an access token.
+func (k *Keyring) SignPayload(plugin, purpose string, payload []byte) (kid, jws string, err error) {
+	a := k.activeKey()
+	if a == nil {
+		return "", "", errors.New("no active signing key")
+	}
+	sum := sha256.Sum256(payload)
+	jws, err = sdk.SignatureJWS(a.priv, a.kid, sdk.SignatureClaims{
+		Issuer: k.issuer, Plugin: plugin, Purpose: purpose, SHA256: hex.EncodeToString(sum[:]), IssuedAt: k.now().Unix(),
+	})
+	return a.kid, jws, err
+}
+
+// NoteKeyName is the name of the signed-note key (golang.org/x/mod/sumdb/note)
+// of the signing key kid: the audit checkpoints are notes signed with it.
+func NoteKeyName(kid string) string { return "edulure-audit-" + kid }
+
+// noteSigner signs notes with one of the keyring's keys.
+type noteSigner struct {
+	name string
+	hash uint32
+	priv ed25519.PrivateKey
+}
+
+func (s noteSigner) Name() string                    { return s.name }
+func (s noteSigner) KeyHash() uint32                 { return s.hash }
+func (s noteSigner) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(s.priv, msg), nil }
+
+// NoteVerifierKey is the verifier key (note.NewVerifier's argument) of the
+// signing key kid, as an auditor writes it from the published JWKS.
+func NoteVerifierKey(kid string, pub ed25519.PublicKey) (string, error) {
+	return note.NewEd25519VerifierKey(NoteKeyName(kid), pub)
+}
+
+// NoteSigner signs notes with the active key; it returns the key's ID and
+// verifier key too.
+func (k *Keyring) NoteSigner() (note.Signer, string, string, error) {
+	a := k.activeKey()
+	if a == nil {
+		return nil, "", "", errors.New("no active signing key")
+	}
+	vkey, err := NoteVerifierKey(a.kid, a.pub)
+	if err != nil {
+		return nil, "", "", err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return noteSigner{name: v.Name(), hash: v.KeyHash(), priv: a.priv}, a.kid, vkey, nil
+}
+
+// NoteVerifiers verifies notes signed by any of the keyring's keys,
+// retired ones too (a checkpoint outlives its key's use).
+func (k *Keyring) NoteVerifiers() (note.Verifiers, map[string]string, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	var vs []note.Verifier
+	vkeys := map[string]string{}
+	for kid, kk := range k.keys {
+		vkey, err := NoteVerifierKey(kid, kk.pub)
+		if err != nil {
+			return nil, nil, err
+		}
+		v, err := note.NewVerifier(vkey)
+		if err != nil {
+			return nil, nil, err
+		}
+		vs = append(vs, v)
+		vkeys[kid] = vkey
+	}
+	return note.VerifierList(vs...), vkeys, nil
 }
