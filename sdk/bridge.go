@@ -65,6 +65,10 @@ func (b bridged) ErasePersonalData(ctx context.Context, in *pluginv1.PersonalDat
 func (b bridged) EraseTenantData(ctx context.Context, in *pluginv1.ErasureTenantRequest) (*pluginv1.ErasureTenantResponse, error) {
 	return b.rt.eraseTenantData(ctx, in)
 }
+func (b bridged) ApplyRetention(ctx context.Context, in *pluginv1.RetentionRequest) (*pluginv1.RetentionResult, error) {
+	return b.rt.applyRetention(ctx, in)
+}
+func (b bridged) CheckRetention(ctx context.Context) error    { return b.rt.checkRetention(ctx) }
 func (b bridged) CheckPersonalData(ctx context.Context) error { return b.rt.checkPersonalData(ctx) }
 func (b bridged) Cleanup(ctx context.Context) error           { return b.rt.cleanup(ctx, b.plugin) }
 func (b bridged) Env() any                                    { return b.rt.env }

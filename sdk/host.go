@@ -18,7 +18,7 @@ import (
 // process boundary (a gRPC round trip): prefer the local answers a Request
 // already carries (Principal.Can, Config) on hot paths.
 //
-// Since: v1.0 (Membership since v1.2)
+// Since: v1.0 (Membership since v1.2, GovernanceHost since v1.3)
 type Host interface {
 	// Authorize asks for a resource-level decision: may p do permission on res?
 	Authorize(ctx context.Context, p Principal, permission string, res Resource) (bool, error)
@@ -34,6 +34,9 @@ type Host interface {
 	// or malformed ID) is a plain "not a member", never an error: ask it
 	// before storing another person's ID.
 	Membership(ctx context.Context, tenantID, userID string) (Membership, error)
+	// GovernanceHost: retention across plugins, grants, signatures; each
+	// needs a privileged capability the operator allowed.
+	GovernanceHost
 }
 
 // Membership is a user's standing in an institution.

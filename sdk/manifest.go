@@ -31,9 +31,10 @@ type compiled struct {
 	jobs         map[string]Job
 
 	publishes  map[string]*jsonschema.Schema
-	classes    []DataClass  // Manifest.PersonalData
-	configType reflect.Type // of Manifest.Config; nil without one
-	configBase []byte       // Manifest.Config as JSON: the defaults
+	classes    []DataClass               // Manifest.PersonalData
+	retention  map[string]RetentionClass // Manifest.Retention by name
+	configType reflect.Type              // of Manifest.Config; nil without one
+	configBase []byte                    // Manifest.Config as JSON: the defaults
 }
 
 // compileManifest checks what the plugin itself can get wrong in building
@@ -200,6 +201,7 @@ func compileManifest(m Manifest) (*compiled, error) {
 		}
 	}
 	out.PersonalData, c.classes = personalData(m)
+	out.Retention, c.retention = retentionClasses(m)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -404,4 +406,22 @@ func dropValues(v any) {
 			dropValues(e)
 		}
 	}
+}
+
+// retentionClasses is the wire form of the manifest's retention classes.
+func retentionClasses(m Manifest) ([]*pluginv1.RetentionClass, map[string]RetentionClass) {
+	var out []*pluginv1.RetentionClass
+	byName := map[string]RetentionClass{}
+	for _, rc := range m.Retention {
+		wc := &pluginv1.RetentionClass{
+			Name: rc.Name, Description: rc.Description, Table: rc.Table, TimeColumn: rc.TimeColumn,
+			Subject: rc.Subject, HoldColumns: rc.HoldColumns, Custom: rc.Apply != nil,
+		}
+		for _, a := range rc.Actions {
+			wc.Actions = append(wc.Actions, string(a))
+		}
+		out = append(out, wc)
+		byName[rc.Name] = rc
+	}
+	return out, byName
 }

@@ -112,6 +112,10 @@ type Manifest struct {
 	// NotPersonal lists columns ("table.column") of tables no data class
 	// describes that look personal to that check but are not. Since: v1.2
 	NotPersonal []string
+	// Retention lists the plugin's data that expires, one RetentionClass
+	// per kind: the SDK serves ApplyRetention from them (dry run and
+	// execution, holds). Since: v1.3
+	Retention []RetentionClass
 }
 
 // Route is one REST route served by the plugin.

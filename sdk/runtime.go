@@ -176,6 +176,21 @@ func (noHost) TenantConfig(context.Context, string) (json.RawMessage, bool, erro
 func (noHost) Membership(context.Context, string, string) (Membership, error) {
 	return Membership{}, Errorf(ErrUnavailable, "no kernel host services here")
 }
+func (noHost) RetentionClasses(context.Context, string) ([]RetentionClassInfo, error) {
+	return nil, Errorf(ErrUnavailable, "no kernel host services here")
+}
+func (noHost) ApplyRetention(context.Context, string, RetentionRequest) (RetentionResult, error) {
+	return RetentionResult{}, Errorf(ErrUnavailable, "no kernel host services here")
+}
+func (noHost) Grants(context.Context, string) ([]Grant, error) {
+	return nil, Errorf(ErrUnavailable, "no kernel host services here")
+}
+func (noHost) RevokeGrant(context.Context, Principal, string, GrantRef, string) error {
+	return Errorf(ErrUnavailable, "no kernel host services here")
+}
+func (noHost) Sign(context.Context, string, []byte) (Signature, error) {
+	return Signature{}, Errorf(ErrUnavailable, "no kernel host services here")
+}
 
 func decodePrincipal(p *pluginv1.Principal) Principal {
 	if p == nil {

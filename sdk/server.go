@@ -204,6 +204,18 @@ func (s *server) EraseTenantData(ctx context.Context, in *pluginv1.ErasureTenant
 	return out, personalStatus(err)
 }
 
+// ApplyRetention: lifecycle step 5. Since: v1.3
+func (s *server) ApplyRetention(ctx context.Context, in *pluginv1.RetentionRequest) (*pluginv1.RetentionResult, error) {
+	rt, err := s.ready()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDeadline(ctx, in.DeadlineUnixMs)
+	defer cancel()
+	out, err := rt.applyRetention(ctx, in)
+	return out, personalStatus(err)
+}
+
 // withDeadline bounds ctx by a request's deadline (0: none beyond ctx's).
 func withDeadline(ctx context.Context, unixMs int64) (context.Context, context.CancelFunc) {
 	if unixMs <= 0 {

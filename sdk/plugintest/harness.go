@@ -183,6 +183,9 @@ func New(t testing.TB, p sdk.Plugin, opts ...Option) *Harness {
 	if err := h.checkPersonalData(ctx); err != nil {
 		t.Fatalf("plugintest: plugin %q's personal data:\n%v", h.manifest.Name, err)
 	}
+	if err := h.rt.CheckRetention(ctx); err != nil {
+		t.Fatalf("plugintest: plugin %q's retention classes:\n%v", h.manifest.Name, err)
+	}
 	return h
 }
 

@@ -15,8 +15,9 @@ import (
 type recordingHost struct {
 	h *Harness
 
-	mu    sync.Mutex
-	audit []sdk.AuditEntry
+	mu         sync.Mutex
+	audit      []sdk.AuditEntry
+	governance *governance // made on first use
 }
 
 var _ sdk.Host = (*recordingHost)(nil)
@@ -105,6 +106,12 @@ type HostFuncs struct {
 	AuditFunc        func(ctx context.Context, e sdk.AuditEntry) error
 	TenantConfigFunc func(ctx context.Context, tenantID string) (json.RawMessage, bool, error)
 	MembershipFunc   func(ctx context.Context, tenantID, userID string) (sdk.Membership, error)
+	// Since: v1.3
+	RetentionClassesFunc func(ctx context.Context, tenantID string) ([]sdk.RetentionClassInfo, error)
+	ApplyRetentionFunc   func(ctx context.Context, plugin string, req sdk.RetentionRequest) (sdk.RetentionResult, error)
+	GrantsFunc           func(ctx context.Context, tenantID string) ([]sdk.Grant, error)
+	RevokeGrantFunc      func(ctx context.Context, actor sdk.Principal, tenantID string, g sdk.GrantRef, reason string) error
+	SignFunc             func(ctx context.Context, purpose string, payload []byte) (sdk.Signature, error)
 }
 
 var _ sdk.Host = HostFuncs{}

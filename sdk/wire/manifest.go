@@ -58,7 +58,11 @@ var (
 	ComponentName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	// Capabilities are the host services a manifest may declare (Since:
 	// v1.2): the kernel serves a plugin only those it declares.
-	Capabilities = []string{CapStorage, CapPlatformStorage}
+	Capabilities = []string{CapStorage, CapPlatformStorage, CapRetention, CapGrants, CapSign}
+	// PrivilegedCapabilities are the capabilities the operator must allow
+	// a plugin in its block of plugins.hcl (capabilities = [...]) before
+	// the kernel loads a manifest declaring them (Since: v1.3).
+	PrivilegedCapabilities = []string{CapRetention, CapGrants, CapSign}
 )
 
 // The capabilities.
@@ -68,6 +72,15 @@ const (
 	// CapPlatformStorage: object storage scoped to the plugin and the
 	// platform, for platform jobs.
 	CapPlatformStorage = "platform_storage"
+	// CapRetention: list every enabled plugin's retention classes in a
+	// tenant and ask a plugin to apply retention. Privileged. Since: v1.3
+	CapRetention = "retention"
+	// CapGrants: list a tenant's grants and revoke one on behalf of a
+	// principal. Privileged. Since: v1.3
+	CapGrants = "grants"
+	// CapSign: have the kernel sign a payload with its Ed25519 keyring.
+	// Privileged. Since: v1.3
+	CapSign = "sign"
 )
 
 // CheckedRoute is a route that passed CheckManifest, with its parsed path
@@ -269,6 +282,7 @@ func CheckManifest(m *pluginv1.Manifest) ([]*CheckedRoute, []error) {
 		caps[c] = true
 	}
 	checkPersonalData(m, bad)
+	checkRetention(m, bad)
 	return routes, errs
 }
 

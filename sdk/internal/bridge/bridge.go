@@ -31,6 +31,12 @@ type Runtime interface {
 	// CheckPersonalData plans the data classes against the plugin's schema
 	// and reports what keeps the SDK's generic SQL from running on them.
 	CheckPersonalData(ctx context.Context) error
+	// ApplyRetention serves a retention request as the served plugin does
+	// (errors plain). Since: v1.3
+	ApplyRetention(ctx context.Context, in *pluginv1.RetentionRequest) (*pluginv1.RetentionResult, error)
+	// CheckRetention plans the retention classes that rely on the generic
+	// SQL against the plugin's schema. Since: v1.3
+	CheckRetention(ctx context.Context) error
 	// Cleanup runs the plugin's Cleanup and closes its database pool.
 	Cleanup(ctx context.Context) error
 	// Env is the *sdk.Env the plugin was provisioned with.

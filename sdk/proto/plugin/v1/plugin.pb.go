@@ -119,7 +119,10 @@ type Manifest struct {
 	Capabilities []string `protobuf:"bytes,15,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// The personal data the plugin holds and whether it serves the personal
 	// data calls. Since: v1.2
-	PersonalData  *PersonalDataManifest `protobuf:"bytes,16,opt,name=personal_data,json=personalData,proto3" json:"personal_data,omitempty"`
+	PersonalData *PersonalDataManifest `protobuf:"bytes,16,opt,name=personal_data,json=personalData,proto3" json:"personal_data,omitempty"`
+	// The plugin's retention classes: data that expires, which the plugin
+	// deletes or anonymises when asked (ApplyRetention). Since: v1.3
+	Retention     []*RetentionClass `protobuf:"bytes,17,rep,name=retention,proto3" json:"retention,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -262,6 +265,13 @@ func (x *Manifest) GetCapabilities() []string {
 func (x *Manifest) GetPersonalData() *PersonalDataManifest {
 	if x != nil {
 		return x.PersonalData
+	}
+	return nil
+}
+
+func (x *Manifest) GetRetention() []*RetentionClass {
+	if x != nil {
+		return x.Retention
 	}
 	return nil
 }
@@ -4506,6 +4516,1060 @@ func (x *ErasureTenantResponse) GetCounts() []*ErasureCount {
 	return nil
 }
 
+// RetentionClass is one kind of data of a plugin that expires: the rows of
+// a table older than a cutoff (by a time column). Since: v1.3
+type RetentionClass struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique within the plugin: lowercase letters, digits and underscores.
+	Name        string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// The table in the plugin's schema (with a tenant_id column) and its
+	// timestamp column: rows with time_column < cutoff are expired.
+	Table      string `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	TimeColumn string `protobuf:"bytes,4,opt,name=time_column,json=timeColumn,proto3" json:"time_column,omitempty"`
+	// The column naming the person a row is about, for "person" holds;
+	// empty: the class takes no person holds.
+	Subject string `protobuf:"bytes,5,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Hold kinds beside "person" and "tenant", each the column it matches
+	// ("course" -> "course_id").
+	HoldColumns map[string]string `protobuf:"bytes,6,rep,name=hold_columns,json=holdColumns,proto3" json:"hold_columns,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The actions the class supports: "delete", "anonymise", "archive".
+	Actions []string `protobuf:"bytes,7,rep,name=actions,proto3" json:"actions,omitempty"`
+	// The plugin's own code applies the class, not the SDK's generic SQL.
+	Custom        bool `protobuf:"varint,8,opt,name=custom,proto3" json:"custom,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetentionClass) Reset() {
+	*x = RetentionClass{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetentionClass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetentionClass) ProtoMessage() {}
+
+func (x *RetentionClass) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetentionClass.ProtoReflect.Descriptor instead.
+func (*RetentionClass) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *RetentionClass) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RetentionClass) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *RetentionClass) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *RetentionClass) GetTimeColumn() string {
+	if x != nil {
+		return x.TimeColumn
+	}
+	return ""
+}
+
+func (x *RetentionClass) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *RetentionClass) GetHoldColumns() map[string]string {
+	if x != nil {
+		return x.HoldColumns
+	}
+	return nil
+}
+
+func (x *RetentionClass) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *RetentionClass) GetCustom() bool {
+	if x != nil {
+		return x.Custom
+	}
+	return false
+}
+
+// RetentionHold suspends retention for what it names. Since: v1.3
+type RetentionHold struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "tenant" (everything of the tenant), "person" (rows whose subject is
+	// id), or one of the class's hold_columns keys.
+	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id            string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetentionHold) Reset() {
+	*x = RetentionHold{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetentionHold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetentionHold) ProtoMessage() {}
+
+func (x *RetentionHold) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetentionHold.ProtoReflect.Descriptor instead.
+func (*RetentionHold) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *RetentionHold) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RetentionHold) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Since: v1.3
+type RetentionRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Class    string                 `protobuf:"bytes,2,opt,name=class,proto3" json:"class,omitempty"`
+	// Rows with the class's time column before this instant are expired.
+	CutoffUnixMs int64 `protobuf:"varint,3,opt,name=cutoff_unix_ms,json=cutoffUnixMs,proto3" json:"cutoff_unix_ms,omitempty"`
+	// "delete", "anonymise" or "archive".
+	Action string           `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	DryRun bool             `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Holds  []*RetentionHold `protobuf:"bytes,6,rep,name=holds,proto3" json:"holds,omitempty"`
+	// How many sample IDs to answer (0: none; at most 100).
+	SampleLimit    int32  `protobuf:"varint,7,opt,name=sample_limit,json=sampleLimit,proto3" json:"sample_limit,omitempty"`
+	RequestId      string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	DeadlineUnixMs int64  `protobuf:"varint,9,opt,name=deadline_unix_ms,json=deadlineUnixMs,proto3" json:"deadline_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RetentionRequest) Reset() {
+	*x = RetentionRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetentionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetentionRequest) ProtoMessage() {}
+
+func (x *RetentionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetentionRequest.ProtoReflect.Descriptor instead.
+func (*RetentionRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *RetentionRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RetentionRequest) GetClass() string {
+	if x != nil {
+		return x.Class
+	}
+	return ""
+}
+
+func (x *RetentionRequest) GetCutoffUnixMs() int64 {
+	if x != nil {
+		return x.CutoffUnixMs
+	}
+	return 0
+}
+
+func (x *RetentionRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *RetentionRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RetentionRequest) GetHolds() []*RetentionHold {
+	if x != nil {
+		return x.Holds
+	}
+	return nil
+}
+
+func (x *RetentionRequest) GetSampleLimit() int32 {
+	if x != nil {
+		return x.SampleLimit
+	}
+	return 0
+}
+
+func (x *RetentionRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RetentionRequest) GetDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.DeadlineUnixMs
+	}
+	return 0
+}
+
+// Since: v1.3
+type RetentionResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Class string                 `protobuf:"bytes,1,opt,name=class,proto3" json:"class,omitempty"`
+	// Rows selected: expired and not held.
+	Matched int64 `protobuf:"varint,2,opt,name=matched,proto3" json:"matched,omitempty"`
+	// Rows deleted or anonymised (0 with dry_run).
+	Affected int64 `protobuf:"varint,3,opt,name=affected,proto3" json:"affected,omitempty"`
+	// Primary keys of some selected rows (composite keys joined with "/").
+	SampleIds []string `protobuf:"bytes,4,rep,name=sample_ids,json=sampleIds,proto3" json:"sample_ids,omitempty"`
+	// Object storage keys written by an "archive" action.
+	Archived      []string `protobuf:"bytes,5,rep,name=archived,proto3" json:"archived,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetentionResult) Reset() {
+	*x = RetentionResult{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetentionResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetentionResult) ProtoMessage() {}
+
+func (x *RetentionResult) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetentionResult.ProtoReflect.Descriptor instead.
+func (*RetentionResult) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *RetentionResult) GetClass() string {
+	if x != nil {
+		return x.Class
+	}
+	return ""
+}
+
+func (x *RetentionResult) GetMatched() int64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *RetentionResult) GetAffected() int64 {
+	if x != nil {
+		return x.Affected
+	}
+	return 0
+}
+
+func (x *RetentionResult) GetSampleIds() []string {
+	if x != nil {
+		return x.SampleIds
+	}
+	return nil
+}
+
+func (x *RetentionResult) GetArchived() []string {
+	if x != nil {
+		return x.Archived
+	}
+	return nil
+}
+
+// Since: v1.3
+type ListRetentionClassesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRetentionClassesRequest) Reset() {
+	*x = ListRetentionClassesRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRetentionClassesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRetentionClassesRequest) ProtoMessage() {}
+
+func (x *ListRetentionClassesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRetentionClassesRequest.ProtoReflect.Descriptor instead.
+func (*ListRetentionClassesRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ListRetentionClassesRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+// Since: v1.3
+type RetentionClassInfo struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Plugin      string                 `protobuf:"bytes,1,opt,name=plugin,proto3" json:"plugin,omitempty"`
+	Name        string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Actions     []string               `protobuf:"bytes,4,rep,name=actions,proto3" json:"actions,omitempty"`
+	// "tenant", and "person" if the class has a subject, and its
+	// hold_columns keys.
+	HoldKinds     []string `protobuf:"bytes,5,rep,name=hold_kinds,json=holdKinds,proto3" json:"hold_kinds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetentionClassInfo) Reset() {
+	*x = RetentionClassInfo{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetentionClassInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetentionClassInfo) ProtoMessage() {}
+
+func (x *RetentionClassInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetentionClassInfo.ProtoReflect.Descriptor instead.
+func (*RetentionClassInfo) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *RetentionClassInfo) GetPlugin() string {
+	if x != nil {
+		return x.Plugin
+	}
+	return ""
+}
+
+func (x *RetentionClassInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RetentionClassInfo) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *RetentionClassInfo) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *RetentionClassInfo) GetHoldKinds() []string {
+	if x != nil {
+		return x.HoldKinds
+	}
+	return nil
+}
+
+// Since: v1.3
+type ListRetentionClassesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Classes       []*RetentionClassInfo  `protobuf:"bytes,1,rep,name=classes,proto3" json:"classes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRetentionClassesResponse) Reset() {
+	*x = ListRetentionClassesResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRetentionClassesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRetentionClassesResponse) ProtoMessage() {}
+
+func (x *ListRetentionClassesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRetentionClassesResponse.ProtoReflect.Descriptor instead.
+func (*ListRetentionClassesResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *ListRetentionClassesResponse) GetClasses() []*RetentionClassInfo {
+	if x != nil {
+		return x.Classes
+	}
+	return nil
+}
+
+// Since: v1.3
+type HostApplyRetentionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Plugin        string                 `protobuf:"bytes,1,opt,name=plugin,proto3" json:"plugin,omitempty"`
+	Request       *RetentionRequest      `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostApplyRetentionRequest) Reset() {
+	*x = HostApplyRetentionRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostApplyRetentionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostApplyRetentionRequest) ProtoMessage() {}
+
+func (x *HostApplyRetentionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostApplyRetentionRequest.ProtoReflect.Descriptor instead.
+func (*HostApplyRetentionRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *HostApplyRetentionRequest) GetPlugin() string {
+	if x != nil {
+		return x.Plugin
+	}
+	return ""
+}
+
+func (x *HostApplyRetentionRequest) GetRequest() *RetentionRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// Since: v1.3
+type ListGrantsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGrantsRequest) Reset() {
+	*x = ListGrantsRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGrantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGrantsRequest) ProtoMessage() {}
+
+func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
+func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ListGrantsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+// Grant is one thing that gives someone permissions in a tenant. Since: v1.3
+type Grant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "membership" (a member of the tenant, with all their roles), "role"
+	// (one role a member holds), "custom_role" (a role the tenant defined,
+	// with its permissions) or "api_key".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// membership: the user ID; role: "<user_id>/<role>"; custom_role: the
+	// role's name; api_key: the key's ID.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// membership, role: the member; api_key: its creator (empty if gone).
+	UserId string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// role: the role; custom_role: its name.
+	Role string `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	// The permissions the grant gives.
+	Permissions []string `protobuf:"bytes,5,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// api_key: its name; custom_role: its description.
+	Name            string `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	CreatedAtUnixMs int64  `protobuf:"varint,7,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
+	ExpiresAtUnixMs int64  `protobuf:"varint,8,opt,name=expires_at_unix_ms,json=expiresAtUnixMs,proto3" json:"expires_at_unix_ms,omitempty"`
+	// An orphan grant: an API key whose creator is no longer a member, a
+	// custom role nobody holds.
+	Orphan       bool   `protobuf:"varint,9,opt,name=orphan,proto3" json:"orphan,omitempty"`
+	OrphanReason string `protobuf:"bytes,10,opt,name=orphan_reason,json=orphanReason,proto3" json:"orphan_reason,omitempty"`
+	// membership: the member's roles.
+	Roles         []string `protobuf:"bytes,11,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Grant) Reset() {
+	*x = Grant{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Grant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Grant) ProtoMessage() {}
+
+func (x *Grant) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Grant.ProtoReflect.Descriptor instead.
+func (*Grant) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *Grant) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Grant) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Grant) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *Grant) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Grant) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+func (x *Grant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Grant) GetCreatedAtUnixMs() int64 {
+	if x != nil {
+		return x.CreatedAtUnixMs
+	}
+	return 0
+}
+
+func (x *Grant) GetExpiresAtUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixMs
+	}
+	return 0
+}
+
+func (x *Grant) GetOrphan() bool {
+	if x != nil {
+		return x.Orphan
+	}
+	return false
+}
+
+func (x *Grant) GetOrphanReason() string {
+	if x != nil {
+		return x.OrphanReason
+	}
+	return ""
+}
+
+func (x *Grant) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+// Since: v1.3
+type ListGrantsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Grants        []*Grant               `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGrantsResponse) Reset() {
+	*x = ListGrantsResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGrantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGrantsResponse) ProtoMessage() {}
+
+func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
+func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *ListGrantsResponse) GetGrants() []*Grant {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+// Since: v1.3
+type RevokeGrantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Who revokes: a user or an API key of the tenant.
+	Principal *Principal `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	TenantId  string     `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// "membership" (removes the member), "role" (removes one role of a
+	// member: id is "<user_id>/<role>"), "custom_role" (deletes the role;
+	// refused while someone holds it) or "api_key" (revokes the key).
+	Kind      string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id        string `protobuf:"bytes,4,opt,name=id,proto3" json:"id,omitempty"`
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Why, for the audit log.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeGrantRequest) Reset() {
+	*x = RevokeGrantRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeGrantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeGrantRequest) ProtoMessage() {}
+
+func (x *RevokeGrantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeGrantRequest.ProtoReflect.Descriptor instead.
+func (*RevokeGrantRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *RevokeGrantRequest) GetPrincipal() *Principal {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
+func (x *RevokeGrantRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RevokeGrantRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RevokeGrantRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevokeGrantRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RevokeGrantRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// Since: v1.3
+type RevokeGrantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeGrantResponse) Reset() {
+	*x = RevokeGrantResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeGrantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeGrantResponse) ProtoMessage() {}
+
+func (x *RevokeGrantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeGrantResponse.ProtoReflect.Descriptor instead.
+func (*RevokeGrantResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{76}
+}
+
+// Since: v1.3
+type SignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the signature is for ("governance.retention.execution"): it must
+	// start with the plugin's name and a dot, and is signed with the payload.
+	Purpose string `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// At most 1 MiB; the JWS carries its SHA-256, not the payload itself.
+	Payload       []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignRequest) Reset() {
+	*x = SignRequest{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignRequest) ProtoMessage() {}
+
+func (x *SignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignRequest.ProtoReflect.Descriptor instead.
+func (*SignRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *SignRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *SignRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+// Since: v1.3
+type SignResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	KeyId     string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Algorithm string                 `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// Compact JWS: header {alg: EdDSA, kid, typ: "edulure-signature+jws"},
+	// claims {iss, plugin, purpose, sha256, iat}.
+	Jws           string `protobuf:"bytes,3,opt,name=jws,proto3" json:"jws,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignResponse) Reset() {
+	*x = SignResponse{}
+	mi := &file_plugin_v1_plugin_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignResponse) ProtoMessage() {}
+
+func (x *SignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_v1_plugin_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignResponse.ProtoReflect.Descriptor instead.
+func (*SignResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_v1_plugin_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *SignResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *SignResponse) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *SignResponse) GetJws() string {
+	if x != nil {
+		return x.Jws
+	}
+	return ""
+}
+
 var File_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_v1_plugin_proto_rawDesc = "" +
@@ -4513,7 +5577,7 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x16plugin/v1/plugin.proto\x12\x11edulure.plugin.v1\"f\n" +
 	"\x12GetManifestRequest\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12%\n" +
-	"\x0ekernel_version\x18\x02 \x01(\tR\rkernelVersion\"\xe9\x05\n" +
+	"\x0ekernel_version\x18\x02 \x01(\tR\rkernelVersion\"\xaa\x06\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12!\n" +
@@ -4535,7 +5599,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\rsubscriptions\x18\r \x03(\v2\x1f.edulure.plugin.v1.SubscriptionR\rsubscriptions\x12'\n" +
 	"\x0fcomponents_json\x18\x0e \x01(\fR\x0ecomponentsJson\x12\"\n" +
 	"\fcapabilities\x18\x0f \x03(\tR\fcapabilities\x12L\n" +
-	"\rpersonal_data\x18\x10 \x01(\v2'.edulure.plugin.v1.PersonalDataManifestR\fpersonalData\"\xe5\x01\n" +
+	"\rpersonal_data\x18\x10 \x01(\v2'.edulure.plugin.v1.PersonalDataManifestR\fpersonalData\x12?\n" +
+	"\tretention\x18\x11 \x03(\v2!.edulure.plugin.v1.RetentionClassR\tretention\"\xe5\x01\n" +
 	"\fSubscription\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\aordered\x18\x02 \x01(\bR\aordered\x12!\n" +
@@ -4871,7 +5936,88 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12(\n" +
 	"\x10deadline_unix_ms\x18\x04 \x01(\x03R\x0edeadlineUnixMs\"P\n" +
 	"\x15ErasureTenantResponse\x127\n" +
-	"\x06counts\x18\x01 \x03(\v2\x1f.edulure.plugin.v1.ErasureCountR\x06counts2\xff\a\n" +
+	"\x06counts\x18\x01 \x03(\v2\x1f.edulure.plugin.v1.ErasureCountR\x06counts\"\xe0\x02\n" +
+	"\x0eRetentionClass\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x14\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\x12\x1f\n" +
+	"\vtime_column\x18\x04 \x01(\tR\n" +
+	"timeColumn\x12\x18\n" +
+	"\asubject\x18\x05 \x01(\tR\asubject\x12U\n" +
+	"\fhold_columns\x18\x06 \x03(\v22.edulure.plugin.v1.RetentionClass.HoldColumnsEntryR\vholdColumns\x12\x18\n" +
+	"\aactions\x18\a \x03(\tR\aactions\x12\x16\n" +
+	"\x06custom\x18\b \x01(\bR\x06custom\x1a>\n" +
+	"\x10HoldColumnsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"3\n" +
+	"\rRetentionHold\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xc0\x02\n" +
+	"\x10RetentionRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x14\n" +
+	"\x05class\x18\x02 \x01(\tR\x05class\x12$\n" +
+	"\x0ecutoff_unix_ms\x18\x03 \x01(\x03R\fcutoffUnixMs\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x17\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x126\n" +
+	"\x05holds\x18\x06 \x03(\v2 .edulure.plugin.v1.RetentionHoldR\x05holds\x12!\n" +
+	"\fsample_limit\x18\a \x01(\x05R\vsampleLimit\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\b \x01(\tR\trequestId\x12(\n" +
+	"\x10deadline_unix_ms\x18\t \x01(\x03R\x0edeadlineUnixMs\"\x98\x01\n" +
+	"\x0fRetentionResult\x12\x14\n" +
+	"\x05class\x18\x01 \x01(\tR\x05class\x12\x18\n" +
+	"\amatched\x18\x02 \x01(\x03R\amatched\x12\x1a\n" +
+	"\baffected\x18\x03 \x01(\x03R\baffected\x12\x1d\n" +
+	"\n" +
+	"sample_ids\x18\x04 \x03(\tR\tsampleIds\x12\x1a\n" +
+	"\barchived\x18\x05 \x03(\tR\barchived\":\n" +
+	"\x1bListRetentionClassesRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"\x9b\x01\n" +
+	"\x12RetentionClassInfo\x12\x16\n" +
+	"\x06plugin\x18\x01 \x01(\tR\x06plugin\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x18\n" +
+	"\aactions\x18\x04 \x03(\tR\aactions\x12\x1d\n" +
+	"\n" +
+	"hold_kinds\x18\x05 \x03(\tR\tholdKinds\"_\n" +
+	"\x1cListRetentionClassesResponse\x12?\n" +
+	"\aclasses\x18\x01 \x03(\v2%.edulure.plugin.v1.RetentionClassInfoR\aclasses\"r\n" +
+	"\x19HostApplyRetentionRequest\x12\x16\n" +
+	"\x06plugin\x18\x01 \x01(\tR\x06plugin\x12=\n" +
+	"\arequest\x18\x02 \x01(\v2#.edulure.plugin.v1.RetentionRequestR\arequest\"0\n" +
+	"\x11ListGrantsRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\"\xbb\x02\n" +
+	"\x05Grant\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\x12 \n" +
+	"\vpermissions\x18\x05 \x03(\tR\vpermissions\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x12+\n" +
+	"\x12created_at_unix_ms\x18\a \x01(\x03R\x0fcreatedAtUnixMs\x12+\n" +
+	"\x12expires_at_unix_ms\x18\b \x01(\x03R\x0fexpiresAtUnixMs\x12\x16\n" +
+	"\x06orphan\x18\t \x01(\bR\x06orphan\x12#\n" +
+	"\rorphan_reason\x18\n" +
+	" \x01(\tR\forphanReason\x12\x14\n" +
+	"\x05roles\x18\v \x03(\tR\x05roles\"F\n" +
+	"\x12ListGrantsResponse\x120\n" +
+	"\x06grants\x18\x01 \x03(\v2\x18.edulure.plugin.v1.GrantR\x06grants\"\xc8\x01\n" +
+	"\x12RevokeGrantRequest\x12:\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x1c.edulure.plugin.v1.PrincipalR\tprincipal\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\x15\n" +
+	"\x13RevokeGrantResponse\"A\n" +
+	"\vSignRequest\x12\x18\n" +
+	"\apurpose\x18\x01 \x01(\tR\apurpose\x12\x18\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"U\n" +
+	"\fSignResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x10\n" +
+	"\x03jws\x18\x03 \x01(\tR\x03jws2\xda\b\n" +
 	"\x06Plugin\x12Q\n" +
 	"\vGetManifest\x12%.edulure.plugin.v1.GetManifestRequest\x1a\x1b.edulure.plugin.v1.Manifest\x12V\n" +
 	"\tConfigure\x12#.edulure.plugin.v1.ConfigureRequest\x1a$.edulure.plugin.v1.ConfigureResponse\x12M\n" +
@@ -4885,7 +6031,8 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"GetMetrics\x12$.edulure.plugin.v1.GetMetricsRequest\x1a%.edulure.plugin.v1.GetMetricsResponse\x12p\n" +
 	"\x12ExportPersonalData\x12,.edulure.plugin.v1.PersonalDataExportRequest\x1a*.edulure.plugin.v1.PersonalDataExportChunk0\x01\x12n\n" +
 	"\x11ErasePersonalData\x12+.edulure.plugin.v1.PersonalDataEraseRequest\x1a,.edulure.plugin.v1.PersonalDataEraseResponse\x12d\n" +
-	"\x0fEraseTenantData\x12'.edulure.plugin.v1.ErasureTenantRequest\x1a(.edulure.plugin.v1.ErasureTenantResponse2\xe5\a\n" +
+	"\x0fEraseTenantData\x12'.edulure.plugin.v1.ErasureTenantRequest\x1a(.edulure.plugin.v1.ErasureTenantResponse\x12Y\n" +
+	"\x0eApplyRetention\x12#.edulure.plugin.v1.RetentionRequest\x1a\".edulure.plugin.v1.RetentionResult2\xc4\v\n" +
 	"\x04Host\x12V\n" +
 	"\tAuthorize\x12#.edulure.plugin.v1.AuthorizeRequest\x1a$.edulure.plugin.v1.AuthorizeResponse\x12Y\n" +
 	"\n" +
@@ -4899,7 +6046,13 @@ const file_plugin_v1_plugin_proto_rawDesc = "" +
 	"\bBlobList\x12\".edulure.plugin.v1.BlobListRequest\x1a#.edulure.plugin.v1.BlobListResponse\x12Y\n" +
 	"\n" +
 	"BlobDelete\x12$.edulure.plugin.v1.BlobDeleteRequest\x1a%.edulure.plugin.v1.BlobDeleteResponse\x12\\\n" +
-	"\vBlobSignURL\x12%.edulure.plugin.v1.BlobSignURLRequest\x1a&.edulure.plugin.v1.BlobSignURLResponseB9Z7github.com/edulure/edulure/sdk/proto/plugin/v1;pluginv1b\x06proto3"
+	"\vBlobSignURL\x12%.edulure.plugin.v1.BlobSignURLRequest\x1a&.edulure.plugin.v1.BlobSignURLResponse\x12w\n" +
+	"\x14ListRetentionClasses\x12..edulure.plugin.v1.ListRetentionClassesRequest\x1a/.edulure.plugin.v1.ListRetentionClassesResponse\x12b\n" +
+	"\x0eApplyRetention\x12,.edulure.plugin.v1.HostApplyRetentionRequest\x1a\".edulure.plugin.v1.RetentionResult\x12Y\n" +
+	"\n" +
+	"ListGrants\x12$.edulure.plugin.v1.ListGrantsRequest\x1a%.edulure.plugin.v1.ListGrantsResponse\x12\\\n" +
+	"\vRevokeGrant\x12%.edulure.plugin.v1.RevokeGrantRequest\x1a&.edulure.plugin.v1.RevokeGrantResponse\x12G\n" +
+	"\x04Sign\x12\x1e.edulure.plugin.v1.SignRequest\x1a\x1f.edulure.plugin.v1.SignResponseB9Z7github.com/edulure/edulure/sdk/proto/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -4913,77 +6066,93 @@ func file_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
 var file_plugin_v1_plugin_proto_goTypes = []any{
-	(*GetManifestRequest)(nil),         // 0: edulure.plugin.v1.GetManifestRequest
-	(*Manifest)(nil),                   // 1: edulure.plugin.v1.Manifest
-	(*Subscription)(nil),               // 2: edulure.plugin.v1.Subscription
-	(*Route)(nil),                      // 3: edulure.plugin.v1.Route
-	(*QueryParam)(nil),                 // 4: edulure.plugin.v1.QueryParam
-	(*Permission)(nil),                 // 5: edulure.plugin.v1.Permission
-	(*EventType)(nil),                  // 6: edulure.plugin.v1.EventType
-	(*Job)(nil),                        // 7: edulure.plugin.v1.Job
-	(*Migration)(nil),                  // 8: edulure.plugin.v1.Migration
-	(*ConfigureRequest)(nil),           // 9: edulure.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),          // 10: edulure.plugin.v1.ConfigureResponse
-	(*Values)(nil),                     // 11: edulure.plugin.v1.Values
-	(*Principal)(nil),                  // 12: edulure.plugin.v1.Principal
-	(*HTTPRequest)(nil),                // 13: edulure.plugin.v1.HTTPRequest
-	(*Error)(nil),                      // 14: edulure.plugin.v1.Error
-	(*FieldError)(nil),                 // 15: edulure.plugin.v1.FieldError
-	(*HTTPResponse)(nil),               // 16: edulure.plugin.v1.HTTPResponse
-	(*HTTPResponsePart)(nil),           // 17: edulure.plugin.v1.HTTPResponsePart
-	(*HealthRequest)(nil),              // 18: edulure.plugin.v1.HealthRequest
-	(*HealthResponse)(nil),             // 19: edulure.plugin.v1.HealthResponse
-	(*Resource)(nil),                   // 20: edulure.plugin.v1.Resource
-	(*AuthorizeRequest)(nil),           // 21: edulure.plugin.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),          // 22: edulure.plugin.v1.AuthorizeResponse
-	(*WriteAuditRequest)(nil),          // 23: edulure.plugin.v1.WriteAuditRequest
-	(*WriteAuditResponse)(nil),         // 24: edulure.plugin.v1.WriteAuditResponse
-	(*GetTenantConfigRequest)(nil),     // 25: edulure.plugin.v1.GetTenantConfigRequest
-	(*GetTenantConfigResponse)(nil),    // 26: edulure.plugin.v1.GetTenantConfigResponse
-	(*Event)(nil),                      // 27: edulure.plugin.v1.Event
-	(*HandleEventsRequest)(nil),        // 28: edulure.plugin.v1.HandleEventsRequest
-	(*EventResult)(nil),                // 29: edulure.plugin.v1.EventResult
-	(*HandleEventsResponse)(nil),       // 30: edulure.plugin.v1.HandleEventsResponse
-	(*RunJobRequest)(nil),              // 31: edulure.plugin.v1.RunJobRequest
-	(*RunJobResponse)(nil),             // 32: edulure.plugin.v1.RunJobResponse
-	(*EventsPublishedRequest)(nil),     // 33: edulure.plugin.v1.EventsPublishedRequest
-	(*EventsPublishedResponse)(nil),    // 34: edulure.plugin.v1.EventsPublishedResponse
-	(*GetMemberRequest)(nil),           // 35: edulure.plugin.v1.GetMemberRequest
-	(*GetMemberResponse)(nil),          // 36: edulure.plugin.v1.GetMemberResponse
-	(*BlobScope)(nil),                  // 37: edulure.plugin.v1.BlobScope
-	(*BlobObject)(nil),                 // 38: edulure.plugin.v1.BlobObject
-	(*BlobPutRequest)(nil),             // 39: edulure.plugin.v1.BlobPutRequest
-	(*BlobGetRequest)(nil),             // 40: edulure.plugin.v1.BlobGetRequest
-	(*BlobGetResponse)(nil),            // 41: edulure.plugin.v1.BlobGetResponse
-	(*BlobStatRequest)(nil),            // 42: edulure.plugin.v1.BlobStatRequest
-	(*BlobListRequest)(nil),            // 43: edulure.plugin.v1.BlobListRequest
-	(*BlobListResponse)(nil),           // 44: edulure.plugin.v1.BlobListResponse
-	(*BlobDeleteRequest)(nil),          // 45: edulure.plugin.v1.BlobDeleteRequest
-	(*BlobDeleteResponse)(nil),         // 46: edulure.plugin.v1.BlobDeleteResponse
-	(*BlobSignURLRequest)(nil),         // 47: edulure.plugin.v1.BlobSignURLRequest
-	(*BlobSignURLResponse)(nil),        // 48: edulure.plugin.v1.BlobSignURLResponse
-	(*GetMetricsRequest)(nil),          // 49: edulure.plugin.v1.GetMetricsRequest
-	(*GetMetricsResponse)(nil),         // 50: edulure.plugin.v1.GetMetricsResponse
-	(*PersonalDataManifest)(nil),       // 51: edulure.plugin.v1.PersonalDataManifest
-	(*PersonalDataClass)(nil),          // 52: edulure.plugin.v1.PersonalDataClass
-	(*PersonalDataColumn)(nil),         // 53: edulure.plugin.v1.PersonalDataColumn
-	(*PersonalDataThrough)(nil),        // 54: edulure.plugin.v1.PersonalDataThrough
-	(*PersonalDataExportRequest)(nil),  // 55: edulure.plugin.v1.PersonalDataExportRequest
-	(*PersonalDataExportChunk)(nil),    // 56: edulure.plugin.v1.PersonalDataExportChunk
-	(*PersonalDataExportManifest)(nil), // 57: edulure.plugin.v1.PersonalDataExportManifest
-	(*PersonalDataExportFile)(nil),     // 58: edulure.plugin.v1.PersonalDataExportFile
-	(*PersonalDataEraseRequest)(nil),   // 59: edulure.plugin.v1.PersonalDataEraseRequest
-	(*PersonalDataEraseResponse)(nil),  // 60: edulure.plugin.v1.PersonalDataEraseResponse
-	(*ErasureCount)(nil),               // 61: edulure.plugin.v1.ErasureCount
-	(*ErasureTenantRequest)(nil),       // 62: edulure.plugin.v1.ErasureTenantRequest
-	(*ErasureTenantResponse)(nil),      // 63: edulure.plugin.v1.ErasureTenantResponse
-	nil,                                // 64: edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	nil,                                // 65: edulure.plugin.v1.HTTPRequest.QueryEntry
-	nil,                                // 66: edulure.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                                // 67: edulure.plugin.v1.HTTPResponse.HeadersEntry
-	nil,                                // 68: edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	(*GetManifestRequest)(nil),           // 0: edulure.plugin.v1.GetManifestRequest
+	(*Manifest)(nil),                     // 1: edulure.plugin.v1.Manifest
+	(*Subscription)(nil),                 // 2: edulure.plugin.v1.Subscription
+	(*Route)(nil),                        // 3: edulure.plugin.v1.Route
+	(*QueryParam)(nil),                   // 4: edulure.plugin.v1.QueryParam
+	(*Permission)(nil),                   // 5: edulure.plugin.v1.Permission
+	(*EventType)(nil),                    // 6: edulure.plugin.v1.EventType
+	(*Job)(nil),                          // 7: edulure.plugin.v1.Job
+	(*Migration)(nil),                    // 8: edulure.plugin.v1.Migration
+	(*ConfigureRequest)(nil),             // 9: edulure.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),            // 10: edulure.plugin.v1.ConfigureResponse
+	(*Values)(nil),                       // 11: edulure.plugin.v1.Values
+	(*Principal)(nil),                    // 12: edulure.plugin.v1.Principal
+	(*HTTPRequest)(nil),                  // 13: edulure.plugin.v1.HTTPRequest
+	(*Error)(nil),                        // 14: edulure.plugin.v1.Error
+	(*FieldError)(nil),                   // 15: edulure.plugin.v1.FieldError
+	(*HTTPResponse)(nil),                 // 16: edulure.plugin.v1.HTTPResponse
+	(*HTTPResponsePart)(nil),             // 17: edulure.plugin.v1.HTTPResponsePart
+	(*HealthRequest)(nil),                // 18: edulure.plugin.v1.HealthRequest
+	(*HealthResponse)(nil),               // 19: edulure.plugin.v1.HealthResponse
+	(*Resource)(nil),                     // 20: edulure.plugin.v1.Resource
+	(*AuthorizeRequest)(nil),             // 21: edulure.plugin.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),            // 22: edulure.plugin.v1.AuthorizeResponse
+	(*WriteAuditRequest)(nil),            // 23: edulure.plugin.v1.WriteAuditRequest
+	(*WriteAuditResponse)(nil),           // 24: edulure.plugin.v1.WriteAuditResponse
+	(*GetTenantConfigRequest)(nil),       // 25: edulure.plugin.v1.GetTenantConfigRequest
+	(*GetTenantConfigResponse)(nil),      // 26: edulure.plugin.v1.GetTenantConfigResponse
+	(*Event)(nil),                        // 27: edulure.plugin.v1.Event
+	(*HandleEventsRequest)(nil),          // 28: edulure.plugin.v1.HandleEventsRequest
+	(*EventResult)(nil),                  // 29: edulure.plugin.v1.EventResult
+	(*HandleEventsResponse)(nil),         // 30: edulure.plugin.v1.HandleEventsResponse
+	(*RunJobRequest)(nil),                // 31: edulure.plugin.v1.RunJobRequest
+	(*RunJobResponse)(nil),               // 32: edulure.plugin.v1.RunJobResponse
+	(*EventsPublishedRequest)(nil),       // 33: edulure.plugin.v1.EventsPublishedRequest
+	(*EventsPublishedResponse)(nil),      // 34: edulure.plugin.v1.EventsPublishedResponse
+	(*GetMemberRequest)(nil),             // 35: edulure.plugin.v1.GetMemberRequest
+	(*GetMemberResponse)(nil),            // 36: edulure.plugin.v1.GetMemberResponse
+	(*BlobScope)(nil),                    // 37: edulure.plugin.v1.BlobScope
+	(*BlobObject)(nil),                   // 38: edulure.plugin.v1.BlobObject
+	(*BlobPutRequest)(nil),               // 39: edulure.plugin.v1.BlobPutRequest
+	(*BlobGetRequest)(nil),               // 40: edulure.plugin.v1.BlobGetRequest
+	(*BlobGetResponse)(nil),              // 41: edulure.plugin.v1.BlobGetResponse
+	(*BlobStatRequest)(nil),              // 42: edulure.plugin.v1.BlobStatRequest
+	(*BlobListRequest)(nil),              // 43: edulure.plugin.v1.BlobListRequest
+	(*BlobListResponse)(nil),             // 44: edulure.plugin.v1.BlobListResponse
+	(*BlobDeleteRequest)(nil),            // 45: edulure.plugin.v1.BlobDeleteRequest
+	(*BlobDeleteResponse)(nil),           // 46: edulure.plugin.v1.BlobDeleteResponse
+	(*BlobSignURLRequest)(nil),           // 47: edulure.plugin.v1.BlobSignURLRequest
+	(*BlobSignURLResponse)(nil),          // 48: edulure.plugin.v1.BlobSignURLResponse
+	(*GetMetricsRequest)(nil),            // 49: edulure.plugin.v1.GetMetricsRequest
+	(*GetMetricsResponse)(nil),           // 50: edulure.plugin.v1.GetMetricsResponse
+	(*PersonalDataManifest)(nil),         // 51: edulure.plugin.v1.PersonalDataManifest
+	(*PersonalDataClass)(nil),            // 52: edulure.plugin.v1.PersonalDataClass
+	(*PersonalDataColumn)(nil),           // 53: edulure.plugin.v1.PersonalDataColumn
+	(*PersonalDataThrough)(nil),          // 54: edulure.plugin.v1.PersonalDataThrough
+	(*PersonalDataExportRequest)(nil),    // 55: edulure.plugin.v1.PersonalDataExportRequest
+	(*PersonalDataExportChunk)(nil),      // 56: edulure.plugin.v1.PersonalDataExportChunk
+	(*PersonalDataExportManifest)(nil),   // 57: edulure.plugin.v1.PersonalDataExportManifest
+	(*PersonalDataExportFile)(nil),       // 58: edulure.plugin.v1.PersonalDataExportFile
+	(*PersonalDataEraseRequest)(nil),     // 59: edulure.plugin.v1.PersonalDataEraseRequest
+	(*PersonalDataEraseResponse)(nil),    // 60: edulure.plugin.v1.PersonalDataEraseResponse
+	(*ErasureCount)(nil),                 // 61: edulure.plugin.v1.ErasureCount
+	(*ErasureTenantRequest)(nil),         // 62: edulure.plugin.v1.ErasureTenantRequest
+	(*ErasureTenantResponse)(nil),        // 63: edulure.plugin.v1.ErasureTenantResponse
+	(*RetentionClass)(nil),               // 64: edulure.plugin.v1.RetentionClass
+	(*RetentionHold)(nil),                // 65: edulure.plugin.v1.RetentionHold
+	(*RetentionRequest)(nil),             // 66: edulure.plugin.v1.RetentionRequest
+	(*RetentionResult)(nil),              // 67: edulure.plugin.v1.RetentionResult
+	(*ListRetentionClassesRequest)(nil),  // 68: edulure.plugin.v1.ListRetentionClassesRequest
+	(*RetentionClassInfo)(nil),           // 69: edulure.plugin.v1.RetentionClassInfo
+	(*ListRetentionClassesResponse)(nil), // 70: edulure.plugin.v1.ListRetentionClassesResponse
+	(*HostApplyRetentionRequest)(nil),    // 71: edulure.plugin.v1.HostApplyRetentionRequest
+	(*ListGrantsRequest)(nil),            // 72: edulure.plugin.v1.ListGrantsRequest
+	(*Grant)(nil),                        // 73: edulure.plugin.v1.Grant
+	(*ListGrantsResponse)(nil),           // 74: edulure.plugin.v1.ListGrantsResponse
+	(*RevokeGrantRequest)(nil),           // 75: edulure.plugin.v1.RevokeGrantRequest
+	(*RevokeGrantResponse)(nil),          // 76: edulure.plugin.v1.RevokeGrantResponse
+	(*SignRequest)(nil),                  // 77: edulure.plugin.v1.SignRequest
+	(*SignResponse)(nil),                 // 78: edulure.plugin.v1.SignResponse
+	nil,                                  // 79: edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	nil,                                  // 80: edulure.plugin.v1.HTTPRequest.QueryEntry
+	nil,                                  // 81: edulure.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                                  // 82: edulure.plugin.v1.HTTPResponse.HeadersEntry
+	nil,                                  // 83: edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	nil,                                  // 84: edulure.plugin.v1.RetentionClass.HoldColumnsEntry
 }
 var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: edulure.plugin.v1.Manifest.routes:type_name -> edulure.plugin.v1.Route
@@ -4993,92 +6162,111 @@ var file_plugin_v1_plugin_proto_depIdxs = []int32{
 	8,  // 4: edulure.plugin.v1.Manifest.migrations:type_name -> edulure.plugin.v1.Migration
 	2,  // 5: edulure.plugin.v1.Manifest.subscriptions:type_name -> edulure.plugin.v1.Subscription
 	51, // 6: edulure.plugin.v1.Manifest.personal_data:type_name -> edulure.plugin.v1.PersonalDataManifest
-	4,  // 7: edulure.plugin.v1.Route.query_params:type_name -> edulure.plugin.v1.QueryParam
-	64, // 8: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
-	65, // 9: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
-	66, // 10: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
-	12, // 11: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
-	15, // 12: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
-	67, // 13: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
-	14, // 14: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
-	68, // 15: edulure.plugin.v1.HTTPResponsePart.headers:type_name -> edulure.plugin.v1.HTTPResponsePart.HeadersEntry
-	14, // 16: edulure.plugin.v1.HTTPResponsePart.error:type_name -> edulure.plugin.v1.Error
-	12, // 17: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
-	20, // 18: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
-	12, // 19: edulure.plugin.v1.WriteAuditRequest.actor:type_name -> edulure.plugin.v1.Principal
-	27, // 20: edulure.plugin.v1.HandleEventsRequest.events:type_name -> edulure.plugin.v1.Event
-	29, // 21: edulure.plugin.v1.HandleEventsResponse.results:type_name -> edulure.plugin.v1.EventResult
-	27, // 22: edulure.plugin.v1.RunJobRequest.event:type_name -> edulure.plugin.v1.Event
-	12, // 23: edulure.plugin.v1.RunJobRequest.principal:type_name -> edulure.plugin.v1.Principal
-	14, // 24: edulure.plugin.v1.RunJobResponse.error:type_name -> edulure.plugin.v1.Error
-	37, // 25: edulure.plugin.v1.BlobPutRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	37, // 26: edulure.plugin.v1.BlobGetRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	38, // 27: edulure.plugin.v1.BlobGetResponse.object:type_name -> edulure.plugin.v1.BlobObject
-	37, // 28: edulure.plugin.v1.BlobStatRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	37, // 29: edulure.plugin.v1.BlobListRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	38, // 30: edulure.plugin.v1.BlobListResponse.objects:type_name -> edulure.plugin.v1.BlobObject
-	37, // 31: edulure.plugin.v1.BlobDeleteRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	37, // 32: edulure.plugin.v1.BlobSignURLRequest.scope:type_name -> edulure.plugin.v1.BlobScope
-	52, // 33: edulure.plugin.v1.PersonalDataManifest.classes:type_name -> edulure.plugin.v1.PersonalDataClass
-	53, // 34: edulure.plugin.v1.PersonalDataClass.columns:type_name -> edulure.plugin.v1.PersonalDataColumn
-	54, // 35: edulure.plugin.v1.PersonalDataClass.through:type_name -> edulure.plugin.v1.PersonalDataThrough
-	57, // 36: edulure.plugin.v1.PersonalDataExportChunk.manifest:type_name -> edulure.plugin.v1.PersonalDataExportManifest
-	58, // 37: edulure.plugin.v1.PersonalDataExportManifest.files:type_name -> edulure.plugin.v1.PersonalDataExportFile
-	61, // 38: edulure.plugin.v1.PersonalDataEraseResponse.counts:type_name -> edulure.plugin.v1.ErasureCount
-	61, // 39: edulure.plugin.v1.ErasureTenantResponse.counts:type_name -> edulure.plugin.v1.ErasureCount
-	11, // 40: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 41: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 42: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	11, // 43: edulure.plugin.v1.HTTPResponsePart.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
-	0,  // 44: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
-	9,  // 45: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
-	13, // 46: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
-	18, // 47: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
-	28, // 48: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
-	31, // 49: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
-	13, // 50: edulure.plugin.v1.Plugin.HandleHTTPStream:input_type -> edulure.plugin.v1.HTTPRequest
-	49, // 51: edulure.plugin.v1.Plugin.GetMetrics:input_type -> edulure.plugin.v1.GetMetricsRequest
-	55, // 52: edulure.plugin.v1.Plugin.ExportPersonalData:input_type -> edulure.plugin.v1.PersonalDataExportRequest
-	59, // 53: edulure.plugin.v1.Plugin.ErasePersonalData:input_type -> edulure.plugin.v1.PersonalDataEraseRequest
-	62, // 54: edulure.plugin.v1.Plugin.EraseTenantData:input_type -> edulure.plugin.v1.ErasureTenantRequest
-	21, // 55: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
-	23, // 56: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
-	25, // 57: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
-	33, // 58: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
-	35, // 59: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
-	39, // 60: edulure.plugin.v1.Host.BlobPut:input_type -> edulure.plugin.v1.BlobPutRequest
-	40, // 61: edulure.plugin.v1.Host.BlobGet:input_type -> edulure.plugin.v1.BlobGetRequest
-	42, // 62: edulure.plugin.v1.Host.BlobStat:input_type -> edulure.plugin.v1.BlobStatRequest
-	43, // 63: edulure.plugin.v1.Host.BlobList:input_type -> edulure.plugin.v1.BlobListRequest
-	45, // 64: edulure.plugin.v1.Host.BlobDelete:input_type -> edulure.plugin.v1.BlobDeleteRequest
-	47, // 65: edulure.plugin.v1.Host.BlobSignURL:input_type -> edulure.plugin.v1.BlobSignURLRequest
-	1,  // 66: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
-	10, // 67: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
-	16, // 68: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
-	19, // 69: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
-	30, // 70: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
-	32, // 71: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
-	17, // 72: edulure.plugin.v1.Plugin.HandleHTTPStream:output_type -> edulure.plugin.v1.HTTPResponsePart
-	50, // 73: edulure.plugin.v1.Plugin.GetMetrics:output_type -> edulure.plugin.v1.GetMetricsResponse
-	56, // 74: edulure.plugin.v1.Plugin.ExportPersonalData:output_type -> edulure.plugin.v1.PersonalDataExportChunk
-	60, // 75: edulure.plugin.v1.Plugin.ErasePersonalData:output_type -> edulure.plugin.v1.PersonalDataEraseResponse
-	63, // 76: edulure.plugin.v1.Plugin.EraseTenantData:output_type -> edulure.plugin.v1.ErasureTenantResponse
-	22, // 77: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
-	24, // 78: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
-	26, // 79: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
-	34, // 80: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
-	36, // 81: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
-	38, // 82: edulure.plugin.v1.Host.BlobPut:output_type -> edulure.plugin.v1.BlobObject
-	41, // 83: edulure.plugin.v1.Host.BlobGet:output_type -> edulure.plugin.v1.BlobGetResponse
-	38, // 84: edulure.plugin.v1.Host.BlobStat:output_type -> edulure.plugin.v1.BlobObject
-	44, // 85: edulure.plugin.v1.Host.BlobList:output_type -> edulure.plugin.v1.BlobListResponse
-	46, // 86: edulure.plugin.v1.Host.BlobDelete:output_type -> edulure.plugin.v1.BlobDeleteResponse
-	48, // 87: edulure.plugin.v1.Host.BlobSignURL:output_type -> edulure.plugin.v1.BlobSignURLResponse
-	66, // [66:88] is the sub-list for method output_type
-	44, // [44:66] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	64, // 7: edulure.plugin.v1.Manifest.retention:type_name -> edulure.plugin.v1.RetentionClass
+	4,  // 8: edulure.plugin.v1.Route.query_params:type_name -> edulure.plugin.v1.QueryParam
+	79, // 9: edulure.plugin.v1.HTTPRequest.path_params:type_name -> edulure.plugin.v1.HTTPRequest.PathParamsEntry
+	80, // 10: edulure.plugin.v1.HTTPRequest.query:type_name -> edulure.plugin.v1.HTTPRequest.QueryEntry
+	81, // 11: edulure.plugin.v1.HTTPRequest.headers:type_name -> edulure.plugin.v1.HTTPRequest.HeadersEntry
+	12, // 12: edulure.plugin.v1.HTTPRequest.principal:type_name -> edulure.plugin.v1.Principal
+	15, // 13: edulure.plugin.v1.Error.fields:type_name -> edulure.plugin.v1.FieldError
+	82, // 14: edulure.plugin.v1.HTTPResponse.headers:type_name -> edulure.plugin.v1.HTTPResponse.HeadersEntry
+	14, // 15: edulure.plugin.v1.HTTPResponse.error:type_name -> edulure.plugin.v1.Error
+	83, // 16: edulure.plugin.v1.HTTPResponsePart.headers:type_name -> edulure.plugin.v1.HTTPResponsePart.HeadersEntry
+	14, // 17: edulure.plugin.v1.HTTPResponsePart.error:type_name -> edulure.plugin.v1.Error
+	12, // 18: edulure.plugin.v1.AuthorizeRequest.principal:type_name -> edulure.plugin.v1.Principal
+	20, // 19: edulure.plugin.v1.AuthorizeRequest.resource:type_name -> edulure.plugin.v1.Resource
+	12, // 20: edulure.plugin.v1.WriteAuditRequest.actor:type_name -> edulure.plugin.v1.Principal
+	27, // 21: edulure.plugin.v1.HandleEventsRequest.events:type_name -> edulure.plugin.v1.Event
+	29, // 22: edulure.plugin.v1.HandleEventsResponse.results:type_name -> edulure.plugin.v1.EventResult
+	27, // 23: edulure.plugin.v1.RunJobRequest.event:type_name -> edulure.plugin.v1.Event
+	12, // 24: edulure.plugin.v1.RunJobRequest.principal:type_name -> edulure.plugin.v1.Principal
+	14, // 25: edulure.plugin.v1.RunJobResponse.error:type_name -> edulure.plugin.v1.Error
+	37, // 26: edulure.plugin.v1.BlobPutRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 27: edulure.plugin.v1.BlobGetRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	38, // 28: edulure.plugin.v1.BlobGetResponse.object:type_name -> edulure.plugin.v1.BlobObject
+	37, // 29: edulure.plugin.v1.BlobStatRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 30: edulure.plugin.v1.BlobListRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	38, // 31: edulure.plugin.v1.BlobListResponse.objects:type_name -> edulure.plugin.v1.BlobObject
+	37, // 32: edulure.plugin.v1.BlobDeleteRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	37, // 33: edulure.plugin.v1.BlobSignURLRequest.scope:type_name -> edulure.plugin.v1.BlobScope
+	52, // 34: edulure.plugin.v1.PersonalDataManifest.classes:type_name -> edulure.plugin.v1.PersonalDataClass
+	53, // 35: edulure.plugin.v1.PersonalDataClass.columns:type_name -> edulure.plugin.v1.PersonalDataColumn
+	54, // 36: edulure.plugin.v1.PersonalDataClass.through:type_name -> edulure.plugin.v1.PersonalDataThrough
+	57, // 37: edulure.plugin.v1.PersonalDataExportChunk.manifest:type_name -> edulure.plugin.v1.PersonalDataExportManifest
+	58, // 38: edulure.plugin.v1.PersonalDataExportManifest.files:type_name -> edulure.plugin.v1.PersonalDataExportFile
+	61, // 39: edulure.plugin.v1.PersonalDataEraseResponse.counts:type_name -> edulure.plugin.v1.ErasureCount
+	61, // 40: edulure.plugin.v1.ErasureTenantResponse.counts:type_name -> edulure.plugin.v1.ErasureCount
+	84, // 41: edulure.plugin.v1.RetentionClass.hold_columns:type_name -> edulure.plugin.v1.RetentionClass.HoldColumnsEntry
+	65, // 42: edulure.plugin.v1.RetentionRequest.holds:type_name -> edulure.plugin.v1.RetentionHold
+	69, // 43: edulure.plugin.v1.ListRetentionClassesResponse.classes:type_name -> edulure.plugin.v1.RetentionClassInfo
+	66, // 44: edulure.plugin.v1.HostApplyRetentionRequest.request:type_name -> edulure.plugin.v1.RetentionRequest
+	73, // 45: edulure.plugin.v1.ListGrantsResponse.grants:type_name -> edulure.plugin.v1.Grant
+	12, // 46: edulure.plugin.v1.RevokeGrantRequest.principal:type_name -> edulure.plugin.v1.Principal
+	11, // 47: edulure.plugin.v1.HTTPRequest.QueryEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 48: edulure.plugin.v1.HTTPRequest.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 49: edulure.plugin.v1.HTTPResponse.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	11, // 50: edulure.plugin.v1.HTTPResponsePart.HeadersEntry.value:type_name -> edulure.plugin.v1.Values
+	0,  // 51: edulure.plugin.v1.Plugin.GetManifest:input_type -> edulure.plugin.v1.GetManifestRequest
+	9,  // 52: edulure.plugin.v1.Plugin.Configure:input_type -> edulure.plugin.v1.ConfigureRequest
+	13, // 53: edulure.plugin.v1.Plugin.HandleHTTP:input_type -> edulure.plugin.v1.HTTPRequest
+	18, // 54: edulure.plugin.v1.Plugin.Health:input_type -> edulure.plugin.v1.HealthRequest
+	28, // 55: edulure.plugin.v1.Plugin.HandleEvents:input_type -> edulure.plugin.v1.HandleEventsRequest
+	31, // 56: edulure.plugin.v1.Plugin.RunJob:input_type -> edulure.plugin.v1.RunJobRequest
+	13, // 57: edulure.plugin.v1.Plugin.HandleHTTPStream:input_type -> edulure.plugin.v1.HTTPRequest
+	49, // 58: edulure.plugin.v1.Plugin.GetMetrics:input_type -> edulure.plugin.v1.GetMetricsRequest
+	55, // 59: edulure.plugin.v1.Plugin.ExportPersonalData:input_type -> edulure.plugin.v1.PersonalDataExportRequest
+	59, // 60: edulure.plugin.v1.Plugin.ErasePersonalData:input_type -> edulure.plugin.v1.PersonalDataEraseRequest
+	62, // 61: edulure.plugin.v1.Plugin.EraseTenantData:input_type -> edulure.plugin.v1.ErasureTenantRequest
+	66, // 62: edulure.plugin.v1.Plugin.ApplyRetention:input_type -> edulure.plugin.v1.RetentionRequest
+	21, // 63: edulure.plugin.v1.Host.Authorize:input_type -> edulure.plugin.v1.AuthorizeRequest
+	23, // 64: edulure.plugin.v1.Host.WriteAudit:input_type -> edulure.plugin.v1.WriteAuditRequest
+	25, // 65: edulure.plugin.v1.Host.GetTenantConfig:input_type -> edulure.plugin.v1.GetTenantConfigRequest
+	33, // 66: edulure.plugin.v1.Host.EventsPublished:input_type -> edulure.plugin.v1.EventsPublishedRequest
+	35, // 67: edulure.plugin.v1.Host.GetMember:input_type -> edulure.plugin.v1.GetMemberRequest
+	39, // 68: edulure.plugin.v1.Host.BlobPut:input_type -> edulure.plugin.v1.BlobPutRequest
+	40, // 69: edulure.plugin.v1.Host.BlobGet:input_type -> edulure.plugin.v1.BlobGetRequest
+	42, // 70: edulure.plugin.v1.Host.BlobStat:input_type -> edulure.plugin.v1.BlobStatRequest
+	43, // 71: edulure.plugin.v1.Host.BlobList:input_type -> edulure.plugin.v1.BlobListRequest
+	45, // 72: edulure.plugin.v1.Host.BlobDelete:input_type -> edulure.plugin.v1.BlobDeleteRequest
+	47, // 73: edulure.plugin.v1.Host.BlobSignURL:input_type -> edulure.plugin.v1.BlobSignURLRequest
+	68, // 74: edulure.plugin.v1.Host.ListRetentionClasses:input_type -> edulure.plugin.v1.ListRetentionClassesRequest
+	71, // 75: edulure.plugin.v1.Host.ApplyRetention:input_type -> edulure.plugin.v1.HostApplyRetentionRequest
+	72, // 76: edulure.plugin.v1.Host.ListGrants:input_type -> edulure.plugin.v1.ListGrantsRequest
+	75, // 77: edulure.plugin.v1.Host.RevokeGrant:input_type -> edulure.plugin.v1.RevokeGrantRequest
+	77, // 78: edulure.plugin.v1.Host.Sign:input_type -> edulure.plugin.v1.SignRequest
+	1,  // 79: edulure.plugin.v1.Plugin.GetManifest:output_type -> edulure.plugin.v1.Manifest
+	10, // 80: edulure.plugin.v1.Plugin.Configure:output_type -> edulure.plugin.v1.ConfigureResponse
+	16, // 81: edulure.plugin.v1.Plugin.HandleHTTP:output_type -> edulure.plugin.v1.HTTPResponse
+	19, // 82: edulure.plugin.v1.Plugin.Health:output_type -> edulure.plugin.v1.HealthResponse
+	30, // 83: edulure.plugin.v1.Plugin.HandleEvents:output_type -> edulure.plugin.v1.HandleEventsResponse
+	32, // 84: edulure.plugin.v1.Plugin.RunJob:output_type -> edulure.plugin.v1.RunJobResponse
+	17, // 85: edulure.plugin.v1.Plugin.HandleHTTPStream:output_type -> edulure.plugin.v1.HTTPResponsePart
+	50, // 86: edulure.plugin.v1.Plugin.GetMetrics:output_type -> edulure.plugin.v1.GetMetricsResponse
+	56, // 87: edulure.plugin.v1.Plugin.ExportPersonalData:output_type -> edulure.plugin.v1.PersonalDataExportChunk
+	60, // 88: edulure.plugin.v1.Plugin.ErasePersonalData:output_type -> edulure.plugin.v1.PersonalDataEraseResponse
+	63, // 89: edulure.plugin.v1.Plugin.EraseTenantData:output_type -> edulure.plugin.v1.ErasureTenantResponse
+	67, // 90: edulure.plugin.v1.Plugin.ApplyRetention:output_type -> edulure.plugin.v1.RetentionResult
+	22, // 91: edulure.plugin.v1.Host.Authorize:output_type -> edulure.plugin.v1.AuthorizeResponse
+	24, // 92: edulure.plugin.v1.Host.WriteAudit:output_type -> edulure.plugin.v1.WriteAuditResponse
+	26, // 93: edulure.plugin.v1.Host.GetTenantConfig:output_type -> edulure.plugin.v1.GetTenantConfigResponse
+	34, // 94: edulure.plugin.v1.Host.EventsPublished:output_type -> edulure.plugin.v1.EventsPublishedResponse
+	36, // 95: edulure.plugin.v1.Host.GetMember:output_type -> edulure.plugin.v1.GetMemberResponse
+	38, // 96: edulure.plugin.v1.Host.BlobPut:output_type -> edulure.plugin.v1.BlobObject
+	41, // 97: edulure.plugin.v1.Host.BlobGet:output_type -> edulure.plugin.v1.BlobGetResponse
+	38, // 98: edulure.plugin.v1.Host.BlobStat:output_type -> edulure.plugin.v1.BlobObject
+	44, // 99: edulure.plugin.v1.Host.BlobList:output_type -> edulure.plugin.v1.BlobListResponse
+	46, // 100: edulure.plugin.v1.Host.BlobDelete:output_type -> edulure.plugin.v1.BlobDeleteResponse
+	48, // 101: edulure.plugin.v1.Host.BlobSignURL:output_type -> edulure.plugin.v1.BlobSignURLResponse
+	70, // 102: edulure.plugin.v1.Host.ListRetentionClasses:output_type -> edulure.plugin.v1.ListRetentionClassesResponse
+	67, // 103: edulure.plugin.v1.Host.ApplyRetention:output_type -> edulure.plugin.v1.RetentionResult
+	74, // 104: edulure.plugin.v1.Host.ListGrants:output_type -> edulure.plugin.v1.ListGrantsResponse
+	76, // 105: edulure.plugin.v1.Host.RevokeGrant:output_type -> edulure.plugin.v1.RevokeGrantResponse
+	78, // 106: edulure.plugin.v1.Host.Sign:output_type -> edulure.plugin.v1.SignResponse
+	79, // [79:107] is the sub-list for method output_type
+	51, // [51:79] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_plugin_v1_plugin_proto_init() }
@@ -5092,7 +6280,7 @@ func file_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_v1_plugin_proto_rawDesc), len(file_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   69,
+			NumMessages:   85,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

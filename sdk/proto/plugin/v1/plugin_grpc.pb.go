@@ -41,6 +41,7 @@ const (
 	Plugin_ExportPersonalData_FullMethodName = "/edulure.plugin.v1.Plugin/ExportPersonalData"
 	Plugin_ErasePersonalData_FullMethodName  = "/edulure.plugin.v1.Plugin/ErasePersonalData"
 	Plugin_EraseTenantData_FullMethodName    = "/edulure.plugin.v1.Plugin/EraseTenantData"
+	Plugin_ApplyRetention_FullMethodName     = "/edulure.plugin.v1.Plugin/ApplyRetention"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -98,6 +99,12 @@ type PluginClient interface {
 	// EraseTenantData erases everything the plugin holds for one tenant, or
 	// with dry_run counts it. Idempotent. Since: v1.2
 	EraseTenantData(ctx context.Context, in *ErasureTenantRequest, opts ...grpc.CallOption) (*ErasureTenantResponse, error)
+	// ApplyRetention applies retention to one of the plugin's retention
+	// classes (Manifest.retention) in one tenant: the rows older than the
+	// cutoff and not under a hold are deleted or anonymised, or with dry_run
+	// counted (matched, sample IDs) and left alone. On unchanged data a dry
+	// run and the execution after it select the same rows. Since: v1.3
+	ApplyRetention(ctx context.Context, in *RetentionRequest, opts ...grpc.CallOption) (*RetentionResult, error)
 }
 
 type pluginClient struct {
@@ -236,6 +243,16 @@ func (c *pluginClient) EraseTenantData(ctx context.Context, in *ErasureTenantReq
 	return out, nil
 }
 
+func (c *pluginClient) ApplyRetention(ctx context.Context, in *RetentionRequest, opts ...grpc.CallOption) (*RetentionResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetentionResult)
+	err := c.cc.Invoke(ctx, Plugin_ApplyRetention_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -291,6 +308,12 @@ type PluginServer interface {
 	// EraseTenantData erases everything the plugin holds for one tenant, or
 	// with dry_run counts it. Idempotent. Since: v1.2
 	EraseTenantData(context.Context, *ErasureTenantRequest) (*ErasureTenantResponse, error)
+	// ApplyRetention applies retention to one of the plugin's retention
+	// classes (Manifest.retention) in one tenant: the rows older than the
+	// cutoff and not under a hold are deleted or anonymised, or with dry_run
+	// counted (matched, sample IDs) and left alone. On unchanged data a dry
+	// run and the execution after it select the same rows. Since: v1.3
+	ApplyRetention(context.Context, *RetentionRequest) (*RetentionResult, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -333,6 +356,9 @@ func (UnimplementedPluginServer) ErasePersonalData(context.Context, *PersonalDat
 }
 func (UnimplementedPluginServer) EraseTenantData(context.Context, *ErasureTenantRequest) (*ErasureTenantResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method EraseTenantData not implemented")
+}
+func (UnimplementedPluginServer) ApplyRetention(context.Context, *RetentionRequest) (*RetentionResult, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ApplyRetention not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -539,6 +565,24 @@ func _Plugin_EraseTenantData_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_ApplyRetention_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetentionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).ApplyRetention(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_ApplyRetention_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).ApplyRetention(ctx, req.(*RetentionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -582,6 +626,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "EraseTenantData",
 			Handler:    _Plugin_EraseTenantData_Handler,
 		},
+		{
+			MethodName: "ApplyRetention",
+			Handler:    _Plugin_ApplyRetention_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -599,17 +647,22 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Host_Authorize_FullMethodName       = "/edulure.plugin.v1.Host/Authorize"
-	Host_WriteAudit_FullMethodName      = "/edulure.plugin.v1.Host/WriteAudit"
-	Host_GetTenantConfig_FullMethodName = "/edulure.plugin.v1.Host/GetTenantConfig"
-	Host_EventsPublished_FullMethodName = "/edulure.plugin.v1.Host/EventsPublished"
-	Host_GetMember_FullMethodName       = "/edulure.plugin.v1.Host/GetMember"
-	Host_BlobPut_FullMethodName         = "/edulure.plugin.v1.Host/BlobPut"
-	Host_BlobGet_FullMethodName         = "/edulure.plugin.v1.Host/BlobGet"
-	Host_BlobStat_FullMethodName        = "/edulure.plugin.v1.Host/BlobStat"
-	Host_BlobList_FullMethodName        = "/edulure.plugin.v1.Host/BlobList"
-	Host_BlobDelete_FullMethodName      = "/edulure.plugin.v1.Host/BlobDelete"
-	Host_BlobSignURL_FullMethodName     = "/edulure.plugin.v1.Host/BlobSignURL"
+	Host_Authorize_FullMethodName            = "/edulure.plugin.v1.Host/Authorize"
+	Host_WriteAudit_FullMethodName           = "/edulure.plugin.v1.Host/WriteAudit"
+	Host_GetTenantConfig_FullMethodName      = "/edulure.plugin.v1.Host/GetTenantConfig"
+	Host_EventsPublished_FullMethodName      = "/edulure.plugin.v1.Host/EventsPublished"
+	Host_GetMember_FullMethodName            = "/edulure.plugin.v1.Host/GetMember"
+	Host_BlobPut_FullMethodName              = "/edulure.plugin.v1.Host/BlobPut"
+	Host_BlobGet_FullMethodName              = "/edulure.plugin.v1.Host/BlobGet"
+	Host_BlobStat_FullMethodName             = "/edulure.plugin.v1.Host/BlobStat"
+	Host_BlobList_FullMethodName             = "/edulure.plugin.v1.Host/BlobList"
+	Host_BlobDelete_FullMethodName           = "/edulure.plugin.v1.Host/BlobDelete"
+	Host_BlobSignURL_FullMethodName          = "/edulure.plugin.v1.Host/BlobSignURL"
+	Host_ListRetentionClasses_FullMethodName = "/edulure.plugin.v1.Host/ListRetentionClasses"
+	Host_ApplyRetention_FullMethodName       = "/edulure.plugin.v1.Host/ApplyRetention"
+	Host_ListGrants_FullMethodName           = "/edulure.plugin.v1.Host/ListGrants"
+	Host_RevokeGrant_FullMethodName          = "/edulure.plugin.v1.Host/RevokeGrant"
+	Host_Sign_FullMethodName                 = "/edulure.plugin.v1.Host/Sign"
 )
 
 // HostClient is the client API for Host service.
@@ -652,6 +705,26 @@ type HostClient interface {
 	// BlobSignURL makes a URL that lets its holder GET or PUT one object,
 	// without other credentials, until it expires. Since: v1.2
 	BlobSignURL(ctx context.Context, in *BlobSignURLRequest, opts ...grpc.CallOption) (*BlobSignURLResponse, error)
+	// ListRetentionClasses lists the retention classes of every plugin
+	// enabled for a tenant. Capability "retention". Since: v1.3
+	ListRetentionClasses(ctx context.Context, in *ListRetentionClassesRequest, opts ...grpc.CallOption) (*ListRetentionClassesResponse, error)
+	// ApplyRetention asks a plugin enabled for the tenant to apply
+	// retention to one of its classes (the plugin's ApplyRetention); the
+	// plugin's error comes back as the call's error. Capability "retention".
+	// Since: v1.3
+	ApplyRetention(ctx context.Context, in *HostApplyRetentionRequest, opts ...grpc.CallOption) (*RetentionResult, error)
+	// ListGrants lists a tenant's grants: memberships with their roles,
+	// custom roles, API keys with their permissions, orphans marked.
+	// Capability "grants". Since: v1.3
+	ListGrants(ctx context.Context, in *ListGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error)
+	// RevokeGrant revokes one grant on behalf of a principal, who must hold
+	// the permission the kernel's own route for it needs and every
+	// permission the grant gives; audited. Capability "grants". Since: v1.3
+	RevokeGrant(ctx context.Context, in *RevokeGrantRequest, opts ...grpc.CallOption) (*RevokeGrantResponse, error)
+	// Sign signs a payload with the kernel's active Ed25519 key, as a
+	// compact JWS of typ "edulure-signature+jws" (never an access token),
+	// verifiable with /.well-known/jwks.json. Capability "sign". Since: v1.3
+	Sign(ctx context.Context, in *SignRequest, opts ...grpc.CallOption) (*SignResponse, error)
 }
 
 type hostClient struct {
@@ -784,6 +857,56 @@ func (c *hostClient) BlobSignURL(ctx context.Context, in *BlobSignURLRequest, op
 	return out, nil
 }
 
+func (c *hostClient) ListRetentionClasses(ctx context.Context, in *ListRetentionClassesRequest, opts ...grpc.CallOption) (*ListRetentionClassesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRetentionClassesResponse)
+	err := c.cc.Invoke(ctx, Host_ListRetentionClasses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) ApplyRetention(ctx context.Context, in *HostApplyRetentionRequest, opts ...grpc.CallOption) (*RetentionResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetentionResult)
+	err := c.cc.Invoke(ctx, Host_ApplyRetention_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) ListGrants(ctx context.Context, in *ListGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGrantsResponse)
+	err := c.cc.Invoke(ctx, Host_ListGrants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) RevokeGrant(ctx context.Context, in *RevokeGrantRequest, opts ...grpc.CallOption) (*RevokeGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeGrantResponse)
+	err := c.cc.Invoke(ctx, Host_RevokeGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) Sign(ctx context.Context, in *SignRequest, opts ...grpc.CallOption) (*SignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SignResponse)
+	err := c.cc.Invoke(ctx, Host_Sign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -824,6 +947,26 @@ type HostServer interface {
 	// BlobSignURL makes a URL that lets its holder GET or PUT one object,
 	// without other credentials, until it expires. Since: v1.2
 	BlobSignURL(context.Context, *BlobSignURLRequest) (*BlobSignURLResponse, error)
+	// ListRetentionClasses lists the retention classes of every plugin
+	// enabled for a tenant. Capability "retention". Since: v1.3
+	ListRetentionClasses(context.Context, *ListRetentionClassesRequest) (*ListRetentionClassesResponse, error)
+	// ApplyRetention asks a plugin enabled for the tenant to apply
+	// retention to one of its classes (the plugin's ApplyRetention); the
+	// plugin's error comes back as the call's error. Capability "retention".
+	// Since: v1.3
+	ApplyRetention(context.Context, *HostApplyRetentionRequest) (*RetentionResult, error)
+	// ListGrants lists a tenant's grants: memberships with their roles,
+	// custom roles, API keys with their permissions, orphans marked.
+	// Capability "grants". Since: v1.3
+	ListGrants(context.Context, *ListGrantsRequest) (*ListGrantsResponse, error)
+	// RevokeGrant revokes one grant on behalf of a principal, who must hold
+	// the permission the kernel's own route for it needs and every
+	// permission the grant gives; audited. Capability "grants". Since: v1.3
+	RevokeGrant(context.Context, *RevokeGrantRequest) (*RevokeGrantResponse, error)
+	// Sign signs a payload with the kernel's active Ed25519 key, as a
+	// compact JWS of typ "edulure-signature+jws" (never an access token),
+	// verifiable with /.well-known/jwks.json. Capability "sign". Since: v1.3
+	Sign(context.Context, *SignRequest) (*SignResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -866,6 +1009,21 @@ func (UnimplementedHostServer) BlobDelete(context.Context, *BlobDeleteRequest) (
 }
 func (UnimplementedHostServer) BlobSignURL(context.Context, *BlobSignURLRequest) (*BlobSignURLResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method BlobSignURL not implemented")
+}
+func (UnimplementedHostServer) ListRetentionClasses(context.Context, *ListRetentionClassesRequest) (*ListRetentionClassesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListRetentionClasses not implemented")
+}
+func (UnimplementedHostServer) ApplyRetention(context.Context, *HostApplyRetentionRequest) (*RetentionResult, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ApplyRetention not implemented")
+}
+func (UnimplementedHostServer) ListGrants(context.Context, *ListGrantsRequest) (*ListGrantsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListGrants not implemented")
+}
+func (UnimplementedHostServer) RevokeGrant(context.Context, *RevokeGrantRequest) (*RevokeGrantResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RevokeGrant not implemented")
+}
+func (UnimplementedHostServer) Sign(context.Context, *SignRequest) (*SignResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Sign not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -1068,6 +1226,96 @@ func _Host_BlobSignURL_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_ListRetentionClasses_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRetentionClassesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).ListRetentionClasses(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_ListRetentionClasses_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).ListRetentionClasses(ctx, req.(*ListRetentionClassesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_ApplyRetention_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HostApplyRetentionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).ApplyRetention(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_ApplyRetention_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).ApplyRetention(ctx, req.(*HostApplyRetentionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_ListGrants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListGrantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).ListGrants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_ListGrants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).ListGrants(ctx, req.(*ListGrantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_RevokeGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).RevokeGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_RevokeGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).RevokeGrant(ctx, req.(*RevokeGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_Sign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Sign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Sign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Sign(ctx, req.(*SignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1110,6 +1358,26 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BlobSignURL",
 			Handler:    _Host_BlobSignURL_Handler,
+		},
+		{
+			MethodName: "ListRetentionClasses",
+			Handler:    _Host_ListRetentionClasses_Handler,
+		},
+		{
+			MethodName: "ApplyRetention",
+			Handler:    _Host_ApplyRetention_Handler,
+		},
+		{
+			MethodName: "ListGrants",
+			Handler:    _Host_ListGrants_Handler,
+		},
+		{
+			MethodName: "RevokeGrant",
+			Handler:    _Host_RevokeGrant_Handler,
+		},
+		{
+			MethodName: "Sign",
+			Handler:    _Host_Sign_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
