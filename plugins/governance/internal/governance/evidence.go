@@ -571,13 +571,13 @@ func (p *Plugin) verifyEvidence(ctx context.Context, req *sdk.Request) (*sdk.Res
 
 // BundleManifest is manifest.json of an incident's export bundle.
 type BundleManifest struct {
-	Incident    Incident         `json:"incident"`
-	ExportedAt  time.Time        `json:"exported_at"`
-	ExportedBy  string           `json:"exported_by"`
-	RequestID   string           `json:"request_id"`
-	Items       []BundleItem     `json:"items"`
-	NotIncluded []EvidenceItem   `json:"not_included" doc:"items declared but not sealed: they have no content yet"`
-	Algorithm   string           `json:"algorithm"`
+	Incident    Incident       `json:"incident"`
+	ExportedAt  time.Time      `json:"exported_at"`
+	ExportedBy  string         `json:"exported_by"`
+	RequestID   string         `json:"request_id"`
+	Items       []BundleItem   `json:"items"`
+	NotIncluded []EvidenceItem `json:"not_included" doc:"items declared but not sealed: they have no content yet"`
+	Algorithm   string         `json:"algorithm"`
 }
 
 // BundleItem is one file of a bundle.

@@ -59,8 +59,30 @@ var (
 	_ sdk.Provisioner = (*Plugin)(nil)
 )
 
-// New builds the plugin (lifecycle step 1: no I/O).
-func New() *Plugin { return &Plugin{now: time.Now, sleep: sleepCtx} }
+// New builds the plugin (lifecycle step 1: no I/O), as main.go serves it.
+func New() *Plugin { return NewWith() }
+
+// Option changes how NewWith builds the plugin.
+type Option func(*Plugin)
+
+// WithClock replaces the clock (the retention schedule's "now" and the
+// cutoffs).
+func WithClock(now func() time.Time) Option { return func(p *Plugin) { p.now = now } }
+
+// WithSleep replaces the wait between attempts of a failing retention
+// call (a test records the backoff instead of waiting it).
+func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(p *Plugin) { p.sleep = sleep }
+}
+
+// NewWith builds the plugin with options.
+func NewWith(opts ...Option) *Plugin {
+	p := &Plugin{now: time.Now, sleep: sleepCtx}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
