@@ -50,6 +50,15 @@ type RetentionClass struct {
 	// token of their type, as DataClass's Anonymise does); Subject, when
 	// set, becomes a fresh pseudonym per row.
 	Anonymise []PersonalColumn
+	// ID is the column that names a row in SampleIDs and Cascade (unique
+	// within an institution); empty: the primary key (a composite key's
+	// values joined with "/").
+	ID string
+	// Cascade, when set, runs in each batch's transaction just before its
+	// rows are deleted or anonymised, with their IDs: it clears what hangs
+	// off them without a foreign key (revisions, mentions). The generic
+	// SQL only.
+	Cascade func(ctx context.Context, tx pgx.Tx, ids []string) error
 	// Actions the class supports.
 	Actions []RetentionAction
 	// Apply, when set, applies retention instead of the generic SQL

@@ -60,6 +60,8 @@ type retentionPlan struct {
 	table   string // quoted, schema-qualified
 	time    string // quoted column
 	pk      []string
+	pkTypes []string        // the primary key columns' types
+	id      *storage.Column // the ID column (RetentionClass.ID); nil: the primary key
 	subject *storage.Column
 	holds   map[string]*storage.Column // hold kind -> column
 	anon    []planColumn
@@ -89,6 +91,14 @@ func (rt *runtime) planRetention(ctx context.Context, rc RetentionClass) (*reten
 		return nil, fmt.Errorf("%s: time column %s.%s is %s (%s), not a timestamp or date", where, rc.Table, rc.TimeColumn, tc.Type, c)
 	}
 	p.time = qi(rc.TimeColumn)
+	for _, k := range p.pk {
+		p.pkTypes = append(p.pkTypes, t.Column(k).Type)
+	}
+	if rc.ID != "" {
+		if p.id = t.Column(rc.ID); p.id == nil {
+			return nil, fmt.Errorf("%s: table %s has no ID column %q", where, rc.Table, rc.ID)
+		}
+	}
 	if rc.Subject != "" {
 		if p.subject = t.Column(rc.Subject); p.subject == nil {
 			return nil, fmt.Errorf("%s: table %s has no subject column %q", where, rc.Table, rc.Subject)
@@ -190,6 +200,14 @@ func (p *retentionPlan) keyText(alias string) string {
 	return "concat_ws('/', " + strings.Join(parts, ", ") + ")"
 }
 
+// idText is a row's ID as samples and Cascade get it.
+func (p *retentionPlan) idText(alias string) string {
+	if p.id != nil {
+		return alias + "." + qi(p.id.Name) + "::text"
+	}
+	return p.keyText(alias)
+}
+
 func (p *retentionPlan) keyList(alias string) string {
 	parts := make([]string, len(p.pk))
 	for i, k := range p.pk {
@@ -243,7 +261,7 @@ func (rt *runtime) defaultRetention(ctx context.Context, r *RetentionRun) (Reten
 			}
 			sample := s
 			sample.args = append([]any(nil), s.args...)
-			rows, err := tx.Query(ctx, "SELECT "+p.keyText("t")+" FROM "+p.table+" t WHERE "+cond+
+			rows, err := tx.Query(ctx, "SELECT "+p.idText("t")+" FROM "+p.table+" t WHERE "+cond+
 				" ORDER BY t."+p.time+", "+strings.Trim(p.keyList("t"), "()")+" LIMIT "+sample.arg(r.SampleLimit), sample.args...)
 			if err != nil {
 				return fmt.Errorf("sampling expired rows of %s: %w", r.Class.Name, err)
@@ -258,45 +276,94 @@ func (rt *runtime) defaultRetention(ctx context.Context, r *RetentionRun) (Reten
 	if err != nil {
 		return res, err
 	}
+	// Each batch, in its own transaction: lock the next rows selected,
+	// let Cascade clear what hangs off them, then delete or anonymise
+	// exactly those rows (by primary key).
+	pkCols := make([]string, len(p.pk))
+	for i, k := range p.pk {
+		pkCols[i] = "b." + qi(k) + "::text"
+	}
+	pick := "SELECT " + strings.Join(pkCols, ", ") + ", " + p.idText("b") + " FROM " + p.table + " b WHERE " + cond +
+		" LIMIT " + s.arg(RetentionBatch) + " FOR UPDATE OF b"
+	var c stmt
+	var arrays, casts []string
+	for i := range p.pk {
+		arrays = append(arrays, c.arg(nil)+"::text[]")
+		casts = append(casts, fmt.Sprintf("u.c%d::%s", i, p.pkTypes[i]))
+	}
+	names := make([]string, len(p.pk))
+	for i := range names {
+		names[i] = fmt.Sprintf("c%d", i)
+	}
+	keys := "(SELECT " + strings.Join(casts, ", ") + " FROM unnest(" + strings.Join(arrays, ", ") + ") AS u(" + strings.Join(names, ", ") + "))"
 	var change string
 	switch r.Action {
 	case RetainDelete:
-		change = "DELETE FROM " + p.table + " t WHERE " + p.keyList("t") + " IN (SELECT " + strings.Trim(p.keyList("b"), "()") +
-			" FROM " + p.table + " b WHERE " + cond + " LIMIT " + s.arg(RetentionBatch) + ") RETURNING " + p.keyText("t")
+		change = "DELETE FROM " + p.table + " t WHERE " + p.keyList("t") + " IN " + keys
 	case RetainAnonymise:
 		var sets []string
-		for _, c := range p.anon {
-			v, err := erasedValue(&s, c, "t")
+		for _, col := range p.anon {
+			v, err := erasedValue(&c, col, "t")
 			if err != nil {
 				return res, err
 			}
-			sets = append(sets, qi(c.Name)+" = "+v)
+			sets = append(sets, qi(col.Name)+" = "+v)
 		}
-		if p.subject != nil && r.Class.Subject != "" && !containsColumn(p.anon, r.Class.Subject) {
+		if p.subject != nil && !containsColumn(p.anon, r.Class.Subject) {
 			pseudo := "gen_random_uuid()"
 			if p.subject.TypeClass() != "uuid" {
 				pseudo += "::text"
 			}
 			sets = append(sets, qi(r.Class.Subject)+" = "+pseudo)
 		}
-		change = "UPDATE " + p.table + " t SET " + strings.Join(sets, ", ") + " WHERE " + p.keyList("t") + " IN (SELECT " +
-			strings.Trim(p.keyList("b"), "()") + " FROM " + p.table + " b WHERE " + cond +
-			" LIMIT " + s.arg(RetentionBatch) + ") RETURNING " + p.keyText("t")
+		change = "UPDATE " + p.table + " t SET " + strings.Join(sets, ", ") + " WHERE " + p.keyList("t") + " IN " + keys
 	}
 	for {
 		var n int64
+		picked := 0
 		err := rt.tx(ctx, r.TenantID, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, change, s.args...)
+			cols := make([][]string, len(p.pk))
+			var ids []string
+			rows, err := tx.Query(ctx, pick, s.args...)
 			if err != nil {
 				return err
 			}
-			keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			for rows.Next() {
+				vals, err := rows.Values()
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				for i := range p.pk {
+					v, _ := vals[i].(string)
+					cols[i] = append(cols[i], v)
+				}
+				id, _ := vals[len(p.pk)].(string)
+				ids = append(ids, id)
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			picked = len(ids)
+			if picked == 0 {
+				return nil
+			}
+			if r.Class.Cascade != nil {
+				if err := r.Class.Cascade(ctx, tx, ids); err != nil {
+					return fmt.Errorf("cascade: %w", err)
+				}
+			}
+			args := append([]any(nil), c.args...)
+			for i := range p.pk {
+				args[i] = cols[i]
+			}
+			tag, err := tx.Exec(ctx, change, args...)
 			if err != nil {
 				return err
 			}
-			n = int64(len(keys))
+			n = tag.RowsAffected()
 			if room := r.SampleLimit - len(res.SampleIDs); room > 0 {
-				res.SampleIDs = append(res.SampleIDs, keys[:min(room, len(keys))]...)
+				res.SampleIDs = append(res.SampleIDs, ids[:min(room, len(ids))]...)
 			}
 			return nil
 		})
@@ -305,7 +372,7 @@ func (rt *runtime) defaultRetention(ctx context.Context, r *RetentionRun) (Reten
 		}
 		res.Matched += n
 		res.Affected += n
-		if n < RetentionBatch {
+		if picked < RetentionBatch {
 			return res, nil
 		}
 		if err := ctx.Err(); err != nil {

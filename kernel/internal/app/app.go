@@ -157,7 +157,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 			blobs.Close()
 		}
 	}
-	plugins := supervisor.New(supervisor.Deps{Logger: log, Pool: pool, Authz: engine, Catalogue: cat, Blobs: blobs, Sealer: sealer, Tracing: tracing, Metrics: reg}, supervisor.Options{
+	plugins := supervisor.New(supervisor.Deps{Logger: log, Pool: pool, Authz: engine, Catalogue: cat, Blobs: blobs, Sealer: sealer, Tracing: tracing, Metrics: reg, Signer: keyring}, supervisor.Options{
 		ConfigPath: cfg.PluginsFile, DatabaseURL: cfg.DatabaseURL, RolePrefix: cfg.DBRolePrefix,
 		Secret: cfg.SecretKey, KernelVersion: Version,
 		PluginEnv: func(name string) []string { return telemetry.PluginEnv(cfg.OTel, ServiceName, name) },

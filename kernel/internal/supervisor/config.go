@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/edulure/edulure/sdk/blobstore"
+	"github.com/edulure/edulure/sdk/wire"
 )
 
 // Config is the parsed plugins.hcl.
@@ -38,6 +40,10 @@ type PluginConfig struct {
 	EnabledByDefault bool            // false unless set
 	Config           json.RawMessage // operator config as a JSON object; "{}" when absent
 	Limits           Limits
+	// Capabilities are the privileged capabilities (wire.PrivilegedCapabilities:
+	// retention, grants, sign) the operator allows the plugin: a manifest
+	// declaring one not listed here is refused at load.
+	Capabilities []string
 
 	// ConfigAt is where the config attribute is written, and ConfigKeys
 	// where each of its top-level settings is: for messages that point at
@@ -141,6 +147,7 @@ var (
 			{Name: "sha256"},
 			{Name: "enabled_by_default"},
 			{Name: "config"},
+			{Name: "capabilities"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "limits"}},
 	}
@@ -295,6 +302,10 @@ func (p *configParser) plugin(block *hcl.Block) (PluginConfig, hcl.Diagnostics) 
 			pc.EnabledByDefault = v.True()
 		}
 	}
+	if attr, ok := content.Attributes["capabilities"]; ok {
+		pc.Capabilities, cdiags = capabilities(attr)
+		diags = append(diags, cdiags...)
+	}
 	if attr, ok := content.Attributes["config"]; ok {
 		var raw json.RawMessage
 		raw, cdiags = operatorConfig(attr, p.functions())
@@ -323,6 +334,30 @@ func (p *configParser) plugin(block *hcl.Block) (PluginConfig, hcl.Diagnostics) 
 	}
 
 	return pc, diags
+}
+
+// capabilities reads the privileged capabilities the operator allows.
+func capabilities(attr *hcl.Attribute) ([]string, hcl.Diagnostics) {
+	want := fmt.Sprintf("a list of privileged capabilities, e.g. [%q]; known: %s", wire.CapRetention, strings.Join(wire.PrivilegedCapabilities, ", "))
+	v, diags := attrValue(attr, cty.List(cty.String), want)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var out []string
+	for _, e := range v.AsValueSlice() {
+		if e.IsNull() {
+			return nil, invalid(attr, "Invalid capabilities", "A capability is null; expected "+want+".")
+		}
+		c := e.AsString()
+		switch {
+		case !slices.Contains(wire.PrivilegedCapabilities, c):
+			return nil, invalid(attr, "Invalid capabilities", fmt.Sprintf("Capability %q is not a privileged capability the operator grants; expected %s.", c, want))
+		case slices.Contains(out, c):
+			return nil, invalid(attr, "Invalid capabilities", fmt.Sprintf("Capability %q is listed twice.", c))
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // path resolves the plugin binary's path against the config file's directory.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -56,6 +57,11 @@ func validateManifest(m *pluginv1.Manifest, cfg PluginConfig, protocol int, othe
 	}
 	routes, ruleErrs := wire.CheckManifest(m)
 	errs = append(errs, ruleErrs...)
+	for _, c := range m.Capabilities {
+		if slices.Contains(wire.PrivilegedCapabilities, c) && !slices.Contains(cfg.Capabilities, c) {
+			bad("capability %q is privileged and the operator has not allowed it to plugin %q: add capabilities = [%q] to its block in plugins.hcl to allow it", c, cfg.Name, c)
+		}
+	}
 	out := &Manifest{Manifest: m, Routes: routes, EventSchemas: map[string]*jsonschema.Schema{}}
 	for _, t := range m.Subscribes {
 		out.Subscriptions = append(out.Subscriptions, &pluginv1.Subscription{Type: t})

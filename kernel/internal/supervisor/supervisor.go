@@ -93,6 +93,9 @@ type Deps struct {
 	// Metrics registers the per-plugin series (requests, states, restarts);
 	// nil: not registered.
 	Metrics prometheus.Registerer
+	// Signer signs payloads for plugins with the capability "sign" (the
+	// kernel's keyring); nil: Sign answers UNAVAILABLE.
+	Signer Signer
 }
 
 // Supervisor starts, watches, restarts and stops the plugins of plugins.hcl,
@@ -104,6 +107,7 @@ type Supervisor struct {
 	authz  *authz.Engine
 	cat    *authz.Catalogue
 	blobs  *blobstore.Store // nil without a bucket
+	signer Signer           // nil: none
 
 	// Enablement is each institution's choice of plugins.
 	Enablement *Enablement
@@ -153,7 +157,7 @@ func New(d Deps, opts Options) *Supervisor {
 	opts.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{
-		opts: opts, logger: d.Logger.Named("plugin"), pool: d.Pool, authz: d.Authz, cat: d.Catalogue,
+		opts: opts, logger: d.Logger.Named("plugin"), pool: d.Pool, authz: d.Authz, cat: d.Catalogue, signer: d.Signer,
 		ctx: ctx, cancel: cancel, slots: map[string]*slot{},
 	}
 	s.Enablement = newEnablement(d.Pool, d.Sealer, s.defaultEnabled)

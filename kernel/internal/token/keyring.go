@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/edulure/edulure/kernel/internal/seal"
+	"github.com/edulure/edulure/sdk"
 )
 
 // Audience is the aud claim of every access token.
@@ -297,6 +300,9 @@ func (k *Keyring) verify(raw string) (*Claims, error) {
 	}
 	var c Claims
 	_, err := k.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); typ != "JWT" {
+			return nil, fmt.Errorf("%w: typ %q is not an access token's", ErrMalformed, typ)
+		}
 		kid, _ := t.Header["kid"].(string)
 		k.mu.RLock()
 		kk, ok := k.keys[kid]
@@ -311,6 +317,8 @@ func (k *Keyring) verify(raw string) (*Claims, error) {
 	})
 	if err != nil {
 		switch {
+		case errors.Is(err, ErrMalformed):
+			return nil, ErrMalformed
 		case errors.Is(err, ErrUnknownKey):
 			return nil, ErrUnknownKey
 		case errors.Is(err, ErrRetiredKey):
@@ -404,4 +412,21 @@ func sortKeys(ks []KeyInfo) {
 		}
 		return ks[i].KID < ks[j].KID
 	})
+}
+
+// SignPayload signs a payload for a plugin (the Host service Sign) with the
+// active key: a compact JWS of typ sdk.SignatureType whose claims hold the
+// payload's SHA-256, the purpose and the plugin. Its typ is never "JWT",
+// and Verify refuses any token whose typ is not "JWT", so a signature
+// cannot pass as an access token.
+func (k *Keyring) SignPayload(plugin, purpose string, payload []byte) (kid, jws string, err error) {
+	a := k.activeKey()
+	if a == nil {
+		return "", "", errors.New("no active signing key")
+	}
+	sum := sha256.Sum256(payload)
+	jws, err = sdk.SignatureJWS(a.priv, a.kid, sdk.SignatureClaims{
+		Issuer: k.issuer, Plugin: plugin, Purpose: purpose, SHA256: hex.EncodeToString(sum[:]), IssuedAt: k.now().Unix(),
+	})
+	return a.kid, jws, err
 }
