@@ -56,9 +56,11 @@ type RetentionClass struct {
 	ID string
 	// Cascade, when set, runs in each batch's transaction just before its
 	// rows are deleted or anonymised, with their IDs: it clears what hangs
-	// off them without a foreign key (revisions, mentions). The generic
-	// SQL only.
-	Cascade func(ctx context.Context, tx pgx.Tx, ids []string) error
+	// off them without a foreign key (revisions, mentions), and may delete
+	// their objects from run.Storage() (a batch that then fails to commit
+	// is selected again; its objects are already gone). The generic SQL
+	// only.
+	Cascade func(ctx context.Context, run *RetentionRun, tx pgx.Tx, ids []string) error
 	// Actions the class supports.
 	Actions []RetentionAction
 	// Apply, when set, applies retention instead of the generic SQL

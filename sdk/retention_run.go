@@ -349,7 +349,7 @@ func (rt *runtime) defaultRetention(ctx context.Context, r *RetentionRun) (Reten
 				return nil
 			}
 			if r.Class.Cascade != nil {
-				if err := r.Class.Cascade(ctx, tx, ids); err != nil {
+				if err := r.Class.Cascade(ctx, r, tx, ids); err != nil {
 					return fmt.Errorf("cascade: %w", err)
 				}
 			}

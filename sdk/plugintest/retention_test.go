@@ -49,7 +49,7 @@ func (f forum) Manifest() sdk.Manifest {
 			Name: "posts", Description: "Forum posts.", Table: "posts", TimeColumn: "created_at", Subject: "author_id",
 			HoldColumns: map[string]string{"course": "course_id"},
 			ID:          "id",
-			Cascade: func(ctx context.Context, tx pgx.Tx, ids []string) error {
+			Cascade: func(ctx context.Context, run *sdk.RetentionRun, tx pgx.Tx, ids []string) error {
 				cascaded.Add(int64(len(ids)))
 				return nil
 			},

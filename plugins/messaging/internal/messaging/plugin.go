@@ -215,6 +215,7 @@ func (p *Plugin) Manifest() sdk.Manifest {
 		Capabilities: []sdk.Capability{sdk.CapStorage},
 		Config:       defaultConfig(),
 		PersonalData: p.personalData(),
+		Retention:    p.retention(),
 	}
 }
 
