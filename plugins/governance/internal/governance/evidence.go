@@ -522,7 +522,9 @@ func (p *Plugin) downloadEvidence(ctx context.Context, req *sdk.Request, w *sdk.
 		return err
 	}
 	p.audit(ctx, req, req.Principal, req.RequestID, "governance.evidence.view", "governance_evidence", item.ID, nil)
-	w.SetHeader("Content-Type", item.ContentType)
+	// Served as application/octet-stream whatever it is (the item's
+	// content_type says what it is): evidence is downloaded, never
+	// rendered by the API's origin.
 	w.SetHeader("Content-Disposition", `attachment; filename="evidence-`+item.ID+`"`)
 	w.SetHeader("ETag", `"`+deref(item.SHA256)+`"`)
 	if _, err := io.Copy(io.MultiWriter(w, h), rd); err != nil {
