@@ -101,6 +101,7 @@ func (p *Plugin) Manifest() sdk.Manifest {
 		Migrations:   migrations,
 		Config:       defaultConfig,
 		PersonalData: p.personalData(),
+		Retention:    p.retention(),
 	}
 }
 

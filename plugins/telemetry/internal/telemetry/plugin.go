@@ -72,6 +72,7 @@ func (p *Plugin) Manifest() sdk.Manifest {
 		Config:       defaults,
 		Capabilities: []sdk.Capability{sdk.CapStorage},
 		PersonalData: p.personalData(),
+		Retention:    p.retention(),
 	}
 }
 
