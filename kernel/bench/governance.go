@@ -227,7 +227,7 @@ func (e *env) governanceRows(ctx context.Context) ([]Row, error) {
 
 	out := row("governance.retention_execution", viaKernel.Seconds(), "s",
 		fmt.Sprintf("the same rows expired by plain SQL as the database superuser in one transaction: DROP TABLE of the %d day partitions and one DELETE of the %d posts", governanceDays, posts),
-		direct.Seconds(), ratioAtMost(20))
+		direct.Seconds(), ratioAtMost(5))
 	out.Note = fmt.Sprintf("DataRetentionJob through the kernel over %d expired telemetry statements (%d day partitions, dropped whole after checking that no other institution's and no held rows are in them) and %d expired messaging posts (deleted 1,000 a transaction by locked primary key with what hangs off them), 90-day policies: the execution's recorded duration (the classes listed, both plugins asked through the kernel, the record signed with the kernel's Ed25519 key, recorded, filed as evidence, audited); one round", statements, governanceDays, posts)
 	return []Row{out}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/edulure/edulure/sdk"
@@ -69,11 +70,18 @@ func TestEvidenceWriteOnceWithCustody(t *testing.T) {
 	require.Equal(t, sum(content), *item.SHA256)
 	require.EqualValues(t, len(content), *item.Size)
 	problem(t, h.Do(a.officer, "POST", "/api/v1/governance/evidence/"+item.ID+"/seal", nil), 409, "evidence-sealed")
+	// Even the plugin's own database role cannot rewrite a sealed item.
+	err := h.InTenant(a.id, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx(), `UPDATE evidence_items SET sha256 = repeat('0', 64) WHERE id = $1`, item.ID)
+		return err
+	})
+	require.ErrorContains(t, err, "written once")
 
 	// The auditor reads it (viewed), verifies it, exports the incident.
 	s := h.Stream(a.auditor, "GET", "/api/v1/governance/evidence/"+item.ID+"/content")
 	require.Equal(t, 200, s.Status, s)
-	got, err := io.ReadAll(s)
+	var got []byte
+	got, err = io.ReadAll(s)
 	require.NoError(t, err)
 	require.Equal(t, content, got)
 	require.Equal(t, `"`+sum(content)+`"`, s.Header.Get("ETag"))
