@@ -45,6 +45,7 @@ var KernelPermissions = []Permission{
 	{Name: "identity.apikey.create", Description: "Create API keys for service accounts", Defaults: []string{RoleAdmin}},
 	{Name: "identity.apikey.revoke", Description: "Revoke API keys", Defaults: []string{RoleAdmin}},
 	{Name: "audit.log.read", Description: "Read and verify the institution's audit log", Defaults: []string{RoleAdmin}},
+	{Name: "tenancy.grant.read", Description: "List the institution's grants (members and their roles, custom roles, API keys) with orphans marked, for access reviews", Defaults: []string{RoleAdmin}},
 	{Name: "tenancy.plugin.read", Description: "List the plugins installed and their settings for the institution", Defaults: []string{RoleAdmin, RoleInstructor}},
 	{Name: "tenancy.plugin.manage", Description: "Enable, disable and configure plugins for the institution", Defaults: []string{RoleAdmin}},
 	{Name: "tenancy.event.read", Description: "List the institution's events and their deliveries to plugins", Defaults: []string{RoleAdmin}},

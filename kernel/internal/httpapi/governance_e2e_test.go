@@ -1,14 +1,10 @@
 package httpapi_test
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,205 +15,295 @@ import (
 	"github.com/edulure/edulure/sdk"
 )
 
-// The governance plugin as it ships (plugins/governance, its own module),
-// with the privileged capabilities the operator allows it.
-var governancePlugin = variant{name: "governance", version: "0.1.0", module: "plugins/governance"}
+// govPlugin is the test plugin declaring the privileged capabilities.
+var govPlugin = variant{name: "govt", version: "1.0.0", caps: "storage,retention,grants,sign"}
 
-// governancePluginsFile writes a plugins.hcl with governance (allowed its
-// privileged capabilities) beside the other blocks.
-func governancePluginsFile(t *testing.T, blocks ...pluginBlock) string {
-	t.Helper()
-	var b strings.Builder
-	for _, p := range blocks {
-		h := p.hcl(t)
-		if p.name == governancePlugin.name {
-			h = strings.Replace(h, "  enabled_by_default", "  capabilities = [\"retention\", \"grants\", \"sign\"]\n  enabled_by_default", 1)
-		}
-		b.WriteString(h)
-	}
-	return writeRaw(t, b.String())
-}
-
-func writeRaw(t *testing.T, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "plugins.hcl")
-	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
-	return path
-}
-
-// TestGovernanceEndToEnd runs the governance plugin's binary in the kernel
-// with messaging's: an admin delegates a compliance officer and an auditor
-// role; evidence goes up through a signed URL once (a second write is a
-// 409), is sealed against its SHA-256, read back verified with its chain
-// of custody; retention over messaging's posts counts in a dry run what
-// the execution then deletes, a legal hold keeps its space's posts, and
-// the execution's record verifies against the kernel's
-// /.well-known/jwks.json (and not once tampered with); an access review
-// freezes the grants, refuses self-attestation and revokes through the
-// kernel; another institution sees and loses none of it.
-func TestGovernanceEndToEnd(t *testing.T) {
+// TestPrivilegedCapabilitiesNeedTheOperator: a plugin whose manifest
+// declares a privileged capability its block in plugins.hcl does not
+// allow is refused, with an error naming the capability and the fix; with
+// the allowance it runs; a plugin without the capability is refused the
+// host call (403 through its route).
+func TestPrivilegedCapabilitiesNeedTheOperator(t *testing.T) {
 	t.Parallel()
-	catcher := startSMTPCatcher(t)
-	cfg := fmt.Sprintf(`{ smtp_host = %q, smtp_port = %d, smtp_security = "none" }`, catcher.host, catcher.port)
-	file := governancePluginsFile(t, pluginBlock{variant: messagingPlugin, config: cfg}, pluginBlock{variant: governancePlugin})
-	b := setup(t, append([]string{"EDULURE_PLUGINS_FILE", file}, fastEvents...)...)
-	b.allow5xx = true
+	b, _ := withPlugins(t,
+		pluginBlock{variant: variant{name: "greedy", version: "1.0.0", caps: "retention,sign"}, allow: `"retention"`},
+		pluginBlock{variant: govPlugin, allow: `"retention", "grants", "sign"`},
+		pluginBlock{variant: probe})
+	op := b.operator()
+	var st map[string]map[string]any
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		st = map[string]map[string]any{}
+		for _, it := range b.do("GET", "/api/v1/plugins", op, nil).items() {
+			st[it["name"].(string)] = it
+		}
+		assert.Equal(c, "failed", st["greedy"]["state"])
+		assert.Equal(c, "running", st["govt"]["state"])
+		assert.Equal(c, "running", st["probe"]["state"])
+	}, patience, 100*time.Millisecond)
+	msg := fmt.Sprint(st["greedy"]["last_error"])
+	require.Contains(t, msg, `capability "sign" is privileged and the operator has not allowed it to plugin "greedy"`)
+	require.Contains(t, msg, `capabilities = ["sign"]`)
+	require.NotContains(t, msg, `"retention" is privileged`, "the allowed one is not named")
+
 	a := b.institution("uni")
-	other := b.institution("elsewhere")
+	for _, path := range []string{"/api/v1/probe/gov/retention", "/api/v1/probe/gov/grants"} {
+		r := b.do("GET", path, a.admin, nil)
+		require.Equal(t, 403, r.Status, "%s: %s", path, r.Raw)
+		require.Contains(t, r.str("detail"), "does not declare the capability")
+	}
+	r := b.do("POST", "/api/v1/probe/gov/sign", a.admin, map[string]any{"purpose": "probe.x", "payload": "x"})
+	require.Equal(t, 403, r.Status, "%s", r.Raw)
+}
+
+// TestRetentionThroughTheKernel: a plugin with the capability lists the
+// retention classes of the plugins enabled for its institution and has
+// one applied: the dry run counts what the execution then deletes, only in
+// that institution; a disabled plugin, an unknown class, a bad request and
+// a failing plugin are reported as errors, never as an empty result.
+func TestRetentionThroughTheKernel(t *testing.T) {
+	t.Parallel()
+	b, _ := withPlugins(t, pluginBlock{variant: govPlugin, allow: `"retention", "grants", "sign"`}, pluginBlock{variant: probe})
+	a, other := b.institution("uni"), b.institution("other")
+	ctx := context.Background()
+	old := time.Now().AddDate(-2, 0, 0)
+	for _, in := range []struct {
+		tenant, user string
+		at           time.Time
+		n            int
+	}{{a.id, a.learnerID, old, 25}, {a.id, a.instructorID, old, 4}, {a.id, a.learnerID, time.Now(), 3}, {other.id, other.learnerID, old, 9}} {
+		_, err := b.pool.Exec(ctx, `INSERT INTO plugin_probe.notes (tenant_id, user_id, body, written_at) SELECT $1, $2, 'note', $3 FROM generate_series(1, $4)`,
+			in.tenant, in.user, in.at, in.n)
+		require.NoError(t, err)
+	}
+	notes := func(tenant string) int {
+		return b.count(`SELECT count(*) FROM plugin_probe.notes WHERE tenant_id = $1`, tenant)
+	}
+
+	r := b.do("GET", "/api/v1/govt/gov/retention", a.admin, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	var listed []string
+	for _, c := range r.get("classes").([]any) {
+		m := c.(map[string]any)
+		listed = append(listed, m["plugin"].(string)+"."+m["name"].(string))
+	}
+	require.Equal(t, []string{"govt.notes", "probe.notes"}, listed)
+
+	cutoff := time.Now().AddDate(-1, 0, 0).UTC().Format(time.RFC3339)
+	req := map[string]any{"plugin": "probe", "class": "notes", "cutoff": cutoff, "action": "delete", "dry_run": true, "sample_limit": 5,
+		"holds": []map[string]any{{"kind": "person", "id": a.instructorID}}}
+	dry := b.do("POST", "/api/v1/govt/gov/retention", a.admin, req)
+	require.Equal(t, 200, dry.Status, "%s", dry.Raw)
+	require.EqualValues(t, 25, dry.get("matched"))
+	require.Len(t, dry.get("sample_ids"), 5)
+	require.Equal(t, 32, notes(a.id), "a dry run changes nothing")
+	req["dry_run"] = false
+	run := b.do("POST", "/api/v1/govt/gov/retention", a.admin, req)
+	require.Equal(t, 200, run.Status, "%s", run.Raw)
+	require.Equal(t, dry.get("matched"), run.get("affected"), "the execution deletes what the dry run counted")
+	require.Equal(t, 7, notes(a.id), "the held person's and the recent notes stay")
+	require.Equal(t, 9, notes(other.id), "another institution's notes are untouched")
+
+	// Another institution's ID in the request is still only that
+	// institution's rows: the plugin's transaction is scoped to it.
+	req["tenant_id"] = other.id
+	req["holds"] = []map[string]any{{"kind": "tenant"}}
+	held := b.do("POST", "/api/v1/govt/gov/retention", a.admin, req)
+	require.Equal(t, 200, held.Status, "%s", held.Raw)
+	require.EqualValues(t, 0, held.get("affected"), "a tenant hold suspends everything")
+	require.Equal(t, 9, notes(other.id))
+	delete(req, "tenant_id")
+	delete(req, "holds")
+
+	for name, c := range map[string]struct {
+		change map[string]any
+		status int
+		detail string
+	}{
+		"unknown class":  {map[string]any{"class": "ghosts"}, 404, `no retention class "ghosts"`},
+		"unknown plugin": {map[string]any{"plugin": "nobody"}, 404, `no plugin "nobody"`},
+		"bad action":     {map[string]any{"action": "shred"}, 422, `action "shred"`},
+		"bad hold":       {map[string]any{"holds": []map[string]any{{"kind": "planet", "id": "x"}}}, 422, `hold kind "planet"`},
+		"no cutoff":      {map[string]any{"cutoff": "0001-01-01T00:00:00Z"}, 422, "a cutoff is required"},
+	} {
+		body := map[string]any{}
+		for k, v := range req {
+			body[k] = v
+		}
+		for k, v := range c.change {
+			body[k] = v
+		}
+		r := b.do("POST", "/api/v1/govt/gov/retention", a.admin, body)
+		require.Equal(t, c.status, r.Status, "%s: %s", name, r.Raw)
+		require.Contains(t, r.str("detail"), c.detail, name)
+	}
+
+	// A failing plugin's error is the call's error.
+	require.Equal(t, 204, b.do("POST", "/api/v1/probe/gov/fail-retention", a.admin, map[string]any{"fail": true}).Status)
+	r = b.do("POST", "/api/v1/govt/gov/retention", a.admin, req)
+	require.Equal(t, 500, r.Status, "%s", r.Raw)
+	require.Equal(t, 204, b.do("POST", "/api/v1/probe/gov/fail-retention", a.admin, map[string]any{"fail": false}).Status)
+
+	// Disabled for the institution: not listed, not applied.
+	require.Equal(t, 200, b.do("PUT", "/api/v1/tenant/plugins/probe", a.admin, map[string]any{"enabled": false}).Status)
+	r = b.do("GET", "/api/v1/govt/gov/retention", a.admin, nil)
+	require.Len(t, r.get("classes"), 1, "%s", r.Raw)
+	r = b.do("POST", "/api/v1/govt/gov/retention", a.admin, req)
+	require.Equal(t, 404, r.Status, "%s", r.Raw)
+	require.Contains(t, r.str("detail"), "not enabled for the institution")
+}
+
+// TestGrantsAndSignaturesThroughTheKernel: the grants of an institution,
+// with orphans (an API key of a removed member, a custom role nobody
+// holds), through the host service and the kernel's own route; a
+// revocation needs the acting member to hold the permission and what the
+// grant gives, and is audited; a signature verifies offline against the
+// published key set, not after tampering, and never passes as an access
+// token.
+func TestGrantsAndSignaturesThroughTheKernel(t *testing.T) {
+	t.Parallel()
+	b, _ := withPlugins(t, pluginBlock{variant: govPlugin, allow: `"retention", "grants", "sign"`})
+	a, other := b.institution("uni"), b.institution("other")
 	ok := func(r response, status int) response {
 		t.Helper()
 		require.Equal(t, status, r.Status, "%s", r.Raw)
 		return r
 	}
-
-	// Delegation: the instructor becomes compliance officer, the learner auditor.
-	officerPerms := []string{"governance.evidence.read", "governance.evidence.manage", "governance.retention.read", "governance.retention.manage",
-		"governance.review.read", "governance.review.manage", "governance.review.attest", "governance.erasure.read"}
-	b.grantRole(a, a.instructorID, "compliance_officer", []string{"instructor"}, officerPerms)
-	b.grantRole(a, a.learnerID, "auditor", []string{"learner"}, []string{"governance.evidence.read", "governance.retention.read", "governance.review.read", "governance.erasure.read"})
-	officer, auditor := b.login("instructor@uni.test", "uni"), b.login("learner@uni.test", "uni")
-	requireProblem(t, b.do("POST", "/api/v1/governance/incidents", auditor, map[string]any{"title": "x"}), 403, "permission-denied")
-
-	// 1. Evidence, written once, hash-checked, with its custody.
-	incident := ok(b.do("POST", "/api/v1/governance/incidents", officer, map[string]any{"title": "Exam leak"}), 201).str("id")
-	content := []byte("proctoring log, 2026-11-30\n")
-	sum := sha256.Sum256(content)
-	ticket := ok(b.do("POST", "/api/v1/governance/incidents/"+incident+"/evidence", officer,
-		map[string]any{"title": "Proctoring log", "content_type": "text/plain", "sha256": hex.EncodeToString(sum[:]), "size": len(content)}), 201)
-	put := func(body []byte) *http.Response {
-		req, err := http.NewRequest("PUT", b.url+ticket.str("upload_url"), bytes.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "text/plain")
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		res.Body.Close()
-		return res
-	}
-	require.Equal(t, 201, put(content).StatusCode)
-	again := put([]byte("another file"))
-	require.Equal(t, 409, again.StatusCode, "a second write of the same item is refused")
-	require.Equal(t, "application/problem+json", again.Header.Get("Content-Type"))
-	item := ticket.str("item", "id")
-	ok(b.do("POST", "/api/v1/governance/evidence/"+item+"/seal", officer, nil), 200)
-	requireProblem(t, b.do("POST", "/api/v1/governance/evidence/"+item+"/seal", officer, nil), 409, "evidence-sealed")
-	dl := ok(b.do("GET", "/api/v1/governance/evidence/"+item+"/content", auditor, nil), 200)
-	require.Equal(t, content, dl.Raw)
-	require.True(t, ok(b.do("POST", "/api/v1/governance/evidence/"+item+"/verify", auditor, nil), 200).get("ok").(bool))
-	custody := ok(b.do("GET", "/api/v1/governance/evidence/"+item, auditor, nil), 200).get("custody").([]any)
-	require.Len(t, custody, 3)
-	for i, want := range []string{"added by user:" + a.instructorID, "viewed by user:" + a.learnerID, "verified by user:" + a.learnerID} {
-		c := custody[i].(map[string]any)
-		require.Equal(t, want, c["action"].(string)+" by "+c["actor"].(string))
-	}
-	requireProblem(t, b.do("GET", "/api/v1/governance/evidence/"+item, other.admin, nil), 404, "not-found")
-
-	// 2. Retention over messaging's posts.
-	spaceOf := func(inst institution) string {
-		var space string
-		require.EventuallyWithT(t, func(c *assert.CollectT) {
-			for _, s := range b.do("GET", "/api/v1/spaces", inst.admin, nil).items() {
-				if s["kind"] == "institution" {
-					space = s["id"].(string)
-				}
-			}
-			assert.NotEmpty(c, space)
-		}, eventually, 20*time.Millisecond)
-		return space
-	}
-	space, otherSpace := spaceOf(a), spaceOf(other)
-	post := func(inst institution, space string, n int) {
-		for i := 0; i < n; i++ {
-			ok(b.do("POST", "/api/v1/spaces/"+space+"/posts", inst.admin, map[string]any{"body": fmt.Sprintf("Notice %d", i), "kind": "post"}), 201)
-		}
-	}
-	post(a, space, 6)
-	post(other, otherSpace, 4)
-	_, err := b.pool.Exec(t.Context(), `UPDATE plugin_messaging.posts SET created_at = now() - interval '90 days'`)
+	key := ok(b.do("POST", "/api/v1/tenant/apikeys", a.admin, map[string]any{"name": "sync", "permissions": []string{"tenancy.member.read"}}), 201)
+	_, err := b.pool.Exec(context.Background(), `UPDATE kernel.api_keys SET created_by = $1 WHERE id = $2`, a.instructorID, key.str("id"))
 	require.NoError(t, err)
-	post(a, space, 2) // recent: kept
+	ok(b.do("DELETE", "/api/v1/tenant/members/"+a.instructorID, a.admin, nil), 204)
+	ok(b.do("PUT", "/api/v1/tenant/roles/auditor", a.admin, map[string]any{"description": "Reads the log", "permissions": []string{"audit.log.read"}}), 200)
 
-	classes := ok(b.do("GET", "/api/v1/governance/retention/classes", auditor, nil), 200)
-	require.Contains(t, string(classes.Raw), `"plugin":"messaging","name":"posts"`)
-	ok(b.do("PUT", "/api/v1/governance/retention/policies/messaging/posts", officer, map[string]any{"period_days": 30, "action": "delete"}), 200)
-	hold := ok(b.do("POST", "/api/v1/governance/retention/holds", officer, map[string]any{"kind": "space", "subject_id": space, "reason": "Inquiry into the space"}), 201).str("id")
-	held := ok(b.do("POST", "/api/v1/governance/retention/dry-run", auditor, nil), 200)
-	require.EqualValues(t, 0, held.get("matched"), "%s", held.Raw)
-	ok(b.do("POST", "/api/v1/governance/retention/holds/"+hold+"/release", officer, nil), 200)
-	dry := ok(b.do("POST", "/api/v1/governance/retention/dry-run", auditor, nil), 200)
-	require.EqualValues(t, 6, dry.get("matched"), "%s", dry.Raw)
-	require.Equal(t, 6, b.count(`SELECT count(*) FROM plugin_messaging.posts WHERE tenant_id = $1 AND created_at < now() - interval '30 days'`, a.id), "a dry run changes nothing")
-	ex := ok(b.do("POST", "/api/v1/governance/retention/executions", officer, map[string]any{}), 201)
-	require.Equal(t, "succeeded", ex.str("status"), "%s", ex.Raw)
-	require.EqualValues(t, 6, ex.get("matched"), "the execution does what the dry run counted")
-	require.EqualValues(t, 6, ex.get("affected"))
-	require.Equal(t, dry.str("policy_hash"), ex.str("policy_hash"))
-	require.Equal(t, 2, b.count(`SELECT count(*) FROM plugin_messaging.posts WHERE tenant_id = $1`, a.id))
-	require.Equal(t, 4, b.count(`SELECT count(*) FROM plugin_messaging.posts WHERE tenant_id = $1`, other.id), "another institution's posts are untouched")
-
-	// The execution's record verifies offline against the published keys.
-	jwks := b.do("GET", "/.well-known/jwks.json", "", nil)
-	require.Equal(t, 200, jwks.Status)
-	got := ok(b.do("GET", "/api/v1/governance/retention/executions/"+ex.str("id"), auditor, nil), 200)
-	var sig sdk.Signature
-	raw, _ := json.Marshal(got.get("signature"))
-	require.NoError(t, json.Unmarshal(raw, &sig))
-	payload := got.str("payload")
-	claims, err := sdk.VerifySignature(jwks.Raw, sig, []byte(payload))
-	require.NoError(t, err)
-	require.Equal(t, "governance", claims.Plugin)
-	_, err = sdk.VerifySignature(jwks.Raw, sig, []byte(strings.Replace(payload, `"affected":6`, `"affected":5`, 1)))
-	require.ErrorIs(t, err, sdk.ErrSignature, "a tampered record does not verify")
-	requireProblem(t, b.do("GET", "/api/v1/governance/retention/executions/"+ex.str("id"), other.admin, nil), 404, "not-found")
-	require.Empty(t, b.do("GET", "/api/v1/governance/retention/executions", other.admin, nil).items())
-
-	// 3. An access review through the kernel's grants.
-	_, leaverID := b.joinByInvitation(a, "leaver@example.test", "Lee Vér")
-	campaign := ok(b.do("POST", "/api/v1/governance/reviews", officer, map[string]any{"title": "Q4 2026"}), 201)
-	items := []map[string]any{}
-	for cursor := ""; ; {
-		page := ok(b.do("GET", "/api/v1/governance/reviews/"+campaign.str("id")+"/items?limit=100"+cursor, auditor, nil), 200)
-		items = append(items, page.items()...)
-		if page.str("next_cursor") == "" {
-			break
+	grants := func(token string) map[string]map[string]any {
+		t.Helper()
+		r := ok(b.do("GET", "/api/v1/govt/gov/grants", token, nil), 200)
+		out := map[string]map[string]any{}
+		for _, g := range r.get("grants").([]any) {
+			m := g.(map[string]any)
+			out[m["kind"].(string)+":"+m["id"].(string)] = m
 		}
-		cursor = "&cursor=" + page.str("next_cursor")
+		return out
 	}
-	require.EqualValues(t, len(items), campaign.get("grants"))
-	find := func(kind, id string) string {
-		for _, it := range items {
-			if it["grant_kind"] == kind && it["grant_id"] == id {
-				return it["id"].(string)
-			}
-		}
-		t.Fatalf("no %s grant %s in the campaign: %v", kind, id, items)
-		return ""
-	}
-	for _, u := range []string{a.adminID, a.instructorID, a.learnerID, leaverID} {
-		find("membership", u)
-	}
-	base := "/api/v1/governance/reviews/" + campaign.str("id") + "/items/"
-	requireProblem(t, b.do("POST", base+find("membership", a.instructorID)+"/attest", officer, map[string]any{"decision": "keep"}), 403, "self-attestation")
-	ok(b.do("POST", base+find("membership", a.instructorID)+"/attest", a.admin, map[string]any{"decision": "keep"}), 200)
-	ok(b.do("POST", base+find("membership", leaverID)+"/attest", officer, map[string]any{"decision": "revoke", "note": "left"}), 200)
-	applied := ok(b.do("POST", "/api/v1/governance/reviews/"+campaign.str("id")+"/apply", a.admin, nil), 200)
-	require.EqualValues(t, 1, applied.get("campaign", "revocations_verified"), "%s", applied.Raw)
-	members := ok(b.do("GET", "/api/v1/tenant/members?limit=100", a.admin, nil), 200)
-	require.NotContains(t, string(members.Raw), leaverID, "the revoked member is gone")
-	closed := ok(b.do("POST", "/api/v1/governance/reviews/"+campaign.str("id")+"/close", officer, nil), 200)
-	require.NotEmpty(t, closed.str("evidence_id"))
-	report := ok(b.do("GET", "/api/v1/governance/evidence/"+closed.str("evidence_id")+"/content", auditor, nil), 200)
-	var doc struct {
-		Payload   json.RawMessage `json:"payload"`
-		Signature sdk.Signature   `json:"signature"`
-	}
-	require.NoError(t, json.Unmarshal(report.Raw, &doc))
-	_, err = sdk.VerifySignature(jwks.Raw, doc.Signature, doc.Payload)
-	require.NoError(t, err, "the campaign report verifies against the kernel's keys")
+	gs := grants(a.admin)
+	require.Contains(t, gs, "membership:"+a.adminID)
+	require.Contains(t, gs, "role:"+a.learnerID+"/learner")
+	require.NotContains(t, gs, "membership:"+a.instructorID, "a removed member holds nothing")
+	require.NotContains(t, gs, "membership:"+other.adminID, "another institution's members are not listed")
+	k := gs["api_key:"+key.str("id")]
+	require.Equal(t, true, k["orphan"], "%v", k)
+	require.Contains(t, k["orphan_reason"], "no longer a member")
+	require.Equal(t, true, gs["custom_role:auditor"]["orphan"])
+	require.Equal(t, false, gs["membership:"+a.adminID]["orphan"])
 
-	// The kernel's audit log has the plugin's entries.
-	var actions []string
+	// The kernel's own route, permission-checked.
+	rest := ok(b.do("GET", "/api/v1/tenant/grants", a.admin, nil), 200)
+	require.Len(t, rest.items(), len(gs))
+	ok(b.do("GET", "/api/v1/tenant/grants", a.learner, nil), 403)
+
+	// Revocation: the learner may not; the admin may, and it is audited.
+	revoke := map[string]any{"kind": "api_key", "id": key.str("id"), "reason": "access review: orphan"}
+	r := ok(b.do("POST", "/api/v1/govt/gov/revoke", a.learner, revoke), 403)
+	require.Contains(t, r.str("detail"), "identity.apikey.revoke")
+	ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, revoke), 204)
+	require.NotContains(t, grants(a.admin), "api_key:"+key.str("id"), "verified by listing again")
+	require.Equal(t, 1, b.count(`SELECT count(*) FROM kernel.api_keys WHERE id = $1 AND revoked_at IS NOT NULL`, key.str("id")))
+	var found bool
 	for _, e := range b.auditEntries(a.admin) {
-		actions = append(actions, fmt.Sprint(e["action"]))
+		if e["action"] == "identity.apikey.revoked" && strings.Contains(fmt.Sprint(e["data"]), "govt") {
+			found = true
+		}
 	}
-	require.Subset(t, actions, []string{"governance.evidence.add", "governance.retention.execute", "governance.review.apply"})
+	require.True(t, found, "the revocation is in the audit log, naming the plugin")
+	ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, map[string]any{"kind": "membership", "id": other.learnerID}), 404)
+	ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, map[string]any{"kind": "membership", "id": a.adminID}), 409) // the last admin
+	ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, map[string]any{"kind": "custom_role", "id": "auditor"}), 204)
+	ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, map[string]any{"kind": "planet", "id": "x"}), 422)
+
+	// A custom role holding a permission the admin lacks cannot be revoked
+	// by that admin: nobody revokes beyond what they hold.
+	_, err = b.pool.Exec(context.Background(), `INSERT INTO kernel.roles (tenant_id, name, permissions) VALUES ($1, 'super', '{platform.tenant.create}')`, a.id)
+	require.NoError(t, err)
+	r = ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, map[string]any{"kind": "custom_role", "id": "super"}), 403)
+	require.Contains(t, r.str("detail"), "nobody revokes beyond what they hold")
+
+	// Signatures.
+	payload := `{"execution":"2026-12-01","deleted":25}`
+	sig := ok(b.do("POST", "/api/v1/govt/gov/sign", a.admin, map[string]any{"purpose": "govt.retention.execution", "payload": payload}), 200)
+	jwks := ok(b.do("GET", "/.well-known/jwks.json", "", nil), 200).Raw
+	s := sdk.Signature{KeyID: sig.str("key_id"), Algorithm: sig.str("algorithm"), JWS: sig.str("jws")}
+	claims, err := sdk.VerifySignature(jwks, s, []byte(payload))
+	require.NoError(t, err)
+	require.Equal(t, "govt", claims.Plugin)
+	require.Equal(t, "govt.retention.execution", claims.Purpose)
+	_, err = sdk.VerifySignature(jwks, s, []byte(strings.Replace(payload, "25", "26", 1)))
+	require.ErrorIs(t, err, sdk.ErrSignature, "a tampered payload fails")
+	forged := s
+	parts := strings.Split(s.JWS, ".")
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(mustB64(t, parts[1]), &c))
+	c["purpose"] = "govt.other"
+	cb, _ := json.Marshal(c)
+	forged.JWS = parts[0] + "." + b64(cb) + "." + parts[2]
+	_, err = sdk.VerifySignature(jwks, forged, []byte(payload))
+	require.ErrorIs(t, err, sdk.ErrSignature, "changed claims fail")
+	r = b.do("GET", "/api/v1/tenant", s.JWS, nil)
+	require.Equal(t, 401, r.Status, "a signature is not an access token: %s", r.Raw)
+	ok(b.do("POST", "/api/v1/govt/gov/sign", a.admin, map[string]any{"purpose": "kernel.token", "payload": payload}), 422)
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func mustB64(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	require.NoError(t, err)
+	return b
+}
+
+// TestLifecycleEventsForGovernance: a completed export and a completed
+// erasure publish privacy.export.completed.v1 and
+// privacy.erasure.completed.v1, the latter with each step's counts per
+// plugin and table; neither names the person.
+func TestLifecycleEventsForGovernance(t *testing.T) {
+	t.Parallel()
+	b, _ := withPluginsEnv(t, fastPrivacy, pluginBlock{variant: probe})
+	a := b.institution("uni")
+	b.coolOff(a.admin, 0)
+	require.Equal(t, 201, b.do("POST", "/api/v1/probe/notes", a.learner, map[string]any{"body": "Sits by the window."}).Status)
+	r := b.do("POST", "/api/v1/me/data-export", a.learner, nil)
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	export := r.str("id")
+	b.waitFor("/api/v1/me/data-exports/"+export, a.learner, "ready")
+	r = b.do("POST", "/api/v1/tenant/members/"+a.learnerID+"/erasure", a.admin, nil)
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	erasure := r.str("id")
+	b.waitFor("/api/v1/tenant/erasures/"+erasure, a.admin, "completed")
+
+	event := func(typ string) map[string]any {
+		t.Helper()
+		var raw string
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			err := b.pool.QueryRow(context.Background(), `SELECT data::text FROM kernel.events WHERE type = $1 AND tenant_id = $2`, typ, a.id).Scan(&raw)
+			assert.NoError(c, err)
+		}, patience, 50*time.Millisecond)
+		require.NotContains(t, raw, a.learnerID, "the event does not name the person")
+		require.NotContains(t, raw, "learner@uni.test", "the event does not name the person")
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(raw), &m))
+		return m
+	}
+	ex := event("privacy.export.completed.v1")
+	require.Equal(t, export, ex["export_id"])
+	er := event("privacy.erasure.completed.v1")
+	require.Equal(t, erasure, er["erasure_id"])
+	steps := map[string][]any{}
+	for _, s := range er["steps"].([]any) {
+		st := s.(map[string]any)
+		steps[st["step"].(string)] = st["counts"].([]any)
+	}
+	require.Contains(t, steps, "kernel:access")
+	require.Contains(t, steps, "kernel:data")
+	probeCounts := fmt.Sprint(steps["plugin:probe"])
+	require.Contains(t, probeCounts, "table:notes", "%v", er)
+	require.Contains(t, probeCounts, "deleted:1")
 }

@@ -107,6 +107,7 @@ type pluginBlock struct {
 	maxConcurrent  int
 	requestTimeout string
 	limits         string // more attributes of the limits block, HCL, e.g. `storage_bytes = "1MiB"`
+	allow          string // the privileged capabilities the operator allows, HCL list items, e.g. `"retention", "sign"`
 }
 
 func (p pluginBlock) hcl(t testing.TB) string {
@@ -118,6 +119,9 @@ func (p pluginBlock) hcl(t testing.TB) string {
 	fmt.Fprintf(&b, "plugin %q {\n  path = %q\n  version = %q\n  sha256 = %q\n  enabled_by_default = %v\n", p.name, path, p.version, sum, !p.disabled)
 	if p.config != "" {
 		fmt.Fprintf(&b, "  config = %s\n", p.config)
+	}
+	if p.allow != "" {
+		fmt.Fprintf(&b, "  capabilities = [%s]\n", p.allow)
 	}
 	if p.maxConcurrent > 0 || p.requestTimeout != "" || p.limits != "" {
 		b.WriteString("  limits {\n")

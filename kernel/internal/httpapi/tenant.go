@@ -621,6 +621,18 @@ func (s *Server) revokeAPIKey(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// listGrants lists the institution's grants (supervisor.Grants), whole.
+func (s *Server) listGrants(c echo.Context) error {
+	grants, err := s.Plugins.Grants(c.Request().Context(), principalOf(c).TenantID)
+	if err != nil {
+		return err
+	}
+	if grants == nil {
+		grants = []sdk.Grant{}
+	}
+	return c.JSON(http.StatusOK, whole(grants))
+}
+
 func (s *Server) listAudit(c echo.Context, tenantID uuid.UUID) error {
 	pg, err := pageRequest(c)
 	if err != nil {

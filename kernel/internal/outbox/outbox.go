@@ -14,18 +14,22 @@ import (
 
 // Kernel event types. Their payloads are documented in docs/events.md.
 const (
-	UserCreated            = "identity.user.created.v1"
-	PasswordResetRequested = "identity.password_reset.requested.v1"
-	MFALocked              = "identity.mfa.locked.v1"
-	VerificationRequested  = "identity.email_verification.requested.v1"
-	EmailVerified          = "identity.email.verified.v1"
-	MemberJoined           = "tenancy.member.joined.v1"
-	MemberRolesChanged     = "tenancy.member.roles_changed.v1"
-	MemberRemoved          = "tenancy.member.removed.v1"
-	InvitationCreated      = "tenancy.invitation.created.v1"
-	TenantCreated          = "tenancy.tenant.created.v1"
-	PluginEnabled          = "tenancy.plugin.enabled.v1"
-	PluginDisabled         = "tenancy.plugin.disabled.v1"
+	UserCreated             = "identity.user.created.v1"
+	PasswordResetRequested  = "identity.password_reset.requested.v1"
+	MFALocked               = "identity.mfa.locked.v1"
+	VerificationRequested   = "identity.email_verification.requested.v1"
+	EmailVerified           = "identity.email.verified.v1"
+	MemberJoined            = "tenancy.member.joined.v1"
+	MemberRolesChanged      = "tenancy.member.roles_changed.v1"
+	MemberRemoved           = "tenancy.member.removed.v1"
+	InvitationCreated       = "tenancy.invitation.created.v1"
+	TenantCreated           = "tenancy.tenant.created.v1"
+	PluginEnabled           = "tenancy.plugin.enabled.v1"
+	PluginDisabled          = "tenancy.plugin.disabled.v1"
+	ErasureCompleted        = "privacy.erasure.completed.v1"
+	ExportCompleted         = "privacy.export.completed.v1"
+	AuditCheckpointSigned   = "audit.checkpoint.signed.v1"
+	AuditVerificationFailed = "audit.verification.failed.v1"
 )
 
 // Event is one event to publish.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/edulure/edulure/kernel/internal/audit"
 	"github.com/edulure/edulure/kernel/internal/database"
+	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/blobstore"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
@@ -253,9 +254,20 @@ func (w *exportWorker) Work(ctx context.Context, job *river.Job[exportArgs]) err
 		return s.exportFailed(ctx, e, job, err)
 	}
 	expires := s.now().Add(s.opts.ExportRetention)
-	tag, err := s.pool.Exec(ctx, `UPDATE kernel.data_exports SET state = 'ready', parts = $2, object_key = $3, bytes = $4, sha256 = $5,
-		finished_at = now(), expires_at = $6, last_error = NULL WHERE id = $1 AND state = 'running'`, e.ID, m.Parts, key, size, sum, expires)
-	if err == nil && tag.RowsAffected() == 0 {
+	var ready bool
+	err = database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE kernel.data_exports SET state = 'ready', parts = $2, object_key = $3, bytes = $4, sha256 = $5,
+			finished_at = now(), expires_at = $6, last_error = NULL WHERE id = $1 AND state = 'running'`, e.ID, m.Parts, key, size, sum, expires)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		ready = true
+		// It names the export, never the person.
+		_, err = outbox.Add(ctx, tx, outbox.Event{Type: outbox.ExportCompleted, TenantID: e.TenantID.String(), Actor: system + ":privacy",
+			Data: map[string]any{"export_id": e.ID, "bytes": size, "sha256": sum, "expires_at": expires.UTC()}})
+		return err
+	})
+	if err == nil && !ready {
 		// The person was erased meanwhile (their exports with them): the
 		// archive must not outlive the record.
 		return s.deleteObject(context.WithoutCancel(ctx), key)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edulure/edulure/kernel/internal/audit"
 	"github.com/edulure/edulure/kernel/internal/database"
+	"github.com/edulure/edulure/kernel/internal/outbox"
 	"github.com/edulure/edulure/sdk"
 	pluginv1 "github.com/edulure/edulure/sdk/proto/plugin/v1"
 )
@@ -122,6 +123,11 @@ func (w *requestWorker) Work(ctx context.Context, job *river.Job[requestArgs]) e
 			}
 			if err := history(ctx, tx, r.ID, "completed", "", system, ""); err != nil {
 				return err
+			}
+			if r.Kind == KindErasure {
+				if err := erasureCompleted(ctx, tx, r); err != nil {
+					return err
+				}
 			}
 			return s.auditRequest(ctx, tx, r, "completed", nil)
 		})
@@ -259,4 +265,33 @@ func (s *Service) auditRequest(ctx context.Context, tx pgx.Tx, r Request, what s
 		data["slug"] = r.TenantSlug
 	}
 	return audit.Append(ctx, tx, e)
+}
+
+// erasureCompleted publishes privacy.erasure.completed.v1: what each step
+// changed, per data class and table, as the steps recorded it. It names
+// the request, never the person (no user ID, no pseudonym), so that a
+// receipt made from it holds no personal data.
+func erasureCompleted(ctx context.Context, tx pgx.Tx, r Request) error {
+	done := r
+	if err := loadSteps(ctx, tx, &done, false); err != nil {
+		return err
+	}
+	type stepCounts struct {
+		Step   string  `json:"step"`
+		Counts []Count `json:"counts"`
+	}
+	steps := make([]stepCounts, 0, len(done.Steps))
+	for _, st := range done.Steps {
+		counts := st.Counts
+		if counts == nil {
+			counts = []Count{}
+		}
+		steps = append(steps, stepCounts{Step: st.Step, Counts: counts})
+	}
+	data := map[string]any{"erasure_id": r.ID, "self": r.Self, "completed_at": time.Now().UTC(), "steps": steps}
+	if r.StartedAt != nil {
+		data["started_at"] = r.StartedAt.UTC()
+	}
+	_, err := outbox.Add(ctx, tx, outbox.Event{Type: outbox.ErasureCompleted, TenantID: r.TenantID.String(), Actor: system + ":privacy", Data: data})
+	return err
 }

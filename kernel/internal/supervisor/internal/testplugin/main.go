@@ -143,7 +143,7 @@ func (p *probe) Manifest() sdk.Manifest {
 			{Method: http.MethodGet, Path: base + "/panic", Permission: read, Summary: "Panic in the handler", Handler: panics},
 			{Method: http.MethodGet, Path: base + "/host", Permission: read, Summary: "Call the kernel's host services", Handler: p.host},
 			{Method: http.MethodPost, Path: base + "/publish", Permission: write, Summary: "Publish ?n= pings in one transaction (?rollback=1: then fail)", Query: publishQuery{}, Handler: p.publish},
-		}, append(append(p.streamRoutes(base, read, write), storageRoutes(p, base, read, write)...), personalRoutes(p, base, read, write)...)...),
+		}, append(append(append(p.streamRoutes(base, read, write), storageRoutes(p, base, read, write)...), personalRoutes(p, base, read, write)...), governanceRoutes(p, base, read)...)...),
 		Capabilities: capabilities(),
 		Publishes: []sdk.EventType{
 			{Type: name + ".item.created.v1", Schema: json.RawMessage(`{"type":"object","required":["id","name"],"properties":{"id":{"type":"integer"},"name":{"type":"string"}}}`)},
@@ -160,6 +160,7 @@ func (p *probe) Manifest() sdk.Manifest {
 		Migrations:   migrations,
 		Config:       config{},
 		PersonalData: p.personalData(),
+		Retention:    p.retention(),
 	}
 }
 
