@@ -22,7 +22,7 @@ import (
 var governancePlugin = variant{name: "governance", version: "0.1.0", module: "plugins/governance"}
 
 // TestGovernancePluginEndToEnd runs the governance plugin's binary in the kernel
-// with messaging's: an admin delegates a compliance officer and an auditor
+// with messaging's and telemetry's: an admin delegates a compliance officer and an auditor
 // role; evidence goes up through a signed URL once (a second write is a
 // 409), is sealed against its SHA-256, read back verified with its chain
 // of custody; retention over messaging's posts counts in a dry run what
@@ -30,13 +30,14 @@ var governancePlugin = variant{name: "governance", version: "0.1.0", module: "pl
 // the execution's record verifies against the kernel's
 // /.well-known/jwks.json (and not once tampered with); an access review
 // freezes the grants, refuses self-attestation and revokes through the
-// kernel; another institution sees and loses none of it.
+// kernel; a completed erasure gets a signed receipt naming no one;
+// another institution sees and loses none of it.
 func TestGovernancePluginEndToEnd(t *testing.T) {
 	t.Parallel()
 	catcher := startSMTPCatcher(t)
 	cfg := fmt.Sprintf(`{ smtp_host = %q, smtp_port = %d, smtp_security = "none" }`, catcher.host, catcher.port)
-	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: messagingPlugin, config: cfg},
-		pluginBlock{variant: governancePlugin, allow: `"retention", "grants", "sign"`})
+	b, _ := withPluginsEnv(t, append(append([]string{}, fastEvents...), fastPrivacy...), pluginBlock{variant: messagingPlugin, config: cfg},
+		pluginBlock{variant: telemetryPlugin}, pluginBlock{variant: governancePlugin, allow: `"retention", "grants", "sign"`})
 	a := b.institution("uni")
 	other := b.institution("elsewhere")
 	ok := func(r response, status int) response {
@@ -86,7 +87,7 @@ func TestGovernancePluginEndToEnd(t *testing.T) {
 	}
 	requireProblem(t, b.do("GET", "/api/v1/governance/evidence/"+item, other.admin, nil), 404, "not-found")
 
-	// 2. Retention over messaging's posts.
+	// 2. Retention over messaging's posts and telemetry's statements.
 	spaceOf := func(inst institution) string {
 		var space string
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -110,24 +111,44 @@ func TestGovernancePluginEndToEnd(t *testing.T) {
 	_, err := b.pool.Exec(t.Context(), `UPDATE plugin_messaging.posts SET created_at = now() - interval '90 days'`)
 	require.NoError(t, err)
 	post(a, space, 2) // recent: kept
+	// Statements stored 100 days ago, in their own day partition, of both
+	// institutions (a partition holding another institution's statements
+	// is not dropped: its rows are deleted one by one), and recent ones.
+	_, err = b.pool.Exec(t.Context(), `SELECT plugin_telemetry.ensure_statement_partitions((now() AT TIME ZONE 'UTC')::date - 101, 2)`)
+	require.NoError(t, err)
+	statements := func(tenant string, n int, age string) {
+		t.Helper()
+		_, err := b.pool.Exec(t.Context(), `INSERT INTO plugin_telemetry.statements (tenant_id, stored_at, id, user_id, occurred_at, verb, object_id, duration_ms, purpose, policy_version, source, raw)
+			SELECT $1::uuid, now() - $3::interval, gen_random_uuid(), gen_random_uuid(), now() - $3::interval, 'http://adlnet.gov/expapi/verbs/experienced',
+				'https://edulure.dev/xapi/activities/x', 0, 'analytics', 1, 'e2e', '{}'::jsonb FROM generate_series(1, $2)`, tenant, n, age)
+		require.NoError(t, err)
+	}
+	statements(a.id, 30, "100 days")
+	statements(other.id, 5, "100 days")
+	statements(a.id, 3, "1 hour")
 
 	classes := ok(b.do("GET", "/api/v1/governance/retention/classes", auditor, nil), 200)
 	require.Contains(t, string(classes.Raw), `"plugin":"messaging","name":"posts"`)
+	require.Contains(t, string(classes.Raw), `"plugin":"telemetry","name":"statements"`)
 	ok(b.do("PUT", "/api/v1/governance/retention/policies/messaging/posts", officer, map[string]any{"period_days": 30, "action": "delete"}), 200)
+	ok(b.do("PUT", "/api/v1/governance/retention/policies/telemetry/statements", officer, map[string]any{"period_days": 30, "action": "delete"}), 200)
 	hold := ok(b.do("POST", "/api/v1/governance/retention/holds", officer, map[string]any{"kind": "space", "subject_id": space, "reason": "Inquiry into the space"}), 201).str("id")
 	held := ok(b.do("POST", "/api/v1/governance/retention/dry-run", auditor, nil), 200)
-	require.EqualValues(t, 0, held.get("matched"), "%s", held.Raw)
+	require.EqualValues(t, 0, held.get("matched"), "the space's posts are held, and telemetry, which cannot tell a space's statements apart, is suspended: %s", held.Raw)
+	require.Equal(t, []any{hold}, held.get("results", "1", "suspended_by"), "%s", held.Raw)
 	ok(b.do("POST", "/api/v1/governance/retention/holds/"+hold+"/release", officer, nil), 200)
 	dry := ok(b.do("POST", "/api/v1/governance/retention/dry-run", auditor, nil), 200)
-	require.EqualValues(t, 6, dry.get("matched"), "%s", dry.Raw)
+	require.EqualValues(t, 36, dry.get("matched"), "%s", dry.Raw)
 	require.Equal(t, 6, b.count(`SELECT count(*) FROM plugin_messaging.posts WHERE tenant_id = $1 AND created_at < now() - interval '30 days'`, a.id), "a dry run changes nothing")
 	ex := ok(b.do("POST", "/api/v1/governance/retention/executions", officer, map[string]any{}), 201)
 	require.Equal(t, "succeeded", ex.str("status"), "%s", ex.Raw)
-	require.EqualValues(t, 6, ex.get("matched"), "the execution does what the dry run counted")
-	require.EqualValues(t, 6, ex.get("affected"))
+	require.EqualValues(t, 36, ex.get("matched"), "the execution does what the dry run counted")
+	require.EqualValues(t, 36, ex.get("affected"))
 	require.Equal(t, dry.str("policy_hash"), ex.str("policy_hash"))
 	require.Equal(t, 2, b.count(`SELECT count(*) FROM plugin_messaging.posts WHERE tenant_id = $1`, a.id))
 	require.Equal(t, 4, b.count(`SELECT count(*) FROM plugin_messaging.posts WHERE tenant_id = $1`, other.id), "another institution's posts are untouched")
+	require.Equal(t, 3, b.count(`SELECT count(*) FROM plugin_telemetry.statements WHERE tenant_id = $1`, a.id))
+	require.Equal(t, 5, b.count(`SELECT count(*) FROM plugin_telemetry.statements WHERE tenant_id = $1`, other.id), "another institution's statements are untouched")
 
 	// The execution's record verifies offline against the published keys.
 	jwks := b.do("GET", "/.well-known/jwks.json", "", nil)
@@ -140,7 +161,7 @@ func TestGovernancePluginEndToEnd(t *testing.T) {
 	claims, err := sdk.VerifySignature(jwks.Raw, sig, []byte(payload))
 	require.NoError(t, err)
 	require.Equal(t, "governance", claims.Plugin)
-	_, err = sdk.VerifySignature(jwks.Raw, sig, []byte(strings.Replace(payload, `"affected":6`, `"affected":5`, 1)))
+	_, err = sdk.VerifySignature(jwks.Raw, sig, []byte(strings.Replace(payload, `"affected":36`, `"affected":35`, 1)))
 	require.ErrorIs(t, err, sdk.ErrSignature, "a tampered record does not verify")
 	requireProblem(t, b.do("GET", "/api/v1/governance/retention/executions/"+ex.str("id"), other.admin, nil), 404, "not-found")
 	require.Empty(t, b.do("GET", "/api/v1/governance/retention/executions", other.admin, nil).items())
@@ -189,10 +210,31 @@ func TestGovernancePluginEndToEnd(t *testing.T) {
 	_, err = sdk.VerifySignature(jwks.Raw, doc.Signature, doc.Payload)
 	require.NoError(t, err, "the campaign report verifies against the kernel's keys")
 
+	// 4. An erasure's signed receipt, naming no one.
+	b.coolOff(a.admin, 0)
+	_, goneID := b.joinByInvitation(a, "gone@example.test", "Gone Person")
+	r := b.do("POST", "/api/v1/tenant/members/"+goneID+"/erasure", a.admin, nil)
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	erasure := r.str("id")
+	b.waitFor("/api/v1/tenant/erasures/"+erasure, a.admin, "completed")
+	var receipt response
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		receipt = b.do("GET", "/api/v1/governance/erasures/receipts/"+erasure, auditor, nil)
+		assert.Equal(c, 200, receipt.Status, "%s", receipt.Raw)
+	}, eventually, 50*time.Millisecond)
+	raw, _ = json.Marshal(receipt.get("signature"))
+	var rsig sdk.Signature
+	require.NoError(t, json.Unmarshal(raw, &rsig))
+	_, err = sdk.VerifySignature(jwks.Raw, rsig, []byte(receipt.str("payload")))
+	require.NoError(t, err, "the receipt verifies against the kernel's keys")
+	require.NotContains(t, string(receipt.Raw), goneID)
+	require.NotContains(t, string(receipt.Raw), "gone@example.test")
+	requireProblem(t, b.do("GET", "/api/v1/governance/erasures/receipts/"+erasure, other.admin, nil), 404, "not-found")
+
 	// The kernel's audit log has the plugin's entries.
 	var actions []string
 	for _, e := range b.auditEntries(a.admin) {
 		actions = append(actions, fmt.Sprint(e["action"]))
 	}
-	require.Subset(t, actions, []string{"governance.evidence.add", "governance.retention.execute", "governance.review.apply"})
+	require.Subset(t, actions, []string{"governance.evidence.add", "governance.retention.execute", "governance.review.apply", "governance.erasure.receipt"})
 }

@@ -132,6 +132,12 @@ func (p *Plugin) Manifest() sdk.Manifest {
 	}
 }
 
+// capabilities: the plugin's object storage (evidence), and the three
+// privileged host services the operator must allow it in plugins.hcl.
+func (p *Plugin) capabilities() []sdk.Capability {
+	return []sdk.Capability{sdk.CapStorage, sdk.CapRetention, sdk.CapGrants, sdk.CapSign}
+}
+
 // Provision keeps the environment (lifecycle step 4).
 func (p *Plugin) Provision(_ context.Context, env *sdk.Env) error {
 	if env.DB == nil {
