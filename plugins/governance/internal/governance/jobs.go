@@ -91,14 +91,19 @@ func (p *Plugin) retentionJob(ctx context.Context, run *sdk.JobRun) error {
 		run.SetOutput("no scheduled slot in the last two days")
 		return nil
 	}
-	var done bool
+	var done, policies bool
 	if err := run.Tx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM retention_executions WHERE scheduled_for = $1)`, slot).Scan(&done)
+		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM retention_executions WHERE scheduled_for = $1), EXISTS (SELECT 1 FROM retention_policies)`, slot).Scan(&done, &policies)
 	}); err != nil {
 		return err
 	}
 	if done {
 		run.SetOutput("the slot of " + slot.Format(time.RFC3339) + " has run")
+		return nil
+	}
+	if !policies {
+		// Nothing to apply: no record of nothing every night.
+		run.SetOutput("the institution has no retention policy")
 		return nil
 	}
 	o, err := p.optionsFor(ctx, run, cfg.RetentionDryRun, "schedule", run.ID)

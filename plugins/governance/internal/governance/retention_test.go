@@ -263,9 +263,12 @@ func TestRetentionJobSchedule(t *testing.T) {
 	// 02:00 in Sydney (UTC+11 in December) is 15:00 UTC the day before.
 	h.SetTenantConfig(a.id, json.RawMessage(`{"retention_schedule": "0 2 * * *", "retention_time_zone": "Australia/Sydney"}`))
 	addRecords(t, records, a.id, 3, plugintest.NewID(), "", 400*24*time.Hour)
+	out, err := h.RunJob(t, governance.JobRetention, plugintest.JobRun{TenantID: a.id, Trigger: sdk.TriggerSchedule})
+	require.NoError(t, err)
+	require.Contains(t, out, "no retention policy")
 	ok(t, h.Do(a.admin, "PUT", "/api/v1/governance/retention/policies/records/records", map[string]any{"period_days": 30, "action": "delete"}), 200)
 
-	out, err := h.RunJob(t, governance.JobRetention, plugintest.JobRun{TenantID: a.id, Trigger: sdk.TriggerSchedule})
+	out, err = h.RunJob(t, governance.JobRetention, plugintest.JobRun{TenantID: a.id, Trigger: sdk.TriggerSchedule})
 	require.NoError(t, err)
 	require.Contains(t, out, "succeeded")
 	require.Equal(t, 0, countRecords(t, records, a.id))
