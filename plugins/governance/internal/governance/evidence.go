@@ -601,16 +601,37 @@ func (p *Plugin) exportIncident(ctx context.Context, req *sdk.Request, w *sdk.St
 		if m.Incident, err = scanIncident(tx.QueryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, incidentID)); err != nil {
 			return err
 		}
-		if items, err = incidentItems(ctx, tx, incidentID); err != nil {
+		items, err = incidentItems(ctx, tx, incidentID)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sdk.Errorf(sdk.ErrNotFound, "no incident %s in this institution", incidentID)
+	}
+	if err != nil {
+		return err
+	}
+	// Every object's record is checked before anything is sent or
+	// recorded as exported.
+	var stored []EvidenceItem
+	for _, it := range items {
+		if it.State != "stored" {
+			m.NotIncluded = append(m.NotIncluded, it)
+			continue
+		}
+		obj, err := sdk.Storage(req).Stat(ctx, objectKey(it.ID))
+		if errors.Is(err, sdk.ErrNotFound) || (err == nil && obj.SHA256 != deref(it.SHA256)) {
+			p.integrityFailed(ctx, req, it, obj.SHA256)
+			return errIntegrity(it.ID, deref(it.SHA256), obj.SHA256)
+		}
+		if err != nil {
 			return err
 		}
-		for _, it := range items {
-			if it.State != "stored" {
-				m.NotIncluded = append(m.NotIncluded, it)
-				continue
-			}
-			// The export is a link of each item's chain, in the same
-			// transaction as the chain the manifest shows.
+		stored = append(stored, it)
+	}
+	// The export is a link of each item's chain, in the same transaction
+	// as the chain the manifest shows.
+	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		for _, it := range stored {
 			if err := custody(ctx, tx, it.ID, "exported", actor(req.Principal), req.RequestID, deref(it.SHA256)); err != nil {
 				return err
 			}
@@ -622,22 +643,8 @@ func (p *Plugin) exportIncident(ctx context.Context, req *sdk.Request, w *sdk.St
 		}
 		return nil
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sdk.Errorf(sdk.ErrNotFound, "no incident %s in this institution", incidentID)
-	}
 	if err != nil {
 		return err
-	}
-	// Every object's record is checked before anything is sent.
-	for _, it := range m.Items {
-		obj, err := sdk.Storage(req).Stat(ctx, objectKey(it.ID))
-		if errors.Is(err, sdk.ErrNotFound) || (err == nil && obj.SHA256 != deref(it.SHA256)) {
-			p.integrityFailed(ctx, req, it.EvidenceItem, obj.SHA256)
-			return errIntegrity(it.ID, deref(it.SHA256), obj.SHA256)
-		}
-		if err != nil {
-			return err
-		}
 	}
 	p.audit(ctx, req, req.Principal, req.RequestID, "governance.incident.export", "governance_incident", incidentID, map[string]any{"items": len(m.Items)})
 	w.SetHeader("Content-Disposition", `attachment; filename="incident-`+incidentID+`.zip"`)

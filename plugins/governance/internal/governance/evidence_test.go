@@ -157,7 +157,9 @@ func TestEvidenceHashes(t *testing.T) {
 	require.False(t, v.OK)
 	require.Equal(t, sum([]byte("tampered")), v.ComputedSHA256)
 	problem(t, h.Do(a.admin, "GET", "/api/v1/governance/incidents/"+inc.ID+"/export", nil), 409, "evidence-integrity-failed")
-	require.Contains(t, custodyActions(t, h, a.admin, ticket.Item.ID), "integrity_failed by "+a.admin.Actor())
+	chain := custodyActions(t, h, a.admin, ticket.Item.ID)
+	require.Contains(t, chain, "integrity_failed by "+a.admin.Actor())
+	require.NotContains(t, chain, "exported by "+a.admin.Actor(), "a refused export is not recorded as one")
 }
 
 func TestEvidenceRefusals(t *testing.T) {
