@@ -83,6 +83,9 @@ func (p *Plugin) subscriptions() []sdk.Subscription {
 		// Erasures completed before the plugin was enabled get their
 		// receipts too, from what the event log still holds.
 		CatchUp: sdk.CatchUpRetained(),
+	}, {
+		// commerce's reconciliation findings, filed as evidence.
+		Type: EventBillingAnomaly, Handler: p.onBillingAnomaly,
 	}}
 }
 

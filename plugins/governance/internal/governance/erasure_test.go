@@ -1,6 +1,7 @@
 package governance_test
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +75,30 @@ func TestErasureReceipts(t *testing.T) {
 		cursor = "&cursor=" + page.NextCursor
 	}
 	require.Len(t, seen, 4)
+}
+
+func TestBillingAnomaliesFiledAsEvidence(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	a, b := newInst(t), newInst(t)
+	ev := plugintest.Event{ID: plugintest.NewEventID(), Type: governance.EventBillingAnomaly, TenantID: a.id, Source: "commerce",
+		Data: map[string]any{"anomaly_id": plugintest.NewID(), "kind": "amount_mismatch", "object_type": "order", "object_id": plugintest.NewID(), "detail": "paid 10.00, order says 12.00", "repaired": false}}
+	require.NoError(t, h.Deliver(t, ev))
+	require.NoError(t, h.Deliver(t, ev), "a redelivery files nothing twice")
+	forged := ev
+	forged.ID, forged.Source = plugintest.NewEventID(), "messaging"
+	require.NoError(t, h.Deliver(t, forged), "another plugin's event of that type is not filed")
+
+	var list sdk.Page[governance.EvidenceItem]
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/evidence?kind=billing_anomaly", nil), 200).JSON(t, &list)
+	require.Len(t, list.Items, 1)
+	require.Equal(t, ev.ID, list.Items[0].ID)
+	require.Equal(t, "Billing anomaly: amount_mismatch", list.Items[0].Title)
+	s := h.Stream(a.auditor, "GET", "/api/v1/governance/evidence/"+ev.ID+"/content")
+	require.Equal(t, 200, s.Status)
+	body, err := io.ReadAll(s)
+	require.NoError(t, err)
+	require.Contains(t, string(body), "paid 10.00, order says 12.00")
+	ok(t, h.Do(b.admin, "GET", "/api/v1/governance/evidence?kind=billing_anomaly", nil), 200).JSON(t, &list)
+	require.Empty(t, list.Items)
 }

@@ -48,7 +48,7 @@ type NewIncident struct {
 type EvidenceItem struct {
 	ID             string     `json:"id" format:"uuid"`
 	IncidentID     *string    `json:"incident_id" format:"uuid" doc:"null for evidence the plugin files on its own (retention executions, review reports, erasure receipts)"`
-	Kind           string     `json:"kind" enum:"upload,retention_execution,access_review,erasure_receipt"`
+	Kind           string     `json:"kind" enum:"upload,retention_execution,access_review,billing_anomaly"`
 	Title          string     `json:"title"`
 	ContentType    string     `json:"content_type"`
 	State          string     `json:"state" enum:"pending,stored" doc:"pending until the upload is sealed"`
@@ -105,7 +105,7 @@ type VerifyResult struct {
 
 // EvidenceQuery filters the list of evidence.
 type EvidenceQuery struct {
-	Kind string `json:"kind,omitempty" enum:"upload,retention_execution,access_review,erasure_receipt"`
+	Kind string `json:"kind,omitempty" enum:"upload,retention_execution,access_review,billing_anomaly"`
 }
 
 func (p *Plugin) evidenceRoutes() []sdk.Route {
@@ -691,14 +691,25 @@ func (p *Plugin) bundleFile(ctx context.Context, req *sdk.Request, zw *zip.Write
 // storeEvidence files a document the plugin made (an execution record, a
 // campaign report, a receipt) as a sealed item, written once.
 func (p *Plugin) storeEvidence(ctx context.Context, s sdk.Scope, kind, title, contentType string, body []byte, by string, requestID string) (string, error) {
-	id := uuid.NewString()
+	return p.storeEvidenceAs(ctx, s, uuid.NewString(), kind, title, contentType, body, by, requestID)
+}
+
+// storeEvidenceAs is storeEvidence under a given item ID: done again with
+// the same ID and content (a redelivered event), it stores nothing twice.
+func (p *Plugin) storeEvidenceAs(ctx context.Context, s sdk.Scope, id, kind, title, contentType string, body []byte, by string, requestID string) (string, error) {
 	obj, err := sdk.Storage(s).Put(ctx, objectKey(id), strings.NewReader(string(body)), sdk.PutOptions{ContentType: contentType, IfNotExists: true})
+	if errors.Is(err, sdk.ErrConflict) {
+		// Written by an earlier attempt, and written once: the row
+		// describes the object as it was stored then.
+		obj, err = sdk.Storage(s).Stat(ctx, objectKey(id))
+	}
 	if err != nil {
 		return "", fmt.Errorf("storing %s evidence: %w", kind, err)
 	}
 	err = s.Tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO evidence_items (id, kind, title, object_key, content_type, sha256, size, state, added_by, stored_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'stored', $8, now())`, id, kind, title, objectKey(id), contentType, obj.SHA256, obj.Size, by); err != nil {
+		tag, err := tx.Exec(ctx, `INSERT INTO evidence_items (id, kind, title, object_key, content_type, sha256, size, state, added_by, stored_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'stored', $8, now()) ON CONFLICT (id) DO NOTHING`, id, kind, title, objectKey(id), contentType, obj.SHA256, obj.Size, by)
+		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
 		return custody(ctx, tx, id, "added", by, requestID, obj.SHA256)

@@ -26,7 +26,7 @@ CREATE TABLE evidence_items (
     tenant_id       uuid        NOT NULL DEFAULT NULLIF(current_setting('edulure.tenant_id', true), '')::uuid,
     id              uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
     incident_id     uuid,
-    kind            text        NOT NULL CHECK (kind IN ('upload', 'retention_execution', 'access_review', 'erasure_receipt')),
+    kind            text        NOT NULL CHECK (kind IN ('upload', 'retention_execution', 'access_review', 'billing_anomaly')),
     title           text        NOT NULL CHECK (char_length(title) BETWEEN 1 AND 200),
     object_key      text        NOT NULL CHECK (object_key ~ '^evidence/[0-9a-f-]{36}$'),
     content_type    text        NOT NULL CHECK (content_type ~ '^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$'),
