@@ -18,6 +18,9 @@ type Config struct {
 	RetentionFailureBackoffMs int `json:"retention_failure_backoff_ms" minimum:"0" maximum:"600000" doc:"Milliseconds before retrying a failed retention call, doubling each time (DATA_RETENTION_FAILURE_BACKOFF)."`
 	// RetentionSampleLimit is how many sample IDs a dry run lists per class.
 	RetentionSampleLimit int `json:"retention_sample_limit" minimum:"0" maximum:"100" doc:"Sample row IDs a dry run lists per data class."`
+	// ReviewSchedule starts access review campaigns on its own, read in
+	// RetentionTimeZone; "" starts none.
+	ReviewSchedule string `json:"review_schedule" maxLength:"100" pattern:"^$|^\\S+( \\S+){4}$" doc:"When an access review campaign starts on its own: a cron expression of five fields in retention_time_zone (quarterly: 0 9 1 1,4,7,10 *); empty: never."`
 	// UploadURLSeconds is how long an evidence upload URL works.
 	UploadURLSeconds int `json:"upload_url_seconds" minimum:"60" maximum:"3600" doc:"Seconds an evidence upload URL stays valid."`
 }

@@ -22,12 +22,14 @@ import (
 
 // Incident groups evidence about one matter.
 type Incident struct {
-	ID          string    `json:"id" format:"uuid"`
-	Title       string    `json:"title"`
-	Description string    `json:"description"`
-	Status      string    `json:"status" enum:"open,closed"`
-	CreatedBy   string    `json:"created_by" doc:"user:<id> or apikey:<id>"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string     `json:"id" format:"uuid"`
+	Title       string     `json:"title"`
+	Description string     `json:"description"`
+	Status      string     `json:"status" enum:"open,closed"`
+	CreatedBy   string     `json:"created_by" doc:"user:<id> or apikey:<id>"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ClosedAt    *time.Time `json:"closed_at"`
+	ClosedBy    *string    `json:"closed_by"`
 }
 
 // IncidentDetail is an incident with its evidence.
@@ -116,6 +118,8 @@ func (p *Plugin) evidenceRoutes() []sdk.Route {
 			Paginated: true, Response: sdk.Page[Incident]{}, Handler: p.listIncidents},
 		{Method: "GET", Path: "/api/v1/governance/incidents/{incident_id}", Permission: PermEvidenceRead, Summary: "An incident and its evidence",
 			Response: IncidentDetail{}, Handler: p.getIncident},
+		{Method: "POST", Path: "/api/v1/governance/incidents/{incident_id}/close", Permission: PermEvidenceManage,
+			Summary: "Close an incident: it takes no more evidence (what it holds stays)", Response: Incident{}, Handler: p.closeIncident},
 		{Method: "POST", Path: "/api/v1/governance/incidents/{incident_id}/evidence", Permission: PermEvidenceManage,
 			Summary: "Declare an evidence file and get a URL to upload it once", Request: NewEvidence{}, Response: UploadTicket{}, Status: http.StatusCreated, Handler: p.declareEvidence},
 		{Method: "GET", Path: "/api/v1/governance/incidents/{incident_id}/export", Permission: PermEvidenceRead,
@@ -133,11 +137,11 @@ func (p *Plugin) evidenceRoutes() []sdk.Route {
 	}
 }
 
-const incidentColumns = `id, title, description, status, created_by, created_at`
+const incidentColumns = `id, title, description, status, created_by, created_at, closed_at, closed_by`
 
 func scanIncident(row pgx.Row) (Incident, error) {
 	var i Incident
-	err := row.Scan(&i.ID, &i.Title, &i.Description, &i.Status, &i.CreatedBy, &i.CreatedAt)
+	err := row.Scan(&i.ID, &i.Title, &i.Description, &i.Status, &i.CreatedBy, &i.CreatedAt, &i.ClosedAt, &i.ClosedBy)
 	return i, err
 }
 
@@ -173,6 +177,33 @@ func (p *Plugin) createIncident(ctx context.Context, req *sdk.Request) (*sdk.Res
 	}
 	p.audit(ctx, req, req.Principal, req.RequestID, "governance.incident.open", "governance_incident", inc.ID, map[string]any{"title": inc.Title})
 	return sdk.JSON(http.StatusCreated, inc)
+}
+
+func (p *Plugin) closeIncident(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
+	id, err := req.UUIDParam("incident_id")
+	if err != nil {
+		return nil, err
+	}
+	var inc Incident
+	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		if inc, err = scanIncident(tx.QueryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1 FOR UPDATE`, id)); err != nil {
+			return err
+		}
+		if inc.Status != "open" {
+			return sdk.Errorf(sdk.ErrConflict, "incident %s is closed already", id).WithCode("incident-closed")
+		}
+		inc, err = scanIncident(tx.QueryRow(ctx, `UPDATE incidents SET status = 'closed', closed_at = now(), closed_by = $2 WHERE id = $1 RETURNING `+incidentColumns,
+			id, actor(req.Principal)))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, sdk.Errorf(sdk.ErrNotFound, "no incident %s in this institution", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.audit(ctx, req, req.Principal, req.RequestID, "governance.incident.close", "governance_incident", id, nil)
+	return sdk.JSON(http.StatusOK, inc)
 }
 
 func (p *Plugin) listIncidents(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {

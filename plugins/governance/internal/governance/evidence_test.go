@@ -200,6 +200,18 @@ func TestEvidenceRefusals(t *testing.T) {
 	}
 	problem(t, h.Do(a.admin, "GET", "/api/v1/governance/incidents/not-a-uuid", nil), 404, "")
 	problem(t, h.Do(a.admin, "GET", "/api/v1/governance/incidents?cursor=zzz", nil), 422, "")
+	// A closed incident takes no more evidence; what it holds stays.
+	other := openIncident(t, h, a.admin, "Closed matter")
+	problem(t, h.Do(a.auditor, "POST", "/api/v1/governance/incidents/"+other.ID+"/close", nil), 403, "permission-denied")
+	problem(t, h.Do(b.admin, "POST", "/api/v1/governance/incidents/"+other.ID+"/close", nil), 404, "")
+	var closed governance.Incident
+	ok(t, h.Do(a.admin, "POST", "/api/v1/governance/incidents/"+other.ID+"/close", nil), 200).JSON(t, &closed)
+	require.Equal(t, "closed", closed.Status)
+	require.NotNil(t, closed.ClosedAt)
+	problem(t, h.Do(a.admin, "POST", "/api/v1/governance/incidents/"+other.ID+"/close", nil), 409, "incident-closed")
+	problem(t, h.Do(a.admin, "POST", "/api/v1/governance/incidents/"+other.ID+"/evidence",
+		map[string]any{"title": "late", "content_type": "text/plain", "sha256": sum(nil), "size": 0}), 409, "incident-closed")
+
 	pending := func() string {
 		var ticket governance.UploadTicket
 		ok(t, h.Do(a.admin, "POST", "/api/v1/governance/incidents/"+inc.ID+"/evidence",

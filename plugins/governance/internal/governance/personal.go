@@ -41,7 +41,10 @@ func (p *Plugin) personalData() []sdk.DataClass {
 		},
 		{
 			Name: "incidents", Table: "incidents", Purpose: "Incidents evidence is gathered for.", Retention: record,
-			Columns:     []sdk.PersonalColumn{{Name: "created_by", Kind: sdk.ActorRef, Description: "Who opened it."}},
+			Columns: []sdk.PersonalColumn{
+				{Name: "created_by", Kind: sdk.ActorRef, Description: "Who opened it."},
+				{Name: "closed_by", Kind: sdk.ActorRef, Description: "Who closed it."},
+			},
 			NotPersonal: []string{"title", "description"},
 		},
 		{

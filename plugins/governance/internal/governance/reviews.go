@@ -38,6 +38,8 @@ type Campaign struct {
 	Verified   int        `json:"revocations_verified" doc:"revocations applied and verified gone"`
 	Failed     int        `json:"revocations_failed"`
 	EvidenceID *string    `json:"evidence_id" doc:"the signed campaign report, once closed"`
+	// ScheduledFor is the slot of review_schedule that started it.
+	ScheduledFor *time.Time `json:"scheduled_for" doc:"the slot of review_schedule that started it; null when started by hand"`
 }
 
 // NewCampaign starts a campaign.
@@ -103,7 +105,7 @@ func (p *Plugin) reviewRoutes() []sdk.Route {
 	}
 }
 
-const campaignColumns = `c.id, c.title, c.status, c.created_by, c.started_at, c.closed_at, c.closed_by, c.grants, c.evidence_id,
+const campaignColumns = `c.id, c.title, c.status, c.created_by, c.started_at, c.closed_at, c.closed_by, c.grants, c.evidence_id, c.scheduled_for,
 	(SELECT count(*) FILTER (WHERE orphan) FROM review_items i WHERE i.campaign_id = c.id),
 	(SELECT count(*) FILTER (WHERE decision = 'keep') FROM review_items i WHERE i.campaign_id = c.id),
 	(SELECT count(*) FILTER (WHERE decision = 'revoke') FROM review_items i WHERE i.campaign_id = c.id),
@@ -113,7 +115,7 @@ const campaignColumns = `c.id, c.title, c.status, c.created_by, c.started_at, c.
 
 func scanCampaign(row pgx.Row) (Campaign, error) {
 	var c Campaign
-	err := row.Scan(&c.ID, &c.Title, &c.Status, &c.CreatedBy, &c.StartedAt, &c.ClosedAt, &c.ClosedBy, &c.Grants, &c.EvidenceID,
+	err := row.Scan(&c.ID, &c.Title, &c.Status, &c.CreatedBy, &c.StartedAt, &c.ClosedAt, &c.ClosedBy, &c.Grants, &c.EvidenceID, &c.ScheduledFor,
 		&c.Orphans, &c.Kept, &c.Revoke, &c.Undecided, &c.Verified, &c.Failed)
 	return c, err
 }
@@ -149,15 +151,25 @@ func (p *Plugin) startCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 	if len(bad) > 0 {
 		return nil, sdk.Invalid(bad...)
 	}
-	grants, err := req.Host().Grants(ctx, req.Tenant())
+	c, err := p.createCampaign(ctx, req, title, actor(req.Principal), nil)
 	if err != nil {
 		return nil, err
 	}
+	p.audit(ctx, req, req.Principal, req.RequestID, "governance.review.start", "governance_review", c.ID, map[string]any{"grants": c.Grants, "orphans": c.Orphans})
+	return sdk.JSON(http.StatusCreated, c)
+}
+
+// createCampaign freezes the institution's grants into a new campaign.
+func (p *Plugin) createCampaign(ctx context.Context, s sdk.Scope, title, by string, scheduledFor *time.Time) (Campaign, error) {
+	grants, err := s.Host().Grants(ctx, s.Tenant())
+	if err != nil {
+		return Campaign{}, err
+	}
 	var c Campaign
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
+	err = s.Tx(ctx, func(tx pgx.Tx) error {
 		var id string
-		if err := tx.QueryRow(ctx, `INSERT INTO review_campaigns (title, created_by, grants) VALUES ($1, $2, $3) RETURNING id`,
-			title, actor(req.Principal), len(grants)).Scan(&id); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO review_campaigns (title, created_by, grants, scheduled_for) VALUES ($1, $2, $3, $4) RETURNING id`,
+			title, by, len(grants), scheduledFor).Scan(&id); err != nil {
 			return err
 		}
 		type row struct {
@@ -207,11 +219,10 @@ func (p *Plugin) startCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		c, err = loadCampaign(ctx, tx, id)
 		return err
 	})
-	if err != nil {
-		return nil, err
+	if isUnique(err, "review_campaigns_slot") {
+		return c, sdk.Errorf(sdk.ErrConflict, "the scheduled campaign of %s was started by another run", scheduledFor).WithCode("review-slot-taken")
 	}
-	p.audit(ctx, req, req.Principal, req.RequestID, "governance.review.start", "governance_review", c.ID, map[string]any{"grants": c.Grants, "orphans": c.Orphans})
-	return sdk.JSON(http.StatusCreated, c)
+	return c, err
 }
 
 func truncate(s string, n int) string {

@@ -3,7 +3,9 @@ package governance_test
 import (
 	"encoding/json"
 	"io"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -134,4 +136,41 @@ func TestAccessReview(t *testing.T) {
 	for _, u := range []string{a.admin.UserID, leaver.UserID, reviewer.UserID} {
 		require.NotContains(t, string(doc.Payload), u, "the report names no one")
 	}
+}
+
+func TestRecurringCampaigns(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2027, 1, 1, 8, 30, 0, 0, time.UTC) // 09:30 in Paris
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	h := plugintest.New(t, governance.NewWith(governance.WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })))
+	a := newInst(t)
+	run := func() string {
+		t.Helper()
+		out, err := h.RunJob(t, governance.JobReview, plugintest.JobRun{TenantID: a.id, Trigger: sdk.TriggerSchedule})
+		require.NoError(t, err)
+		return out
+	}
+	require.Contains(t, run(), "campaigns start by hand")
+	h.SetTenantConfig(a.id, json.RawMessage(`{"review_schedule": "0 9 1 1,4,7,10 *", "retention_time_zone": "Europe/Paris"}`))
+	require.Contains(t, run(), "grants frozen")
+	require.Contains(t, run(), "has started", "one campaign per slot")
+	set(time.Date(2027, 2, 1, 8, 30, 0, 0, time.UTC))
+	require.Contains(t, run(), "no scheduled slot")
+	set(time.Date(2027, 4, 1, 7, 5, 0, 0, time.UTC)) // 09:05 in Paris (summer time)
+	require.Contains(t, run(), "grants frozen")
+	var list sdk.Page[governance.Campaign]
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/reviews", nil), 200).JSON(t, &list)
+	require.Len(t, list.Items, 2)
+	require.Equal(t, "Access review 2027-04-01", list.Items[0].Title)
+	require.Equal(t, time.Date(2027, 4, 1, 7, 0, 0, 0, time.UTC), list.Items[0].ScheduledFor.UTC())
+	require.Equal(t, "plugin:governance", list.Items[0].CreatedBy)
+
+	// On demand, with a title.
+	out, err := h.RunJob(t, governance.JobReview, plugintest.JobRun{TenantID: a.id, Trigger: sdk.TriggerManual, Args: map[string]any{"title": "After the breach"}})
+	require.NoError(t, err)
+	require.Contains(t, out, "grants frozen")
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/reviews", nil), 200).JSON(t, &list)
+	require.Equal(t, "After the breach", list.Items[0].Title)
+	require.Nil(t, list.Items[0].ScheduledFor)
 }

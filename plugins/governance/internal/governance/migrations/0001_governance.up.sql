@@ -14,6 +14,8 @@ CREATE TABLE incidents (
     status      text        NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
     created_by  text        NOT NULL CHECK (created_by ~ '^(user|apikey|plugin):[0-9a-z-]{1,64}$'),
     created_at  timestamptz NOT NULL DEFAULT now(),
+    closed_at   timestamptz,
+    closed_by   text        CHECK (closed_by ~ '^(user|apikey|plugin):[0-9a-z-]{1,64}$'),
     UNIQUE (tenant_id, id)
 );
 CREATE INDEX incidents_list ON incidents (tenant_id, created_at DESC, id DESC);
@@ -143,8 +145,12 @@ CREATE TABLE review_campaigns (
     closed_by   text        CHECK (closed_by ~ '^(user|apikey|plugin):[0-9a-z-]{1,64}$'),
     grants      integer     NOT NULL DEFAULT 0,
     evidence_id uuid,
+    -- The slot of the institution's review_schedule that started it; NULL
+    -- when started by hand.
+    scheduled_for timestamptz,
     UNIQUE (tenant_id, id)
 );
+CREATE UNIQUE INDEX review_campaigns_slot ON review_campaigns (tenant_id, scheduled_for) WHERE scheduled_for IS NOT NULL;
 CREATE INDEX review_campaigns_list ON review_campaigns (tenant_id, started_at DESC, id DESC);
 
 CREATE TABLE review_items (
