@@ -215,6 +215,8 @@ func (e *env) build(ctx context.Context) error {
 		"scale": "-X main.nameFrom=env -X main.subscribe=" + yearly,
 		"sink":  "-X main.name=sink -X main.subscribe=probe.ping.sent.v1" + yearly,
 		"sinkb": "-X main.name=sink -X main.subscribe=probe.ping.sent.v1*@retained" + yearly,
+		// With the privileged capabilities, for the retention rows.
+		"govt": "-X main.name=govt -X main.caps=storage,retention,grants,sign -X main.subscribe=" + yearly,
 	}
 	for name, ldflags := range builds {
 		path := filepath.Join(e.dir, "plugins", name)
@@ -246,7 +248,7 @@ func (e *env) build(ctx context.Context) error {
 		}
 	}
 	telemetryDir := filepath.Join(root, "plugins", "telemetry")
-	if _, err := os.Stat(filepath.Join(telemetryDir, "go.mod")); err == nil && (e.opts.wants("telemetry") || e.opts.wants("governance")) {
+	if _, err := os.Stat(filepath.Join(telemetryDir, "go.mod")); err == nil && (e.opts.wants("telemetry") || e.opts.wants("retention") || e.opts.wants("governance")) {
 		path := filepath.Join(e.dir, "plugins", "telemetry")
 		if err := goBuild(ctx, telemetryDir, path, ".", "-trimpath"); err != nil {
 			e.printf("the telemetry plugin does not build; the telemetry rows are skipped: %v", err)
@@ -305,8 +307,8 @@ type pluginEntry struct {
 	bin     built
 	version string // "" → 1.0.0, the test plugin's
 	config  string // HCL object; "" for none
-	// capabilities are the privileged capabilities the operator allows.
-	capabilities []string
+	allow   string // privileged capabilities, HCL list items; "" for none
+	timeout string // limits.request_timeout; "" for the default
 }
 
 // writePlugins writes plugins.hcl with entries. Every plugin gets room for
@@ -323,10 +325,14 @@ func (e *env) writePlugins(entries ...pluginEntry) (string, error) {
 		if p.config != "" {
 			fmt.Fprintf(&b, "  config = %s\n", p.config)
 		}
-		if len(p.capabilities) > 0 {
-			fmt.Fprintf(&b, "  capabilities = [\"%s\"]\n", strings.Join(p.capabilities, `", "`))
+		if p.allow != "" {
+			fmt.Fprintf(&b, "  capabilities = [%s]\n", p.allow)
 		}
-		b.WriteString("  limits {\n    max_concurrent_requests = 1024\n    max_streams = 2000\n    max_streams_per_institution = 2000\n  }\n}\n")
+		b.WriteString("  limits {\n    max_concurrent_requests = 1024\n    max_streams = 2000\n    max_streams_per_institution = 2000\n")
+		if p.timeout != "" {
+			fmt.Fprintf(&b, "    request_timeout = %q\n", p.timeout)
+		}
+		b.WriteString("  }\n}\n")
 	}
 	path := filepath.Join(e.dir, "plugins.hcl")
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)

@@ -52,18 +52,18 @@ func (e *env) governanceRows(ctx context.Context) ([]Row, error) {
 		name   string
 		bin    *built
 		config string
-		caps   []string
+		allow  string
 	}{
-		{"telemetry", e.telemetry, "", nil},
-		{"messaging", e.messaging, fmt.Sprintf(`{ smtp_host = "127.0.0.1", smtp_port = %d, smtp_security = "none" }`, mc.SMTPPort), nil},
+		{"telemetry", e.telemetry, "", ""},
+		{"messaging", e.messaging, fmt.Sprintf(`{ smtp_host = "127.0.0.1", smtp_port = %d, smtp_security = "none" }`, mc.SMTPPort), ""},
 		// Scheduled runs off: only the measured execution expires anything.
-		{"governance", e.governance, `{ retention_enabled = false }`, []string{"retention", "grants", "sign"}},
+		{"governance", e.governance, `{ retention_enabled = false }`, `"retention", "grants", "sign"`},
 	} {
 		version, err := manifestVersion(p.bin.path)
 		if err != nil {
 			return nil, err
 		}
-		entries = append(entries, pluginEntry{name: p.name, bin: *p.bin, version: version, config: p.config, capabilities: p.caps})
+		entries = append(entries, pluginEntry{name: p.name, bin: *p.bin, version: version, config: p.config, allow: p.allow})
 	}
 	if err := e.reload(append(e.basePlugins(), entries...)...); err != nil {
 		return nil, fmt.Errorf("loading the governance, telemetry and messaging plugins: %w", err)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/riverqueue/river"
 	"io"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gocloud.dev/blob"
 
+	"github.com/edulure/edulure/kernel/internal/auditcheck"
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/config"
 	"github.com/edulure/edulure/kernel/internal/database"
@@ -46,7 +48,10 @@ type Kernel struct {
 	Events  *events.Service
 	Jobs    *jobs.Service
 	Privacy *privacy.Service
-	Blobs   *blob.Bucket // plugins' object storage; nil without EDULURE_BLOB_URL
+	// AuditCheck signs the audit chains' checkpoints and verifies the
+	// chains against them (hourly).
+	AuditCheck *auditcheck.Service
+	Blobs      *blob.Bucket // plugins' object storage; nil without EDULURE_BLOB_URL
 	// Tracing is the kernel's tracer provider (a no-op one when tracing is
 	// off). Its plugins trace with the same OTEL_* settings.
 	Tracing *telemetry.Tracing
@@ -177,9 +182,16 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 		MaxAttempts: cfg.PrivacyMaxAttempts, BackoffInitial: cfg.PrivacyBackoff, BackoffMax: cfg.PrivacyBackoffMax, CallTimeout: cfg.PrivacyCallTimeout,
 		ExportRetention: cfg.ExportRetention, OffboardingRetention: cfg.OffboardingRetention, LinkExpiry: cfg.ExportLinkTTL, Sealer: sealer,
 	})
+	checks := auditcheck.New(pool, keyring, log)
 	jobSys, err := jobs.New(pool, plugins, log, jobs.Options{
 		MaxAttempts: cfg.JobsMaxAttempts, Timeout: cfg.JobsTimeout, BackoffInitial: cfg.JobsBackoff, FetchPoll: cfg.JobsPoll, Workers: cfg.JobsWorkers,
-		Tracing: tracing, Metrics: reg, Register: priv.Register,
+		Tracing: tracing, Metrics: reg,
+		Register: func(w *river.Workers) error {
+			if err := priv.Register(w); err != nil {
+				return err
+			}
+			return checks.Register(w)
+		},
 		Sealer: sealer,
 	})
 	if err != nil {
@@ -193,7 +205,12 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 		closeBlobs()
 		return nil, err
 	}
-	api, err := httpapi.New(ctx, httpapi.Deps{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, Authz: engine, Catalogue: cat, Sealer: sealer, Plugins: plugins, Events: evs, Jobs: jobSys, Privacy: priv, Registry: reg, Tracing: tracing})
+	if err := checks.Start(jobSys.Client()); err != nil {
+		plugins.Close()
+		closeBlobs()
+		return nil, err
+	}
+	api, err := httpapi.New(ctx, httpapi.Deps{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, Authz: engine, Catalogue: cat, Sealer: sealer, Plugins: plugins, Events: evs, Jobs: jobSys, Privacy: priv, AuditCheck: checks, Registry: reg, Tracing: tracing})
 	if err != nil {
 		plugins.Close()
 		closeBlobs()
@@ -207,7 +224,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, pool *pgxpool
 		return nil, fmt.Errorf("starting jobs: %w", err)
 	}
 	built = true
-	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api, Plugins: plugins, Events: evs, Jobs: jobSys, Privacy: priv, Blobs: blobs,
+	return &Kernel{Config: cfg, Logger: log, Pool: pool, Keyring: keyring, API: api, Plugins: plugins, Events: evs, Jobs: jobSys, Privacy: priv, AuditCheck: checks, Blobs: blobs,
 		Tracing: tracing, Metrics: reg, ownTracing: ownTracing}, nil
 }
 

@@ -69,6 +69,7 @@ var KernelPermissions = []Permission{
 	{Name: "platform.keys.manage", Description: "Rotate and retire token signing keys (platform operators)"},
 	{Name: "platform.tenant.offboard", Description: "Offboard an institution: export everything, then erase it from the kernel and every plugin (platform operators)"},
 	{Name: "platform.audit.read", Description: "Read and verify the platform audit chain (platform operators)"},
+	{Name: "platform.audit.checkpoint", Description: "Verify every audit chain and sign their checkpoints now, rather than at the hourly run (platform operators)"},
 }
 
 // Catalogue is the set of known permissions. Safe for concurrent use.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/edulure/edulure/kernel/internal/audit"
+	"github.com/edulure/edulure/kernel/internal/auditcheck"
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/events"
 	"github.com/edulure/edulure/kernel/internal/identity"
@@ -95,6 +96,8 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: get, Path: "/api/v1/tenant/erasures/:erasure_id", Tag: "privacy", Summary: "One erasure request with its steps and history", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: ok, Handler: s.getTenantErasure},
 		{Method: post, Path: "/api/v1/tenant/erasures/:erasure_id/cancel", Tag: "privacy", Summary: "Cancel an erasure request during its cool-off", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: ok, Errors: []int{409}, Handler: s.cancelTenantErasure},
 		{Method: post, Path: "/api/v1/tenant/erasures/:erasure_id/resume", Tag: "privacy", Summary: "Start a failed erasure's unfinished steps again, with fresh automatic retries", Access: TenantScoped, Permission: "privacy.erasure.manage", Response: privacy.Request{}, Status: ok, Errors: []int{409}, Handler: s.resumeErasure},
+		{Method: get, Path: "/api/v1/tenant/audit/checkpoints", Tag: "tenant", Summary: "The signed checkpoints of the institution's audit chain, newest first (signed notes; keep copies to detect a truncation or rewrite later)", Access: TenantScoped, Permission: "audit.log.read", Response: sdk.Page[auditcheck.Checkpoint]{}, Status: ok, Query: PageQuery{}, Handler: s.tenantCheckpoints},
+		{Method: get, Path: "/api/v1/tenant/audit/checkpoints/verify", Tag: "tenant", Summary: "Verify the institution's audit chain and that it still holds its last signed checkpoint", Access: TenantScoped, Permission: "audit.log.read", Response: auditcheck.Result{}, Status: ok, Handler: s.verifyTenantCheckpoints},
 		{Method: get, Path: "/api/v1/tenant/audit/verify", Tag: "tenant", Summary: "Verify the institution's audit hash chain", Access: TenantScoped, Permission: "audit.log.read", Response: audit.Result{}, Status: ok, Handler: s.verifyTenantAudit},
 
 		// Events and jobs: an institution's admins see their institution's;
@@ -128,6 +131,9 @@ func (s *Server) kernelRoutes() []Route {
 		{Method: post, Path: "/api/v1/admin/keys/rotate", Tag: "platform", Summary: "Rotate the signing key (old tokens stay valid)", Access: Platform, Permission: "platform.keys.manage", Response: RotatedResponse{}, Status: created, Handler: s.rotateKey},
 		{Method: del, Path: "/api/v1/admin/keys/:kid", Tag: "platform", Summary: "Retire a signing key: tokens it signed stop working", Access: Platform, Permission: "platform.keys.manage", Status: none, Errors: []int{409}, Handler: s.retireKey},
 		{Method: get, Path: "/api/v1/admin/audit", Tag: "platform", Summary: "The platform audit chain", Access: Platform, Permission: "platform.audit.read", Response: sdk.Page[audit.Entry]{}, Status: ok, Query: PageQuery{}, Handler: s.platformAudit},
+		{Method: get, Path: "/api/v1/admin/audit/checkpoints", Tag: "platform", Summary: "The signed checkpoints of the platform audit chain, newest first", Access: Platform, Permission: "platform.audit.read", Response: sdk.Page[auditcheck.Checkpoint]{}, Status: ok, Query: PageQuery{}, Handler: s.platformCheckpoints},
+		{Method: get, Path: "/api/v1/admin/audit/checkpoints/verify", Tag: "platform", Summary: "Verify the platform audit chain and that it still holds its last signed checkpoint", Access: Platform, Permission: "platform.audit.read", Response: auditcheck.Result{}, Status: ok, Handler: s.verifyPlatformCheckpoints},
+		{Method: post, Path: "/api/v1/admin/audit/checkpoints", Tag: "platform", Summary: "Verify every audit chain and sign checkpoints of those that grew, now (as the hourly run does); a failure publishes audit.verification.failed.v1", Access: Platform, Permission: "platform.audit.checkpoint", Response: sdk.Page[auditcheck.Result]{}, Status: ok, Handler: s.runCheckpoints},
 		{Method: get, Path: "/api/v1/admin/audit/verify", Tag: "platform", Summary: "Verify the platform audit chain", Access: Platform, Permission: "platform.audit.read", Response: audit.Result{}, Status: ok, Handler: s.verifyPlatformAudit},
 	}
 }

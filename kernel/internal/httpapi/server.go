@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edulure/edulure/kernel/internal/auditcheck"
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/config"
 	"github.com/edulure/edulure/kernel/internal/events"
@@ -43,9 +44,12 @@ type Deps struct {
 	Plugins   *supervisor.Supervisor
 	Events    *events.Service
 	Jobs      *jobs.Service
-	Privacy   *privacy.Service     // exports, erasures, offboarding
-	Registry  *prometheus.Registry // nil: a fresh one
-	Tracing   *telemetry.Tracing   // nil: no tracing
+	Privacy   *privacy.Service // exports, erasures, offboarding
+	// AuditCheck signs and verifies the audit chains' checkpoints; nil:
+	// the checkpoint routes answer 503.
+	AuditCheck *auditcheck.Service
+	Registry   *prometheus.Registry // nil: a fresh one
+	Tracing    *telemetry.Tracing   // nil: no tracing
 }
 
 // Server is the kernel's HTTP API.

@@ -61,7 +61,7 @@ var Types = []Type{
 	{ExportCompleted, "A person's data export is ready to download. It names the export, never the person.", true,
 		schema([]string{"export_id", "bytes", "sha256", "expires_at"}, `"export_id":`+uuidProp+`,"bytes":{"type":"integer"},"sha256":`+stringProp+`,"expires_at":`+timeProp)},
 	{AuditCheckpointSigned, "The kernel signed a checkpoint of an audit chain's head (hourly, when the chain grew): a signed note, verifiable with the kernel's published keys. Platform chain: a platform event.", false,
-		schema([]string{"chain", "seq", "hash", "key_name", "note"}, `"chain":`+stringProp+`,"seq":{"type":"integer"},"hash":`+stringProp+`,"key_name":`+stringProp+`,"note":`+stringProp)},
+		schema([]string{"chain", "seq", "hash", "signer", "note"}, `"chain":`+stringProp+`,"seq":{"type":"integer"},"hash":`+stringProp+`,"signer":`+stringProp+`,"note":`+stringProp)},
 	{AuditVerificationFailed, "The scheduled verification found an audit chain broken: an entry changed, deleted or out of sequence, or the chain no longer holds its last signed checkpoint (truncated or rewritten). Platform chain: a platform event.", false,
 		schema([]string{"chain", "reason"}, `"chain":`+stringProp+`,"reason":`+stringProp+`,"broken_at_seq":{"type":"integer"},"entries":{"type":"integer"},"checkpoint_seq":{"type":"integer"}`)},
 }

@@ -139,6 +139,37 @@ func TestParseConfigDefaults(t *testing.T) {
 // A plugin capped below the default streams per institution has its cap
 // per institution too; one set explicitly above the plugin's is an error
 // (TestParseConfigErrors).
+// The operator allows privileged capabilities per plugin; anything else in
+// the list is refused, naming what is known.
+func TestParseConfigCapabilities(t *testing.T) {
+	t.Parallel()
+	src := `plugin "governance" {
+  path         = "governance"
+  version      = "0.1.0"
+  sha256       = "SUM"
+  capabilities = CAPS
+}`
+	parse := func(caps string) (*supervisor.Config, error) {
+		return supervisor.ParseConfig([]byte(strings.NewReplacer("SUM", sum, "CAPS", caps).Replace(src)), "plugins.hcl")
+	}
+	cfg, err := parse(`["retention", "grants", "sign"]`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"retention", "grants", "sign"}, cfg.Plugins[0].Capabilities)
+	for caps, want := range map[string]string{
+		`["storage"]`:      `Capability "storage" is not a privileged capability the operator grants`,
+		`["sign", "sign"]`: `Capability "sign" is listed twice`,
+		`"sign"`:           "expected a list of privileged capabilities",
+		`["telepathy"]`:    "known: retention, grants, sign",
+	} {
+		_, err := parse(caps)
+		require.ErrorContains(t, err, want, caps)
+		require.ErrorContains(t, err, "plugins.hcl:5,", caps)
+	}
+	cfg, err = supervisor.ParseConfig([]byte(strings.ReplaceAll("plugin \"quiz\" {\n path = \"q\"\n version = \"1.0.0\"\n sha256 = \"SUM\"\n}", "SUM", sum)), "plugins.hcl")
+	require.NoError(t, err)
+	require.Empty(t, cfg.Plugins[0].Capabilities, "none unless allowed")
+}
+
 func TestParseConfigStreamCaps(t *testing.T) {
 	t.Parallel()
 	src := `plugin "quiz" {

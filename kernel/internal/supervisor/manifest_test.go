@@ -73,7 +73,12 @@ func TestValidateManifest(t *testing.T) {
 			m.Migrations = append(m.Migrations, &pluginv1.Migration{Version: 1, Name: "again"})
 		}, want: "versions must increase"},
 		{name: "bad config schema", change: func(m *pluginv1.Manifest) { m.ConfigSchemaJson = []byte(`{"type":`) }, want: "config schema"},
-		{name: "unknown capability", change: func(m *pluginv1.Manifest) { m.Capabilities = []string{"storage", "telepathy"} }, want: `capability "telepathy": unknown (known: storage, platform_storage)`},
+		{name: "unknown capability", change: func(m *pluginv1.Manifest) { m.Capabilities = []string{"storage", "telepathy"} }, want: `capability "telepathy": unknown (known: storage, platform_storage, retention, grants, sign)`},
+		{name: "privileged capability not allowed", change: func(m *pluginv1.Manifest) { m.Capabilities = []string{"storage", "sign"} },
+			want: `capability "sign" is privileged and the operator has not allowed it to plugin "quiz": add capabilities = ["sign"] to its block in plugins.hcl`},
+		{name: "bad retention class", change: func(m *pluginv1.Manifest) {
+			m.Retention = []*pluginv1.RetentionClass{{Name: "attempts", Table: "attempts", TimeColumn: "finished_at", Actions: []string{"shred"}}}
+		}, want: `retention class "attempts": action "shred" is not one of delete, anonymise, archive`},
 		{name: "capability twice", change: func(m *pluginv1.Manifest) { m.Capabilities = []string{"storage", "storage"} }, want: `capability "storage" is declared twice`},
 		{name: "blobs are the kernel's", change: func(m *pluginv1.Manifest) { m.Routes[0].Path = "/api/v1/blobs/{id}" }, want: "/api/v1/blobs is reserved for the kernel"},
 		{name: "bad openapi fragment", change: func(m *pluginv1.Manifest) { m.Routes[0].ResponseSchemaJson = []byte(`[1]`) }, want: "must be a JSON object"},

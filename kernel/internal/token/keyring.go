@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/edulure/edulure/kernel/internal/seal"
 	"github.com/edulure/edulure/sdk"
@@ -429,4 +430,65 @@ func (k *Keyring) SignPayload(plugin, purpose string, payload []byte) (kid, jws 
 		Issuer: k.issuer, Plugin: plugin, Purpose: purpose, SHA256: hex.EncodeToString(sum[:]), IssuedAt: k.now().Unix(),
 	})
 	return a.kid, jws, err
+}
+
+// NoteKeyName is the name of the signed-note key (golang.org/x/mod/sumdb/note)
+// of the signing key kid: the audit checkpoints are notes signed with it.
+func NoteKeyName(kid string) string { return "edulure-audit-" + kid }
+
+// noteSigner signs notes with one of the keyring's keys.
+type noteSigner struct {
+	name string
+	hash uint32
+	priv ed25519.PrivateKey
+}
+
+func (s noteSigner) Name() string                    { return s.name }
+func (s noteSigner) KeyHash() uint32                 { return s.hash }
+func (s noteSigner) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(s.priv, msg), nil }
+
+// NoteVerifierKey is the verifier key (note.NewVerifier's argument) of the
+// signing key kid, as an auditor writes it from the published JWKS.
+func NoteVerifierKey(kid string, pub ed25519.PublicKey) (string, error) {
+	return note.NewEd25519VerifierKey(NoteKeyName(kid), pub)
+}
+
+// NoteSigner signs notes with the active key; it returns the key's ID and
+// verifier key too.
+func (k *Keyring) NoteSigner() (note.Signer, string, string, error) {
+	a := k.activeKey()
+	if a == nil {
+		return nil, "", "", errors.New("no active signing key")
+	}
+	vkey, err := NoteVerifierKey(a.kid, a.pub)
+	if err != nil {
+		return nil, "", "", err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return noteSigner{name: v.Name(), hash: v.KeyHash(), priv: a.priv}, a.kid, vkey, nil
+}
+
+// NoteVerifiers verifies notes signed by any of the keyring's keys,
+// retired ones too (a checkpoint outlives its key's use).
+func (k *Keyring) NoteVerifiers() (note.Verifiers, map[string]string, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	var vs []note.Verifier
+	vkeys := map[string]string{}
+	for kid, kk := range k.keys {
+		vkey, err := NoteVerifierKey(kid, kk.pub)
+		if err != nil {
+			return nil, nil, err
+		}
+		v, err := note.NewVerifier(vkey)
+		if err != nil {
+			return nil, nil, err
+		}
+		vs = append(vs, v)
+		vkeys[kid] = vkey
+	}
+	return note.VerifierList(vs...), vkeys, nil
 }
