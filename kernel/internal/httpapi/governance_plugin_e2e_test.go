@@ -30,7 +30,8 @@ var governancePlugin = variant{name: "governance", version: "0.1.0", module: "pl
 // the execution's record verifies against the kernel's
 // /.well-known/jwks.json (and not once tampered with); an access review
 // freezes the grants, refuses self-attestation and revokes through the
-// kernel; a completed erasure gets a signed receipt naming no one;
+// kernel; a completed erasure gets a signed receipt naming no one; a
+// tampered audit log opens an incident;
 // another institution sees and loses none of it.
 func TestGovernancePluginEndToEnd(t *testing.T) {
 	t.Parallel()
@@ -237,4 +238,23 @@ func TestGovernancePluginEndToEnd(t *testing.T) {
 		actions = append(actions, fmt.Sprint(e["action"]))
 	}
 	require.Subset(t, actions, []string{"governance.evidence.add", "governance.retention.execute", "governance.review.apply", "governance.erasure.receipt"})
+
+	// 5. A row of the audit log changed in the database: the kernel's
+	// verification reports it, and the plugin opens an incident with the
+	// failure as evidence, in that institution only.
+	b.tamper(`UPDATE kernel.audit_log SET action = 'tenancy.nothing.happened' WHERE chain = $1 AND seq = 1`, a.id)
+	ok(b.do("POST", "/api/v1/admin/audit/checkpoints", b.operator(), nil), 200)
+	var opened map[string]any
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		opened = nil
+		for _, it := range b.do("GET", "/api/v1/governance/incidents", auditor, nil).items() {
+			if it["title"] == "Audit log verification failed" {
+				opened = it
+			}
+		}
+		assert.NotNil(c, opened)
+	}, eventually, 50*time.Millisecond)
+	detail := ok(b.do("GET", "/api/v1/governance/incidents/"+opened["id"].(string), auditor, nil), 200)
+	require.Equal(t, "audit_verification", detail.str("evidence", "0", "kind"), "%s", detail.Raw)
+	require.Empty(t, b.do("GET", "/api/v1/governance/incidents", other.admin, nil).items())
 }

@@ -86,6 +86,9 @@ func (p *Plugin) subscriptions() []sdk.Subscription {
 	}, {
 		// commerce's reconciliation findings, filed as evidence.
 		Type: EventBillingAnomaly, Handler: p.onBillingAnomaly,
+	}, {
+		// a broken audit chain: an incident with its evidence.
+		Type: EventAuditVerificationFailed, Handler: p.onAuditVerificationFailed, Ordered: true,
 	}}
 }
 

@@ -102,3 +102,36 @@ func TestBillingAnomaliesFiledAsEvidence(t *testing.T) {
 	ok(t, h.Do(b.admin, "GET", "/api/v1/governance/evidence?kind=billing_anomaly", nil), 200).JSON(t, &list)
 	require.Empty(t, list.Items)
 }
+
+func TestAuditVerificationFailureOpensAnIncident(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	a, b := newInst(t), newInst(t)
+	failure := func(tenant, source string) plugintest.Event {
+		return plugintest.Event{ID: plugintest.NewEventID(), Type: governance.EventAuditVerificationFailed, TenantID: tenant, Source: source,
+			Data: map[string]any{"chain": tenant, "reason": "entry 12 changed", "entries": 40, "broken_at_seq": 12}}
+	}
+	first := failure(a.id, "kernel")
+	require.NoError(t, h.Deliver(t, first))
+	require.NoError(t, h.Deliver(t, first), "a redelivery files nothing twice")
+	require.NoError(t, h.Deliver(t, failure(a.id, "kernel")), "the hourly repeat joins the open incident")
+	require.NoError(t, h.Deliver(t, failure(a.id, "probe")), "only the kernel reports the chain")
+	var list sdk.Page[governance.Incident]
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/incidents", nil), 200).JSON(t, &list)
+	require.Len(t, list.Items, 1)
+	require.Equal(t, "Audit log verification failed", list.Items[0].Title)
+	require.Contains(t, list.Items[0].Description, "entry 12 changed")
+	var d governance.IncidentDetail
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/incidents/"+list.Items[0].ID, nil), 200).JSON(t, &d)
+	require.Len(t, d.Evidence, 2)
+	require.Equal(t, "audit_verification", d.Evidence[0].Kind)
+	require.Equal(t, "stored", d.Evidence[0].State)
+
+	// Once it is dealt with (closed), a new failure opens a new incident.
+	ok(t, h.Do(a.officer, "POST", "/api/v1/governance/incidents/"+d.ID+"/close", nil), 200)
+	require.NoError(t, h.Deliver(t, failure(a.id, "kernel")))
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/incidents", nil), 200).JSON(t, &list)
+	require.Len(t, list.Items, 2)
+	ok(t, h.Do(b.admin, "GET", "/api/v1/governance/incidents", nil), 200).JSON(t, &list)
+	require.Empty(t, list.Items, "another institution's chain is its own")
+}

@@ -16,9 +16,13 @@ CREATE TABLE incidents (
     created_at  timestamptz NOT NULL DEFAULT now(),
     closed_at   timestamptz,
     closed_by   text        CHECK (closed_by ~ '^(user|apikey|plugin):[0-9a-z-]{1,64}$'),
+    -- What opened an incident the plugin opened on its own
+    -- ('audit_verification'); one open incident per kind at a time.
+    opened_for  text        CHECK (opened_for ~ '^[a-z_]{1,40}$'),
     UNIQUE (tenant_id, id)
 );
 CREATE INDEX incidents_list ON incidents (tenant_id, created_at DESC, id DESC);
+CREATE UNIQUE INDEX incidents_open_for ON incidents (tenant_id, opened_for) WHERE status = 'open' AND opened_for IS NOT NULL;
 
 -- Evidence items: one object each in the plugin's storage, written once
 -- (the key is the item's, and every write asks If-None-Match: *). sha256
@@ -28,7 +32,7 @@ CREATE TABLE evidence_items (
     tenant_id       uuid        NOT NULL DEFAULT NULLIF(current_setting('edulure.tenant_id', true), '')::uuid,
     id              uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
     incident_id     uuid,
-    kind            text        NOT NULL CHECK (kind IN ('upload', 'retention_execution', 'access_review', 'billing_anomaly')),
+    kind            text        NOT NULL CHECK (kind IN ('upload', 'retention_execution', 'access_review', 'billing_anomaly', 'audit_verification')),
     title           text        NOT NULL CHECK (char_length(title) BETWEEN 1 AND 200),
     object_key      text        NOT NULL CHECK (object_key ~ '^evidence/[0-9a-f-]{36}$'),
     content_type    text        NOT NULL CHECK (content_type ~ '^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$'),
