@@ -652,7 +652,11 @@ func (p *Plugin) executeAndRecord(ctx context.Context, s sdk.Scope, o runOptions
 	// Signed before it is recorded: an execution whose record cannot be
 	// signed is still recorded (what was deleted must be on file), with
 	// the signing error in the audit log and the execution marked failed.
-	sig, serr := s.Host().Sign(ctx, SignPurposeExecution, payload)
+	// Signed even when the request that started it has ended (its
+	// deadline passed mid-run): what was done is on record either way.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	sig, serr := s.Host().Sign(sctx, SignPurposeExecution, payload)
+	cancel()
 	ex := Execution{ID: rep.ExecutionID, Trigger: rep.Trigger, DryRun: rep.DryRun, ScheduledFor: rep.ScheduledFor, Status: rep.Status,
 		PolicyHash: rep.PolicyHash, StartedAt: rep.StartedAt, FinishedAt: rep.FinishedAt, DurationMs: rep.DurationMs,
 		Matched: rep.Matched, Affected: rep.Affected, Failures: rep.Failures, Payload: string(payload)}
