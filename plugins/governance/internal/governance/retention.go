@@ -644,6 +644,9 @@ func (p *Plugin) executeAndRecord(ctx context.Context, s sdk.Scope, o runOptions
 	if err != nil {
 		return Execution{}, err
 	}
+	// From here on the run is recorded whatever becomes of the request
+	// that started it (a deadline that passed mid-run).
+	ctx = context.WithoutCancel(ctx)
 	rep.ExecutionID = uuid.NewString()
 	payload, err := json.Marshal(rep)
 	if err != nil {
@@ -654,7 +657,7 @@ func (p *Plugin) executeAndRecord(ctx context.Context, s sdk.Scope, o runOptions
 	// the signing error in the audit log and the execution marked failed.
 	// Signed even when the request that started it has ended (its
 	// deadline passed mid-run): what was done is on record either way.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	sig, serr := s.Host().Sign(sctx, SignPurposeExecution, payload)
 	cancel()
 	ex := Execution{ID: rep.ExecutionID, Trigger: rep.Trigger, DryRun: rep.DryRun, ScheduledFor: rep.ScheduledFor, Status: rep.Status,
