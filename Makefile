@@ -52,6 +52,7 @@ fuzz: ## Run each fuzz test for 30 s
 	cd plugins/messaging && $(GO) test ./internal/richtext -run '^$$' -fuzz FuzzSanitize -fuzztime 30s
 	cd plugins/commerce && $(GO) test ./internal/commerce -run '^$$' -fuzz FuzzWebhookIntake -fuzztime 30s
 	cd plugins/telemetry && $(GO) test ./internal/telemetry -run '^$$' -fuzz FuzzParseStatement -fuzztime 30s
+	cd plugins/governance && $(GO) test ./internal/governance -run '^$$' -fuzz FuzzDueSlot -fuzztime 30s
 
 .PHONY: bench
 bench: ## Measure the kernel against same-run baselines (own Postgres, kernel, plugins; ~12 min, 8 of them the telemetry group seeding 10 million statements): table + bench/results.json

@@ -21,5 +21,16 @@
 #   }
 # }
 #
+# A plugin that needs a privileged host service names it; the governance
+# plugin needs three (docs/governance.md):
+#
+# plugin "governance" {
+#   path               = "bin/plugins/governance"
+#   version            = "0.1.0"
+#   sha256             = "<64 hex characters>"
+#   enabled_by_default = true
+#   capabilities       = ["retention", "grants", "sign"]
+# }
+#
 # Then start the kernel, or POST /api/v1/plugins/reload (or send SIGHUP) to a
 # running one. README.md ("Plugins and plugins.hcl") explains each field.

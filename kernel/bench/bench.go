@@ -46,8 +46,10 @@ func Main(args []string) int {
 	fs.BoolVar(&o.Smoke, "smoke", false, "quick check that every measurement runs (figures meaningless; writes no results unless -out is given)")
 	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each measured HTTP load")
 	fs.IntVar(&o.Rounds, "rounds", 2, "interleaved rounds of compared loads (the best of each counts)")
-	fs.StringVar(&only, "only", "", "comma-separated groups to run: http, concurrency, rpc, micro, events, lifecycle, mem, streams, tenants, plugins, dbread, webhook, blob, privacy, telemetry, messaging, retention, tracing")
+	fs.StringVar(&only, "only", "", "comma-separated groups to run: http, concurrency, rpc, micro, events, lifecycle, mem, streams, tenants, plugins, dbread, webhook, blob, privacy, telemetry, messaging, retention, governance, tracing")
 	fs.IntVar(&telemetryEvents, "telemetry-events", telemetryEvents, "statements in the table for telemetry.aggregate_courses")
+	fs.IntVar(&governanceStatements, "governance-statements", governanceStatements, "expired telemetry statements of governance.retention_execution")
+	fs.IntVar(&governancePosts, "governance-posts", governancePosts, "expired messaging posts of governance.retention_execution")
 	fs.StringVar(&o.Profile, "profile", "", "write CPU profiles of the kernel and the probe plugin under the no-op load to this directory")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "the kernel's log level")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the scratch directory (kernel log, plugins.hcl)")
@@ -172,6 +174,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		{"telemetry", func() ([]Row, error) { return e.telemetryRows(ctx) }},
 		{"messaging", func() ([]Row, error) { return e.messagingRows(ctx) }},
 		{"retention", func() ([]Row, error) { return e.retentionRows(ctx) }},
+		{"governance", func() ([]Row, error) { return e.governanceRows(ctx) }},
 		// Last: a second kernel joins the database.
 		{"tracing", func() ([]Row, error) { return e.tracingRows(ctx) }},
 	}
@@ -205,7 +208,7 @@ func (o Options) wants(group string) bool {
 
 // order puts rows in the order.
 func order(rows []Row) []Row {
-	prefixes := []string{"http.kernel_route", "http.plugin_noop", "http.plugin_db_read", "http.webhook_intake", "trace.", "rpc.", "authz.", "authn.", "events.", "plugins.", "mem.", "scale.tenants", "scale.plugins", "scale.concurrency", "blob.", "privacy.", "telemetry.", "messaging.", "retention."}
+	prefixes := []string{"http.kernel_route", "http.plugin_noop", "http.plugin_db_read", "http.webhook_intake", "trace.", "rpc.", "authz.", "authn.", "events.", "plugins.", "mem.", "scale.tenants", "scale.plugins", "scale.concurrency", "blob.", "privacy.", "telemetry.", "messaging.", "retention.", "governance."}
 	rank := func(name string) int {
 		for i, p := range prefixes {
 			if strings.HasPrefix(name, p) {

@@ -44,7 +44,7 @@ func TestSmoke(t *testing.T) {
 	}
 	rows, err := Run(ctx, Options{
 		Root: root, Smoke: true, Duration: 200 * time.Millisecond, Rounds: 1, LogLevel: "warn", Log: log,
-		Only: []string{"mem", "streams", "http", "rpc", "events", "blob", "privacy", "telemetry", "messaging", "retention", "tracing"},
+		Only: []string{"mem", "streams", "http", "rpc", "events", "blob", "privacy", "telemetry", "messaging", "retention", "governance", "tracing"},
 	})
 	require.NoError(t, err)
 	want := []string{
@@ -57,7 +57,7 @@ func TestSmoke(t *testing.T) {
 		"blob.put_throughput", "blob.get_throughput", "privacy.erase_one_of_10000", "privacy.offboard_1000",
 		"telemetry.ingest", "telemetry.aggregate_courses", "telemetry.rollup_backlog",
 		"messaging.fanout_emails_per_s", "messaging.fanout_send_emails_per_s", "messaging.sse_latency_p50", "messaging.sse_latency_p99",
-		"retention.telemetry_partitions", "retention.messaging_posts"}
+		"retention.telemetry_partitions", "retention.messaging_posts", "governance.retention_execution"}
 	var got []string
 	for _, r := range rows {
 		got = append(got, r.Name)

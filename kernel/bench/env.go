@@ -37,12 +37,13 @@ type env struct {
 	pool    *pgxpool.Pool
 	cluster *pgcluster.Cluster
 
-	kernelBin string
-	plugins   map[string]built // by build name: "scale" (name from plugins.hcl), "sink", "sinkb" (batched)
-	courses   *built           // the courses plugin, when plugins/courses builds
-	commerce  *built           // the commerce plugin, when plugins/commerce builds
-	telemetry *built           // the telemetry plugin, when plugins/telemetry builds
-	messaging *built           // the messaging plugin, when plugins/messaging builds
+	kernelBin  string
+	plugins    map[string]built // by build name: "scale" (name from plugins.hcl), "sink", "sinkb" (batched)
+	courses    *built           // the courses plugin, when plugins/courses builds
+	commerce   *built           // the commerce plugin, when plugins/commerce builds
+	telemetry  *built           // the telemetry plugin, when plugins/telemetry builds
+	messaging  *built           // the messaging plugin, when plugins/messaging builds
+	governance *built           // the governance plugin, when plugins/governance builds
 
 	kernel *process
 	url    string // http://127.0.0.1:port
@@ -247,7 +248,7 @@ func (e *env) build(ctx context.Context) error {
 		}
 	}
 	telemetryDir := filepath.Join(root, "plugins", "telemetry")
-	if _, err := os.Stat(filepath.Join(telemetryDir, "go.mod")); err == nil && (e.opts.wants("telemetry") || e.opts.wants("retention")) {
+	if _, err := os.Stat(filepath.Join(telemetryDir, "go.mod")); err == nil && (e.opts.wants("telemetry") || e.opts.wants("retention") || e.opts.wants("governance")) {
 		path := filepath.Join(e.dir, "plugins", "telemetry")
 		if err := goBuild(ctx, telemetryDir, path, ".", "-trimpath"); err != nil {
 			e.printf("the telemetry plugin does not build; the telemetry rows are skipped: %v", err)
@@ -262,6 +263,15 @@ func (e *env) build(ctx context.Context) error {
 			e.printf("the messaging plugin does not build; messaging.* is skipped: %v", err)
 		} else if b, err := checksum(path); err == nil {
 			e.messaging = &b
+		}
+	}
+	governanceDir := filepath.Join(root, "plugins", "governance")
+	if _, err := os.Stat(filepath.Join(governanceDir, "go.mod")); err == nil && e.opts.wants("governance") {
+		path := filepath.Join(e.dir, "plugins", "governance")
+		if err := goBuild(ctx, governanceDir, path, ".", "-trimpath"); err != nil {
+			e.printf("the governance plugin does not build; governance.* is skipped: %v", err)
+		} else if b, err := checksum(path); err == nil {
+			e.governance = &b
 		}
 	}
 	e.printf("built the kernel and plugins (%s)", time.Since(start).Round(time.Millisecond))
