@@ -52,7 +52,7 @@ func TestDevPluginsFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "greeter")
-	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n[ \"$1\" = manifest ] && echo '{\"Name\":\"greeter\",\"Version\":\"1.2.3\"}'\n"), 0o755))
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n[ \"$1\" = manifest ] && echo '{\"Name\":\"greeter\",\"Version\":\"1.2.3\",\"capabilities\":[\"storage\",\"sign\"]}'\n"), 0o755))
 	sum, err := fileSHA256(bin)
 	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), "plugins.hcl")
@@ -66,6 +66,7 @@ func TestDevPluginsFile(t *testing.T) {
 	require.Contains(t, string(hcl), `sha256             = "`+sum+`"`)
 	require.Contains(t, string(hcl), `path               = "`+bin+`"`)
 	require.Contains(t, string(hcl), `config             = { greeting = "hi" }`, "the operator's configuration given for it")
+	require.Contains(t, string(hcl), `capabilities       = ["sign"]`, "the privileged capabilities its manifest declares, allowed for the demo")
 
 	names, err = writeDevPluginsFile(context.Background(), filepath.Join(dir, "none"), file, nil)
 	require.NoError(t, err, "a missing directory is no plugins")

@@ -10,15 +10,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edulure/edulure/sdk/wire"
 )
 
 // writeDevPluginsFile writes a plugins.hcl listing every plugin binary in
 // dir, each enabled by default, with its name and version read from the
 // binary itself (`<binary> manifest`) and its SHA-256, and the operator's
-// configuration configs names for it (an HCL object), if any. It returns
+// configuration configs names for it (an HCL object), if any. The
+// privileged capabilities a manifest declares (retention, grants, sign) are
+// allowed: the demo trusts the binaries it built itself, where a
+// production plugins.hcl lists them by hand (docs/security.md). It returns
 // the names.
 func writeDevPluginsFile(ctx context.Context, dir, file string, configs map[string]string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
@@ -37,7 +44,7 @@ func writeDevPluginsFile(ctx context.Context, dir, file string, configs map[stri
 		if err != nil {
 			return nil, err
 		}
-		name, version, err := readManifest(ctx, path)
+		name, version, caps, err := readManifest(ctx, path)
 		if err != nil {
 			return nil, fmt.Errorf("plugin binary %s: %w", path, err)
 		}
@@ -46,6 +53,15 @@ func writeDevPluginsFile(ctx context.Context, dir, file string, configs map[stri
 			return nil, err
 		}
 		fmt.Fprintf(&b, "plugin %q {\n  path               = %q\n  version            = %q\n  sha256             = %q\n  enabled_by_default = true\n", name, path, version, sum)
+		var allowed []string
+		for _, c := range caps {
+			if slices.Contains(wire.PrivilegedCapabilities, c) {
+				allowed = append(allowed, strconv.Quote(c))
+			}
+		}
+		if len(allowed) > 0 {
+			fmt.Fprintf(&b, "  capabilities       = [%s]\n", strings.Join(allowed, ", "))
+		}
 		if c := configs[name]; c != "" {
 			fmt.Fprintf(&b, "  config             = %s\n", c)
 		}
@@ -55,18 +71,21 @@ func writeDevPluginsFile(ctx context.Context, dir, file string, configs map[stri
 	return names, os.WriteFile(file, []byte(b.String()), 0o644)
 }
 
-func readManifest(ctx context.Context, path string) (name, version string, err error) {
+func readManifest(ctx context.Context, path string) (name, version string, capabilities []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, path, "manifest").Output()
 	if err != nil {
-		return "", "", fmt.Errorf("reading its manifest (%s manifest): %w", path, err)
+		return "", "", nil, fmt.Errorf("reading its manifest (%s manifest): %w", path, err)
 	}
-	var m struct{ Name, Version string }
+	var m struct {
+		Name, Version string
+		Capabilities  []string `json:"capabilities"`
+	}
 	if err := json.Unmarshal(out, &m); err != nil {
-		return "", "", fmt.Errorf("its manifest is not JSON: %w", err)
+		return "", "", nil, fmt.Errorf("its manifest is not JSON: %w", err)
 	}
-	return m.Name, m.Version, nil
+	return m.Name, m.Version, m.Capabilities, nil
 }
 
 func fileSHA256(path string) (string, error) {
