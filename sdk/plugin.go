@@ -187,8 +187,9 @@ func (r Route) Key() string { return r.Method + " " + r.Path }
 type Permission struct {
 	Name        string
 	Description string
-	// DefaultRoles are the built-in roles (admin, instructor, learner)
-	// granted it unless an institution changes its roles.
+	// DefaultRoles are the built-in roles (admin, instructor, learner,
+	// compliance_officer, auditor) granted it unless an institution changes
+	// its roles. (compliance_officer and auditor: Since v1.3.)
 	DefaultRoles []string
 }
 

@@ -43,7 +43,7 @@ var (
 	// Methods are the HTTP methods a route may use.
 	Methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 	// BuiltinRoles are the roles every institution has.
-	BuiltinRoles = []string{"admin", "instructor", "learner"}
+	BuiltinRoles = []string{"admin", "instructor", "learner", "compliance_officer", "auditor"}
 	// ReservedResources are the first path segments after /api/v1/ that
 	// belong to the kernel.
 	ReservedResources = []string{"auth", "me", "tenants", "tenant", "plugins", "admin", "events", "jobs", "blobs"}

@@ -14,10 +14,16 @@ const (
 	RoleAdmin      = "admin"
 	RoleInstructor = "instructor"
 	RoleLearner    = "learner"
+	// RoleComplianceOfficer runs the institution's compliance: audit,
+	// access reviews, personal data requests, and the permissions plugins
+	// such as governance give it; admins assign it (delegation).
+	RoleComplianceOfficer = "compliance_officer"
+	// RoleAuditor reads what the compliance officer does, changing nothing.
+	RoleAuditor = "auditor"
 )
 
 // BuiltinRoles lists the built-in roles in display order.
-var BuiltinRoles = []string{RoleAdmin, RoleInstructor, RoleLearner}
+var BuiltinRoles = []string{RoleAdmin, RoleInstructor, RoleLearner, RoleComplianceOfficer, RoleAuditor}
 
 // Permission is one named permission with the built-in roles granted it by default.
 type Permission struct {
@@ -35,17 +41,17 @@ var PermissionName = wire.PermissionName
 var KernelPermissions = []Permission{
 	{Name: "tenancy.settings.read", Description: "Read the institution's settings", Defaults: []string{RoleAdmin, RoleInstructor, RoleLearner}},
 	{Name: "tenancy.settings.update", Description: "Change the institution's settings (name, self-signup, MFA policy)", Defaults: []string{RoleAdmin}},
-	{Name: "tenancy.member.read", Description: "List members and their roles", Defaults: []string{RoleAdmin, RoleInstructor}},
+	{Name: "tenancy.member.read", Description: "List members and their roles", Defaults: []string{RoleAdmin, RoleInstructor, RoleComplianceOfficer, RoleAuditor}},
 	{Name: "tenancy.member.invite", Description: "Invite people by email and manage invitations", Defaults: []string{RoleAdmin}},
 	{Name: "tenancy.member.update", Description: "Change a member's roles", Defaults: []string{RoleAdmin}},
 	{Name: "tenancy.member.remove", Description: "Remove a member from the institution", Defaults: []string{RoleAdmin}},
-	{Name: "tenancy.role.read", Description: "List roles and the permission catalogue", Defaults: []string{RoleAdmin}},
+	{Name: "tenancy.role.read", Description: "List roles and the permission catalogue", Defaults: []string{RoleAdmin, RoleComplianceOfficer, RoleAuditor}},
 	{Name: "tenancy.role.manage", Description: "Create, change and delete roles", Defaults: []string{RoleAdmin}},
 	{Name: "identity.apikey.read", Description: "List API keys", Defaults: []string{RoleAdmin}},
 	{Name: "identity.apikey.create", Description: "Create API keys for service accounts", Defaults: []string{RoleAdmin}},
 	{Name: "identity.apikey.revoke", Description: "Revoke API keys", Defaults: []string{RoleAdmin}},
-	{Name: "audit.log.read", Description: "Read and verify the institution's audit log", Defaults: []string{RoleAdmin}},
-	{Name: "tenancy.grant.read", Description: "List the institution's grants (members and their roles, custom roles, API keys) with orphans marked, for access reviews", Defaults: []string{RoleAdmin}},
+	{Name: "audit.log.read", Description: "Read and verify the institution's audit log", Defaults: []string{RoleAdmin, RoleComplianceOfficer, RoleAuditor}},
+	{Name: "tenancy.grant.read", Description: "List the institution's grants (members and their roles, custom roles, API keys) with orphans marked, for access reviews", Defaults: []string{RoleAdmin, RoleComplianceOfficer, RoleAuditor}},
 	{Name: "tenancy.plugin.read", Description: "List the plugins installed and their settings for the institution", Defaults: []string{RoleAdmin, RoleInstructor}},
 	{Name: "tenancy.plugin.manage", Description: "Enable, disable and configure plugins for the institution", Defaults: []string{RoleAdmin}},
 	{Name: "tenancy.event.read", Description: "List the institution's events and their deliveries to plugins", Defaults: []string{RoleAdmin}},
@@ -54,9 +60,9 @@ var KernelPermissions = []Permission{
 	{Name: "tenancy.job.read", Description: "List jobs and the institution's job runs", Defaults: []string{RoleAdmin}},
 	{Name: "tenancy.job.run", Description: "Start a plugin's per-institution job on demand", Defaults: []string{RoleAdmin}},
 	{Name: "privacy.export.self", Description: "Ask for an export of my own personal data in the institution, and download it", Defaults: []string{RoleAdmin, RoleInstructor, RoleLearner}},
-	{Name: "privacy.export.manage", Description: "Export a member's personal data; see and download the institution's exports", Defaults: []string{RoleAdmin}},
+	{Name: "privacy.export.manage", Description: "Export a member's personal data; see and download the institution's exports", Defaults: []string{RoleAdmin, RoleComplianceOfficer}},
 	{Name: "privacy.erasure.self", Description: "Ask for my own erasure from the institution (it runs after the institution's cool-off, and can be cancelled until then)", Defaults: []string{RoleAdmin, RoleInstructor, RoleLearner}},
-	{Name: "privacy.erasure.manage", Description: "Erase a member's personal data from the institution; see, cancel and resume erasure requests", Defaults: []string{RoleAdmin}},
+	{Name: "privacy.erasure.manage", Description: "Erase a member's personal data from the institution; see, cancel and resume erasure requests", Defaults: []string{RoleAdmin, RoleComplianceOfficer}},
 	{Name: "platform.event.read", Description: "List every event and delivery (platform operators)"},
 	{Name: "platform.event.replay", Description: "Deliver any dead-lettered or past event again (platform operators)"},
 	{Name: "platform.event.data.read", Description: "Read the data of any event (platform operators)"},

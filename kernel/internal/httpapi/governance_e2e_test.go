@@ -173,7 +173,7 @@ func TestGrantsAndSignaturesThroughTheKernel(t *testing.T) {
 	_, err := b.pool.Exec(context.Background(), `UPDATE kernel.api_keys SET created_by = $1 WHERE id = $2`, a.instructorID, key.str("id"))
 	require.NoError(t, err)
 	ok(b.do("DELETE", "/api/v1/tenant/members/"+a.instructorID, a.admin, nil), 204)
-	ok(b.do("PUT", "/api/v1/tenant/roles/auditor", a.admin, map[string]any{"description": "Reads the log", "permissions": []string{"audit.log.read"}}), 200)
+	ok(b.do("PUT", "/api/v1/tenant/roles/log_reader", a.admin, map[string]any{"description": "Reads the log", "permissions": []string{"audit.log.read"}}), 200)
 
 	grants := func(token string) map[string]map[string]any {
 		t.Helper()
@@ -193,7 +193,7 @@ func TestGrantsAndSignaturesThroughTheKernel(t *testing.T) {
 	k := gs["api_key:"+key.str("id")]
 	require.Equal(t, true, k["orphan"], "%v", k)
 	require.Contains(t, k["orphan_reason"], "no longer a member")
-	require.Equal(t, true, gs["custom_role:auditor"]["orphan"])
+	require.Equal(t, true, gs["custom_role:log_reader"]["orphan"])
 	require.Equal(t, false, gs["membership:"+a.adminID]["orphan"])
 
 	// The kernel's own route, permission-checked.
@@ -217,7 +217,7 @@ func TestGrantsAndSignaturesThroughTheKernel(t *testing.T) {
 	require.True(t, found, "the revocation is in the audit log, naming the plugin")
 	ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, map[string]any{"kind": "membership", "id": other.learnerID}), 404)
 	ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, map[string]any{"kind": "membership", "id": a.adminID}), 409) // the last admin
-	ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, map[string]any{"kind": "custom_role", "id": "auditor"}), 204)
+	ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, map[string]any{"kind": "custom_role", "id": "log_reader"}), 204)
 	ok(b.do("POST", "/api/v1/govt/gov/revoke", a.admin, map[string]any{"kind": "planet", "id": "x"}), 422)
 
 	// A custom role holding a permission the admin lacks cannot be revoked

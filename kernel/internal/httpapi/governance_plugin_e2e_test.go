@@ -47,11 +47,11 @@ func TestGovernancePluginEndToEnd(t *testing.T) {
 		return r
 	}
 
-	// Delegation: the instructor becomes compliance officer, the learner auditor.
-	officerPerms := []string{"governance.evidence.read", "governance.evidence.manage", "governance.retention.read", "governance.retention.manage",
-		"governance.review.read", "governance.review.manage", "governance.review.attest", "governance.erasure.read"}
-	b.grantRole(a, a.instructorID, "compliance_officer", []string{"instructor"}, officerPerms)
-	b.grantRole(a, a.learnerID, "auditor", []string{"learner"}, []string{"governance.evidence.read", "governance.retention.read", "governance.review.read", "governance.erasure.read"})
+	// Delegation: the instructor becomes compliance officer, the learner
+	// auditor; the built-in roles hold governance's permissions by default.
+	for id, roles := range map[string][]string{a.instructorID: {"instructor", "compliance_officer"}, a.learnerID: {"learner", "auditor"}} {
+		ok(b.do("PUT", "/api/v1/tenant/members/"+id+"/roles", a.admin, map[string]any{"roles": roles}), 200)
+	}
 	officer, auditor := b.login("instructor@uni.test", "uni"), b.login("learner@uni.test", "uni")
 	requireProblem(t, b.do("POST", "/api/v1/governance/incidents", auditor, map[string]any{"title": "x"}), 403, "permission-denied")
 

@@ -360,9 +360,11 @@ func (s *Server) revokeInvitation(c echo.Context) error {
 }
 
 var roleDescriptions = map[string]string{
-	authz.RoleAdmin:      "Runs the institution: members, roles, settings, keys and audit",
-	authz.RoleInstructor: "Teaches: authors courses and grades learners",
-	authz.RoleLearner:    "Learns: enrols, studies and submits work",
+	authz.RoleAdmin:             "Runs the institution: members, roles, settings, keys and audit",
+	authz.RoleInstructor:        "Teaches: authors courses and grades learners",
+	authz.RoleLearner:           "Learns: enrols, studies and submits work",
+	authz.RoleComplianceOfficer: "Runs compliance: audit, access reviews, personal data requests, retention and evidence (admins assign it)",
+	authz.RoleAuditor:           "Reads the audit log, grants and compliance records; changes nothing",
 }
 
 func (s *Server) listRoles(c echo.Context) error {

@@ -2,8 +2,8 @@
 # root) treats the governance plugin's permissions, with the default grants
 # the plugin's manifest declares (data.edulure.defaults in data.json,
 # generated from the manifest and checked current by
-# internal/governance/policy_test.go), and the two roles docs/governance.md
-# suggests an institution defines: compliance_officer and auditor.
+# internal/governance/policy_test.go), including the built-in roles
+# compliance_officer and auditor.
 # Run with the plugin's tests, or: opa test policies/ plugins/governance/policies/
 package governance.authz_test
 
@@ -18,10 +18,9 @@ all_permissions := ["governance.evidence.read", "governance.evidence.manage", "g
 
 read_permissions := ["governance.evidence.read", "governance.retention.read", "governance.review.read", "governance.erasure.read"]
 
-roles := {"t1": {"roles": {
-	"compliance_officer": {p: true | some p in all_permissions},
-	"auditor": {p: true | some p in read_permissions},
-}}}
+# An institution that narrowed its auditor role: the auditor there reads
+# no evidence.
+narrowed := {"t1": {"roles": {"auditor": {p: true | some p in read_permissions; p != "governance.evidence.read"}}}}
 
 test_admin_holds_everything if {
 	every perm in all_permissions {
@@ -38,24 +37,28 @@ test_instructor_and_learner_hold_nothing if {
 	}
 }
 
-test_compliance_officer_delegated if {
+# The built-in compliance officer holds all of it by default (admins
+# delegate by assigning the role).
+test_compliance_officer_by_default if {
 	every perm in all_permissions {
-		authz.allow with input as as_role("compliance_officer", perm) with data.edulure.tenants as roles
+		authz.allow with input as as_role("compliance_officer", perm)
 	}
 }
 
 test_auditor_reads_only if {
 	every perm in read_permissions {
-		authz.allow with input as as_role("auditor", perm) with data.edulure.tenants as roles
+		authz.allow with input as as_role("auditor", perm)
 	}
 	every perm in ["governance.evidence.manage", "governance.retention.manage", "governance.review.manage", "governance.review.attest"] {
-		not authz.allow with input as as_role("auditor", perm) with data.edulure.tenants as roles
+		not authz.allow with input as as_role("auditor", perm)
 	}
 }
 
-# The roles are the institution's: another institution's auditor is nobody here.
+# A role an institution changes is changed there only.
 test_roles_stay_in_their_institution if {
-	not authz.allow with input as object.union(as_role("auditor", "governance.evidence.read"), {"tenant": "t2"}) with data.edulure.tenants as roles
+	not authz.allow with input as as_role("auditor", "governance.evidence.read") with data.edulure.tenants as narrowed
+	authz.allow with input as as_role("auditor", "governance.retention.read") with data.edulure.tenants as narrowed
+	authz.allow with input as object.union(as_role("auditor", "governance.evidence.read"), {"tenant": "t2"}) with data.edulure.tenants as narrowed
 }
 
 test_other_institution_resource_denied if {

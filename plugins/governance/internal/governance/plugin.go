@@ -36,8 +36,9 @@ const (
 	PermErasureRead     = "governance.erasure.read"     // read erasure receipts
 )
 
-// ComplianceOfficerPermissions and AuditorPermissions are the two roles
-// docs/governance.md suggests an institution defines.
+// ComplianceOfficerPermissions and AuditorPermissions are what the
+// built-in roles compliance_officer and auditor hold of the plugin's
+// permissions by default (besides admin, which holds them all).
 var (
 	ComplianceOfficerPermissions = []string{PermEvidenceRead, PermEvidenceManage, PermRetentionRead, PermRetentionManage,
 		PermReviewRead, PermReviewManage, PermReviewAttest, PermErasureRead}
@@ -110,14 +111,14 @@ func (p *Plugin) Manifest() sdk.Manifest {
 		Description:  "Governance: evidence archive with chain of custody, retention policies and legal holds with signed executions, access reviews, erasure receipts.",
 		Capabilities: p.capabilities(),
 		Permissions: []sdk.Permission{
-			{Name: PermEvidenceRead, Description: "Read incidents and evidence; download and export it (each recorded in the chain of custody).", DefaultRoles: []string{"admin"}},
-			{Name: PermEvidenceManage, Description: "Open incidents and add evidence.", DefaultRoles: []string{"admin"}},
-			{Name: PermRetentionRead, Description: "Read retention policies, legal holds and executions; run dry runs.", DefaultRoles: []string{"admin"}},
-			{Name: PermRetentionManage, Description: "Set retention policies and legal holds; execute retention.", DefaultRoles: []string{"admin"}},
-			{Name: PermReviewRead, Description: "Read access review campaigns and their reports.", DefaultRoles: []string{"admin"}},
-			{Name: PermReviewManage, Description: "Start and close access review campaigns; apply their revocations.", DefaultRoles: []string{"admin"}},
-			{Name: PermReviewAttest, Description: "Attest keep or revoke for grants under review (never one's own).", DefaultRoles: []string{"admin"}},
-			{Name: PermErasureRead, Description: "Read the signed receipts of completed erasures.", DefaultRoles: []string{"admin"}},
+			{Name: PermEvidenceRead, Description: "Read incidents and evidence; download and export it (each recorded in the chain of custody).", DefaultRoles: []string{"admin", "compliance_officer", "auditor"}},
+			{Name: PermEvidenceManage, Description: "Open incidents and add evidence.", DefaultRoles: []string{"admin", "compliance_officer"}},
+			{Name: PermRetentionRead, Description: "Read retention policies, legal holds and executions; run dry runs.", DefaultRoles: []string{"admin", "compliance_officer", "auditor"}},
+			{Name: PermRetentionManage, Description: "Set retention policies and legal holds; execute retention.", DefaultRoles: []string{"admin", "compliance_officer"}},
+			{Name: PermReviewRead, Description: "Read access review campaigns and their reports.", DefaultRoles: []string{"admin", "compliance_officer", "auditor"}},
+			{Name: PermReviewManage, Description: "Start and close access review campaigns; apply their revocations.", DefaultRoles: []string{"admin", "compliance_officer"}},
+			{Name: PermReviewAttest, Description: "Attest keep or revoke for grants under review (never one's own).", DefaultRoles: []string{"admin", "compliance_officer"}},
+			{Name: PermErasureRead, Description: "Read the signed receipts of completed erasures.", DefaultRoles: []string{"admin", "compliance_officer", "auditor"}},
 		},
 		Routes:       routes,
 		Publishes:    publishedEvents,
