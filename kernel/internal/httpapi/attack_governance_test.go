@@ -132,6 +132,9 @@ func TestAttackGovernanceRoutes(t *testing.T) {
 	aSealed := aSealedTicket.str("item", "id")
 	ok(b.do("POST", gov+"evidence/"+aSealed+"/seal", officer, nil), 200)
 	aClosedInc := ok(b.do("POST", gov+"incidents", officer, map[string]any{"title": "Done"}), 201).str("id")
+	aLateTicket := declare(officer, aClosedInc, content)
+	require.Equal(t, 201, put(aLateTicket.str("upload_url"), content))
+	aLate := aLateTicket.str("item", "id")
 	ok(b.do("POST", gov+"incidents/"+aClosedInc+"/close", officer, nil), 200)
 	aReleased := ok(b.do("POST", gov+"retention/holds", officer, map[string]any{"kind": "tenant", "reason": "Audit"}), 201).str("id")
 	ok(b.do("POST", gov+"retention/holds/"+aReleased+"/release", officer, nil), 200)
@@ -279,6 +282,7 @@ func TestAttackGovernanceRoutes(t *testing.T) {
 		{name: "seal twice", method: "POST", path: gov + "evidence/" + aSealed + "/seal", token: officer, status: 409, code: "evidence-sealed"},
 		{name: "content before the upload", method: "GET", path: gov + "evidence/" + aPending + "/content", token: officer, status: 409, code: "evidence-not-sealed"},
 		{name: "evidence for a closed incident", method: "POST", path: gov + "incidents/" + aClosedInc + "/evidence", token: officer, body: okEvidence, status: 409, code: "incident-closed"},
+		{name: "seal after the incident closed", method: "POST", path: gov + "evidence/" + aLate + "/seal", token: officer, status: 409, code: "incident-closed"},
 		{name: "close an incident twice", method: "POST", path: gov + "incidents/" + aClosedInc + "/close", token: officer, status: 409, code: "incident-closed"},
 		{name: "release a hold twice", method: "POST", path: gov + "retention/holds/" + aReleased + "/release", token: officer, status: 409, code: "hold-released"},
 		{name: "attest on a closed campaign", method: "POST", path: gov + "reviews/" + aClosedCamp + "/items/" + aClosedItem + "/attest", token: a.admin, body: map[string]any{"decision": "revoke"}, status: 409, code: "review-closed"},

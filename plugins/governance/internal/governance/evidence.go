@@ -296,7 +296,8 @@ func (p *Plugin) declareEvidence(ctx context.Context, req *sdk.Request) (*sdk.Re
 	var item EvidenceItem
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		var status string
-		if err := tx.QueryRow(ctx, `SELECT status FROM incidents WHERE id = $1`, incidentID).Scan(&status); err != nil {
+		// FOR SHARE: a close waits for this declaration, or this sees it.
+		if err := tx.QueryRow(ctx, `SELECT status FROM incidents WHERE id = $1 FOR SHARE`, incidentID).Scan(&status); err != nil {
 			return err
 		}
 		if status != "open" {
@@ -370,6 +371,18 @@ func (p *Plugin) sealEvidence(ctx context.Context, req *sdk.Request) (*sdk.Respo
 			Detail: fmt.Sprintf("the uploaded file's SHA-256 is %s (%d bytes), not the declared %s: it was removed; upload the declared file", obj.SHA256, obj.Size, deref(item.DeclaredSHA256))})
 	}
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		// A closed incident takes no more evidence, an item declared
+		// before the close included: it stays unsealed (listed as such in
+		// the incident's export).
+		if item.IncidentID != nil {
+			var status string
+			if err := tx.QueryRow(ctx, `SELECT status FROM incidents WHERE id = $1 FOR SHARE`, *item.IncidentID).Scan(&status); err != nil {
+				return err
+			}
+			if status != "open" {
+				return sdk.Errorf(sdk.ErrConflict, "incident %s is closed: it takes no more evidence, so item %s stays unsealed", *item.IncidentID, id).WithCode("incident-closed")
+			}
+		}
 		var err error
 		item, err = scanItem(tx.QueryRow(ctx, `UPDATE evidence_items SET state = 'stored', sha256 = $2, size = $3, stored_at = now()
 			WHERE id = $1 AND state = 'pending' RETURNING `+itemColumns, id, obj.SHA256, obj.Size))
