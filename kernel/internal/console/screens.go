@@ -343,7 +343,7 @@ func (c *Console) visibleScreens(q *req) []*screen {
 			enabled[str(p["name"])] = true
 		}
 	}
-	perms := strs(q.get("/api/v1/me/permissions").Body["permissions"])
+	perms := q.permissions()
 	var out []*screen
 	for _, s := range c.allScreens(q) {
 		if enabled[s.Plugin] && (s.Perm == "" || slices.Contains(perms, s.Perm)) {
