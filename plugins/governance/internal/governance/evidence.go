@@ -741,6 +741,19 @@ func (p *Plugin) storeEvidence(ctx context.Context, s sdk.Scope, kind, title, co
 // storeEvidenceAs is storeEvidence under a given item ID: done again with
 // the same ID and content (a redelivered event), it stores nothing twice.
 func (p *Plugin) storeEvidenceAs(ctx context.Context, s sdk.Scope, id, kind, title, contentType string, body []byte, by string, requestID string) (string, error) {
+	err := s.Tx(ctx, func(tx pgx.Tx) error {
+		return fileEvidence(ctx, tx, s, id, kind, title, contentType, body, by, requestID)
+	})
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// fileEvidence stores body as the sealed item id, in tx: the object
+// (written once), the row and its "added" custody link. Done again with
+// the same ID and content (a redelivered event), it stores nothing twice.
+func fileEvidence(ctx context.Context, tx pgx.Tx, s sdk.Scope, id, kind, title, contentType string, body []byte, by string, requestID string) error {
 	obj, err := sdk.Storage(s).Put(ctx, objectKey(id), strings.NewReader(string(body)), sdk.PutOptions{ContentType: contentType, IfNotExists: true})
 	if errors.Is(err, sdk.ErrConflict) {
 		// Written by an earlier attempt, and written once: the row
@@ -748,18 +761,12 @@ func (p *Plugin) storeEvidenceAs(ctx context.Context, s sdk.Scope, id, kind, tit
 		obj, err = sdk.Storage(s).Stat(ctx, objectKey(id))
 	}
 	if err != nil {
-		return "", fmt.Errorf("storing %s evidence: %w", kind, err)
+		return fmt.Errorf("storing %s evidence: %w", kind, err)
 	}
-	err = s.Tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO evidence_items (id, kind, title, object_key, content_type, sha256, size, state, added_by, stored_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'stored', $8, now()) ON CONFLICT (id) DO NOTHING`, id, kind, title, objectKey(id), contentType, obj.SHA256, obj.Size, by)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		return custody(ctx, tx, id, "added", by, requestID, obj.SHA256)
-	})
-	if err != nil {
-		return "", err
+	tag, err := tx.Exec(ctx, `INSERT INTO evidence_items (id, kind, title, object_key, content_type, sha256, size, state, added_by, stored_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 'stored', $8, now()) ON CONFLICT (id) DO NOTHING`, id, kind, title, objectKey(id), contentType, obj.SHA256, obj.Size, by)
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
 	}
-	return id, nil
+	return custody(ctx, tx, id, "added", by, requestID, obj.SHA256)
 }

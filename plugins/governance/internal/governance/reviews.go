@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/sdk"
@@ -344,6 +345,11 @@ func (p *Plugin) attest(ctx context.Context, req *sdk.Request) (*sdk.Response, e
 	}
 	var it ReviewItem
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		// FOR SHARE: a close in progress is waited for (then this is
+		// refused), and a close waits for this attestation.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM review_campaigns WHERE id = $1 FOR SHARE`, campaignID); err != nil {
+			return err
+		}
 		c, err := loadCampaign(ctx, tx, campaignID)
 		if err != nil {
 			return err
@@ -494,8 +500,15 @@ func (p *Plugin) closeCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		return nil, err
 	}
 	var c Campaign
-	var items []ReviewItem
+	var evidenceID string
+	// One transaction holding the campaign's row: a concurrent close waits
+	// and then finds it closed (one report, never two), and an
+	// attestation (which shares the row) lands before the report or is
+	// refused after it.
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM review_campaigns WHERE id = $1 FOR UPDATE`, campaignID); err != nil {
+			return err
+		}
 		if c, err = loadCampaign(ctx, tx, campaignID); err != nil {
 			return err
 		}
@@ -513,48 +526,41 @@ func (p *Plugin) closeCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		if err != nil {
 			return err
 		}
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReviewItem, error) { return scanReviewItem(r) })
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	closed := utc(p.now())
-	rep := ReviewReport{Type: ReviewReportType, CampaignID: c.ID, TenantID: req.Tenant(), Title: c.Title, StartedAt: utc(c.StartedAt), ClosedAt: closed,
-		Grants: c.Grants, Orphans: c.Orphans, Kept: c.Kept, Revoke: c.Revoke, Undecided: c.Undecided, Verified: c.Verified, Failed: c.Failed,
-		Items: make([]ReviewReportItem, 0, len(items))}
-	for _, it := range items {
-		ri := ReviewReportItem{ItemID: it.ID, GrantKind: it.GrantKind, Role: it.Role, Permissions: it.Permissions, Orphan: it.Orphan,
-			OrphanReason: it.OrphanReason, Decision: "undecided", Revocation: deref(it.Revocation)}
-		if it.GrantKind == sdk.GrantAPIKey || it.GrantKind == sdk.GrantCustomRole {
-			ri.GrantID = it.GrantID
-		}
-		if it.Decision != nil {
-			ri.Decision = *it.Decision
-		}
-		rep.Items = append(rep.Items, ri)
-	}
-	payload, err := json.Marshal(rep)
-	if err != nil {
-		return nil, err
-	}
-	sig, err := req.Host().Sign(ctx, SignPurposeReview, payload)
-	if err != nil {
-		return nil, err
-	}
-	doc, _ := json.Marshal(map[string]any{"payload": json.RawMessage(payload), "signature": sig})
-	evidenceID, err := p.storeEvidence(ctx, req, "access_review", "Access review: "+c.Title, "application/json", doc, actor(req.Principal), req.RequestID)
-	if err != nil {
-		return nil, err
-	}
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE review_campaigns SET status = 'closed', closed_at = $2, closed_by = $3, evidence_id = $4 WHERE id = $1 AND status = 'open'`,
-			campaignID, closed, actor(req.Principal), evidenceID)
+		items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReviewItem, error) { return scanReviewItem(r) })
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return sdk.Errorf(sdk.ErrConflict, "access review %s was closed meanwhile", campaignID).WithCode("review-closed")
+		closed := utc(p.now())
+		rep := ReviewReport{Type: ReviewReportType, CampaignID: c.ID, TenantID: req.Tenant(), Title: c.Title, StartedAt: utc(c.StartedAt), ClosedAt: closed,
+			Grants: c.Grants, Orphans: c.Orphans, Kept: c.Kept, Revoke: c.Revoke, Undecided: c.Undecided, Verified: c.Verified, Failed: c.Failed,
+			Items: make([]ReviewReportItem, 0, len(items))}
+		for _, it := range items {
+			ri := ReviewReportItem{ItemID: it.ID, GrantKind: it.GrantKind, Role: it.Role, Permissions: it.Permissions, Orphan: it.Orphan,
+				OrphanReason: it.OrphanReason, Decision: "undecided", Revocation: deref(it.Revocation)}
+			if it.GrantKind == sdk.GrantAPIKey || it.GrantKind == sdk.GrantCustomRole {
+				ri.GrantID = it.GrantID
+			}
+			if it.Decision != nil {
+				ri.Decision = *it.Decision
+			}
+			rep.Items = append(rep.Items, ri)
+		}
+		payload, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		sig, err := req.Host().Sign(ctx, SignPurposeReview, payload)
+		if err != nil {
+			return err
+		}
+		doc, _ := json.Marshal(map[string]any{"payload": json.RawMessage(payload), "signature": sig})
+		evidenceID = uuid.NewString()
+		if err := fileEvidence(ctx, tx, req, evidenceID, "access_review", "Access review: "+c.Title, "application/json", doc, actor(req.Principal), req.RequestID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE review_campaigns SET status = 'closed', closed_at = $2, closed_by = $3, evidence_id = $4 WHERE id = $1`,
+			campaignID, closed, actor(req.Principal), evidenceID); err != nil {
+			return err
 		}
 		c, err = loadCampaign(ctx, tx, campaignID)
 		return err

@@ -2,7 +2,9 @@ package governance_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -173,4 +175,31 @@ func TestRecurringCampaigns(t *testing.T) {
 	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/reviews", nil), 200).JSON(t, &list)
 	require.Equal(t, "After the breach", list.Items[0].Title)
 	require.Nil(t, list.Items[0].ScheduledFor)
+}
+
+// Closes of one campaign racing each other: one closes it, the others are
+// 409 review-closed, and exactly one report is filed.
+func TestConcurrentCloses(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	a := newInst(t)
+	for round := 0; round < 5; round++ {
+		var c governance.Campaign
+		ok(t, h.Do(a.admin, "POST", "/api/v1/governance/reviews", map[string]any{"title": fmt.Sprintf("Race %d", round)}), 201).JSON(t, &c)
+		statuses := make([]int, 4)
+		var wg sync.WaitGroup
+		for i := range statuses {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				statuses[i] = h.Do(a.admin, "POST", "/api/v1/governance/reviews/"+c.ID+"/close", nil).Status
+			}()
+		}
+		wg.Wait()
+		slices.Sort(statuses)
+		require.Equal(t, []int{200, 409, 409, 409}, statuses)
+		var page struct{ Items []governance.EvidenceItem }
+		ok(t, h.Do(a.admin, "GET", "/api/v1/governance/evidence?kind=access_review&limit=100", nil), 200).JSON(t, &page)
+		require.Len(t, page.Items, round+1, "one report per campaign")
+	}
 }
