@@ -426,4 +426,27 @@ func TestAttackGovernanceRoutes(t *testing.T) {
 	require.Equal(t, "succeeded", ex.str("status"), "%s", ex.Raw)
 	require.GreaterOrEqual(t, ex.get("affected").(float64), float64(10), "%s", ex.Raw)
 	require.Equal(t, 20, heldRows(), "no held row deleted, whatever arrived meanwhile")
+
+	// Two admins revoking each other through a review: the institution
+	// keeps one.
+	_, second := b.joinByInvitation(a, "second.admin@uni.test", "Second Admin")
+	ok(b.do("PUT", "/api/v1/tenant/members/"+second+"/roles", a.admin, map[string]any{"roles": []string{"admin"}}), 200)
+	second2 := b.login("second.admin@uni.test", "uni")
+	mutual := ok(b.do("POST", gov+"reviews", a.admin, map[string]any{"title": "Mutual"}), 201).str("id")
+	var mutualItems []map[string]any
+	for cursor := ""; ; {
+		page := ok(b.do("GET", gov+"reviews/"+mutual+"/items?limit=100"+cursor, a.admin, nil), 200)
+		mutualItems = append(mutualItems, page.items()...)
+		if page.str("next_cursor") == "" {
+			break
+		}
+		cursor = "&cursor=" + page.str("next_cursor")
+	}
+	campItems = mutualItems
+	ok(b.do("POST", gov+"reviews/"+mutual+"/items/"+in("membership", second)+"/attest", a.admin, map[string]any{"decision": "revoke"}), 200)
+	ok(b.do("POST", gov+"reviews/"+mutual+"/items/"+in("membership", a.adminID)+"/attest", second2, map[string]any{"decision": "revoke"}), 200)
+	applied = ok(b.do("POST", gov+"reviews/"+mutual+"/apply", a.admin, nil), 200)
+	require.EqualValues(t, 1, applied.get("campaign", "revocations_verified"), "%s", applied.Raw)
+	require.EqualValues(t, 1, applied.get("campaign", "revocations_failed"), "%s", applied.Raw)
+	require.Equal(t, 1, b.count(`SELECT count(*) FROM kernel.memberships WHERE tenant_id = $1 AND 'admin' = ANY(roles)`, a.id), "the institution keeps an admin")
 }
