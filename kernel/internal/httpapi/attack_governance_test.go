@@ -449,4 +449,22 @@ func TestAttackGovernanceRoutes(t *testing.T) {
 	require.EqualValues(t, 1, applied.get("campaign", "revocations_verified"), "%s", applied.Raw)
 	require.EqualValues(t, 1, applied.get("campaign", "revocations_failed"), "%s", applied.Raw)
 	require.Equal(t, 1, b.count(`SELECT count(*) FROM kernel.memberships WHERE tenant_id = $1 AND 'admin' = ANY(roles)`, a.id), "the institution keeps an admin")
+
+	// The governance plugin's events replayed from the start of the log:
+	// still one receipt per erasure, nothing else filed.
+	replayBefore := b.govSnapshot(other.id)
+	ok(b.do("POST", "/api/v1/events/replay", other.admin, map[string]any{"subscriber": "governance", "from_seq": 1}), 202)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Zero(c, b.count("SELECT count(*) FROM kernel.event_cursors WHERE kind = 'replay'"), "the replay is done")
+		assert.Zero(c, b.count("SELECT count(*) FROM kernel.deliveries WHERE subscriber = 'governance' AND status = 'pending'"))
+	}, patience, 50*time.Millisecond)
+	require.Equal(t, 1, b.count("SELECT count(*) FROM kernel.audit_log WHERE tenant_id = $1 AND action = 'tenancy.events.replayed'", other.id))
+	after := b.govSnapshot(other.id)
+	// The replay's own audit entry is the only change.
+	require.Equal(t, strings.Count(replayBefore, "\n"), strings.Count(after, "\n"))
+	for i, line := range strings.Split(replayBefore, "\n") {
+		if !strings.Contains(line, "kernel.audit_log") {
+			require.Equal(t, line, strings.Split(after, "\n")[i])
+		}
+	}
 }
