@@ -606,3 +606,61 @@ func TestConsoleAttacks(t *testing.T) {
 	}
 	require.Equal(t, nBefore, northState(), "a learner changed nothing")
 }
+
+// A plugin's screen offers a person only the form and the row buttons
+// whose routes they may use: a learner allowed to read the catalogue
+// sees it without the "create a course" form or a "Publish" button,
+// which an admin has; the learner's post of them anyway is the API's
+// refusal, and nothing is created.
+func TestConsoleScreensOfferOnlyWhatOneMay(t *testing.T) {
+	k := start(t, []plugin{{name: "courses", module: "plugins/courses"}})
+	k.institution("northwind")
+	admin := k.login("admin@northwind.test", "northwind")
+	status, created := k.api("POST", "/api/v1/courses", admin, map[string]any{"title": "Practical Statistics", "summary": "Numbers you can trust."})
+	require.Equal(t, 201, status, "%v", created)
+	id := created["id"].(string)
+	status, module := k.api("POST", "/api/v1/courses/"+id+"/modules", admin, map[string]any{"title": "Basics"})
+	require.Equal(t, 201, status, "%v", module)
+	status, lesson := k.api("POST", "/api/v1/courses/"+id+"/modules/"+module["id"].(string)+"/lessons", admin,
+		map[string]any{"title": "Means", "body": "# Means\n\nThe average.", "estimated_minutes": 10})
+	require.Equal(t, 201, status, "%v", lesson)
+	status, published := k.api("POST", "/api/v1/courses/"+id+"/publish", admin, nil)
+	require.Less(t, status, 300, "%v", published)
+
+	const catalogue = "/console/apps/courses/courses_get_courses"
+	ab := newBrowserless(t, k)
+	signIn(t, ab, "admin@northwind.test", "northwind")
+	res, html := ab.do("GET", catalogue, nil)
+	require.Equal(t, 200, res.StatusCode, html)
+	require.Contains(t, html, "Practical Statistics")
+	require.Regexp(t, `<button type="submit" class="small secondary">Publish`, html)
+	require.Contains(t, html, `<button type="submit">Save</button>`)
+
+	// The learner may also see which plugins are on (the console shows
+	// plugin screens to those who may), and read the catalogue.
+	status, role := k.api("PUT", "/api/v1/tenant/roles/viewer", admin, map[string]any{"permissions": []string{"tenancy.plugin.read", "courses.course.read"}})
+	require.Equal(t, 200, status, "%v", role)
+	_, members := k.api("GET", "/api/v1/tenant/members", admin, nil)
+	for _, m := range members["items"].([]any) {
+		if m := m.(map[string]any); m["email"] == "learner@northwind.test" {
+			status, body := k.api("PUT", "/api/v1/tenant/members/"+m["user_id"].(string)+"/roles", admin, map[string]any{"roles": []string{"learner", "viewer"}})
+			require.Equal(t, 200, status, "%v", body)
+		}
+	}
+	lb := newBrowserless(t, k)
+	lcsrf := signIn(t, lb, "learner@northwind.test", "northwind")
+	res, html = lb.do("GET", catalogue, nil)
+	require.Equal(t, 200, res.StatusCode, html)
+	require.Contains(t, html, "Practical Statistics", "the learner reads the catalogue")
+	require.NotContains(t, html, ">Publish", "no button the learner may not use")
+	require.NotContains(t, html, `<button type="submit">Save</button>`, "no form the learner may not use")
+	require.NotContains(t, html, "/actions/")
+	// Posted anyway (the first action, whatever it is): the API refuses.
+	res, html = lb.do("POST", catalogue+"/actions/0", url.Values{"csrf": {lcsrf}, "id": {id}})
+	require.Less(t, res.StatusCode, 500, html)
+	res, html = lb.do("POST", catalogue, url.Values{"csrf": {lcsrf}, "title": {"Mine"}})
+	require.Less(t, res.StatusCode, 500, html)
+	status, list := k.api("GET", "/api/v1/courses", admin, nil)
+	require.Equal(t, 200, status)
+	require.Len(t, list["items"], 1, "the learner created no course")
+}
