@@ -561,6 +561,19 @@ func TestConsoleAttacks(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, "%s: %s", c.path, html)
 		require.Contains(t, html, `role="alert"`)
 	}
+	// NUL and bytes that are not UTF-8 in paths and queries: a 4xx page.
+	for _, page := range []string{"/console/people/%00", "/console/people/%FF", "/console/roles/%00", "/console/plugins/%00/settings", "/console/jobs/%00/x",
+		"/console/apps/%00/x", "/console/audit?cursor=%00", "/console/events?type=%FF", "/console/deliveries?status=%00", "/console/login?next=%00",
+		"/console/apps/courses/courses_get_courses?cursor=%FF"} {
+		res, html := admin.do("GET", page, nil)
+		require.Less(t, res.StatusCode, 500, "%s: %s", page, html)
+		require.Equal(t, consoleCSP, res.Header.Get("Content-Security-Policy"), page)
+	}
+	for _, path := range []string{"/console/people/%00/roles", "/console/apikeys/%FF/revoke", "/console/privacy/erasures/%00/cancel", "/console/deliveries/%00/replay",
+		"/console/jobs/x/%00/run", "/console/operator/keys/%00/retire", "/console/account/sessions/%FF/revoke"} {
+		res, html := admin.do("POST", path, url.Values{"csrf": {csrf}})
+		require.Less(t, res.StatusCode, 500, "%s: %s", path, html)
+	}
 	require.Equal(t, before, southState(), "nothing of the other institution changed")
 
 	// A learner: no admin section, no settings form, and admin actions
