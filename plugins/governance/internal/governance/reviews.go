@@ -387,8 +387,15 @@ func (p *Plugin) applyCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 	if err != nil {
 		return nil, err
 	}
-	var todo []ReviewItem
+	out := ApplyResult{Applied: []ReviewItem{}}
+	// One transaction holding the campaign's row: an attestation (which
+	// shares the row) lands before the apply reads the decisions, or
+	// after it recorded what became of them (then it is final); a second
+	// apply or a close waits.
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM review_campaigns WHERE id = $1 FOR UPDATE`, campaignID); err != nil {
+			return err
+		}
 		c, err := loadCampaign(ctx, tx, campaignID)
 		if err != nil {
 			return err
@@ -401,41 +408,43 @@ func (p *Plugin) applyCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		if err != nil {
 			return err
 		}
-		todo, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReviewItem, error) { return scanReviewItem(r) })
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := ApplyResult{Applied: []ReviewItem{}}
-	for _, it := range todo {
-		state, msg := "applied", ""
-		rerr := req.Host().RevokeGrant(ctx, req.Principal, req.Tenant(), sdk.GrantRef{Kind: it.GrantKind, ID: it.GrantID},
-			"access review "+campaignID)
-		if rerr != nil && !errors.Is(rerr, sdk.ErrNotFound) {
-			state, msg = "failed", truncate(rerr.Error(), 1000)
-		}
-		out.Applied = append(out.Applied, p.recordRevocation(ctx, req, it.ID, state, msg))
-	}
-	// Verified afterwards: the kernel no longer lists what was revoked.
-	if len(out.Applied) > 0 {
-		grants, err := req.Host().Grants(ctx, req.Tenant())
+		todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReviewItem, error) { return scanReviewItem(r) })
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for i, it := range out.Applied {
-			if deref(it.Revocation) != "applied" {
-				continue
+		for _, it := range todo {
+			state, msg := "applied", ""
+			rerr := req.Host().RevokeGrant(ctx, req.Principal, req.Tenant(), sdk.GrantRef{Kind: it.GrantKind, ID: it.GrantID},
+				"access review "+campaignID)
+			if rerr != nil && !errors.Is(rerr, sdk.ErrNotFound) {
+				state, msg = "failed", truncate(rerr.Error(), 1000)
 			}
-			still := slices.ContainsFunc(grants, func(g sdk.Grant) bool { return g.Kind == it.GrantKind && g.ID == it.GrantID })
-			state, msg := "verified", ""
-			if still {
-				state, msg = "failed", "revoked, but the kernel still lists the grant"
+			rec, err := recordRevocation(ctx, tx, it.ID, state, msg)
+			if err != nil {
+				return err
 			}
-			out.Applied[i] = p.recordRevocation(ctx, req, it.ID, state, msg)
+			out.Applied = append(out.Applied, rec)
 		}
-	}
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		// Verified afterwards: the kernel no longer lists what was revoked.
+		if len(out.Applied) > 0 {
+			grants, err := req.Host().Grants(ctx, req.Tenant())
+			if err != nil {
+				return err
+			}
+			for i, it := range out.Applied {
+				if deref(it.Revocation) != "applied" {
+					continue
+				}
+				still := slices.ContainsFunc(grants, func(g sdk.Grant) bool { return g.Kind == it.GrantKind && g.ID == it.GrantID })
+				state, msg := "verified", ""
+				if still {
+					state, msg = "failed", "revoked, but the kernel still lists the grant"
+				}
+				if out.Applied[i], err = recordRevocation(ctx, tx, it.ID, state, msg); err != nil {
+					return err
+				}
+			}
+		}
 		out.Campaign, err = loadCampaign(ctx, tx, campaignID)
 		return err
 	})
@@ -447,18 +456,10 @@ func (p *Plugin) applyCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 	return sdk.JSON(http.StatusOK, out)
 }
 
-func (p *Plugin) recordRevocation(ctx context.Context, req *sdk.Request, itemID, state, msg string) ReviewItem {
-	var it ReviewItem
-	err := req.Tx(context.WithoutCancel(ctx), func(tx pgx.Tx) error {
-		var err error
-		it, err = scanReviewItem(tx.QueryRow(ctx, `UPDATE review_items SET revocation = $2, revocation_error = $3,
-			revoked_at = CASE WHEN $2 = 'failed' THEN revoked_at ELSE coalesce(revoked_at, now()) END WHERE id = $1 RETURNING `+reviewItemColumns, itemID, state, msg))
-		return err
-	})
-	if err != nil && p.env != nil {
-		p.env.Logger.Error("recording a revocation", "item", itemID, "error", err)
-	}
-	return it
+// recordRevocation records, in tx, what became of a grant's revocation.
+func recordRevocation(ctx context.Context, tx pgx.Tx, itemID, state, msg string) (ReviewItem, error) {
+	return scanReviewItem(tx.QueryRow(ctx, `UPDATE review_items SET revocation = $2, revocation_error = $3,
+		revoked_at = CASE WHEN $2 = 'failed' THEN revoked_at ELSE coalesce(revoked_at, now()) END WHERE id = $1 RETURNING `+reviewItemColumns, itemID, state, msg))
 }
 
 // ReviewReport is a closed campaign's report, filed as evidence with the

@@ -203,3 +203,35 @@ func TestConcurrentCloses(t *testing.T) {
 		require.Len(t, page.Items, round+1, "one report per campaign")
 	}
 }
+
+// An attestation racing the campaign's apply: the grant's decision and
+// what became of it agree (never "keep" for a grant the apply revoked).
+func TestAttestRacingApply(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	a := newInst(t)
+	reviewer := plugintest.User(a.id, "admin")
+	for round := 0; round < 8; round++ {
+		h.AddGrant(a.id, sdk.Grant{Kind: sdk.GrantAPIKey, ID: fmt.Sprintf("race-%d", round), Permissions: []string{}})
+		var c governance.Campaign
+		ok(t, h.Do(a.admin, "POST", "/api/v1/governance/reviews", map[string]any{"title": fmt.Sprintf("Race %d", round)}), 201).JSON(t, &c)
+		it := findItem(t, reviewItems(t, h, a.admin, c.ID, ""), sdk.GrantAPIKey, fmt.Sprintf("race-%d", round))
+		attest := "/api/v1/governance/reviews/" + c.ID + "/items/" + it.ID + "/attest"
+		ok(t, h.Do(reviewer, "POST", attest, map[string]any{"decision": "revoke"}), 200)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			h.Do(a.admin, "POST", "/api/v1/governance/reviews/"+c.ID+"/apply", nil)
+		}()
+		go func() {
+			defer wg.Done()
+			h.Do(reviewer, "POST", attest, map[string]any{"decision": "keep"})
+		}()
+		wg.Wait()
+		got := findItem(t, reviewItems(t, h, a.admin, c.ID, ""), sdk.GrantAPIKey, fmt.Sprintf("race-%d", round))
+		if got.Revocation != nil && *got.Revocation != "failed" {
+			require.Equal(t, "revoke", *got.Decision, "a revoked grant's decision stays revoke (round %d)", round)
+		}
+	}
+}
