@@ -194,6 +194,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		{name: "courses", module: "plugins/courses"},
 		{name: "telemetry", module: "plugins/telemetry"},
 		{name: "gamification", module: "examples/gamification"},
+		{name: "governance", module: "plugins/governance", caps: `["retention", "grants", "sign"]`},
 		// A subscriber that fails every delivery: dead letters to replay.
 		{name: "failing", pkg: "github.com/edulure/edulure/kernel/internal/supervisor/internal/testplugin",
 			ld: "-X main.name=failing -X main.subscribe=tenancy.member.joined.v1", config: `{ fail_events = true }`},
@@ -349,6 +350,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(flash("Saved.")), chromedp.WaitVisible(`//td[text()='25']`))
 	b.accessible("leaderboard")
 	b.shot("09-leaderboard")
+	// The governance plugin's incidents: one opened from its screen's form.
+	b.open("/console/apps/governance/governance_get_governance_incidents", "Governance: Incidents")
+	b.do(chromedp.SendKeys(chromedp.ID("f-config-title"), "Lost laptop with exam scripts"), chromedp.Click(`//button[text()='Save']`),
+		chromedp.WaitVisible(flash("Saved.")), chromedp.WaitVisible(`//td[text()='Lost laptop with exam scripts']`))
+	b.accessible("governance incidents")
+	b.shot("15-governance-incidents")
 
 	// A member's roles changed, then the member removed.
 	b.open("/console/people", "People")

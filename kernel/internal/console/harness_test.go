@@ -57,6 +57,7 @@ type plugin struct {
 	pkg    string // or a package of the kernel's module, built with ldflags
 	ld     string
 	config string // HCL object
+	caps   string // the privileged capabilities the operator allows, an HCL list
 }
 
 var (
@@ -117,6 +118,9 @@ func start(t testing.TB, plugins []plugin, env ...string) *kernel {
 			path, sum := build(t, p)
 			v := manifestVersion(t, path)
 			fmt.Fprintf(&b, "plugin %q {\n  path = %q\n  version = %q\n  sha256 = %q\n  enabled_by_default = true\n", p.name, path, v, sum)
+			if p.caps != "" {
+				fmt.Fprintf(&b, "  capabilities = %s\n", p.caps)
+			}
 			if p.config != "" {
 				fmt.Fprintf(&b, "  config = %s\n", p.config)
 			}
