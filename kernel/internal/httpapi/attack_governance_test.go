@@ -409,6 +409,19 @@ func TestAttackGovernanceRoutes(t *testing.T) {
 	require.EqualValues(t, 0, ex.get("affected"), "the policy the execution finds is the one it applies: %s", ex.Raw)
 	require.NotEqual(t, dry.str("policy_hash"), ex.str("policy_hash"))
 	ok(b.do("PUT", gov+"retention/policies/telemetry/statements", officer, map[string]any{"period_days": 30, "action": "delete"}), 200)
+	// A hold is not placed while an execution runs (it read the holds
+	// when it started): 409 retention-running, then placed.
+	conn, err := b.pool.Acquire(t.Context())
+	require.NoError(t, err)
+	lockKey := `hashtextextended('governance.retention:' || $1, 0)`
+	_, err = conn.Exec(t.Context(), `SELECT pg_advisory_lock(`+lockKey+`)`, a.id)
+	require.NoError(t, err)
+	requireProblem(t, b.do("POST", gov+"retention/holds", officer, map[string]any{"kind": "tenant", "reason": "During a run"}), 409, "retention-running")
+	_, err = conn.Exec(t.Context(), `SELECT pg_advisory_unlock(`+lockKey+`)`, a.id)
+	require.NoError(t, err)
+	conn.Release()
+	duringRun := ok(b.do("POST", gov+"retention/holds", officer, map[string]any{"kind": "tenant", "reason": "During a run"}), 201).str("id")
+	ok(b.do("POST", gov+"retention/holds/"+duringRun+"/release", officer, nil), 200)
 	heldRows := func() int {
 		return b.count(`SELECT count(*) FROM plugin_telemetry.statements WHERE tenant_id = $1 AND user_id = $2`, a.id, held)
 	}
