@@ -31,11 +31,19 @@ func (c *Console) loginForm(q *req) {
 }
 
 // nextPage is where to go after signing in: a console page, nothing else.
-func nextPage(v string) string {
-	if strings.HasPrefix(v, Prefix) && !strings.HasPrefix(v, "//") && !strings.Contains(v, "\\") {
-		return v
+func nextPage(v string) string { return consolePath(v, Prefix) }
+
+// consolePath is v when it is a path of the console's own (no scheme, no
+// host, no backslash or control character a browser might read
+// otherwise), else fallback: no parameter redirects anywhere else.
+func consolePath(v, fallback string) string {
+	if v != Prefix && !strings.HasPrefix(v, Prefix+"/") && !strings.HasPrefix(v, Prefix+"?") {
+		return fallback
 	}
-	return Prefix
+	if strings.ContainsAny(v, "\\") || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fallback
+	}
+	return v
 }
 
 func (c *Console) login(q *req) {

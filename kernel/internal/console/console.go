@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,12 +115,14 @@ type handler func(*req)
 // req is one request to the console: the browser's, its session, and the
 // way to answer.
 type req struct {
-	c    *Console
-	w    http.ResponseWriter
-	r    *http.Request
-	s    *session
-	me   map[string]any // GET /api/v1/me, once per request
-	lost bool           // the API no longer takes the session's token
+	c         *Console
+	w         http.ResponseWriter
+	r         *http.Request
+	s         *session
+	me        map[string]any // GET /api/v1/me, once per request
+	perms     []string       // GET /api/v1/me/permissions, once per request
+	permsRead bool
+	lost      bool // the API no longer takes the session's token
 }
 
 // page serves a page that needs no sign-in (the login form).
@@ -226,6 +229,50 @@ func (q *req) whoami() map[string]any {
 	return q.me
 }
 
+// permissions are what the signed-in person holds in the institution,
+// asked once per request.
+func (q *req) permissions() []string {
+	if !q.permsRead && q.s.signedIn() {
+		q.permsRead = true
+		if res := q.get("/api/v1/me/permissions"); res.ok() {
+			q.perms = strs(res.Body["permissions"])
+		}
+	}
+	return q.perms
+}
+
+// sections are the console's own pages, each with the permissions of
+// the API routes it reads (any one of them shows it): a person sees in
+// the menu only what they may use. "settings.update" is the institution
+// form's button.
+var sections = map[string][]string{
+	"institution":     {"tenancy.settings.read"},
+	"settings.update": {"tenancy.settings.update"},
+	"plugins":         {"tenancy.plugin.read"},
+	"people":          {"tenancy.member.read"},
+	"roles":           {"tenancy.role.read"},
+	"privacy":         {"privacy.export.manage", "privacy.erasure.manage"},
+	"apikeys":         {"identity.apikey.read", "identity.apikey.create"},
+	"audit":           {"audit.log.read"},
+	"events":          {"tenancy.event.read"},
+	"deliveries":      {"tenancy.event.read"},
+	"jobs":            {"tenancy.job.read"},
+}
+
+// can reports which sections the person may use.
+func (q *req) can() map[string]bool {
+	held := q.permissions()
+	out := map[string]bool{}
+	for name, perms := range sections {
+		for _, p := range perms {
+			if slices.Contains(held, p) {
+				out[name] = true
+			}
+		}
+	}
+	return out
+}
+
 func (q *req) operator() bool {
 	u, _ := q.whoami()["user"].(map[string]any)
 	op, _ := u["operator"].(bool)
@@ -245,6 +292,7 @@ type view struct {
 	Tenant   string
 	SignedIn bool
 	Operator bool
+	Can      map[string]bool // the sections the person may use
 	Screens  []screenLink
 	Data     map[string]any
 }
@@ -265,6 +313,7 @@ func (q *req) render(status int, name string, v view) {
 	if v.SignedIn {
 		v.Operator = q.operator()
 		if q.s.Tenant != "" {
+			v.Can = q.can()
 			v.Screens = q.c.screenLinks(q)
 		}
 	}
@@ -322,8 +371,5 @@ func (q *req) apiFail(res *apiResult) {
 
 // back is where a form came from (for redirects), within the console.
 func (q *req) back(fallback string) string {
-	if b := q.r.PostFormValue("back"); strings.HasPrefix(b, Prefix) && !strings.HasPrefix(b, "//") {
-		return b
-	}
-	return fallback
+	return consolePath(q.r.PostFormValue("back"), fallback)
 }

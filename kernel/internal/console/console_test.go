@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	stdhtml "html"
 	"io"
 	"net/http"
@@ -412,4 +413,267 @@ func TestConsolePersonalData(t *testing.T) {
 	require.Contains(t, html, "The erasure is now cancelled.")
 	res, html = b.do("POST", "/console/people/"+learner+"/nonsense", url.Values{"csrf": {csrf}})
 	require.Equal(t, http.StatusNotFound, res.StatusCode, html)
+}
+
+// consoleCSP is the policy every console answer carries.
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// signIn signs b in through the console's form and returns its CSRF token.
+func signIn(t *testing.T, b *browserless, email, tenant string) string {
+	t.Helper()
+	_, html := b.do("GET", "/console/login", nil)
+	csrf := csrfOf(t, html)
+	res, _ := b.do("POST", "/console/login", url.Values{"email": {email}, "password": {password}, "tenant": {tenant}, "csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	return csrf
+}
+
+// TestConsoleAttacks attacks the console from outside: the CSP and
+// clickjacking headers on every page, a forged or missing CSRF token, a
+// token of another browser's session, cross-site posts, redirects through
+// next and back to another site, another institution's IDs in every form
+// that takes one, NUL characters in forms, and a learner, who sees no
+// admin section in the menu, no settings form to save, and whose posts of
+// admin actions change nothing. Never a 5xx.
+func TestConsoleAttacks(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	k.institution("southwind")
+	north := k.login("admin@northwind.test", "northwind")
+	south := k.login("admin@southwind.test", "southwind")
+	idOf := func(token, email string) string {
+		_, members := k.api("GET", "/api/v1/tenant/members", token, nil)
+		for _, m := range members["items"].([]any) {
+			if m := m.(map[string]any); m["email"] == email {
+				return m["user_id"].(string)
+			}
+		}
+		t.Fatalf("no member %s", email)
+		return ""
+	}
+	southLearner := idOf(south, "learner@southwind.test")
+	southAdmin := idOf(south, "admin@southwind.test")
+	northAdmin := idOf(north, "admin@northwind.test")
+	status, inv := k.api("POST", "/api/v1/tenant/invitations", south, map[string]any{"email": "invited@southwind.test", "roles": []string{"learner"}})
+	require.Equal(t, 201, status, "%v", inv)
+	status, key := k.api("POST", "/api/v1/tenant/apikeys", south, map[string]any{"name": "theirs", "permissions": []string{"tenancy.member.read"}})
+	require.Equal(t, 201, status, "%v", key)
+	status, erasure := k.api("POST", "/api/v1/tenant/members/"+southLearner+"/erasure", south, nil)
+	require.Equal(t, 202, status, "%v", erasure)
+	southState := func() string {
+		var sb strings.Builder
+		for _, p := range []string{"/api/v1/tenant/members", "/api/v1/tenant/invitations", "/api/v1/tenant/apikeys", "/api/v1/tenant/erasures", "/api/v1/tenant/data-exports", "/api/v1/tenant/roles", "/api/v1/tenant"} {
+			_, body := k.api("GET", p, south, nil)
+			delete(body, "request_id")
+			fmt.Fprintf(&sb, "%s: %v\n", p, body)
+		}
+		return sb.String()
+	}
+	before := southState()
+
+	admin := newBrowserless(t, k)
+	csrf := signIn(t, admin, "admin@northwind.test", "northwind")
+
+	// Every page: the CSP, no framing, no caching.
+	for _, page := range []string{"/console", "/console/account", "/console/institution", "/console/plugins", "/console/people", "/console/people/" + northAdmin,
+		"/console/privacy", "/console/roles", "/console/roles/learner", "/console/apikeys", "/console/audit", "/console/events", "/console/deliveries", "/console/jobs",
+		"/console/nowhere", "/console/people/" + southAdmin, "/console/static/console.css"} {
+		res, html := admin.do("GET", page, nil)
+		require.Less(t, res.StatusCode, 500, "%s: %s", page, html)
+		require.Equal(t, consoleCSP, res.Header.Get("Content-Security-Policy"), page)
+		require.Equal(t, "DENY", res.Header.Get("X-Frame-Options"), page)
+		require.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"), page)
+		if !strings.Contains(page, "/static/") {
+			require.Equal(t, "no-store", res.Header.Get("Cache-Control"), page)
+			require.NotContains(t, html, "<script>", page)
+		}
+	}
+	res, _ := newBrowserless(t, k).do("GET", "/console/login", nil)
+	require.Equal(t, consoleCSP, res.Header.Get("Content-Security-Policy"))
+
+	// CSRF: none, forged, another browser's, on the right session.
+	other := newBrowserless(t, k)
+	_, html := other.do("GET", "/console/login", nil)
+	otherCSRF := csrfOf(t, html)
+	invite := func(token string) url.Values {
+		return url.Values{"email": {"csrf@northwind.test"}, "roles": {"learner"}, "csrf": {token}}
+	}
+	for name, form := range map[string]url.Values{"no token": {"email": {"csrf@northwind.test"}, "roles": {"learner"}},
+		"empty token": invite(""), "forged token": invite(strings.Repeat("A", len(csrf))), "another browser's token": invite(otherCSRF),
+		"token with a NUL": invite(csrf + "\x00"), "token twice, the first forged": {"csrf": {"forged", csrf}, "email": {"csrf@northwind.test"}, "roles": {"learner"}}} {
+		res, html := admin.do("POST", "/console/people/invite", form)
+		require.Equal(t, http.StatusForbidden, res.StatusCode, "%s: %s", name, html)
+	}
+	// Cross-site posts, with a valid token.
+	for name, h := range map[string][]string{"cross-site": {"Sec-Fetch-Site", "cross-site"}, "same-site (a sibling subdomain)": {"Sec-Fetch-Site", "same-site"},
+		"another origin": {"Origin", "https://evil.example"}, "another port": {"Origin", strings.Replace(k.url, "127.0.0.1:", "127.0.0.1:1", 1)},
+		"origin without a host": {"Origin", "file://"}} {
+		res, html := admin.do("POST", "/console/people/invite", invite(csrf), h...)
+		require.Equal(t, http.StatusForbidden, res.StatusCode, "%s: %s", name, html)
+	}
+	_, invs := k.api("GET", "/api/v1/tenant/invitations", north, nil)
+	require.Empty(t, invs["items"], "no refused post invited anyone")
+
+	// Redirects stay in the console.
+	for _, next := range []string{"https://evil.example/", "//evil.example", "/\\evil.example", "/console\\@evil.example", "javascript:alert(1)", "/console.evil.example", "/console/\r\nLocation: https://evil.example"} {
+		b := newBrowserless(t, k)
+		_, html := b.do("GET", "/console/login?next="+url.QueryEscape(next), nil)
+		res, _ := b.do("POST", "/console/login", url.Values{"email": {"admin@northwind.test"}, "password": {password}, "tenant": {"northwind"}, "csrf": {csrfOf(t, html)}, "next": {next}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Equal(t, "/console", res.Header.Get("Location"), next)
+	}
+	res, _ = admin.do("POST", "/console/plugins/nope/enabled", url.Values{"csrf": {csrf}, "enabled": {"true"}, "back": {"/console\\@evil.example"}})
+	require.Less(t, res.StatusCode, 500)
+	require.True(t, strings.HasPrefix(res.Header.Get("Location"), "/console"), res.Header.Get("Location"))
+	require.NotContains(t, res.Header.Get("Location"), "evil")
+	res, _ = admin.do("POST", "/console/deliveries/replay-dead", url.Values{"csrf": {csrf}, "back": {"https://evil.example/"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.NotContains(t, res.Header.Get("Location"), "evil")
+
+	// Another institution's IDs in every form that takes one: nothing of
+	// theirs changes.
+	for _, path := range []string{"/console/people/" + southLearner + "/roles", "/console/people/" + southLearner + "/remove", "/console/people/" + southAdmin + "/remove",
+		"/console/people/" + southLearner + "/export", "/console/people/" + southLearner + "/erasure", "/console/people/invitations/" + inv["id"].(string) + "/revoke",
+		"/console/apikeys/" + key["id"].(string) + "/revoke", "/console/privacy/erasures/" + erasure["id"].(string) + "/cancel",
+		"/console/privacy/exports/" + erasure["id"].(string) + "/download", "/console/account/sessions/" + southAdmin + "/revoke"} {
+		res, html := admin.do("POST", path, url.Values{"csrf": {csrf}, "roles": {"admin"}})
+		require.Less(t, res.StatusCode, 500, "%s: %s", path, html)
+	}
+	// NUL characters in forms: the API's 422, at the field.
+	for _, c := range []struct{ path, field, value string }{
+		{"/console/institution", "name", "North\x00wind"},
+		{"/console/apikeys", "name", "key\x00"},
+		{"/console/roles", "permissions", "tenancy.member.read\x00"},
+		{"/console/people/invite", "roles", "learner\x00"},
+	} {
+		form := url.Values{"csrf": {csrf}, c.field: {c.value}}
+		switch c.path {
+		case "/console/roles":
+			form.Set("name", "nul")
+		case "/console/people/invite":
+			form.Set("email", "nul@northwind.test")
+		case "/console/apikeys":
+			form.Set("permissions", "tenancy.member.read")
+		case "/console/institution":
+			form.Set("erasure_cool_off_hours", "1")
+		}
+		res, html := admin.do("POST", c.path, form)
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, "%s: %s", c.path, html)
+		require.Contains(t, html, `role="alert"`)
+	}
+	// NUL and bytes that are not UTF-8 in paths and queries: a 4xx page.
+	for _, page := range []string{"/console/people/%00", "/console/people/%FF", "/console/roles/%00", "/console/plugins/%00/settings", "/console/jobs/%00/x",
+		"/console/apps/%00/x", "/console/audit?cursor=%00", "/console/events?type=%FF", "/console/deliveries?status=%00", "/console/login?next=%00",
+		"/console/apps/courses/courses_get_courses?cursor=%FF"} {
+		res, html := admin.do("GET", page, nil)
+		require.Less(t, res.StatusCode, 500, "%s: %s", page, html)
+		require.Equal(t, consoleCSP, res.Header.Get("Content-Security-Policy"), page)
+	}
+	for _, path := range []string{"/console/people/%00/roles", "/console/apikeys/%FF/revoke", "/console/privacy/erasures/%00/cancel", "/console/deliveries/%00/replay",
+		"/console/jobs/x/%00/run", "/console/operator/keys/%00/retire", "/console/account/sessions/%FF/revoke"} {
+		res, html := admin.do("POST", path, url.Values{"csrf": {csrf}})
+		require.Less(t, res.StatusCode, 500, "%s: %s", path, html)
+	}
+	require.Equal(t, before, southState(), "nothing of the other institution changed")
+
+	// A learner: no admin section, no settings form, and admin actions
+	// posted anyway change nothing.
+	learner := newBrowserless(t, k)
+	lcsrf := signIn(t, learner, "learner@northwind.test", "northwind")
+	_, html = learner.do("GET", "/console", nil)
+	for _, section := range []string{"/console/plugins", "/console/people", "/console/roles", "/console/privacy", "/console/audit", "/console/events", "/console/deliveries", "/console/jobs"} {
+		require.NotContains(t, html, `href="`+section+`"`, "a learner's menu")
+	}
+	require.Contains(t, html, `href="/console/account"`)
+	_, html = learner.do("GET", "/console/institution", nil)
+	require.NotContains(t, html, "Save settings")
+	northState := func() string {
+		var sb strings.Builder
+		for _, p := range []string{"/api/v1/tenant/members", "/api/v1/tenant/invitations", "/api/v1/tenant/apikeys", "/api/v1/tenant/erasures", "/api/v1/tenant/roles", "/api/v1/tenant", "/api/v1/tenant/plugins"} {
+			_, body := k.api("GET", p, north, nil)
+			delete(body, "request_id")
+			fmt.Fprintf(&sb, "%s: %v\n", p, body)
+		}
+		return sb.String()
+	}
+	nBefore := northState()
+	for _, c := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/console/people/invite", url.Values{"email": {"mine@northwind.test"}, "roles": {"admin"}}},
+		{"/console/people/" + northAdmin + "/roles", url.Values{"roles": {"learner"}}},
+		{"/console/people/" + northAdmin + "/remove", url.Values{}},
+		{"/console/people/" + northAdmin + "/erasure", url.Values{}},
+		{"/console/institution", url.Values{"name": {"Pwned"}, "erasure_cool_off_hours": {"0"}}},
+		{"/console/roles", url.Values{"name": {"boss"}, "permissions": {"tenancy.member.remove"}}},
+		{"/console/apikeys", url.Values{"name": {"mine"}, "permissions": {"tenancy.member.remove"}}},
+		{"/console/deliveries/replay-dead", url.Values{}},
+		{"/console/operator/institutions", url.Values{"slug": {"mine"}, "name": {"Mine"}}},
+		{"/console/operator/keys/rotate", url.Values{}},
+	} {
+		c.form.Set("csrf", lcsrf)
+		res, html := learner.do("POST", c.path, c.form)
+		require.Less(t, res.StatusCode, 500, "%s: %s", c.path, html)
+		require.NotEqual(t, http.StatusOK, res.StatusCode, "%s: %s", c.path, html)
+	}
+	require.Equal(t, nBefore, northState(), "a learner changed nothing")
+}
+
+// A plugin's screen offers a person only the form and the row buttons
+// whose routes they may use: a learner allowed to read the catalogue
+// sees it without the "create a course" form or a "Publish" button,
+// which an admin has; the learner's post of them anyway is the API's
+// refusal, and nothing is created.
+func TestConsoleScreensOfferOnlyWhatOneMay(t *testing.T) {
+	k := start(t, []plugin{{name: "courses", module: "plugins/courses"}})
+	k.institution("northwind")
+	admin := k.login("admin@northwind.test", "northwind")
+	status, created := k.api("POST", "/api/v1/courses", admin, map[string]any{"title": "Practical Statistics", "summary": "Numbers you can trust."})
+	require.Equal(t, 201, status, "%v", created)
+	id := created["id"].(string)
+	status, module := k.api("POST", "/api/v1/courses/"+id+"/modules", admin, map[string]any{"title": "Basics"})
+	require.Equal(t, 201, status, "%v", module)
+	status, lesson := k.api("POST", "/api/v1/courses/"+id+"/modules/"+module["id"].(string)+"/lessons", admin,
+		map[string]any{"title": "Means", "body": "# Means\n\nThe average.", "estimated_minutes": 10})
+	require.Equal(t, 201, status, "%v", lesson)
+	status, published := k.api("POST", "/api/v1/courses/"+id+"/publish", admin, nil)
+	require.Less(t, status, 300, "%v", published)
+
+	const catalogue = "/console/apps/courses/courses_get_courses"
+	ab := newBrowserless(t, k)
+	signIn(t, ab, "admin@northwind.test", "northwind")
+	res, html := ab.do("GET", catalogue, nil)
+	require.Equal(t, 200, res.StatusCode, html)
+	require.Contains(t, html, "Practical Statistics")
+	require.Regexp(t, `<button type="submit" class="small secondary">Publish`, html)
+	require.Contains(t, html, `<button type="submit">Save</button>`)
+
+	// The learner may also see which plugins are on (the console shows
+	// plugin screens to those who may), and read the catalogue.
+	status, role := k.api("PUT", "/api/v1/tenant/roles/viewer", admin, map[string]any{"permissions": []string{"tenancy.plugin.read", "courses.course.read"}})
+	require.Equal(t, 200, status, "%v", role)
+	_, members := k.api("GET", "/api/v1/tenant/members", admin, nil)
+	for _, m := range members["items"].([]any) {
+		if m := m.(map[string]any); m["email"] == "learner@northwind.test" {
+			status, body := k.api("PUT", "/api/v1/tenant/members/"+m["user_id"].(string)+"/roles", admin, map[string]any{"roles": []string{"learner", "viewer"}})
+			require.Equal(t, 200, status, "%v", body)
+		}
+	}
+	lb := newBrowserless(t, k)
+	lcsrf := signIn(t, lb, "learner@northwind.test", "northwind")
+	res, html = lb.do("GET", catalogue, nil)
+	require.Equal(t, 200, res.StatusCode, html)
+	require.Contains(t, html, "Practical Statistics", "the learner reads the catalogue")
+	require.NotContains(t, html, ">Publish", "no button the learner may not use")
+	require.NotContains(t, html, `<button type="submit">Save</button>`, "no form the learner may not use")
+	require.NotContains(t, html, "/actions/")
+	// Posted anyway (the first action, whatever it is): the API refuses.
+	res, html = lb.do("POST", catalogue+"/actions/0", url.Values{"csrf": {lcsrf}, "id": {id}})
+	require.Less(t, res.StatusCode, 500, html)
+	res, html = lb.do("POST", catalogue, url.Values{"csrf": {lcsrf}, "title": {"Mine"}})
+	require.Less(t, res.StatusCode, 500, html)
+	status, list := k.api("GET", "/api/v1/courses", admin, nil)
+	require.Equal(t, 200, status)
+	require.Len(t, list["items"], 1, "the learner created no course")
 }

@@ -343,7 +343,7 @@ func (c *Console) visibleScreens(q *req) []*screen {
 			enabled[str(p["name"])] = true
 		}
 	}
-	perms := strs(q.get("/api/v1/me/permissions").Body["permissions"])
+	perms := q.permissions()
 	var out []*screen
 	for _, s := range c.allScreens(q) {
 		if enabled[s.Plugin] && (s.Perm == "" || slices.Contains(perms, s.Perm)) {
@@ -456,10 +456,23 @@ func (c *Console) renderScreen(q *req, status int, v view) {
 	} else if v.Error == "" {
 		v.Error = res.message()
 	}
-	if s.Create != nil {
+	// Only what the person may do: the form and the buttons of routes
+	// whose permission they hold (the API decides anyway).
+	perms := q.permissions()
+	may := func(perm string) bool { return perm == "" || slices.Contains(perms, perm) }
+	if s.Create != nil && may(s.Create.Perm) {
 		form := v.Form
 		data["createFields"] = schemaFields(s.Create.Schema, nil, nil, form)
+		data["canCreate"] = true
 	}
+	allowed := map[int]bool{}
+	for n, a := range s.Actions {
+		if may(a.Perm) {
+			allowed[n] = true
+		}
+	}
+	data["actions"] = allowed
+	data["anyAction"] = len(allowed) > 0
 	v.Title, v.Nav = labelFor(s.Plugin)+": "+s.Label, "app:"+s.Plugin
 	if status == http.StatusOK && !res.ok() {
 		status = statusFor(res)

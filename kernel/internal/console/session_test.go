@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,7 +67,41 @@ func TestNextPageStaysInTheConsole(t *testing.T) {
 		"//evil.test":        "/console",
 		"/console\\@evil":    "/console",
 		"/api/v1/me":         "/console",
+		"/console.evil.test": "/console",
+		"/consolex":          "/console",
+		"/console?page=2":    "/console?page=2",
+		"/console/jobs\r\nX": "/console",
+		"/console/\tx":       "/console",
 	} {
 		require.Equal(t, want, nextPage(in), in)
 	}
+}
+
+// A session sealed by another deployment (another EDULURE_SECRET_KEY), or
+// sealed under this key for another purpose, is no session.
+func TestSessionOfAnotherDeployment(t *testing.T) {
+	t.Parallel()
+	ours := testConsole(t)
+	s, err := seal.New([]byte(strings.Repeat("z", 32)))
+	require.NoError(t, err)
+	theirs, err := New(Deps{API: http.NotFoundHandler(), Sealer: s})
+	require.NoError(t, err)
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "http://127.0.0.1/console", nil)
+	theirs.save(w, r, &session{CSRF: "c", Access: "a", Refresh: "r", Expires: 1})
+	r2 := httptest.NewRequest("GET", "http://127.0.0.1/console", nil)
+	r2.AddCookie(w.Result().Cookies()[0])
+	got := ours.load(r2)
+	require.False(t, got.signedIn())
+	require.NotEqual(t, "c", got.CSRF)
+
+	plain := []byte(`{"c":"c","a":"a"}`)
+	own, err := seal.New([]byte(strings.Repeat("k", 32)))
+	require.NoError(t, err)
+	r3 := httptest.NewRequest("GET", "http://127.0.0.1/console", nil)
+	r3.AddCookie(&http.Cookie{Name: cookieName, Value: base64.RawURLEncoding.EncodeToString(own.Seal(plain, []byte("totp-secret")))})
+	require.False(t, ours.load(r3).signedIn(), "sealed for another purpose")
+	r4 := httptest.NewRequest("GET", "http://127.0.0.1/console", nil)
+	r4.AddCookie(&http.Cookie{Name: cookieName, Value: base64.RawURLEncoding.EncodeToString(own.Seal(plain, sessionAAD))})
+	require.True(t, ours.load(r4).signedIn(), "the same key and purpose opens")
 }

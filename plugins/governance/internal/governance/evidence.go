@@ -296,7 +296,8 @@ func (p *Plugin) declareEvidence(ctx context.Context, req *sdk.Request) (*sdk.Re
 	var item EvidenceItem
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		var status string
-		if err := tx.QueryRow(ctx, `SELECT status FROM incidents WHERE id = $1`, incidentID).Scan(&status); err != nil {
+		// FOR SHARE: a close waits for this declaration, or this sees it.
+		if err := tx.QueryRow(ctx, `SELECT status FROM incidents WHERE id = $1 FOR SHARE`, incidentID).Scan(&status); err != nil {
 			return err
 		}
 		if status != "open" {
@@ -370,6 +371,18 @@ func (p *Plugin) sealEvidence(ctx context.Context, req *sdk.Request) (*sdk.Respo
 			Detail: fmt.Sprintf("the uploaded file's SHA-256 is %s (%d bytes), not the declared %s: it was removed; upload the declared file", obj.SHA256, obj.Size, deref(item.DeclaredSHA256))})
 	}
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		// A closed incident takes no more evidence, an item declared
+		// before the close included: it stays unsealed (listed as such in
+		// the incident's export).
+		if item.IncidentID != nil {
+			var status string
+			if err := tx.QueryRow(ctx, `SELECT status FROM incidents WHERE id = $1 FOR SHARE`, *item.IncidentID).Scan(&status); err != nil {
+				return err
+			}
+			if status != "open" {
+				return sdk.Errorf(sdk.ErrConflict, "incident %s is closed: it takes no more evidence, so item %s stays unsealed", *item.IncidentID, id).WithCode("incident-closed")
+			}
+		}
 		var err error
 		item, err = scanItem(tx.QueryRow(ctx, `UPDATE evidence_items SET state = 'stored', sha256 = $2, size = $3, stored_at = now()
 			WHERE id = $1 AND state = 'pending' RETURNING `+itemColumns, id, obj.SHA256, obj.Size))
@@ -728,6 +741,19 @@ func (p *Plugin) storeEvidence(ctx context.Context, s sdk.Scope, kind, title, co
 // storeEvidenceAs is storeEvidence under a given item ID: done again with
 // the same ID and content (a redelivered event), it stores nothing twice.
 func (p *Plugin) storeEvidenceAs(ctx context.Context, s sdk.Scope, id, kind, title, contentType string, body []byte, by string, requestID string) (string, error) {
+	err := s.Tx(ctx, func(tx pgx.Tx) error {
+		return fileEvidence(ctx, tx, s, id, kind, title, contentType, body, by, requestID)
+	})
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// fileEvidence stores body as the sealed item id, in tx: the object
+// (written once), the row and its "added" custody link. Done again with
+// the same ID and content (a redelivered event), it stores nothing twice.
+func fileEvidence(ctx context.Context, tx pgx.Tx, s sdk.Scope, id, kind, title, contentType string, body []byte, by string, requestID string) error {
 	obj, err := sdk.Storage(s).Put(ctx, objectKey(id), strings.NewReader(string(body)), sdk.PutOptions{ContentType: contentType, IfNotExists: true})
 	if errors.Is(err, sdk.ErrConflict) {
 		// Written by an earlier attempt, and written once: the row
@@ -735,18 +761,12 @@ func (p *Plugin) storeEvidenceAs(ctx context.Context, s sdk.Scope, id, kind, tit
 		obj, err = sdk.Storage(s).Stat(ctx, objectKey(id))
 	}
 	if err != nil {
-		return "", fmt.Errorf("storing %s evidence: %w", kind, err)
+		return fmt.Errorf("storing %s evidence: %w", kind, err)
 	}
-	err = s.Tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO evidence_items (id, kind, title, object_key, content_type, sha256, size, state, added_by, stored_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'stored', $8, now()) ON CONFLICT (id) DO NOTHING`, id, kind, title, objectKey(id), contentType, obj.SHA256, obj.Size, by)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		return custody(ctx, tx, id, "added", by, requestID, obj.SHA256)
-	})
-	if err != nil {
-		return "", err
+	tag, err := tx.Exec(ctx, `INSERT INTO evidence_items (id, kind, title, object_key, content_type, sha256, size, state, added_by, stored_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 'stored', $8, now()) ON CONFLICT (id) DO NOTHING`, id, kind, title, objectKey(id), contentType, obj.SHA256, obj.Size, by)
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
 	}
-	return id, nil
+	return custody(ctx, tx, id, "added", by, requestID, obj.SHA256)
 }

@@ -202,6 +202,13 @@ func TestEvidenceRefusals(t *testing.T) {
 	problem(t, h.Do(a.admin, "GET", "/api/v1/governance/incidents?cursor=zzz", nil), 422, "")
 	// A closed incident takes no more evidence; what it holds stays.
 	other := openIncident(t, h, a.admin, "Closed matter")
+	// An item declared and uploaded before the close is not sealed after
+	// it: it stays pending.
+	late := []byte("uploaded before the close\n")
+	var lateTicket governance.UploadTicket
+	ok(t, h.Do(a.admin, "POST", "/api/v1/governance/incidents/"+other.ID+"/evidence",
+		map[string]any{"title": "Late", "content_type": "text/plain", "sha256": sum(late), "size": len(late)}), 201).JSON(t, &lateTicket)
+	ok(t, h.DoSigned("PUT", lateTicket.UploadURL, "text/plain", bytes.NewReader(late)), 201)
 	problem(t, h.Do(a.auditor, "POST", "/api/v1/governance/incidents/"+other.ID+"/close", nil), 403, "permission-denied")
 	problem(t, h.Do(b.admin, "POST", "/api/v1/governance/incidents/"+other.ID+"/close", nil), 404, "")
 	var closed governance.Incident
@@ -211,6 +218,11 @@ func TestEvidenceRefusals(t *testing.T) {
 	problem(t, h.Do(a.admin, "POST", "/api/v1/governance/incidents/"+other.ID+"/close", nil), 409, "incident-closed")
 	problem(t, h.Do(a.admin, "POST", "/api/v1/governance/incidents/"+other.ID+"/evidence",
 		map[string]any{"title": "late", "content_type": "text/plain", "sha256": sum(nil), "size": 0}), 409, "incident-closed")
+	problem(t, h.Do(a.admin, "POST", "/api/v1/governance/evidence/"+lateTicket.Item.ID+"/seal", nil), 409, "incident-closed")
+	var lateItem governance.EvidenceDetail
+	ok(t, h.Do(a.admin, "GET", "/api/v1/governance/evidence/"+lateTicket.Item.ID, nil), 200).JSON(t, &lateItem)
+	require.Equal(t, "pending", lateItem.State)
+	require.Empty(t, lateItem.Custody)
 
 	pending := func() string {
 		var ticket governance.UploadTicket

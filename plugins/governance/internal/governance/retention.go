@@ -248,20 +248,28 @@ func loadPolicySet(ctx context.Context, s sdk.Scope) ([]Policy, []Hold, error) {
 	var pols []Policy
 	var holds []Hold
 	err := s.Tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+policyColumns+` FROM retention_policies ORDER BY plugin, class`)
-		if err != nil {
-			return err
-		}
-		if pols, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Policy, error) { return scanPolicy(r) }); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE released_at IS NULL ORDER BY kind, subject_id NULLS FIRST, id`)
-		if err != nil {
-			return err
-		}
-		holds, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) { return scanHold(r) })
+		var err error
+		pols, holds, err = readPolicySet(ctx, tx)
 		return err
 	})
+	return pols, holds, err
+}
+
+// readPolicySet reads the policies and the active holds in tx.
+func readPolicySet(ctx context.Context, tx pgx.Tx) ([]Policy, []Hold, error) {
+	rows, err := tx.Query(ctx, `SELECT `+policyColumns+` FROM retention_policies ORDER BY plugin, class`)
+	if err != nil {
+		return nil, nil, err
+	}
+	pols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Policy, error) { return scanPolicy(r) })
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err = tx.Query(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE released_at IS NULL ORDER BY kind, subject_id NULLS FIRST, id`)
+	if err != nil {
+		return nil, nil, err
+	}
+	holds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) { return scanHold(r) })
 	return pols, holds, err
 }
 
@@ -453,6 +461,15 @@ func (p *Plugin) placeHold(ctx context.Context, req *sdk.Request) (*sdk.Response
 	}
 	var h Hold
 	err := req.Tx(ctx, func(tx pgx.Tx) error {
+		// Never while an execution runs: it read the holds when it
+		// started, and would delete what this hold covers.
+		var free bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock_shared(`+retentionLockKey+`)`).Scan(&free); err != nil {
+			return err
+		}
+		if !free {
+			return sdk.Errorf(sdk.ErrConflict, "a retention execution is running for the institution: place the hold once it has ended (GET .../retention/executions)").WithCode("retention-running")
+		}
 		var err error
 		h, err = scanHold(tx.QueryRow(ctx, `INSERT INTO legal_holds (kind, subject_id, reason, created_by) VALUES ($1, $2, $3, $4) RETURNING `+holdColumns,
 			in.Kind, sub, reason, actor(req.Principal)))
@@ -508,14 +525,47 @@ type runOptions struct {
 // hold of a kind it cannot evaluate is left alone. A failing call is
 // retried with backoff up to maxAttempts, then reported in the class's
 // result; the run goes on with the other classes.
+// retentionLockKey is the institution's advisory lock between executions
+// (exclusive, for their whole run) and hold placements (shared).
+const retentionLockKey = `hashtextextended('governance.retention:' || current_setting('edulure.tenant_id'), 0)`
+
+// runRetention runs the institution's policies. An execution (not a dry
+// run) holds the institution's retention lock from reading the holds to
+// its last class, so that no hold is placed meanwhile (a placement is then
+// 409 retention-running): every hold placed before is honoured.
 func (p *Plugin) runRetention(ctx context.Context, s sdk.Scope, o runOptions) (Report, error) {
+	if o.dryRun {
+		return p.applyPolicies(ctx, s, o, func() ([]Policy, []Hold, error) { return loadPolicySet(ctx, s) })
+	}
+	var rep Report
+	ran := false
+	err := s.Tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+retentionLockKey+`)`); err != nil {
+			return err
+		}
+		var err error
+		rep, err = p.applyPolicies(ctx, s, o, func() ([]Policy, []Hold, error) { return readPolicySet(ctx, tx) })
+		ran = err == nil
+		return err
+	})
+	if ran {
+		// What ran goes on record even when the lock's transaction could
+		// not end cleanly (a deadline that passed mid-run): the lock ends
+		// with it either way.
+		return rep, nil
+	}
+	return rep, err
+}
+
+// applyPolicies runs, class by class, the policies and holds load reads.
+func (p *Plugin) applyPolicies(ctx context.Context, s sdk.Scope, o runOptions, load func() ([]Policy, []Hold, error)) (Report, error) {
 	started := p.now()
 	rep := Report{Type: ExecutionDocumentType, TenantID: s.Tenant(), Trigger: o.trigger, DryRun: o.dryRun, StartedAt: utc(started), Results: []ClassResult{}}
 	if o.scheduledFor != nil {
 		t := utc(*o.scheduledFor)
 		rep.ScheduledFor = &t
 	}
-	pols, holds, err := loadPolicySet(ctx, s)
+	pols, holds, err := load()
 	if err != nil {
 		return rep, err
 	}

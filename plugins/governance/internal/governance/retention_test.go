@@ -297,3 +297,29 @@ func TestRetentionJobSchedule(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out, "disabled")
 }
+
+// A hold is never placed while an execution runs (the execution read the
+// holds when it started and would delete what the hold covers): 409
+// retention-running, and placed once the execution has ended.
+func TestHoldWaitsForNoExecution(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	a := newInst(t)
+	hold := map[string]any{"kind": "tenant", "reason": "Litigation"}
+	// An execution of the institution running: it holds the lock.
+	err := h.InTenant(a.id, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx(), `SELECT pg_advisory_xact_lock(hashtextextended('governance.retention:' || current_setting('edulure.tenant_id'), 0))`); err != nil {
+			return err
+		}
+		problem(t, h.Do(a.admin, "POST", "/api/v1/governance/retention/holds", hold), 409, "retention-running")
+		// Another institution's holds are not held up.
+		b := newInst(t)
+		ok(t, h.Do(b.admin, "POST", "/api/v1/governance/retention/holds", hold), 201)
+		return nil
+	})
+	require.NoError(t, err)
+	ok(t, h.Do(a.admin, "POST", "/api/v1/governance/retention/holds", hold), 201)
+	// Executions and dry runs still run.
+	ok(t, h.Do(a.admin, "POST", "/api/v1/governance/retention/executions", map[string]any{}), 201)
+	ok(t, h.Do(a.admin, "POST", "/api/v1/governance/retention/dry-run", nil), 200)
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edulure/edulure/sdk"
@@ -344,6 +345,11 @@ func (p *Plugin) attest(ctx context.Context, req *sdk.Request) (*sdk.Response, e
 	}
 	var it ReviewItem
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		// FOR SHARE: a close in progress is waited for (then this is
+		// refused), and a close waits for this attestation.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM review_campaigns WHERE id = $1 FOR SHARE`, campaignID); err != nil {
+			return err
+		}
 		c, err := loadCampaign(ctx, tx, campaignID)
 		if err != nil {
 			return err
@@ -381,8 +387,15 @@ func (p *Plugin) applyCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 	if err != nil {
 		return nil, err
 	}
-	var todo []ReviewItem
+	out := ApplyResult{Applied: []ReviewItem{}}
+	// One transaction holding the campaign's row: an attestation (which
+	// shares the row) lands before the apply reads the decisions, or
+	// after it recorded what became of them (then it is final); a second
+	// apply or a close waits.
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM review_campaigns WHERE id = $1 FOR UPDATE`, campaignID); err != nil {
+			return err
+		}
 		c, err := loadCampaign(ctx, tx, campaignID)
 		if err != nil {
 			return err
@@ -395,41 +408,43 @@ func (p *Plugin) applyCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		if err != nil {
 			return err
 		}
-		todo, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReviewItem, error) { return scanReviewItem(r) })
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := ApplyResult{Applied: []ReviewItem{}}
-	for _, it := range todo {
-		state, msg := "applied", ""
-		rerr := req.Host().RevokeGrant(ctx, req.Principal, req.Tenant(), sdk.GrantRef{Kind: it.GrantKind, ID: it.GrantID},
-			"access review "+campaignID)
-		if rerr != nil && !errors.Is(rerr, sdk.ErrNotFound) {
-			state, msg = "failed", truncate(rerr.Error(), 1000)
-		}
-		out.Applied = append(out.Applied, p.recordRevocation(ctx, req, it.ID, state, msg))
-	}
-	// Verified afterwards: the kernel no longer lists what was revoked.
-	if len(out.Applied) > 0 {
-		grants, err := req.Host().Grants(ctx, req.Tenant())
+		todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReviewItem, error) { return scanReviewItem(r) })
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for i, it := range out.Applied {
-			if deref(it.Revocation) != "applied" {
-				continue
+		for _, it := range todo {
+			state, msg := "applied", ""
+			rerr := req.Host().RevokeGrant(ctx, req.Principal, req.Tenant(), sdk.GrantRef{Kind: it.GrantKind, ID: it.GrantID},
+				"access review "+campaignID)
+			if rerr != nil && !errors.Is(rerr, sdk.ErrNotFound) {
+				state, msg = "failed", truncate(rerr.Error(), 1000)
 			}
-			still := slices.ContainsFunc(grants, func(g sdk.Grant) bool { return g.Kind == it.GrantKind && g.ID == it.GrantID })
-			state, msg := "verified", ""
-			if still {
-				state, msg = "failed", "revoked, but the kernel still lists the grant"
+			rec, err := recordRevocation(ctx, tx, it.ID, state, msg)
+			if err != nil {
+				return err
 			}
-			out.Applied[i] = p.recordRevocation(ctx, req, it.ID, state, msg)
+			out.Applied = append(out.Applied, rec)
 		}
-	}
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		// Verified afterwards: the kernel no longer lists what was revoked.
+		if len(out.Applied) > 0 {
+			grants, err := req.Host().Grants(ctx, req.Tenant())
+			if err != nil {
+				return err
+			}
+			for i, it := range out.Applied {
+				if deref(it.Revocation) != "applied" {
+					continue
+				}
+				still := slices.ContainsFunc(grants, func(g sdk.Grant) bool { return g.Kind == it.GrantKind && g.ID == it.GrantID })
+				state, msg := "verified", ""
+				if still {
+					state, msg = "failed", "revoked, but the kernel still lists the grant"
+				}
+				if out.Applied[i], err = recordRevocation(ctx, tx, it.ID, state, msg); err != nil {
+					return err
+				}
+			}
+		}
 		out.Campaign, err = loadCampaign(ctx, tx, campaignID)
 		return err
 	})
@@ -441,18 +456,10 @@ func (p *Plugin) applyCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 	return sdk.JSON(http.StatusOK, out)
 }
 
-func (p *Plugin) recordRevocation(ctx context.Context, req *sdk.Request, itemID, state, msg string) ReviewItem {
-	var it ReviewItem
-	err := req.Tx(context.WithoutCancel(ctx), func(tx pgx.Tx) error {
-		var err error
-		it, err = scanReviewItem(tx.QueryRow(ctx, `UPDATE review_items SET revocation = $2, revocation_error = $3,
-			revoked_at = CASE WHEN $2 = 'failed' THEN revoked_at ELSE coalesce(revoked_at, now()) END WHERE id = $1 RETURNING `+reviewItemColumns, itemID, state, msg))
-		return err
-	})
-	if err != nil && p.env != nil {
-		p.env.Logger.Error("recording a revocation", "item", itemID, "error", err)
-	}
-	return it
+// recordRevocation records, in tx, what became of a grant's revocation.
+func recordRevocation(ctx context.Context, tx pgx.Tx, itemID, state, msg string) (ReviewItem, error) {
+	return scanReviewItem(tx.QueryRow(ctx, `UPDATE review_items SET revocation = $2, revocation_error = $3,
+		revoked_at = CASE WHEN $2 = 'failed' THEN revoked_at ELSE coalesce(revoked_at, now()) END WHERE id = $1 RETURNING `+reviewItemColumns, itemID, state, msg))
 }
 
 // ReviewReport is a closed campaign's report, filed as evidence with the
@@ -494,8 +501,15 @@ func (p *Plugin) closeCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		return nil, err
 	}
 	var c Campaign
-	var items []ReviewItem
+	var evidenceID string
+	// One transaction holding the campaign's row: a concurrent close waits
+	// and then finds it closed (one report, never two), and an
+	// attestation (which shares the row) lands before the report or is
+	// refused after it.
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM review_campaigns WHERE id = $1 FOR UPDATE`, campaignID); err != nil {
+			return err
+		}
 		if c, err = loadCampaign(ctx, tx, campaignID); err != nil {
 			return err
 		}
@@ -513,48 +527,41 @@ func (p *Plugin) closeCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		if err != nil {
 			return err
 		}
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReviewItem, error) { return scanReviewItem(r) })
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	closed := utc(p.now())
-	rep := ReviewReport{Type: ReviewReportType, CampaignID: c.ID, TenantID: req.Tenant(), Title: c.Title, StartedAt: utc(c.StartedAt), ClosedAt: closed,
-		Grants: c.Grants, Orphans: c.Orphans, Kept: c.Kept, Revoke: c.Revoke, Undecided: c.Undecided, Verified: c.Verified, Failed: c.Failed,
-		Items: make([]ReviewReportItem, 0, len(items))}
-	for _, it := range items {
-		ri := ReviewReportItem{ItemID: it.ID, GrantKind: it.GrantKind, Role: it.Role, Permissions: it.Permissions, Orphan: it.Orphan,
-			OrphanReason: it.OrphanReason, Decision: "undecided", Revocation: deref(it.Revocation)}
-		if it.GrantKind == sdk.GrantAPIKey || it.GrantKind == sdk.GrantCustomRole {
-			ri.GrantID = it.GrantID
-		}
-		if it.Decision != nil {
-			ri.Decision = *it.Decision
-		}
-		rep.Items = append(rep.Items, ri)
-	}
-	payload, err := json.Marshal(rep)
-	if err != nil {
-		return nil, err
-	}
-	sig, err := req.Host().Sign(ctx, SignPurposeReview, payload)
-	if err != nil {
-		return nil, err
-	}
-	doc, _ := json.Marshal(map[string]any{"payload": json.RawMessage(payload), "signature": sig})
-	evidenceID, err := p.storeEvidence(ctx, req, "access_review", "Access review: "+c.Title, "application/json", doc, actor(req.Principal), req.RequestID)
-	if err != nil {
-		return nil, err
-	}
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE review_campaigns SET status = 'closed', closed_at = $2, closed_by = $3, evidence_id = $4 WHERE id = $1 AND status = 'open'`,
-			campaignID, closed, actor(req.Principal), evidenceID)
+		items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReviewItem, error) { return scanReviewItem(r) })
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return sdk.Errorf(sdk.ErrConflict, "access review %s was closed meanwhile", campaignID).WithCode("review-closed")
+		closed := utc(p.now())
+		rep := ReviewReport{Type: ReviewReportType, CampaignID: c.ID, TenantID: req.Tenant(), Title: c.Title, StartedAt: utc(c.StartedAt), ClosedAt: closed,
+			Grants: c.Grants, Orphans: c.Orphans, Kept: c.Kept, Revoke: c.Revoke, Undecided: c.Undecided, Verified: c.Verified, Failed: c.Failed,
+			Items: make([]ReviewReportItem, 0, len(items))}
+		for _, it := range items {
+			ri := ReviewReportItem{ItemID: it.ID, GrantKind: it.GrantKind, Role: it.Role, Permissions: it.Permissions, Orphan: it.Orphan,
+				OrphanReason: it.OrphanReason, Decision: "undecided", Revocation: deref(it.Revocation)}
+			if it.GrantKind == sdk.GrantAPIKey || it.GrantKind == sdk.GrantCustomRole {
+				ri.GrantID = it.GrantID
+			}
+			if it.Decision != nil {
+				ri.Decision = *it.Decision
+			}
+			rep.Items = append(rep.Items, ri)
+		}
+		payload, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		sig, err := req.Host().Sign(ctx, SignPurposeReview, payload)
+		if err != nil {
+			return err
+		}
+		doc, _ := json.Marshal(map[string]any{"payload": json.RawMessage(payload), "signature": sig})
+		evidenceID = uuid.NewString()
+		if err := fileEvidence(ctx, tx, req, evidenceID, "access_review", "Access review: "+c.Title, "application/json", doc, actor(req.Principal), req.RequestID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE review_campaigns SET status = 'closed', closed_at = $2, closed_by = $3, evidence_id = $4 WHERE id = $1`,
+			campaignID, closed, actor(req.Principal), evidenceID); err != nil {
+			return err
 		}
 		c, err = loadCampaign(ctx, tx, campaignID)
 		return err

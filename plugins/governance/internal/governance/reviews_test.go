@@ -2,7 +2,9 @@ package governance_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -173,4 +175,63 @@ func TestRecurringCampaigns(t *testing.T) {
 	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/reviews", nil), 200).JSON(t, &list)
 	require.Equal(t, "After the breach", list.Items[0].Title)
 	require.Nil(t, list.Items[0].ScheduledFor)
+}
+
+// Closes of one campaign racing each other: one closes it, the others are
+// 409 review-closed, and exactly one report is filed.
+func TestConcurrentCloses(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	a := newInst(t)
+	for round := 0; round < 5; round++ {
+		var c governance.Campaign
+		ok(t, h.Do(a.admin, "POST", "/api/v1/governance/reviews", map[string]any{"title": fmt.Sprintf("Race %d", round)}), 201).JSON(t, &c)
+		statuses := make([]int, 4)
+		var wg sync.WaitGroup
+		for i := range statuses {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				statuses[i] = h.Do(a.admin, "POST", "/api/v1/governance/reviews/"+c.ID+"/close", nil).Status
+			}()
+		}
+		wg.Wait()
+		slices.Sort(statuses)
+		require.Equal(t, []int{200, 409, 409, 409}, statuses)
+		var page struct{ Items []governance.EvidenceItem }
+		ok(t, h.Do(a.admin, "GET", "/api/v1/governance/evidence?kind=access_review&limit=100", nil), 200).JSON(t, &page)
+		require.Len(t, page.Items, round+1, "one report per campaign")
+	}
+}
+
+// An attestation racing the campaign's apply: the grant's decision and
+// what became of it agree (never "keep" for a grant the apply revoked).
+func TestAttestRacingApply(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	a := newInst(t)
+	reviewer := plugintest.User(a.id, "admin")
+	for round := 0; round < 8; round++ {
+		h.AddGrant(a.id, sdk.Grant{Kind: sdk.GrantAPIKey, ID: fmt.Sprintf("race-%d", round), Permissions: []string{}})
+		var c governance.Campaign
+		ok(t, h.Do(a.admin, "POST", "/api/v1/governance/reviews", map[string]any{"title": fmt.Sprintf("Race %d", round)}), 201).JSON(t, &c)
+		it := findItem(t, reviewItems(t, h, a.admin, c.ID, ""), sdk.GrantAPIKey, fmt.Sprintf("race-%d", round))
+		attest := "/api/v1/governance/reviews/" + c.ID + "/items/" + it.ID + "/attest"
+		ok(t, h.Do(reviewer, "POST", attest, map[string]any{"decision": "revoke"}), 200)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			h.Do(a.admin, "POST", "/api/v1/governance/reviews/"+c.ID+"/apply", nil)
+		}()
+		go func() {
+			defer wg.Done()
+			h.Do(reviewer, "POST", attest, map[string]any{"decision": "keep"})
+		}()
+		wg.Wait()
+		got := findItem(t, reviewItems(t, h, a.admin, c.ID, ""), sdk.GrantAPIKey, fmt.Sprintf("race-%d", round))
+		if got.Revocation != nil && *got.Revocation != "failed" {
+			require.Equal(t, "revoke", *got.Decision, "a revoked grant's decision stays revoke (round %d)", round)
+		}
+	}
 }
