@@ -79,8 +79,8 @@ func TestAttackGovernanceRoutes(t *testing.T) {
 	const gov = "/api/v1/governance/"
 	officerPerms := []string{"governance.evidence.read", "governance.evidence.manage", "governance.retention.read", "governance.retention.manage",
 		"governance.review.read", "governance.review.manage", "governance.review.attest", "governance.erasure.read"}
-	b.grantRole(a, a.instructorID, "compliance_officer", []string{"instructor"}, officerPerms)
-	b.grantRole(a, a.learnerID, "auditor", []string{"learner"}, []string{"governance.evidence.read", "governance.retention.read", "governance.review.read", "governance.erasure.read"})
+	b.grantRole(a, a.instructorID, "compliance_desk", []string{"instructor"}, officerPerms)
+	b.grantRole(a, a.learnerID, "audit_reader", []string{"learner"}, []string{"governance.evidence.read", "governance.retention.read", "governance.review.read", "governance.erasure.read"})
 	officer, auditor := b.login("instructor@uni.test", "uni"), b.login("learner@uni.test", "uni")
 	learner, _ := b.joinByInvitation(a, "plain.learner@uni.test", "Plain Learner")
 
@@ -289,8 +289,8 @@ func TestAttackGovernanceRoutes(t *testing.T) {
 		{name: "apply a closed campaign", method: "POST", path: gov + "reviews/" + aClosedCamp + "/apply", token: officer, status: 409, code: "review-closed"},
 		{name: "close a campaign twice", method: "POST", path: gov + "reviews/" + aClosedCamp + "/close", token: officer, status: 409, code: "review-closed"},
 		{name: "self-attestation, membership", method: "POST", path: attest(itemOf("membership", a.instructorID)), token: officer, body: map[string]any{"decision": "keep"}, status: 403, code: "self-attestation"},
-		{name: "self-attestation, role", method: "POST", path: attest(itemOf("role", a.instructorID+"/compliance_officer")), token: officer, body: map[string]any{"decision": "keep"}, status: 403, code: "self-attestation"},
-		{name: "self-attestation, custom role held", method: "POST", path: attest(itemOf("custom_role", "compliance_officer")), token: officer, body: map[string]any{"decision": "keep"}, status: 403, code: "self-attestation"},
+		{name: "self-attestation, role", method: "POST", path: attest(itemOf("role", a.instructorID+"/compliance_desk")), token: officer, body: map[string]any{"decision": "keep"}, status: 403, code: "self-attestation"},
+		{name: "self-attestation, custom role held", method: "POST", path: attest(itemOf("custom_role", "compliance_desk")), token: officer, body: map[string]any{"decision": "keep"}, status: 403, code: "self-attestation"},
 
 		// The kernel's own routes.
 		{name: "learner lists grants", method: "GET", path: "/api/v1/tenant/grants", token: learner, status: 403, code: "permission-denied"},
@@ -356,7 +356,7 @@ func TestAttackGovernanceRoutes(t *testing.T) {
 	// what they lack, nor the admin's membership; the failures are
 	// recorded with the kernel's reason, and the grants stay.
 	ok(b.do("PUT", "/api/v1/tenant/roles/superuser", a.admin, map[string]any{"permissions": []string{"tenancy.member.remove", "tenancy.role.manage"}}), 200)
-	ok(b.do("PUT", "/api/v1/tenant/roles/compliance_officer", a.admin, map[string]any{"permissions": append(append([]string{}, officerPerms...), "tenancy.role.manage")}), 200)
+	ok(b.do("PUT", "/api/v1/tenant/roles/compliance_desk", a.admin, map[string]any{"permissions": append(append([]string{}, officerPerms...), "tenancy.role.manage")}), 200)
 	camp := ok(b.do("POST", gov+"reviews", officer, map[string]any{"title": "Escalation"}), 201).str("id")
 	var campItems []map[string]any
 	for cursor := ""; ; {
