@@ -62,7 +62,7 @@ var KernelPermissions = []Permission{
 	{Name: "privacy.export.self", Description: "Ask for an export of my own personal data in the institution, and download it", Defaults: []string{RoleAdmin, RoleInstructor, RoleLearner}},
 	{Name: "privacy.export.manage", Description: "Export a member's personal data; see and download the institution's exports", Defaults: []string{RoleAdmin, RoleComplianceOfficer}},
 	{Name: "privacy.erasure.self", Description: "Ask for my own erasure from the institution (it runs after the institution's cool-off, and can be cancelled until then)", Defaults: []string{RoleAdmin, RoleInstructor, RoleLearner}},
-	{Name: "privacy.erasure.manage", Description: "Erase a member's personal data from the institution; see, cancel and resume erasure requests", Defaults: []string{RoleAdmin, RoleComplianceOfficer}},
+	{Name: "privacy.erasure.manage", Description: "Erase a member's personal data from the institution; see, cancel and resume erasure requests", Defaults: []string{RoleAdmin}},
 	{Name: "platform.event.read", Description: "List every event and delivery (platform operators)"},
 	{Name: "platform.event.replay", Description: "Deliver any dead-lettered or past event again (platform operators)"},
 	{Name: "platform.event.data.read", Description: "Read the data of any event (platform operators)"},
