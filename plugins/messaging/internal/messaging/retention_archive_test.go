@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/edulure/edulure/sdk"
 	"github.com/edulure/edulure/sdk/plugintest"
+
+	"github.com/edulure/edulure/plugins/messaging/internal/messaging"
+	"github.com/edulure/edulure/plugins/messaging/mailcatch"
 )
 
 // TestRetentionArchiveOfPosts: the archive action on posts (the SDK's
@@ -91,4 +95,29 @@ func TestRetentionArchiveOfPosts(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, again.Matched)
 	require.Empty(t, again.Archived)
+}
+
+// TestRetentionArchiveStoreFailure: when the archive cannot be stored (the
+// plugin's storage quota is too small for it), the batch fails and not one
+// row of it is deleted.
+func TestRetentionArchiveStoreFailure(t *testing.T) {
+	srv, err := mailcatch.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	op := fmt.Sprintf(`{"smtp_host": %q, "smtp_port": %d, "smtp_security": "none", "app_url": "https://app.edulure.test",
+		"api_url": "https://api.edulure.test", "sender_email": "no-reply@edulure.test"}`, srv.Host, srv.Port)
+	h := plugintest.New(t, messaging.New(), plugintest.WithOperatorConfig(json.RawMessage(op)), plugintest.WithStorageLimits(64, 64))
+	a, alice := plugintest.NewTenant(), plugintest.NewID()
+	now := time.Now().UTC()
+	seedThreads(t, h, a, alice, now.AddDate(-3, 0, 0), 20)
+
+	req := sdk.RetentionRequest{TenantID: a, Class: "posts", Cutoff: now.AddDate(-1, 0, 0), Action: sdk.RetainArchive}
+	_, err = h.ApplyRetention(req)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "storing the archive")
+	require.Equal(t, int64(20), count(t, h, a, "posts"), "nothing deleted")
+	require.Equal(t, int64(20), count(t, h, a, "attachments"), "nor what hangs off the posts")
+	page, err := h.Storage(a).List(t.Context(), sdk.RetentionArchivePrefix, "", 100)
+	require.NoError(t, err)
+	require.Empty(t, page.Objects)
 }
