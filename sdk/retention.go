@@ -16,8 +16,9 @@ import (
 // plugin, asked through ApplyRetention, deletes or anonymises its own rows
 // with generic SQL the SDK writes from the names declared here (quoted,
 // never taken from a request), in batches of their own transactions, under
-// the institution's row-level security. Apply replaces that SQL for a
-// class that needs more (dropping whole partitions, archiving).
+// the institution's row-level security (archiving each batch to the
+// plugin's object storage first, for RetainArchive). Apply replaces that
+// SQL for a class that needs more (dropping whole partitions).
 //
 //	Retention: []sdk.RetentionClass{{
 //		Name: "posts", Description: "Forum posts, by when they were written.",
@@ -78,7 +79,8 @@ const (
 	RetainDelete    RetentionAction = "delete"
 	RetainAnonymise RetentionAction = "anonymise"
 	// RetainArchive writes the rows to object storage, then deletes them:
-	// only with the plugin's own Apply (and CapStorage).
+	// the generic SQL stores each batch at RetentionArchiveKey (write-once)
+	// before deleting it; the plugin must declare CapStorage.
 	RetainArchive RetentionAction = "archive"
 )
 

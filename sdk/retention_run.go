@@ -224,8 +224,8 @@ func (rt *runtime) defaultRetention(ctx context.Context, r *RetentionRun) (Reten
 	if err != nil {
 		return res, err
 	}
-	if r.Action == RetainArchive {
-		return res, Errorf(ErrInvalid, "retention class %q: archive needs the class's own Apply", r.Class.Name)
+	if r.Action == RetainArchive && !rt.canArchive() {
+		return res, Errorf(ErrInvalid, "retention class %q: archive writes to the plugin's object storage: the plugin must declare the capability %q", r.Class.Name, CapStorage)
 	}
 	if r.Action == RetainAnonymise && len(p.anon) == 0 {
 		return res, Errorf(ErrInvalid, "retention class %q: anonymise names no columns (Anonymise)", r.Class.Name)
@@ -303,7 +303,7 @@ func (rt *runtime) executeRetention(ctx context.Context, r *RetentionRun, p *ret
 	c := stmt{args: []any{nil, nil}}
 	var change string
 	switch r.Action {
-	case RetainDelete:
+	case RetainDelete, RetainArchive: // archive: each batch stored first (archiveBatch)
 		change = "DELETE FROM " + p.table + " t WHERE " + places
 	case RetainAnonymise:
 		var sets []string
@@ -386,6 +386,12 @@ func (rt *runtime) executeRetention(ctx context.Context, r *RetentionRun, p *ret
 			}); err != nil || len(ids) == 0 {
 				return err
 			}
+			archived := ""
+			if r.Action == RetainArchive {
+				if archived, err = rt.archiveBatch(ctx, r, p, t, lockedTids, lockedOids); err != nil {
+					return err
+				}
+			}
 			if r.Class.Cascade != nil {
 				if err := r.Class.Cascade(ctx, r, t, ids); err != nil {
 					return fmt.Errorf("cascade: %w", err)
@@ -397,6 +403,9 @@ func (rt *runtime) executeRetention(ctx context.Context, r *RetentionRun, p *ret
 			}
 			res.Matched += tag.RowsAffected()
 			res.Affected += tag.RowsAffected()
+			if archived != "" {
+				res.Archived = append(res.Archived, archived)
+			}
 			if room := r.SampleLimit - len(res.SampleIDs); room > 0 {
 				res.SampleIDs = append(res.SampleIDs, ids[:min(room, len(ids))]...)
 			}

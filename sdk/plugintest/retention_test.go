@@ -191,7 +191,7 @@ func TestRetentionManifestRules(t *testing.T) {
 	bad.Retention = append(bad.Retention, sdk.RetentionClass{Name: "posts", Table: "posts", TimeColumn: "created_at", Actions: []sdk.RetentionAction{"shred", sdk.RetainArchive}})
 	err := plugintest.Check(manifestOnly{bad})
 	require.Error(t, err)
-	for _, want := range []string{`retention class "posts" is declared twice`, `action "shred"`, "archive needs the plugin's own Apply"} {
+	for _, want := range []string{`retention class "posts" is declared twice`, `action "shred"`, "action archive: declare the capability"} {
 		require.Contains(t, err.Error(), want)
 	}
 }

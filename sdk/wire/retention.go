@@ -87,8 +87,6 @@ func checkRetention(m *pluginv1.Manifest, bad func(format string, args ...any)) 
 				bad("%s: action %q is not one of %s", where, a, strings.Join(RetentionActions, ", "))
 			case seen[a]:
 				bad("%s: action %q is listed twice", where, a)
-			case a == "archive" && !c.Custom:
-				bad("%s: action archive needs the plugin's own Apply (the generic SQL deletes and anonymises only)", where)
 			case a == "archive" && !slices.Contains(m.Capabilities, CapStorage):
 				bad("%s: action archive: declare the capability %q, where the archive goes", where, CapStorage)
 			}

@@ -55,7 +55,7 @@ func TestCheckRetentionClasses(t *testing.T) {
 		`hold kind "person": lowercase letters`,
 		`hold kind "course": column "Course Id" is not a lowercase SQL name`,
 		`action "delete" is listed twice`,
-		`action archive needs the plugin's own Apply`,
+		`action archive: declare the capability "storage"`,
 	} {
 		require.Contains(t, all, want)
 	}

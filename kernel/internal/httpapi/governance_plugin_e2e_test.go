@@ -232,12 +232,15 @@ func TestGovernancePluginEndToEnd(t *testing.T) {
 	require.NotContains(t, string(receipt.Raw), "gone@example.test")
 	requireProblem(t, b.do("GET", "/api/v1/governance/erasures/receipts/"+erasure, other.admin, nil), 404, "not-found")
 
-	// The kernel's audit log has the plugin's entries.
-	var actions []string
-	for _, e := range b.auditEntries(a.admin) {
-		actions = append(actions, fmt.Sprint(e["action"]))
-	}
-	require.Subset(t, actions, []string{"governance.evidence.add", "governance.retention.execute", "governance.review.apply", "governance.erasure.receipt"})
+	// The kernel's audit log has the plugin's entries (the receipt's is
+	// written just after the receipt is stored: wait for it).
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var actions []string
+		for _, e := range b.auditEntries(a.admin) {
+			actions = append(actions, fmt.Sprint(e["action"]))
+		}
+		assert.Subset(c, actions, []string{"governance.evidence.add", "governance.retention.execute", "governance.review.apply", "governance.erasure.receipt"})
+	}, eventually, 50*time.Millisecond)
 
 	// 5. A row of the audit log changed in the database: the kernel's
 	// verification reports it, and the plugin opens an incident with the

@@ -53,11 +53,16 @@ var Types = []Type{
 		schema([]string{"plugin"}, `"plugin":`+stringProp+`,"version":`+stringProp+`,"was_enabled":{"type":"boolean"}`)},
 	{PluginDisabled, "An institution turned a plugin off (or, with was_enabled false, changed the settings of one that was off).", true,
 		schema([]string{"plugin"}, `"plugin":`+stringProp+`,"version":`+stringProp+`,"was_enabled":{"type":"boolean"}`)},
-	{ErasureCompleted, "A person's erasure from an institution completed: what each step (the kernel's, each plugin's) changed, per data class and table. It names the erasure request, never the person.", true,
+	{ErasureCompleted, "A person's erasure from an institution completed: what each step (the kernel's, each plugin's) changed, per data class and table, and whether an export of the person then came back empty (verification). It names the erasure request, never the person.", true,
 		schema([]string{"erasure_id", "self", "completed_at", "steps"}, `"erasure_id":`+uuidProp+`,"self":{"type":"boolean"},"started_at":`+timeProp+`,"completed_at":`+timeProp+
 			`,"steps":{"type":"array","items":{"type":"object","required":["step","counts"],"properties":{"step":`+stringProp+
 			`,"counts":{"type":"array","items":{"type":"object","properties":{"class":`+stringProp+`,"table":`+stringProp+
-			`,"deleted":{"type":"integer"},"anonymised":{"type":"integer"},"references":{"type":"integer"},"objects":{"type":"integer"}}}}}}}`)},
+			`,"deleted":{"type":"integer"},"anonymised":{"type":"integer"},"references":{"type":"integer"},"objects":{"type":"integer"}}}}}}}`+
+			`,"verification":{"type":"object","required":["verified_empty","checked_at","sources"],"properties":{"verified_empty":{"type":"boolean"},"checked_at":`+timeProp+
+			`,"sources":{"type":"array","items":{"type":"object","required":["source","rows","objects"],"properties":{"source":`+stringProp+
+			`,"rows":{"type":"integer"},"objects":{"type":"integer"},"error":`+stringProp+
+			`,"classes":{"type":"array","items":{"type":"object","properties":{"class":`+stringProp+`,"table":`+stringProp+
+			`,"rows":{"type":"integer"},"objects":{"type":"integer"}}}}}}}}}`)},
 	{ExportCompleted, "A person's data export is ready to download. It names the export, never the person.", true,
 		schema([]string{"export_id", "bytes", "sha256", "expires_at"}, `"export_id":`+uuidProp+`,"bytes":{"type":"integer"},"sha256":`+stringProp+`,"expires_at":`+timeProp)},
 	{AuditCheckpointSigned, "The kernel signed a checkpoint of an audit chain's head (hourly, when the chain grew): a signed note, verifiable with the kernel's published keys. Platform chain: a platform event.", false,

@@ -158,7 +158,7 @@ var KernelData = &pluginv1.PersonalDataManifest{
 			Purpose:     "The record that a person's erasure was asked for and carried out: its steps and history, with the ID of whom it erased and nothing else of them.",
 			Retention:   "Kept, as the institution's proof of the erasure.",
 			Columns:     []*pluginv1.PersonalDataColumn{col("requested_by", "actor_ref", "Who asked for it.")},
-			NotPersonal: []string{"kind", "tenant_slug", "outcome"},
+			NotPersonal: []string{"kind", "tenant_slug", "outcome", "verification"},
 		},
 		{
 			Name: "erasure_history", Table: "privacy_history", OnErase: "anonymise", Custom: true,

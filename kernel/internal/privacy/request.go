@@ -73,8 +73,11 @@ type Request struct {
 	CreatedAt  time.Time      `json:"created_at"`
 	StartedAt  *time.Time     `json:"started_at,omitempty"`
 	FinishedAt *time.Time     `json:"finished_at,omitempty"`
-	Steps      []Step         `json:"steps"`
-	History    []HistoryEvent `json:"history,omitempty"`
+	// Verification: a completed erasure's export of the person, run again
+	// once every step was done (verify.go); absent until then.
+	Verification *Verification  `json:"verification,omitempty"`
+	Steps        []Step         `json:"steps"`
+	History      []HistoryEvent `json:"history,omitempty"`
 
 	pseudonym uuid.UUID
 	wasMember bool
@@ -114,12 +117,12 @@ type HistoryEvent struct {
 }
 
 const requestColumns = `id, kind, tenant_id, tenant_slug, user_id, requested_by, self, state, not_before, round, attempts, next_attempt_at,
-	outcome, created_at, started_at, finished_at, pseudonym, was_member`
+	outcome, created_at, started_at, finished_at, pseudonym, was_member, verification`
 
 func scanRequest(row pgx.Row) (Request, error) {
 	var r Request
 	err := row.Scan(&r.ID, &r.Kind, &r.TenantID, &r.TenantSlug, &r.UserID, &r.RequestedBy, &r.Self, &r.State, &r.NotBefore, &r.Round,
-		&r.Attempts, &r.NextAttemptAt, &r.Outcome, &r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.pseudonym, &r.wasMember)
+		&r.Attempts, &r.NextAttemptAt, &r.Outcome, &r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.pseudonym, &r.wasMember, &r.Verification)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, sdk.Errorf(sdk.ErrNotFound, "no such request")
 	}

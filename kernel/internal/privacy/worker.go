@@ -117,9 +117,25 @@ func (w *requestWorker) Work(ctx context.Context, job *river.Job[requestArgs]) e
 		}
 	}
 	if len(failed) == 0 && allDone(r.Steps) {
+		var data map[string]any
+		detail := ""
+		if r.Kind == KindErasure {
+			// Every step is done: the person's export must now come back
+			// empty. What it still holds is recorded, never hidden.
+			v := s.verifyErased(ctx, r)
+			r.Verification = &v
+			data = map[string]any{"verified_empty": v.VerifiedEmpty}
+			detail = verificationDetail(v)
+		}
 		return database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `UPDATE kernel.privacy_requests SET state = 'completed', finished_at = now(), outcome = $2 WHERE id = $1`, r.ID, r.Outcome); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE kernel.privacy_requests SET state = 'completed', finished_at = now(), outcome = $2, verification = $3 WHERE id = $1`,
+				r.ID, r.Outcome, r.Verification); err != nil {
 				return err
+			}
+			if r.Verification != nil {
+				if err := history(ctx, tx, r.ID, "verified", "", system, detail); err != nil {
+					return err
+				}
 			}
 			if err := history(ctx, tx, r.ID, "completed", "", system, ""); err != nil {
 				return err
@@ -129,7 +145,7 @@ func (w *requestWorker) Work(ctx context.Context, job *river.Job[requestArgs]) e
 					return err
 				}
 			}
-			return s.auditRequest(ctx, tx, r, "completed", nil)
+			return s.auditRequest(ctx, tx, r, "completed", data)
 		})
 	}
 	detail := "failed: " + strings.Join(failed, ", ")
@@ -289,6 +305,9 @@ func erasureCompleted(ctx context.Context, tx pgx.Tx, r Request) error {
 		steps = append(steps, stepCounts{Step: st.Step, Counts: counts})
 	}
 	data := map[string]any{"erasure_id": r.ID, "self": r.Self, "completed_at": time.Now().UTC(), "steps": steps}
+	if r.Verification != nil {
+		data["verification"] = r.Verification
+	}
 	if r.StartedAt != nil {
 		data["started_at"] = r.StartedAt.UTC()
 	}

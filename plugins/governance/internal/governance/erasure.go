@@ -39,6 +39,35 @@ type ErasureStep struct {
 	Counts []ErasureCount `json:"counts"`
 }
 
+// ErasureVerification is the kernel's check, once every step was done, that
+// an export of the erased person comes back empty: per source (the
+// kernel, each plugin with data classes) the rows and objects it still
+// yielded, per class, and the error of a source that could not be
+// checked. VerifiedEmpty is false when any source held something or
+// failed.
+type ErasureVerification struct {
+	VerifiedEmpty bool                    `json:"verified_empty"`
+	CheckedAt     time.Time               `json:"checked_at"`
+	Sources       []ErasureVerifiedSource `json:"sources"`
+}
+
+// ErasureVerifiedSource is one source's share of a verification.
+type ErasureVerifiedSource struct {
+	Source  string                 `json:"source"`
+	Rows    int64                  `json:"rows"`
+	Objects int64                  `json:"objects"`
+	Classes []ErasureVerifiedClass `json:"classes"`
+	Error   string                 `json:"error,omitempty"`
+}
+
+// ErasureVerifiedClass is what one class still held.
+type ErasureVerifiedClass struct {
+	Class   string `json:"class"`
+	Table   string `json:"table"`
+	Rows    int64  `json:"rows"`
+	Objects int64  `json:"objects"`
+}
+
 // ReceiptDocument is the signed document of a receipt. It holds what
 // the kernel's event holds, re-encoded field by field (so that nothing
 // else can ride along), and no personal data: the erasure's ID, times and
@@ -56,16 +85,22 @@ type ReceiptDocument struct {
 	Anonymised  int64         `json:"anonymised"`
 	References  int64         `json:"references"`
 	Objects     int64         `json:"objects"`
+	// Verification: the kernel's export of the person after the erasure;
+	// null when the event carried none (a kernel before it existed).
+	Verification *ErasureVerification `json:"verification"`
 }
 
 // Receipt is a stored receipt.
 type Receipt struct {
-	ErasureID   string         `json:"erasure_id" format:"uuid"`
-	CompletedAt time.Time      `json:"completed_at"`
-	ReceivedAt  time.Time      `json:"received_at"`
-	Steps       []ErasureStep  `json:"steps"`
-	Payload     string         `json:"payload" doc:"the signed document, exactly as signed (JSON text)"`
-	Signature   *sdk.Signature `json:"signature" doc:"the kernel's signature of payload: verify it with /.well-known/jwks.json"`
+	ErasureID   string        `json:"erasure_id" format:"uuid"`
+	CompletedAt time.Time     `json:"completed_at"`
+	ReceivedAt  time.Time     `json:"received_at"`
+	Steps       []ErasureStep `json:"steps"`
+	// VerifiedEmpty is the signed document's verification.verified_empty;
+	// absent when the kernel sent no verification.
+	VerifiedEmpty *bool          `json:"verified_empty,omitempty" doc:"whether an export of the erased person came back empty (the kernel's verification, in payload); absent when the event carried none"`
+	Payload       string         `json:"payload" doc:"the signed document, exactly as signed (JSON text)"`
+	Signature     *sdk.Signature `json:"signature" doc:"the kernel's signature of payload: verify it with /.well-known/jwks.json"`
 }
 
 func (p *Plugin) erasureRoutes() []sdk.Route {
@@ -96,11 +131,12 @@ func (p *Plugin) subscriptions() []sdk.Subscription {
 // redelivery, or a second event of the same erasure, changes nothing).
 func (p *Plugin) onErasureCompleted(ctx context.Context, ev *sdk.Event) error {
 	var in struct {
-		ErasureID   string        `json:"erasure_id"`
-		Self        bool          `json:"self"`
-		StartedAt   *time.Time    `json:"started_at"`
-		CompletedAt time.Time     `json:"completed_at"`
-		Steps       []ErasureStep `json:"steps"`
+		ErasureID    string               `json:"erasure_id"`
+		Self         bool                 `json:"self"`
+		StartedAt    *time.Time           `json:"started_at"`
+		CompletedAt  time.Time            `json:"completed_at"`
+		Steps        []ErasureStep        `json:"steps"`
+		Verification *ErasureVerification `json:"verification"`
 	}
 	if err := ev.Decode(&in); err != nil {
 		return err
@@ -127,6 +163,21 @@ func (p *Plugin) onErasureCompleted(ctx context.Context, ev *sdk.Event) error {
 		}
 		doc.Steps = append(doc.Steps, st)
 	}
+	if v := in.Verification; v != nil {
+		// Field by field, as the steps: nothing else rides along.
+		dv := &ErasureVerification{VerifiedEmpty: v.VerifiedEmpty, CheckedAt: v.CheckedAt.UTC(), Sources: []ErasureVerifiedSource{}}
+		for _, src := range v.Sources {
+			ds := ErasureVerifiedSource{Source: src.Source, Rows: src.Rows, Objects: src.Objects, Error: src.Error, Classes: []ErasureVerifiedClass{}}
+			for _, c := range src.Classes {
+				ds.Classes = append(ds.Classes, ErasureVerifiedClass{Class: c.Class, Table: c.Table, Rows: c.Rows, Objects: c.Objects})
+			}
+			if ds.Rows > 0 || ds.Objects > 0 || ds.Error != "" {
+				dv.VerifiedEmpty = false // never signed as empty when a source says otherwise
+			}
+			dv.Sources = append(dv.Sources, ds)
+		}
+		doc.Verification = dv
+	}
 	payload, err := json.Marshal(doc)
 	if err != nil {
 		return err
@@ -148,7 +199,7 @@ func (p *Plugin) onErasureCompleted(ctx context.Context, ev *sdk.Event) error {
 		return err
 	}
 	p.audit(ctx, ev, sdk.Principal{}, ev.RequestID, "governance.erasure.receipt", "privacy_erasure", id,
-		map[string]any{"deleted": doc.Deleted, "anonymised": doc.Anonymised, "references": doc.References, "objects": doc.Objects})
+		receiptAudit(doc))
 	return nil
 }
 
@@ -161,6 +212,12 @@ func scanReceipt(row pgx.Row) (Receipt, error) {
 		return r, err
 	}
 	r.Payload = string(payload)
+	var doc struct {
+		Verification *ErasureVerification `json:"verification"`
+	}
+	if json.Unmarshal(payload, &doc) == nil && doc.Verification != nil {
+		r.VerifiedEmpty = &doc.Verification.VerifiedEmpty
+	}
 	r.Steps = []ErasureStep{}
 	_ = json.Unmarshal(steps, &r.Steps)
 	var s sdk.Signature
@@ -213,4 +270,12 @@ func (p *Plugin) getReceipt(ctx context.Context, req *sdk.Request) (*sdk.Respons
 		return nil, err
 	}
 	return sdk.JSON(http.StatusOK, r)
+}
+
+func receiptAudit(doc ReceiptDocument) map[string]any {
+	data := map[string]any{"deleted": doc.Deleted, "anonymised": doc.Anonymised, "references": doc.References, "objects": doc.Objects}
+	if doc.Verification != nil {
+		data["verified_empty"] = doc.Verification.VerifiedEmpty
+	}
+	return data
 }

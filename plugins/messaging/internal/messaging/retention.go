@@ -18,7 +18,8 @@ import (
 //     their thread: comments, reactions, polls and votes, reports (by
 //     foreign key), and the revisions, mentions and attachments (rows and
 //     files) of the post and its comments (Cascade). Holds: a person (the
-//     author), a space.
+//     author), a space. Delete, or archive: the posts' rows are first
+//     written to the institution's storage (sdk.RetentionArchiveKey).
 //   - notifications: notifications made before the cutoff, with their
 //     ledger and delivery history (by foreign key). Holds: a person (the
 //     recipient).
@@ -28,8 +29,11 @@ func (p *Plugin) retention() []sdk.RetentionClass {
 			Name: "posts", Description: "Posts and announcements by when they were written, with their comments, reactions, polls, reports, revisions, mentions and attachments.",
 			Table: "posts", TimeColumn: "created_at", Subject: "author_id", ID: "id",
 			HoldColumns: map[string]string{"space": "space_id"},
-			Actions:     []sdk.RetentionAction{sdk.RetainDelete},
-			Cascade:     p.expirePosts,
+			// archive: each batch's posts (the rows themselves) go to the
+			// institution's storage, retention/posts/<date>/<batch>.jsonl.gz,
+			// before they are deleted; what hangs off them goes as with delete.
+			Actions: []sdk.RetentionAction{sdk.RetainDelete, sdk.RetainArchive},
+			Cascade: p.expirePosts,
 		},
 		{
 			Name: "notifications", Description: "Notifications by when they were made, with their delivery ledger and history.",

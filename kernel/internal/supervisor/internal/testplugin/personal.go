@@ -23,6 +23,11 @@ import (
 // failErasure makes every erasure of a person fail until it is cleared.
 var failErasure atomic.Bool
 
+// leaveErasure makes every erasure of a person succeed without erasing
+// the notes (POST <base>/personal/leave): a plugin whose erasure has a bug,
+// which the kernel's verification must report.
+var leaveErasure atomic.Bool
+
 type (
 	newNote struct {
 		Body string `json:"body" minLength:"1"`
@@ -31,6 +36,9 @@ type (
 	}
 	failSwitch struct {
 		Fail bool `json:"fail"`
+	}
+	leaveSwitch struct {
+		Leave bool `json:"leave"`
 	}
 )
 
@@ -57,6 +65,9 @@ func (p *probe) personalData() []sdk.DataClass {
 			if failErasure.Load() {
 				return errors.New("the probe is told to fail its erasures")
 			}
+			if leaveErasure.Load() {
+				return nil // a bug: says done, erases nothing
+			}
 			return e.Default(ctx)
 		},
 	}
@@ -72,6 +83,8 @@ func personalRoutes(p *probe, base, read, write string) []sdk.Route {
 			Request: newNote{}, Status: http.StatusCreated, Handler: p.addNote},
 		{Method: http.MethodPost, Path: base + "/personal/fail", Permission: write, Summary: "Make erasures of a person fail, or succeed again",
 			Request: failSwitch{}, Status: http.StatusNoContent, Handler: setFailErasure},
+		{Method: http.MethodPost, Path: base + "/personal/leave", Permission: write, Summary: "Make erasures of a person succeed without erasing the notes, or erase again",
+			Request: leaveSwitch{}, Status: http.StatusNoContent, Handler: setLeaveErasure},
 	}
 }
 
@@ -110,5 +123,14 @@ func setFailErasure(ctx context.Context, r *sdk.Request) (*sdk.Response, error) 
 		return nil, err
 	}
 	failErasure.Store(in.Fail)
+	return sdk.NoContent()
+}
+
+func setLeaveErasure(ctx context.Context, r *sdk.Request) (*sdk.Response, error) {
+	var in leaveSwitch
+	if err := r.Decode(&in); err != nil {
+		return nil, err
+	}
+	leaveErasure.Store(in.Leave)
 	return sdk.NoContent()
 }
