@@ -96,6 +96,7 @@ type logEvent struct {
 	seq       int64
 	tenant    *uuid.UUID
 	enabled   bool // the institution has the plugin enabled (platform events: always)
+	early     bool // live reads: it precedes the institution's enablement of the plugin in the log
 	relayedAt time.Time
 	ev        *pluginv1.Event // a kernel event's data as logged: its secrets sealed
 	// traceparent is the trace context of the work that published it.
@@ -110,7 +111,13 @@ type logEvent struct {
 const (
 	readColumns = `b.seq, b.id, b.type, b.tenant_id, b.actor, b.request_id, b.data, b.occurred_at, b.source, b.relayed_at,
 		(b.tenant_id IS NULL OR COALESCE(tp.enabled, $5)), b.traceparent`
-	readByType = `
+	// The live read also says whether an event precedes the institution's
+	// latest enablement of the plugin in the log (enabled_seq; still NULL
+	// while the enablement waits in the outbox, when every event seen
+	// precedes it): such an event belongs to the catch-up that enablement
+	// starts, if the event's subscription asks for one.
+	readLiveColumns = readColumns + `, (tp.enabled_event IS NOT NULL AND COALESCE(b.seq < tp.enabled_seq, true))`
+	readByType      = `
 		SELECT x.* FROM unnest($3::text[]) AS t(type)
 		CROSS JOIN LATERAL (
 			SELECT e.seq, e.id, e.type, e.tenant_id, e.actor, e.request_id, e.data, e.occurred_at, e.source, e.relayed_at, e.traceparent
@@ -123,7 +130,7 @@ const (
 		WITH head AS (SELECT max(h.seq) AS seq, max(h.relayed_at) AS at FROM (
 			SELECT seq, relayed_at FROM kernel.events WHERE seq > $2 AND relayed_at >= $6 ORDER BY seq DESC LIMIT 1) h),
 		batch AS (` + readByType + `)
-		SELECT h.seq, h.at, ` + readColumns + `
+		SELECT h.seq, h.at, ` + readLiveColumns + `
 		FROM head h LEFT JOIN batch b ON true
 		LEFT JOIN kernel.tenant_plugins tp ON tp.tenant_id = b.tenant_id AND tp.plugin = $1
 		ORDER BY b.seq`
@@ -206,12 +213,12 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 			typ, actor, reqID, source *string
 			data                      []byte
 			occurred, relayed         *time.Time
-			enabled                   *bool
+			enabled, early            *bool
 			traceparent               *string
 		)
 		dest := []any{&seq, &id, &typ, &tenant, &actor, &reqID, &data, &occurred, &source, &relayed, &enabled, &traceparent}
 		if c.kind == "live" {
-			dest = append([]any{&h, &hAt}, dest...)
+			dest = append(append([]any{&h, &hAt}, dest...), &early)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, 0, 0, time.Time{}, err
@@ -229,7 +236,7 @@ func (d *dispatcher) read(ctx context.Context, sub subscriber, c *cursor) (evs [
 		if tenant != nil {
 			ev.TenantId = tenant.String()
 		}
-		evs = append(evs, logEvent{seq: *seq, tenant: tenant, enabled: *enabled, relayedAt: *relayed, ev: ev, traceparent: *traceparent})
+		evs = append(evs, logEvent{seq: *seq, tenant: tenant, enabled: *enabled, early: early != nil && *early, relayedAt: *relayed, ev: ev, traceparent: *traceparent})
 	}
 	return evs, upTo, head, headAt, rows.Err()
 }
@@ -263,6 +270,9 @@ func (d *dispatcher) cursorBatch(ctx context.Context, sub subscriber, c *cursor)
 		typ := e.ev.Type
 		if sub.subs[typ] == nil || !e.enabled || !c.selects(typ) {
 			continue
+		}
+		if e.early && sub.catchesUp(typ) {
+			continue // the catch-up of the enablement that follows it in the log delivers it
 		}
 		t := tenantKey(e.tenant)
 		if at, ok := caughtUp[t]; ok && e.seq <= at && slices.ContainsFunc(created, func(x *cursor) bool { return x.selects(typ) && tenantKey(x.tenant) == t }) {

@@ -82,8 +82,8 @@ func (d *dispatcher) subscriber() (subscriber, bool) {
 			sub.subs[x.Type] = x
 			sub.types = append(sub.types, x.Type)
 			sub.ordered = sub.ordered || x.Ordered
-			sub.catchUp = sub.catchUp || (x.CatchUp != "" && x.CatchUp != "none")
 		}
+		sub.catchUp = slices.ContainsFunc(sub.types, sub.catchesUp)
 		sort.Strings(sub.types)
 		return sub, len(sub.types) > 0
 	}
@@ -95,6 +95,12 @@ func (sub subscriber) maxAttempts(typ string, def int) int {
 		return int(x.MaxAttempts)
 	}
 	return def
+}
+
+// catchesUp reports whether typ's subscription asks for a catch-up.
+func (sub subscriber) catchesUp(typ string) bool {
+	x := sub.subs[typ]
+	return x != nil && x.CatchUp != "" && x.CatchUp != "none"
 }
 
 func (sub subscriber) isOrdered(typ string) bool {

@@ -189,7 +189,7 @@ func (s *Service) relayBatch(ctx context.Context, src source, triggers map[strin
 	}
 	var seqs, rejSeqs []int64
 	var rejWhy []string
-	trigger := false
+	trigger, enabling := false, false
 	var seq int64
 	var typ string
 	var data []byte
@@ -198,25 +198,39 @@ func (s *Service) relayBatch(ctx context.Context, src source, triggers map[strin
 		if why := src.check(typ, data); why != "" {
 			rejSeqs, rejWhy = append(rejSeqs, seq), append(rejWhy, why)
 			s.logger.Warn("event refused", "source", src.name, "type", typ, "reason", why)
-		} else if triggers[typ] {
-			trigger = true
+		} else {
+			trigger = trigger || triggers[typ]
+			enabling = enabling || (src.name == KernelSource && typ == outbox.PluginEnabled)
 		}
 		return nil
 	})
 	if err != nil || len(seqs) == 0 {
 		return 0, err
 	}
-	move := `
+	head := `
 		WITH appending AS (SELECT pg_advisory_xact_lock($5)),
 		moved AS (
 			DELETE FROM ` + src.table + ` o USING unnest($2::bigint[]) AS b(seq) WHERE o.seq = b.seq
-			RETURNING o.*)
+			RETURNING o.*)`
+	insert := `
 		INSERT INTO kernel.events (id, type, source, tenant_id, actor, request_id, data, occurred_at, relayed_at, rejected, traceparent)
 		SELECT o.id, o.type, $1, o.tenant_id, o.actor, o.request_id, o.data, o.occurred_at, clock_timestamp(), r.why, o.traceparent
 		FROM appending, moved o
 		LEFT JOIN unnest($3::bigint[], $4::text[]) AS r(seq, why) ON r.seq = o.seq
-		ORDER BY o.seq
+		ORDER BY o.seq`
+	move := head + insert + `
 		RETURNING seq, rejected IS NULL`
+	if enabling {
+		// An institution's enablement gets its place in the log in the
+		// same transaction (cursor.go, readLiveColumns).
+		move = head + `,
+		logged AS (` + insert + `
+			RETURNING seq, id, type, rejected),
+		placed AS (
+			UPDATE kernel.tenant_plugins tp SET enabled_seq = l.seq FROM logged l
+			WHERE l.type = '` + outbox.PluginEnabled + `' AND tp.enabled_event = l.id)
+		SELECT seq, rejected IS NULL FROM logged ORDER BY seq`
+	}
 	args := []any{src.name, seqs, rejSeqs, rejWhy, int64(appendLock)}
 	if !trigger || s.hooks == nil {
 		tag, err := s.pool.Exec(ctx, move, args...)

@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -59,10 +61,7 @@ func TestEventsCatchUpOnEnable(t *testing.T) {
 	require.Empty(t, b.received("late", a.id))
 	require.Empty(t, b.received("lateb", a.id))
 	// The late subscribers' live cursors have passed over alpha's history
-	// (had one lagged behind, the events it read after the enablement
-	// committed, before the enablement event reached the log, would go
-	// live, ahead of the older ones the catch-up delivers: docs/events.md,
-	// "Catch-up").
+	// (TestEventsCatchUpWhileCursorLags has one lag behind).
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Zero(c, b.count(`SELECT count(*) FROM kernel.event_cursors WHERE subscriber IN ('late', 'lateb') AND kind = 'live'
 			AND position < (SELECT max(seq) FROM kernel.events WHERE tenant_id = $1)`, a.id))
@@ -127,4 +126,53 @@ func TestEventsCatchUpOnInstall(t *testing.T) {
 		assert.Len(c, b.received("late", a.id), 35)
 		assert.Len(c, b.received("plain", a.id), 5, "no catch-up asked: only what follows its installation")
 	}, 20*time.Second, 20*time.Millisecond)
+}
+
+// An institution turns a plugin on while the plugin's live cursor lags
+// behind the log: the events the cursor reads after the enablement
+// committed but that precede the enablement's place in the log belong to
+// the catch-up, so the ordered subscriber still gets the institution's
+// history in log order.
+func TestEventsCatchUpWhileCursorLags(t *testing.T) {
+	t.Parallel()
+	hold := filepath.Join(t.TempDir(), "hold")
+	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: probe},
+		pluginBlock{variant: lateBatch, disabled: true, config: fmt.Sprintf(`{ hold_events_file = %q }`, hold)})
+	a, z := b.institution("alpha"), b.institution("beta")
+	r := b.do("PUT", "/api/v1/tenant/plugins/lateb", z.admin, map[string]any{"enabled": true})
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+
+	// Alpha's older history, passed over while alpha has the plugin off.
+	require.Equal(t, 200, b.do("POST", "/api/v1/probe/publish?n=50", a.instructor, nil).Status)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Zero(c, b.count(`SELECT count(*) FROM kernel.event_cursors WHERE subscriber = 'lateb' AND kind = 'live'
+			AND position < (SELECT max(seq) FROM kernel.events WHERE tenant_id = $1)`, a.id))
+	}, 20*time.Second, 20*time.Millisecond)
+
+	// Beta's ping is held in the plugin: the live cursor stops there.
+	require.NoError(t, os.WriteFile(hold, nil, 0o600))
+	require.Equal(t, 200, b.do("POST", "/api/v1/probe/publish?n=1", z.instructor, nil).Status)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		_, err := os.Stat(hold + ".held")
+		assert.NoError(c, err)
+	}, 20*time.Second, 10*time.Millisecond)
+	// More of alpha's history than one batch, then alpha turns the plugin on.
+	require.Equal(t, 200, b.do("POST", "/api/v1/probe/publish?n=600", a.instructor, nil).Status)
+	r = b.do("PUT", "/api/v1/tenant/plugins/lateb", a.admin, map[string]any{"enabled": true})
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, 1, b.count(`SELECT count(*) FROM kernel.events WHERE type = 'tenancy.plugin.enabled.v1' AND tenant_id = $1`, a.id))
+	}, 20*time.Second, 10*time.Millisecond)
+	require.NoError(t, os.Remove(hold))
+
+	require.Equal(t, 200, b.do("POST", "/api/v1/probe/publish?n=5", a.instructor, nil).Status)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Len(c, b.received("lateb", a.id), 655)
+		assert.Zero(c, b.count("SELECT count(*) FROM kernel.event_cursors WHERE kind = 'catchup'"), "the catch-up is done")
+		assert.Zero(c, b.count("SELECT count(*) FROM kernel.deliveries"), "nothing failed or waits")
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Len(t, b.received("lateb", z.id), 1)
+	// Alpha's events reached the plugin in log order.
+	require.Zero(t, b.count(`SELECT count(*) FROM (SELECT sent_ns, lag(sent_ns) OVER (ORDER BY entered_ns, sent_ns) AS prev
+		FROM plugin_lateb.received WHERE tenant = $1 AND sent_ns IS NOT NULL) x WHERE prev > sent_ns`, a.id))
 }

@@ -333,7 +333,16 @@ func (s *Server) putTenantPlugin(c echo.Context) error {
 		}
 		// was_enabled tells a subscriber's catch-up (events v2) a plugin
 		// turned on from a change of settings of one already on.
-		return t.event(event, p.TenantID, map[string]any{"plugin": name, "version": st.Version, "was_enabled": cur.Enabled})
+		id, err := t.eventID(event, p.TenantID, map[string]any{"plugin": name, "version": st.Version, "was_enabled": cur.Enabled})
+		if err != nil || !set.Enabled || cur.Enabled {
+			return err
+		}
+		// Turned on: the relay records where this event lands in the log,
+		// the point from which live delivery starts (docs/events.md,
+		// "Catch-up").
+		_, err = t.Exec(ctx, `UPDATE kernel.tenant_plugins SET enabled_event = $3, enabled_seq = NULL WHERE tenant_id = $1 AND plugin = $2`,
+			p.TenantID, name, id)
+		return err
 	})
 	if err != nil {
 		return err

@@ -67,6 +67,12 @@ func (t *txc) audit(tenant uuid.UUID, action, target string, data map[string]any
 
 // event writes an event to the kernel outbox.
 func (t *txc) event(typ string, tenant uuid.UUID, data any) error {
+	_, err := t.eventID(typ, tenant, data)
+	return err
+}
+
+// eventID is event, returning the event's ID.
+func (t *txc) eventID(typ string, tenant uuid.UUID, data any) (string, error) {
 	kind, id := principalOf(t.c).Actor()
 	ev := outbox.Event{Type: typ, Actor: kind + ":" + id, RequestID: t.c.Response().Header().Get(echo.HeaderXRequestID), Data: data, Sealer: t.s.Sealer}
 	if kind == "anonymous" {
@@ -76,6 +82,5 @@ func (t *txc) event(typ string, tenant uuid.UUID, data any) error {
 		ev.TenantID = tenant.String()
 	}
 	t.published = true
-	_, err := outbox.Add(t.c.Request().Context(), t.Tx, ev)
-	return err
+	return outbox.Add(t.c.Request().Context(), t.Tx, ev)
 }

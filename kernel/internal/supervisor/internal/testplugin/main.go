@@ -66,8 +66,8 @@ type config struct {
 	FailPingAttempts int  `json:"fail_ping_attempts,omitempty"`
 	// HoldEventsFile, HoldEventsAfter: once this process has handled
 	// HoldEventsAfter pings (*.ping.sent.v1), each further ping's handler
-	// waits while the file exists, so a test can catch deliveries in flight
-	// without racing them.
+	// waits while the file exists (and writes "<file>.held" first), so a
+	// test can catch deliveries in flight without racing them.
 	HoldEventsFile  string `json:"hold_events_file,omitempty" doc:"hold pings while this file exists"`
 	HoldEventsAfter int64  `json:"hold_events_after,omitempty" minimum:"0" doc:"pings handled before holding"`
 	// EchoSocket: listen on this Unix socket and echo every message back, the
@@ -440,6 +440,10 @@ var (
 func (p *probe) holdEvents(ctx context.Context, ev *sdk.Event) error {
 	if p.op.HoldEventsFile == "" || !strings.HasSuffix(ev.Type, ".ping.sent.v1") || pings.Add(1) <= p.op.HoldEventsAfter {
 		return nil
+	}
+	// "<file>.held" tells a test that a delivery is held now.
+	if _, err := os.Stat(p.op.HoldEventsFile); err == nil {
+		_ = os.WriteFile(p.op.HoldEventsFile+".held", nil, 0o600)
 	}
 	for {
 		if _, err := os.Stat(p.op.HoldEventsFile); err != nil {
