@@ -183,7 +183,7 @@ func (p *Plugin) retentionRoutes() []sdk.Route {
 		{Method: "DELETE", Path: "/api/v1/governance/retention/policies/{plugin}/{class}", Permission: PermRetentionManage,
 			Summary: "Remove a data class's retention policy", Status: http.StatusNoContent, Handler: p.deletePolicy},
 		{Method: "GET", Path: "/api/v1/governance/retention/holds", Permission: PermRetentionRead,
-			Summary: "Legal holds, newest first", Query: HoldQuery{}, Response: []Hold{}, Handler: p.listHolds},
+			Summary: "Legal holds, newest first", Query: HoldQuery{}, Paginated: true, Response: sdk.Page[Hold]{}, Handler: p.listHolds},
 		{Method: "POST", Path: "/api/v1/governance/retention/holds", Permission: PermRetentionManage,
 			Summary: "Place a legal hold", Request: HoldInput{}, Response: Hold{}, Status: http.StatusCreated, Handler: p.placeHold},
 		{Method: "POST", Path: "/api/v1/governance/retention/holds/{hold_id}/release", Permission: PermRetentionManage,
@@ -393,9 +393,19 @@ func (p *Plugin) listHolds(ctx context.Context, req *sdk.Request) (*sdk.Response
 	if err != nil {
 		return nil, err
 	}
+	pr, err := req.Page()
+	if err != nil {
+		return nil, err
+	}
+	at, id, after, err := pr.AfterTime()
+	if err != nil {
+		return nil, err
+	}
 	var holds []Hold
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE NOT $1 OR released_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1000`, q.Active)
+		rows, err := tx.Query(ctx, `SELECT `+holdColumns+` FROM legal_holds
+			WHERE (NOT $1 OR released_at IS NULL) AND (NOT $2 OR (created_at, id) < ($3, $4::uuid))
+			ORDER BY created_at DESC, id DESC LIMIT $5`, q.Active, after, at, nullUUID(id), pr.Limit+1)
 		if err != nil {
 			return err
 		}
@@ -405,10 +415,7 @@ func (p *Plugin) listHolds(ctx context.Context, req *sdk.Request) (*sdk.Response
 	if err != nil {
 		return nil, err
 	}
-	if holds == nil {
-		holds = []Hold{}
-	}
-	return sdk.JSON(http.StatusOK, holds)
+	return sdk.JSON(http.StatusOK, sdk.NewPage(holds, pr.Limit, func(h Hold) []string { return sdk.TimeKey(h.CreatedAt, h.ID) }))
 }
 
 func (p *Plugin) placeHold(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {

@@ -189,6 +189,24 @@ func TestRetentionDryRunExecutionHoldsAndSignature(t *testing.T) {
 	ok(t, h.Do(a.officer, "POST", "/api/v1/governance/retention/holds/"+tenantHold.ID+"/release", nil), 200)
 	problem(t, h.Do(a.officer, "POST", "/api/v1/governance/retention/holds/"+tenantHold.ID+"/release", nil), 409, "hold-released")
 	problem(t, h.Do(b.admin, "POST", "/api/v1/governance/retention/holds/"+courseHold.ID+"/release", nil), 404, "")
+	// The list pages newest first; active=true leaves the released ones out.
+	var first, second sdk.Page[governance.Hold]
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/retention/holds?limit=2", nil), 200).JSON(t, &first)
+	require.Len(t, first.Items, 2)
+	require.Equal(t, tenantHold.ID, first.Items[0].ID)
+	require.NotEmpty(t, first.NextCursor)
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/retention/holds?limit=2&cursor="+first.NextCursor, nil), 200).JSON(t, &second)
+	require.Len(t, second.Items, 1)
+	require.Empty(t, second.NextCursor)
+	var active sdk.Page[governance.Hold]
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/retention/holds?active=true", nil), 200).JSON(t, &active)
+	require.Len(t, active.Items, 2)
+	for _, x := range active.Items {
+		require.Nil(t, x.ReleasedAt)
+	}
+	var others sdk.Page[governance.Hold]
+	ok(t, h.Do(b.admin, "GET", "/api/v1/governance/retention/holds", nil), 200).JSON(t, &others)
+	require.Empty(t, others.Items, "another institution's holds")
 	ok(t, h.Do(a.officer, "POST", "/api/v1/governance/retention/holds/"+courseHold.ID+"/release", nil), 200)
 	after := dryRun(t, h, a.admin)
 	require.EqualValues(t, 3, after.Matched, "the course's rows are no longer held")
