@@ -313,7 +313,9 @@ func (s *Service) Discard(ctx context.Context, tx pgx.Tx, r ReplayRange) (int64,
 	if r.Status == "" {
 		r.Status = "dead"
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM kernel.deliveries WHERE `+selectRows+` AND status <> 'pending'`,
+	// Only dead letters: a delivered or skipped row is the record of what
+	// became of its event, kept until retention prunes it.
+	tag, err := tx.Exec(ctx, `DELETE FROM kernel.deliveries WHERE `+selectRows+` AND status = 'dead'`,
 		tenantArg(r.Tenant), r.IDs, r.Status, r.Subscriber, r.FromID, r.ToID)
 	if err != nil {
 		return 0, err

@@ -279,6 +279,9 @@ func (s *Server) discardDeliveries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if body.Status != "" && body.Status != "dead" {
+		return sdk.Invalid(sdk.FieldError{Field: "status", Message: "only dead letters are discarded (dead); delivered and skipped rows stay until the retention prunes them"})
+	}
 	r := events.ReplayRange{Tenant: scope(c), IDs: body.IDs, Status: body.Status, Subscriber: body.Subscriber, FromID: body.FromID, ToID: body.ToID}
 	action := "tenancy.events.discarded"
 	if r.Tenant == uuid.Nil {
