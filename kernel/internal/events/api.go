@@ -323,6 +323,10 @@ func (s *Service) Discard(ctx context.Context, tx pgx.Tx, r ReplayRange) (int64,
 	return tag.RowsAffected(), nil
 }
 
+// MaxOpenReplays is how many log replays of one subscriber may run at once
+// for one institution (and for the platform's operators).
+const MaxOpenReplays = 5
+
 // LogReplay asks for a part of the log to be delivered to a subscriber
 // again, through a cursor of its own.
 type LogReplay struct {
@@ -356,8 +360,30 @@ func (s *Service) ReplayLog(ctx context.Context, tx pgx.Tx, r LogReplay) (id, fr
 	case len(types) == 0:
 		return 0, 0, 0, sdk.Invalid(sdk.FieldError{Field: "type", Message: fmt.Sprintf("plugin %q does not subscribe to %s", r.Subscriber, r.Type)})
 	}
+	// Replays of one subscriber for one institution (or the platform) are
+	// counted under a lock: each open one is a cursor its dispatcher reads
+	// every round, for every institution's deliveries.
+	scope := r.Subscriber + ":"
+	if r.Tenant != uuid.Nil {
+		scope += r.Tenant.String()
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('edulure.replay:' || $1::text, 0))`, scope); err != nil {
+		return 0, 0, 0, err
+	}
+	var open int
+	err = tx.QueryRow(ctx, `SELECT count(*) FROM kernel.event_cursors WHERE subscriber = $1 AND kind = 'replay' AND tenant_id IS NOT DISTINCT FROM $2::uuid`,
+		r.Subscriber, tenantArg(r.Tenant)).Scan(&open)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if open >= MaxOpenReplays {
+		return 0, 0, 0, sdk.Errorf(sdk.ErrConflict, "%d replays of the log to %s are still running here (at most %d at once); retry when one has finished",
+			open, r.Subscriber, MaxOpenReplays).WithCode("too-many-replays")
+	}
+	// The end of the range: the newest event the caller may see (an
+	// institution's admin, its own institution's).
 	var head int64
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM kernel.events`).Scan(&head); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(max(seq), 0) FROM kernel.events WHERE $1::uuid IS NULL OR tenant_id = $1`, tenantArg(r.Tenant)).Scan(&head); err != nil {
 		return 0, 0, 0, err
 	}
 	to = r.ToSeq
@@ -366,7 +392,7 @@ func (s *Service) ReplayLog(ctx context.Context, tx pgx.Tx, r LogReplay) (id, fr
 	}
 	from = max(r.FromSeq, 1)
 	if from > to {
-		return 0, 0, 0, sdk.Invalid(sdk.FieldError{Field: "from_seq", Message: fmt.Sprintf("the log has no events from seq %d on (its head is %d)", r.FromSeq, head)})
+		return 0, 0, 0, sdk.Invalid(sdk.FieldError{Field: "from_seq", Message: fmt.Sprintf("there are no events to replay from seq %d on (the newest is %d)", r.FromSeq, head)})
 	}
 	err = tx.QueryRow(ctx, `INSERT INTO kernel.event_cursors (subscriber, kind, position, until_seq, tenant_id, types, reason)
 		VALUES ($1, 'replay', $2, $3, $4, $5, 'replay') RETURNING id`, r.Subscriber, from-1, to, tenantArg(r.Tenant), types).Scan(&id)

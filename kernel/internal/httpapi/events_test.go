@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -289,4 +291,39 @@ func TestEventsReplayFromTheLog(t *testing.T) {
 	requireProblem(t, b.do("POST", "/api/v1/events/replay", a.admin, map[string]any{"subscriber": "nosuch", "from_seq": 1}), 422, "invalid-request")
 	requireProblem(t, b.do("POST", "/api/v1/events/replay", a.admin, map[string]any{"subscriber": "sink", "from_seq": 5, "to_seq": 2}), 422, "invalid-request")
 	requireProblem(t, b.do("POST", "/api/v1/events/replay", a.learner, map[string]any{"subscriber": "sink", "from_seq": 1}), 403, "permission-denied")
+}
+
+// An institution may have a few log replays of a subscriber running at
+// once, not any number: each is a cursor the subscriber's dispatcher reads
+// every round, for every institution. Another institution's are its own.
+func TestEventsReplayLimit(t *testing.T) {
+	t.Parallel()
+	hold := filepath.Join(t.TempDir(), "hold")
+	require.NoError(t, os.WriteFile(hold, nil, 0o600))
+	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: probe}, pluginBlock{variant: sink, config: fmt.Sprintf(`{ hold_events_file = %q }`, hold)})
+	a, z := b.institution("alpha"), b.institution("beta")
+	require.Equal(t, 200, b.do("POST", "/api/v1/probe/publish?n=1", z.instructor, nil).Status)
+	require.Equal(t, 200, b.do("POST", "/api/v1/probe/publish?n=1", a.instructor, nil).Status)
+	// The sink holds the first ping it gets: its dispatcher runs no replay
+	// until the hold is lifted.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		_, err := os.Stat(hold + ".held")
+		assert.NoError(c, err)
+	}, 20*time.Second, 10*time.Millisecond)
+	for range 5 {
+		r := b.do("POST", "/api/v1/events/replay", a.admin, map[string]any{"subscriber": "sink", "from_seq": 1})
+		require.Equal(t, 202, r.Status, "%s", r.Raw)
+	}
+	requireProblem(t, b.do("POST", "/api/v1/events/replay", a.admin, map[string]any{"subscriber": "sink", "from_seq": 1}), 409, "too-many-replays")
+	r := b.do("POST", "/api/v1/events/replay", z.admin, map[string]any{"subscriber": "sink", "from_seq": 1})
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
+	// An institution's replay ends at its own newest event.
+	require.Equal(t, b.count("SELECT max(seq) FROM kernel.events WHERE tenant_id = $1", z.id), num(r.get("to_seq")))
+
+	require.NoError(t, os.Remove(hold))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Zero(c, b.count("SELECT count(*) FROM kernel.event_cursors WHERE kind = 'replay'"), "the replays are done")
+	}, 20*time.Second, 20*time.Millisecond)
+	r = b.do("POST", "/api/v1/events/replay", a.admin, map[string]any{"subscriber": "sink", "from_seq": 1})
+	require.Equal(t, 202, r.Status, "%s", r.Raw)
 }
