@@ -150,9 +150,39 @@ const listColumns = `l.id, l.seq, coalesce(l.tenant_id::text, ''), l.actor_type,
 // List returns entries of a tenant's chain (or the platform chain for ""),
 // newest first, with IDs below before (0: from the newest).
 func List(ctx context.Context, q database.Querier, tenantID string, before int64, limit int) ([]Entry, error) {
+	return ListFiltered(ctx, q, tenantID, Filter{Before: before, Limit: limit})
+}
+
+// Filter selects entries of a chain. Empty fields select everything.
+type Filter struct {
+	// Action is an action, or with a final dot a family of them
+	// ("tenancy.member." selects tenancy.member.removed and its siblings).
+	Action    string
+	ActorType string
+	ActorID   string
+	Target    string
+	From, To  time.Time // created at or after From, before To
+	Before    int64     // IDs below it (0: from the newest)
+	Limit     int
+}
+
+// ListFiltered returns the entries of a tenant's chain (or the platform
+// chain for "") that f selects, newest first.
+func ListFiltered(ctx context.Context, q database.Querier, tenantID string, f Filter) ([]Entry, error) {
+	var from, to *time.Time
+	if !f.From.IsZero() {
+		from = &f.From
+	}
+	if !f.To.IsZero() {
+		to = &f.To
+	}
 	rows, err := q.Query(ctx, `SELECT `+listColumns+`
 		FROM kernel.audit_log l LEFT JOIN kernel.audit_personal p ON p.entry_id = l.id
-		WHERE l.chain = $1 AND ($2 = 0 OR l.id < $2) ORDER BY l.id DESC LIMIT $3`, chainOf(tenantID), before, limit)
+		WHERE l.chain = $1 AND ($2 = 0 OR l.id < $2)
+			AND ($4 = '' OR l.action = $4 OR right($4, 1) = '.' AND starts_with(l.action, $4))
+			AND ($5 = '' OR l.actor_type = $5) AND ($6 = '' OR p.actor_id = $6) AND ($7 = '' OR p.target = $7)
+			AND ($8::timestamptz IS NULL OR l.created_at >= $8) AND ($9::timestamptz IS NULL OR l.created_at < $9)
+		ORDER BY l.id DESC LIMIT $3`, chainOf(tenantID), f.Before, f.Limit, f.Action, f.ActorType, f.ActorID, f.Target, from, to)
 	if err != nil {
 		return nil, err
 	}

@@ -343,6 +343,8 @@ func TestConsoleBadInput(t *testing.T) {
 		{"a job that does not exist", "POST", "/console/jobs/nope/nope/run", url.Values{}, 303, ""},
 		{"the static directory", "GET", "/console/static", nil, 404, ""},
 		{"no such page", "GET", "/console/nowhere/at/all", nil, 404, ""},
+		{"an audit filter that is not a time", "GET", "/console/audit?from=yesterday", nil, 422, "RFC 3339"},
+		{"an audit filter that is not an action", "GET", "/console/audit?action=Drop%20table", nil, 422, "tenancy.member."},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.form != nil {
@@ -357,6 +359,28 @@ func TestConsoleBadInput(t *testing.T) {
 			}
 		})
 	}
+	// The audit log filtered by the API: a family of actions, and the
+	// filters carried to the older entries.
+	actions := func(page string) []string {
+		t.Helper()
+		res, html := b.do("GET", page, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, html)
+		var out []string
+		for _, m := range auditAction.FindAllStringSubmatch(html, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	status, _ := k.api("PATCH", "/api/v1/tenant", k.login("admin@northwind.test", "northwind"), map[string]any{"name": "Northwind College"})
+	require.Equal(t, http.StatusOK, status)
+	all := actions("/console/audit")
+	require.NotEmpty(t, all)
+	family := actions("/console/audit?action=tenancy.member.")
+	require.NotEmpty(t, family)
+	require.Less(t, len(family), len(all))
+	for _, a := range family {
+		require.True(t, strings.HasPrefix(a, "tenancy.member."), a)
+	}
 	// A form past the body limit is refused whole.
 	big := url.Values{"csrf": {csrf}, "email": {strings.Repeat("a", 2<<20)}}
 	res, _ = b.do("POST", "/console/people/invite", big)
@@ -366,6 +390,8 @@ func TestConsoleBadInput(t *testing.T) {
 	_, inv := k.api("GET", "/api/v1/tenant/invitations", northwind, nil)
 	require.Empty(t, inv["items"])
 }
+
+var auditAction = regexp.MustCompile(`<th scope="row">([a-z0-9_.]+)</th>`)
 
 var memberLink = regexp.MustCompile(`href="/console/people/([0-9a-f-]{36})">learner@northwind.test<`)
 

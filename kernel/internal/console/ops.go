@@ -20,9 +20,9 @@ func query(r *http.Request, keys ...string) (url.Values, string) {
 	return v, "&" + v.Encode()
 }
 
-// audit shows the institution's audit log. The API pages it (newest
-// first) but filters nothing, so the filters here (action, actor) apply to
-// the page loaded; "verify" checks the whole chain.
+// audit shows the institution's audit log, newest first, filtered by the
+// API (action or family, actor, target, time); "verify" checks the whole
+// chain.
 func (c *Console) audit(q *req) {
 	c.auditPage(q, "/api/v1/tenant/audit", Prefix+"/audit", "audit", "Audit log")
 }
@@ -33,37 +33,31 @@ func (c *Console) platformAudit(q *req) {
 }
 
 func (c *Console) auditPage(q *req, api, page, nav, title string) {
-	qs := url.Values{"limit": {"100"}}
-	if cur := q.r.URL.Query().Get("cursor"); cur != "" {
-		qs.Set("cursor", cur)
-	}
-	res := q.get(api + "?" + qs.Encode())
+	filters, extra := query(q.r, "action", "actor_type", "actor_id", "target", "from", "to")
+	_, more := query(q.r, "cursor")
+	res := q.get(api + "?limit=100" + extra + more)
+	v := view{Title: title, Nav: nav, Form: filters, Data: map[string]any{"page": page}}
 	if !res.ok() {
-		q.apiFail(res)
-		return
-	}
-	action := strings.TrimSpace(q.r.URL.Query().Get("action"))
-	actor := strings.TrimSpace(q.r.URL.Query().Get("actor"))
-	var entries []map[string]any
-	for _, e := range res.items() {
-		if action != "" && !strings.Contains(str(e["action"]), action) {
-			continue
+		v.Error, v.Fields = res.message(), res.fields()
+	} else {
+		v.Data["entries"] = res.items()
+		if next := str(res.Body["next_cursor"]); next != "" {
+			older := url.Values{"cursor": {next}}
+			for k, x := range filters {
+				older[k] = x
+			}
+			v.Data["older"] = page + "?" + older.Encode()
 		}
-		if actor != "" && !strings.Contains(str(e["actor_type"])+":"+str(e["actor_id"]), actor) {
-			continue
-		}
-		entries = append(entries, e)
 	}
-	data := map[string]any{"entries": entries, "next": str(res.Body["next_cursor"]), "action": action, "actor": actor, "page": page}
 	if q.r.URL.Query().Get("verify") == "1" {
-		v := q.get(api + "/verify")
-		if v.ok() {
-			data["verify"] = v.Body
+		r := q.get(api + "/verify")
+		if r.ok() {
+			v.Data["verify"] = r.Body
 		} else {
-			data["verifyError"] = v.message()
+			v.Data["verifyError"] = r.message()
 		}
 	}
-	q.render(http.StatusOK, "audit", view{Title: title, Nav: nav, Data: data})
+	q.render(statusOr(res), "audit", v)
 }
 
 func (c *Console) events(q *req) {

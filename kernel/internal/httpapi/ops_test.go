@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -344,6 +345,41 @@ func TestAuditLog(t *testing.T) {
 	require.Equal(t, 200, r.Status, "%s", r.Raw)
 	require.Equal(t, items[2]["id"], r.items()[0]["id"])
 	requireProblem(t, b.do("GET", "/api/v1/tenant/audit", acme.instructor, nil), 403, "permission-denied")
+
+	// Filters: an action, a family of them, an actor, a target, a time range.
+	only := func(query string) []map[string]any {
+		t.Helper()
+		r := b.do("GET", "/api/v1/tenant/audit?"+query, acme.admin, nil)
+		require.Equal(t, 200, r.Status, "%s: %s", query, r.Raw)
+		return r.items()
+	}
+	got := only("action=tenancy.role.updated")
+	require.Len(t, got, 1)
+	require.Equal(t, "grader", got[0]["target"])
+	for _, e := range only("action=tenancy.") {
+		require.True(t, strings.HasPrefix(e["action"].(string), "tenancy."), "%v", e)
+	}
+	require.Len(t, only("action=tenancy.member."), 1+len(only("action=tenancy.member.joined")))
+	require.Empty(t, only("action=tenancy.role"), "an action without its final dot is matched exactly")
+	mine := only("actor_type=user&actor_id=" + acme.adminID)
+	require.GreaterOrEqual(t, len(mine), 4)
+	for _, e := range mine {
+		require.Equal(t, acme.adminID, e["actor_id"])
+	}
+	require.Empty(t, only("actor_id="+acme.learnerID))
+	got = only("target=" + acme.learnerID + "&action=tenancy.member.roles_changed")
+	require.Len(t, got, 1)
+	require.Equal(t, "audit-roles", got[0]["request_id"])
+	at := items[1]["created_at"].(string)
+	require.Equal(t, items[2]["id"], only("to=" + url.QueryEscape(at))[0]["id"], "written before to")
+	since := only("from=" + url.QueryEscape(at))
+	require.Len(t, since, 2, "written at or after from")
+	require.Equal(t, items[1]["id"], since[1]["id"])
+	for _, q := range []string{"action=Tenancy", "action=a..b", "actor_type=robot", "from=yesterday", "from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z",
+		"target=" + strings.Repeat("x", 501)} {
+		r := b.do("GET", "/api/v1/tenant/audit?"+q, acme.admin, nil)
+		require.Equal(t, 422, r.Status, "%s: %s", q, r.Raw)
+	}
 
 	r = b.do("GET", "/api/v1/tenant/audit/verify", acme.admin, nil)
 	require.Equal(t, 200, r.Status, "%s", r.Raw)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -689,6 +690,57 @@ func (s *Server) listGrants(c echo.Context) error {
 	return c.JSON(http.StatusOK, sdk.NewPage(out, pg.Limit, func(g sdk.Grant) []string { return []string{g.Kind, g.ID} }))
 }
 
+// AuditQuery is what the audit log's lists read.
+type AuditQuery struct {
+	Action    string `query:"action" maxLength:"120" doc:"Only this action (tenancy.member.removed), or with a final dot a family of them (tenancy.member.)."`
+	ActorType string `query:"actor_type" enum:"user,apikey,operator,system,anonymous,link" doc:"Only entries of this kind of actor."`
+	ActorID   string `query:"actor_id" maxLength:"200" doc:"Only entries of this actor (a user's or API key's ID)."`
+	Target    string `query:"target" maxLength:"500" doc:"Only entries about this target, as entries name it (a user ID, plugin:courses, ...)."`
+	From      string `query:"from" format:"date-time" doc:"Only entries written at or after this time (RFC 3339)."`
+	To        string `query:"to" format:"date-time" doc:"Only entries written before this time (RFC 3339)."`
+	PageQuery
+}
+
+var auditAction = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*\.?$`)
+
+// auditFilter reads and checks an AuditQuery.
+func auditFilter(c echo.Context) (audit.Filter, error) {
+	f := audit.Filter{Action: c.QueryParam("action"), ActorType: c.QueryParam("actor_type"), ActorID: c.QueryParam("actor_id"), Target: c.QueryParam("target")}
+	var fields []sdk.FieldError
+	if f.Action != "" && (len(f.Action) > 120 || !auditAction.MatchString(f.Action)) {
+		fields = append(fields, sdk.FieldError{Field: "action", Message: "must be an action such as tenancy.member.removed, or a family such as tenancy.member."})
+	}
+	switch f.ActorType {
+	case "", "user", "apikey", "operator", "system", "anonymous", "link":
+	default:
+		fields = append(fields, sdk.FieldError{Field: "actor_type", Message: "must be user, apikey, operator, system, anonymous or link"})
+	}
+	if len(f.ActorID) > 200 {
+		fields = append(fields, sdk.FieldError{Field: "actor_id", Message: "must be at most 200 characters"})
+	}
+	if len(f.Target) > 500 {
+		fields = append(fields, sdk.FieldError{Field: "target", Message: "must be at most 500 characters"})
+	}
+	for name, at := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
+		if v := c.QueryParam(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				fields = append(fields, sdk.FieldError{Field: name, Message: "must be a time in RFC 3339, such as 2025-03-01T00:00:00Z"})
+				continue
+			}
+			*at = t
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		fields = append(fields, sdk.FieldError{Field: "from", Message: "must be before to"})
+	}
+	if len(fields) > 0 {
+		sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+		return f, sdk.Invalid(fields...)
+	}
+	return f, nil
+}
+
 func (s *Server) listAudit(c echo.Context, tenantID uuid.UUID) error {
 	pg, err := pageRequest(c)
 	if err != nil {
@@ -698,11 +750,16 @@ func (s *Server) listAudit(c echo.Context, tenantID uuid.UUID) error {
 	if err != nil {
 		return err
 	}
+	f, err := auditFilter(c)
+	if err != nil {
+		return err
+	}
+	f.Before, f.Limit = before, pg.Limit+1
 	tid := ""
 	if tenantID != uuid.Nil {
 		tid = tenantID.String()
 	}
-	entries, err := audit.List(c.Request().Context(), s.Pool, tid, before, pg.Limit+1)
+	entries, err := audit.ListFiltered(c.Request().Context(), s.Pool, tid, f)
 	if err != nil {
 		return err
 	}
