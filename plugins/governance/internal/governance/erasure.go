@@ -188,11 +188,37 @@ func (p *Plugin) onErasureCompleted(ctx context.Context, ev *sdk.Event) error {
 	}
 	sigJSON, _ := json.Marshal(sig)
 	steps, _ := json.Marshal(doc.Steps)
-	var stored bool
+	// Something of the person outlived the erasure: an incident for the
+	// compliance officer, with the signed receipt as its evidence, filed
+	// with the receipt.
+	var filing *incidentFiling
+	var obj sdk.Object
+	if doc.Verification != nil && !doc.Verification.VerifiedEmpty {
+		evidence, err := json.Marshal(map[string]any{"type": ErasureNotEmptyDocumentType, "receipt": json.RawMessage(payload), "signature": sig})
+		if err != nil {
+			return err
+		}
+		filing = &incidentFiling{
+			OpenedFor: "erasure_verification", Title: "Erasure not verified empty",
+			Description: "An export of an erased person, run by the kernel once every step was done, still found their data: " +
+				"each receipt's verification names the sources, classes and tables; resume or repeat the erasure.",
+			ItemID: id, ItemTitle: "Erasure " + id + " not verified empty", Doc: evidence,
+			Audit: map[string]any{"erasure_id": id},
+		}
+		if obj, err = storeFiling(ctx, ev, *filing); err != nil {
+			return err
+		}
+	}
+	var stored, opened bool
+	var incident string
 	err = ev.Tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO erasure_receipts (erasure_id, completed_at, counts, payload, signature) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (tenant_id, erasure_id) DO NOTHING`, id, doc.CompletedAt, steps, payload, sigJSON)
 		stored = tag.RowsAffected() == 1
+		if err != nil || !stored || filing == nil {
+			return err
+		}
+		incident, opened, err = fileInTx(ctx, tx, *filing, obj, ev.RequestID)
 		return err
 	})
 	if err != nil || !stored {
@@ -200,8 +226,15 @@ func (p *Plugin) onErasureCompleted(ctx context.Context, ev *sdk.Event) error {
 	}
 	p.audit(ctx, ev, sdk.Principal{}, ev.RequestID, "governance.erasure.receipt", "privacy_erasure", id,
 		receiptAudit(doc))
+	if opened {
+		p.auditOpened(ctx, ev, *filing, incident)
+	}
 	return nil
 }
+
+// ErasureNotEmptyDocumentType names the evidence of an erasure that an
+// export of the person found not empty: the signed receipt.
+const ErasureNotEmptyDocumentType = "edulure.governance.erasure_not_empty.v1"
 
 const receiptColumns = `erasure_id, completed_at, received_at, counts, payload, signature`
 

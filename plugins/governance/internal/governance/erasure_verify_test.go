@@ -29,7 +29,9 @@ func TestErasureReceiptVerification(t *testing.T) {
 		if verification != nil {
 			data["verification"] = verification
 		}
-		require.NoError(t, h.Deliver(t, plugintest.Event{ID: plugintest.NewEventID(), Type: governance.EventErasureCompleted, TenantID: a.id, Source: "kernel", Data: data}))
+		ev := plugintest.Event{ID: plugintest.NewEventID(), Type: governance.EventErasureCompleted, TenantID: a.id, Source: "kernel", Data: data}
+		require.NoError(t, h.Deliver(t, ev))
+		require.NoError(t, h.Deliver(t, ev), "a redelivery changes nothing")
 		var r governance.Receipt
 		ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/erasures/receipts/"+id, nil), 200).JSON(t, &r)
 		_, err := sdk.VerifySignature(h.JWKS(), *r.Signature, []byte(r.Payload))
@@ -70,4 +72,35 @@ func TestErasureReceiptVerification(t *testing.T) {
 	old := deliver(nil)
 	require.Nil(t, old.VerifiedEmpty)
 	require.Contains(t, old.Payload, `"verification":null`)
+
+	// The two erasures not verified empty are in one incident, each with
+	// its signed receipt as evidence; the others opened none.
+	var incidents sdk.Page[governance.Incident]
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/incidents", nil), 200).JSON(t, &incidents)
+	require.Len(t, incidents.Items, 1)
+	require.Equal(t, "Erasure not verified empty", incidents.Items[0].Title)
+	var detail governance.IncidentDetail
+	ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/incidents/"+incidents.Items[0].ID, nil), 200).JSON(t, &detail)
+	require.Len(t, detail.Evidence, 2)
+	filed := map[string]bool{}
+	for _, item := range detail.Evidence {
+		require.Equal(t, "erasure_verification", item.Kind)
+		require.Equal(t, "stored", item.State)
+		filed[item.ID] = true
+		res := ok(t, h.Do(a.auditor, "GET", "/api/v1/governance/evidence/"+item.ID+"/content", nil), 200)
+		var content struct {
+			Type      string          `json:"type"`
+			Receipt   json.RawMessage `json:"receipt"`
+			Signature sdk.Signature   `json:"signature"`
+		}
+		res.JSON(t, &content)
+		require.Equal(t, governance.ErasureNotEmptyDocumentType, content.Type)
+		_, err := sdk.VerifySignature(h.JWKS(), content.Signature, content.Receipt)
+		require.NoError(t, err, "the receipt in the evidence verifies")
+	}
+	require.Equal(t, map[string]bool{left.ErasureID: true, failed.ErasureID: true}, filed)
+	// The other institution sees none of it.
+	var others sdk.Page[governance.Incident]
+	ok(t, h.Do(newInst(t).auditor, "GET", "/api/v1/governance/incidents", nil), 200).JSON(t, &others)
+	require.Empty(t, others.Items)
 }

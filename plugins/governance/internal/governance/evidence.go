@@ -50,7 +50,7 @@ type NewIncident struct {
 type EvidenceItem struct {
 	ID             string     `json:"id" format:"uuid"`
 	IncidentID     *string    `json:"incident_id" format:"uuid" doc:"null for evidence the plugin files on its own (retention executions, review reports, erasure receipts)"`
-	Kind           string     `json:"kind" enum:"upload,retention_execution,access_review,billing_anomaly,audit_verification"`
+	Kind           string     `json:"kind" enum:"upload,retention_execution,access_review,billing_anomaly,audit_verification,erasure_verification"`
 	Title          string     `json:"title"`
 	ContentType    string     `json:"content_type"`
 	State          string     `json:"state" enum:"pending,stored" doc:"pending until the upload is sealed"`
@@ -107,7 +107,7 @@ type VerifyResult struct {
 
 // EvidenceQuery filters the list of evidence.
 type EvidenceQuery struct {
-	Kind string `json:"kind,omitempty" enum:"upload,retention_execution,access_review,billing_anomaly,audit_verification"`
+	Kind string `json:"kind,omitempty" enum:"upload,retention_execution,access_review,billing_anomaly,audit_verification,erasure_verification"`
 }
 
 func (p *Plugin) evidenceRoutes() []sdk.Route {
