@@ -1,10 +1,14 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -433,4 +437,32 @@ func TestMessagingRetentionThroughTheKernel(t *testing.T) {
 	require.Equal(t, 4, b.count(`SELECT count(*) FROM plugin_messaging.comments WHERE tenant_id = $1`, a.id))
 	require.Equal(t, 9, b.count(`SELECT count(*) FROM plugin_messaging.posts WHERE tenant_id = $1`, other.id))
 	require.Equal(t, 9, b.count(`SELECT count(*) FROM plugin_messaging.comments WHERE tenant_id = $1`, other.id))
+
+	// Archived instead: the posts are read back through the kernel, from
+	// the list to the signed URL, by the admin only.
+	ok := func(r response, status int) response {
+		t.Helper()
+		require.Equal(t, status, r.Status, "%s", r.Raw)
+		return r
+	}
+	seed(a.id, old, 12)
+	req["action"] = "archive"
+	run = b.do("POST", "/api/v1/govt/gov/retention", a.admin, req)
+	require.Equal(t, 200, run.Status, "%s", run.Raw)
+	require.EqualValues(t, 12, run.get("affected"))
+	list := ok(b.do("GET", "/api/v1/messaging/archives", a.admin, nil), 200)
+	require.Len(t, list.items(), 1, "%s", list.Raw)
+	key := list.items()[0]["key"].(string)
+	ok(b.do("GET", "/api/v1/messaging/archives", a.learner, nil), 403)
+	require.Empty(t, ok(b.do("GET", "/api/v1/messaging/archives", other.admin, nil), 200).items())
+	ok(b.do("GET", "/api/v1/messaging/archives/download?key="+url.QueryEscape(key), other.admin, nil), 404)
+	dl := ok(b.do("GET", "/api/v1/messaging/archives/download?key="+url.QueryEscape(key), a.admin, nil), 200)
+	got := b.do("GET", dl.str("url"), "", nil)
+	require.Equal(t, 200, got.Status, "%s", got.Raw)
+	zr, err := gzip.NewReader(bytes.NewReader(got.Raw))
+	require.NoError(t, err)
+	lines, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	require.Equal(t, 12, strings.Count(string(lines), "\n"))
+	require.Equal(t, 1, b.count(`SELECT count(*) FROM kernel.audit_log WHERE tenant_id = $1 AND action = 'messaging.archive.downloaded'`, a.id))
 }

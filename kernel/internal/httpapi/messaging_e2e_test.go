@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var messagingPlugin = variant{name: "messaging", version: "0.1.0", module: "plugins/messaging"}
+var messagingPlugin = variant{name: "messaging", version: "0.2.0", module: "plugins/messaging"}
 
 // TestMessagingEndToEnd runs the messaging plugin in the kernel with its
 // mail going to a real SMTP server on loopback: a sign-up's verification

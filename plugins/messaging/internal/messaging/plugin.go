@@ -22,7 +22,7 @@ import (
 const Name = "messaging"
 
 // Version is the plugin's version.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Permissions the plugin introduces.
 const (
@@ -180,6 +180,7 @@ func (p *Plugin) Manifest() sdk.Manifest {
 	for _, group := range [][]sdk.Route{
 		p.spaceRoutes(), p.postRoutes(), p.commentRoutes(), p.reactionRoutes(), p.pollRoutes(),
 		p.attachmentRoutes(), p.moderationRoutes(), p.inboxRoutes(), p.explainRoutes(), p.preferenceRoutes(), p.deviceRoutes(), p.unsubscribeRoutes(), p.webhookRoutes(),
+		p.archiveRoutes(),
 	} {
 		routes = append(routes, group...)
 	}
@@ -196,6 +197,7 @@ func (p *Plugin) Manifest() sdk.Manifest {
 			{Name: PermSpaceManage, Description: "Manage every space of the institution: members, moderators, titles.", DefaultRoles: []string{"admin"}},
 			{Name: PermNotificationRead, Description: "Read one's notifications, preferences and devices.", DefaultRoles: all},
 			{Name: PermExplainAny, Description: "Explain the delivery of anyone's notification in the institution.", DefaultRoles: []string{"admin"}},
+			{Name: PermArchiveRead, Description: "List and download the posts retention archived.", DefaultRoles: []string{"admin", "compliance_officer"}},
 		},
 		Routes: routes,
 		Publishes: []sdk.EventType{

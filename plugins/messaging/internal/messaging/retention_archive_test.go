@@ -87,6 +87,53 @@ func TestRetentionArchiveOfPosts(t *testing.T) {
 		require.ErrorIs(t, err, sdk.ErrConflict)
 	}
 	require.Len(t, ids, n, "every archived post once, and each deleted")
+
+	// Read back through the API: listed a page at a time, downloaded
+	// through a signed URL (audited); learners and other institutions see
+	// nothing of them.
+	admin, learner := plugintest.User(a, "admin"), plugintest.User(a, "learner")
+	var listed []messaging.Archive
+	for cursor := ""; ; {
+		var pg sdk.Page[messaging.Archive]
+		res := h.Do(admin, "GET", "/api/v1/messaging/archives?limit=1"+cursor, nil)
+		require.Equal(t, 200, res.Status, "%s", res.Body)
+		res.JSON(t, &pg)
+		require.LessOrEqual(t, len(pg.Items), 1)
+		listed = append(listed, pg.Items...)
+		if pg.NextCursor == "" {
+			break
+		}
+		cursor = "&cursor=" + pg.NextCursor
+	}
+	require.Len(t, listed, 2)
+	for _, x := range listed {
+		require.Contains(t, run.Archived, x.Key)
+		require.Equal(t, "posts", x.Class)
+		require.Equal(t, day, x.Day)
+		require.Len(t, x.SHA256, 64)
+	}
+	var dl messaging.ArchiveDownload
+	res := h.Do(admin, "GET", "/api/v1/messaging/archives/download?key="+listed[0].Key, nil)
+	require.Equal(t, 200, res.Status, "%s", res.Body)
+	res.JSON(t, &dl)
+	require.NotEmpty(t, dl.URL)
+	require.Equal(t, listed[0].SHA256, dl.SHA256)
+	audited := false
+	for _, en := range h.AuditEntries() {
+		audited = audited || en.Action == "messaging.archive.downloaded" && en.TargetID == listed[0].Key && en.TenantID == a
+	}
+	require.True(t, audited, "the download is audited")
+	require.Equal(t, 403, h.Do(learner, "GET", "/api/v1/messaging/archives", nil).Status)
+	require.Equal(t, 403, h.Do(learner, "GET", "/api/v1/messaging/archives/download?key="+listed[0].Key, nil).Status)
+	var others sdk.Page[messaging.Archive]
+	h.Do(plugintest.User(b, "admin"), "GET", "/api/v1/messaging/archives", nil).JSON(t, &others)
+	require.Empty(t, others.Items)
+	require.Equal(t, 404, h.Do(plugintest.User(b, "admin"), "GET", "/api/v1/messaging/archives/download?key="+listed[0].Key, nil).Status)
+	for _, bad := range []string{"attachments/x", "retention/posts/../../x.jsonl.gz", "retention/posts/2026-12-01/" + strings.Repeat("a", 36) + ".jsonl.gz%00"} {
+		require.Equal(t, 422, h.Do(admin, "GET", "/api/v1/messaging/archives/download?key="+bad, nil).Status, bad)
+	}
+	require.Equal(t, 422, h.Do(admin, "GET", "/api/v1/messaging/archives?cursor=bogus", nil).Status)
+
 	page, err = h.Storage(b).List(t.Context(), sdk.RetentionArchivePrefix, "", 100)
 	require.NoError(t, err)
 	require.Empty(t, page.Objects, "nothing in another institution's storage")
