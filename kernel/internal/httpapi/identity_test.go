@@ -315,6 +315,56 @@ func TestSessionsAndLogout(t *testing.T) {
 	requireProblem(t, r, 401, "session-revoked")
 }
 
+// A signed-in person changes their password with the current one: their
+// other sessions are signed out, this one stays, the old password no
+// longer works, and the kernel publishes the event the messaging plugin
+// emails. A wrong current password counts as a failed login.
+func TestChangePassword(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	inst := b.institution("chpw") // inst.learner is another session of the learner
+	s1 := b.loginAs("learner@chpw.test", password, "chpw")
+	tok := s1.str("access_token")
+	const next = "a-Different-horse-42"
+
+	for _, c := range []struct {
+		name  string
+		body  any
+		field string
+	}{
+		{"no current password", map[string]any{"new_password": next}, "current_password"},
+		{"a weak new one", map[string]any{"current_password": password, "new_password": "password1"}, "new_password"},
+		{"the same again", map[string]any{"current_password": password, "new_password": password}, "new_password"},
+		{"a wrong current one", map[string]any{"current_password": "not-the-Password-7", "new_password": next}, "current_password"},
+		{"NUL", map[string]any{"current_password": password, "new_password": "abc\u0000defGHI123"}, "new_password"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := b.do("POST", "/api/v1/me/password", tok, c.body)
+			requireProblem(t, r, 422, "invalid-request")
+			require.Contains(t, string(r.Raw), c.field)
+		})
+	}
+	require.Equal(t, 1, b.count(`SELECT failed_logins FROM kernel.users WHERE email = 'learner@chpw.test'`), "the wrong one counted")
+	// API keys cannot change anyone's password.
+	key := b.do("POST", "/api/v1/tenant/apikeys", inst.admin, map[string]any{"name": "k", "permissions": []string{"tenancy.member.read"}})
+	require.Equal(t, 201, key.Status, "%s", key.Raw)
+	require.Equal(t, 403, b.do("POST", "/api/v1/me/password", key.str("key"), map[string]any{"current_password": password, "new_password": next}).Status)
+
+	r := b.do("POST", "/api/v1/me/password", tok, map[string]any{"current_password": password, "new_password": next})
+	require.Equal(t, 200, r.Status, "%s", r.Raw)
+	require.EqualValues(t, 1, r.get("sessions_revoked"))
+	require.Equal(t, 200, b.do("GET", "/api/v1/me", tok, nil).Status, "this session stays")
+	requireProblem(t, b.do("GET", "/api/v1/me", inst.learner, nil), 401, "session-revoked")
+	requireProblem(t, b.do("POST", "/api/v1/auth/login", "", map[string]any{"email": "learner@chpw.test", "password": password}), 401, "bad-credentials")
+	require.Equal(t, 200, b.do("POST", "/api/v1/auth/login", "", map[string]any{"email": "learner@chpw.test", "password": next}).Status)
+	require.Zero(t, b.count(`SELECT failed_logins FROM kernel.users WHERE email = 'learner@chpw.test'`))
+	require.Equal(t, 1, b.count(`SELECT count(*) FROM kernel.audit_log WHERE action = 'identity.password.changed'`))
+	require.Equal(t, 1, b.count(`SELECT count(*) FROM kernel.outbox WHERE type = 'identity.password.changed.v1' AND tenant_id IS NULL`)+
+		b.count(`SELECT count(*) FROM kernel.events WHERE type = 'identity.password.changed.v1' AND tenant_id IS NULL`))
+	require.Zero(t, b.count(`SELECT count(*) FROM kernel.events WHERE type = 'identity.password.changed.v1' AND data::text LIKE '%'||$1||'%'`, next),
+		"the password is in no event")
+}
+
 func TestPasswordReset(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

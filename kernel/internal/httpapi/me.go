@@ -1,15 +1,18 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/edulure/edulure/kernel/internal/identity"
 	"github.com/edulure/edulure/kernel/internal/outbox"
+	"github.com/edulure/edulure/kernel/internal/problem"
 	"github.com/edulure/edulure/kernel/internal/tenancy"
 	"github.com/edulure/edulure/sdk"
 )
@@ -347,4 +350,102 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// ChangePasswordRequest changes the signed-in person's password.
+type ChangePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// PasswordChangedResponse says how many of the person's other sessions
+// were signed out.
+type PasswordChangedResponse struct {
+	SessionsRevoked int64 `json:"sessions_revoked"`
+}
+
+// changeMyPassword replaces the caller's password, given the current one
+// (a wrong one counts as a failed login, toward the account's lockout),
+// signs out their other sessions and tells them by email (the event).
+func (s *Server) changeMyPassword(c echo.Context) error {
+	p := principalOf(c)
+	var req ChangePasswordRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var fe fieldErrors
+	if req.CurrentPassword == "" || len(req.CurrentPassword) > 256 {
+		fe.addf("current_password", "is required (at most 256 bytes)")
+	}
+	fe.add(identity.ValidatePassword("new_password", req.NewPassword, ""))
+	if err := fe.err(); err != nil {
+		return err
+	}
+	if ok, retry := s.accountLim.allow("password:" + p.UserID.String()); !ok {
+		return tooMany("password changes for this account", retry)
+	}
+	ctx := c.Request().Context()
+	var ids []uuid.UUID
+	var n int64
+	var failure error
+	err := s.inTx(c, func(t *txc) error {
+		u, err := identity.GetUser(ctx, t, p.UserID)
+		if err != nil {
+			return err
+		}
+		if perr := identity.CheckPassword(ctx, t, u, req.CurrentPassword, s.now()); perr != nil {
+			var locked identity.ErrLocked
+			switch {
+			case errors.As(perr, &locked):
+				pr := problem.New(http.StatusTooManyRequests, "account-locked", "too many wrong passwords: the account is locked until "+locked.Until.UTC().Format(time.RFC3339))
+				pr.RetryAfter = int(time.Until(locked.Until).Seconds()) + 1
+				failure = pr
+			case errors.Is(perr, sdk.ErrUnauthorized):
+				failure = sdk.Invalid(sdk.FieldError{Field: "current_password", Message: "is not your current password"})
+			default:
+				return perr
+			}
+			// The failure is counted (committed) like a failed login's.
+			return t.audit(uuid.Nil, "identity.password.change_failed", u.ID.String(), map[string]any{"user_id": u.ID.String()})
+		}
+		if fe := identity.ValidatePassword("new_password", req.NewPassword, u.Email); fe != nil {
+			failure = sdk.Invalid(*fe)
+			return nil
+		}
+		if req.NewPassword == req.CurrentPassword {
+			failure = sdk.Invalid(sdk.FieldError{Field: "new_password", Message: "must differ from the current password"})
+			return nil
+		}
+		if err := identity.SetPassword(ctx, t, u.ID, req.NewPassword); err != nil {
+			return err
+		}
+		sessions, err := identity.ListSessions(ctx, t, u.ID, p.SessionID)
+		if err != nil {
+			return err
+		}
+		for _, ss := range sessions {
+			if ss.ID != p.SessionID {
+				ids = append(ids, ss.ID)
+			}
+		}
+		if n, err = identity.RevokeUserSessions(ctx, t, u.ID, p.SessionID, "password changed"); err != nil {
+			return err
+		}
+		// The messaging plugin emails it: if it was not the owner, they
+		// learn that someone holding their session knew the password.
+		if err := t.event(outbox.PasswordChanged, uuid.Nil, map[string]any{
+			"user_id": u.ID, "email": u.Email, "display_name": u.DisplayName, "changed_at": s.now().UTC(), "sessions_revoked": n,
+		}); err != nil {
+			return err
+		}
+		return t.audit(uuid.Nil, "identity.password.changed", u.ID.String(), map[string]any{"user_id": u.ID.String(), "sessions_revoked": n})
+	})
+	if err != nil {
+		return err
+	}
+	if failure != nil {
+		return failure
+	}
+	s.revoked.add(ids...)
+	return c.JSON(http.StatusOK, PasswordChangedResponse{SessionsRevoked: n})
 }

@@ -58,6 +58,14 @@ func TestMessagingEndToEnd(t *testing.T) {
 	}, eventually, 20*time.Millisecond)
 	require.Equal(t, 0, b.count(`SELECT count(*) FROM plugin_messaging.platform_deliveries WHERE status <> 'sent'`))
 
+	// Grace changes her password while signed in: she is told by email.
+	grace := b.login("grace@example.test", "")
+	ok(b.do("POST", "/api/v1/me/password", grace, map[string]any{"current_password": password, "new_password": "Another-horse-battery-8"}), 200)
+	m = catcher.waitFor(t, "grace@example.test", 2)[1]
+	require.Equal(t, "Your password was changed", m.subject)
+	require.Contains(t, m.text, "https://app.edulure.test/forgot-password")
+	require.NotContains(t, m.text, "Another-horse-battery-8")
+
 	// 2. An invitation: the email carries the token; the invitee signs up with it.
 	a := b.institution("uni")
 	ok(b.do("POST", "/api/v1/tenant/invitations", a.admin, map[string]any{"email": "alan@example.test", "roles": []string{"learner"}}), 201)

@@ -17,6 +17,7 @@ const (
 	UserCreated             = "identity.user.created.v1"
 	PasswordResetRequested  = "identity.password_reset.requested.v1"
 	MFALocked               = "identity.mfa.locked.v1"
+	PasswordChanged         = "identity.password.changed.v1"
 	VerificationRequested   = "identity.email_verification.requested.v1"
 	EmailVerified           = "identity.email.verified.v1"
 	MemberJoined            = "tenancy.member.joined.v1"

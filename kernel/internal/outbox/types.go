@@ -39,6 +39,8 @@ var Types = []Type{
 		schema([]string{"user_id", "email"}, `"user_id":`+uuidProp+`,"email":`+stringProp)},
 	{MFALocked, "Too many wrong second-factor codes in a row locked an account's two-factor sign-in; tells the person, since whoever tried knew the password.", false,
 		schema([]string{"user_id", "email", "failures", "locked_until"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp+`,"failures":`+countProp+`,"locked_until":`+timeProp)},
+	{PasswordChanged, "An account's password was changed by its owner while signed in (their other sessions signed out); tells the person, in case it was not them.", false,
+		schema([]string{"user_id", "email", "changed_at"}, `"user_id":`+uuidProp+`,"email":`+stringProp+`,"display_name":`+stringProp+`,"changed_at":`+timeProp+`,"sessions_revoked":`+countProp)},
 	{TenantCreated, "An institution was created.", true,
 		schema([]string{"tenant_id", "slug", "name"}, `"tenant_id":`+uuidProp+`,"slug":`+stringProp+`,"name":`+stringProp)},
 	{InvitationCreated, "Someone was invited to an institution; carries the invitation token to email.", true,

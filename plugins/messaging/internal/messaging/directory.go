@@ -29,6 +29,7 @@ const (
 	EventPasswordReset      = "identity.password_reset.requested.v1"
 	EventVerification       = "identity.email_verification.requested.v1"
 	EventMFALocked          = "identity.mfa.locked.v1"
+	EventPasswordChanged    = "identity.password.changed.v1"
 	EventEmailVerified      = "identity.email.verified.v1"
 	EventInvitationCreated  = "tenancy.invitation.created.v1"
 	EventMemberJoined       = "tenancy.member.joined.v1"

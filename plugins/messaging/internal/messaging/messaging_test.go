@@ -196,6 +196,24 @@ func TestAccountMailFailures(t *testing.T) {
 	require.Equal(t, "bounced", status)
 }
 
+// A password changed while signed in is told to the account's address,
+// once, with what to do if it was not them.
+func TestPasswordChangedEmail(t *testing.T) {
+	e := setup(t)
+	ev := plugintest.Event{ID: plugintest.NewEventID(), Type: messaging.EventPasswordChanged, Data: map[string]any{
+		"user_id": plugintest.NewID(), "email": "ada@example.test", "display_name": "Ada", "changed_at": "2026-03-03T10:00:00Z", "sessions_revoked": 2}}
+	e.deliver(ev)
+	e.deliver(ev)
+	msgs := e.waitMail("ada@example.test", 1)
+	require.Len(t, msgs, 1)
+	m := msgs[0]
+	require.Equal(t, "Your password was changed", m.Subject)
+	require.Contains(t, m.Text, "10:00 UTC on 3 March 2026")
+	require.Contains(t, m.Text, "Your other sessions (2) were signed out.")
+	require.Contains(t, m.Text, "https://app.edulure.test/forgot-password")
+	require.Empty(t, m.Header.Get("List-Unsubscribe"), "account mail cannot be turned off")
+}
+
 // An invitation is emailed with its accept link and no unsubscribe
 // headers, once.
 func TestInvitationEmail(t *testing.T) {

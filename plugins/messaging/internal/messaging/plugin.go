@@ -229,6 +229,7 @@ func (p *Plugin) subscriptions() []sdk.Subscription {
 		{Type: EventPasswordReset, Handler: p.accountMail, MaxAttempts: MaxTransactionalAttempts},
 		{Type: EventVerification, Handler: p.accountMail, MaxAttempts: MaxTransactionalAttempts},
 		{Type: EventMFALocked, Handler: p.accountMail, MaxAttempts: MaxTransactionalAttempts},
+		{Type: EventPasswordChanged, Handler: p.accountMail, MaxAttempts: MaxTransactionalAttempts},
 		{Type: EventTenantCreated, Handler: p.tenantCreated},
 		{Type: EventInvitationCreated, Handler: p.invitationCreated, MaxAttempts: MaxTransactionalAttempts},
 		{Type: EventMemberJoined, Handler: p.memberJoined},

@@ -165,6 +165,8 @@ type accountData struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	Failures    int       `json:"failures"`
 	LockedUntil time.Time `json:"locked_until"`
+	ChangedAt   time.Time `json:"changed_at"`
+	Revoked     int       `json:"sessions_revoked"`
 }
 
 // accountMail emails a person about their account (platform events: the
@@ -220,6 +222,16 @@ func (p *Plugin) accountMail(ctx context.Context, ev *sdk.Event) error {
 			"Whoever tried knew your password. If it was not you, change your password now.",
 		}
 		c.Action = &mailAction{"Change my password", app + "/settings/security"}
+	case EventPasswordChanged:
+		c.Subject, c.Heading = "Your password was changed", "Your password was changed"
+		c.Paragraphs = []string{
+			fmt.Sprintf("The password of your account was changed at %s, from a signed-in session.", d.ChangedAt.UTC().Format("15:04 UTC on 2 January 2006")),
+		}
+		if d.Revoked > 0 {
+			c.Paragraphs = append(c.Paragraphs, fmt.Sprintf("Your other sessions (%d) were signed out.", d.Revoked))
+		}
+		c.Paragraphs = append(c.Paragraphs, "If it was not you, someone is using your account: reset your password now and tell your institution's administrators.")
+		c.Action = &mailAction{"Reset my password", app + "/forgot-password"}
 	default:
 		return fmt.Errorf("event %s: no mail for %s", ev.ID, ev.Type)
 	}
