@@ -1,20 +1,46 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 )
 
 // account: who I am, my institutions (switch), my second factor, my
 // sessions.
-func (c *Console) account(q *req) {
+func (c *Console) account(q *req) { c.renderAccount(q, http.StatusOK, "", nil) }
+
+// renderAccount shows the account page, with the password form's error
+// and its fields' messages when status is not 200.
+func (c *Console) renderAccount(q *req, status int, problem string, fields map[string]string) {
 	data := map[string]any{"me": q.whoami()}
 	if res := q.get("/api/v1/me/sessions"); res.ok() {
 		data["sessions"] = res.items()
 	} else {
 		data["sessionsError"] = res.message()
 	}
-	q.render(http.StatusOK, "account", view{Title: "Your account", Nav: "account", Data: data})
+	q.render(status, "account", view{Title: "Your account", Nav: "account", Data: data, Error: problem, Fields: fields})
+}
+
+// changePassword changes the person's password with the current one; the
+// new one is typed twice.
+func (c *Console) changePassword(q *req) {
+	next := q.r.PostFormValue("new_password")
+	if next != q.r.PostFormValue("new_password_again") {
+		c.renderAccount(q, http.StatusUnprocessableEntity, "Your password is unchanged: the new password was not typed the same twice.",
+			map[string]string{"new_password_again": "is not the same as the new password"})
+		return
+	}
+	res := q.call(http.MethodPost, "/api/v1/me/password", map[string]string{"current_password": q.r.PostFormValue("current_password"), "new_password": next})
+	if !res.ok() {
+		msg := res.message()
+		if f := res.fields(); len(f) > 0 {
+			msg = "Your password is unchanged: see the fields below."
+		}
+		c.renderAccount(q, statusFor(res), msg, res.fields())
+		return
+	}
+	q.redirect(Prefix+"/account", fmt.Sprintf("Your password is changed. Your other sessions (%s) were signed out.", str(res.Body["sessions_revoked"])))
 }
 
 func (c *Console) beginTOTP(q *req) {

@@ -180,6 +180,37 @@ func TestConsoleSignOutRevokes(t *testing.T) {
 	require.Len(t, body["items"], 1, "%v", body)
 }
 
+// The account page changes the password: typed twice, the current one
+// checked by the API (its message shown on the field), the other sessions
+// signed out, the console's own session kept.
+func TestConsoleChangesPassword(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	other := k.login("admin@northwind.test", "northwind")
+	b := newBrowserless(t, k)
+	csrf := signIn(t, b, "admin@northwind.test", "northwind")
+	const next = "a-New-console-horse-5"
+	post := func(current, n, again string) (*http.Response, string) {
+		return b.do("POST", "/console/account/password", url.Values{"csrf": {csrf}, "current_password": {current}, "new_password": {n}, "new_password_again": {again}})
+	}
+	res, html := post(password, next, next+"x")
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, html, "is not the same as the new password")
+	res, html = post("wrong-Horse-battery-1", next, next)
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, html, "is not your current password")
+	require.Contains(t, html, `role="alert"`)
+	res, _ = post(password, next, next)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "Your password is changed")
+	require.Contains(t, html, "this session", "the console's session stays")
+	status, _ := k.api("GET", "/api/v1/me", other, nil)
+	require.Equal(t, http.StatusUnauthorized, status, "the other session is signed out")
+	status, _ = k.api("POST", "/api/v1/auth/login", "", map[string]any{"email": "admin@northwind.test", "password": next})
+	require.Equal(t, http.StatusOK, status)
+}
+
 // An access token near its end is refreshed by the console before it
 // calls the API (here every request: tokens live 20 s, and the console
 // refreshes within 30 s of the end): the refresh token rotates, the

@@ -26,6 +26,7 @@ func (c *Console) routes() {
 	m.HandleFunc("POST "+Prefix+"/account/sessions/{id}/revoke", c.authed(c.revokeSession))
 	m.HandleFunc("POST "+Prefix+"/account/recovery-codes", c.authed(c.newRecoveryCodes))
 	m.HandleFunc("POST "+Prefix+"/account/mfa/disable", c.authed(c.disableMFA))
+	m.HandleFunc("POST "+Prefix+"/account/password", c.authed(c.changePassword))
 
 	m.HandleFunc("GET "+Prefix+"/institution", c.authed(c.institution))
 	m.HandleFunc("POST "+Prefix+"/institution", c.authed(c.saveInstitution))
