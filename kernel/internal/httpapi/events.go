@@ -109,19 +109,7 @@ func (s *Server) listEvents(c echo.Context) error {
 	if f.Type != "" && !wire.EventType.MatchString(f.Type) {
 		fields = append(fields, sdk.FieldError{Field: "type", Message: "must be an event type such as courses.lesson.completed.v1"})
 	}
-	for name, at := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
-		if v := c.QueryParam(name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				fields = append(fields, sdk.FieldError{Field: name, Message: "must be a time in RFC 3339, such as 2025-03-01T00:00:00Z"})
-				continue
-			}
-			*at = t
-		}
-	}
-	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		fields = append(fields, sdk.FieldError{Field: "from", Message: "must be before to"})
-	}
+	f.From, f.To = timeRange(c, &fields)
 	if len(fields) > 0 {
 		sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
 		return sdk.Invalid(fields...)
@@ -457,4 +445,23 @@ func (s *Server) runJob(c echo.Context) error {
 	}
 	c.Response().Header().Set(echo.HeaderLocation, fmt.Sprintf("/api/v1/jobs/%s/%s/runs/%s", plugin, job, runID))
 	return c.JSON(http.StatusAccepted, run)
+}
+
+// timeRange reads ?from= and ?to= (RFC 3339; from before to), adding to
+// fields what is wrong with them.
+func timeRange(c echo.Context, fields *[]sdk.FieldError) (from, to time.Time) {
+	for name, at := range map[string]*time.Time{"from": &from, "to": &to} {
+		if v := c.QueryParam(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				*fields = append(*fields, sdk.FieldError{Field: name, Message: "must be a time in RFC 3339, such as 2025-03-01T00:00:00Z"})
+				continue
+			}
+			*at = t
+		}
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		*fields = append(*fields, sdk.FieldError{Field: "from", Message: "must be before to"})
+	}
+	return from, to
 }

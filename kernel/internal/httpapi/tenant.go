@@ -721,19 +721,7 @@ func auditFilter(c echo.Context) (audit.Filter, error) {
 	if len(f.Target) > 500 {
 		fields = append(fields, sdk.FieldError{Field: "target", Message: "must be at most 500 characters"})
 	}
-	for name, at := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
-		if v := c.QueryParam(name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				fields = append(fields, sdk.FieldError{Field: name, Message: "must be a time in RFC 3339, such as 2025-03-01T00:00:00Z"})
-				continue
-			}
-			*at = t
-		}
-	}
-	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		fields = append(fields, sdk.FieldError{Field: "from", Message: "must be before to"})
-	}
+	f.From, f.To = timeRange(c, &fields)
 	if len(fields) > 0 {
 		sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
 		return f, sdk.Invalid(fields...)
