@@ -15,7 +15,7 @@ import (
 
 // The feature plugins as they ship: their own modules, built as they are.
 var (
-	coursesPlugin      = variant{name: "courses", version: "0.4.0", module: "plugins/courses"}
+	coursesPlugin      = variant{name: "courses", version: "0.5.0", module: "plugins/courses"}
 	gamificationPlugin = variant{name: "gamification", version: "0.4.0", module: "examples/gamification"}
 )
 

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http/httptest"
@@ -28,7 +29,7 @@ import (
 )
 
 // The telemetry plugin as it ships (plugins/telemetry, its own module).
-var telemetryPlugin = variant{name: "telemetry", version: "0.1.0", module: "plugins/telemetry"}
+var telemetryPlugin = variant{name: "telemetry", version: "0.2.0", module: "plugins/telemetry"}
 
 // TestTelemetryEndToEnd walks the telemetry plugin's path through the
 // kernel with the real binaries of courses and telemetry: an admin
@@ -297,4 +298,59 @@ func TestTelemetryExportS3(t *testing.T) {
 	// Again: the same bytes are there; nothing is written.
 	r = ok(b.do("POST", "/api/v1/telemetry/exports", a.admin, map[string]any{"hour": hour.Format(time.RFC3339)}), 200)
 	require.Equal(t, "unchanged", r.str("exports", "0", "outcome"))
+}
+
+// The platform's own events through the kernel: a quiz attempt in courses
+// and a post and a reaction in messaging become the learner's statements
+// (the institution's default grants analytics to those who decided
+// nothing).
+func TestTelemetryRecordsCoursesAndMessaging(t *testing.T) {
+	t.Parallel()
+	catcher := startSMTPCatcher(t)
+	cfg := fmt.Sprintf(`{ smtp_host = %q, smtp_port = %d, smtp_security = "none" }`, catcher.host, catcher.port)
+	b, _ := withPluginsEnv(t, fastEvents, pluginBlock{variant: coursesPlugin}, pluginBlock{variant: messagingPlugin, config: cfg},
+		pluginBlock{variant: telemetryPlugin, config: `{ default_granted = ["analytics"] }`})
+	a := b.institution("uni")
+	ok := func(r response, status int) response {
+		t.Helper()
+		require.Equal(t, status, r.Status, "%s", r.Raw)
+		return r
+	}
+	ok(b.do("POST", "/api/v1/telemetry/policies", a.admin, map[string]any{"purpose": "analytics", "summary": "Learning activity improves the courses."}), 201)
+
+	course := ok(b.do("POST", "/api/v1/courses", a.instructor, map[string]any{"title": "Signals"}), 201).str("id")
+	module := ok(b.do("POST", "/api/v1/courses/"+course+"/modules", a.instructor, map[string]any{"title": "Basics"}), 201).str("id")
+	lesson := ok(b.do("POST", "/api/v1/courses/"+course+"/modules/"+module+"/lessons", a.instructor, map[string]any{"title": "Noise", "body": "# Noise"}), 201).str("id")
+	quiz := ok(b.do("POST", "/api/v1/courses/"+course+"/quizzes", a.instructor, map[string]any{
+		"title": "Check", "lesson_id": lesson, "pass_mark": 50,
+		"questions": []map[string]any{{"id": "q1", "prompt": "Is noise a signal?", "kind": "single",
+			"options": []map[string]any{{"id": "a", "text": "No"}, {"id": "b", "text": "Yes"}}, "correct": []string{"a"}}},
+	}), 201).str("id")
+	ok(b.do("POST", "/api/v1/courses/"+course+"/publish", a.instructor, map[string]any{}), 201)
+	ok(b.do("POST", "/api/v1/enrolments", a.learner, map[string]any{"course_id": course}), 201)
+	ok(b.do("POST", "/api/v1/quizzes/"+quiz+"/attempts", a.learner, map[string]any{"answers": map[string]any{"q1": []string{"a"}}}), 201)
+
+	var space string
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		for _, s := range b.do("GET", "/api/v1/spaces?kind=course", a.learner, nil).items() {
+			if s["course_id"] == course {
+				space = s["id"].(string)
+			}
+		}
+		assert.NotEmpty(c, space, "the course's space follows the enrolment")
+	}, eventually, 20*time.Millisecond)
+	post := ok(b.do("POST", "/api/v1/spaces/"+space+"/posts", a.learner, map[string]any{"body": "Is all noise white?", "format": "text"}), 201).str("id")
+	ok(b.do("PUT", "/api/v1/posts/"+post+"/reactions/👍", a.learner, nil), 200)
+
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		got := map[string]string{}
+		for _, it := range b.do("GET", "/api/v1/telemetry/events", a.learner, nil).items() {
+			got[it["source"].(string)+" "+it["verb"].(string)] = it["object_id"].(string)
+		}
+		assert.Equal(c, map[string]string{
+			"platform:courses http://adlnet.gov/expapi/verbs/passed":     "https://edulure.dev/xapi/activities/quizzes/" + quiz,
+			"platform:messaging http://activitystrea.ms/schema/1.0/post": "https://edulure.dev/xapi/activities/posts/" + post,
+			"platform:messaging http://activitystrea.ms/schema/1.0/like": "https://edulure.dev/xapi/activities/posts/" + post,
+		}, got)
+	}, eventually, 50*time.Millisecond)
 }

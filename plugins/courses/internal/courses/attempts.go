@@ -133,6 +133,18 @@ func (p *Plugin) attemptQuiz(ctx context.Context, req *sdk.Request) (*sdk.Respon
 		if err != nil {
 			return fmt.Errorf("recording the attempt: %w", err)
 		}
+		var cohort *string
+		if err := tx.QueryRow(ctx, `SELECT cohort_id::text FROM enrolments WHERE id = $1`, enrolmentID).Scan(&cohort); err != nil {
+			return fmt.Errorf("reading the enrolment's cohort: %w", err)
+		}
+		ev := QuizAttempted{AttemptID: a.ID, QuizID: quizID, EnrolmentID: enrolmentID, CourseID: q.CourseID, UserID: userID,
+			Attempt: a.Attempt, Percent: a.Percent, Passed: a.Passed, AttemptedAt: a.SubmittedAt}
+		if cohort != nil {
+			ev.CohortID = *cohort
+		}
+		if err := req.Publish(ctx, tx, EventQuizAttempted, ev); err != nil {
+			return err
+		}
 		if a.Passed {
 			if _, err := refreshProgress(ctx, tx, req, enrolmentID); err != nil {
 				return err

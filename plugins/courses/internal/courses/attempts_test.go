@@ -77,6 +77,18 @@ func TestQuizAttemptGrading(t *testing.T) {
 	requireProblem(t, f.h.Do(f.learner, "POST", path, map[string]any{}), 422, "", "answers")
 	requireProblem(t, f.h.Do(f.learner, "POST", path, map[string]any{"answers": map[string]any{"q1": "a"}}), 422, "")
 	require.Equal(t, 3, f.count(t, `SELECT count(*) FROM quiz_attempts`))
+	// Each graded attempt is published (the refused ones are not).
+	attempted := eventsOf[courses.QuizAttempted](t, f.h, f.tenant, courses.EventQuizAttempted)
+	require.Len(t, attempted, 3)
+	require.Equal(t, q.ID, attempted[0].QuizID)
+	require.Equal(t, f.courseID, attempted[0].CourseID)
+	require.Equal(t, enrolment, attempted[0].EnrolmentID)
+	require.Equal(t, f.learner.UserID, attempted[0].UserID)
+	require.Equal(t, 25, attempted[0].Percent)
+	require.False(t, attempted[0].Passed)
+	require.True(t, attempted[1].Passed)
+	require.Equal(t, 2, attempted[1].Attempt)
+	require.False(t, attempted[1].AttemptedAt.IsZero())
 
 	// The learner lists their own attempts, oldest first, page by page.
 	res = f.h.Do(f.learner, "GET", path+"?limit=2", nil)

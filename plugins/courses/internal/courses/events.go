@@ -18,6 +18,7 @@ const (
 	EventCourseCompleted    = "courses.course.completed.v1"
 	EventSubmissionGraded   = "courses.submission.graded.v1"
 	EventCertificateIssued  = "courses.certificate.issued.v1"
+	EventQuizAttempted      = "courses.quiz.attempted.v1"
 )
 
 // EventOrderPaid is the commerce plugin's event that enrols a buyer
@@ -91,6 +92,22 @@ type SubmissionGraded struct {
 	Regrade      bool   `json:"regrade,omitempty"`
 }
 
+// QuizAttempted is the data of courses.quiz.attempted.v1: a learner's
+// attempt at a quiz, graded (the telemetry plugin records it as an xAPI
+// statement, passed or failed, with the score).
+type QuizAttempted struct {
+	AttemptID   string    `json:"attempt_id" format:"uuid"`
+	QuizID      string    `json:"quiz_id" format:"uuid"`
+	EnrolmentID string    `json:"enrolment_id" format:"uuid"`
+	CourseID    string    `json:"course_id" format:"uuid"`
+	CohortID    string    `json:"cohort_id,omitempty" format:"uuid"`
+	UserID      string    `json:"user_id" format:"uuid"`
+	Attempt     int       `json:"attempt" minimum:"1" doc:"The learner's attempt number at this quiz in this enrolment."`
+	Percent     int       `json:"percent" minimum:"0" maximum:"100"`
+	Passed      bool      `json:"passed"`
+	AttemptedAt time.Time `json:"attempted_at"`
+}
+
 // CertificateIssued is the data of courses.certificate.issued.v1.
 type CertificateIssued struct {
 	CertificateID string `json:"certificate_id" format:"uuid"`
@@ -108,6 +125,7 @@ var publishedEvents = []sdk.EventType{
 	{Type: EventCourseCompleted, Description: "A learner completed every required lesson and assessment of a course.", Schema: CourseCompleted{}},
 	{Type: EventSubmissionGraded, Description: "An assignment submission was graded or regraded.", Schema: SubmissionGraded{}},
 	{Type: EventCertificateIssued, Description: "A certificate was issued for a completed course.", Schema: CertificateIssued{}},
+	{Type: EventQuizAttempted, Description: "A learner's quiz attempt was graded (passed or not, with the score).", Schema: QuizAttempted{}},
 }
 
 // subscriptions are the events the plugin handles.

@@ -13,7 +13,7 @@ const Name = "courses"
 
 // Version is the plugin's own version, released independently of the
 // kernel.
-const Version = "0.4.0"
+const Version = "0.5.0"
 
 // Permissions the plugin introduces. Changing a course also needs the
 // resource-level rule of access.go: the caller teaches the course, or holds

@@ -156,6 +156,30 @@ func TestThreadsReactionsPollsMentions(t *testing.T) {
 	reactions := post["reactions"].([]any)
 	require.Len(t, reactions, 1)
 	require.EqualValues(t, 2, reactions[0].(map[string]any)["count"])
+	// The post and each new reaction are published (for telemetry); the
+	// same reaction again is not.
+	var created []messaging.PostCreated
+	var reacted []messaging.ReactionAdded
+	for _, ev := range e.h.Published(t, w.tenant) {
+		switch ev.Type {
+		case messaging.EventPostCreated:
+			var d messaging.PostCreated
+			require.NoError(t, ev.Decode(&d))
+			created = append(created, d)
+		case messaging.EventReactionAdded:
+			var d messaging.ReactionAdded
+			require.NoError(t, ev.Decode(&d))
+			reacted = append(reacted, d)
+		}
+	}
+	require.Len(t, created, 1)
+	require.Equal(t, messaging.PostCreated{PostID: postID, SpaceID: w.cohortSpace, SpaceKind: "cohort", CourseID: w.course, CohortID: w.cohort,
+		AuthorID: w.l1.UserID, Kind: "post", CreatedAt: created[0].CreatedAt}, created[0])
+	require.Len(t, reacted, 2)
+	require.Equal(t, w.l2.UserID, reacted[0].UserID)
+	require.Equal(t, "👍", reacted[0].Emoji)
+	require.Equal(t, postID, reacted[1].TargetID)
+	require.Equal(t, w.cohort, reacted[1].CohortID)
 
 	poll := post["poll"].(map[string]any)
 	opt := poll["options"].([]any)[0].(map[string]any)["id"].(string)

@@ -39,7 +39,36 @@ const (
 const (
 	EventAnnouncementPublished = "messaging.announcement.published.v1"
 	EventNotificationsQueued   = "messaging.notifications.queued.v1"
+	EventPostCreated           = "messaging.post.created.v1"
+	EventReactionAdded         = "messaging.reaction.added.v1"
 )
+
+// PostCreated is the data of messaging.post.created.v1 (the telemetry
+// plugin records it as a learning statement).
+type PostCreated struct {
+	PostID    string    `json:"post_id" format:"uuid"`
+	SpaceID   string    `json:"space_id" format:"uuid"`
+	SpaceKind string    `json:"space_kind" enum:"institution,course,cohort"`
+	CourseID  string    `json:"course_id,omitempty" format:"uuid"`
+	CohortID  string    `json:"cohort_id,omitempty" format:"uuid"`
+	AuthorID  string    `json:"author_id" format:"uuid"`
+	Kind      string    `json:"kind" enum:"post,announcement"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ReactionAdded is the data of messaging.reaction.added.v1: a new reaction
+// (the same emoji again changes nothing and publishes nothing).
+type ReactionAdded struct {
+	TargetType string    `json:"target_type" enum:"post,comment"`
+	TargetID   string    `json:"target_id" format:"uuid"`
+	PostID     string    `json:"post_id" format:"uuid"`
+	SpaceID    string    `json:"space_id" format:"uuid"`
+	CourseID   string    `json:"course_id,omitempty" format:"uuid"`
+	CohortID   string    `json:"cohort_id,omitempty" format:"uuid"`
+	UserID     string    `json:"user_id" format:"uuid"`
+	Emoji      string    `json:"emoji" maxLength:"64"`
+	CreatedAt  time.Time `json:"created_at"`
+}
 
 // AnnouncementPublished is the data of messaging.announcement.published.v1.
 type AnnouncementPublished struct {
@@ -203,6 +232,8 @@ func (p *Plugin) Manifest() sdk.Manifest {
 		Publishes: []sdk.EventType{
 			{Type: EventAnnouncementPublished, Description: "An announcement was posted: every member of its space is notified (by the plugin's own subscription).", Schema: AnnouncementPublished{}},
 			{Type: EventNotificationsQueued, Description: "Notifications wait to be sent by email or push: it starts the fan-out job for the institution.", Schema: NotificationsQueued{}},
+			{Type: EventPostCreated, Description: "A member posted in a space (a post or an announcement).", Schema: PostCreated{}},
+			{Type: EventReactionAdded, Description: "A member reacted to a post or a comment with an emoji.", Schema: ReactionAdded{}},
 		},
 		Subscribes: p.subscriptions(),
 		Jobs: []sdk.Job{

@@ -349,6 +349,10 @@ func (p *Plugin) createPost(ctx context.Context, req *sdk.Request) (*sdk.Respons
 				return err
 			}
 		}
+		if err := req.Publish(ctx, tx, EventPostCreated, PostCreated{PostID: id, SpaceID: spaceID, SpaceKind: sp.Kind, CourseID: sp.CourseID, CohortID: sp.CohortID,
+			AuthorID: req.Principal.UserID, Kind: kind, CreatedAt: now}); err != nil {
+			return err
+		}
 		if err := n.flush(ctx); err != nil {
 			return err
 		}

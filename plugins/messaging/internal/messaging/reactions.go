@@ -121,20 +121,21 @@ func (p *Plugin) react(ctx context.Context, req *sdk.Request, targetType, param 
 	var out Reactions
 	err = req.Tx(ctx, func(tx pgx.Tx) error {
 		var postID, spaceID string
-		var member bool
+		var sp spaceAccess
 		if targetType == "post" {
 			pa, err := loadPost(ctx, tx, req, id, false)
 			if err != nil {
 				return err
 			}
-			postID, spaceID, member = pa.ID, pa.SpaceID, pa.space.member
+			postID, spaceID, sp = pa.ID, pa.SpaceID, pa.space
 		} else {
 			c, err := loadComment(ctx, tx, req, id, false)
 			if err != nil {
 				return err
 			}
-			postID, spaceID, member = c.PostID, c.post.SpaceID, c.post.space.member
+			postID, spaceID, sp = c.PostID, c.post.SpaceID, c.post.space
 		}
+		member := sp.member
 		if !member {
 			return sdk.Errorf(sdk.ErrForbidden, "only members of the space react").WithCode("not_a_member")
 		}
@@ -143,13 +144,18 @@ func (p *Plugin) react(ctx context.Context, req *sdk.Request, targetType, param 
 			if err := p.checkBurst(ctx, tx, req, spaceID, burstComments, cfg.CommentBurst, cfg.BurstWindowSeconds); err != nil {
 				return err
 			}
+			at := p.now()
 			tag, err := tx.Exec(ctx, `INSERT INTO reactions (tenant_id, target_type, target_id, post_id, user_id, emoji, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, req.Tenant(), targetType, id, postID, req.Principal.UserID, emoji, p.now())
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, req.Tenant(), targetType, id, postID, req.Principal.UserID, emoji, at)
 			if err != nil {
 				return err
 			}
 			if tag.RowsAffected() > 0 {
 				if _, err := tx.Exec(ctx, `UPDATE `+table+` SET reaction_count = reaction_count + 1 WHERE id = $1`, id); err != nil {
+					return err
+				}
+				if err := req.Publish(ctx, tx, EventReactionAdded, ReactionAdded{TargetType: targetType, TargetID: id, PostID: postID, SpaceID: spaceID,
+					CourseID: sp.CourseID, CohortID: sp.CohortID, UserID: req.Principal.UserID, Emoji: emoji, CreatedAt: at}); err != nil {
 					return err
 				}
 			}

@@ -19,19 +19,39 @@ import (
 // duplicate. A statement consent refuses is dropped (counted in
 // telemetry_statements_total), not retried: the delivery succeeds.
 
-// The event types the plugin subscribes to.
-//
-// Not built: the messaging plugin's posts and reactions (the issue's
-// "messaging: post, reaction") are not recorded: there is no messaging
-// plugin in this repository yet, so no event type to subscribe to. When
-// it publishes, its events get a handler here like courses' do.
+// The event types the plugin subscribes to: courses' and messaging's.
 const (
 	EventLessonCompleted = "courses.lesson.completed.v1"
 	EventCourseCompleted = "courses.course.completed.v1"
-	// EventQuizAttempted is not published by courses 0.3.0 yet: the data
-	// telemetry reads from it is QuizAttempted.
+	// EventQuizAttempted is published by courses 0.5.0 and later.
 	EventQuizAttempted = "courses.quiz.attempted.v1"
+	// EventPostCreated and EventReactionAdded are published by messaging
+	// 0.2.0 and later.
+	EventPostCreated   = "messaging.post.created.v1"
+	EventReactionAdded = "messaging.reaction.added.v1"
 )
+
+// PostCreated is what telemetry reads of messaging.post.created.v1.
+type PostCreated struct {
+	PostID    string    `json:"post_id"`
+	SpaceID   string    `json:"space_id"`
+	CourseID  string    `json:"course_id"`
+	CohortID  string    `json:"cohort_id"`
+	AuthorID  string    `json:"author_id"`
+	Kind      string    `json:"kind"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ReactionAdded is what telemetry reads of messaging.reaction.added.v1.
+type ReactionAdded struct {
+	TargetType string    `json:"target_type"`
+	TargetID   string    `json:"target_id"`
+	CourseID   string    `json:"course_id"`
+	CohortID   string    `json:"cohort_id"`
+	UserID     string    `json:"user_id"`
+	Emoji      string    `json:"emoji"`
+	CreatedAt  time.Time `json:"created_at"`
+}
 
 // LessonCompleted is what telemetry reads of courses.lesson.completed.v1.
 type LessonCompleted struct {
@@ -70,6 +90,8 @@ func (p *Plugin) subscriptions() []sdk.Subscription {
 		{Type: EventLessonCompleted, Handler: p.onLessonCompleted},
 		{Type: EventCourseCompleted, Handler: p.onCourseCompleted},
 		{Type: EventQuizAttempted, Handler: p.onQuizAttempted},
+		{Type: EventPostCreated, Handler: p.onPostCreated},
+		{Type: EventReactionAdded, Handler: p.onReactionAdded},
 	}
 }
 
@@ -117,6 +139,28 @@ func (p *Plugin) onQuizAttempted(ctx context.Context, ev *sdk.Event) error {
 	return p.platformStatement(ctx, ev, d.UserID, d.AttemptedAt, verb, display,
 		activity("quizzes", d.QuizID), ActivityAssessment, d.CourseID, d.CohortID,
 		map[string]any{"success": d.Passed, "completion": true, "score": map[string]any{"scaled": pct / 100, "raw": pct, "min": 0, "max": 100}})
+}
+
+func (p *Plugin) onPostCreated(ctx context.Context, ev *sdk.Event) error {
+	var d PostCreated
+	if err := ev.Decode(&d); err != nil {
+		return err
+	}
+	return p.platformStatement(ctx, ev, d.AuthorID, d.CreatedAt, VerbPosted, "posted",
+		activity("posts", d.PostID), ActivityNote, d.CourseID, d.CohortID, map[string]any{"completion": true})
+}
+
+func (p *Plugin) onReactionAdded(ctx context.Context, ev *sdk.Event) error {
+	var d ReactionAdded
+	if err := ev.Decode(&d); err != nil {
+		return err
+	}
+	object, kind := activity("posts", d.TargetID), ActivityNote
+	if d.TargetType == "comment" {
+		object, kind = activity("comments", d.TargetID), ActivityComment
+	}
+	return p.platformStatement(ctx, ev, d.UserID, d.CreatedAt, VerbLiked, "reacted to",
+		object, kind, d.CourseID, d.CohortID, map[string]any{"response": d.Emoji})
 }
 
 // platformStatement builds the statement of a platform event and stores it

@@ -11,8 +11,8 @@ import (
 	"github.com/edulure/edulure/plugins/telemetry/internal/telemetry"
 )
 
-// courses' events become statements under the same consent rules, once
-// however often they are delivered.
+// courses' and messaging's events become statements under the same
+// consent rules, once however often they are delivered.
 func TestPlatformEvents(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
@@ -48,10 +48,24 @@ func TestPlatformEvents(t *testing.T) {
 	require.Equal(t, 1, countIn(t, h, in.id, `SELECT count(*) FROM statements WHERE object_type = $1 AND course_id = $2`, telemetry.ActivityCourse, course))
 	require.Equal(t, 1, countIn(t, h, in.id, `SELECT count(*) FROM statements WHERE verb = $1 AND score_scaled = 0.85 AND success`, telemetry.VerbPassed))
 
+	// messaging's posts and reactions, with their course and cohort.
+	post := plugintest.NewID()
+	require.NoError(t, h.Deliver(t, plugintest.Event{Type: telemetry.EventPostCreated, TenantID: in.id, Source: "messaging",
+		Data: map[string]any{"post_id": post, "space_id": plugintest.NewID(), "space_kind": "cohort", "course_id": course, "cohort_id": cohort,
+			"author_id": u, "kind": "post", "created_at": time.Now()}}))
+	require.NoError(t, h.Deliver(t, plugintest.Event{Type: telemetry.EventReactionAdded, TenantID: in.id, Source: "messaging",
+		Data: map[string]any{"target_type": "comment", "target_id": plugintest.NewID(), "post_id": post, "space_id": plugintest.NewID(),
+			"user_id": u, "emoji": "👍", "created_at": time.Now()}}))
+	require.Equal(t, 1, countIn(t, h, in.id, `SELECT count(*) FROM statements WHERE verb = $1 AND object_type = $2 AND object_id = $3
+		AND course_id = $4 AND cohort_id = $5 AND source = 'platform:messaging'`, telemetry.VerbPosted, telemetry.ActivityNote,
+		"https://edulure.dev/xapi/activities/posts/"+post, course, cohort))
+	require.Equal(t, 1, countIn(t, h, in.id, `SELECT count(*) FROM statements WHERE verb = $1 AND object_type = $2 AND raw->'result'->>'response' = '👍'`,
+		telemetry.VerbLiked, telemetry.ActivityComment))
+
 	// Withdrawn: the next ones are dropped.
 	decide(t, h, in.learner, "analytics", 1, false)
 	require.NoError(t, h.Deliver(t, lessonDone(time.Now())))
-	require.Equal(t, 4, countIn(t, h, in.id, `SELECT count(*) FROM statements`))
+	require.Equal(t, 6, countIn(t, h, in.id, `SELECT count(*) FROM statements`))
 
 	// Data that makes no statement fails the delivery (retried, then a
 	// dead letter for an operator).

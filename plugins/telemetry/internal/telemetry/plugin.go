@@ -16,7 +16,7 @@ const Name = "telemetry"
 
 // Version is the plugin's own version, released independently of the
 // kernel.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Permissions the plugin introduces (docs/telemetry.md, "Permissions").
 const (

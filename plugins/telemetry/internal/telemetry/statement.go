@@ -33,10 +33,16 @@ const (
 	VerbAttempted = "http://adlnet.gov/expapi/verbs/attempted"
 	VerbPassed    = "http://adlnet.gov/expapi/verbs/passed"
 	VerbFailed    = "http://adlnet.gov/expapi/verbs/failed"
+	// VerbPosted and VerbLiked are Activity Streams verbs, as the xAPI
+	// registry lists them: a post in a community space, a reaction to one.
+	VerbPosted = "http://activitystrea.ms/schema/1.0/post"
+	VerbLiked  = "http://activitystrea.ms/schema/1.0/like"
 
 	ActivityLesson     = "http://adlnet.gov/expapi/activities/lesson"
 	ActivityCourse     = "http://adlnet.gov/expapi/activities/course"
 	ActivityAssessment = "http://adlnet.gov/expapi/activities/assessment"
+	ActivityNote       = "http://activitystrea.ms/schema/1.0/note"
+	ActivityComment    = "http://activitystrea.ms/schema/1.0/comment"
 )
 
 // maxStatementBytes is the largest statement accepted, once normalised.
