@@ -19,7 +19,61 @@ func (c *Console) renderAccount(q *req, status int, problem string, fields map[s
 	} else {
 		data["sessionsError"] = res.message()
 	}
+	// One's own personal data in the current institution, where one may
+	// ask for it (privacy.export.self, privacy.erasure.self).
+	if res := q.get("/api/v1/me/data-exports?limit=10"); res.ok() {
+		data["exports"], data["canExport"] = res.items(), true
+	}
+	if res := q.get("/api/v1/me/erasures?limit=10"); res.ok() {
+		data["erasures"], data["canErase"] = res.items(), true
+	}
 	q.render(status, "account", view{Title: "Your account", Nav: "account", Data: data, Error: problem, Fields: fields})
+}
+
+// requestMine asks for an export of one's own data, or one's erasure.
+func (c *Console) requestMine(q *req) {
+	kind := q.r.PathValue("kind")
+	path := map[string]string{"export": "/api/v1/me/data-export", "erasure": "/api/v1/me/erasure"}[kind]
+	if path == "" {
+		q.fail(http.StatusNotFound, "There is no such request.")
+		return
+	}
+	res := q.call(http.MethodPost, path, nil)
+	if !res.ok() {
+		q.redirect(Prefix+"/account", "Nothing was requested: "+res.message())
+		return
+	}
+	msg := "An export of your data is being prepared: it appears below when it is ready."
+	if kind == "erasure" {
+		msg = "Your erasure is scheduled; you can cancel it until " + funcs["when"].(func(any) string)(res.Body["not_before"]) + "."
+	}
+	q.redirect(Prefix+"/account", msg)
+}
+
+// downloadMine sends the browser to a short-lived signed URL of one's own
+// export (the API audits the download).
+func (c *Console) downloadMine(q *req) {
+	res := q.call(http.MethodPost, "/api/v1/me/data-exports/"+pathEscape(q.r.PathValue("id"))+"/download", nil)
+	if !res.ok() {
+		q.redirect(Prefix+"/account", "No download: "+res.message())
+		return
+	}
+	u := str(res.Body["url"])
+	if !strings.HasPrefix(u, "/api/v1/blobs/") {
+		q.fail(http.StatusBadGateway, "The API answered an unexpected download address.")
+		return
+	}
+	q.redirect(u, "")
+}
+
+// cancelMine cancels one's own erasure during its cool-off.
+func (c *Console) cancelMine(q *req) {
+	res := q.call(http.MethodPost, "/api/v1/me/erasures/"+pathEscape(q.r.PathValue("id"))+"/cancel", nil)
+	if !res.ok() {
+		q.redirect(Prefix+"/account", "Not cancelled: "+res.message())
+		return
+	}
+	q.redirect(Prefix+"/account", "Your erasure is cancelled.")
 }
 
 // changePassword changes the person's password with the current one; the

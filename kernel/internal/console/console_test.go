@@ -472,6 +472,51 @@ func TestConsolePersonalData(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, res.StatusCode, html)
 }
 
+// A learner's own data from the account page: an export asked for and
+// downloaded, an erasure scheduled and cancelled during the cool-off.
+func TestConsoleMyData(t *testing.T) {
+	k := start(t, nil)
+	k.institution("northwind")
+	learner := k.login("learner@northwind.test", "northwind")
+	b := newBrowserless(t, k)
+	csrf := signIn(t, b, "learner@northwind.test", "northwind")
+	_, html := b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "Your data in")
+	require.Contains(t, html, "No exports.")
+
+	res, _ := b.do("POST", "/console/account/data/export", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	export := k.waitAPI("/api/v1/me/data-exports", learner, func(e map[string]any) bool { return e["state"] == "ready" })
+	_, html = b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "/console/account/exports/"+export["id"].(string)+"/download")
+	res, _ = b.do("POST", "/console/account/exports/"+export["id"].(string)+"/download", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	link := res.Header.Get("Location")
+	require.True(t, strings.HasPrefix(link, "/api/v1/blobs/"), link)
+	zip, err := http.Get(k.url + link)
+	require.NoError(t, err)
+	zip.Body.Close()
+	require.Equal(t, 200, zip.StatusCode)
+
+	res, _ = b.do("POST", "/console/account/data/erasure", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "Your erasure is scheduled")
+	erasure := k.waitAPI("/api/v1/me/erasures", learner, func(e map[string]any) bool { return e["state"] == "scheduled" })
+	res, _ = b.do("POST", "/console/account/erasures/"+erasure["id"].(string)+"/cancel", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, html = b.do("GET", "/console/account", nil)
+	require.Contains(t, html, "Your erasure is cancelled.")
+	res, html = b.do("POST", "/console/account/data/nonsense", url.Values{"csrf": {csrf}})
+	require.Equal(t, http.StatusNotFound, res.StatusCode, html)
+	// Another's export is not one's own.
+	admin := newBrowserless(t, k)
+	adminCSRF := signIn(t, admin, "admin@northwind.test", "northwind")
+	res, _ = admin.do("POST", "/console/account/exports/"+export["id"].(string)+"/download", url.Values{"csrf": {adminCSRF}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/console/account", res.Header.Get("Location"), "no download of someone else's export")
+}
+
 // consoleCSP is the policy every console answer carries.
 const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 

@@ -27,6 +27,9 @@ func (c *Console) routes() {
 	m.HandleFunc("POST "+Prefix+"/account/recovery-codes", c.authed(c.newRecoveryCodes))
 	m.HandleFunc("POST "+Prefix+"/account/mfa/disable", c.authed(c.disableMFA))
 	m.HandleFunc("POST "+Prefix+"/account/password", c.authed(c.changePassword))
+	m.HandleFunc("POST "+Prefix+"/account/data/{kind}", c.authed(c.requestMine))
+	m.HandleFunc("POST "+Prefix+"/account/exports/{id}/download", c.authed(c.downloadMine))
+	m.HandleFunc("POST "+Prefix+"/account/erasures/{id}/cancel", c.authed(c.cancelMine))
 
 	m.HandleFunc("GET "+Prefix+"/institution", c.authed(c.institution))
 	m.HandleFunc("POST "+Prefix+"/institution", c.authed(c.saveInstitution))
