@@ -1,10 +1,8 @@
 package httpapi
 
 import (
-	"cmp"
 	"errors"
 	"net/http"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -13,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/edulure/edulure/kernel/internal/audit"
 	"github.com/edulure/edulure/kernel/internal/authz"
 	"github.com/edulure/edulure/kernel/internal/identity"
 	"github.com/edulure/edulure/kernel/internal/outbox"
@@ -623,143 +620,4 @@ func (s *Server) revokeAPIKey(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, out)
-}
-
-// listGrants lists the institution's grants (supervisor.Grants), whole.
-// GrantsQuery is what GET /api/v1/tenant/grants reads.
-type GrantsQuery struct {
-	Kind   string `query:"kind" enum:"membership,role,custom_role,api_key" doc:"Only grants of this kind."`
-	UserID string `query:"user_id" format:"uuid" doc:"Only this member's grants: their membership, their roles, the API keys they created."`
-	Orphan string `query:"orphan" enum:"true,false" doc:"Only orphan grants (true), or only the others (false)."`
-	PageQuery
-}
-
-// listGrants pages the institution's grants in (kind, id) order. The
-// population is made whole for each page (whether a grant is an orphan
-// depends on the others), then filtered and cut.
-func (s *Server) listGrants(c echo.Context) error {
-	pg, err := pageRequest(c)
-	if err != nil {
-		return err
-	}
-	if len(pg.After) != 0 && len(pg.After) != 2 {
-		return badCursor()
-	}
-	var fields []sdk.FieldError
-	kind, orphan := c.QueryParam("kind"), c.QueryParam("orphan")
-	switch kind {
-	case "", sdk.GrantMembership, sdk.GrantRole, sdk.GrantCustomRole, sdk.GrantAPIKey:
-	default:
-		fields = append(fields, sdk.FieldError{Field: "kind", Message: "must be membership, role, custom_role or api_key"})
-	}
-	user := c.QueryParam("user_id")
-	if user != "" {
-		id, err := uuid.Parse(user)
-		if err != nil {
-			fields = append(fields, sdk.FieldError{Field: "user_id", Message: "is not a user ID"})
-		}
-		user = id.String()
-	}
-	if orphan != "" && orphan != "true" && orphan != "false" {
-		fields = append(fields, sdk.FieldError{Field: "orphan", Message: "must be true or false"})
-	}
-	if len(fields) > 0 {
-		return sdk.Invalid(fields...)
-	}
-	grants, err := s.Plugins.Grants(c.Request().Context(), principalOf(c).TenantID)
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(grants, func(a, b sdk.Grant) int {
-		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.ID, b.ID))
-	})
-	out := make([]sdk.Grant, 0, pg.Limit+1)
-	for _, g := range grants {
-		switch {
-		case len(pg.After) == 2 && cmp.Or(strings.Compare(g.Kind, pg.After[0]), strings.Compare(g.ID, pg.After[1])) <= 0:
-		case kind != "" && g.Kind != kind:
-		case user != "" && g.UserID != user:
-		case orphan != "" && g.Orphan != (orphan == "true"):
-		default:
-			out = append(out, g)
-		}
-		if len(out) > pg.Limit {
-			break
-		}
-	}
-	return c.JSON(http.StatusOK, sdk.NewPage(out, pg.Limit, func(g sdk.Grant) []string { return []string{g.Kind, g.ID} }))
-}
-
-// AuditQuery is what the audit log's lists read.
-type AuditQuery struct {
-	Action    string `query:"action" maxLength:"120" doc:"Only this action (tenancy.member.removed), or with a final dot a family of them (tenancy.member.)."`
-	ActorType string `query:"actor_type" enum:"user,apikey,operator,system,anonymous,link" doc:"Only entries of this kind of actor."`
-	ActorID   string `query:"actor_id" maxLength:"200" doc:"Only entries of this actor (a user's or API key's ID)."`
-	Target    string `query:"target" maxLength:"500" doc:"Only entries about this target, as entries name it (a user ID, plugin:courses, ...)."`
-	From      string `query:"from" format:"date-time" doc:"Only entries written at or after this time (RFC 3339)."`
-	To        string `query:"to" format:"date-time" doc:"Only entries written before this time (RFC 3339)."`
-	PageQuery
-}
-
-var auditAction = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*\.?$`)
-
-// auditFilter reads and checks an AuditQuery.
-func auditFilter(c echo.Context) (audit.Filter, error) {
-	f := audit.Filter{Action: c.QueryParam("action"), ActorType: c.QueryParam("actor_type"), ActorID: c.QueryParam("actor_id"), Target: c.QueryParam("target")}
-	var fields []sdk.FieldError
-	if f.Action != "" && (len(f.Action) > 120 || !auditAction.MatchString(f.Action)) {
-		fields = append(fields, sdk.FieldError{Field: "action", Message: "must be an action such as tenancy.member.removed, or a family such as tenancy.member."})
-	}
-	switch f.ActorType {
-	case "", "user", "apikey", "operator", "system", "anonymous", "link":
-	default:
-		fields = append(fields, sdk.FieldError{Field: "actor_type", Message: "must be user, apikey, operator, system, anonymous or link"})
-	}
-	if len(f.ActorID) > 200 {
-		fields = append(fields, sdk.FieldError{Field: "actor_id", Message: "must be at most 200 characters"})
-	}
-	if len(f.Target) > 500 {
-		fields = append(fields, sdk.FieldError{Field: "target", Message: "must be at most 500 characters"})
-	}
-	f.From, f.To = timeRange(c, &fields)
-	if len(fields) > 0 {
-		sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
-		return f, sdk.Invalid(fields...)
-	}
-	return f, nil
-}
-
-func (s *Server) listAudit(c echo.Context, tenantID uuid.UUID) error {
-	pg, err := pageRequest(c)
-	if err != nil {
-		return err
-	}
-	before, err := afterInt(pg)
-	if err != nil {
-		return err
-	}
-	f, err := auditFilter(c)
-	if err != nil {
-		return err
-	}
-	f.Before, f.Limit = before, pg.Limit+1
-	tid := ""
-	if tenantID != uuid.Nil {
-		tid = tenantID.String()
-	}
-	entries, err := audit.ListFiltered(c.Request().Context(), s.Pool, tid, f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, sdk.NewPage(entries, pg.Limit, func(e audit.Entry) []string { return intKey(e.ID) }))
-}
-
-func (s *Server) tenantAudit(c echo.Context) error { return s.listAudit(c, principalOf(c).TenantID) }
-
-func (s *Server) verifyTenantAudit(c echo.Context) error {
-	res, err := audit.Verify(c.Request().Context(), s.Pool, principalOf(c).TenantID.String())
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, res)
 }

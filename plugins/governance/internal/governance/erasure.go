@@ -261,28 +261,8 @@ func scanReceipt(row pgx.Row) (Receipt, error) {
 }
 
 func (p *Plugin) listReceipts(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	pr, err := req.Page()
-	if err != nil {
-		return nil, err
-	}
-	at, id, after, err := pr.AfterTime()
-	if err != nil {
-		return nil, err
-	}
-	var items []Receipt
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+receiptColumns+` FROM erasure_receipts
-			WHERE NOT $1 OR (received_at, erasure_id) < ($2, $3) ORDER BY received_at DESC, erasure_id DESC LIMIT $4`, after, at, id, pr.Limit+1)
-		if err != nil {
-			return err
-		}
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Receipt, error) { return scanReceipt(r) })
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sdk.JSON(http.StatusOK, sdk.NewPage(items, pr.Limit, func(r Receipt) []string { return sdk.TimeKey(r.ReceivedAt, r.ErasureID) }))
+	return newestFirst(ctx, req, `SELECT `+receiptColumns+` FROM erasure_receipts WHERE true`, "received_at", "erasure_id", nil,
+		scanReceipt, func(r Receipt) (time.Time, string) { return r.ReceivedAt, r.ErasureID })
 }
 
 func (p *Plugin) getReceipt(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {

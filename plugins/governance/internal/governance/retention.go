@@ -49,30 +49,6 @@ type PolicyInput struct {
 	Action     string `json:"action" enum:"delete,anonymise,archive"`
 }
 
-// Hold is a legal hold: while active, retention keeps what it covers.
-type Hold struct {
-	ID         string     `json:"id" format:"uuid"`
-	Kind       string     `json:"kind" doc:"tenant (the whole institution), person (subject_id a user ID), or a kind a plugin's class declares (course...)"`
-	SubjectID  *string    `json:"subject_id"`
-	Reason     string     `json:"reason"`
-	CreatedBy  string     `json:"created_by"`
-	CreatedAt  time.Time  `json:"created_at"`
-	ReleasedAt *time.Time `json:"released_at"`
-	ReleasedBy *string    `json:"released_by"`
-}
-
-// HoldInput places a hold.
-type HoldInput struct {
-	Kind      string `json:"kind" pattern:"^[a-z][a-z0-9_]{0,39}$"`
-	SubjectID string `json:"subject_id,omitempty" maxLength:"200" doc:"what the hold covers: a user ID (person), a course ID (course)...; none for tenant"`
-	Reason    string `json:"reason" minLength:"1" maxLength:"1000"`
-}
-
-// HoldQuery filters holds.
-type HoldQuery struct {
-	Active bool `json:"active,omitempty" doc:"only holds not released"`
-}
-
 // ExecutionInput starts an execution.
 type ExecutionInput struct {
 	DryRun bool `json:"dry_run,omitempty" doc:"count what would be done, and change nothing"`
@@ -235,14 +211,6 @@ func scanPolicy(row pgx.Row) (Policy, error) {
 	return pol, err
 }
 
-const holdColumns = `id, kind, subject_id, reason, created_by, created_at, released_at, released_by`
-
-func scanHold(row pgx.Row) (Hold, error) {
-	var h Hold
-	err := row.Scan(&h.ID, &h.Kind, &h.SubjectID, &h.Reason, &h.CreatedBy, &h.CreatedAt, &h.ReleasedAt, &h.ReleasedBy)
-	return h, err
-}
-
 // loadPolicySet reads the policies and the active holds.
 func loadPolicySet(ctx context.Context, s sdk.Scope) ([]Policy, []Hold, error) {
 	var pols []Policy
@@ -386,134 +354,6 @@ func (p *Plugin) deletePolicy(ctx context.Context, req *sdk.Request) (*sdk.Respo
 	}
 	p.audit(ctx, req, req.Principal, req.RequestID, "governance.retention.policy.remove", "governance_retention_policy", plugin+"."+class, nil)
 	return sdk.NoContent()
-}
-
-func (p *Plugin) listHolds(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	q, err := sdk.Query[HoldQuery](req)
-	if err != nil {
-		return nil, err
-	}
-	pr, err := req.Page()
-	if err != nil {
-		return nil, err
-	}
-	at, id, after, err := pr.AfterTime()
-	if err != nil {
-		return nil, err
-	}
-	var holds []Hold
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+holdColumns+` FROM legal_holds
-			WHERE (NOT $1 OR released_at IS NULL) AND (NOT $2 OR (created_at, id) < ($3, $4::uuid))
-			ORDER BY created_at DESC, id DESC LIMIT $5`, q.Active, after, at, nullUUID(id), pr.Limit+1)
-		if err != nil {
-			return err
-		}
-		holds, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) { return scanHold(r) })
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sdk.JSON(http.StatusOK, sdk.NewPage(holds, pr.Limit, func(h Hold) []string { return sdk.TimeKey(h.CreatedAt, h.ID) }))
-}
-
-func (p *Plugin) placeHold(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	var in HoldInput
-	if err := req.Decode(&in); err != nil {
-		return nil, err
-	}
-	var bad []sdk.FieldError
-	reason := trimmed(&bad, "reason", in.Reason, true)
-	subject := strings.TrimSpace(in.SubjectID)
-	switch in.Kind {
-	case sdk.HoldTenant:
-		if subject != "" {
-			bad = append(bad, sdk.FieldError{Field: "subject_id", Message: "a tenant hold covers the whole institution: it takes no subject_id"})
-		}
-	case sdk.HoldPerson:
-		id, ok := sdk.NormalizeUUID(subject)
-		if !ok {
-			bad = append(bad, sdk.FieldError{Field: "subject_id", Message: "a person hold needs the person's user ID (a UUID)"})
-		}
-		subject = id
-	default:
-		if subject == "" {
-			bad = append(bad, sdk.FieldError{Field: "subject_id", Message: fmt.Sprintf("a %s hold needs the ID of what it covers", in.Kind)})
-		}
-	}
-	if len(bad) > 0 {
-		return nil, sdk.Invalid(bad...)
-	}
-	if in.Kind != sdk.HoldTenant && in.Kind != sdk.HoldPerson {
-		infos, err := req.Host().RetentionClasses(ctx, req.Tenant())
-		if err != nil {
-			return nil, err
-		}
-		known := []string{sdk.HoldTenant, sdk.HoldPerson}
-		for _, i := range infos {
-			for _, k := range i.HoldKinds {
-				if !slices.Contains(known, k) {
-					known = append(known, k)
-				}
-			}
-		}
-		if !slices.Contains(known, in.Kind) {
-			return nil, sdk.Invalid(sdk.FieldError{Field: "kind", Message: fmt.Sprintf("no plugin enabled here declares holds of kind %q (known: %s)", in.Kind, strings.Join(known, ", "))})
-		}
-	}
-	var sub *string
-	if subject != "" {
-		sub = &subject
-	}
-	var h Hold
-	err := req.Tx(ctx, func(tx pgx.Tx) error {
-		// Never while an execution runs: it read the holds when it
-		// started, and would delete what this hold covers.
-		var free bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock_shared(`+retentionLockKey+`)`).Scan(&free); err != nil {
-			return err
-		}
-		if !free {
-			return sdk.Errorf(sdk.ErrConflict, "a retention execution is running for the institution: place the hold once it has ended (GET .../retention/executions)").WithCode("retention-running")
-		}
-		var err error
-		h, err = scanHold(tx.QueryRow(ctx, `INSERT INTO legal_holds (kind, subject_id, reason, created_by) VALUES ($1, $2, $3, $4) RETURNING `+holdColumns,
-			in.Kind, sub, reason, actor(req.Principal)))
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	p.audit(ctx, req, req.Principal, req.RequestID, "governance.retention.hold.place", "governance_legal_hold", h.ID, map[string]any{"kind": h.Kind})
-	return sdk.JSON(http.StatusCreated, h)
-}
-
-func (p *Plugin) releaseHold(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	id, err := req.UUIDParam("hold_id")
-	if err != nil {
-		return nil, err
-	}
-	var h Hold
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if h, err = scanHold(tx.QueryRow(ctx, `SELECT `+holdColumns+` FROM legal_holds WHERE id = $1 FOR UPDATE`, id)); err != nil {
-			return err
-		}
-		if h.ReleasedAt != nil {
-			return sdk.Errorf(sdk.ErrConflict, "legal hold %s was released already", id).WithCode("hold-released")
-		}
-		h, err = scanHold(tx.QueryRow(ctx, `UPDATE legal_holds SET released_at = now(), released_by = $2 WHERE id = $1 RETURNING `+holdColumns, id, actor(req.Principal)))
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, sdk.Errorf(sdk.ErrNotFound, "no legal hold %s in this institution", id)
-	}
-	if err != nil {
-		return nil, err
-	}
-	p.audit(ctx, req, req.Principal, req.RequestID, "governance.retention.hold.release", "governance_legal_hold", h.ID, map[string]any{"kind": h.Kind})
-	return sdk.JSON(http.StatusOK, h)
 }
 
 // runOptions are how one retention run goes.
@@ -814,32 +654,13 @@ func scanExecution(row pgx.Row) (Execution, error) {
 }
 
 func (p *Plugin) listExecutions(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	pr, err := req.Page()
-	if err != nil {
-		return nil, err
-	}
-	at, id, after, err := pr.AfterTime()
-	if err != nil {
-		return nil, err
-	}
-	var items []ExecutionSummary
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, trigger, dry_run, scheduled_for, status, policy_hash, started_at, duration_ms, matched, affected, failures
-			FROM retention_executions WHERE NOT $1 OR (started_at, id) < ($2, $3::uuid) ORDER BY started_at DESC, id DESC LIMIT $4`, after, at, nullUUID(id), pr.Limit+1)
-		if err != nil {
-			return err
-		}
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ExecutionSummary, error) {
+	return newestFirst(ctx, req, `SELECT id, trigger, dry_run, scheduled_for, status, policy_hash, started_at, duration_ms, matched, affected, failures
+		FROM retention_executions WHERE true`, "started_at", "id", nil,
+		func(r pgx.Row) (ExecutionSummary, error) {
 			var e ExecutionSummary
 			err := r.Scan(&e.ID, &e.Trigger, &e.DryRun, &e.ScheduledFor, &e.Status, &e.PolicyHash, &e.StartedAt, &e.DurationMs, &e.Matched, &e.Affected, &e.Failures)
 			return e, err
-		})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sdk.JSON(http.StatusOK, sdk.NewPage(items, pr.Limit, func(e ExecutionSummary) []string { return sdk.TimeKey(e.StartedAt, e.ID) }))
+		}, func(e ExecutionSummary) (time.Time, string) { return e.StartedAt, e.ID })
 }
 
 func (p *Plugin) getExecution(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {

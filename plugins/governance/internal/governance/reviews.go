@@ -234,28 +234,8 @@ func truncate(s string, n int) string {
 }
 
 func (p *Plugin) listCampaigns(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
-	pr, err := req.Page()
-	if err != nil {
-		return nil, err
-	}
-	at, id, after, err := pr.AfterTime()
-	if err != nil {
-		return nil, err
-	}
-	var items []Campaign
-	err = req.Tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+campaignColumns+` FROM review_campaigns c
-			WHERE NOT $1 OR (c.started_at, c.id) < ($2, $3::uuid) ORDER BY c.started_at DESC, c.id DESC LIMIT $4`, after, at, nullUUID(id), pr.Limit+1)
-		if err != nil {
-			return err
-		}
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Campaign, error) { return scanCampaign(r) })
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sdk.JSON(http.StatusOK, sdk.NewPage(items, pr.Limit, func(c Campaign) []string { return sdk.TimeKey(c.StartedAt, c.ID) }))
+	return newestFirst(ctx, req, `SELECT `+campaignColumns+` FROM review_campaigns c WHERE true`, "c.started_at", "c.id", nil,
+		scanCampaign, func(c Campaign) (time.Time, string) { return c.StartedAt, c.ID })
 }
 
 func (p *Plugin) getCampaign(ctx context.Context, req *sdk.Request) (*sdk.Response, error) {
@@ -408,11 +388,11 @@ func (p *Plugin) applyCampaign(ctx context.Context, req *sdk.Request) (*sdk.Resp
 		if err != nil {
 			return err
 		}
-		todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReviewItem, error) { return scanReviewItem(r) })
+		open, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReviewItem, error) { return scanReviewItem(r) })
 		if err != nil {
 			return err
 		}
-		for _, it := range todo {
+		for _, it := range open {
 			state, msg := "applied", ""
 			rerr := req.Host().RevokeGrant(ctx, req.Principal, req.Tenant(), sdk.GrantRef{Kind: it.GrantKind, ID: it.GrantID},
 				"access review "+campaignID)

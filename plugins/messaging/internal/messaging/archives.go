@@ -88,9 +88,7 @@ func (p *Plugin) listArchives(ctx context.Context, req *sdk.Request) (*sdk.Respo
 	}
 	items := make([]Archive, 0, len(page.Objects)+1)
 	for _, o := range page.Objects {
-		if archiveKey.MatchString(o.Key) {
-			items = append(items, archiveOf(o))
-		}
+		items = append(items, archiveOf(o))
 	}
 	if page.NextCursor == "" || len(items) == 0 {
 		return sdk.JSON(http.StatusOK, sdk.Page[Archive]{Items: items})
